@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs the Debian 12 packages mod_auth_mutual needs to build, test and run
+# its demo, when they are missing. Run as root (or through sudo). Idempotent.
+set -eu
+PACKAGES="build-essential autoconf pkg-config apache2 apache2-dev libapr1-dev libaprutil1-dev
+libssl-dev openssl libicu-dev libcurl4-openssl-dev check libsubunit-dev nlohmann-json3-dev
+python3 curl ca-certificates"
+missing=""
+for p in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+    echo "install-deps: all build dependencies present"
+    exit 0
+fi
+echo "install-deps: installing:$missing"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,117 @@
+// The KAM3 authentication algorithms of RFC 8121 §3 behind one interface, and
+// the default functions of RFC 8120 §12.2 (pi, VK_c, VK_s) and §13 (b_1, b_2).
+//
+// All values cross this interface as octet strings in their natural length
+// (RFC 8120 §3.2.3): K_c1, K_s1, J and z are OCTETS of the group element
+// (DL: the integer; EC: P(p) = 2x + (y mod 2)), S values are OCTETS of a
+// scalar below r. Secrets travel in Secret buffers, wiped when freed.
+//
+// Adding an algorithm: one new file defining a subclass and one line in the
+// table of algorithm_registry.c++.
+#ifndef MUTUAL_ALGORITHM_H
+#define MUTUAL_ALGORITHM_H
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <openssl/evp.h>
+
+#include "bytes.h"
+#include "encoding.h"
+
+namespace mutual {
+
+enum class KexError {
+    none = 0,
+    bad_encoding,      // value text does not decode (see DecodeError)
+    out_of_range,      // DL: not 1 < K < q-1
+    not_on_curve,      // EC: P'(K) does not exist
+    infinity,          // EC: [h]*P'(K) is the point at infinity
+    bad_scalar,        // S value outside [1, r-1] (or DL S_c1 below minimum)
+    internal,          // OpenSSL failure (allocation, etc.)
+};
+const char* kex_error_name(KexError e) noexcept;
+
+enum class WireFormat { base64_fixed, hex_fixed };
+
+class Algorithm {
+public:
+    virtual ~Algorithm() = default;
+
+    virtual std::string_view name() const noexcept = 0;     // lower-case token
+    virtual const EVP_MD* hash() const noexcept = 0;         // H
+    std::size_t hash_length() const noexcept;                // hSize / 8
+    virtual std::size_t element_length() const noexcept = 0; // OCTETS length of K, J, z
+    virtual std::size_t scalar_length() const noexcept = 0;  // OCTETS length of r
+    virtual WireFormat wire_format() const noexcept = 0;
+    virtual unsigned pi_iterations() const noexcept { return 16384; }
+
+    // J(pi) (RFC 8121 §3.2/§3.3), OCTETS in element_length.
+    virtual KexError verifier(const Secret& pi, Bytes& j) const = 0;
+    // A uniformly random S in [1, r-1] from OpenSSL's CSPRNG; the client one
+    // also satisfies the algorithm's minimum (DL: g^S_c1 > q).
+    virtual Secret random_client_scalar() const = 0;
+    virtual Secret random_server_scalar() const = 0;
+    // K_c1 from S_c1.
+    virtual KexError client_key(const Secret& s_c1, Bytes& k_c1) const = 0;
+    // The server's checks on a received K_c1.
+    virtual KexError check_client_key(const Bytes& k_c1) const = 0;
+    // K_s1 from J, K_c1 (checked here too) and S_s1; fails if K_s1 is invalid.
+    virtual KexError server_key(const Bytes& j, const Bytes& k_c1, const Secret& s_s1,
+                                Bytes& k_s1) const = 0;
+    // The client's checks on a received K_s1.
+    virtual KexError check_server_key(const Bytes& k_s1) const = 0;
+    // z, client formula (checks K_s1).
+    virtual KexError client_secret(const Secret& pi, const Secret& s_c1, const Bytes& k_c1,
+                                   const Bytes& k_s1, Secret& z) const = 0;
+    // z, server formula.
+    virtual KexError server_secret(const Bytes& k_c1, const Bytes& k_s1, const Secret& s_s1,
+                                   Secret& z) const = 0;
+
+    // Wire forms of kc1/ks1 (element_length) and vkc/vks (hash_length).
+    bool quoted_on_wire() const noexcept { return wire_format() == WireFormat::base64_fixed; }
+    std::string encode_key(const Bytes& k) const;
+    std::optional<Bytes> decode_key(std::string_view text, DecodeError* error = nullptr) const;
+    std::string encode_vk(const Bytes& vk) const;
+    std::optional<Bytes> decode_vk(std::string_view text, DecodeError* error = nullptr) const;
+};
+
+// Case-insensitive lookup of an algorithm token; nullptr when unknown.
+const Algorithm* find_algorithm(std::string_view name) noexcept;
+// Every supported algorithm, in the order of RFC 8121 §3.
+const std::vector<const Algorithm*>& all_algorithms() noexcept;
+
+// ---- RFC 8120 §12.2 default functions and §13 channel bindings -----------
+
+// VS(algorithm) | VS(auth-scope) | VS(realm) | VS(username)
+Bytes pi_salt(const Algorithm& a, std::string_view auth_scope, std::string_view realm,
+              std::string_view user);
+// pi = INT(PBKDF2(HMAC_H, password, salt, nIterPi, hSize/8)). Inputs must be
+// already prepared (string_prep.h). Returns an empty Secret on failure.
+Secret compute_pi(const Algorithm& a, std::string_view password, std::string_view auth_scope,
+                  std::string_view realm, std::string_view user);
+
+// t_1 = H(octet(1) | OCTETS(K_c1)); t_2 = H(octet(2) | OCTETS(K_c1) | OCTETS(K_s1))
+Bytes compute_t1(const Algorithm& a, const Bytes& k_c1);
+Bytes compute_t2(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1);
+
+// VK_c (octet 4) and VK_s (octet 3): H(octet | K_c1 | K_s1 | z | VI(nc) | VS(vh))
+Bytes compute_vk_c(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+                   std::uint64_t nc, std::string_view vh);
+Bytes compute_vk_s(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+                   std::uint64_t nc, std::string_view vh);
+// b_1 = H(H(octet(6) | ... | VI(0) | VS(vh)) | VS(t)); b_2 the same with octet(7), VI(nc).
+Bytes compute_b1(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+                 std::string_view vh, std::string_view t);
+Bytes compute_b2(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+                 std::uint64_t nc, std::string_view vh, std::string_view t);
+
+// Constant-time comparison (CRYPTO_memcmp); false when lengths differ.
+bool equal_constant_time(const Bytes& a, const Bytes& b) noexcept;
+
+}  // namespace mutual
+
+#endif
