@@ -1,0 +1,64 @@
+// The parts of Algorithm that do not depend on the group: wire encodings of
+// K and VK values, error names, constant-time comparison.
+#include "algorithm.h"
+
+#include <openssl/crypto.h>
+
+namespace mutual {
+
+const char* kex_error_name(KexError e) noexcept {
+    switch (e) {
+    case KexError::none: return "none";
+    case KexError::bad_encoding: return "bad_encoding";
+    case KexError::out_of_range: return "out_of_range";
+    case KexError::not_on_curve: return "not_on_curve";
+    case KexError::infinity: return "infinity";
+    case KexError::bad_scalar: return "bad_scalar";
+    case KexError::internal: return "internal";
+    }
+    return "unknown";
+}
+
+std::size_t Algorithm::hash_length() const noexcept {
+    int size = EVP_MD_get_size(hash());
+    return size > 0 ? static_cast<std::size_t>(size) : 0;
+}
+
+namespace {
+
+std::string encode_fixed(WireFormat format, const Bytes& value) {
+    return format == WireFormat::base64_fixed ? encode_base64_fixed(value)
+                                              : encode_hex_fixed(value);
+}
+
+std::optional<Bytes> decode_fixed(WireFormat format, std::string_view text,
+                                  std::size_t natural_length, DecodeError* error) {
+    return format == WireFormat::base64_fixed ? decode_base64_fixed(text, natural_length, error)
+                                              : decode_hex_fixed(text, natural_length, error);
+}
+
+}  // namespace
+
+std::string Algorithm::encode_key(const Bytes& k) const {
+    return encode_fixed(wire_format(), k);
+}
+
+std::optional<Bytes> Algorithm::decode_key(std::string_view text, DecodeError* error) const {
+    return decode_fixed(wire_format(), text, element_length(), error);
+}
+
+std::string Algorithm::encode_vk(const Bytes& vk) const {
+    return encode_fixed(wire_format(), vk);
+}
+
+std::optional<Bytes> Algorithm::decode_vk(std::string_view text, DecodeError* error) const {
+    return decode_fixed(wire_format(), text, hash_length(), error);
+}
+
+bool equal_constant_time(const Bytes& a, const Bytes& b) noexcept {
+    if (a.size() != b.size()) return false;
+    if (a.empty()) return true;
+    return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace mutual

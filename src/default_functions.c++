@@ -1,0 +1,138 @@
+// RFC 8120 §12.2 default functions (pi, VK_c, VK_s), the intermediate values
+// t_1 and t_2 of RFC 8121 §3.2/§3.3, and the channel bindings b_1, b_2 of
+// RFC 8120 §13.
+#include "algorithm.h"
+
+#include <limits>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+#include "log.h"
+
+namespace mutual {
+namespace {
+
+// H(data) as hash_length octets; empty on an OpenSSL failure.
+Bytes digest(const Algorithm& a, const std::uint8_t* data, std::size_t length) {
+    Bytes out(a.hash_length());
+    unsigned int out_length = 0;
+    if (out.empty() ||
+        EVP_Digest(data, length, out.data(), &out_length, a.hash(), nullptr) != 1 ||
+        out_length != out.size()) {
+        ERR_clear_error();
+        log(LogLevel::error, "MUT03001", "hash computation failed");
+        return Bytes();
+    }
+    return out;
+}
+
+template <typename Buffer>
+Bytes digest(const Algorithm& a, const Buffer& data) {
+    return digest(a, data.data(), data.size());
+}
+
+void append(Secret& out, const std::uint8_t* data, std::size_t length) {
+    out.insert(out.end(), data, data + length);
+}
+
+// octet(n) | OCTETS(K_c1) | OCTETS(K_s1) | OCTETS(z) | VI(nc) | VS(vh): the
+// transcript hashed by VK_c, VK_s, b_1 and b_2. It contains z, so it lives in
+// a wiped buffer.
+Secret transcript(std::uint8_t label, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+                  std::uint64_t nc, std::string_view vh) {
+    Secret out;
+    out.reserve(1 + k_c1.size() + k_s1.size() + z.size() + 10 + 10 + vh.size());
+    out.push_back(label);
+    append(out, k_c1.data(), k_c1.size());
+    append(out, k_s1.data(), k_s1.size());
+    append(out, z.data(), z.size());
+    Bytes tail;
+    append_vi(tail, nc);
+    append_vs(tail, vh);
+    append(out, tail.data(), tail.size());
+    return out;
+}
+
+// H(H(transcript) | VS(t))
+Bytes channel_binding(const Algorithm& a, std::uint8_t label, const Bytes& k_c1,
+                      const Bytes& k_s1, const Secret& z, std::uint64_t nc, std::string_view vh,
+                      std::string_view t) {
+    Secret inner_input = transcript(label, k_c1, k_s1, z, nc, vh);
+    Bytes inner = digest(a, inner_input);
+    if (inner.empty()) return Bytes();
+    Secret outer_input(inner.begin(), inner.end());
+    OPENSSL_cleanse(inner.data(), inner.size());
+    Bytes vs_t;
+    append_vs(vs_t, t);
+    append(outer_input, vs_t.data(), vs_t.size());
+    return digest(a, outer_input);
+}
+
+}  // namespace
+
+Bytes pi_salt(const Algorithm& a, std::string_view auth_scope, std::string_view realm,
+              std::string_view user) {
+    Bytes salt;
+    salt.reserve(a.name().size() + auth_scope.size() + realm.size() + user.size() + 16);
+    append_vs(salt, a.name());
+    append_vs(salt, auth_scope);
+    append_vs(salt, realm);
+    append_vs(salt, user);
+    return salt;
+}
+
+Secret compute_pi(const Algorithm& a, std::string_view password, std::string_view auth_scope,
+                  std::string_view realm, std::string_view user) {
+    const Bytes salt = pi_salt(a, auth_scope, realm, user);
+    Secret pi(a.hash_length());
+    if (pi.empty() || password.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()) ||
+        salt.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()) ||
+        PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()), salt.data(),
+                          static_cast<int>(salt.size()), static_cast<int>(a.pi_iterations()),
+                          a.hash(), static_cast<int>(pi.size()), pi.data()) != 1) {
+        ERR_clear_error();
+        log(LogLevel::error, "MUT03002", "PBKDF2 computation of pi failed");
+        return Secret();
+    }
+    return pi;
+}
+
+Bytes compute_t1(const Algorithm& a, const Bytes& k_c1) {
+    Bytes input;
+    input.reserve(1 + k_c1.size());
+    input.push_back(1);
+    input.insert(input.end(), k_c1.begin(), k_c1.end());
+    return digest(a, input);
+}
+
+Bytes compute_t2(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1) {
+    Bytes input;
+    input.reserve(1 + k_c1.size() + k_s1.size());
+    input.push_back(2);
+    input.insert(input.end(), k_c1.begin(), k_c1.end());
+    input.insert(input.end(), k_s1.begin(), k_s1.end());
+    return digest(a, input);
+}
+
+Bytes compute_vk_c(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+                   std::uint64_t nc, std::string_view vh) {
+    return digest(a, transcript(4, k_c1, k_s1, z, nc, vh));
+}
+
+Bytes compute_vk_s(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+                   std::uint64_t nc, std::string_view vh) {
+    return digest(a, transcript(3, k_c1, k_s1, z, nc, vh));
+}
+
+Bytes compute_b1(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+                 std::string_view vh, std::string_view t) {
+    return channel_binding(a, 6, k_c1, k_s1, z, 0, vh, t);
+}
+
+Bytes compute_b2(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+                 std::uint64_t nc, std::string_view vh, std::string_view t) {
+    return channel_binding(a, 7, k_c1, k_s1, z, nc, vh, t);
+}
+
+}  // namespace mutual
