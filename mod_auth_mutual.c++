@@ -1,0 +1,919 @@
+// mod_auth_mutual: HTTP Mutual authentication (RFC 8120 / RFC 8121) for
+// Apache httpd 2.4 — the httpd glue only: module record, configuration
+// directives, hooks. The protocol lives in src/ (server_exchange.h for the
+// decision procedure, session_table.h for the shared-memory session table).
+//
+// Hooks (see docs/directives.md and docs/session-table.md):
+//   pre_config         registers the "auth-mutual-table" mutex type
+//   check_config       AuthType Mutual without AuthMutualScope fails startup
+//   post_config        creates the session table in shared memory, its
+//                      striped global mutexes, the server secret and the
+//                      fake verifiers (skipped during the dry run)
+//   child_init         re-opens the mutexes in each child
+//   check_authn        the RFC 8120 §11 decision for AuthType Mutual
+//   note_auth_failure  authorization denials -> 401-INIT reason=authz-failed
+//   fixups             Authentication-Info kept on internal redirects
+//
+// Every function httpd calls is noexcept and catches everything.
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "ap_config.h"
+#include "apr_global_mutex.h"
+#include "apr_shm.h"
+#include "apr_strings.h"
+#include "apr_time.h"
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "http_ssl.h"
+#include "util_cfgtree.h"
+#include "util_mutex.h"
+
+#include "algorithm.h"
+#include "log.h"
+#include "server_exchange.h"
+#include "session_table.h"
+
+extern "C" {
+extern module AP_MODULE_DECLARE_DATA auth_mutual_module __attribute__((visibility("default")));
+}
+APLOG_USE_MODULE(auth_mutual);
+
+namespace {
+
+using mutual::Algorithm;
+
+constexpr const char* mutex_type = "auth-mutual-table";
+constexpr const char* default_algorithm = "iso-kam3-ec-p256-sha256";
+constexpr unsigned max_stripes = 16;
+constexpr unsigned default_table_size = 4096;
+constexpr unsigned min_table_size = 16;
+constexpr unsigned max_table_size = 4u * 1024 * 1024;
+constexpr unsigned default_session_time = 300;
+constexpr apr_uint64_t default_nc_max = 10000;
+constexpr apr_uint64_t max_nc_max = (apr_uint64_t(1) << 62);
+constexpr unsigned default_nc_window = 128;
+
+enum class Validation { automatic, host, tls_server_end_point };
+
+// ---- configuration records (pool memory: trivially destructible) ---------
+
+struct DirConfig {
+    const char* user_file;
+    const char* dbm_type;
+    apr_array_header_t* algorithms;   // const Algorithm*
+    const char* auth_scope;
+    const char* host;
+    const char* path;
+    apr_uint64_t nc_max;
+    unsigned session_time;
+    unsigned nc_window;
+    Validation validation;
+    unsigned user_file_set : 1;
+    unsigned dbm_type_set : 1;
+    unsigned algorithms_set : 1;
+    unsigned auth_scope_set : 1;
+    unsigned host_set : 1;
+    unsigned path_set : 1;
+    unsigned nc_max_set : 1;
+    unsigned session_time_set : 1;
+    unsigned nc_window_set : 1;
+    unsigned validation_set : 1;
+};
+
+struct ServerConfig {
+    unsigned table_size;
+    unsigned max_key_exchanges;
+    unsigned table_size_set : 1;
+    unsigned max_key_exchanges_set : 1;
+};
+
+// What check_authn remembers about a successful verification, so that
+// subrequests and internal redirects of the same request reuse it instead
+// of verifying the same nc twice (which would be a replay).
+struct Verification {
+    const char* authorization;
+    const char* algorithm;
+    const char* auth_scope;
+    const char* realm;
+    const char* partition;
+    const char* user;
+    const char* authentication_info;
+};
+
+// Per-connection cache of the tls-server-end-point binding.
+struct ConnectionBinding {
+    const char* vh;
+    apr_size_t length;
+};
+
+// ---- process state (lives in pconf; reset by a pconf cleanup) ------------
+
+class ApacheStripeLocks final : public mutual::StripeLocks {
+public:
+    apr_global_mutex_t* mutexes[max_stripes] = {};
+    unsigned count = 0;
+    bool lock(unsigned stripe) noexcept override {
+        return stripe < count && apr_global_mutex_lock(mutexes[stripe]) == APR_SUCCESS;
+    }
+    void unlock(unsigned stripe) noexcept override {
+        if (stripe < count) apr_global_mutex_unlock(mutexes[stripe]);
+    }
+};
+
+struct ModuleState {
+    apr_shm_t* shm = nullptr;
+    ApacheStripeLocks* locks = nullptr;
+    mutual::SessionTable* table = nullptr;
+    mutual::FakeVerifiers* fakes = nullptr;
+};
+
+ModuleState* module_state = nullptr;
+server_rec* main_server = nullptr;
+// Algorithms named by AuthMutualAlgorithms in the server configuration (bit
+// i = all_algorithms()[i]); sizes the session-table slots.
+unsigned used_algorithms = 0;
+// The request being processed by this thread, for the core's log sink.
+thread_local request_rec* current_request = nullptr;
+
+class CurrentRequest {
+public:
+    explicit CurrentRequest(request_rec* r) noexcept : saved_(current_request) { current_request = r; }
+    ~CurrentRequest() { current_request = saved_; }
+    CurrentRequest(const CurrentRequest&) = delete;
+    CurrentRequest& operator=(const CurrentRequest&) = delete;
+
+private:
+    request_rec* saved_;
+};
+
+template <typename T>
+apr_status_t destroy_in_pool(void* data) noexcept {
+    static_cast<T*>(data)->~T();
+    return APR_SUCCESS;
+}
+
+// Constructs a T in pool memory and destroys it when the pool is cleared.
+template <typename T, typename... Args>
+T* pool_new(apr_pool_t* pool, Args&&... args) {
+    void* memory = apr_palloc(pool, sizeof(T));
+    if (memory == nullptr) throw std::bad_alloc();
+    T* object = new (memory) T(std::forward<Args>(args)...);
+    apr_pool_cleanup_register(pool, object, destroy_in_pool<T>, apr_pool_cleanup_null);
+    return object;
+}
+
+apr_status_t forget_module_state(void*) noexcept {
+    module_state = nullptr;
+    mutual::set_log_sink(nullptr, nullptr);
+    return APR_SUCCESS;
+}
+
+// ---- strings ----------------------------------------------------------------
+// Built with assign()/append() only: std::string's converting constructors
+// are member templates that g++ would emit as default-visibility weak
+// symbols of the module (only auth_mutual_module may be exported).
+
+std::string text(const char* p) {
+    std::string s;
+    if (p != nullptr) s.assign(p);
+    return s;
+}
+
+// ---- logging ---------------------------------------------------------------
+
+int apache_level(mutual::LogLevel level) noexcept {
+    switch (level) {
+        case mutual::LogLevel::error: return APLOG_ERR;
+        case mutual::LogLevel::warn: return APLOG_WARNING;
+        case mutual::LogLevel::info: return APLOG_INFO;
+        case mutual::LogLevel::debug: return APLOG_DEBUG;
+    }
+    return APLOG_ERR;
+}
+
+void log_request(request_rec* r, mutual::LogLevel level, const char* tag,
+                 const std::string& message) noexcept {
+    ap_log_rerror(APLOG_MARK, apache_level(level), 0, r, "%s: %s", tag, message.c_str());
+}
+
+void log_server(server_rec* s, int level, apr_status_t status, const char* tag,
+                const char* message) noexcept {
+    ap_log_error(APLOG_MARK, level, status, s, "%s: %s", tag, message);
+}
+
+void core_log_sink(void*, mutual::LogLevel level, const char* tag, const std::string& message) {
+    if (current_request != nullptr) {
+        log_request(current_request, level, tag, message);
+    } else if (main_server != nullptr) {
+        log_server(main_server, apache_level(level), 0, tag, message.c_str());
+    }
+}
+
+// ---- directive handlers ------------------------------------------------------
+
+void* create_dir_config(apr_pool_t* pool, char*) noexcept {
+    auto* d = static_cast<DirConfig*>(apr_pcalloc(pool, sizeof(DirConfig)));
+    d->dbm_type = "default";
+    d->session_time = default_session_time;
+    d->nc_max = default_nc_max;
+    d->nc_window = default_nc_window;
+    d->validation = Validation::automatic;
+    return d;
+}
+
+// Explicit merge: a field set in the child wins, otherwise the parent's.
+void* merge_dir_config(apr_pool_t* pool, void* base_v, void* add_v) noexcept {
+    auto* base = static_cast<DirConfig*>(base_v);
+    auto* add = static_cast<DirConfig*>(add_v);
+    auto* d = static_cast<DirConfig*>(apr_pcalloc(pool, sizeof(DirConfig)));
+#define MUTUAL_MERGE(field)                                              \
+    do {                                                                 \
+        d->field = add->field##_set ? add->field : base->field;          \
+        d->field##_set = add->field##_set | base->field##_set;           \
+    } while (0)
+    MUTUAL_MERGE(user_file);
+    MUTUAL_MERGE(dbm_type);
+    MUTUAL_MERGE(algorithms);
+    MUTUAL_MERGE(auth_scope);
+    MUTUAL_MERGE(host);
+    MUTUAL_MERGE(path);
+    MUTUAL_MERGE(nc_max);
+    MUTUAL_MERGE(session_time);
+    MUTUAL_MERGE(nc_window);
+    MUTUAL_MERGE(validation);
+#undef MUTUAL_MERGE
+    return d;
+}
+
+void* create_server_config(apr_pool_t* pool, server_rec*) noexcept {
+    auto* s = static_cast<ServerConfig*>(apr_pcalloc(pool, sizeof(ServerConfig)));
+    s->table_size = default_table_size;
+    s->max_key_exchanges = default_table_size / 2;
+    return s;
+}
+
+const char* parse_unsigned(cmd_parms* cmd, const char* arg, apr_uint64_t low, apr_uint64_t high,
+                           apr_uint64_t& out) noexcept {
+    if (arg == nullptr || *arg == '\0' || (arg[0] == '0' && arg[1] != '\0'))
+        return apr_psprintf(cmd->pool, "%s: \"%s\" is not a decimal number", cmd->cmd->name,
+                            arg ? arg : "");
+    apr_uint64_t value = 0;
+    for (const char* p = arg; *p; ++p) {
+        if (*p < '0' || *p > '9')
+            return apr_psprintf(cmd->pool, "%s: \"%s\" is not a decimal number", cmd->cmd->name, arg);
+        if (value > (high - static_cast<apr_uint64_t>(*p - '0')) / 10) {
+            value = high + 1;
+            break;
+        }
+        value = value * 10 + static_cast<apr_uint64_t>(*p - '0');
+    }
+    if (value < low || value > high)
+        return apr_psprintf(cmd->pool, "%s: %s is out of range (%" APR_UINT64_T_FMT "..%" APR_UINT64_T_FMT ")",
+                            cmd->cmd->name, arg, low, high);
+    out = value;
+    return nullptr;
+}
+
+const char* set_user_file(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    auto* d = static_cast<DirConfig*>(conf);
+    const char* path = ap_server_root_relative(cmd->pool, arg);
+    if (path == nullptr) return apr_pstrcat(cmd->pool, "AuthMutualUserFile: invalid path ", arg, nullptr);
+    d->user_file = path;
+    d->user_file_set = 1;
+    return nullptr;
+}
+
+const char* set_dbm_type(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    static const char* const types[] = {"default", "db", "gdbm", "ndbm", "sdbm"};
+    for (const char* t : types) {
+        if (std::strcmp(arg, t) == 0) {
+            auto* d = static_cast<DirConfig*>(conf);
+            d->dbm_type = t;
+            d->dbm_type_set = 1;
+            return nullptr;
+        }
+    }
+    return apr_pstrcat(cmd->pool, "AuthMutualDBMType: unknown DBM type \"", arg,
+                       "\" (default, db, gdbm, ndbm, sdbm)", nullptr);
+}
+
+// ITERATE: one call per token; the first call of a directive line replaces
+// an inherited list.
+const char* add_algorithm(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    auto* d = static_cast<DirConfig*>(conf);
+    const Algorithm* algorithm = mutual::find_algorithm(arg);
+    if (algorithm == nullptr) {
+        const char* known = "";
+        for (const Algorithm* a : mutual::all_algorithms()) {
+            const std::string_view name = a->name();
+            known = apr_psprintf(cmd->pool, "%s%s%.*s", known, *known ? ", " : "",
+                                 static_cast<int>(name.size()), name.data());
+        }
+        return apr_psprintf(cmd->pool, "AuthMutualAlgorithms: unknown algorithm \"%s\" (known: %s)",
+                            arg, known);
+    }
+    // A new directive line (not the continuation of the same one) starts a new list.
+    if (!d->algorithms_set || d->algorithms == nullptr ||
+        cmd->directive != static_cast<ap_directive_t*>(cmd->info)) {
+        d->algorithms = apr_array_make(cmd->pool, 4, sizeof(const Algorithm*));
+        d->algorithms_set = 1;
+    }
+    const auto* existing = reinterpret_cast<const Algorithm* const*>(d->algorithms->elts);
+    for (int i = 0; i < d->algorithms->nelts; ++i)
+        if (existing[i] == algorithm)
+            return apr_psprintf(cmd->pool, "AuthMutualAlgorithms: \"%s\" listed twice", arg);
+    *static_cast<const Algorithm**>(apr_array_push(d->algorithms)) = algorithm;
+    // Only the server configuration sizes the table (.htaccess is parsed by
+    // the children, after the table exists).
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_RUN_MPM)
+        if (auto index = mutual::algorithm_index(*algorithm)) used_algorithms |= 1u << *index;
+    cmd->info = cmd->directive;
+    return nullptr;
+}
+
+const char* set_auth_scope(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    try {
+        const std::string problem = mutual::check_auth_scope(arg);
+        if (!problem.empty())
+            return apr_psprintf(cmd->pool, "AuthMutualScope \"%s\": %s", arg, problem.c_str());
+    } catch (...) {
+        return "AuthMutualScope: out of memory";
+    }
+    auto* d = static_cast<DirConfig*>(conf);
+    d->auth_scope = arg;
+    d->auth_scope_set = 1;
+    return nullptr;
+}
+
+const char* set_host(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    try {
+        const std::string problem = mutual::check_explicit_vh(arg);
+        if (!problem.empty())
+            return apr_psprintf(cmd->pool, "AuthMutualHost \"%s\": %s", arg, problem.c_str());
+    } catch (...) {
+        return "AuthMutualHost: out of memory";
+    }
+    auto* d = static_cast<DirConfig*>(conf);
+    d->host = arg;
+    d->host_set = 1;
+    return nullptr;
+}
+
+const char* set_validation(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    auto* d = static_cast<DirConfig*>(conf);
+    if (strcasecmp(arg, "auto") == 0) d->validation = Validation::automatic;
+    else if (strcasecmp(arg, "host") == 0) d->validation = Validation::host;
+    else if (strcasecmp(arg, "tls-server-end-point") == 0) d->validation = Validation::tls_server_end_point;
+    else if (strcasecmp(arg, "tls-unique") == 0)
+        return "AuthMutualValidation: tls-unique is not supported (httpd does not expose the "
+               "TLS Finished messages, and TLS 1.3 has no tls-unique; see docs/directives.md)";
+    else
+        return apr_pstrcat(cmd->pool, "AuthMutualValidation: \"", arg,
+                           "\" is not one of auto, host, tls-server-end-point", nullptr);
+    d->validation_set = 1;
+    return nullptr;
+}
+
+const char* add_path(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    auto* d = static_cast<DirConfig*>(conf);
+    if (*arg == '\0') return "AuthMutualPath: empty URI";
+    for (const char* p = arg; *p; ++p) {
+        const auto c = static_cast<unsigned char>(*p);
+        if (c <= 0x20 || c == 0x7f || c == '"' || c == '\\')
+            return apr_psprintf(cmd->pool, "AuthMutualPath: \"%s\" contains a space, quote, "
+                                           "backslash or control character", arg);
+    }
+    if (!d->path_set || cmd->directive != static_cast<ap_directive_t*>(cmd->info)) {
+        d->path = apr_pstrdup(cmd->pool, arg);
+        d->path_set = 1;
+    } else {
+        d->path = apr_pstrcat(cmd->pool, d->path, " ", arg, nullptr);
+    }
+    cmd->info = cmd->directive;
+    return nullptr;
+}
+
+const char* set_session_time(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    apr_uint64_t v = 0;
+    if (const char* e = parse_unsigned(cmd, arg, 1, 86400u * 366, v)) return e;
+    auto* d = static_cast<DirConfig*>(conf);
+    d->session_time = static_cast<unsigned>(v);
+    d->session_time_set = 1;
+    return nullptr;
+}
+
+const char* set_nc_max(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    apr_uint64_t v = 0;
+    if (const char* e = parse_unsigned(cmd, arg, 1, max_nc_max, v)) return e;
+    auto* d = static_cast<DirConfig*>(conf);
+    d->nc_max = v;
+    d->nc_max_set = 1;
+    return nullptr;
+}
+
+const char* set_nc_window(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    apr_uint64_t v = 0;
+    if (const char* e = parse_unsigned(cmd, arg, mutual::min_nc_window, mutual::max_nc_window, v)) return e;
+    auto* d = static_cast<DirConfig*>(conf);
+    d->nc_window = static_cast<unsigned>(v);
+    d->nc_window_set = 1;
+    return nullptr;
+}
+
+const char* set_table_size(cmd_parms* cmd, void*, const char* arg) noexcept {
+    if (const char* e = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return e;
+    apr_uint64_t v = 0;
+    if (const char* e = parse_unsigned(cmd, arg, min_table_size, max_table_size, v)) return e;
+    auto* s = static_cast<ServerConfig*>(ap_get_module_config(cmd->server->module_config, &auth_mutual_module));
+    s->table_size = static_cast<unsigned>(v);
+    s->table_size_set = 1;
+    return nullptr;
+}
+
+const char* set_max_key_exchanges(cmd_parms* cmd, void*, const char* arg) noexcept {
+    if (const char* e = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return e;
+    apr_uint64_t v = 0;
+    if (const char* e = parse_unsigned(cmd, arg, 1, max_table_size, v)) return e;
+    auto* s = static_cast<ServerConfig*>(ap_get_module_config(cmd->server->module_config, &auth_mutual_module));
+    s->max_key_exchanges = static_cast<unsigned>(v);
+    s->max_key_exchanges_set = 1;
+    return nullptr;
+}
+
+// g++ does not use httpd's designated-initializer command macros.
+template <typename F>
+cmd_func as_cmd_func(F f) noexcept {
+    // via void(*)(): the generic function pointer type -Wcast-function-type accepts.
+    return reinterpret_cast<cmd_func>(reinterpret_cast<void (*)()>(f));
+}
+
+const command_rec directives[] = {
+    {"AuthMutualUserFile", as_cmd_func(set_user_file), nullptr, OR_AUTHCFG, TAKE1,
+     "DBM file of Mutual verifiers (written by htmutual)"},
+    {"AuthMutualDBMType", as_cmd_func(set_dbm_type), nullptr, OR_AUTHCFG, TAKE1,
+     "APR DBM type of AuthMutualUserFile (default: default)"},
+    {"AuthMutualAlgorithms", as_cmd_func(add_algorithm), nullptr, OR_AUTHCFG, ITERATE,
+     "RFC 8121 algorithms offered, in order (default: iso-kam3-ec-p256-sha256)"},
+    {"AuthMutualScope", as_cmd_func(set_auth_scope), nullptr, OR_AUTHCFG, TAKE1,
+     "auth-scope sent in every challenge (required with AuthType Mutual)"},
+    {"AuthMutualHost", as_cmd_func(set_host), nullptr, OR_AUTHCFG, TAKE1,
+     "vh for validation=host as <scheme>://<host>:<port> (reverse proxies)"},
+    {"AuthMutualValidation", as_cmd_func(set_validation), nullptr, OR_AUTHCFG, TAKE1,
+     "auto | host | tls-server-end-point (default: auto)"},
+    {"AuthMutualPath", as_cmd_func(add_path), nullptr, OR_AUTHCFG, ITERATE,
+     "URIs sent as the path parameter of 401-KEX-S1"},
+    {"AuthMutualSessionTime", as_cmd_func(set_session_time), nullptr, OR_AUTHCFG, TAKE1,
+     "session lifetime in seconds, sent as time (default: 300)"},
+    {"AuthMutualNcMax", as_cmd_func(set_nc_max), nullptr, OR_AUTHCFG, TAKE1,
+     "largest nonce number accepted in a session (default: 10000)"},
+    {"AuthMutualNcWindow", as_cmd_func(set_nc_window), nullptr, OR_AUTHCFG, TAKE1,
+     "nonce window, 128..1024 (default: 128)"},
+    {"AuthMutualSessionTableSize", as_cmd_func(set_table_size), nullptr, RSRC_CONF, TAKE1,
+     "number of sessions in the shared session table (default: 4096)"},
+    {"AuthMutualMaxKeyExchanges", as_cmd_func(set_max_key_exchanges), nullptr, RSRC_CONF, TAKE1,
+     "bound on pending key exchanges in the session table (default: half the table)"},
+    {nullptr, cmd_func{}, nullptr, 0, NO_ARGS, nullptr},
+};
+
+// ---- startup -------------------------------------------------------------------
+
+int pre_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*) noexcept {
+    used_algorithms = 0;
+    if (const Algorithm* a = mutual::find_algorithm(default_algorithm))
+        if (auto index = mutual::algorithm_index(*a)) used_algorithms |= 1u << *index;
+    const apr_status_t rv = ap_mutex_register(pconf, mutex_type, nullptr, APR_LOCK_DEFAULT, 0);
+    return rv == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
+}
+
+bool directive_is(const ap_directive_t* d, const char* name) noexcept {
+    return d->directive != nullptr && strcasecmp(d->directive, name) == 0;
+}
+
+// AuthMutualScope must accompany AuthType Mutual in the same section or an
+// enclosing one (docs/directives.md). Walks the parsed configuration tree.
+bool check_scopes(const ap_directive_t* node, apr_pool_t* ptemp, server_rec* s) noexcept {
+    bool ok = true;
+    for (const ap_directive_t* d = node; d != nullptr; d = d->next) {
+        if (directive_is(d, "AuthType") && d->args != nullptr) {
+            const char* args = d->args;
+            const char* type = ap_getword_conf(ptemp, &args);
+            if (type != nullptr && strcasecmp(type, "Mutual") == 0) {
+                bool found = false;
+                for (const ap_directive_t* level = d; level != nullptr && !found; level = level->parent) {
+                    const ap_directive_t* first = level->parent ? level->parent->first_child : ap_conftree;
+                    for (const ap_directive_t* sibling = first; sibling != nullptr; sibling = sibling->next)
+                        if (directive_is(sibling, "AuthMutualScope")) found = true;
+                }
+                if (!found) {
+                    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
+                                 "MUT01001: AuthType Mutual at %s:%d needs AuthMutualScope in the "
+                                 "same section or an enclosing one (the auth-scope is an input of "
+                                 "every verifier, so it is never guessed)",
+                                 d->filename ? d->filename : "?", d->line_num);
+                    ok = false;
+                }
+            }
+        }
+        if (d->first_child != nullptr && !check_scopes(d->first_child, ptemp, s)) ok = false;
+    }
+    return ok;
+}
+
+int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) noexcept {
+    return check_scopes(ap_conftree, ptemp, s) ? OK : HTTP_INTERNAL_SERVER_ERROR;
+}
+
+int fail_startup(server_rec* s, apr_status_t status, const char* tag, const char* message) noexcept {
+    log_server(s, APLOG_EMERG, status, tag, message);
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
+    // The first run of post_config is a dry run of the configuration.
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
+    try {
+        main_server = s;
+        mutual::set_log_sink(core_log_sink, nullptr);
+        apr_pool_cleanup_register(pconf, nullptr, forget_module_state, apr_pool_cleanup_null);
+
+        auto* sc = static_cast<ServerConfig*>(ap_get_module_config(s->module_config, &auth_mutual_module));
+        mutual::TableGeometry geometry;
+        geometry.slots = sc->table_size;
+        geometry.stripes = max_stripes;
+        geometry.max_key_exchanges = sc->max_key_exchanges_set ? sc->max_key_exchanges : sc->table_size / 2;
+        if (geometry.max_key_exchanges == 0) geometry.max_key_exchanges = 1;
+        if (geometry.max_key_exchanges > geometry.slots) {
+            log_server(s, APLOG_WARNING, 0, "MUT01002",
+                       "AuthMutualMaxKeyExchanges is larger than AuthMutualSessionTableSize; "
+                       "using the table size");
+            geometry.max_key_exchanges = geometry.slots;
+        }
+        std::size_t key_capacity = 0;
+        const auto& all = mutual::all_algorithms();
+        for (std::size_t i = 0; i < all.size(); ++i)
+            if (used_algorithms & (1u << i))
+                key_capacity = std::max(key_capacity, mutual::session_key_capacity(*all[i]));
+        if (key_capacity == 0) key_capacity = 3 * 67;
+        geometry.key_capacity = static_cast<std::uint32_t>(key_capacity);
+        const mutual::TableLayout layout = mutual::plan_table(geometry);
+        if (layout.slots == 0)
+            return fail_startup(s, 0, "MUT01003", "session table geometry is unusable");
+
+        auto* state = pool_new<ModuleState>(pconf);
+        const apr_size_t bytes = static_cast<apr_size_t>(layout.total_bytes) + 64;
+        apr_status_t rv = apr_shm_create(&state->shm, bytes, nullptr, pconf);
+        if (rv == APR_ENOTIMPL) {
+            const char* file = ap_runtime_dir_relative(
+                pconf, apr_psprintf(pconf, "auth_mutual_shm.%" APR_PID_T_FMT, getpid()));
+            apr_shm_remove(file, pconf);
+            rv = apr_shm_create(&state->shm, bytes, file, pconf);
+        }
+        if (rv != APR_SUCCESS)
+            return fail_startup(s, rv, "MUT01004", apr_psprintf(pconf,
+                                "cannot create the session table in shared memory (%" APR_SIZE_T_FMT " bytes)", bytes));
+        auto base = reinterpret_cast<std::uintptr_t>(apr_shm_baseaddr_get(state->shm));
+        void* aligned = reinterpret_cast<void*>((base + 63) & ~std::uintptr_t(63));
+        const std::size_t usable = bytes - ((base + 63) / 64 * 64 - base);
+        if (!mutual::SessionTable::format(aligned, usable, geometry))
+            return fail_startup(s, 0, "MUT01005", "cannot format the session table");
+
+        state->locks = pool_new<ApacheStripeLocks>(pconf);
+        for (unsigned i = 0; i < layout.stripes; ++i) {
+            rv = ap_global_mutex_create(&state->locks->mutexes[i], nullptr, mutex_type,
+                                        apr_psprintf(pconf, "stripe%u", i), s, pconf, 0);
+            if (rv != APR_SUCCESS)
+                return fail_startup(s, rv, "MUT01006", "cannot create the session table mutexes");
+            state->locks->count = i + 1;
+        }
+
+        mutual::HashKey key;
+        if (RAND_bytes(key.bytes, sizeof key.bytes) != 1)
+            return fail_startup(s, 0, "MUT01007", "the random number generator failed (server secret)");
+        state->table = pool_new<mutual::SessionTable>(pconf, aligned, usable, *state->locks, key);
+        OPENSSL_cleanse(key.bytes, sizeof key.bytes);
+        if (!state->table->valid())
+            return fail_startup(s, 0, "MUT01005", "cannot attach to the session table");
+
+        state->fakes = pool_new<mutual::FakeVerifiers>(pconf);
+        if (!state->fakes->generate())
+            return fail_startup(s, 0, "MUT01008", "cannot generate the fake-session verifiers");
+
+        module_state = state;
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                     "MUT01009: session table ready: %" APR_UINT64_T_FMT " slots of %u bytes in %u stripes, "
+                     "at most %u pending key exchanges per stripe, %" APR_UINT64_T_FMT " bytes of shared memory",
+                     static_cast<apr_uint64_t>(layout.slots), layout.slot_stride, layout.stripes,
+                     layout.max_kex_per_stripe, static_cast<apr_uint64_t>(layout.total_bytes));
+        return OK;
+    } catch (const std::exception& e) {
+        return fail_startup(s, 0, "MUT01010", apr_pstrcat(pconf, "startup failed: ", e.what(), nullptr));
+    } catch (...) {
+        return fail_startup(s, 0, "MUT01010", "startup failed: unknown exception");
+    }
+}
+
+void child_init(apr_pool_t* pool, server_rec* s) noexcept {
+    if (module_state == nullptr || module_state->locks == nullptr) return;
+    ApacheStripeLocks& locks = *module_state->locks;
+    for (unsigned i = 0; i < locks.count; ++i) {
+        const apr_status_t rv = apr_global_mutex_child_init(
+            &locks.mutexes[i], apr_global_mutex_lockfile(locks.mutexes[i]), pool);
+        if (rv != APR_SUCCESS)
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                         "MUT01011: cannot re-open session table mutex %u in this child", i);
+    }
+}
+
+// ---- per request ------------------------------------------------------------------
+
+Verification* verification_of(const request_rec* r) noexcept {
+    return static_cast<Verification*>(ap_get_module_config(r->request_config, &auth_mutual_module));
+}
+
+// The verification done by an earlier request of the same chain (internal
+// redirect: r->prev, subrequest: r->main).
+const Verification* earlier_verification(const request_rec* r) noexcept {
+    for (const request_rec* q = r->prev ? r->prev : r->main; q != nullptr; q = q->prev ? q->prev : q->main)
+        if (const Verification* v = verification_of(q)) return v;
+    return nullptr;
+}
+
+bool is_tls(request_rec* r) noexcept { return ap_ssl_conn_is_ssl(r->connection) != 0; }
+
+// vh of tls-server-end-point for this connection, computed once per connection.
+const ConnectionBinding* tls_binding(request_rec* r) {
+    conn_rec* c = r->connection;
+    if (auto* cached = static_cast<ConnectionBinding*>(ap_get_module_config(c->conn_config, &auth_mutual_module)))
+        return cached;
+    const char* pem = ap_ssl_var_lookup(r->pool, r->server, c, r, "SSL_SERVER_CERT");
+    if (pem == nullptr || *pem == '\0') return nullptr;
+    std::optional<mutual::Bytes> hash = mutual::tls_server_end_point(pem);
+    if (!hash) return nullptr;
+    auto* binding = static_cast<ConnectionBinding*>(apr_palloc(c->pool, sizeof(ConnectionBinding)));
+    char* octets = static_cast<char*>(apr_palloc(c->pool, hash->size() + 1));
+    std::memcpy(octets, hash->data(), hash->size());
+    binding->vh = octets;
+    binding->length = hash->size();
+    ap_set_module_config(c->conn_config, &auth_mutual_module, binding);
+    return binding;
+}
+
+// The location's policy for this request. false (with tag/message) when the
+// configuration or the connection does not allow building it; `need_vh`
+// false for plain 401-INIT challenges.
+bool build_policy(request_rec* r, const DirConfig* d, const char* realm, bool need_vh,
+                  mutual::LocationPolicy& policy, const char*& tag, std::string& problem) {
+    if (d->algorithms_set && d->algorithms != nullptr && d->algorithms->nelts > 0) {
+        const auto* list = reinterpret_cast<const Algorithm* const*>(d->algorithms->elts);
+        policy.algorithms.assign(list, list + d->algorithms->nelts);
+    } else {
+        policy.algorithms.push_back(mutual::find_algorithm(default_algorithm));
+    }
+    policy.realm = realm;
+    policy.auth_scope = d->auth_scope ? d->auth_scope : "";
+    policy.nc_max = d->nc_max;
+    policy.nc_window = d->nc_window;
+    policy.session_time = d->session_time;
+    if (d->path) policy.path = text(d->path);
+    policy.partition = d->user_file ? d->user_file : "";
+
+    Validation v = d->validation;
+    if (v == Validation::automatic) v = is_tls(r) ? Validation::tls_server_end_point : Validation::host;
+    policy.validation = v == Validation::host ? "host" : "tls-server-end-point";
+
+    if (d->auth_scope == nullptr || policy.algorithms.front() == nullptr) {
+        // Still answer with a well-formed challenge (empty scope) and log why.
+        tag = "MUT01012";
+        problem = "AuthType Mutual without AuthMutualScope for " + text(r->uri ? r->uri : "?") +
+                  " (set it next to AuthType, e.g. in .htaccess)";
+        return false;
+    }
+    if (!need_vh) return true;
+    if (v == Validation::host) {
+        if (d->host) {
+            policy.vh = d->host;
+        } else {
+            const char* host = ap_get_server_name_for_url(r);
+            policy.vh = mutual::host_validation_value(ap_http_scheme(r), host ? host : "",
+                                                      ap_get_server_port(r));
+        }
+        return true;
+    }
+    if (!is_tls(r)) {
+        tag = "MUT01013";
+        problem = "AuthMutualValidation tls-server-end-point on a connection without TLS";
+        return false;
+    }
+    const ConnectionBinding* binding = tls_binding(r);
+    if (binding == nullptr) {
+        tag = "MUT01014";
+        problem = "cannot compute the tls-server-end-point binding (SSL_SERVER_CERT unavailable "
+                  "or unparsable)";
+        return false;
+    }
+    policy.vh.assign(binding->vh, binding->length);
+    return true;
+}
+
+// 401 with the given challenge values.
+int send_challenges(request_rec* r, const mutual::ExchangeResult& result) {
+    apr_table_unset(r->err_headers_out, "WWW-Authenticate");
+    apr_table_unset(r->err_headers_out, "Authentication-Info");
+    for (const std::string& c : result.www_authenticate)
+        apr_table_add(r->err_headers_out, "WWW-Authenticate", c.c_str());
+    return HTTP_UNAUTHORIZED;
+}
+
+// 401-INIT internal-error (or 500 when not even that can be built).
+int internal_error(request_rec* r, const DirConfig* d, const char* realm, const char* tag,
+                   const std::string& problem) {
+    log_request(r, mutual::LogLevel::error, tag, problem);
+    mutual::LocationPolicy policy;
+    const char* ignored_tag = nullptr;
+    std::string ignored;
+    build_policy(r, d, realm, false, policy, ignored_tag, ignored);
+    if (policy.algorithms.empty() || policy.algorithms.front() == nullptr) return HTTP_INTERNAL_SERVER_ERROR;
+    return send_challenges(r, mutual::init_response(policy, "internal-error"));
+}
+
+bool same(const char* a, std::string_view b) noexcept { return a != nullptr && b == a; }
+
+int check_authn(request_rec* r) noexcept {
+    const char* type = ap_auth_type(r);
+    if (type == nullptr || strcasecmp(type, "Mutual") != 0) return DECLINED;
+    CurrentRequest scope(r);
+    try {
+        const auto* d = static_cast<const DirConfig*>(ap_get_module_config(r->per_dir_config, &auth_mutual_module));
+        const char* realm = ap_auth_name(r);
+        if (realm == nullptr) {
+            log_request(r, mutual::LogLevel::error, "MUT01015",
+                        text("AuthType Mutual needs AuthName: ") + (r->uri ? r->uri : "?"));
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        mutual::LocationPolicy policy;
+        const char* tag = nullptr;
+        std::string problem;
+        if (!build_policy(r, d, realm, true, policy, tag, problem))
+            return internal_error(r, d, realm, tag, problem);
+        if (module_state == nullptr || module_state->table == nullptr || module_state->fakes == nullptr)
+            return internal_error(r, d, realm, "MUT01016", "session table not initialised");
+
+        const char* authorization = apr_table_get(r->headers_in, "Authorization");
+
+        // A subrequest or internal redirect of an already verified request:
+        // the same Authorization must not be verified twice (same nc).
+        if (const Verification* v = earlier_verification(r)) {
+            if (authorization != nullptr && std::strcmp(v->authorization, authorization) == 0 &&
+                same(v->auth_scope, policy.auth_scope) && same(v->realm, policy.realm) &&
+                same(v->partition, policy.partition)) {
+                bool offered = false;
+                for (const Algorithm* a : policy.algorithms) offered = offered || same(v->algorithm, a->name());
+                if (offered) {
+                    r->user = apr_pstrdup(r->pool, v->user);
+                    r->ap_auth_type = const_cast<char*>("Mutual");
+                    ap_set_module_config(r->request_config, &auth_mutual_module, const_cast<Verification*>(v));
+                    if (r->main == nullptr)
+                        apr_table_setn(r->err_headers_out, "Authentication-Info", v->authentication_info);
+                    log_request(r, mutual::LogLevel::debug, "MUT01017",
+                                "reusing the verification of the parent request for " +
+                                    text(r->uri ? r->uri : "?"));
+                    return OK;
+                }
+            }
+        }
+
+        const mutual::DbmVerifierSource dbm(d->user_file, d->dbm_type, policy);
+        mutual::ExchangeContext context{*module_state->table, d->user_file ? &dbm : nullptr,
+                                        *module_state->fakes,
+                                        static_cast<std::int64_t>(apr_time_sec(apr_time_now()))};
+        std::optional<std::string_view> header;
+        if (authorization != nullptr) header = std::string_view(authorization);
+        mutual::ExchangeResult result = mutual::process_request(policy, header, context);
+        log_request(r, result.log_level, result.log_tag, result.log_message);
+
+        if (result.outcome != mutual::ExchangeOutcome::verified)
+            return send_challenges(r, result);
+
+        auto* v = static_cast<Verification*>(apr_pcalloc(r->pool, sizeof(Verification)));
+        v->authorization = apr_pstrdup(r->pool, authorization);
+        v->algorithm = apr_pstrdup(r->pool, result.algorithm.c_str());
+        v->auth_scope = apr_pstrdup(r->pool, policy.auth_scope.c_str());
+        v->realm = apr_pstrdup(r->pool, policy.realm.c_str());
+        v->partition = apr_pstrdup(r->pool, policy.partition.c_str());
+        v->user = apr_pstrmemdup(r->pool, result.user.data(), result.user.size());
+        v->authentication_info = apr_pstrdup(r->pool, result.authentication_info.c_str());
+        ap_set_module_config(r->request_config, &auth_mutual_module, v);
+
+        r->user = const_cast<char*>(v->user);
+        r->ap_auth_type = const_cast<char*>("Mutual");
+        // err_headers_out: kept on error documents and proxied responses.
+        if (r->main == nullptr)
+            apr_table_setn(r->err_headers_out, "Authentication-Info", v->authentication_info);
+        return OK;
+    } catch (const std::exception& e) {
+        try {
+            const auto* d = static_cast<const DirConfig*>(ap_get_module_config(r->per_dir_config, &auth_mutual_module));
+            const char* realm = ap_auth_name(r);
+            if (realm != nullptr)
+                return internal_error(r, d, realm, "MUT01018", text("internal error: ") + e.what());
+        } catch (...) {
+        }
+    } catch (...) {
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "MUT01019: internal error while authenticating %s",
+                  r->uri ? r->uri : "?");
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+// Authorization denied an authenticated user (Require user/group/...):
+// 401-INIT with reason authz-failed, without Authentication-Info (a 401 is
+// not a 200-VFY-S, RFC 8120 §4.5).
+int note_auth_failure(request_rec* r, const char* auth_type) noexcept {
+    if (auth_type == nullptr || strcasecmp(auth_type, "Mutual") != 0) return DECLINED;
+    CurrentRequest scope(r);
+    try {
+        const auto* d = static_cast<const DirConfig*>(ap_get_module_config(r->per_dir_config, &auth_mutual_module));
+        const char* realm = ap_auth_name(r);
+        if (realm == nullptr) return DECLINED;
+        mutual::LocationPolicy policy;
+        const char* tag = nullptr;
+        std::string problem;
+        build_policy(r, d, realm, false, policy, tag, problem);
+        if (policy.algorithms.empty() || policy.algorithms.front() == nullptr) return DECLINED;
+        const char* reason = r->user ? "authz-failed" : "initial";
+        // mod_authz_user and mod_authz_core may both call this: log once.
+        if (apr_table_get(r->notes, "auth-mutual-authz-noted") == nullptr) {
+            apr_table_setn(r->notes, "auth-mutual-authz-noted", "1");
+            log_request(r, mutual::LogLevel::info, "MUT01020",
+                        text("401-INIT reason=") + reason + " for user \"" +
+                            (r->user ? r->user : "") + "\" on " + (r->uri ? r->uri : "?"));
+        }
+        send_challenges(r, mutual::init_response(policy, reason));
+        return OK;
+    } catch (...) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "MUT01021: internal error while noting an authorization failure");
+        return DECLINED;
+    }
+}
+
+// Internal redirects (ErrorDocument, mod_rewrite) share or copy
+// err_headers_out; make sure the final main request carries the header.
+int fixups(request_rec* r) noexcept {
+    if (r->main != nullptr) return DECLINED;
+    const Verification* v = verification_of(r);
+    if (v == nullptr) v = earlier_verification(r);
+    if (v != nullptr && v->authentication_info != nullptr &&
+        apr_table_get(r->err_headers_out, "Authentication-Info") == nullptr)
+        apr_table_setn(r->err_headers_out, "Authentication-Info", v->authentication_info);
+    return DECLINED;
+}
+
+void register_hooks(apr_pool_t*) noexcept {
+    ap_hook_pre_config(pre_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_check_config(check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_check_authn(check_authn, nullptr, nullptr, APR_HOOK_MIDDLE, AP_AUTH_INTERNAL_PER_CONF);
+    ap_hook_note_auth_failure(note_auth_failure, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_fixups(fixups, nullptr, nullptr, APR_HOOK_LAST);
+}
+
+}  // namespace
+
+extern "C" {
+// STANDARD20_MODULE_STUFF with the conventional name "mod_auth_mutual.c"
+// instead of __FILE__ (".c++"), so <IfModule mod_auth_mutual.c> works.
+module AP_MODULE_DECLARE_DATA auth_mutual_module __attribute__((visibility("default"))) = {
+    MODULE_MAGIC_NUMBER_MAJOR,
+    MODULE_MAGIC_NUMBER_MINOR,
+    -1,
+    "mod_auth_mutual.c",
+    nullptr,
+    nullptr,
+    MODULE_MAGIC_COOKIE,
+    nullptr,
+    create_dir_config,
+    merge_dir_config,
+    create_server_config,
+    nullptr,
+    directives,
+    register_hooks,
+    AP_MODULE_FLAG_NONE,
+};
+}

@@ -1,0 +1,736 @@
+#include "server_exchange.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "algorithm.h"
+#include "encoding.h"
+#include "session_table.h"
+#include "verifier_record.h"
+#include "verifier_store.h"
+
+namespace mutual {
+
+// ---- names ----------------------------------------------------------------
+
+const char* verifier_status_name(VerifierStatus s) noexcept {
+    switch (s) {
+        case VerifierStatus::found: return "found";
+        case VerifierStatus::unknown_user: return "unknown-user";
+        case VerifierStatus::no_verifier: return "no-verifier";
+        case VerifierStatus::wrong_realm: return "wrong-realm";
+        case VerifierStatus::bad_record: return "bad-record";
+        case VerifierStatus::store_failed: return "store-failed";
+    }
+    return "?";
+}
+
+const char* exchange_outcome_name(ExchangeOutcome o) noexcept {
+    switch (o) {
+        case ExchangeOutcome::init: return "401-INIT";
+        case ExchangeOutcome::stale: return "401-STALE";
+        case ExchangeOutcome::kex_s1: return "401-KEX-S1";
+        case ExchangeOutcome::verified: return "200-VFY-S";
+    }
+    return "?";
+}
+
+namespace {
+
+// A user name or other client text made safe for one log line: printable
+// ASCII except quote and backslash kept, everything else as \xHH, bounded.
+std::string loggable(std::string_view s) {
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(std::min<std::size_t>(s.size(), 128) + 8);
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (out.size() >= 256) {
+            out += "...";
+            break;
+        }
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            out += static_cast<char>(c);
+        } else {
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
+struct CipherCleanup {
+    void operator()(BIO* b) const noexcept { BIO_free(b); }
+    void operator()(X509* x) const noexcept { X509_free(x); }
+};
+
+}  // namespace
+
+// ---- out-of-line special members -------------------------------------------------
+
+LocationPolicy::LocationPolicy() = default;
+LocationPolicy::~LocationPolicy() = default;
+LocationPolicy::LocationPolicy(const LocationPolicy&) = default;
+LocationPolicy& LocationPolicy::operator=(const LocationPolicy&) = default;
+ExchangeResult::ExchangeResult() = default;
+ExchangeResult::~ExchangeResult() = default;
+ExchangeResult::ExchangeResult(ExchangeResult&&) noexcept = default;
+ExchangeResult& ExchangeResult::operator=(ExchangeResult&&) noexcept = default;
+
+// ---- verifier source ----------------------------------------------------------
+
+VerifierAnswer lookup_dbm_verifier(const std::string& path, const std::string& dbm_type,
+                                   std::string_view user, const Algorithm& algorithm,
+                                   std::string_view auth_scope, std::string_view realm) {
+    VerifierAnswer answer;
+    std::string value, error;
+    const LookupStatus status = lookup_verifier_record(path, dbm_type, user, value, error);
+    switch (status) {
+        case LookupStatus::found:
+            break;
+        case LookupStatus::not_found:
+            answer.status = VerifierStatus::unknown_user;
+            answer.detail = "no record for user \"" + loggable(user) + "\" in " + path;
+            log(LogLevel::debug, "MUT01200", answer.detail);
+            return answer;
+        case LookupStatus::open_failed:
+        case LookupStatus::read_failed:
+            answer.status = VerifierStatus::store_failed;
+            answer.detail = std::string("cannot ") +
+                            (status == LookupStatus::open_failed ? "open" : "read") +
+                            " verifier file " + path + " (type " + dbm_type + "): " + error;
+            return answer;
+    }
+    std::vector<VerifierEntry> entries;
+    const RecordError record_error = decode_record(value, entries);
+    if (record_error != RecordError::none) {
+        answer.status = VerifierStatus::bad_record;
+        answer.detail = "verifier record of user \"" + loggable(user) + "\" in " + path +
+                        " is malformed (" + record_error_name(record_error) +
+                        "); rewrite it with htmutual";
+        log(LogLevel::error, "MUT01201", answer.detail);
+        return answer;
+    }
+    if (const VerifierEntry* entry = find_entry(entries, algorithm, auth_scope, realm)) {
+        answer.status = VerifierStatus::found;
+        answer.j = entry->j;
+        log(LogLevel::debug, "MUT01202",
+            "verifier of user \"" + loggable(user) + "\" for " + std::string(algorithm.name()) +
+                " found in " + path);
+        return answer;
+    }
+    // Is there an entry for this algorithm made for another realm or scope?
+    for (const VerifierEntry& e : entries) {
+        if (e.algorithm != &algorithm) continue;
+        answer.status = VerifierStatus::wrong_realm;
+        answer.detail = "verifier record of user \"" + loggable(user) + "\" in " + path +
+                        " was made for auth-scope \"" + loggable(e.auth_scope) +
+                        "\" realm \"" + loggable(e.realm) + "\" but this location expects" +
+                        " auth-scope \"" + loggable(auth_scope) + "\" realm \"" +
+                        loggable(realm) + "\" (" + std::string(algorithm.name()) +
+                        "): check AuthName/AuthMutualScope or re-create the verifier";
+        log(LogLevel::error, "MUT01203", answer.detail);
+        return answer;
+    }
+    answer.status = VerifierStatus::no_verifier;
+    answer.detail = "user \"" + loggable(user) + "\" has no " + std::string(algorithm.name()) +
+                    " verifier in " + path;
+    log(LogLevel::info, "MUT01204", answer.detail);
+    return answer;
+}
+
+DbmVerifierSource::DbmVerifierSource(const char* path, const char* dbm_type,
+                                     const LocationPolicy& policy)
+    : path_(path ? path : ""), dbm_type_(dbm_type ? dbm_type : "default"), policy_(policy) {}
+
+DbmVerifierSource::~DbmVerifierSource() = default;
+
+VerifierAnswer DbmVerifierSource::lookup(std::string_view user, const Algorithm& algorithm) const {
+    return lookup_dbm_verifier(path_, dbm_type_, user, algorithm, policy_.auth_scope, policy_.realm);
+}
+
+// ---- fake verifiers -------------------------------------------------------------
+
+bool FakeVerifiers::generate() {
+    j_.clear();
+    for (const Algorithm* a : all_algorithms()) {
+        Secret pi(a->hash_length());
+        if (RAND_bytes(pi.data(), static_cast<int>(pi.size())) != 1) return false;
+        Bytes j;
+        if (a->verifier(pi, j) != KexError::none || j.size() != a->element_length()) return false;
+        j_.emplace_back(a, std::move(j));
+    }
+    return true;
+}
+
+const Bytes* FakeVerifiers::find(const Algorithm& algorithm) const noexcept {
+    for (const auto& entry : j_)
+        if (entry.first == &algorithm) return &entry.second;
+    return nullptr;
+}
+
+// ---- small helpers ----------------------------------------------------------------
+
+std::optional<std::uint8_t> algorithm_index(const Algorithm& algorithm) noexcept {
+    const auto& all = all_algorithms();
+    for (std::size_t i = 0; i < all.size() && i < 256; ++i)
+        if (all[i] == &algorithm) return static_cast<std::uint8_t>(i);
+    return std::nullopt;
+}
+
+std::size_t session_key_capacity(const Algorithm& algorithm) noexcept {
+    return 2 * algorithm.element_length() +
+           std::max(algorithm.element_length(), algorithm.scalar_length());
+}
+
+std::string host_validation_value(std::string_view scheme, std::string_view host, unsigned port) {
+    std::string out;
+    out.reserve(scheme.size() + host.size() + 10);
+    for (char c : scheme) out += static_cast<char>((c >= 'A' && c <= 'Z') ? c + 32 : c);
+    out += "://";
+    for (char c : host) out += static_cast<char>((c >= 'A' && c <= 'Z') ? c + 32 : c);
+    out += ':';
+    out += std::to_string(port);
+    return out;
+}
+
+namespace {
+
+bool is_host_char(char c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+           c == '_' || c == '~' || c == '%' || c == '!' || c == '$' || c == '&' ||
+           c == '\'' || c == '(' || c == ')' || c == '*' || c == '+' || c == ',' ||
+           c == ';' || c == '=';
+}
+
+// host = reg-name in lower case, or [IPv6] (hex digits, ':' and '.').
+std::string check_host(std::string_view host) {
+    if (host.empty()) return "empty host";
+    if (host.front() == '[') {
+        if (host.size() < 3 || host.back() != ']') return "unterminated IPv6 literal";
+        for (char c : host.substr(1, host.size() - 2))
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == ':' || c == '.'))
+                return "bad character in IPv6 literal (lower case hex digits only)";
+        return {};
+    }
+    for (char c : host) {
+        if (c >= 'A' && c <= 'Z') return "host must be in lower case";
+        if (!is_host_char(c)) return "bad character in host";
+    }
+    return {};
+}
+
+std::string check_port(std::string_view port) {
+    if (port.empty()) return "empty port";
+    if (port.size() > 5) return "port out of range";
+    if (port.size() > 1 && port.front() == '0') return "port with leading zero";
+    unsigned value = 0;
+    for (char c : port) {
+        if (c < '0' || c > '9') return "port is not a number";
+        value = value * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (value == 0 || value > 65535) return "port out of range";
+    return {};
+}
+
+// Splits "<host>:<port>" where host may be an [IPv6] literal.
+bool split_host_port(std::string_view hp, std::string_view& host, std::optional<std::string_view>& port) {
+    port.reset();
+    if (!hp.empty() && hp.front() == '[') {
+        const std::size_t close = hp.find(']');
+        if (close == std::string_view::npos) return false;
+        host = hp.substr(0, close + 1);
+        std::string_view rest = hp.substr(close + 1);
+        if (rest.empty()) return true;
+        if (rest.front() != ':') return false;
+        port = rest.substr(1);
+        return true;
+    }
+    const std::size_t colon = hp.rfind(':');
+    if (colon == std::string_view::npos) {
+        host = hp;
+        return true;
+    }
+    host = hp.substr(0, colon);
+    port = hp.substr(colon + 1);
+    return true;
+}
+
+}  // namespace
+
+std::string check_explicit_vh(std::string_view value) {
+    std::string_view rest;
+    if (value.substr(0, 7) == "http://") rest = value.substr(7);
+    else if (value.substr(0, 8) == "https://") rest = value.substr(8);
+    else return "must start with http:// or https:// (lower case)";
+    std::string_view host;
+    std::optional<std::string_view> port;
+    if (!split_host_port(rest, host, port)) return "malformed host:port";
+    if (!port) return "the port must always be present (RFC 8120 section 7)";
+    std::string problem = check_host(host);
+    if (!problem.empty()) return problem;
+    return check_port(*port);
+}
+
+std::string check_auth_scope(std::string_view value) {
+    if (value.empty()) return "empty auth-scope";
+    for (char c : value) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u <= 0x20 || u >= 0x7f) return "auth-scope must be ASCII without spaces";
+        if (c == '/' && value.find("://") == std::string_view::npos)
+            return "auth-scope with a path (only <scheme>://<host>[:<port>], <host> or *.<domain>)";
+    }
+    const std::size_t sep = value.find("://");
+    if (sep != std::string_view::npos) {
+        // single-server: <scheme>://<host>[:<port>], default port omitted
+        const std::string_view scheme = value.substr(0, sep);
+        if (scheme != "http" && scheme != "https") return "scheme must be http or https (lower case)";
+        std::string_view host;
+        std::optional<std::string_view> port;
+        std::string_view rest = value.substr(sep + 3);
+        if (rest.find('/') != std::string_view::npos) return "auth-scope must not contain a path";
+        if (!split_host_port(rest, host, port)) return "malformed host:port";
+        std::string problem = check_host(host);
+        if (!problem.empty()) return problem;
+        if (port) {
+            problem = check_port(*port);
+            if (!problem.empty()) return problem;
+            if ((scheme == "http" && *port == "80") || (scheme == "https" && *port == "443"))
+                return "the default port must be omitted (RFC 8120 section 5)";
+        }
+        return {};
+    }
+    if (value.size() > 2 && value.substr(0, 2) == "*.") {
+        std::string problem = check_host(value.substr(2));
+        if (!problem.empty()) return problem;
+        if (value.find('.', 2) == std::string_view::npos)
+            return "wildcard-domain auth-scope must name a registrable domain, not a top-level one";
+        return {};
+    }
+    std::string_view host;
+    std::optional<std::string_view> port;
+    if (!split_host_port(value, host, port) || port)
+        return "single-host auth-scope must not carry a port (use <scheme>://<host>:<port>)";
+    return check_host(host);
+}
+
+std::optional<Bytes> tls_server_end_point(std::string_view pem) {
+    std::unique_ptr<BIO, CipherCleanup> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    if (!bio) return std::nullopt;
+    std::unique_ptr<X509, CipherCleanup> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (!cert) return std::nullopt;
+    int md_nid = NID_undef, pk_nid = NID_undef, bits = 0;
+    std::uint32_t flags = 0;
+    if (X509_get_signature_info(cert.get(), &md_nid, &pk_nid, &bits, &flags) != 1)
+        md_nid = NID_undef;
+    const EVP_MD* md = nullptr;
+    if (md_nid != NID_undef && md_nid != NID_md5 && md_nid != NID_sha1 && md_nid != NID_md5_sha1)
+        md = EVP_get_digestbynid(md_nid);
+    if (md == nullptr) md = EVP_sha256();
+    unsigned char* der = nullptr;
+    const int der_length = i2d_X509(cert.get(), &der);
+    if (der_length <= 0) return std::nullopt;
+    Bytes out(EVP_MAX_MD_SIZE);
+    unsigned int out_length = 0;
+    const int ok = EVP_Digest(der, static_cast<std::size_t>(der_length), out.data(), &out_length, md, nullptr);
+    OPENSSL_free(der);
+    if (ok != 1) return std::nullopt;
+    out.resize(out_length);
+    return out;
+}
+
+// ---- the decision procedure ---------------------------------------------------------
+
+namespace {
+
+RealmId realm_id_for(const LocationPolicy& p, const Algorithm& a) {
+    RealmId id;
+    id.algorithm = std::string(a.name());
+    id.validation = p.validation;
+    id.auth_scope = p.auth_scope;
+    id.realm = p.realm;
+    return id;
+}
+
+ExchangeResult init_result(const LocationPolicy& p, const char* reason, LogLevel level,
+                           const char* tag, std::string message) {
+    ExchangeResult r;
+    r.outcome = ExchangeOutcome::init;
+    r.status = 401;
+    r.reason = reason;
+    try {
+        r.www_authenticate = init_challenges(p, reason);
+    } catch (...) {
+        r.www_authenticate.clear();
+    }
+    r.log_level = level;
+    r.log_tag = tag;
+    r.log_message = std::move(message);
+    return r;
+}
+
+ExchangeResult stale_result(const LocationPolicy& p, const Algorithm& a, const char* tag,
+                            std::string message) {
+    ExchangeResult r;
+    r.outcome = ExchangeOutcome::stale;
+    r.status = 401;
+    r.reason = "stale-session";
+    MutualChallenge c;
+    c.kind = ResponseKind::stale;
+    c.id = realm_id_for(p, a);
+    c.reason = "stale-session";
+    r.www_authenticate.push_back(serialize_challenge(c, a.quoted_on_wire()));
+    r.log_level = LogLevel::info;
+    r.log_tag = tag;
+    r.log_message = std::move(message);
+    return r;
+}
+
+std::string describe_sid(const Bytes& sid) { return encode_hex_fixed(sid); }
+
+// The realm-identifying fields of the request against the location's policy.
+// Returns the offered algorithm, or nullptr with `why` filled in.
+const Algorithm* match_realm(const LocationPolicy& p, const RealmId& id, std::string& why) {
+    const Algorithm* algorithm = nullptr;
+    for (const Algorithm* a : p.algorithms)
+        if (a->name() == id.algorithm) algorithm = a;
+    if (algorithm == nullptr) {
+        why = "algorithm \"" + loggable(id.algorithm) + "\" is not offered here";
+        return nullptr;
+    }
+    if (id.validation != p.validation) {
+        why = "validation \"" + loggable(id.validation) + "\" where \"" + p.validation +
+              "\" is expected";
+        return nullptr;
+    }
+    if (!id.auth_scope) {
+        why = "auth-scope missing (expected \"" + loggable(p.auth_scope) + "\")";
+        return nullptr;
+    }
+    if (*id.auth_scope != p.auth_scope) {
+        why = "auth-scope \"" + loggable(*id.auth_scope) + "\" where \"" + loggable(p.auth_scope) +
+              "\" is expected";
+        return nullptr;
+    }
+    if (id.realm != p.realm) {
+        why = "realm \"" + loggable(id.realm) + "\" where \"" + loggable(p.realm) +
+              "\" is expected";
+        return nullptr;
+    }
+    return algorithm;
+}
+
+ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
+                            const MutualCredentials& cred, ExchangeContext& ctx) {
+    const std::string user = loggable(cred.user);
+    if (cred.user.size() > max_user_length)
+        return init_result(p, "invalid-parameters", LogLevel::error, "MUT01104",
+                           "req-KEX-C1 rejected: user name longer than " +
+                               std::to_string(max_user_length) + " octets");
+    // A NUL would cut the name short in r->user (C string): never accept one.
+    if (cred.user.find('\0') != std::string::npos)
+        return init_result(p, "invalid-parameters", LogLevel::error, "MUT01136",
+                           "req-KEX-C1 rejected: user name \"" + user + "\" contains NUL");
+    DecodeError decode_error = DecodeError::none;
+    std::optional<Bytes> k_c1 = a.decode_key(cred.kc1, &decode_error);
+    if (!k_c1)
+        return init_result(p, "invalid-parameters", LogLevel::error, "MUT01105",
+                           "req-KEX-C1 from user \"" + user + "\" rejected: kc1 does not decode (" +
+                               decode_error_name(decode_error) + ")");
+    const KexError check = a.check_client_key(*k_c1);
+    if (check != KexError::none)
+        return init_result(p, "invalid-parameters", LogLevel::error, "MUT01106",
+                           "req-KEX-C1 from user \"" + user + "\" rejected: invalid kc1 (" +
+                               kex_error_name(check) + ")");
+    const std::optional<std::uint8_t> index = algorithm_index(a);
+    const Bytes* fake_j = ctx.fakes.find(a);
+    if (!index || !fake_j)
+        return init_result(p, "internal-error", LogLevel::error, "MUT01107",
+                           "no fake verifier for " + std::string(a.name()) +
+                               " (module not initialised)");
+
+    VerifierAnswer answer;
+    if (ctx.verifiers != nullptr) {
+        answer = ctx.verifiers->lookup(cred.user, a);
+    } else {
+        answer.status = VerifierStatus::store_failed;
+        answer.detail = "no verifier source configured (AuthMutualUserFile)";
+    }
+    if (answer.status == VerifierStatus::store_failed)
+        return init_result(p, "internal-error", LogLevel::error, "MUT01108",
+                           "req-KEX-C1 from user \"" + user + "\": " + answer.detail);
+    const bool fake = answer.status != VerifierStatus::found ||
+                      answer.j.size() != a.element_length();
+    const Bytes& j = fake ? *fake_j : answer.j;
+
+    // K_s1 from a fresh S_s1; the same work for real and fake sessions.
+    Secret s_s1;
+    Bytes k_s1;
+    KexError kex = KexError::internal;
+    for (int attempt = 0; attempt < 2 && kex != KexError::none; ++attempt) {
+        s_s1 = a.random_server_scalar();
+        if (s_s1.empty()) continue;
+        kex = a.server_key(j, *k_c1, s_s1, k_s1);
+        if (kex == KexError::out_of_range || kex == KexError::not_on_curve ||
+            kex == KexError::infinity || kex == KexError::bad_encoding) {
+            // An invalid K_c1 was caught above; an invalid K_s1 is a
+            // negligible-probability event: one more try with a new S_s1.
+            continue;
+        }
+    }
+    if (kex != KexError::none)
+        return init_result(p, "internal-error", LogLevel::error, "MUT01109",
+                           "req-KEX-C1 from user \"" + user + "\": computing K_s1 failed (" +
+                               kex_error_name(kex) + ")");
+
+    NewSession n;
+    if (RAND_bytes(n.sid.data(), static_cast<int>(n.sid.size())) != 1)
+        return init_result(p, "internal-error", LogLevel::error, "MUT01110",
+                           "req-KEX-C1: the random number generator failed");
+    n.realm_id = ctx.table.realm_id(a.name(), p.auth_scope, p.realm, p.partition);
+    n.algorithm = *index;
+    n.fake = fake;
+    n.user = cred.user;
+    n.k_c1 = &*k_c1;
+    n.k_s1 = &k_s1;
+    n.s_s1 = &s_s1;
+    n.nc_max = p.nc_max;
+    n.nc_window = p.nc_window;
+    n.now = ctx.now;
+    n.expires = ctx.now + static_cast<std::int64_t>(p.session_time);
+    const InsertResult inserted = ctx.table.insert(n);
+    if (inserted.status != InsertStatus::ok)
+        return init_result(p, "internal-error", LogLevel::error, "MUT01111",
+                           "req-KEX-C1 from user \"" + user + "\": storing the session failed (" +
+                               (inserted.status == InsertStatus::lock_failed ? "lock failed"
+                                : inserted.status == InsertStatus::too_large
+                                    ? "keys larger than the table slots: AuthMutualAlgorithms in .htaccess?"
+                                    : "bad argument") +
+                               ")");
+
+    ExchangeResult r;
+    r.outcome = ExchangeOutcome::kex_s1;
+    r.status = 401;
+    MutualChallenge c;
+    c.kind = ResponseKind::kex_s1;
+    c.id = realm_id_for(p, a);
+    c.sid.assign(n.sid.begin(), n.sid.end());
+    c.ks1 = a.encode_key(k_s1);
+    c.nc_max = p.nc_max;
+    c.nc_window = p.nc_window;
+    c.time = p.session_time;
+    c.path = p.path;
+    r.www_authenticate.push_back(serialize_challenge(c, a.quoted_on_wire()));
+    r.sid = c.sid;
+    r.algorithm = std::string(a.name());
+    r.log_level = LogLevel::debug;
+    r.log_tag = "MUT01112";
+    r.log_message = "401-KEX-S1 for user \"" + user + "\" (" + std::string(a.name()) +
+                    "), sid " + describe_sid(r.sid) +
+                    (fake ? ", fake session (" + std::string(verifier_status_name(answer.status)) + ")"
+                          : std::string()) +
+                    (inserted.eviction != Eviction::none
+                         ? std::string(", evicted one ") + eviction_name(inserted.eviction) + " session"
+                         : std::string());
+    return r;
+}
+
+ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualCredentials& cred,
+                      ExchangeContext& ctx) {
+    const std::string sid_text = cred.sid_text.empty() ? describe_sid(cred.sid) : loggable(cred.sid_text);
+    DecodeError decode_error = DecodeError::none;
+    std::optional<Bytes> vkc = a.decode_vk(cred.vkc, &decode_error);
+    if (!vkc)
+        return init_result(p, "invalid-parameters", LogLevel::error, "MUT01113",
+                           "req-VFY-C for sid " + sid_text + " rejected: vkc does not decode (" +
+                               decode_error_name(decode_error) + ")");
+    const std::uint64_t realm = ctx.table.realm_id(a.name(), p.auth_scope, p.realm, p.partition);
+    SessionSnapshot snap;
+    const VerifyCheck check = ctx.table.begin_verify(cred.sid, realm, cred.nc, ctx.now, snap);
+    const std::string nc_text = std::to_string(cred.nc);
+    switch (check) {
+        case VerifyCheck::ok:
+            break;
+        case VerifyCheck::unknown:
+            return stale_result(p, a, "MUT01114", "401-STALE: unknown sid " + sid_text);
+        case VerifyCheck::expired:
+            return stale_result(p, a, "MUT01115", "401-STALE: session " + sid_text + " expired");
+        case VerifyCheck::above_nc_max:
+            return stale_result(p, a, "MUT01116", "401-STALE: nc " + nc_text + " above nc-max " +
+                                                      std::to_string(p.nc_max) + " in session " +
+                                                      sid_text + "; session made inactive");
+        case VerifyCheck::below_window:
+            return stale_result(p, a, "MUT01117", "401-STALE: nc " + nc_text +
+                                                      " below the nonce window of session " +
+                                                      sid_text + "; session made inactive");
+        case VerifyCheck::duplicate:
+            return stale_result(p, a, "MUT01118", "401-STALE: nc " + nc_text +
+                                                      " used twice (replay?) in session " + sid_text +
+                                                      "; session made inactive");
+        case VerifyCheck::rejected:
+            return init_result(p, "auth-failed", LogLevel::error, "MUT01119",
+                               "req-VFY-C for rejected session " + sid_text + " refused");
+        case VerifyCheck::lock_failed:
+            return init_result(p, "internal-error", LogLevel::error, "MUT01120",
+                               "req-VFY-C for sid " + sid_text + ": session table lock failed");
+    }
+    const std::string user = loggable(snap.user);
+
+    // Outside the lock: z (first verification) and VK_c. A fake session does
+    // the same work and fails only at the end.
+    Secret z;
+    const bool first = snap.state == SessionState::key_exchanging;
+    if (first) {
+        const KexError e = a.server_secret(snap.k_c1, snap.k_s1, snap.secret, z);
+        if (e != KexError::none)
+            return init_result(p, "internal-error", LogLevel::error, "MUT01121",
+                               "req-VFY-C for sid " + sid_text + ": computing z failed (" +
+                                   kex_error_name(e) + ")");
+    } else {
+        z = snap.secret;
+    }
+    const Bytes expected = compute_vk_c(a, snap.k_c1, snap.k_s1, z, cred.nc, p.vh);
+    const bool match = !expected.empty() && equal_constant_time(expected, *vkc);
+    const bool verified = match && !snap.fake;
+
+    const VerifyCommit commit =
+        ctx.table.finish_verify(cred.sid, realm, cred.nc, verified, first ? &z : nullptr, ctx.now);
+    if (!verified) {
+        if (commit == VerifyCommit::lock_failed)
+            return init_result(p, "internal-error", LogLevel::error, "MUT01130",
+                               "req-VFY-C for sid " + sid_text + ": session table lock failed");
+        if (snap.fake)
+            return init_result(p, "auth-failed", LogLevel::error, "MUT01122",
+                               "user \"" + user + "\": authentication failure for sid " + sid_text +
+                                   ": unknown user or no usable verifier");
+        return init_result(p, "auth-failed", LogLevel::error, "MUT01123",
+                           "user \"" + user + "\": authentication failure for sid " + sid_text +
+                               ": wrong vkc (password mismatch or wrong vh \"" +
+                               (p.validation == "host" ? loggable(p.vh) : std::string("<tls cert hash>")) + "\")" +
+                               (commit == VerifyCommit::rejected ? "; session rejected" : ""));
+    }
+    switch (commit) {
+        case VerifyCommit::ok:
+            break;
+        case VerifyCommit::duplicate:
+            return stale_result(p, a, "MUT01124", "401-STALE: nc " + nc_text +
+                                                      " used concurrently twice in session " +
+                                                      sid_text + "; session made inactive");
+        case VerifyCommit::below_window:
+            return stale_result(p, a, "MUT01125", "401-STALE: nc " + nc_text +
+                                                      " fell below the nonce window of session " +
+                                                      sid_text + "; session made inactive");
+        case VerifyCommit::vanished:
+            return stale_result(p, a, "MUT01126", "401-STALE: session " + sid_text +
+                                                      " went away during verification");
+        case VerifyCommit::rejected:
+        case VerifyCommit::kept:
+            return init_result(p, "auth-failed", LogLevel::error, "MUT01132",
+                               "req-VFY-C for rejected session " + sid_text + " refused");
+        case VerifyCommit::lock_failed:
+            return init_result(p, "internal-error", LogLevel::error, "MUT01131",
+                               "req-VFY-C for sid " + sid_text + ": session table lock failed");
+    }
+
+    ExchangeResult r;
+    r.outcome = ExchangeOutcome::verified;
+    r.status = 200;
+    r.user = snap.user;
+    r.algorithm = std::string(a.name());
+    r.sid = cred.sid;
+    r.nc = cred.nc;
+    MutualAuthInfo info;
+    info.sid = cred.sid;
+    info.vks = a.encode_vk(compute_vk_s(a, snap.k_c1, snap.k_s1, z, cred.nc, p.vh));
+    r.authentication_info = serialize_auth_info(info, a.quoted_on_wire());
+    r.log_level = LogLevel::debug;
+    r.log_tag = "MUT01127";
+    r.log_message = "user \"" + user + "\" authenticated (" + std::string(a.name()) + ", sid " +
+                    sid_text + ", nc " + nc_text + (first ? ", new session)" : ")");
+    return r;
+}
+
+}  // namespace
+
+std::vector<std::string> init_challenges(const LocationPolicy& p, std::string_view reason) {
+    std::vector<std::string> out;
+    out.reserve(p.algorithms.size());
+    for (const Algorithm* a : p.algorithms) {
+        MutualChallenge c;
+        c.kind = ResponseKind::init;
+        c.id = realm_id_for(p, *a);
+        c.reason = std::string(reason);
+        out.push_back(serialize_challenge(c, a->quoted_on_wire()));
+    }
+    return out;
+}
+
+ExchangeResult init_response(const LocationPolicy& p, std::string_view reason) {
+    ExchangeResult r;
+    r.outcome = ExchangeOutcome::init;
+    r.status = 401;
+    r.reason = std::string(reason);
+    r.www_authenticate = init_challenges(p, reason);
+    r.log_message.clear();
+    return r;
+}
+
+ExchangeResult process_credentials(const LocationPolicy& p, HeaderError error,
+                                   const MutualCredentials& cred, ExchangeContext& ctx) noexcept {
+    try {
+        if (p.algorithms.empty() || p.auth_scope.empty())
+            return init_result(p, "internal-error", LogLevel::error, "MUT01128",
+                               "incomplete configuration: no algorithm or no AuthMutualScope");
+        if (error == HeaderError::not_mutual)
+            return init_result(p, "initial", LogLevel::debug, "MUT01101",
+                               "401-INIT: Authorization of another scheme");
+        if (error != HeaderError::none)
+            return init_result(p, "invalid-parameters", LogLevel::error, "MUT01102",
+                               std::string("malformed Mutual Authorization header (") +
+                                   header_error_name(error) + ")");
+        std::string why;
+        const Algorithm* a = match_realm(p, cred.id, why);
+        if (a == nullptr)
+            return init_result(p, "invalid-parameters", LogLevel::error, "MUT01103",
+                               std::string(cred.kind == RequestKind::kex_c1 ? "req-KEX-C1" : "req-VFY-C") +
+                                   " for another protection space: " + why);
+        if (cred.kind == RequestKind::kex_c1) return key_exchange(p, *a, cred, ctx);
+        return verify(p, *a, cred, ctx);
+    } catch (const std::exception& e) {
+        return init_result(p, "internal-error", LogLevel::error, "MUT01129",
+                           std::string("internal error: ") + e.what());
+    } catch (...) {
+        return init_result(p, "internal-error", LogLevel::error, "MUT01134",
+                           "internal error: unknown exception");
+    }
+}
+
+ExchangeResult process_request(const LocationPolicy& p, std::optional<std::string_view> authorization,
+                               ExchangeContext& ctx) noexcept {
+    try {
+        if (!authorization) {
+            if (p.algorithms.empty() || p.auth_scope.empty())
+                return init_result(p, "internal-error", LogLevel::error, "MUT01133",
+                                   "incomplete configuration: no algorithm or no AuthMutualScope");
+            return init_result(p, "initial", LogLevel::debug, "MUT01100",
+                               "401-INIT: no Authorization header");
+        }
+        MutualCredentials cred;
+        const HeaderError e = parse_mutual_credentials(*authorization, cred);
+        return process_credentials(p, e, cred, ctx);
+    } catch (...) {
+        return init_result(p, "internal-error", LogLevel::error, "MUT01135",
+                           "internal error: unknown exception");
+    }
+}
+
+}  // namespace mutual

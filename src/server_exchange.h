@@ -1,0 +1,193 @@
+// The server decision procedure of RFC 8120 §11 as pure logic: the module
+// hands in the request's Authorization value (or its absence), the policy of
+// the protected location as resolved for this request, a verifier source and
+// the session table; it gets back a response descriptor (status, header
+// values, authenticated user) and exactly one log line describing the
+// decision. No httpd types; the unit tests drive it with the core's client
+// functions.
+//
+// Reasons (401-INIT), see docs/directives.md for the full mapping table:
+//   initial            no Authorization, or one of another scheme
+//   invalid-parameters malformed header, wrong version, a realm / algorithm /
+//                      validation / auth-scope the location does not offer,
+//                      undecodable or invalid kc1 or vkc, oversize user name
+//   auth-failed        wrong vkc, unknown user (fake session), rejected session
+//   internal-error     verifier file unreadable, RNG/crypto/lock failure,
+//                      incomplete configuration
+//   authz-failed       built by the module's note_auth_failure hook
+// 401-STALE (stale-session): unknown, expired or inactive sid; nc above
+// nc-max, below the window or already used.
+#ifndef MUTUAL_SERVER_EXCHANGE_H
+#define MUTUAL_SERVER_EXCHANGE_H
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bytes.h"
+#include "header.h"
+#include "log.h"
+
+namespace mutual {
+
+class Algorithm;
+class SessionTable;
+
+// The administrator's choices for one protected location, resolved for the
+// request at hand (validation method and vh depend on the connection).
+struct LocationPolicy {
+    std::vector<const Algorithm*> algorithms;  // offered, in order; not empty
+    std::string auth_scope;                     // always sent
+    std::string realm;                          // AuthName
+    std::string validation = "host";            // token sent and expected
+    std::string vh;                             // octets of vh (RFC 8120 §7)
+    std::optional<std::string> path;            // 401-KEX-S1 path parameter
+    std::uint64_t nc_max = 10000;
+    std::uint32_t nc_window = 128;
+    std::uint32_t session_time = 300;           // `time` parameter and server lifetime
+    std::string partition;                      // verifier source identity (user file)
+
+    LocationPolicy();
+    ~LocationPolicy();  // out of line: the module's object emits no std templates
+    LocationPolicy(const LocationPolicy&);
+    LocationPolicy& operator=(const LocationPolicy&);
+};
+
+// Answer of a verifier source for (user, algorithm) in this location's realm.
+enum class VerifierStatus {
+    found,           // j holds OCTETS(J)
+    unknown_user,    // no record: fake session
+    no_verifier,     // record without an entry for this algorithm: fake session
+    wrong_realm,     // record made for another realm/scope (logged): fake session
+    bad_record,      // record does not decode (logged): fake session
+    store_failed,    // the store could not be read: 401-INIT internal-error
+};
+const char* verifier_status_name(VerifierStatus s) noexcept;
+
+struct VerifierAnswer {
+    VerifierStatus status = VerifierStatus::unknown_user;
+    Bytes j;
+    std::string detail;  // for the log line (no secrets)
+};
+
+class VerifierSource {
+public:
+    virtual ~VerifierSource() = default;
+    virtual VerifierAnswer lookup(std::string_view user, const Algorithm& algorithm) const = 0;
+};
+
+// The DBM source the module uses (see lookup_dbm_verifier below).
+class DbmVerifierSource final : public VerifierSource {
+public:
+    DbmVerifierSource(const char* path, const char* dbm_type, const LocationPolicy& policy);
+    ~DbmVerifierSource() override;
+    VerifierAnswer lookup(std::string_view user, const Algorithm& algorithm) const override;
+
+private:
+    std::string path_, dbm_type_;
+    const LocationPolicy& policy_;
+};
+
+// The DBM source the module uses: lookup_verifier_record (open per lookup),
+// decode_record, find_entry. Logs misconfigured records (MUT012xx).
+VerifierAnswer lookup_dbm_verifier(const std::string& path, const std::string& dbm_type,
+                                   std::string_view user, const Algorithm& algorithm,
+                                   std::string_view auth_scope, std::string_view realm);
+
+// One random J per algorithm (from a random pi), used for fake sessions so
+// that an unknown user costs the server exactly the work of a known one.
+class FakeVerifiers {
+public:
+    // false on an RNG or algorithm failure.
+    bool generate();
+    const Bytes* find(const Algorithm& algorithm) const noexcept;
+
+private:
+    std::vector<std::pair<const Algorithm*, Bytes>> j_;
+};
+
+struct ExchangeContext {
+    SessionTable& table;
+    const VerifierSource* verifiers;  // nullptr: no verifier file configured
+    const FakeVerifiers& fakes;
+    std::int64_t now = 0;  // seconds
+};
+
+enum class ExchangeOutcome {
+    init,        // 401-INIT
+    stale,       // 401-STALE
+    kex_s1,      // 401-KEX-S1
+    verified,    // 200-VFY-S: the request proceeds
+};
+const char* exchange_outcome_name(ExchangeOutcome o) noexcept;
+
+struct ExchangeResult {
+    ExchangeOutcome outcome = ExchangeOutcome::init;
+    int status = 401;                          // 401, or 200 when verified
+    std::string reason;                        // init / stale
+    std::vector<std::string> www_authenticate; // one header value per challenge
+    std::string authentication_info;           // verified
+    std::string user;                          // verified
+    std::string algorithm;                     // kex_s1 / verified
+    Bytes sid;                                 // kex_s1 / verified
+    std::uint64_t nc = 0;                      // verified
+    LogLevel log_level = LogLevel::debug;
+    const char* log_tag = "MUT01100";
+    std::string log_message;
+
+    ExchangeResult();
+    ~ExchangeResult();
+    ExchangeResult(ExchangeResult&&) noexcept;
+    ExchangeResult& operator=(ExchangeResult&&) noexcept;
+};
+
+// The whole decision for one request. authorization: the Authorization
+// header value, or nullopt when absent. Never throws.
+ExchangeResult process_request(const LocationPolicy& policy,
+                               std::optional<std::string_view> authorization,
+                               ExchangeContext& context) noexcept;
+
+// The same, from an already parsed header (error != none: the parse failed).
+ExchangeResult process_credentials(const LocationPolicy& policy, HeaderError error,
+                                   const MutualCredentials& credentials,
+                                   ExchangeContext& context) noexcept;
+
+// 401-INIT challenge values (one per offered algorithm, in order).
+std::vector<std::string> init_challenges(const LocationPolicy& policy, std::string_view reason);
+// The same as a whole 401-INIT response descriptor (no log line).
+ExchangeResult init_response(const LocationPolicy& policy, std::string_view reason);
+
+// ---- helpers the module and tests share -------------------------------------
+
+// vh for validation=host: "<scheme>://<host>:<port>", lower case, port always
+// present. An IPv6 literal host is given with its brackets.
+std::string host_validation_value(std::string_view scheme, std::string_view host,
+                                  unsigned port);
+
+// Checks an AuthMutualHost value ("<scheme>://<host>:<port>", lower case,
+// port present, no leading zeros). Empty string when fine, else the problem.
+std::string check_explicit_vh(std::string_view value);
+
+// Checks an AuthMutualScope value against RFC 8120 §5 (single-server,
+// single-host or wildcard-domain form, lower case). Empty when fine.
+std::string check_auth_scope(std::string_view value);
+
+// RFC 5929 §4.1 tls-server-end-point channel binding of a PEM certificate:
+// the hash of its DER encoding with the certificate's signature hash, SHA-256
+// when that is MD5 or SHA-1, and SHA-256 when the signature uses no single
+// hash (Ed25519/Ed448: undefined in RFC 5929; documented choice).
+// nullopt when the PEM does not parse.
+std::optional<Bytes> tls_server_end_point(std::string_view pem_certificate);
+
+// Index of an algorithm in all_algorithms() (stored in session slots).
+std::optional<std::uint8_t> algorithm_index(const Algorithm& algorithm) noexcept;
+
+// Octets of the session-table key area an algorithm needs (K_c1, K_s1 and
+// max(S_s1, z)).
+std::size_t session_key_capacity(const Algorithm& algorithm) noexcept;
+
+}  // namespace mutual
+
+#endif

@@ -1,0 +1,889 @@
+#include "session_table.h"
+
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include <openssl/crypto.h>
+
+#include "encoding.h"
+
+namespace mutual {
+
+// ---- SipHash-2-4 ----------------------------------------------------------
+
+namespace {
+
+inline std::uint64_t rotl(std::uint64_t x, int b) noexcept { return (x << b) | (x >> (64 - b)); }
+
+inline std::uint64_t load_le64(const std::uint8_t* p) noexcept {
+    std::uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+    return v;
+}
+
+inline void sip_round(std::uint64_t& v0, std::uint64_t& v1, std::uint64_t& v2,
+                      std::uint64_t& v3) noexcept {
+    v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);
+    v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;
+    v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;
+    v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);
+}
+
+}  // namespace
+
+std::uint64_t siphash24(const HashKey& key, const void* data, std::size_t length) noexcept {
+    const std::uint64_t k0 = load_le64(key.bytes);
+    const std::uint64_t k1 = load_le64(key.bytes + 8);
+    std::uint64_t v0 = 0x736f6d6570736575ULL ^ k0;
+    std::uint64_t v1 = 0x646f72616e646f6dULL ^ k1;
+    std::uint64_t v2 = 0x6c7967656e657261ULL ^ k0;
+    std::uint64_t v3 = 0x7465646279746573ULL ^ k1;
+    const auto* in = static_cast<const std::uint8_t*>(data);
+    const std::size_t whole = length - (length % 8);
+    for (std::size_t i = 0; i < whole; i += 8) {
+        const std::uint64_t m = load_le64(in + i);
+        v3 ^= m;
+        sip_round(v0, v1, v2, v3);
+        sip_round(v0, v1, v2, v3);
+        v0 ^= m;
+    }
+    std::uint64_t b = static_cast<std::uint64_t>(length) << 56;
+    for (std::size_t i = 0; i < length % 8; ++i)
+        b |= static_cast<std::uint64_t>(in[whole + i]) << (8 * i);
+    v3 ^= b;
+    sip_round(v0, v1, v2, v3);
+    sip_round(v0, v1, v2, v3);
+    v0 ^= b;
+    v2 ^= 0xff;
+    for (int i = 0; i < 4; ++i) sip_round(v0, v1, v2, v3);
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+// ---- names ----------------------------------------------------------------
+
+const char* session_state_name(SessionState s) noexcept {
+    switch (s) {
+        case SessionState::free: return "free";
+        case SessionState::key_exchanging: return "key-exchanging";
+        case SessionState::authenticated: return "authenticated";
+        case SessionState::rejected: return "rejected";
+    }
+    return "?";
+}
+
+const char* eviction_name(Eviction e) noexcept {
+    switch (e) {
+        case Eviction::none: return "none";
+        case Eviction::expired: return "expired";
+        case Eviction::rejected: return "rejected";
+        case Eviction::key_exchange_quota: return "key-exchange-quota";
+        case Eviction::authenticated: return "authenticated";
+        case Eviction::key_exchanging: return "key-exchanging";
+    }
+    return "?";
+}
+
+const char* verify_check_name(VerifyCheck c) noexcept {
+    switch (c) {
+        case VerifyCheck::ok: return "ok";
+        case VerifyCheck::unknown: return "unknown";
+        case VerifyCheck::expired: return "expired";
+        case VerifyCheck::rejected: return "rejected";
+        case VerifyCheck::above_nc_max: return "above-nc-max";
+        case VerifyCheck::below_window: return "below-window";
+        case VerifyCheck::duplicate: return "duplicate";
+        case VerifyCheck::lock_failed: return "lock-failed";
+    }
+    return "?";
+}
+
+const char* verify_commit_name(VerifyCommit c) noexcept {
+    switch (c) {
+        case VerifyCommit::ok: return "ok";
+        case VerifyCommit::rejected: return "rejected";
+        case VerifyCommit::kept: return "kept";
+        case VerifyCommit::vanished: return "vanished";
+        case VerifyCommit::duplicate: return "duplicate";
+        case VerifyCommit::below_window: return "below-window";
+        case VerifyCommit::lock_failed: return "lock-failed";
+    }
+    return "?";
+}
+
+// ---- layout ---------------------------------------------------------------
+
+namespace {
+
+constexpr std::uint64_t table_magic = 0x3153534554554d4dULL;  // "MMUTESS1"
+constexpr std::uint32_t table_version = 1;
+constexpr std::uint32_t nil = 0xffffffffu;
+constexpr std::uint32_t window_words = max_nc_window / 64;
+constexpr unsigned list_count = 4;   // indexed by SessionState: free, kex, auth, rejected
+
+constexpr std::uint64_t round_up(std::uint64_t v, std::uint64_t to) noexcept {
+    return (v + to - 1) / to * to;
+}
+
+std::uint32_t floor_power_of_two(std::uint32_t v) noexcept {
+    std::uint32_t p = 1;
+    while (p <= v / 2) p <<= 1;
+    return p;
+}
+
+std::uint32_t ceil_power_of_two(std::uint32_t v) noexcept {
+    std::uint32_t p = 1;
+    while (p < v && p < 0x80000000u) p <<= 1;
+    return p;
+}
+
+}  // namespace
+
+struct SessionTable::Header {
+    std::uint64_t magic;
+    std::uint32_t version;
+    std::uint32_t header_bytes;
+    std::uint64_t total_bytes;
+    std::uint32_t stripes;
+    std::uint32_t slots_per_stripe;
+    std::uint32_t buckets_per_stripe;
+    std::uint32_t slot_stride;
+    std::uint32_t key_capacity;
+    std::uint32_t max_kex_per_stripe;
+    std::uint64_t stripe_offset;
+    std::uint64_t bucket_offset;
+    std::uint64_t slot_offset;
+};
+
+struct ListHead {
+    std::uint32_t head;
+    std::uint32_t tail;
+    std::uint32_t count;
+};
+
+struct alignas(64) SessionTable::Stripe {
+    ListHead lists[list_count];
+    std::uint64_t created;
+    std::uint64_t verified;
+    std::uint64_t failed;
+    std::uint64_t stale;
+    std::uint64_t evicted_expired;
+    std::uint64_t evicted_rejected;
+    std::uint64_t evicted_quota;
+    std::uint64_t evicted_authenticated;
+    std::uint64_t evicted_key_exchanging;
+};
+
+// The fixed part of a slot; the user name and the key octets follow it.
+struct alignas(8) SessionTable::Slot {
+    std::uint64_t sid_hash;
+    std::uint64_t realm_id;
+    std::uint64_t nc_max;
+    std::uint64_t largest_nc;
+    std::int64_t created;
+    std::int64_t expires;
+    std::int64_t last_used;
+    std::uint32_t bucket_next;
+    std::uint32_t prev;
+    std::uint32_t next;
+    std::uint32_t nc_window;
+    std::uint64_t window[window_words];   // bit i: nc == largest_nc - i was received
+    std::uint8_t sid[session_id_length];
+    std::uint8_t state;
+    std::uint8_t fake;
+    std::uint8_t algorithm;
+    std::uint8_t in_bucket;
+    std::uint16_t user_length;
+    std::uint16_t k_c1_length;
+    std::uint16_t k_s1_length;
+    std::uint16_t secret_length;
+};
+
+namespace {
+
+// Checked where the private types are visible (inside member functions).
+template <typename T>
+constexpr bool shm_safe() {
+    return std::is_trivially_copyable<T>::value && std::is_standard_layout<T>::value;
+}
+
+}  // namespace
+
+TableLayout plan_table(const TableGeometry& g) noexcept {
+    TableLayout l;
+    if (g.slots == 0 || g.stripes == 0 || g.key_capacity == 0 || g.key_capacity > 3 * 65535u)
+        return l;
+    std::uint32_t stripes = floor_power_of_two(g.stripes);
+    if (stripes > g.slots) stripes = floor_power_of_two(g.slots);
+    l.stripes = stripes;
+    l.slots_per_stripe = (g.slots + stripes - 1) / stripes;
+    l.buckets_per_stripe = ceil_power_of_two(l.slots_per_stripe);
+    std::uint32_t kex = g.max_key_exchanges;
+    if (kex == 0 || kex > g.slots) kex = g.slots;
+    l.max_kex_per_stripe = (kex + stripes - 1) / stripes;
+    if (l.max_kex_per_stripe > l.slots_per_stripe) l.max_kex_per_stripe = l.slots_per_stripe;
+    if (l.max_kex_per_stripe == 0) l.max_kex_per_stripe = 1;
+    l.key_capacity = g.key_capacity;
+    l.slots = static_cast<std::uint64_t>(l.slots_per_stripe) * stripes;
+    using Slot = SessionTable::Slot;
+    using Stripe = SessionTable::Stripe;
+    using Header = SessionTable::Header;
+    l.slot_stride = static_cast<std::uint32_t>(round_up(sizeof(Slot) + max_user_length + l.key_capacity, 64));
+    l.stripe_offset = round_up(sizeof(Header), 64);
+    l.bucket_offset = l.stripe_offset + round_up(sizeof(Stripe) * l.stripes, 64);
+    l.slot_offset = l.bucket_offset +
+                    round_up(sizeof(std::uint32_t) * std::uint64_t(l.buckets_per_stripe) * l.stripes, 64);
+    l.total_bytes = l.slot_offset + std::uint64_t(l.slot_stride) * l.slots;
+    return l;
+}
+
+bool SessionTable::format(void* memory, std::size_t size, const TableGeometry& geometry) noexcept {
+    static_assert(shm_safe<Header>(), "shared memory holds only trivially copyable data");
+    static_assert(shm_safe<Stripe>(), "shared memory holds only trivially copyable data");
+    static_assert(shm_safe<Slot>(), "shared memory holds only trivially copyable data");
+    TableLayout l = plan_table(geometry);
+    if (l.slots == 0 || memory == nullptr) return false;
+    if (reinterpret_cast<std::uintptr_t>(memory) % 64 != 0) return false;
+    const std::uint64_t stride = l.slot_stride;
+    const std::uint64_t stripe_off = l.stripe_offset;
+    const std::uint64_t bucket_off = l.bucket_offset;
+    const std::uint64_t slot_off = l.slot_offset;
+    const std::uint64_t total = l.total_bytes;
+    if (total > size) return false;
+
+    std::memset(memory, 0, static_cast<std::size_t>(total));
+    auto* base = static_cast<std::uint8_t*>(memory);
+    auto* h = reinterpret_cast<Header*>(base);
+    h->magic = table_magic;
+    h->version = table_version;
+    h->header_bytes = sizeof(Header);
+    h->total_bytes = total;
+    h->stripes = l.stripes;
+    h->slots_per_stripe = l.slots_per_stripe;
+    h->buckets_per_stripe = l.buckets_per_stripe;
+    h->slot_stride = static_cast<std::uint32_t>(stride);
+    h->key_capacity = l.key_capacity;
+    h->max_kex_per_stripe = l.max_kex_per_stripe;
+    h->stripe_offset = stripe_off;
+    h->bucket_offset = bucket_off;
+    h->slot_offset = slot_off;
+
+    auto* buckets = reinterpret_cast<std::uint32_t*>(base + bucket_off);
+    for (std::uint64_t i = 0; i < std::uint64_t(l.buckets_per_stripe) * l.stripes; ++i) buckets[i] = nil;
+    for (std::uint32_t s = 0; s < l.stripes; ++s) {
+        auto* st = reinterpret_cast<Stripe*>(base + stripe_off) + s;
+        for (auto& list : st->lists) list = ListHead{nil, nil, 0};
+        // Every slot on the free list, in index order.
+        for (std::uint32_t i = 0; i < l.slots_per_stripe; ++i) {
+            auto* sl = reinterpret_cast<Slot*>(base + slot_off + stride * (std::uint64_t(s) * l.slots_per_stripe + i));
+            sl->bucket_next = nil;
+            sl->prev = (i == 0) ? nil : i - 1;
+            sl->next = (i + 1 == l.slots_per_stripe) ? nil : i + 1;
+            sl->state = static_cast<std::uint8_t>(SessionState::free);
+        }
+        st->lists[0] = ListHead{0, l.slots_per_stripe - 1, l.slots_per_stripe};
+    }
+    return true;
+}
+
+SessionTable::SessionTable(void* memory, std::size_t size, StripeLocks& locks,
+                           const HashKey& key) noexcept
+    : locks_(locks), key_(key) {
+    if (memory == nullptr || size < sizeof(Header)) return;
+    auto* h = static_cast<Header*>(memory);
+    if (h->magic != table_magic || h->version != table_version ||
+        h->header_bytes != sizeof(Header) || h->total_bytes > size || h->stripes == 0 ||
+        (h->stripes & (h->stripes - 1)) != 0 || h->slots_per_stripe == 0 ||
+        h->buckets_per_stripe == 0 || (h->buckets_per_stripe & (h->buckets_per_stripe - 1)) != 0)
+        return;
+    const std::uint64_t need = h->slot_offset + std::uint64_t(h->slot_stride) * h->slots_per_stripe * h->stripes;
+    if (need > h->total_bytes) return;
+    header_ = h;
+    base_ = static_cast<std::uint8_t*>(memory);
+    layout_.stripes = h->stripes;
+    layout_.slots_per_stripe = h->slots_per_stripe;
+    layout_.buckets_per_stripe = h->buckets_per_stripe;
+    layout_.max_kex_per_stripe = h->max_kex_per_stripe;
+    layout_.key_capacity = h->key_capacity;
+    layout_.slot_stride = h->slot_stride;
+    layout_.slots = std::uint64_t(h->slots_per_stripe) * h->stripes;
+    layout_.total_bytes = h->total_bytes;
+}
+
+// ---- addressing -----------------------------------------------------------
+
+std::uint64_t SessionTable::sid_hash(const std::uint8_t* sid, std::size_t length) const noexcept {
+    return siphash24(key_, sid, length);
+}
+
+unsigned SessionTable::stripe_of(std::uint64_t hash) const noexcept {
+    return static_cast<unsigned>(hash & (header_->stripes - 1));
+}
+
+std::uint32_t SessionTable::bucket_of(std::uint64_t hash) const noexcept {
+    return static_cast<std::uint32_t>((hash >> 32) & (header_->buckets_per_stripe - 1));
+}
+
+SessionTable::Stripe& SessionTable::stripe(unsigned index) const noexcept {
+    return reinterpret_cast<Stripe*>(base_ + header_->stripe_offset)[index];
+}
+
+SessionTable::Slot& SessionTable::slot(unsigned s, std::uint32_t index) const noexcept {
+    return *reinterpret_cast<Slot*>(base_ + header_->slot_offset +
+                                    std::uint64_t(header_->slot_stride) *
+                                        (std::uint64_t(s) * header_->slots_per_stripe + index));
+}
+
+std::uint32_t& SessionTable::bucket(unsigned s, std::uint32_t b) const noexcept {
+    return reinterpret_cast<std::uint32_t*>(base_ + header_->bucket_offset)
+        [std::uint64_t(s) * header_->buckets_per_stripe + b];
+}
+
+std::uint8_t* SessionTable::user_area(Slot& s) const noexcept {
+    return reinterpret_cast<std::uint8_t*>(&s) + sizeof(Slot);
+}
+
+std::uint8_t* SessionTable::key_area(Slot& s) const noexcept {
+    return reinterpret_cast<std::uint8_t*>(&s) + sizeof(Slot) + max_user_length;
+}
+
+std::uint64_t SessionTable::realm_id(std::string_view algorithm, std::string_view auth_scope,
+                                     std::string_view realm, std::string_view partition) const {
+    Bytes input;
+    input.reserve(algorithm.size() + auth_scope.size() + realm.size() + partition.size() + 16);
+    append_vs(input, algorithm);
+    append_vs(input, auth_scope);
+    append_vs(input, realm);
+    append_vs(input, partition);
+    // A different key than the sid hash: realm ids never collide with sid hashes by design.
+    HashKey k = key_;
+    for (auto& b : k.bytes) b ^= 0x5c;
+    return siphash24(k, input.data(), input.size());
+}
+
+// ---- lists and buckets (caller holds the stripe lock) ---------------------
+
+std::uint32_t SessionTable::find(unsigned s, std::uint64_t hash, const std::uint8_t* sid) const noexcept {
+    std::uint32_t i = bucket(s, bucket_of(hash));
+    std::uint32_t guard = header_->slots_per_stripe;
+    while (i != nil && guard-- > 0) {
+        Slot& sl = slot(s, i);
+        if (sl.sid_hash == hash && CRYPTO_memcmp(sl.sid, sid, session_id_length) == 0) return i;
+        i = sl.bucket_next;
+    }
+    return nil;
+}
+
+void SessionTable::list_remove(unsigned s, std::uint32_t index) noexcept {
+    Slot& sl = slot(s, index);
+    ListHead& list = stripe(s).lists[sl.state];
+    if (sl.prev != nil) slot(s, sl.prev).next = sl.next; else list.head = sl.next;
+    if (sl.next != nil) slot(s, sl.next).prev = sl.prev; else list.tail = sl.prev;
+    sl.prev = sl.next = nil;
+    --list.count;
+}
+
+void SessionTable::list_append(unsigned s, std::uint32_t index, SessionState state) noexcept {
+    Slot& sl = slot(s, index);
+    ListHead& list = stripe(s).lists[static_cast<unsigned>(state)];
+    sl.state = static_cast<std::uint8_t>(state);
+    sl.next = nil;
+    sl.prev = list.tail;
+    if (list.tail != nil) slot(s, list.tail).next = index; else list.head = index;
+    list.tail = index;
+    ++list.count;
+}
+
+void SessionTable::bucket_remove(unsigned s, std::uint32_t index) noexcept {
+    Slot& sl = slot(s, index);
+    if (!sl.in_bucket) return;
+    std::uint32_t* link = &bucket(s, bucket_of(sl.sid_hash));
+    std::uint32_t guard = header_->slots_per_stripe;
+    while (*link != nil && guard-- > 0) {
+        if (*link == index) {
+            *link = sl.bucket_next;
+            break;
+        }
+        link = &slot(s, *link).bucket_next;
+    }
+    sl.bucket_next = nil;
+    sl.in_bucket = 0;
+}
+
+// Takes a slot out of its bucket and list, wipes it, puts it on the free list.
+void SessionTable::release(unsigned s, std::uint32_t index) noexcept {
+    Slot& sl = slot(s, index);
+    bucket_remove(s, index);
+    list_remove(s, index);
+    OPENSSL_cleanse(key_area(sl), header_->key_capacity);
+    OPENSSL_cleanse(user_area(sl), max_user_length);
+    std::memset(sl.window, 0, sizeof sl.window);
+    sl.user_length = sl.k_c1_length = sl.k_s1_length = sl.secret_length = 0;
+    sl.sid_hash = sl.realm_id = 0;
+    std::memset(sl.sid, 0, sizeof sl.sid);
+    list_append(s, index, SessionState::free);
+}
+
+// A slot for a new key-exchanging session, following the eviction policy of
+// docs/session-table.md. The slot returned is detached from every list.
+std::uint32_t SessionTable::take_slot(unsigned s, std::int64_t now, Eviction& eviction) noexcept {
+    Stripe& st = stripe(s);
+    ListHead& kex = st.lists[static_cast<unsigned>(SessionState::key_exchanging)];
+    ListHead& auth = st.lists[static_cast<unsigned>(SessionState::authenticated)];
+    ListHead& rejected = st.lists[static_cast<unsigned>(SessionState::rejected)];
+    ListHead& free_list = st.lists[static_cast<unsigned>(SessionState::free)];
+
+    // Expired sessions at the heads of the time-ordered lists go first.
+    for (ListHead* list : {&kex, &auth}) {
+        if (list->head != nil && slot(s, list->head).expires <= now) {
+            const std::uint32_t i = list->head;
+            release(s, i);
+            ++st.evicted_expired;
+            if (eviction == Eviction::none) eviction = Eviction::expired;
+        }
+    }
+
+    std::uint32_t victim = nil;
+    if (kex.count >= header_->max_kex_per_stripe && kex.head != nil) {
+        victim = kex.head;
+        eviction = Eviction::key_exchange_quota;
+        ++st.evicted_quota;
+    } else if (free_list.head != nil) {
+        const std::uint32_t i = free_list.head;
+        list_remove(s, i);
+        return i;
+    } else if (rejected.head != nil) {
+        victim = rejected.head;
+        eviction = Eviction::rejected;
+        ++st.evicted_rejected;
+    } else if (auth.head != nil) {
+        victim = auth.head;
+        eviction = Eviction::authenticated;
+        ++st.evicted_authenticated;
+    } else if (kex.head != nil) {
+        victim = kex.head;
+        eviction = Eviction::key_exchanging;
+        ++st.evicted_key_exchanging;
+    } else {
+        return nil;  // cannot happen: slots_per_stripe >= 1
+    }
+    release(s, victim);
+    list_remove(s, victim);
+    return victim;
+}
+
+// ---- nonce window -----------------------------------------------------------
+
+namespace {
+
+enum class NonceVerdict { fresh, above_max, below_window, duplicate };
+
+template <typename SlotT>
+NonceVerdict check_nonce(const SlotT& sl, std::uint64_t nc) noexcept {
+    if (nc > sl.nc_max) return NonceVerdict::above_max;
+    if (nc > sl.largest_nc) return NonceVerdict::fresh;
+    const std::uint64_t distance = sl.largest_nc - nc;
+    if (distance >= sl.nc_window) return NonceVerdict::below_window;
+    const bool seen = (sl.window[distance / 64] >> (distance % 64)) & 1u;
+    return seen ? NonceVerdict::duplicate : NonceVerdict::fresh;
+}
+
+// Shifts the bitmap towards higher distances by `by` bits (bits falling off
+// beyond max_nc_window are dropped; bits beyond nc_window are never read).
+void shift_window(std::uint64_t (&w)[window_words], std::uint64_t by) noexcept {
+    if (by >= max_nc_window) {
+        for (auto& word : w) word = 0;
+        return;
+    }
+    const unsigned words = static_cast<unsigned>(by / 64);
+    const unsigned bits = static_cast<unsigned>(by % 64);
+    for (int i = static_cast<int>(window_words) - 1; i >= 0; --i) {
+        std::uint64_t v = 0;
+        const int src = i - static_cast<int>(words);
+        if (src >= 0) {
+            v = w[src] << bits;
+            if (bits != 0 && src >= 1) v |= w[src - 1] >> (64 - bits);
+        }
+        w[i] = v;
+    }
+}
+
+template <typename SlotT>
+void record_nonce(SlotT& sl, std::uint64_t nc) noexcept {
+    if (nc > sl.largest_nc) {
+        shift_window(sl.window, nc - sl.largest_nc);
+        sl.largest_nc = nc;
+        sl.window[0] |= 1u;
+    } else {
+        const std::uint64_t distance = sl.largest_nc - nc;
+        sl.window[distance / 64] |= std::uint64_t(1) << (distance % 64);
+    }
+}
+
+class StripeGuard {
+public:
+    StripeGuard(StripeLocks& locks, unsigned stripe) noexcept
+        : locks_(locks), stripe_(stripe), held_(locks.lock(stripe)) {}
+    ~StripeGuard() {
+        if (held_) locks_.unlock(stripe_);
+    }
+    bool held() const noexcept { return held_; }
+    StripeGuard(const StripeGuard&) = delete;
+    StripeGuard& operator=(const StripeGuard&) = delete;
+
+private:
+    StripeLocks& locks_;
+    unsigned stripe_;
+    bool held_;
+};
+
+}  // namespace
+
+// ---- operations -------------------------------------------------------------
+
+InsertResult SessionTable::insert(const NewSession& n) noexcept {
+    InsertResult result;
+    if (!header_ || !n.k_c1 || !n.k_s1 || !n.s_s1) {
+        result.status = InsertStatus::bad_argument;
+        return result;
+    }
+    const std::size_t keys = n.k_c1->size() + n.k_s1->size() + n.s_s1->size();
+    if (n.user.size() > max_user_length || keys > header_->key_capacity ||
+        n.k_c1->size() > 0xffff || n.k_s1->size() > 0xffff || n.s_s1->size() > 0xffff) {
+        result.status = InsertStatus::too_large;
+        return result;
+    }
+    if (n.nc_window < min_nc_window || n.nc_window > max_nc_window) {
+        result.status = InsertStatus::bad_argument;
+        return result;
+    }
+    const std::uint64_t hash = sid_hash(n.sid.data(), n.sid.size());
+    const unsigned s = stripe_of(hash);
+    StripeGuard guard(locks_, s);
+    if (!guard.held()) {
+        result.status = InsertStatus::lock_failed;
+        return result;
+    }
+    // A sid is 128 random bits: a collision means a broken RNG. Replace.
+    const std::uint32_t existing = find(s, hash, n.sid.data());
+    if (existing != nil) release(s, existing);
+
+    const std::uint32_t i = take_slot(s, n.now, result.eviction);
+    if (i == nil) {
+        result.status = InsertStatus::bad_argument;
+        return result;
+    }
+    Slot& sl = slot(s, i);
+    sl.sid_hash = hash;
+    sl.realm_id = n.realm_id;
+    sl.nc_max = n.nc_max;
+    sl.largest_nc = 0;
+    sl.created = n.now;
+    sl.expires = n.expires;
+    sl.last_used = n.now;
+    sl.nc_window = n.nc_window;
+    std::memset(sl.window, 0, sizeof sl.window);
+    std::memcpy(sl.sid, n.sid.data(), session_id_length);
+    sl.fake = n.fake ? 1 : 0;
+    sl.algorithm = n.algorithm;
+    sl.user_length = static_cast<std::uint16_t>(n.user.size());
+    if (!n.user.empty()) std::memcpy(user_area(sl), n.user.data(), n.user.size());
+    std::uint8_t* keys_out = key_area(sl);
+    sl.k_c1_length = static_cast<std::uint16_t>(n.k_c1->size());
+    sl.k_s1_length = static_cast<std::uint16_t>(n.k_s1->size());
+    sl.secret_length = static_cast<std::uint16_t>(n.s_s1->size());
+    if (!n.k_c1->empty()) std::memcpy(keys_out, n.k_c1->data(), n.k_c1->size());
+    keys_out += n.k_c1->size();
+    if (!n.k_s1->empty()) std::memcpy(keys_out, n.k_s1->data(), n.k_s1->size());
+    keys_out += n.k_s1->size();
+    if (!n.s_s1->empty()) std::memcpy(keys_out, n.s_s1->data(), n.s_s1->size());
+
+    std::uint32_t& head = bucket(s, bucket_of(hash));
+    sl.bucket_next = head;
+    sl.in_bucket = 1;
+    head = i;
+    list_append(s, i, SessionState::key_exchanging);
+    ++stripe(s).created;
+    return result;
+}
+
+VerifyCheck SessionTable::begin_verify(const Bytes& sid, std::uint64_t realm, std::uint64_t nc,
+                                       std::int64_t now, SessionSnapshot& out) noexcept {
+    if (!header_) return VerifyCheck::lock_failed;
+    if (sid.size() != session_id_length) return VerifyCheck::unknown;
+    // Allocate outside the lock.
+    try {
+        out.k_c1.reserve(header_->key_capacity);
+        out.k_s1.reserve(header_->key_capacity);
+        out.secret.reserve(header_->key_capacity);
+        out.user.reserve(max_user_length);
+    } catch (...) {
+        return VerifyCheck::lock_failed;
+    }
+    const std::uint64_t hash = sid_hash(sid.data(), sid.size());
+    const unsigned s = stripe_of(hash);
+    StripeGuard guard(locks_, s);
+    if (!guard.held()) return VerifyCheck::lock_failed;
+    Stripe& st = stripe(s);
+    const std::uint32_t i = find(s, hash, sid.data());
+    if (i == nil) {
+        ++st.stale;
+        return VerifyCheck::unknown;
+    }
+    Slot& sl = slot(s, i);
+    if (sl.realm_id != realm) {
+        ++st.stale;
+        return VerifyCheck::unknown;
+    }
+    if (sl.expires <= now) {
+        release(s, i);
+        ++st.evicted_expired;
+        ++st.stale;
+        return VerifyCheck::expired;
+    }
+    const auto state = static_cast<SessionState>(sl.state);
+    if (state == SessionState::rejected) return VerifyCheck::rejected;
+    switch (check_nonce(sl, nc)) {
+        case NonceVerdict::above_max:
+            release(s, i);
+            ++st.stale;
+            return VerifyCheck::above_nc_max;
+        case NonceVerdict::below_window:
+            release(s, i);
+            ++st.stale;
+            return VerifyCheck::below_window;
+        case NonceVerdict::duplicate:
+            release(s, i);
+            ++st.stale;
+            return VerifyCheck::duplicate;
+        case NonceVerdict::fresh:
+            break;
+    }
+    out.state = state;
+    out.fake = sl.fake != 0;
+    out.algorithm = sl.algorithm;
+    const std::uint8_t* keys = key_area(sl);
+    // Capacity reserved above: these assignments do not allocate.
+    out.user.assign(reinterpret_cast<const char*>(user_area(sl)), sl.user_length);
+    out.k_c1.assign(keys, keys + sl.k_c1_length);
+    keys += sl.k_c1_length;
+    out.k_s1.assign(keys, keys + sl.k_s1_length);
+    keys += sl.k_s1_length;
+    out.secret.assign(keys, keys + sl.secret_length);
+    return VerifyCheck::ok;
+}
+
+VerifyCommit SessionTable::finish_verify(const Bytes& sid, std::uint64_t realm, std::uint64_t nc,
+                                         bool verified, const Secret* z, std::int64_t now) noexcept {
+    if (!header_) return VerifyCommit::lock_failed;
+    if (sid.size() != session_id_length) return VerifyCommit::vanished;
+    const std::uint64_t hash = sid_hash(sid.data(), sid.size());
+    const unsigned s = stripe_of(hash);
+    StripeGuard guard(locks_, s);
+    if (!guard.held()) return VerifyCommit::lock_failed;
+    Stripe& st = stripe(s);
+    const std::uint32_t i = find(s, hash, sid.data());
+    if (i == nil || slot(s, i).realm_id != realm) {
+        ++st.stale;
+        return VerifyCommit::vanished;
+    }
+    Slot& sl = slot(s, i);
+    const auto state = static_cast<SessionState>(sl.state);
+    if (!verified) {
+        ++st.failed;
+        if (state == SessionState::key_exchanging) {
+            list_remove(s, i);
+            list_append(s, i, SessionState::rejected);
+            // The pending secret S_s1 is no longer needed.
+            OPENSSL_cleanse(key_area(sl) + sl.k_c1_length + sl.k_s1_length, sl.secret_length);
+            sl.secret_length = 0;
+            return VerifyCommit::rejected;
+        }
+        return VerifyCommit::kept;
+    }
+    if (state == SessionState::rejected) {
+        // Another request failed on this session meanwhile; it stays rejected.
+        ++st.failed;
+        return VerifyCommit::kept;
+    }
+    switch (check_nonce(sl, nc)) {
+        case NonceVerdict::duplicate:
+            release(s, i);
+            ++st.stale;
+            return VerifyCommit::duplicate;
+        case NonceVerdict::below_window:
+            release(s, i);
+            ++st.stale;
+            return VerifyCommit::below_window;
+        case NonceVerdict::above_max:   // nc_max never changes; cannot happen
+            release(s, i);
+            ++st.stale;
+            return VerifyCommit::vanished;
+        case NonceVerdict::fresh:
+            break;
+    }
+    record_nonce(sl, nc);
+    if (state == SessionState::key_exchanging) {
+        if (z != nullptr) {
+            const std::size_t offset = std::size_t(sl.k_c1_length) + sl.k_s1_length;
+            if (offset + z->size() > header_->key_capacity || z->size() > 0xffff) {
+                release(s, i);
+                return VerifyCommit::vanished;
+            }
+            OPENSSL_cleanse(key_area(sl) + offset, sl.secret_length);
+            std::memcpy(key_area(sl) + offset, z->data(), z->size());
+            sl.secret_length = static_cast<std::uint16_t>(z->size());
+        }
+        list_remove(s, i);
+        list_append(s, i, SessionState::authenticated);
+    } else {
+        // Least recently used order: move to the tail.
+        list_remove(s, i);
+        list_append(s, i, SessionState::authenticated);
+    }
+    sl.last_used = now;
+    ++st.verified;
+    return VerifyCommit::ok;
+}
+
+bool SessionTable::remove(const Bytes& sid) noexcept {
+    if (!header_ || sid.size() != session_id_length) return false;
+    const std::uint64_t hash = sid_hash(sid.data(), sid.size());
+    const unsigned s = stripe_of(hash);
+    StripeGuard guard(locks_, s);
+    if (!guard.held()) return false;
+    const std::uint32_t i = find(s, hash, sid.data());
+    if (i == nil) return false;
+    release(s, i);
+    return true;
+}
+
+// ---- validation and statistics ----------------------------------------------
+
+bool SessionTable::validate(std::string& problem) const {
+    if (!header_) {
+        problem = "table not attached";
+        return false;
+    }
+    const std::uint32_t n = header_->slots_per_stripe;
+    for (unsigned s = 0; s < header_->stripes; ++s) {
+        StripeGuard guard(locks_, s);
+        if (!guard.held()) {
+            problem = "lock failed on stripe " + std::to_string(s);
+            return false;
+        }
+        const Stripe& st = stripe(s);
+        std::vector<std::uint8_t> seen(n, 0);
+        std::uint64_t total = 0;
+        for (unsigned l = 0; l < list_count; ++l) {
+            const ListHead& list = st.lists[l];
+            std::uint32_t count = 0, prev = nil, i = list.head;
+            while (i != nil) {
+                if (i >= n) {
+                    problem = "stripe " + std::to_string(s) + ": index out of range in list " + std::to_string(l);
+                    return false;
+                }
+                if (seen[i]) {
+                    problem = "stripe " + std::to_string(s) + ": slot " + std::to_string(i) + " on two lists or a cycle";
+                    return false;
+                }
+                seen[i] = 1;
+                const Slot& sl = slot(s, i);
+                if (sl.state != l) {
+                    problem = "stripe " + std::to_string(s) + ": slot " + std::to_string(i) + " state does not match its list";
+                    return false;
+                }
+                if (sl.prev != prev) {
+                    problem = "stripe " + std::to_string(s) + ": broken prev link at slot " + std::to_string(i);
+                    return false;
+                }
+                if (l != 0) {
+                    if (sl.user_length > max_user_length ||
+                        std::uint64_t(sl.k_c1_length) + sl.k_s1_length + sl.secret_length > header_->key_capacity) {
+                        problem = "stripe " + std::to_string(s) + ": slot " + std::to_string(i) + " lengths out of bounds";
+                        return false;
+                    }
+                    if (sl.nc_window < min_nc_window || sl.nc_window > max_nc_window) {
+                        problem = "stripe " + std::to_string(s) + ": slot " + std::to_string(i) + " bad nc-window";
+                        return false;
+                    }
+                    if (!sl.in_bucket || sl.sid_hash != siphash24(key_, sl.sid, session_id_length)) {
+                        problem = "stripe " + std::to_string(s) + ": slot " + std::to_string(i) + " hash or bucket membership wrong";
+                        return false;
+                    }
+                } else if (sl.in_bucket) {
+                    problem = "stripe " + std::to_string(s) + ": free slot " + std::to_string(i) + " still in a bucket";
+                    return false;
+                }
+                prev = i;
+                i = sl.next;
+                ++count;
+            }
+            if (prev != list.tail || count != list.count) {
+                problem = "stripe " + std::to_string(s) + ": list " + std::to_string(l) + " tail or count wrong";
+                return false;
+            }
+            total += count;
+        }
+        if (total != n) {
+            problem = "stripe " + std::to_string(s) + ": " + std::to_string(n - total) + " slots on no list";
+            return false;
+        }
+        if (st.lists[static_cast<unsigned>(SessionState::key_exchanging)].count > header_->max_kex_per_stripe) {
+            problem = "stripe " + std::to_string(s) + ": key-exchange quota exceeded";
+            return false;
+        }
+        // Every used slot in exactly one chain, in the right bucket.
+        std::uint64_t chained = 0;
+        for (std::uint32_t b = 0; b < header_->buckets_per_stripe; ++b) {
+            std::uint32_t i = bucket(s, b), guard_count = n + 1;
+            while (i != nil) {
+                if (i >= n || guard_count-- == 0) {
+                    problem = "stripe " + std::to_string(s) + ": bucket chain " + std::to_string(b) + " broken";
+                    return false;
+                }
+                const Slot& sl = slot(s, i);
+                if (sl.state == 0 || bucket_of(sl.sid_hash) != b || seen[i] != 1) {
+                    problem = "stripe " + std::to_string(s) + ": slot " + std::to_string(i) + " in wrong bucket";
+                    return false;
+                }
+                seen[i] = 2;
+                ++chained;
+                i = sl.bucket_next;
+            }
+        }
+        if (chained != n - st.lists[0].count) {
+            problem = "stripe " + std::to_string(s) + ": used slots missing from buckets";
+            return false;
+        }
+    }
+    problem.clear();
+    return true;
+}
+
+TableStatistics SessionTable::statistics() const noexcept {
+    TableStatistics t;
+    if (!header_) return t;
+    t.slots = layout_.slots;
+    for (unsigned s = 0; s < header_->stripes; ++s) {
+        StripeGuard guard(locks_, s);
+        if (!guard.held()) continue;
+        const Stripe& st = stripe(s);
+        t.free += st.lists[0].count;
+        t.key_exchanging += st.lists[1].count;
+        t.authenticated += st.lists[2].count;
+        t.rejected += st.lists[3].count;
+        t.created += st.created;
+        t.verified += st.verified;
+        t.failed += st.failed;
+        t.stale += st.stale;
+        t.evicted_expired += st.evicted_expired;
+        t.evicted_rejected += st.evicted_rejected;
+        t.evicted_quota += st.evicted_quota;
+        t.evicted_authenticated += st.evicted_authenticated;
+        t.evicted_key_exchanging += st.evicted_key_exchanging;
+    }
+    return t;
+}
+
+}  // namespace mutual

@@ -1,0 +1,236 @@
+// The server's session table (RFC 8120 §11) laid out in one block of shared
+// memory: fixed-size slots addressed by indices, never pointers, so every
+// child process and thread of httpd can map it at any address.
+//
+// The table is split into stripes. A keyed hash (SipHash-2-4 with a per-start
+// server secret) of the sid picks the stripe and a bucket inside it; each
+// stripe has its own lock, slots, bucket array, lists and counters, so
+// requests for different sessions rarely wait for each other and every
+// operation is O(1). The locks come from the caller (httpd global mutexes in
+// the module, std::mutex or nothing in tests); they are never held across
+// cryptography or I/O. docs/session-table.md describes layout, locking,
+// eviction and memory per slot.
+//
+// No httpd types here.
+#ifndef MUTUAL_SESSION_TABLE_H
+#define MUTUAL_SESSION_TABLE_H
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "bytes.h"
+
+namespace mutual {
+
+constexpr std::size_t session_id_length = 16;     // 128 random bits
+constexpr std::size_t max_user_length = 256;      // octets of the user name
+constexpr std::uint32_t min_nc_window = 128;      // RFC 8120 §4.3 recommends >= 128
+constexpr std::uint32_t max_nc_window = 1024;     // bits of the per-slot bitmap
+
+using SessionId = std::array<std::uint8_t, session_id_length>;
+
+struct HashKey {
+    std::uint8_t bytes[16];
+};
+
+// SipHash-2-4 (Aumasson & Bernstein) of data under key.
+std::uint64_t siphash24(const HashKey& key, const void* data, std::size_t length) noexcept;
+
+// Session states of RFC 8120 §11. "inactive" sessions are removed from the
+// table at once: the answer to an inactive sid and to an unknown one is the
+// same 401-STALE.
+enum class SessionState : std::uint8_t {
+    free = 0,
+    key_exchanging = 1,
+    authenticated = 2,
+    rejected = 3,
+};
+const char* session_state_name(SessionState s) noexcept;
+
+// One lock per stripe, supplied by the owner of the memory.
+class StripeLocks {
+public:
+    virtual ~StripeLocks() = default;
+    // false: the lock could not be taken (the caller answers internal-error).
+    virtual bool lock(unsigned stripe) noexcept = 0;
+    virtual void unlock(unsigned stripe) noexcept = 0;
+};
+
+// Requested geometry; table_bytes()/format() normalise it (stripes a power
+// of two not above slots, slots rounded up to a multiple of stripes).
+struct TableGeometry {
+    std::uint32_t slots = 4096;
+    std::uint32_t stripes = 16;
+    std::uint32_t max_key_exchanges = 2048;   // pending (unverified) sessions, whole table
+    std::uint32_t key_capacity = 1536;        // octets for K_c1 | K_s1 | S_s1-or-z
+};
+
+// The normalised geometry and the size of the memory block it needs; slots
+// == 0 when the request is unusable.
+struct TableLayout {
+    std::uint32_t stripes = 0;
+    std::uint32_t slots_per_stripe = 0;
+    std::uint32_t buckets_per_stripe = 0;
+    std::uint32_t max_kex_per_stripe = 0;
+    std::uint32_t key_capacity = 0;
+    std::uint32_t slot_stride = 0;            // octets per slot, multiple of 64
+    std::uint64_t slots = 0;
+    std::uint64_t stripe_offset = 0, bucket_offset = 0, slot_offset = 0;
+    std::uint64_t total_bytes = 0;
+};
+TableLayout plan_table(const TableGeometry& geometry) noexcept;
+
+// What a req-KEX-C1 creates.
+struct NewSession {
+    SessionId sid{};
+    std::uint64_t realm_id = 0;
+    std::uint8_t algorithm = 0;       // index into all_algorithms()
+    bool fake = false;
+    std::string_view user;
+    const Bytes* k_c1 = nullptr;
+    const Bytes* k_s1 = nullptr;
+    const Secret* s_s1 = nullptr;
+    std::uint64_t nc_max = 0;
+    std::uint32_t nc_window = min_nc_window;
+    std::int64_t now = 0;             // seconds
+    std::int64_t expires = 0;         // seconds; the session is gone at this time
+};
+
+// A copy of a session taken under the lock, for the crypto done outside it.
+struct SessionSnapshot {
+    SessionState state = SessionState::free;
+    bool fake = false;
+    std::uint8_t algorithm = 0;
+    std::string user;
+    Bytes k_c1, k_s1;
+    Secret secret;                    // S_s1 when key_exchanging, z when authenticated
+};
+
+// Which session an insertion had to push out (for statistics and debug logs).
+enum class Eviction : std::uint8_t {
+    none,
+    expired,            // an expired session (checked at the list heads)
+    rejected,           // a rejected session
+    key_exchange_quota, // the oldest pending key exchange, quota reached
+    authenticated,      // the least recently used authenticated session
+    key_exchanging,     // the oldest pending key exchange, table full of them
+};
+const char* eviction_name(Eviction e) noexcept;
+
+enum class InsertStatus { ok, lock_failed, too_large, bad_argument };
+struct InsertResult {
+    InsertStatus status = InsertStatus::ok;
+    Eviction eviction = Eviction::none;
+};
+
+// Outcome of the first (checking) step of a req-VFY-C.
+enum class VerifyCheck {
+    ok,             // snapshot filled in; compute and compare VK_c
+    unknown,        // no such sid for this realm (or inactive) -> 401-STALE
+    expired,        // the session's time is over; removed -> 401-STALE
+    rejected,       // the session failed verification before -> 401-INIT
+    above_nc_max,   // nc > nc-max; session made inactive -> 401-STALE
+    below_window,   // nc <= largest-nc - nc-window; inactive -> 401-STALE
+    duplicate,      // nc seen before; inactive -> 401-STALE
+    lock_failed,
+};
+const char* verify_check_name(VerifyCheck c) noexcept;
+
+// Outcome of the second (committing) step.
+enum class VerifyCommit {
+    ok,             // nonce recorded, session authenticated
+    rejected,       // failure recorded (key-exchanging -> rejected)
+    kept,           // failure on an authenticated session, left as it was
+    vanished,       // the session went away between the two steps -> 401-STALE
+    duplicate,      // a concurrent request used the same nc first -> 401-STALE
+    below_window,   // concurrent requests moved the window past nc -> 401-STALE
+    lock_failed,
+};
+const char* verify_commit_name(VerifyCommit c) noexcept;
+
+struct TableStatistics {
+    std::uint64_t slots = 0;
+    std::uint64_t key_exchanging = 0, authenticated = 0, rejected = 0, free = 0;
+    std::uint64_t created = 0, verified = 0, failed = 0, stale = 0;
+    std::uint64_t evicted_expired = 0, evicted_rejected = 0, evicted_quota = 0;
+    std::uint64_t evicted_authenticated = 0, evicted_key_exchanging = 0;
+};
+
+class SessionTable {
+public:
+    // Writes an empty table into memory (at least plan_table().total_bytes,
+    // 64-byte aligned). false when the geometry or the memory is unusable.
+    static bool format(void* memory, std::size_t size, const TableGeometry& geometry) noexcept;
+
+    // Attaches to formatted memory. valid() is false when the header does not
+    // match (wrong magic, version or size).
+    SessionTable(void* memory, std::size_t size, StripeLocks& locks, const HashKey& key) noexcept;
+    bool valid() const noexcept { return header_ != nullptr; }
+    const TableLayout& layout() const noexcept { return layout_; }
+
+    // Keyed identifier of a protection space: the session of one realm is
+    // not found under another. partition separates verifier sources.
+    std::uint64_t realm_id(std::string_view algorithm, std::string_view auth_scope,
+                           std::string_view realm, std::string_view partition) const;
+
+    // req-KEX-C1: stores a new key-exchanging session, evicting one if needed.
+    InsertResult insert(const NewSession& session) noexcept;
+
+    // req-VFY-C step 1, under the stripe lock: finds the session, applies the
+    // nonce rules of §6/§11 and copies what the verification needs. Nothing
+    // is consumed here; a failed check that makes the session inactive
+    // removes it.
+    VerifyCheck begin_verify(const Bytes& sid, std::uint64_t realm_id, std::uint64_t nc,
+                             std::int64_t now, SessionSnapshot& out) noexcept;
+
+    // req-VFY-C step 2, under the lock again: records the verdict. When
+    // verified, re-checks nc (another request may have used it meanwhile),
+    // records it, stores z (if given) and marks the session authenticated.
+    // When not verified, a key-exchanging session becomes rejected.
+    VerifyCommit finish_verify(const Bytes& sid, std::uint64_t realm_id, std::uint64_t nc,
+                               bool verified, const Secret* z, std::int64_t now) noexcept;
+
+    // Removes a session (tests, administrative use). false if absent.
+    bool remove(const Bytes& sid) noexcept;
+
+    // Walks every stripe under its lock and checks every invariant: list
+    // links and counts, states, bucket chains and hashes, slot bounds.
+    bool validate(std::string& problem) const;
+
+    TableStatistics statistics() const noexcept;
+
+private:
+    friend TableLayout plan_table(const TableGeometry& geometry) noexcept;
+    struct Stripe;
+    struct Slot;
+
+    std::uint64_t sid_hash(const std::uint8_t* sid, std::size_t length) const noexcept;
+    unsigned stripe_of(std::uint64_t hash) const noexcept;
+    std::uint32_t bucket_of(std::uint64_t hash) const noexcept;
+    Stripe& stripe(unsigned index) const noexcept;
+    Slot& slot(unsigned stripe, std::uint32_t index) const noexcept;
+    std::uint32_t& bucket(unsigned stripe, std::uint32_t b) const noexcept;
+    std::uint8_t* user_area(Slot& s) const noexcept;
+    std::uint8_t* key_area(Slot& s) const noexcept;
+
+    std::uint32_t find(unsigned stripe, std::uint64_t hash, const std::uint8_t* sid) const noexcept;
+    void list_remove(unsigned stripe, std::uint32_t index) noexcept;
+    void list_append(unsigned stripe, std::uint32_t index, SessionState state) noexcept;
+    void bucket_remove(unsigned stripe, std::uint32_t index) noexcept;
+    void release(unsigned stripe, std::uint32_t index) noexcept;
+    std::uint32_t take_slot(unsigned stripe, std::int64_t now, Eviction& eviction) noexcept;
+
+    struct Header;
+    Header* header_ = nullptr;
+    std::uint8_t* base_ = nullptr;
+    TableLayout layout_{};
+    StripeLocks& locks_;
+    HashKey key_{};
+};
+
+}  // namespace mutual
+
+#endif

@@ -1,0 +1,763 @@
+// Check suite: the RFC 8120 §11 server decision procedure
+// (src/server_exchange.h) driven by the core's algorithm API acting as the
+// client, on a heap-memory session table: every answer the server can give,
+// for all four algorithms, plus the DBM verifier source and the helpers
+// (auth-scope/vh checks, tls-server-end-point).
+#include <check.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <apr_dbm.h>
+#include <apr_general.h>
+#include <apr_pools.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "algorithm.h"
+#include "encoding.h"
+#include "header.h"
+#include "log.h"
+#include "server_exchange.h"
+#include "session_table.h"
+#include "verifier_record.h"
+
+using namespace mutual;
+
+namespace {
+
+constexpr const char* scope = "example.com";
+constexpr const char* realm = "mutual test realm";
+constexpr const char* vh = "http://example.com:80";
+
+// ---- log capture ------------------------------------------------------------
+
+std::vector<std::string> captured;
+void capture_sink(void*, LogLevel, const char* tag, const std::string& message) {
+    captured.push_back(std::string(tag) + " " + message);
+}
+bool logged(const char* tag) {
+    for (const auto& line : captured)
+        if (line.compare(0, std::strlen(tag), tag) == 0) return true;
+    return false;
+}
+
+// ---- the server side of the tests ---------------------------------------------
+
+class NoLocks final : public StripeLocks {
+public:
+    bool lock(unsigned) noexcept override { return true; }
+    void unlock(unsigned) noexcept override {}
+};
+
+struct FreeDeleter {
+    void operator()(void* p) const noexcept { std::free(p); }
+};
+
+// Verifiers kept in memory: user -> J per algorithm, or a forced answer.
+class MapSource final : public VerifierSource {
+public:
+    VerifierAnswer lookup(std::string_view user, const Algorithm& a) const override {
+        VerifierAnswer answer;
+        if (forced) {
+            answer.status = *forced;
+            answer.detail = "forced";
+            return answer;
+        }
+        auto it = j.find(std::string(user) + "/" + std::string(a.name()));
+        if (it == j.end()) {
+            answer.status = VerifierStatus::unknown_user;
+            return answer;
+        }
+        answer.status = VerifierStatus::found;
+        answer.j = it->second;
+        return answer;
+    }
+    std::map<std::string, Bytes> j;
+    std::optional<VerifierStatus> forced;
+};
+
+const FakeVerifiers& fakes() {
+    static FakeVerifiers* f = [] {
+        auto* v = new FakeVerifiers();
+        ck_assert(v->generate());
+        return v;
+    }();
+    return *f;
+}
+
+struct Server {
+    Server() {
+        TableGeometry g;
+        g.slots = 256;
+        g.stripes = 4;
+        g.max_key_exchanges = 128;
+        g.key_capacity = 3 * 512;
+        const TableLayout l = plan_table(g);
+        memory.reset(std::aligned_alloc(64, (l.total_bytes + 63) / 64 * 64));
+        ck_assert(SessionTable::format(memory.get(), static_cast<std::size_t>(l.total_bytes), g));
+        HashKey key{};
+        key.bytes[0] = 42;
+        table = std::make_unique<SessionTable>(memory.get(), static_cast<std::size_t>(l.total_bytes), locks, key);
+        for (const Algorithm* a : all_algorithms()) policy.algorithms.push_back(a);
+        policy.auth_scope = scope;
+        policy.realm = realm;
+        policy.validation = "host";
+        policy.vh = vh;
+        policy.partition = "/test/users";
+    }
+    void add_user(const std::string& user, const std::string& password) {
+        for (const Algorithm* a : all_algorithms()) {
+            Secret pi = compute_pi(*a, password, scope, realm, user);
+            Bytes j;
+            ck_assert(a->verifier(pi, j) == KexError::none);
+            source.j[user + "/" + std::string(a->name())] = j;
+        }
+    }
+    ExchangeResult handle(const std::optional<std::string>& authorization) {
+        ExchangeContext ctx{*table, use_source ? &source : nullptr, fakes(), now};
+        std::optional<std::string_view> header;
+        if (authorization) header = *authorization;
+        return process_request(policy, header, ctx);
+    }
+    NoLocks locks;
+    std::unique_ptr<void, FreeDeleter> memory;
+    std::unique_ptr<SessionTable> table;
+    LocationPolicy policy;
+    MapSource source;
+    bool use_source = true;
+    std::int64_t now = 100000;
+};
+
+// ---- the client side: the core's algorithm functions ----------------------------
+
+struct ClientSession {
+    const Algorithm* a = nullptr;
+    Secret pi, s_c1, z;
+    Bytes k_c1, k_s1, sid;
+    MutualChallenge kex_s1;
+};
+
+RealmId client_realm(const Algorithm& a) {
+    RealmId id;
+    id.algorithm = std::string(a.name());
+    id.validation = "host";
+    id.auth_scope = std::string(scope);
+    id.realm = realm;
+    return id;
+}
+
+std::string kex_c1_header(ClientSession& c, const Algorithm& a, const std::string& user,
+                          const std::string& password) {
+    c.a = &a;
+    c.pi = compute_pi(a, password, scope, realm, user);
+    c.s_c1 = a.random_client_scalar();
+    ck_assert(a.client_key(c.s_c1, c.k_c1) == KexError::none);
+    MutualCredentials cred;
+    cred.kind = RequestKind::kex_c1;
+    cred.id = client_realm(a);
+    cred.user = user;
+    cred.kc1 = a.encode_key(c.k_c1);
+    return serialize_credentials(cred, a.quoted_on_wire());
+}
+
+// Reads a 401-KEX-S1 and computes z the client's way.
+void read_kex_s1(ClientSession& c, const ExchangeResult& r) {
+    ck_assert_msg(r.outcome == ExchangeOutcome::kex_s1, "want 401-KEX-S1, got %s (%s %s)",
+                  exchange_outcome_name(r.outcome), r.log_tag, r.log_message.c_str());
+    ck_assert_int_eq(r.status, 401);
+    ck_assert_uint_eq(r.www_authenticate.size(), 1);
+    std::vector<MutualChallenge> challenges;
+    ck_assert(parse_mutual_challenges(r.www_authenticate[0], challenges) == HeaderError::none);
+    ck_assert_uint_eq(challenges.size(), 1);
+    c.kex_s1 = challenges[0];
+    ck_assert(c.kex_s1.kind == ResponseKind::kex_s1);
+    ck_assert_uint_eq(c.kex_s1.sid.size(), session_id_length);
+    c.sid = c.kex_s1.sid;
+    std::optional<Bytes> k_s1 = c.a->decode_key(c.kex_s1.ks1);
+    ck_assert(k_s1.has_value());
+    c.k_s1 = *k_s1;
+    ck_assert(c.a->client_secret(c.pi, c.s_c1, c.k_c1, c.k_s1, c.z) == KexError::none);
+}
+
+std::string vfy_c_header(const ClientSession& c, std::uint64_t nc, std::string_view with_vh = vh) {
+    MutualCredentials cred;
+    cred.kind = RequestKind::vfy_c;
+    cred.id = client_realm(*c.a);
+    cred.sid = c.sid;
+    cred.nc = nc;
+    cred.vkc = c.a->encode_vk(compute_vk_c(*c.a, c.k_c1, c.k_s1, c.z, nc, with_vh));
+    return serialize_credentials(cred, c.a->quoted_on_wire());
+}
+
+// A 200-VFY-S whose vks the client checks.
+void expect_verified(const ClientSession& c, const ExchangeResult& r, std::uint64_t nc,
+                     const char* user) {
+    ck_assert_msg(r.outcome == ExchangeOutcome::verified, "want 200-VFY-S, got %s (%s %s)",
+                  exchange_outcome_name(r.outcome), r.log_tag, r.log_message.c_str());
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(r.user == user);
+    ck_assert(r.www_authenticate.empty());
+    ck_assert_msg(r.authentication_info.rfind("version=1, sid=", 0) == 0, "no scheme name: %s",
+                  r.authentication_info.c_str());
+    MutualAuthInfo info;
+    ck_assert(parse_mutual_auth_info(r.authentication_info, info) == HeaderError::none);
+    ck_assert(info.sid == c.sid);
+    std::optional<Bytes> vks = c.a->decode_vk(info.vks);
+    ck_assert(vks.has_value());
+    ck_assert(*vks == compute_vk_s(*c.a, c.k_c1, c.k_s1, c.z, nc, vh));
+}
+
+void expect_init(const ExchangeResult& r, const char* reason, const char* tag,
+                 std::size_t challenges) {
+    ck_assert_msg(r.outcome == ExchangeOutcome::init && r.reason == reason,
+                  "want 401-INIT %s, got %s %s (%s %s)", reason, exchange_outcome_name(r.outcome),
+                  r.reason.c_str(), r.log_tag, r.log_message.c_str());
+    ck_assert_int_eq(r.status, 401);
+    ck_assert_msg(std::strcmp(r.log_tag, tag) == 0, "want log tag %s, got %s (%s)", tag, r.log_tag,
+                  r.log_message.c_str());
+    ck_assert(!r.log_message.empty());
+    ck_assert_uint_eq(r.www_authenticate.size(), challenges);
+    for (const std::string& value : r.www_authenticate) {
+        std::vector<MutualChallenge> parsed;
+        ck_assert(parse_mutual_challenges(value, parsed) == HeaderError::none);
+        ck_assert(parsed.size() == 1 && parsed[0].reason == reason);
+        ck_assert(parsed[0].id.auth_scope && *parsed[0].id.auth_scope == scope);
+    }
+}
+
+void expect_stale(const ExchangeResult& r, const char* tag) {
+    ck_assert_msg(r.outcome == ExchangeOutcome::stale, "want 401-STALE, got %s %s (%s %s)",
+                  exchange_outcome_name(r.outcome), r.reason.c_str(), r.log_tag, r.log_message.c_str());
+    ck_assert(r.reason == "stale-session");
+    ck_assert_msg(std::strcmp(r.log_tag, tag) == 0, "want log tag %s, got %s", tag, r.log_tag);
+    ck_assert_uint_eq(r.www_authenticate.size(), 1);  // the request's algorithm only
+    std::vector<MutualChallenge> parsed;
+    ck_assert(parse_mutual_challenges(r.www_authenticate[0], parsed) == HeaderError::none);
+    ck_assert(parsed[0].kind == ResponseKind::stale);
+}
+
+// A fully authenticated session for `user` with `a` (nc 1 used).
+ClientSession login(Server& s, const Algorithm& a, const char* user, const char* password) {
+    ClientSession c;
+    read_kex_s1(c, s.handle(kex_c1_header(c, a, user, password)));
+    expect_verified(c, s.handle(vfy_c_header(c, 1)), 1, user);
+    return c;
+}
+
+const Algorithm& p256() { return *find_algorithm("iso-kam3-ec-p256-sha256"); }
+
+}  // namespace
+
+// ---- tests -------------------------------------------------------------------------
+
+START_TEST(initial_request_gets_one_challenge_per_algorithm) {
+    Server s;
+    ExchangeResult r = s.handle(std::nullopt);
+    expect_init(r, "initial", "MUT01100", all_algorithms().size());
+    for (std::size_t i = 0; i < r.www_authenticate.size(); ++i) {
+        std::vector<MutualChallenge> parsed;
+        parse_mutual_challenges(r.www_authenticate[i], parsed);
+        ck_assert(parsed[0].id.algorithm == all_algorithms()[i]->name());
+        ck_assert(parsed[0].id.validation == "host");
+        ck_assert(parsed[0].id.realm == realm);
+    }
+    // Exactly the canonical form (compare the KAT's 401-INIT shape).
+    s.policy.algorithms = {&p256()};
+    r = s.handle(std::nullopt);
+    ck_assert_str_eq(r.www_authenticate[0].c_str(),
+                     "Mutual version=1, algorithm=iso-kam3-ec-p256-sha256, validation=host, "
+                     "auth-scope=\"example.com\", realm=\"mutual test realm\", reason=initial");
+    // Another scheme is a normal request for Mutual.
+    expect_init(s.handle(std::string("Basic YWxpY2U6eA==")), "initial", "MUT01101", 1);
+}
+END_TEST
+
+START_TEST(full_exchange_and_reuse_for_every_algorithm) {
+    Server s;
+    s.add_user("alice", "correct horse");
+    for (const Algorithm* a : all_algorithms()) {
+        ClientSession c;
+        read_kex_s1(c, s.handle(kex_c1_header(c, *a, "alice", "correct horse")));
+        ck_assert(c.kex_s1.id.algorithm == a->name());
+        ck_assert_uint_eq(c.kex_s1.nc_max, 10000);
+        ck_assert_uint_eq(c.kex_s1.nc_window, 128);
+        ck_assert_uint_eq(c.kex_s1.time, 300);
+        ck_assert(!c.kex_s1.path.has_value());
+        for (std::uint64_t nc = 1; nc <= 6; ++nc)
+            expect_verified(c, s.handle(vfy_c_header(c, nc)), nc, "alice");
+        // Out of order inside the window is fine.
+        expect_verified(c, s.handle(vfy_c_header(c, 20)), 20, "alice");
+        expect_verified(c, s.handle(vfy_c_header(c, 10)), 10, "alice");
+    }
+    std::string problem;
+    ck_assert_msg(s.table->validate(problem), "%s", problem.c_str());
+    ck_assert_uint_eq(s.table->statistics().authenticated, all_algorithms().size());
+}
+END_TEST
+
+START_TEST(replayed_nc_is_stale_and_kills_the_session) {
+    Server s;
+    s.add_user("alice", "pw");
+    ClientSession c = login(s, p256(), "alice", "pw");
+    expect_verified(c, s.handle(vfy_c_header(c, 2)), 2, "alice");
+    const std::string replay = vfy_c_header(c, 2);
+    expect_stale(s.handle(replay), "MUT01118");
+    expect_stale(s.handle(vfy_c_header(c, 3)), "MUT01114");  // now inactive
+}
+END_TEST
+
+START_TEST(nc_limits_and_expiry) {
+    Server s;
+    s.add_user("alice", "pw");
+    s.policy.nc_max = 5;
+    s.policy.session_time = 60;
+    ClientSession c = login(s, p256(), "alice", "pw");
+    expect_verified(c, s.handle(vfy_c_header(c, 5)), 5, "alice");
+    expect_stale(s.handle(vfy_c_header(c, 6)), "MUT01116");
+    ClientSession d = login(s, p256(), "alice", "pw");
+    expect_verified(d, s.handle(vfy_c_header(d, 5)), 5, "alice");
+    s.policy.nc_max = 1000;
+    ClientSession e = login(s, p256(), "alice", "pw");
+    expect_verified(e, s.handle(vfy_c_header(e, 300)), 300, "alice");
+    expect_stale(s.handle(vfy_c_header(e, 172)), "MUT01117");  // 300 - 128
+    ClientSession f = login(s, p256(), "alice", "pw");
+    s.now += 60;
+    expect_stale(s.handle(vfy_c_header(f, 2)), "MUT01115");
+    // A huge nc (saturated by the parser) is above nc-max.
+    ClientSession g = login(s, p256(), "alice", "pw");
+    std::string header = vfy_c_header(g, 7);
+    header.replace(header.find("nc=7"), 4, "nc=123456789012345678901234567890");
+    expect_stale(s.handle(header), "MUT01116");
+}
+END_TEST
+
+START_TEST(wrong_password_fails_at_verification) {
+    Server s;
+    s.add_user("alice", "right");
+    ClientSession c;
+    read_kex_s1(c, s.handle(kex_c1_header(c, p256(), "alice", "wrong")));
+    expect_init(s.handle(vfy_c_header(c, 1)), "auth-failed", "MUT01123", all_algorithms().size());
+    // The session is rejected now.
+    expect_init(s.handle(vfy_c_header(c, 2)), "auth-failed", "MUT01119", all_algorithms().size());
+    // A wrong vkc on an authenticated session does not consume the nonce.
+    ClientSession d = login(s, p256(), "alice", "right");
+    std::string forged = vfy_c_header(d, 2, "http://attacker.example:80");
+    expect_init(s.handle(forged), "auth-failed", "MUT01123", all_algorithms().size());
+    expect_verified(d, s.handle(vfy_c_header(d, 2)), 2, "alice");
+}
+END_TEST
+
+START_TEST(unknown_user_gets_an_indistinguishable_fake_session) {
+    Server s;
+    s.add_user("alice", "pw");
+    for (const Algorithm* a : all_algorithms()) {
+        ClientSession real, fake;
+        const ExchangeResult r1 = s.handle(kex_c1_header(real, *a, "alice", "pw"));
+        const ExchangeResult r2 = s.handle(kex_c1_header(fake, *a, "mallory", "pw"));
+        read_kex_s1(real, r1);
+        read_kex_s1(fake, r2);
+        // Same shape: same length, same parameters, same tag.
+        ck_assert_uint_eq(r1.www_authenticate[0].size(), r2.www_authenticate[0].size());
+        ck_assert(std::strcmp(r1.log_tag, r2.log_tag) == 0);
+        ck_assert(fake.kex_s1.ks1.size() == real.kex_s1.ks1.size());
+        ck_assert(a->check_server_key(fake.k_s1) == KexError::none);
+        ck_assert(fake.kex_s1.nc_max == real.kex_s1.nc_max && fake.kex_s1.time == real.kex_s1.time);
+        // It fails only at req-VFY-C.
+        expect_init(s.handle(vfy_c_header(fake, 1)), "auth-failed", "MUT01122", all_algorithms().size());
+    }
+    // A user with verifiers for other algorithms only, or a record for
+    // another realm, is handled the same way.
+    s.source.forced = VerifierStatus::wrong_realm;
+    ClientSession c;
+    read_kex_s1(c, s.handle(kex_c1_header(c, p256(), "alice", "pw")));
+    expect_init(s.handle(vfy_c_header(c, 1)), "auth-failed", "MUT01122", all_algorithms().size());
+}
+END_TEST
+
+START_TEST(bad_kc1_is_invalid_parameters) {
+    Server s;
+    s.add_user("alice", "pw");
+    for (const Algorithm* a : all_algorithms()) {
+        ClientSession c;
+        std::string header = kex_c1_header(c, *a, "alice", "pw");
+        const std::string good = a->encode_key(c.k_c1);
+        // Undecodable (wrong length).
+        std::string bad = header;
+        const std::string shorter = a->quoted_on_wire() ? "AAAA" : "00";
+        bad.replace(bad.find(good), good.size(), shorter);
+        expect_init(s.handle(bad), "invalid-parameters", "MUT01105", all_algorithms().size());
+        // Decodable but not a valid key: DL 1 (out of range), EC x = 0 with
+        // no point on the curve / the all-zero encoding.
+        Bytes invalid(a->element_length(), 0);
+        if (a->wire_format() == WireFormat::base64_fixed) invalid.back() = 1;
+        bad = header;
+        bad.replace(bad.find(good), good.size(), a->encode_key(invalid));
+        expect_init(s.handle(bad), "invalid-parameters", "MUT01106", all_algorithms().size());
+    }
+}
+END_TEST
+
+START_TEST(other_protection_space_is_invalid_parameters) {
+    Server s;
+    s.add_user("alice", "pw");
+    s.policy.algorithms = {&p256()};
+    ClientSession c;
+    const std::string header = kex_c1_header(c, p256(), "alice", "pw");
+    auto replaced = [&](const std::string& from, const std::string& to) {
+        std::string h = header;
+        const std::size_t at = h.find(from);
+        ck_assert(at != std::string::npos);
+        h.replace(at, from.size(), to);
+        return h;
+    };
+    expect_init(s.handle(replaced("realm=\"mutual test realm\"", "realm=\"other\"")),
+                "invalid-parameters", "MUT01103", 1);
+    expect_init(s.handle(replaced("auth-scope=\"example.com\"", "auth-scope=\"example.org\"")),
+                "invalid-parameters", "MUT01103", 1);
+    expect_init(s.handle(replaced("auth-scope=\"example.com\", ", "")), "invalid-parameters",
+                "MUT01103", 1);
+    expect_init(s.handle(replaced("validation=host", "validation=tls-server-end-point")),
+                "invalid-parameters", "MUT01103", 1);
+    // An algorithm this location does not offer.
+    ClientSession d;
+    expect_init(s.handle(kex_c1_header(d, *find_algorithm("iso-kam3-dl-2048-sha256"), "alice", "pw")),
+                "invalid-parameters", "MUT01103", 1);
+    // Tokens are case-insensitive.
+    read_kex_s1(c, s.handle(replaced("validation=host", "validation=HOST")));
+}
+END_TEST
+
+START_TEST(malformed_headers_are_invalid_parameters) {
+    Server s;
+    s.policy.algorithms = {&p256()};
+    const char* bad[] = {
+        "Mutual",
+        "Mutual version=1",
+        "Mutual version=2, algorithm=iso-kam3-ec-p256-sha256, validation=host, auth-scope=\"example.com\", realm=\"mutual test realm\", user=\"a\", kc1=00",
+        "Mutual version=1, algorithm=iso-kam3-ec-p256-sha256, validation=host, auth-scope=\"example.com\", realm=\"mutual test realm\", user=\"a\", kc1=00, vkc=00",
+        "Mutual version=1, algorithm=iso-kam3-ec-p256-sha256, validation=host, auth-scope=\"example.com\", realm=\"mutual test realm\", sid=zz, nc=1, vkc=00",
+        "Mutual version=1, algorithm=iso-kam3-ec-p256-sha256, validation=host, auth-scope=\"example.com\", realm=\"mutual test realm\", sid=00, nc=01, vkc=00",
+        "Mutual version=1, version=1",
+        "Mutual version=1, realm=\"unterminated",
+        "Mutual abcdef==",
+        "Mutual version=1, algorithm=iso-kam3-ec-p256-sha256, validation=host, auth-scope=\"example.com\", realm=\"mutual test realm\", user*=UTF-8''%ff, kc1=00",
+    };
+    for (const char* h : bad) {
+        ExchangeResult r = s.handle(std::string(h));
+        ck_assert_msg(r.outcome == ExchangeOutcome::init && r.reason == "invalid-parameters",
+                      "%s -> %s %s", h, exchange_outcome_name(r.outcome), r.reason.c_str());
+        ck_assert_str_eq(r.log_tag, "MUT01102");
+    }
+    // Oversize user name.
+    ClientSession c;
+    std::string long_user(max_user_length + 1, 'u');
+    expect_init(s.handle(kex_c1_header(c, p256(), long_user, "pw")), "invalid-parameters", "MUT01104", 1);
+    // An undecodable vkc.
+    s.add_user("alice", "pw");
+    ClientSession d = login(s, p256(), "alice", "pw");
+    std::string header = vfy_c_header(d, 2);
+    header.replace(header.find("vkc=") + 4, std::string::npos, "abcd");
+    expect_init(s.handle(header), "invalid-parameters", "MUT01113", 1);
+}
+END_TEST
+
+START_TEST(stale_for_unknown_sid_and_shortcuts) {
+    Server s;
+    s.add_user("alice", "pw");
+    ClientSession c = login(s, p256(), "alice", "pw");
+    // Case B (reuse) works; a sid the server never issued is stale.
+    expect_verified(c, s.handle(vfy_c_header(c, 2)), 2, "alice");
+    ClientSession other = c;
+    other.sid[0] ^= 0xff;
+    expect_stale(s.handle(vfy_c_header(other, 3)), "MUT01114");
+    other.sid.resize(8);
+    expect_stale(s.handle(vfy_c_header(other, 3)), "MUT01114");
+    // Sessions belong to their protection space.
+    s.policy.partition = "/other/users";
+    expect_stale(s.handle(vfy_c_header(c, 3)), "MUT01114");
+}
+END_TEST
+
+START_TEST(server_side_failures_are_internal_error) {
+    Server s;
+    s.source.forced = VerifierStatus::store_failed;
+    ClientSession c;
+    expect_init(s.handle(kex_c1_header(c, p256(), "alice", "pw")), "internal-error", "MUT01108",
+                all_algorithms().size());
+    s.use_source = false;
+    expect_init(s.handle(kex_c1_header(c, p256(), "alice", "pw")), "internal-error", "MUT01108",
+                all_algorithms().size());
+    s.policy.auth_scope.clear();
+    ExchangeResult r = s.handle(std::nullopt);
+    ck_assert(r.reason == "internal-error");
+    ck_assert_str_eq(r.log_tag, "MUT01133");
+    r = s.handle(std::string("Mutual version=1"));
+    ck_assert(r.reason == "internal-error");
+    ck_assert_str_eq(r.log_tag, "MUT01128");
+}
+END_TEST
+
+START_TEST(kex_s1_carries_configured_parameters) {
+    Server s;
+    s.add_user("alice", "pw");
+    s.policy.nc_max = 77;
+    s.policy.nc_window = 256;
+    s.policy.session_time = 42;
+    s.policy.path = "/a /b/c";
+    ClientSession c;
+    read_kex_s1(c, s.handle(kex_c1_header(c, p256(), "alice", "pw")));
+    ck_assert_uint_eq(c.kex_s1.nc_max, 77);
+    ck_assert_uint_eq(c.kex_s1.nc_window, 256);
+    ck_assert_uint_eq(c.kex_s1.time, 42);
+    ck_assert(c.kex_s1.path && *c.kex_s1.path == "/a /b/c");
+    ck_assert(c.kex_s1.id.auth_scope && *c.kex_s1.id.auth_scope == scope);
+    ck_assert_uint_eq(c.sid.size(), 16);  // 128 random bits
+    expect_verified(c, s.handle(vfy_c_header(c, 1)), 1, "alice");
+    // sids are random.
+    ClientSession d;
+    read_kex_s1(d, s.handle(kex_c1_header(d, p256(), "alice", "pw")));
+    ck_assert(d.sid != c.sid);
+}
+END_TEST
+
+START_TEST(non_ascii_user_names) {
+    Server s;
+    const std::string user = "Ren\xc3\xa9" "e";
+    s.add_user(user, "pw");
+    ClientSession c;
+    const std::string header = kex_c1_header(c, p256(), user, "pw");
+    ck_assert(header.find("user*=UTF-8''Ren%C3%A9e") != std::string::npos);
+    read_kex_s1(c, s.handle(header));
+    expect_verified(c, s.handle(vfy_c_header(c, 1)), 1, user.c_str());
+    // A NUL inside the user name never reaches r->user.
+    ClientSession d;
+    std::string h = kex_c1_header(d, p256(), "alice", "pw");
+    h.replace(h.find("user=\"alice\""), 12, "user*=UTF-8''alice%00admin");
+    expect_init(s.handle(h), "invalid-parameters", "MUT01136", all_algorithms().size());
+}
+END_TEST
+
+// ---- the DBM verifier source ---------------------------------------------------------
+
+START_TEST(dbm_verifier_source) {
+    ck_assert_int_eq(apr_initialize(), APR_SUCCESS);
+    apr_pool_t* pool = nullptr;
+    ck_assert_int_eq(apr_pool_create(&pool, nullptr), APR_SUCCESS);
+    char dir[] = "/tmp/check_server_exchange.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    const std::string path = std::string(dir) + "/users";
+    const Algorithm& a = p256();
+    Secret pi = compute_pi(a, "pw", scope, realm, "alice");
+    VerifierEntry e;
+    e.algorithm = &a;
+    e.auth_scope = scope;
+    e.realm = realm;
+    ck_assert(a.verifier(pi, e.j) == KexError::none);
+    VerifierEntry other = e;
+    other.realm = "another realm";
+    apr_dbm_t* db = nullptr;
+    ck_assert_int_eq(apr_dbm_open_ex(&db, "default", path.c_str(), APR_DBM_RWCREATE, APR_OS_DEFAULT, pool), APR_SUCCESS);
+    auto put = [&](const char* user, const std::string& value) {
+        apr_datum_t k{const_cast<char*>(user), std::strlen(user)};
+        apr_datum_t v{const_cast<char*>(value.data()), value.size()};
+        ck_assert_int_eq(apr_dbm_store(db, k, v), APR_SUCCESS);
+    };
+    put("alice", encode_record({e}));
+    put("bob", encode_record({other}));
+    put("carol", "garbage");
+    VerifierEntry dl = e;
+    dl.algorithm = find_algorithm("iso-kam3-dl-2048-sha256");
+    ck_assert(dl.algorithm->verifier(compute_pi(*dl.algorithm, "pw", scope, realm, "dave"), dl.j) == KexError::none);
+    put("dave", encode_record({dl}));
+    apr_dbm_close(db);
+
+    captured.clear();
+    set_log_sink(capture_sink, nullptr);
+    VerifierAnswer r = lookup_dbm_verifier(path, "default", "alice", a, scope, realm);
+    ck_assert(r.status == VerifierStatus::found);
+    ck_assert(r.j == e.j);
+    r = lookup_dbm_verifier(path, "default", "nobody", a, scope, realm);
+    ck_assert(r.status == VerifierStatus::unknown_user);
+    r = lookup_dbm_verifier(path, "default", "bob", a, scope, realm);
+    ck_assert(r.status == VerifierStatus::wrong_realm);
+    ck_assert(logged("MUT01203"));
+    // The misconfiguration line names the user, the file and both realms.
+    bool named = false;
+    for (const auto& line : captured)
+        if (line.find("bob") != std::string::npos && line.find(path) != std::string::npos &&
+            line.find("another realm") != std::string::npos && line.find(realm) != std::string::npos)
+            named = true;
+    ck_assert(named);
+    r = lookup_dbm_verifier(path, "default", "carol", a, scope, realm);
+    ck_assert(r.status == VerifierStatus::bad_record);
+    ck_assert(logged("MUT01201"));
+    r = lookup_dbm_verifier(path, "default", "dave", a, scope, realm);
+    ck_assert(r.status == VerifierStatus::no_verifier);
+    ck_assert(logged("MUT01204"));
+    r = lookup_dbm_verifier(std::string(dir) + "/missing", "default", "alice", a, scope, realm);
+    ck_assert(r.status == VerifierStatus::store_failed);
+    ck_assert(!r.detail.empty());
+    set_log_sink(nullptr, nullptr);
+
+    // The source behind the exchange.
+    Server s;
+    s.policy.algorithms = {&a};
+    DbmVerifierSource dbm(path.c_str(), "default", s.policy);
+    ExchangeContext ctx{*s.table, &dbm, fakes(), s.now};
+    ClientSession c;
+    read_kex_s1(c, process_request(s.policy, kex_c1_header(c, a, "alice", "pw"), ctx));
+    expect_verified(c, process_request(s.policy, vfy_c_header(c, 1), ctx), 1, "alice");
+
+    std::string cleanup = std::string("rm -rf ") + dir;
+    ck_assert_int_eq(std::system(cleanup.c_str()), 0);
+    apr_pool_destroy(pool);
+}
+END_TEST
+
+// ---- helpers ---------------------------------------------------------------------------
+
+START_TEST(scope_and_vh_syntax) {
+    ck_assert(check_auth_scope("example.com").empty());
+    ck_assert(check_auth_scope("127.0.0.1").empty());
+    ck_assert(check_auth_scope("http://example.com").empty());
+    ck_assert(check_auth_scope("https://example.com:8443").empty());
+    ck_assert(check_auth_scope("*.example.com").empty());
+    ck_assert(check_auth_scope("http://[::1]:8080").empty());
+    ck_assert(!check_auth_scope("").empty());
+    ck_assert(!check_auth_scope("Example.com").empty());
+    ck_assert(!check_auth_scope("http://example.com:80").empty());    // default port
+    ck_assert(!check_auth_scope("https://example.com:443").empty());
+    ck_assert(!check_auth_scope("ftp://example.com").empty());
+    ck_assert(!check_auth_scope("http://example.com/path").empty());
+    ck_assert(!check_auth_scope("example.com:8080").empty());
+    ck_assert(!check_auth_scope("*.com").empty());
+    ck_assert(!check_auth_scope("exa mple.com").empty());
+    ck_assert(!check_auth_scope("http://example.com:08080").empty());
+
+    ck_assert(check_explicit_vh("https://www.example.com:443").empty());
+    ck_assert(check_explicit_vh("http://[::1]:8080").empty());
+    ck_assert(!check_explicit_vh("https://www.example.com").empty());  // port required
+    ck_assert(!check_explicit_vh("HTTPS://www.example.com:443").empty());
+    ck_assert(!check_explicit_vh("https://WWW.example.com:443").empty());
+    ck_assert(!check_explicit_vh("https://www.example.com:0").empty());
+    ck_assert(!check_explicit_vh("https://www.example.com:65536").empty());
+
+    ck_assert(host_validation_value("http", "Example.COM", 80) == "http://example.com:80");
+    ck_assert(host_validation_value("HTTPS", "[::1]", 8443) == "https://[::1]:8443");
+}
+END_TEST
+
+namespace {
+
+// A self-signed certificate signed with `md` (PEM).
+std::string self_signed(const EVP_MD* md) {
+    EVP_PKEY* key = EVP_EC_gen("P-256");
+    ck_assert_ptr_nonnull(key);
+    X509* x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, key);
+    X509_NAME* name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("test"), -1, -1, 0);
+    X509_set_issuer_name(x, name);
+    ck_assert_int_gt(X509_sign(x, key, md), 0);
+    BIO* bio = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(bio, x);
+    char* data = nullptr;
+    const long length = BIO_get_mem_data(bio, &data);
+    std::string pem(data, static_cast<std::size_t>(length));
+    BIO_free(bio);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return pem;
+}
+
+Bytes der_digest(const std::string& pem, const EVP_MD* md) {
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    unsigned char* der = nullptr;
+    const int n = i2d_X509(x, &der);
+    Bytes out(EVP_MAX_MD_SIZE);
+    unsigned int len = 0;
+    EVP_Digest(der, static_cast<std::size_t>(n), out.data(), &len, md, nullptr);
+    out.resize(len);
+    OPENSSL_free(der);
+    X509_free(x);
+    BIO_free(bio);
+    return out;
+}
+
+}  // namespace
+
+START_TEST(tls_server_end_point_binding) {
+    const std::string sha256_cert = self_signed(EVP_sha256());
+    std::optional<Bytes> b = tls_server_end_point(sha256_cert);
+    ck_assert(b.has_value());
+    ck_assert(*b == der_digest(sha256_cert, EVP_sha256()));
+    const std::string sha384_cert = self_signed(EVP_sha384());
+    b = tls_server_end_point(sha384_cert);
+    ck_assert(b.has_value());
+    ck_assert_uint_eq(b->size(), 48);
+    ck_assert(*b == der_digest(sha384_cert, EVP_sha384()));
+    // RFC 5929 §4.1: SHA-1 signatures use SHA-256.
+    const std::string sha1_cert = self_signed(EVP_sha1());
+    b = tls_server_end_point(sha1_cert);
+    if (b) ck_assert(*b == der_digest(sha1_cert, EVP_sha256()));
+    ck_assert(!tls_server_end_point("not a certificate").has_value());
+    ck_assert(!tls_server_end_point("").has_value());
+}
+END_TEST
+
+START_TEST(fake_verifiers_cover_every_algorithm) {
+    FakeVerifiers f;
+    ck_assert(f.generate());
+    for (const Algorithm* a : all_algorithms()) {
+        const Bytes* j = f.find(*a);
+        ck_assert_ptr_nonnull(j);
+        ck_assert_uint_eq(j->size(), a->element_length());
+        ck_assert_uint_ge(session_key_capacity(*a), 3 * a->element_length());
+        ck_assert(algorithm_index(*a).has_value());
+    }
+    FakeVerifiers g;
+    ck_assert(g.generate());
+    ck_assert(*g.find(p256()) != *f.find(p256()));  // random per start
+}
+END_TEST
+
+int main() {
+    Suite* s = suite_create("server_exchange");
+    TCase* tc = tcase_create("core");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, initial_request_gets_one_challenge_per_algorithm);
+    tcase_add_test(tc, full_exchange_and_reuse_for_every_algorithm);
+    tcase_add_test(tc, replayed_nc_is_stale_and_kills_the_session);
+    tcase_add_test(tc, nc_limits_and_expiry);
+    tcase_add_test(tc, wrong_password_fails_at_verification);
+    tcase_add_test(tc, unknown_user_gets_an_indistinguishable_fake_session);
+    tcase_add_test(tc, bad_kc1_is_invalid_parameters);
+    tcase_add_test(tc, other_protection_space_is_invalid_parameters);
+    tcase_add_test(tc, malformed_headers_are_invalid_parameters);
+    tcase_add_test(tc, stale_for_unknown_sid_and_shortcuts);
+    tcase_add_test(tc, server_side_failures_are_internal_error);
+    tcase_add_test(tc, kex_s1_carries_configured_parameters);
+    tcase_add_test(tc, non_ascii_user_names);
+    tcase_add_test(tc, dbm_verifier_source);
+    tcase_add_test(tc, scope_and_vh_syntax);
+    tcase_add_test(tc, tls_server_end_point_binding);
+    tcase_add_test(tc, fake_verifiers_cover_every_algorithm);
+    suite_add_tcase(s, tc);
+    SRunner* sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    const int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
