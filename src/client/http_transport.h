@@ -1,0 +1,73 @@
+// HTTP and HTTPS through one libcurl easy handle (so an HTTP/1.1 keep-alive
+// connection carries the whole exchange). The body is buffered, bounded, and
+// handed back only to the caller that decides whether it may be released;
+// for HTTPS the transport reports the tls-server-end-point value of the
+// certificate of the connection the response came on.
+#ifndef MUTUAL_CLIENT_HTTP_TRANSPORT_H
+#define MUTUAL_CLIENT_HTTP_TRANSPORT_H
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "client/client_session.h"
+
+namespace mutual {
+namespace client {
+
+struct TransportOptions {
+    bool insecure = false;              // do not verify the certificate chain and name
+    std::string ca_file;                // PEM bundle of trusted CAs (empty: system default)
+    std::size_t max_body = 64u << 20;   // largest response body buffered (octets)
+    long connect_timeout = 30;          // seconds
+    long max_time = 0;                  // seconds for one HTTP request, 0: no limit
+    std::string user_agent = "mutual-client/1.0";
+};
+
+struct HttpRequest {
+    std::string method = "GET";
+    std::string url;
+    std::vector<std::string> headers;   // extra "Name: value" lines
+    std::string body;
+    bool has_body = false;
+};
+
+struct HttpResult {
+    Response response;                  // status, headers, TLS binding
+    std::string reason_phrase;
+    std::string body;                   // buffered; the caller decides on release
+};
+
+// What the driver needs from a transport; tests substitute a scripted one.
+class Transport {
+public:
+    virtual ~Transport() = default;
+    // Sends `request` with `authorization` (when not empty) as the
+    // Authorization header. Returns false with *error set on a transport
+    // failure (DNS, connect, TLS, timeout, body over the limit).
+    virtual bool perform(const HttpRequest& request, const std::string& authorization,
+                         HttpResult& out, std::string* error) = 0;
+};
+
+class HttpTransport : public Transport {
+public:
+    explicit HttpTransport(TransportOptions options = {});
+    ~HttpTransport() override;
+    HttpTransport(const HttpTransport&) = delete;
+    HttpTransport& operator=(const HttpTransport&) = delete;
+
+    bool perform(const HttpRequest& request, const std::string& authorization, HttpResult& out,
+                 std::string* error) override;
+
+    const TransportOptions& options() const noexcept { return options_; }
+
+private:
+    struct Impl;
+    Impl* impl_;
+    TransportOptions options_;
+};
+
+}  // namespace client
+}  // namespace mutual
+
+#endif

@@ -1,0 +1,124 @@
+#include "client/mutual_client.h"
+
+#include <openssl/crypto.h>
+
+#include "log.h"
+
+namespace mutual {
+namespace client {
+namespace {
+
+bool is_auth_header(const std::string& name) {
+    static const char* const names[] = {"www-authenticate", "authentication-info",
+                                        "optional-www-authenticate", "authentication-control"};
+    for (const char* n : names) {
+        if (name.size() != std::char_traits<char>::length(n)) continue;
+        bool equal = true;
+        for (std::size_t i = 0; i < name.size() && equal; ++i)
+            equal = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i]))) == n[i];
+        if (equal) return true;
+    }
+    return false;
+}
+
+void wipe(std::string& s) {
+    if (!s.empty()) OPENSSL_cleanse(&s[0], s.size());
+    s.clear();
+}
+
+}  // namespace
+
+MutualClient::MutualClient(ClientOptions client_options, TransportOptions transport_options)
+    : context_(std::move(client_options)),
+      owned_transport_(std::make_unique<HttpTransport>(std::move(transport_options))),
+      transport_(owned_transport_.get()) {}
+
+MutualClient::MutualClient(ClientOptions client_options, Transport& transport)
+    : context_(std::move(client_options)), transport_(&transport) {}
+
+FetchResult MutualClient::fetch(const HttpRequest& request) {
+    FetchResult result;
+    std::string parse_error;
+    std::optional<Target> target = parse_target(request.url, &parse_error);
+    if (!target) {
+        result.transport_failed = true;
+        result.detail = "bad URL " + request.url + ": " + parse_error;
+        return result;
+    }
+    HttpRequest actual = request;
+    actual.url = target->url;
+    Exchange exchange(context_, *target);
+    Step step = exchange.begin();
+    HttpResult last;
+    bool have_response = false;
+    for (;;) {
+        if (step.action == Step::Action::send_request) {
+            if (observer_) {
+                ExchangeEvent e;
+                e.kind = ExchangeEvent::Kind::request;
+                e.message = message_kind_name(step.message);
+                e.method = actual.method;
+                e.url = actual.url;
+                e.authorization = step.authorization;
+                observer_(e);
+            }
+            std::string error;
+            if (!transport_->perform(actual, step.authorization, last, &error)) {
+                result.transport_failed = true;
+                result.detail = error;
+                result.summary = exchange.summary();
+                return result;
+            }
+            have_response = true;
+            Step next = exchange.receive(last.response);
+            if (observer_) {
+                ExchangeEvent e;
+                e.kind = ExchangeEvent::Kind::response;
+                e.message = exchange.last_response_kind();
+                e.status = last.response.status;
+                e.reason_phrase = last.reason_phrase;
+                for (const auto& h : last.response.interim_headers)
+                    if (is_auth_header(h.first)) e.auth_headers.push_back(h);
+                for (const auto& h : last.response.headers)
+                    if (is_auth_header(h.first)) e.auth_headers.push_back(h);
+                observer_(e);
+            }
+            step = std::move(next);
+            continue;
+        }
+        if (step.action == Step::Action::need_credentials) {
+            std::string user;
+            SecretString password;
+            const bool given = provider_ && provider_(step.realm, user, password);
+            step = given ? exchange.supply_credentials(user, std::string_view(password.data(),
+                                                                              password.size()))
+                         : exchange.decline_credentials();
+            continue;
+        }
+        break;  // finished
+    }
+    result.state = step.state;
+    result.outcome = step.outcome;
+    result.detail = step.detail;
+    result.content = step.content;
+    result.summary = exchange.summary();
+    result.last_message = exchange.last_response_kind();
+    if (have_response) {
+        result.status = last.response.status;
+        result.reason_phrase = last.reason_phrase;
+    }
+    const bool release =
+        have_response && (step.content == Content::verified ||
+                          (step.content == Content::unauthenticated && release_unauthenticated_));
+    if (release) {
+        result.released = true;
+        result.headers = std::move(last.response.headers);
+        result.body = std::move(last.body);
+    } else {
+        wipe(last.body);  // withheld content never leaves the library
+    }
+    return result;
+}
+
+}  // namespace client
+}  // namespace mutual

@@ -1,0 +1,590 @@
+// mutual-client: a curl-like command-line client for HTTP Mutual
+// authentication (RFC 8120). It prints the response body only after the
+// server has proved knowledge of the user's verifier (vks, §10/§17.5) and
+// says so in a result line on stderr. See docs/mutual-client.1.
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <openssl/opensslv.h>
+
+#include "algorithm.h"
+#include "bytes.h"
+#include "client/mutual_client.h"
+#include "log.h"
+
+using namespace mutual;
+using namespace mutual::client;
+
+namespace {
+
+const char* const program = "mutual-client";
+const char* const version = "1.0";
+
+// Exit statuses (documented in docs/mutual-client.1).
+enum Exit {
+    exit_success = 0,
+    exit_local_error = 1,
+    exit_usage = 2,
+    exit_credentials = 3,
+    exit_server_not_authenticated = 4,
+    exit_protocol = 5,
+    exit_transport = 6,
+    exit_authorization = 7,
+    exit_not_protected = 8,
+    exit_http_error = 9,
+};
+
+struct Options {
+    std::optional<std::string> user;
+    bool password_stdin = false;
+    std::string method;
+    std::optional<std::string> data;
+    std::vector<std::string> headers;
+    std::optional<std::string> output;
+    int verbose = 0;
+    bool silent = false;
+    bool include = false;
+    bool allow_unauthenticated = false;
+    bool reuse = true;
+    bool kex_first = true;
+    std::vector<std::string> algorithms;
+    TransportOptions transport;
+    std::vector<std::string> urls;
+};
+
+void usage(std::FILE* out) {
+    std::fprintf(out,
+        "Usage: %s [options] URL...\n"
+        "Fetch URLs with HTTP Mutual authentication (RFC 8120); the body is printed only\n"
+        "after the server has proved that it knows the user's password verifier.\n"
+        "\n"
+        "  -u, --user USER          user name\n"
+        "      --password-stdin     read the password from the first line of stdin\n"
+        "                           (default: $MUTUAL_PASSWORD, else a prompt on /dev/tty)\n"
+        "  -X, --request METHOD     request method (default GET, or POST with -d)\n"
+        "  -d, --data DATA          request body; @FILE reads FILE, @- reads stdin\n"
+        "      --data-binary DATA   the same (bodies are always sent verbatim)\n"
+        "  -H, --header 'N: V'      extra request header (repeatable)\n"
+        "  -o, --output FILE        write bodies to FILE instead of stdout\n"
+        "  -i, --include            print the verified response headers before the body\n"
+        "  -a, --algorithm LIST     algorithms to accept, most preferred first\n"
+        "                           (comma-separated or repeated; default: all)\n"
+        "  -k, --insecure           do not verify the TLS certificate chain and host name\n"
+        "      --cacert FILE        trust the CA certificates in FILE (PEM)\n"
+        "      --max-filesize N     largest response body buffered (default 64 MiB)\n"
+        "      --max-time SECONDS   limit for each HTTP request\n"
+        "      --connect-timeout S  limit for connecting (default 30)\n"
+        "      --no-reuse           do not reuse sessions between URLs\n"
+        "      --no-kex-first       always start with an unauthenticated request\n"
+        "      --allow-unauthenticated  also print bodies of responses that are not\n"
+        "                           protected by Mutual (exit status stays 8)\n"
+        "  -v, --verbose            print each message of the exchange (-vv: and debug log)\n"
+        "  -s, --silent             no result line on success\n"
+        "  -h, --help               this help\n"
+        "  -V, --version            version information\n"
+        "\n"
+        "Exit status: 0 mutual authentication succeeded and the request completed;\n"
+        "1 local error; 2 usage; 3 credentials missing or rejected; 4 the server failed to\n"
+        "authenticate itself (missing or wrong vks); 5 protocol error or nothing supported;\n"
+        "6 transport error; 7 authorization failed; 8 not protected by Mutual authentication;\n"
+        "9 HTTP error status or server error.\n",
+        program);
+}
+
+// ---- passwords ------------------------------------------------------------
+
+struct termios saved_terminal;
+int terminal_fd = -1;
+
+void restore_terminal_and_exit(int signal_number) {
+    if (terminal_fd >= 0) {
+        tcsetattr(terminal_fd, TCSAFLUSH, &saved_terminal);
+        (void)!write(terminal_fd, "\n", 1);
+    }
+    _exit(128 + signal_number);
+}
+
+// Reads one line from fd into out (without the line end); false on EOF
+// before any character or on error.
+bool read_line(int fd, SecretString& out) {
+    out.clear();
+    char c = 0;
+    bool any = false;
+    for (;;) {
+        const ssize_t n = read(fd, &c, 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return any;
+        any = true;
+        if (c == '\n') break;
+        out.push_back(c);
+    }
+    if (!out.empty() && out.back() == '\r') out.pop_back();
+    OPENSSL_cleanse(&c, 1);
+    return true;
+}
+
+bool prompt_password(const std::string& prompt, SecretString& password) {
+    const int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return false;
+    if (tcgetattr(fd, &saved_terminal) != 0) {
+        close(fd);
+        return false;
+    }
+    struct sigaction action {};
+    action.sa_handler = restore_terminal_and_exit;
+    struct sigaction old_int {}, old_term {}, old_quit {}, old_hup {};
+    sigaction(SIGINT, &action, &old_int);
+    sigaction(SIGTERM, &action, &old_term);
+    sigaction(SIGQUIT, &action, &old_quit);
+    sigaction(SIGHUP, &action, &old_hup);
+    terminal_fd = fd;
+    struct termios silent = saved_terminal;
+    silent.c_lflag &= static_cast<tcflag_t>(~(ECHO | ECHOE | ECHOK | ECHONL));
+    silent.c_lflag |= ICANON;
+    (void)!write(fd, prompt.data(), prompt.size());
+    tcsetattr(fd, TCSAFLUSH, &silent);
+    const bool ok = read_line(fd, password);
+    tcsetattr(fd, TCSAFLUSH, &saved_terminal);
+    terminal_fd = -1;
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+    sigaction(SIGQUIT, &old_quit, nullptr);
+    sigaction(SIGHUP, &old_hup, nullptr);
+    (void)!write(fd, "\n", 1);
+    close(fd);
+    return ok;
+}
+
+// The password source, consulted only when a server asks for credentials.
+class Credentials {
+public:
+    explicit Credentials(const Options& options) : options_(options) {}
+
+    // Reads the non-interactive sources up front.
+    bool load(std::string& error) {
+        if (options_.password_stdin) {
+            if (!read_line(STDIN_FILENO, password_)) {
+                error = "no password on standard input";
+                return false;
+            }
+            have_password_ = true;
+        } else if (const char* env = std::getenv("MUTUAL_PASSWORD")) {
+            password_.assign(env);
+            have_password_ = true;
+        }
+        return true;
+    }
+
+    bool provide(const RealmInfo& realm, std::string& user, SecretString& password) {
+        if (!options_.user || rejected_) return false;
+        if (!have_password_) {
+            const std::string prompt = "Password for " + *options_.user + " (realm \"" +
+                                       realm.id.realm + "\" at " + realm.origin + "): ";
+            if (!prompt_password(prompt, password_)) {
+                std::fprintf(stderr,
+                             "%s: no terminal to ask for the password; use --password-stdin or "
+                             "MUTUAL_PASSWORD\n",
+                             program);
+                rejected_ = true;
+                return false;
+            }
+            have_password_ = true;
+        }
+        user = *options_.user;
+        password = password_;
+        return true;
+    }
+
+    // After a rejection the same password is not offered again.
+    void rejected() { rejected_ = true; }
+
+private:
+    const Options& options_;
+    SecretString password_;
+    bool have_password_ = false;
+    bool rejected_ = false;
+};
+
+// ---- output ---------------------------------------------------------------
+
+// Server-supplied text shown on the terminal: control characters (escape
+// sequences a hostile server could send) become '?'.
+std::string printable(std::string_view text) {
+    std::string out(text);
+    for (char& c : out) {
+        const unsigned char u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) c = '?';
+    }
+    return out;
+}
+
+void print_event(const ExchangeEvent& e) {
+    if (e.kind == ExchangeEvent::Kind::request) {
+        std::fprintf(stderr, "> %s %s  [%s]\n", printable(e.method).c_str(),
+                     printable(e.url).c_str(), e.message.c_str());
+        if (!e.authorization.empty())
+            std::fprintf(stderr, "> Authorization: %s\n", e.authorization.c_str());
+        return;
+    }
+    std::fprintf(stderr, "< %ld %s  [%s]\n", e.status, printable(e.reason_phrase).c_str(),
+                 e.message.c_str());
+    for (const auto& h : e.auth_headers)
+        std::fprintf(stderr, "< %s: %s\n", printable(h.first).c_str(),
+                     printable(h.second).c_str());
+}
+
+class Output {
+public:
+    explicit Output(const std::optional<std::string>& path) : path_(path) {}
+    ~Output() {
+        if (file_ != nullptr && file_ != stdout) std::fclose(file_);
+    }
+    // Opens lazily, so a refused response never creates or truncates FILE.
+    bool write(const std::string& data) {
+        if (file_ == nullptr) {
+            file_ = path_ ? std::fopen(path_->c_str(), "wb") : stdout;
+            if (file_ == nullptr) {
+                std::fprintf(stderr, "%s: cannot open %s: %s\n", program, path_->c_str(),
+                             std::strerror(errno));
+                return false;
+            }
+        }
+        if (!data.empty() && std::fwrite(data.data(), 1, data.size(), file_) != data.size()) {
+            std::fprintf(stderr, "%s: write error: %s\n", program, std::strerror(errno));
+            return false;
+        }
+        return std::fflush(file_) == 0;
+    }
+    bool finish() {
+        if (file_ != nullptr && file_ != stdout) {
+            const bool ok = std::fclose(file_) == 0;
+            file_ = nullptr;
+            return ok;
+        }
+        return true;
+    }
+
+private:
+    std::optional<std::string> path_;
+    std::FILE* file_ = nullptr;
+};
+
+int exit_code_for(const FetchResult& r) {
+    if (r.transport_failed) return exit_transport;
+    switch (r.outcome) {
+        case Outcome::success:
+            if (r.status == 403) return exit_authorization;
+            if (r.status >= 400) return exit_http_error;
+            return exit_success;
+        case Outcome::not_protected: return exit_not_protected;
+        case Outcome::credentials_required:
+        case Outcome::credentials_rejected:
+        case Outcome::invalid_credentials: return exit_credentials;
+        case Outcome::authorization_failed: return exit_authorization;
+        case Outcome::server_not_authenticated: return exit_server_not_authenticated;
+        case Outcome::protocol_error:
+        case Outcome::unsupported: return exit_protocol;
+        case Outcome::server_error: return exit_http_error;
+    }
+    return exit_protocol;
+}
+
+void print_result(const HttpRequest& request, const FetchResult& result, bool silent) {
+    const std::string where = printable(request.method + " " + request.url);
+    FetchResult r;  // the printed fields, made printable
+    r.transport_failed = result.transport_failed;
+    r.outcome = result.outcome;
+    r.state = result.state;
+    r.status = result.status;
+    r.detail = printable(result.detail);
+    r.reason_phrase = printable(result.reason_phrase);
+    r.summary = result.summary;
+    r.summary.user = printable(result.summary.user);
+    r.summary.realm = printable(result.summary.realm);
+    if (r.transport_failed) {
+        std::fprintf(stderr, "%s: transport error: %s (%s)\n", program, r.detail.c_str(),
+                     where.c_str());
+        return;
+    }
+    const SessionSummary& s = r.summary;
+    if (r.outcome == Outcome::success) {
+        if (silent && r.status < 400) return;
+        std::fprintf(stderr,
+                     "%s: AUTH-SUCCEED: server proved knowledge of the verifier (user %s, "
+                     "realm \"%s\", algorithm %s, sid %s, nc %llu%s): %s -> %ld %s\n",
+                     program, s.user.c_str(), s.realm.c_str(), s.algorithm.c_str(),
+                     s.sid.c_str(), static_cast<unsigned long long>(s.nc),
+                     s.reused ? ", session reused" : "", where.c_str(), r.status,
+                     r.reason_phrase.c_str());
+        return;
+    }
+    const char* state = auth_state_name(r.state);
+    if (r.outcome == Outcome::server_not_authenticated) {
+        std::fprintf(stderr,
+                     "%s: %s: server FAILED to prove knowledge of the verifier: %s; response "
+                     "withheld (user %s, realm \"%s\", algorithm %s): %s\n",
+                     program, state, r.detail.c_str(), s.user.c_str(), s.realm.c_str(),
+                     s.algorithm.c_str(), where.c_str());
+        return;
+    }
+    std::fprintf(stderr, "%s: %s: %s: %s -> %ld %s\n", program, state, r.detail.c_str(),
+                 where.c_str(), r.status, r.reason_phrase.c_str());
+}
+
+std::string headers_text(const FetchResult& r) {
+    std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + r.reason_phrase + "\r\n";
+    for (const auto& h : r.headers) out += h.first + ": " + h.second + "\r\n";
+    return out + "\r\n";
+}
+
+// ---- command line -----------------------------------------------------------
+
+bool read_file(const std::string& path, std::string& out) {
+    if (path == "-") {
+        out.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+        return !std::cin.bad();
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return false;
+    out.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return !in.bad();
+}
+
+bool parse_size(const char* text, unsigned long long& out) {
+    char* end = nullptr;
+    errno = 0;
+    out = std::strtoull(text, &end, 10);
+    if (errno != 0 || end == text) return false;
+    switch (*end) {
+        case '\0': return true;
+        case 'k': case 'K': out <<= 10; break;
+        case 'm': case 'M': out <<= 20; break;
+        case 'g': case 'G': out <<= 30; break;
+        default: return false;
+    }
+    return end[1] == '\0';
+}
+
+int parse_options(int argc, char** argv, Options& o) {
+    enum {
+        opt_password_stdin = 256, opt_data_binary, opt_cacert, opt_max_filesize, opt_max_time,
+        opt_connect_timeout, opt_no_reuse, opt_no_kex_first, opt_allow_unauthenticated,
+    };
+    static const struct option long_options[] = {
+        {"user", required_argument, nullptr, 'u'},
+        {"password-stdin", no_argument, nullptr, opt_password_stdin},
+        {"request", required_argument, nullptr, 'X'},
+        {"data", required_argument, nullptr, 'd'},
+        {"data-binary", required_argument, nullptr, opt_data_binary},
+        {"header", required_argument, nullptr, 'H'},
+        {"output", required_argument, nullptr, 'o'},
+        {"include", no_argument, nullptr, 'i'},
+        {"algorithm", required_argument, nullptr, 'a'},
+        {"insecure", no_argument, nullptr, 'k'},
+        {"cacert", required_argument, nullptr, opt_cacert},
+        {"max-filesize", required_argument, nullptr, opt_max_filesize},
+        {"max-time", required_argument, nullptr, opt_max_time},
+        {"connect-timeout", required_argument, nullptr, opt_connect_timeout},
+        {"no-reuse", no_argument, nullptr, opt_no_reuse},
+        {"no-kex-first", no_argument, nullptr, opt_no_kex_first},
+        {"allow-unauthenticated", no_argument, nullptr, opt_allow_unauthenticated},
+        {"verbose", no_argument, nullptr, 'v'},
+        {"silent", no_argument, nullptr, 's'},
+        {"help", no_argument, nullptr, 'h'},
+        {"version", no_argument, nullptr, 'V'},
+        {nullptr, 0, nullptr, 0},
+    };
+    bool data_from_stdin = false;
+    int c = 0;
+    while ((c = getopt_long(argc, argv, "u:X:d:H:o:ia:kvshV", long_options, nullptr)) != -1) {
+        switch (c) {
+            case 'u': o.user = optarg; break;
+            case opt_password_stdin: o.password_stdin = true; break;
+            case 'X': o.method = optarg; break;
+            case 'd':
+            case opt_data_binary: {
+                const std::string value = optarg;
+                std::string body;
+                if (!value.empty() && value[0] == '@') {
+                    if (value == "@-") data_from_stdin = true;
+                    if (!read_file(value.substr(1), body)) {
+                        std::fprintf(stderr, "%s: cannot read %s\n", program, value.c_str() + 1);
+                        return exit_usage;
+                    }
+                } else {
+                    body = value;
+                }
+                // Several -d options are joined with '&', as curl does.
+                o.data = o.data ? *o.data + "&" + body : body;
+                break;
+            }
+            case 'H': {
+                const std::string header = optarg;
+                const std::size_t colon = header.find(':');
+                if (colon == std::string::npos || colon == 0) {
+                    std::fprintf(stderr, "%s: bad header (want 'Name: value'): %s\n", program,
+                                 optarg);
+                    return exit_usage;
+                }
+                std::string name = header.substr(0, colon);
+                for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+                if (name == "authorization") {
+                    std::fprintf(stderr, "%s: the Authorization header is the protocol's; use -u\n",
+                                 program);
+                    return exit_usage;
+                }
+                o.headers.push_back(header);
+                break;
+            }
+            case 'o': o.output = optarg; break;
+            case 'i': o.include = true; break;
+            case 'a': {
+                std::stringstream list(optarg);
+                std::string name;
+                while (std::getline(list, name, ',')) {
+                    if (name.empty()) continue;
+                    if (find_algorithm(name) == nullptr) {
+                        std::fprintf(stderr, "%s: unknown algorithm %s; known:", program,
+                                     name.c_str());
+                        for (const Algorithm* a : all_algorithms())
+                            std::fprintf(stderr, " %.*s", static_cast<int>(a->name().size()),
+                                         a->name().data());
+                        std::fprintf(stderr, "\n");
+                        return exit_usage;
+                    }
+                    o.algorithms.push_back(name);
+                }
+                break;
+            }
+            case 'k': o.transport.insecure = true; break;
+            case opt_cacert: o.transport.ca_file = optarg; break;
+            case opt_max_filesize: {
+                unsigned long long n = 0;
+                if (!parse_size(optarg, n) || n == 0) {
+                    std::fprintf(stderr, "%s: bad --max-filesize: %s\n", program, optarg);
+                    return exit_usage;
+                }
+                o.transport.max_body = static_cast<std::size_t>(n);
+                break;
+            }
+            case opt_max_time:
+            case opt_connect_timeout: {
+                unsigned long long n = 0;
+                if (!parse_size(optarg, n) || n > 86400) {
+                    std::fprintf(stderr, "%s: bad time: %s\n", program, optarg);
+                    return exit_usage;
+                }
+                (c == opt_max_time ? o.transport.max_time : o.transport.connect_timeout) =
+                    static_cast<long>(n);
+                break;
+            }
+            case opt_no_reuse: o.reuse = false; break;
+            case opt_no_kex_first: o.kex_first = false; break;
+            case opt_allow_unauthenticated: o.allow_unauthenticated = true; break;
+            case 'v': ++o.verbose; break;
+            case 's': o.silent = true; break;
+            case 'h': usage(stdout); return -1;
+            case 'V':
+                std::printf("%s %s (%s, %s)\n", program, version, curl_version(),
+                            OpenSSL_version(OPENSSL_VERSION));
+                return -1;
+            default: usage(stderr); return exit_usage;
+        }
+    }
+    for (int i = optind; i < argc; ++i) o.urls.push_back(argv[i]);
+    if (o.urls.empty()) {
+        std::fprintf(stderr, "%s: no URL given\n", program);
+        usage(stderr);
+        return exit_usage;
+    }
+    if (o.password_stdin && data_from_stdin) {
+        std::fprintf(stderr, "%s: --password-stdin and -d @- both want standard input\n", program);
+        return exit_usage;
+    }
+    if (o.password_stdin && !o.user) {
+        std::fprintf(stderr, "%s: --password-stdin needs -u USER\n", program);
+        return exit_usage;
+    }
+    if (o.method.empty()) o.method = o.data ? "POST" : "GET";
+    return exit_success;
+}
+
+void verbose_log_sink(void*, LogLevel level, const char* tag, const std::string& message) {
+    static const char* const names[] = {"error", "warning", "info", "debug"};
+    std::fprintf(stderr, "* %s: %s [%s]\n", names[static_cast<int>(level)], message.c_str(), tag);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options options;
+    const int parsed = parse_options(argc, argv, options);
+    if (parsed < 0) return exit_success;  // --help, --version
+    if (parsed != exit_success) return parsed;
+    if (options.verbose >= 2) set_log_sink(verbose_log_sink, nullptr);
+
+    Credentials credentials(options);
+    std::string error;
+    if (!credentials.load(error)) {
+        std::fprintf(stderr, "%s: %s\n", program, error.c_str());
+        return exit_usage;
+    }
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int status = exit_success;
+    {
+        ClientOptions client_options;
+        client_options.algorithms = options.algorithms;
+        client_options.reuse_sessions = options.reuse;
+        client_options.kex_first = options.kex_first;
+        MutualClient client(client_options, options.transport);
+        client.set_credential_provider(
+            [&credentials](const RealmInfo& realm, std::string& user, SecretString& password) {
+                return credentials.provide(realm, user, password);
+            });
+        client.set_release_unauthenticated(options.allow_unauthenticated);
+        if (options.verbose >= 1) client.set_observer(print_event);
+
+        Output output(options.output);
+        for (const std::string& url : options.urls) {
+            HttpRequest request;
+            request.method = options.method;
+            request.url = url;
+            request.headers = options.headers;
+            if (options.data) {
+                request.body = *options.data;
+                request.has_body = true;
+            }
+            FetchResult result = client.fetch(request);
+            if (result.outcome == Outcome::credentials_rejected) credentials.rejected();
+            print_result(request, result, options.silent);
+            int code = exit_code_for(result);
+            if (result.released) {
+                if ((options.include && !output.write(headers_text(result))) ||
+                    !output.write(result.body))
+                    code = exit_local_error;
+            }
+            if (status == exit_success) status = code;
+        }
+        if (!output.finish() && status == exit_success) status = exit_local_error;
+    }
+    curl_global_cleanup();
+    return status;
+}
