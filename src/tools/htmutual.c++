@@ -1,0 +1,840 @@
+// htmutual: create and maintain the DBM verifier files of mod_auth_mutual,
+// as htdbm/htpasswd do for Basic authentication. It links the same core as
+// the module (string preparation, pi, J, the record codec), so the file
+// format and the math cannot drift. Manual: docs/htmutual.1.
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <apr_general.h>
+#include <openssl/crypto.h>
+
+#include "algorithm.h"
+#include "bytes.h"
+#include "log.h"
+#include "string_prep.h"
+#include "verifier_file.h"
+#include "verifier_record.h"
+#include "verifier_store.h"
+
+using namespace mutual;
+
+namespace {
+
+const char program[] = "htmutual";
+
+// Exit status (documented in --help and docs/htmutual.1). 1-6 keep the
+// meanings htpasswd and htdbm give them.
+enum ExitCode {
+    exit_ok = 0,
+    exit_file = 1,          // the file cannot be read, created, locked or written
+    exit_usage = 2,         // command line syntax
+    exit_mismatch = 3,      // password confirmation or verification (-v) failed
+    exit_interrupted = 4,   // interrupted at the password prompt
+    exit_too_long = 5,      // an argument, the password or a record is too long
+    exit_bad_input = 6,     // user name or password rejected by string preparation
+    exit_invalid_file = 7,  // the file is not a (valid) htmutual verifier file
+    exit_not_found = 8,     // -v/-D: no such user, or no matching entry
+    exit_internal = 9,      // cryptographic or memory failure
+    exit_unsupported = 10,  // unknown algorithm or DBM type
+};
+
+constexpr std::size_t max_user_bytes = 255;
+constexpr std::size_t max_text_bytes = 1024;      // realm, auth-scope
+constexpr std::size_t max_password_bytes = 1024;  // as typed, before preparation
+
+constexpr std::string_view default_algorithm = "iso-kam3-ec-p256-sha256";
+
+enum class Mode { update, print, verify, remove, list };
+
+struct Options {
+    Mode mode = Mode::update;
+    bool create = false;
+    bool password_from_argv = false;
+    bool password_from_stdin = false;
+    std::string auth_scope;
+    bool have_scope = false;
+    std::string dbm_type = "default";
+    bool have_type = false;
+    std::vector<std::string> algorithm_names;
+    std::vector<std::string> operands;
+};
+
+// ---- messages ---------------------------------------------------------------
+
+// Errors and warnings go through the core's log sink (stderr for the tools),
+// each with its own tag.
+int fail(int code, const char* tag, const std::string& message) {
+    log(LogLevel::error, tag, message);
+    return code;
+}
+
+void note(const std::string& message) { std::fprintf(stderr, "%s\n", message.c_str()); }
+
+// A user name, realm or key as it may be shown on a terminal: control
+// characters and backslash as \xHH, everything else (UTF-8 too) as is.
+std::string printable(std::string_view s) {
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    for (char ch : s) {
+        unsigned char c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7f || c == '\\') {
+            out += "\\x";
+            out.push_back(digits[c >> 4]);
+            out.push_back(digits[c & 15]);
+        } else {
+            out.push_back(ch);
+        }
+    }
+    return out;
+}
+
+const char synopsis[] =
+    "Usage: htmutual [-c] [-a ALGORITHM]... -s AUTH-SCOPE [-T DBMTYPE] [-i] FILE REALM USER\n"
+    "       htmutual -b [-c] [-a ALGORITHM]... -s AUTH-SCOPE [-T DBMTYPE] FILE REALM USER PASSWORD\n"
+    "       htmutual -n [-a ALGORITHM]... -s AUTH-SCOPE [-i | -b] REALM USER [PASSWORD]\n"
+    "       htmutual -v [-a ALGORITHM]... -s AUTH-SCOPE [-T DBMTYPE] [-i | -b] FILE REALM USER [PASSWORD]\n"
+    "       htmutual -D [-a ALGORITHM]... -s AUTH-SCOPE [-T DBMTYPE] FILE REALM USER\n"
+    "       htmutual -l [-T DBMTYPE] FILE\n"
+    "       htmutual -h | --help\n";
+
+void print_help() {
+    std::printf(
+        "htmutual -- create and maintain verifier files for mod_auth_mutual\n"
+        "(HTTP Mutual authentication, RFC 8120 and RFC 8121)\n\n%s\n", synopsis);
+    std::printf(
+        "The server never stores passwords. For each user it stores verifiers J(pi),\n"
+        "where pi is derived (PBKDF2, RFC 8120 section 12.2) from the password AND the\n"
+        "user name, the REALM, the AUTH-SCOPE and the ALGORITHM. The realm and the\n"
+        "auth-scope are inputs of pi: REALM must equal the AuthName and AUTH-SCOPE the\n"
+        "AuthMutualScope of the protected area, byte for byte, or the verifier never\n"
+        "matches. User names and passwords are prepared as RFC 8120 section 9 asks\n"
+        "(RFC 7613 UsernameCasePreserved and OpaqueString); UTF-8 is fine.\n\n"
+        "A user may have several verifiers, one per (algorithm, auth-scope, realm).\n"
+        "Adding a user replaces the verifiers for the same algorithm, auth-scope and\n"
+        "realm and keeps the others.\n\n"
+        "Options:\n"
+        "  -a ALGORITHM  Algorithm of the verifier; repeat for several. Default:\n"
+        "                %s. Supported:\n",
+        std::string(default_algorithm).c_str());
+    for (const Algorithm* a : all_algorithms())
+        std::printf("                  %s\n", std::string(a->name()).c_str());
+    std::printf(
+        "                With -v and -D, no -a means every algorithm.\n"
+        "  -s AUTH-SCOPE The auth-scope (required except with -l): the module's\n"
+        "                AuthMutualScope, for example http://www.example.com or\n"
+        "                *.example.com.\n"
+        "  -c            Create FILE, replacing an existing verifier file (all its\n"
+        "                users are lost). A file that is not a verifier file is never\n"
+        "                replaced: remove it first.\n"
+        "  -n            Do not touch any file: print \"user:record\" on standard output\n"
+        "                (FILE is not given).\n"
+        "  -b            Take the password from the command line (last argument).\n"
+        "                Avoid it: the password is visible in the process list and may\n"
+        "                end up in the shell history.\n"
+        "  -i            Read the password from standard input (one line, no\n"
+        "                confirmation), for scripts.\n"
+        "  -D            Delete the user's verifiers for AUTH-SCOPE, REALM and the -a\n"
+        "                algorithms (all algorithms without -a); the user disappears\n"
+        "                when no verifier is left.\n"
+        "  -v            Verify the password against the stored verifiers (exit 0 when\n"
+        "                it matches, 3 when not).\n"
+        "  -l            List the users of FILE: one line per verifier,\n"
+        "                USER<TAB>ALGORITHM<TAB>AUTH-SCOPE<TAB>REALM.\n"
+        "  -T DBMTYPE    DBM type of FILE: default, db, gdbm, sdbm (as AuthMutualDBMType;\n"
+        "                default: \"default\", APR-util's default type).\n"
+        "  -h, --help    Show this help.\n\n"
+        "Without -b or -i the password is asked twice on the terminal, without echo.\n"
+        "Writers lock FILE.lock, write a complete new file and rename it over FILE,\n"
+        "so concurrent runs lose nothing and a failed write leaves FILE intact. New\n"
+        "files get mode 0600: let httpd read them once (chgrp www-data FILE;\n"
+        "chmod 640 FILE); an existing file keeps its mode, owner and group.\n\n"
+        "Exit status:\n"
+        "   0  success (with -v: the password matches)\n"
+        "   1  FILE cannot be read, created, locked or written\n"
+        "   2  command line syntax error, or no terminal to ask the password on\n"
+        "   3  the passwords typed differ, or (-v) the password does not match\n"
+        "   4  interrupted at the password prompt\n"
+        "   5  an argument, the password or a record is too long\n"
+        "   6  the user name or password is not allowed (RFC 7613 preparation)\n"
+        "   7  FILE is not a valid htmutual verifier file; it was not modified\n"
+        "   8  (-v, -D) the user, or a verifier for the algorithm/scope/realm, is missing\n"
+        "   9  internal error (cryptography, memory)\n"
+        "  10  unknown algorithm or unsupported DBM type\n\n"
+        "Examples:\n"
+        "  htmutual -c -s https://www.example.com /etc/apache2/mutual.db \"Staff\" alice\n"
+        "  htmutual -a iso-kam3-dl-2048-sha256 -a iso-kam3-ec-p256-sha256 \\\n"
+        "           -s https://www.example.com /etc/apache2/mutual.db \"Staff\" bob\n"
+        "  printf '%%s\\n' \"$PW\" | htmutual -i -s https://www.example.com FILE Staff carol\n"
+        "  htmutual -l /etc/apache2/mutual.db\n\n"
+        "See htmutual(1) and docs/verifier-format.md.\n");
+}
+
+int usage_error(const char* tag, const std::string& message) {
+    log(LogLevel::error, tag, message);
+    std::fprintf(stderr, "%sRun \"htmutual --help\" for the options and exit codes.\n",
+                 synopsis);
+    return exit_usage;
+}
+
+// ---- command line -----------------------------------------------------------
+
+// Returns exit_ok when the options are usable, or the exit code.
+int parse_options(int argc, char** argv, Options& options, bool& help) {
+    static const struct option long_options[] = {{"help", no_argument, nullptr, 'h'},
+                                                 {nullptr, 0, nullptr, 0}};
+    bool mode_conflict = false;
+    auto set_mode = [&](Mode mode) {
+        if (options.mode != Mode::update && options.mode != mode) mode_conflict = true;
+        options.mode = mode;
+    };
+    opterr = 0;
+    int c;
+    // "+": stop at the first operand, so a -b password may start with "-".
+    while ((c = getopt_long(argc, argv, "+a:s:cnbiDvlT:h", long_options, nullptr)) != -1) {
+        switch (c) {
+            case 'a': options.algorithm_names.emplace_back(optarg); break;
+            case 's':
+                options.auth_scope = optarg;
+                options.have_scope = true;
+                break;
+            case 'c': options.create = true; break;
+            case 'n': set_mode(Mode::print); break;
+            case 'b': options.password_from_argv = true; break;
+            case 'i': options.password_from_stdin = true; break;
+            case 'D': set_mode(Mode::remove); break;
+            case 'v': set_mode(Mode::verify); break;
+            case 'l': set_mode(Mode::list); break;
+            case 'T':
+                options.dbm_type = optarg;
+                options.have_type = true;
+                break;
+            case 'h': help = true; return exit_ok;
+            case ':':
+                return usage_error("MUT04001", std::string("option -") +
+                                                   static_cast<char>(optopt) +
+                                                   " needs an argument");
+            default:
+                if (optopt != 0)
+                    return usage_error("MUT04002", std::string("unknown option -") +
+                                                       static_cast<char>(optopt));
+                return usage_error("MUT04003",
+                                   std::string("unknown option ") + argv[optind - 1]);
+        }
+    }
+    // A -b password stays in argv only (obtain_password wipes it there), never
+    // in a std::string that would outlive it unwiped.
+    const std::size_t operand_count = static_cast<std::size_t>(argc - optind);
+    const int copied_end = options.password_from_argv && operand_count > 0 ? argc - 1 : argc;
+    for (int i = optind; i < copied_end; ++i) options.operands.emplace_back(argv[i]);
+    std::transform(options.dbm_type.begin(), options.dbm_type.end(), options.dbm_type.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+
+    if (mode_conflict)
+        return usage_error("MUT04004", "use only one of -n, -v, -D and -l");
+    if (options.password_from_argv && options.password_from_stdin)
+        return usage_error("MUT04005", "use either -b or -i, not both");
+    const Mode mode = options.mode;
+    if (options.create && mode != Mode::update)
+        return usage_error("MUT04006", "-c creates a file for adding users; it cannot be "
+                                       "combined with -n, -v, -D or -l");
+    if ((mode == Mode::remove || mode == Mode::list) &&
+        (options.password_from_argv || options.password_from_stdin))
+        return usage_error("MUT04007", "-D and -l take no password: drop -b and -i");
+    if (mode == Mode::print && options.have_type)
+        return usage_error("MUT04008", "-n writes no file: drop -T");
+    if (mode == Mode::list && (options.have_scope || !options.algorithm_names.empty()))
+        return usage_error("MUT04009", "-l lists every user of FILE: drop -s and -a");
+    if (mode != Mode::list && !options.have_scope)
+        return usage_error("MUT04010",
+                           "-s AUTH-SCOPE is required: give the AuthMutualScope of the "
+                           "protected area (it is an input of pi)");
+    if (mode != Mode::list && options.auth_scope.empty())
+        return usage_error("MUT04011", "-s AUTH-SCOPE must not be empty");
+
+    std::size_t wanted = mode == Mode::list ? 1 : mode == Mode::print ? 2 : 3;
+    if (options.password_from_argv) ++wanted;
+    if (operand_count != wanted) {
+        std::string what = mode == Mode::list    ? "FILE"
+                           : mode == Mode::print ? "REALM USER"
+                                                 : "FILE REALM USER";
+        if (options.password_from_argv) what += " PASSWORD";
+        return usage_error("MUT04012", "expected " + std::to_string(wanted) +
+                                           " arguments (" + what + "), got " +
+                                           std::to_string(operand_count));
+    }
+    return exit_ok;
+}
+
+// ---- passwords ----------------------------------------------------------------
+
+enum class ReadResult { ok, end_of_input, too_long, failed };
+
+// A termination signal at a password prompt ends the program at once: the
+// handler restores the terminal (tcsetattr, write and _exit are
+// async-signal-safe) and exits with status 4. Nothing was written yet, and
+// the process's memory, holding at most part of a password, goes with it.
+// (Flag-and-check would race: a signal arriving just before read(2) would
+// leave the prompt blocked.)
+int interrupted_tty = -1;
+struct termios interrupted_tty_state;
+
+extern "C" void exit_on_interrupt(int) {
+    if (interrupted_tty >= 0) ::tcsetattr(interrupted_tty, TCSAFLUSH, &interrupted_tty_state);
+    static const char message[] =
+        "\nhtmutual: error: interrupted; nothing was changed [MUT04020]\n";
+    ssize_t ignored = ::write(STDERR_FILENO, message, sizeof message - 1);
+    (void)ignored;
+    ::_exit(exit_interrupted);
+}
+
+// Reads one line from fd into `line` (without "\n" or "\r\n").
+ReadResult read_line(int fd, SecretString& line) {
+    line.clear();
+    line.reserve(max_password_bytes + 1);
+    bool overflow = false;
+    bool got_any = false;
+    char c = 0;
+    for (;;) {
+        ssize_t n = ::read(fd, &c, 1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return ReadResult::failed;
+        }
+        if (n == 0) {
+            if (!got_any) return ReadResult::end_of_input;
+            break;
+        }
+        got_any = true;
+        if (c == '\n') break;
+        if (line.size() >= max_password_bytes) {
+            overflow = true;  // keep reading to the end of the line
+            continue;
+        }
+        line.push_back(c);
+    }
+    OPENSSL_cleanse(&c, sizeof c);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return overflow ? ReadResult::too_long : ReadResult::ok;
+}
+
+// Installs exit_on_interrupt for the termination signals while it lives;
+// `tty` (or -1) is the terminal whose state `saved` the handler restores.
+class InterruptExit {
+public:
+    InterruptExit(int tty, const struct termios* saved) {
+        if (tty >= 0 && saved != nullptr) {
+            interrupted_tty_state = *saved;
+            interrupted_tty = tty;
+        }
+        struct sigaction action;
+        std::memset(&action, 0, sizeof action);
+        action.sa_handler = exit_on_interrupt;
+        sigemptyset(&action.sa_mask);
+        for (std::size_t i = 0; i < count; ++i) sigaction(signals[i], &action, &old_[i]);
+    }
+    ~InterruptExit() {
+        for (std::size_t i = 0; i < count; ++i) sigaction(signals[i], &old_[i], nullptr);
+        interrupted_tty = -1;
+    }
+    InterruptExit(const InterruptExit&) = delete;
+    InterruptExit& operator=(const InterruptExit&) = delete;
+
+private:
+    static constexpr std::size_t count = 4;
+    static constexpr int signals[count] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    struct sigaction old_[count];
+};
+
+// Asks on /dev/tty without echo.
+ReadResult prompt_password(int tty, const char* prompt, SecretString& password) {
+    struct termios saved;
+    bool restore = ::tcgetattr(tty, &saved) == 0;
+    InterruptExit on_interrupt(tty, restore ? &saved : nullptr);
+    if (restore) {
+        struct termios quiet = saved;
+        quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHOE | ECHOK);
+        quiet.c_lflag |= ECHONL;
+        ::tcsetattr(tty, TCSAFLUSH, &quiet);
+    }
+    ssize_t ignored = ::write(tty, prompt, std::strlen(prompt));
+    (void)ignored;
+    ReadResult result = read_line(tty, password);
+    if (restore) ::tcsetattr(tty, TCSAFLUSH, &saved);
+    if (result == ReadResult::end_of_input) ignored = ::write(tty, "\n", 1);
+    return result;
+}
+
+int password_read_error(ReadResult result, const char* where) {
+    switch (result) {
+        case ReadResult::end_of_input:
+            return fail(exit_interrupted, "MUT04021",
+                        std::string("no password read from ") + where +
+                            "; nothing was changed");
+        case ReadResult::too_long:
+            return fail(exit_too_long, "MUT04022",
+                        "the password is longer than " + std::to_string(max_password_bytes) +
+                            " bytes; choose a shorter one");
+        default:
+            return fail(exit_file, "MUT04023",
+                        std::string("cannot read the password from ") + where + ": " +
+                            std::strerror(errno));
+    }
+}
+
+// Gets the password from argv (-b, then wiped there), stdin (-i) or the
+// terminal (asked twice when `confirm`).
+int obtain_password(const Options& options, char* argv_password, bool confirm,
+                    SecretString& password) {
+    if (options.password_from_argv) {
+        log(LogLevel::warn, "MUT04024",
+            "the password is visible on the command line (process list, shell "
+            "history); prefer the prompt or -i");
+        password.assign(argv_password);
+        OPENSSL_cleanse(argv_password, std::strlen(argv_password));
+        if (password.size() > max_password_bytes)
+            return password_read_error(ReadResult::too_long, "the command line");
+        return exit_ok;
+    }
+    if (options.password_from_stdin) {
+        InterruptExit on_interrupt(-1, nullptr);
+        ReadResult result = read_line(STDIN_FILENO, password);
+        if (result == ReadResult::end_of_input) {
+            password.clear();  // an empty password: string preparation rejects it
+            return exit_ok;
+        }
+        return result == ReadResult::ok ? exit_ok
+                                        : password_read_error(result, "standard input");
+    }
+    int tty = ::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (tty < 0)
+        return fail(exit_usage, "MUT04025",
+                    std::string("cannot ask for the password: no terminal (/dev/tty: ") +
+                        std::strerror(errno) +
+                        "); use -i to read it from standard input");
+    ReadResult result = prompt_password(tty, confirm ? "New password: " : "Password: ", password);
+    if (result == ReadResult::ok && confirm) {
+        SecretString again;
+        result = prompt_password(tty, "Re-type new password: ", again);
+        if (result == ReadResult::ok && again != password) {
+            ::close(tty);
+            return fail(exit_mismatch, "MUT04026",
+                        "password verification error: the two passwords differ; nothing "
+                        "was changed, run the command again");
+        }
+    }
+    ::close(tty);
+    return result == ReadResult::ok ? exit_ok : password_read_error(result, "the terminal");
+}
+
+// ---- verifiers ----------------------------------------------------------------
+
+int select_algorithms(const Options& options, bool default_when_empty,
+                      std::vector<const Algorithm*>& algorithms) {
+    std::vector<std::string> names = options.algorithm_names;
+    if (names.empty() && default_when_empty) names.emplace_back(default_algorithm);
+    for (const std::string& name : names) {
+        const Algorithm* a = find_algorithm(name);
+        if (a == nullptr) {
+            std::string known;
+            for (const Algorithm* k : all_algorithms())
+                known += (known.empty() ? "" : ", ") + std::string(k->name());
+            return fail(exit_unsupported, "MUT04030",
+                        "unknown algorithm \"" + printable(name) + "\"; use one of " + known);
+        }
+        if (std::find(algorithms.begin(), algorithms.end(), a) == algorithms.end())
+            algorithms.push_back(a);
+    }
+    return exit_ok;
+}
+
+int compute_verifier(const Algorithm& a, const SecretString& password,
+                     const std::string& auth_scope, const std::string& realm,
+                     const std::string& user, Bytes& j) {
+    Secret pi = compute_pi(a, std::string_view(password.data(), password.size()), auth_scope,
+                           realm, user);
+    if (pi.empty())
+        return fail(exit_internal, "MUT04031",
+                    "cannot compute pi for " + std::string(a.name()) +
+                        " (OpenSSL failure); check the OpenSSL installation");
+    KexError e = a.verifier(pi, j);
+    if (e != KexError::none)
+        return fail(exit_internal, "MUT04032",
+                    "cannot compute the verifier for " + std::string(a.name()) + ": " +
+                        kex_error_name(e) + "; check the OpenSSL installation");
+    return exit_ok;
+}
+
+int prepare_user(const std::string& input, std::string& user) {
+    if (input.size() > max_user_bytes)
+        return fail(exit_too_long, "MUT04033",
+                    "the user name is longer than " + std::to_string(max_user_bytes) +
+                        " bytes; choose a shorter one");
+    PrepError e = prepare_username(input, user);
+    if (e != PrepError::none)
+        return fail(exit_bad_input, "MUT04034",
+                    "user name \"" + printable(input) + "\" is not allowed (" +
+                        prep_error_name(e) +
+                        "); RFC 7613 UsernameCasePreserved allows letters, digits, "
+                        "symbols and single spaces between them, no control characters");
+    if (user.find(':') != std::string::npos)
+        return fail(exit_bad_input, "MUT04035",
+                    "user name \"" + printable(input) +
+                        "\" contains \":\", which htmutual does not allow (as htpasswd); "
+                        "choose another name");
+    return exit_ok;
+}
+
+int prepare_secret(const SecretString& input, SecretString& password) {
+    PrepError e = prepare_password(std::string_view(input.data(), input.size()), password);
+    if (e != PrepError::none)
+        return fail(exit_bad_input, "MUT04036",
+                    std::string("the password is not allowed (") + prep_error_name(e) +
+                        "); RFC 7613 OpaqueString needs a non-empty password without "
+                        "control characters");
+    return exit_ok;
+}
+
+int check_text_lengths(const std::string& realm, const std::string& auth_scope) {
+    if (realm.size() > max_text_bytes || auth_scope.size() > max_text_bytes)
+        return fail(exit_too_long, "MUT04037",
+                    "the realm and the auth-scope may have at most " +
+                        std::to_string(max_text_bytes) + " bytes each");
+    return exit_ok;
+}
+
+// ---- the file -------------------------------------------------------------------
+
+int file_error(const DbmFileResult& r, const char* tag) {
+    switch (r.error) {
+        case DbmFileError::none: return exit_ok;
+        case DbmFileError::unsupported_type: return fail(exit_unsupported, tag, r.message);
+        case DbmFileError::not_dbm: return fail(exit_invalid_file, tag, r.message);
+        case DbmFileError::too_large: return fail(exit_too_long, tag, r.message);
+        case DbmFileError::missing:
+        case DbmFileError::access: return fail(exit_file, tag, r.message);
+    }
+    return fail(exit_file, tag, r.message);
+}
+
+// Every record must decode before the file is touched: a foreign or damaged
+// file is never "repaired" into something else.
+int validate_records(const std::string& path, const DbmRecords& records, const char* action) {
+    std::vector<VerifierEntry> entries;
+    for (const auto& [key, value] : records) {
+        RecordError e = decode_record(value, entries);
+        if (e != RecordError::none)
+            return fail(exit_invalid_file, "MUT04040",
+                        path + ": not a htmutual verifier file (user \"" + printable(key) +
+                            "\": " + record_error_name(e) + "); refusing to " + action +
+                            " it. Check the file name and -T, or restore the file from a "
+                            "backup");
+    }
+    return exit_ok;
+}
+
+// Blocks termination signals while the new file is renamed into place.
+class SignalBlocker {
+public:
+    SignalBlocker() {
+        sigset_t set;
+        sigemptyset(&set);
+        for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&set, s);
+        sigprocmask(SIG_BLOCK, &set, &old_);
+    }
+    ~SignalBlocker() { sigprocmask(SIG_SETMASK, &old_, nullptr); }
+    SignalBlocker(const SignalBlocker&) = delete;
+    SignalBlocker& operator=(const SignalBlocker&) = delete;
+
+private:
+    sigset_t old_;
+};
+
+int write_records(const std::string& path, const std::string& dbm_type,
+                  const DbmRecords& records) {
+    SignalBlocker blocker;
+    DbmFileResult r = replace_dbm_file(path, dbm_type, records);
+    return r ? exit_ok : file_error(r, "MUT04041");
+}
+
+// Reads and validates FILE under the caller's lock.
+int load_file(const std::string& path, const std::string& dbm_type, DbmRecords& records,
+              const char* action) {
+    DbmFileResult r = read_dbm_file(path, dbm_type, records);
+    if (!r) return file_error(r, "MUT04042");
+    return validate_records(path, records, action);
+}
+
+// ---- modes ------------------------------------------------------------------------
+
+int list_users(const Options& options) {
+    const std::string& path = options.operands[0];
+    FileLock lock;
+    if (DbmFileResult r = lock.acquire(path, false); !r) return file_error(r, "MUT04050");
+    DbmRecords records;
+    DbmFileResult r = read_dbm_file(path, options.dbm_type, records);
+    if (!r) return file_error(r, "MUT04051");
+    int status = exit_ok;
+    std::vector<VerifierEntry> entries;
+    for (const auto& [key, value] : records) {
+        RecordError e = decode_record(value, entries);
+        if (e != RecordError::none) {
+            status = fail(exit_invalid_file, "MUT04052",
+                          path + ": the record of user \"" + printable(key) +
+                              "\" is not a valid verifier record (" + record_error_name(e) +
+                              "); check the file name and -T, or remove the user with -D");
+            continue;
+        }
+        for (const VerifierEntry& entry : entries) {
+            std::printf("%s\t%s\t%s\t%s\n", printable(key).c_str(),
+                        std::string(entry.algorithm->name()).c_str(),
+                        printable(entry.auth_scope).c_str(), printable(entry.realm).c_str());
+        }
+    }
+    if (std::fflush(stdout) != 0)
+        return fail(exit_file, "MUT04053", "cannot write the list to standard output");
+    return status;
+}
+
+int remove_user(const Options& options, const std::string& realm, const std::string& user) {
+    const std::string& path = options.operands[0];
+    std::vector<const Algorithm*> algorithms;
+    if (int s = select_algorithms(options, false, algorithms); s != exit_ok) return s;
+
+    FileLock lock;
+    if (DbmFileResult r = lock.acquire(path, true); !r) return file_error(r, "MUT04060");
+    DbmRecords records;
+    if (int s = load_file(path, options.dbm_type, records, "modify"); s != exit_ok) return s;
+    auto found = records.find(user);
+    if (found == records.end())
+        return fail(exit_not_found, "MUT04061",
+                    "user \"" + printable(user) + "\" is not in " + path +
+                        "; list the users with: htmutual -l " + path);
+    std::vector<VerifierEntry> entries, kept;
+    decode_record(found->second, entries);  // validated by load_file
+    for (VerifierEntry& entry : entries) {
+        bool chosen = entry.auth_scope == options.auth_scope && entry.realm == realm &&
+                      (algorithms.empty() || std::find(algorithms.begin(), algorithms.end(),
+                                                       entry.algorithm) != algorithms.end());
+        if (!chosen) kept.push_back(std::move(entry));
+    }
+    if (kept.size() == entries.size())
+        return fail(exit_not_found, "MUT04062",
+                    "user \"" + printable(user) + "\" has no verifier for auth-scope \"" +
+                        printable(options.auth_scope) + "\", realm \"" + printable(realm) +
+                        "\"" + (algorithms.empty() ? "" : " and the -a algorithms") +
+                        "; list them with: htmutual -l " + path);
+    std::size_t removed = entries.size() - kept.size();
+    if (kept.empty())
+        records.erase(found);
+    else
+        found->second = encode_record(kept);
+    if (int s = write_records(path, options.dbm_type, records); s != exit_ok) return s;
+    note("Deleted " + std::to_string(removed) + " verifier(s) of user " + printable(user) +
+         (kept.empty() ? "; the user is gone" : ""));
+    return exit_ok;
+}
+
+int verify_user(const Options& options, const std::string& realm, const std::string& user,
+                const SecretString& password) {
+    const std::string& path = options.operands[0];
+    std::vector<const Algorithm*> algorithms;
+    if (int s = select_algorithms(options, false, algorithms); s != exit_ok) return s;
+
+    std::string value;
+    {
+        // The module's own lookup path; the shared lock keeps writers' renames out.
+        FileLock lock;
+        if (DbmFileResult r = lock.acquire(path, false); !r) return file_error(r, "MUT04070");
+        if (DbmFileResult r = probe_dbm_file(path, options.dbm_type); !r)
+            return file_error(r, "MUT04071");
+        std::string error;
+        switch (lookup_verifier_record(path, options.dbm_type, user, value, error)) {
+            case LookupStatus::found: break;
+            case LookupStatus::not_found:
+                return fail(exit_not_found, "MUT04072",
+                            "user \"" + printable(user) + "\" is not in " + path +
+                                "; list the users with: htmutual -l " + path);
+            case LookupStatus::open_failed:
+                return fail(exit_invalid_file, "MUT04073",
+                            path + ": " + error + "; check the file name and -T");
+            case LookupStatus::read_failed:
+                return fail(exit_file, "MUT04074", path + ": " + error);
+        }
+    }
+    std::vector<VerifierEntry> entries;
+    if (RecordError e = decode_record(value, entries); e != RecordError::none)
+        return fail(exit_invalid_file, "MUT04075",
+                    path + ": the record of user \"" + printable(user) +
+                        "\" is not a valid verifier record (" + record_error_name(e) +
+                        "); check the file name and -T, or add the user again");
+
+    std::vector<const VerifierEntry*> chosen;
+    if (algorithms.empty()) {
+        for (const VerifierEntry& entry : entries)
+            if (entry.auth_scope == options.auth_scope && entry.realm == realm)
+                chosen.push_back(&entry);
+    } else {
+        for (const Algorithm* a : algorithms) {
+            const VerifierEntry* entry = find_entry(entries, *a, options.auth_scope, realm);
+            if (entry == nullptr)
+                return fail(exit_not_found, "MUT04076",
+                            "user \"" + printable(user) + "\" has no " +
+                                std::string(a->name()) + " verifier for auth-scope \"" +
+                                printable(options.auth_scope) + "\", realm \"" +
+                                printable(realm) + "\"; list them with: htmutual -l " + path);
+            chosen.push_back(entry);
+        }
+    }
+    if (chosen.empty())
+        return fail(exit_not_found, "MUT04077",
+                    "user \"" + printable(user) + "\" has no verifier for auth-scope \"" +
+                        printable(options.auth_scope) + "\", realm \"" + printable(realm) +
+                        "\" (the realm and the auth-scope must match exactly); list them "
+                        "with: htmutual -l " + path);
+    for (const VerifierEntry* entry : chosen) {
+        Bytes j;
+        if (int s = compute_verifier(*entry->algorithm, password, options.auth_scope, realm,
+                                     user, j);
+            s != exit_ok)
+            return s;
+        if (!equal_constant_time(j, entry->j))
+            return fail(exit_mismatch, "MUT04078",
+                        "password verification failed for user \"" + printable(user) + "\" (" +
+                            std::string(entry->algorithm->name()) + ")");
+    }
+    note("Password for user " + printable(user) + " correct.");
+    return exit_ok;
+}
+
+int add_user(const Options& options, const std::string& realm, const std::string& user,
+             const SecretString& password) {
+    std::vector<const Algorithm*> algorithms;
+    if (int s = select_algorithms(options, true, algorithms); s != exit_ok) return s;
+
+    // The slow part (PBKDF2, exponentiation) before taking the lock.
+    std::vector<VerifierEntry> fresh;
+    for (const Algorithm* a : algorithms) {
+        VerifierEntry entry;
+        entry.algorithm = a;
+        entry.auth_scope = options.auth_scope;
+        entry.realm = realm;
+        if (int s = compute_verifier(*a, password, options.auth_scope, realm, user, entry.j);
+            s != exit_ok)
+            return s;
+        fresh.push_back(std::move(entry));
+    }
+
+    if (options.mode == Mode::print) {
+        std::printf("%s:%s\n", user.c_str(), encode_record(fresh).c_str());
+        if (std::fflush(stdout) != 0)
+            return fail(exit_file, "MUT04080", "cannot write to standard output");
+        return exit_ok;
+    }
+
+    const std::string& path = options.operands[0];
+    FileLock lock;
+    if (DbmFileResult r = lock.acquire(path, true); !r) return file_error(r, "MUT04081");
+    DbmRecords records;
+    if (options.create) {
+        // -c replaces a verifier file, never anything else.
+        if (dbm_file_exists(path, options.dbm_type)) {
+            if (int s = load_file(path, options.dbm_type, records, "replace"); s != exit_ok) {
+                if (s == exit_invalid_file)
+                    log(LogLevel::error, "MUT04082",
+                        "remove " + path + " first if you really want to replace it");
+                return s;
+            }
+        }
+        records.clear();
+    } else {
+        DbmFileResult r = read_dbm_file(path, options.dbm_type, records);
+        if (r.error == DbmFileError::missing)
+            return fail(exit_file, "MUT04083",
+                        path + " does not exist; use -c to create it (and check -T)");
+        if (!r) return file_error(r, "MUT04084");
+        if (int s = validate_records(path, records, "modify"); s != exit_ok) return s;
+    }
+
+    std::vector<VerifierEntry> entries;
+    bool updating = false;
+    if (auto found = records.find(user); found != records.end()) {
+        decode_record(found->second, entries);  // validated above
+        updating = true;
+    }
+    for (VerifierEntry& entry : fresh) {
+        auto same = std::find_if(entries.begin(), entries.end(), [&](const VerifierEntry& e) {
+            return e.algorithm == entry.algorithm && e.auth_scope == entry.auth_scope &&
+                   e.realm == entry.realm;
+        });
+        if (same != entries.end())
+            *same = std::move(entry);
+        else
+            entries.push_back(std::move(entry));
+    }
+    records[user] = encode_record(entries);
+    if (int s = write_records(path, options.dbm_type, records); s != exit_ok) return s;
+    note(std::string(updating ? "Updating" : "Adding") + " password for user " +
+         printable(user));
+    return exit_ok;
+}
+
+int run(int argc, char** argv) {
+    Options options;
+    bool help = false;
+    if (argc <= 1) return usage_error("MUT04013", "no arguments");
+    if (int s = parse_options(argc, argv, options, help); s != exit_ok) return s;
+    if (help) {
+        print_help();
+        return exit_ok;
+    }
+    if (options.mode == Mode::list) return list_users(options);
+
+    // Operands: [FILE] REALM USER [PASSWORD]
+    const std::size_t first = options.mode == Mode::print ? 0 : 1;
+    const std::string& realm = options.operands[first];
+    if (int s = check_text_lengths(realm, options.auth_scope); s != exit_ok) return s;
+    std::string user;
+    if (int s = prepare_user(options.operands[first + 1], user); s != exit_ok) return s;
+
+    if (options.mode == Mode::remove) return remove_user(options, realm, user);
+
+    SecretString typed, password;
+    char* argv_password = options.password_from_argv ? argv[argc - 1] : nullptr;
+    bool confirm = options.mode != Mode::verify;
+    if (int s = obtain_password(options, argv_password, confirm, typed); s != exit_ok) return s;
+    if (int s = prepare_secret(typed, password); s != exit_ok) return s;
+    if (options.mode == Mode::verify) return verify_user(options, realm, user, password);
+    return add_user(options, realm, user, password);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    set_log_sink(stderr_log_sink, const_cast<char*>(program));
+    if (apr_initialize() != APR_SUCCESS) {
+        std::fprintf(stderr, "htmutual: cannot initialize APR\n");
+        return exit_internal;
+    }
+    int status;
+    try {
+        status = run(argc, argv);
+    } catch (const std::bad_alloc&) {
+        status = fail(exit_internal, "MUT04090", "out of memory");
+    } catch (const std::exception& e) {
+        status = fail(exit_internal, "MUT04091", std::string("internal error: ") + e.what());
+    }
+    apr_terminate();
+    return status;
+}

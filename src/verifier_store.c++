@@ -1,0 +1,100 @@
+// Read-only DBM lookup of a verifier record through APR-util, as
+// mod_authn_dbm does it: a private pool, open read-only, fetch, close.
+#include "verifier_store.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include <apr_dbm.h>
+#include <apr_errno.h>
+#include <apr_pools.h>
+
+namespace mutual {
+namespace {
+
+struct PoolDeleter {
+    void operator()(apr_pool_t* pool) const noexcept { apr_pool_destroy(pool); }
+};
+using Pool = std::unique_ptr<apr_pool_t, PoolDeleter>;
+
+struct DbmCloser {
+    void operator()(apr_dbm_t* dbm) const noexcept { apr_dbm_close(dbm); }
+};
+using Dbm = std::unique_ptr<apr_dbm_t, DbmCloser>;
+
+// APR-util's Berkeley DB driver returns errno values offset by
+// APR_OS_START_USEERR, which apr_strerror does not know.
+std::string apr_message(apr_status_t status) {
+    if (status > APR_OS_START_USEERR && status < APR_OS_START_USEERR + 4096)
+        return std::string(std::strerror(static_cast<int>(status - APR_OS_START_USEERR))) +
+               " (APR status " + std::to_string(status) + ")";
+    char buffer[256];
+    apr_strerror(status, buffer, sizeof buffer);
+    return std::string(buffer) + " (APR status " + std::to_string(status) + ")";
+}
+
+// Why the open failed, in words an administrator can act on. Berkeley DB
+// reports a missing file with a code apr_strerror does not know, so look at
+// the file first.
+std::string open_failure_reason(apr_pool_t* pool, const std::string& path,
+                                const std::string& dbm_type, apr_status_t status) {
+    const char* used1 = nullptr;
+    const char* used2 = nullptr;
+    if (apr_dbm_get_usednames_ex(pool, dbm_type.c_str(), path.c_str(), &used1, &used2) !=
+        APR_SUCCESS) {
+        return "DBM type \"" + dbm_type + "\" is not available in this APR-util: " +
+               apr_message(status);
+    }
+    for (const char* used : {used1, used2}) {
+        if (used == nullptr) continue;
+        struct stat st;
+        if (::stat(used, &st) != 0) return std::string(used) + ": " + std::strerror(errno);
+    }
+    return "cannot open as a \"" + dbm_type + "\" DBM file: " + apr_message(status);
+}
+
+}  // namespace
+
+LookupStatus lookup_verifier_record(const std::string& path, const std::string& dbm_type,
+                                    std::string_view user, std::string& value,
+                                    std::string& error) {
+    value.clear();
+    error.clear();
+    apr_pool_t* raw_pool = nullptr;
+    if (apr_pool_create(&raw_pool, nullptr) != APR_SUCCESS || raw_pool == nullptr) {
+        error = "cannot create an APR pool";
+        return LookupStatus::open_failed;
+    }
+    Pool pool(raw_pool);
+
+    apr_dbm_t* raw_dbm = nullptr;
+    apr_status_t status = apr_dbm_open_ex(&raw_dbm, dbm_type.c_str(), path.c_str(),
+                                          APR_DBM_READONLY, APR_OS_DEFAULT, pool.get());
+    if (status != APR_SUCCESS || raw_dbm == nullptr) {
+        error = open_failure_reason(pool.get(), path, dbm_type, status);
+        return LookupStatus::open_failed;
+    }
+    Dbm dbm(raw_dbm);
+
+    apr_datum_t key;
+    key.dptr = const_cast<char*>(user.data());
+    key.dsize = user.size();
+    apr_datum_t datum = {nullptr, 0};
+    status = apr_dbm_fetch(dbm.get(), key, &datum);
+    if (status != APR_SUCCESS) {
+        char buffer[256];
+        int code = 0;
+        apr_dbm_geterror(dbm.get(), &code, buffer, sizeof buffer);
+        error = std::string("cannot read: ") + buffer + " (" + apr_message(status) + ")";
+        return LookupStatus::read_failed;
+    }
+    if (datum.dptr == nullptr) return LookupStatus::not_found;
+    value.assign(datum.dptr, datum.dsize);
+    apr_dbm_freedatum(dbm.get(), datum);
+    return LookupStatus::found;
+}
+
+}  // namespace mutual
