@@ -1,0 +1,542 @@
+// mutual_load: a closed-loop HTTP load generator for comparing Mutual
+// authentication with no authentication, Basic and Digest through the same
+// code path (docs/performance.md).
+//
+// C threads, each with its own client and keep-alive connection, send
+// requests back to back for a fixed time and record each request's latency.
+// Modes:
+//   plain         GET without credentials (libcurl)
+//   basic         GET with a fixed "Authorization: Basic ..." header (libcurl)
+//   digest        libcurl's CURLAUTH_DIGEST (401 once, then preemptive with nc+1)
+//   mutual-full   a new Mutual session per request through the client library:
+//                 normal request -> 401-INIT -> req-KEX-C1 -> 401-KEX-S1 ->
+//                 req-VFY-C -> 200-VFY-S (3 HTTP requests; -k: start with
+//                 req-KEX-C1, 2 HTTP requests)
+//   mutual-reuse  one req-VFY-C -> 200-VFY-S per request on an established session
+//   fill          -n full handshakes (req-KEX-C1 first) as fast as possible, to
+//                 populate the server's session table; no latency report
+//
+// With -P PID (the httpd parent) the server's CPU time (utime+stime of the
+// parent, of its reaped children and of every live child, from /proc) is read
+// when the measured interval starts and when it ends, and reported per request.
+//
+// Usage: mutual_load -m MODE [-c CONCURRENCY] [-d SECONDS] [-w WARMUP_SECONDS]
+//                    [-a ALGORITHM] [-u USER] [-n HANDSHAKES] [-P PID] [-k] [-M] URL
+// The password comes from the environment variable MUTUAL_PASSWORD.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <curl/curl.h>
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "bytes.h"
+#include "client/mutual_client.h"
+#include "encoding.h"
+#include "log.h"
+
+namespace mutual {
+namespace {
+
+enum class Mode { plain, basic, digest, mutual_full, mutual_reuse, fill };
+
+struct Config {
+    Mode mode = Mode::plain;
+    std::string mode_name;
+    std::string url;
+    std::string algorithm;
+    std::string user = "bench";
+    std::string password;
+    unsigned concurrency = 4;
+    double duration = 5.0;
+    double warmup = 1.0;
+    unsigned long handshakes = 0;  // fill
+    long server_pid = 0;
+    bool kex_first = false;
+    bool machine = false;
+};
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// ---- server CPU from /proc ------------------------------------------------
+
+struct ProcStat {
+    long ppid = 0;
+    unsigned long long utime = 0, stime = 0, cutime = 0, cstime = 0;
+};
+
+bool read_proc_stat(long pid, ProcStat& out) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!in || !std::getline(in, line)) return false;
+    // comm may contain spaces and parentheses: fields resume after the last ')'.
+    std::size_t close = line.rfind(')');
+    if (close == std::string::npos) return false;
+    std::istringstream fields(line.substr(close + 2));
+    std::string state;
+    unsigned long long v[15] = {};
+    fields >> state;
+    // fields 4..17: ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
+    // cmajflt utime stime cutime cstime
+    for (unsigned long long& x : v) fields >> x;
+    if (!fields) return false;
+    out.ppid = static_cast<long>(v[0]);
+    out.utime = v[10];
+    out.stime = v[11];
+    out.cutime = v[12];
+    out.cstime = v[13];
+    return true;
+}
+
+struct ServerCpu {
+    double seconds = 0;
+    unsigned processes = 0;
+};
+
+// The parent's own and reaped-children time plus every live child's, so a
+// child that exits during the interval is not lost (its time moves into the
+// parent's cutime/cstime when the parent reaps it).
+ServerCpu server_cpu(long parent) {
+    ServerCpu cpu;
+    const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+    ProcStat p;
+    if (!read_proc_stat(parent, p)) return cpu;
+    unsigned long long ticks = p.utime + p.stime + p.cutime + p.cstime;
+    cpu.processes = 1;
+    if (DIR* d = opendir("/proc")) {
+        while (dirent* e = readdir(d)) {
+            char* end = nullptr;
+            long pid = std::strtol(e->d_name, &end, 10);
+            if (pid <= 0 || *end != '\0' || pid == parent) continue;
+            ProcStat c;
+            if (read_proc_stat(pid, c) && c.ppid == parent) {
+                ticks += c.utime + c.stime + c.cutime + c.cstime;
+                ++cpu.processes;
+            }
+        }
+        closedir(d);
+    }
+    cpu.seconds = ticks / tick;
+    return cpu;
+}
+
+// Busy CPU seconds of the whole machine (all CPUs; /proc/stat user + nice +
+// system), to show how much other processes took during a run. Interrupt and
+// softirq time (on loopback, most of the TCP receive path of both sides) is
+// left out: it belongs to no process, so it is in neither figure.
+double machine_busy_seconds() {
+    std::ifstream in("/proc/stat");
+    std::string cpu;
+    unsigned long long v[10] = {};
+    in >> cpu;
+    for (unsigned long long& x : v) in >> x;
+    if (!in || cpu != "cpu") return 0;
+    // user nice system idle iowait irq softirq steal guest guest_nice
+    unsigned long long busy = v[0] + v[1] + v[2];
+    return busy / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double own_cpu_seconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec +
+           u.ru_stime.tv_usec / 1e6;
+}
+
+// ---- workers ----------------------------------------------------------------
+
+class Worker {
+public:
+    virtual ~Worker() = default;
+    // One user-level request; adds the HTTP requests it took. false on failure
+    // (error() says why).
+    virtual bool request(unsigned& http_requests) = 0;
+    const std::string& error() const { return error_; }
+
+protected:
+    std::string error_;
+};
+
+struct CurlDeleter {
+    void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+struct SlistDeleter {
+    void operator()(curl_slist* s) const { curl_slist_free_all(s); }
+};
+
+std::size_t discard_body(char*, std::size_t size, std::size_t n, void*) { return size * n; }
+
+// Counts status lines: each HTTP response (a Digest 401 included) starts one.
+std::size_t count_responses(char* data, std::size_t size, std::size_t n, void* counter) {
+    std::size_t length = size * n;
+    if (length >= 5 && std::memcmp(data, "HTTP/", 5) == 0) ++*static_cast<unsigned*>(counter);
+    return length;
+}
+
+// plain, basic and digest through one libcurl easy handle.
+class CurlWorker : public Worker {
+public:
+    CurlWorker(const Config& config) : curl_(curl_easy_init()) {
+        CURL* c = curl_.get();
+        curl_easy_setopt(c, CURLOPT_URL, config.url.c_str());
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+        curl_easy_setopt(c, CURLOPT_USERAGENT, "mutual_load/1.0");
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, count_responses);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, &responses_);
+        if (config.mode == Mode::basic) {
+            std::string credentials = config.user + ":" + config.password;
+            std::string line = "Authorization: Basic " + encode_base64_fixed(to_bytes(credentials));
+            headers_.reset(curl_slist_append(nullptr, line.c_str()));
+            curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers_.get());
+        } else if (config.mode == Mode::digest) {
+            curl_easy_setopt(c, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_DIGEST));
+            curl_easy_setopt(c, CURLOPT_USERNAME, config.user.c_str());
+            curl_easy_setopt(c, CURLOPT_PASSWORD, config.password.c_str());
+        }
+    }
+
+    bool request(unsigned& http_requests) override {
+        responses_ = 0;
+        CURLcode rc = curl_easy_perform(curl_.get());
+        http_requests += responses_;
+        if (rc != CURLE_OK) {
+            error_ = curl_easy_strerror(rc);
+            return false;
+        }
+        long status = 0;
+        curl_easy_getinfo(curl_.get(), CURLINFO_RESPONSE_CODE, &status);
+        if (status != 200) {
+            error_ = "HTTP status " + std::to_string(status);
+            return false;
+        }
+        return true;
+    }
+
+private:
+    std::unique_ptr<CURL, CurlDeleter> curl_;
+    std::unique_ptr<curl_slist, SlistDeleter> headers_;
+    unsigned responses_ = 0;
+};
+
+class MutualWorker : public Worker {
+public:
+    MutualWorker(const Config& config)
+        : client_(options(config)), url_(config.url) {
+        std::string user = config.user, password = config.password;
+        client_.set_credential_provider(
+            [user, password](const client::RealmInfo&, std::string& u, SecretString& p) {
+                u = user;
+                p.assign(password.begin(), password.end());
+                return true;
+            });
+    }
+
+    bool request(unsigned& http_requests) override {
+        client::HttpRequest r;
+        r.url = url_;
+        client::FetchResult result = client_.fetch(r);
+        http_requests += result.summary.requests;
+        if (result.transport_failed) {
+            error_ = "transport: " + result.detail;
+            return false;
+        }
+        if (result.outcome != client::Outcome::success || result.status != 200) {
+            error_ = std::string(client::outcome_name(result.outcome)) + " (HTTP " +
+                     std::to_string(result.status) + "): " + result.detail;
+            return false;
+        }
+        return true;
+    }
+
+private:
+    static client::ClientOptions options(const Config& config) {
+        client::ClientOptions o;
+        if (!config.algorithm.empty()) o.algorithms.push_back(config.algorithm);
+        o.reuse_sessions = config.mode == Mode::mutual_reuse;
+        o.kex_first = config.mode == Mode::mutual_reuse || config.mode == Mode::fill ||
+                      config.kex_first;
+        return o;
+    }
+
+    client::MutualClient client_;
+    std::string url_;
+};
+
+std::unique_ptr<Worker> make_worker(const Config& config) {
+    switch (config.mode) {
+    case Mode::plain:
+    case Mode::basic:
+    case Mode::digest: return std::make_unique<CurlWorker>(config);
+    default: return std::make_unique<MutualWorker>(config);
+    }
+}
+
+// ---- the run ---------------------------------------------------------------
+
+struct ThreadResult {
+    std::vector<double> latencies_us;  // measured requests
+    unsigned long http_requests = 0;   // measured requests
+    unsigned long errors = 0;
+    std::string first_error;
+    bool ready_failed = false;
+};
+
+double percentile(const std::vector<double>& sorted, double p) {
+    if (sorted.empty()) return 0;
+    std::size_t i = static_cast<std::size_t>(p / 100.0 * (sorted.size() - 1) + 0.5);
+    return sorted[std::min(i, sorted.size() - 1)];
+}
+
+int run_load(const Config& config) {
+    std::vector<std::unique_ptr<Worker>> workers;
+    for (unsigned i = 0; i < config.concurrency; ++i) workers.push_back(make_worker(config));
+    std::vector<ThreadResult> results(config.concurrency);
+
+    // 0: warming up, 1: measuring, 2: stop
+    std::atomic<int> phase{0};
+    std::atomic<unsigned> ready{0};
+    std::vector<std::thread> threads;
+    for (unsigned i = 0; i < config.concurrency; ++i) {
+        threads.emplace_back([&, i] {
+            Worker& w = *workers[i];
+            ThreadResult& out = results[i];
+            unsigned ignored = 0;
+            // The first request sets up the connection (and, for Mutual, the
+            // realm, credentials and for reuse the session) outside the measurement.
+            if (!w.request(ignored)) {
+                out.ready_failed = true;
+                out.first_error = w.error();
+            }
+            ready.fetch_add(1);
+            while (phase.load() == 0) {
+                unsigned n = 0;
+                if (!out.ready_failed) w.request(n);
+                else std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
+            if (out.ready_failed) return;
+            out.latencies_us.reserve(1 << 16);
+            while (phase.load() == 1) {
+                unsigned n = 0;
+                auto t0 = Clock::now();
+                bool ok = w.request(n);
+                double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+                out.http_requests += n;
+                if (ok) {
+                    out.latencies_us.push_back(us);
+                } else {
+                    if (out.errors++ == 0) out.first_error = w.error();
+                }
+            }
+        });
+    }
+    auto warm_start = Clock::now();
+    while (ready.load() < config.concurrency || seconds_since(warm_start) < config.warmup)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+
+    ServerCpu cpu_before;
+    if (config.server_pid) cpu_before = server_cpu(config.server_pid);
+    double own_before = own_cpu_seconds();
+    double machine_before = machine_busy_seconds();
+    auto start = Clock::now();
+    phase.store(1);
+    std::this_thread::sleep_for(std::chrono::duration<double>(config.duration));
+    phase.store(2);
+    for (std::thread& t : threads) t.join();
+    double elapsed = seconds_since(start);
+    double own_cpu = own_cpu_seconds() - own_before;
+    ServerCpu cpu_after;
+    if (config.server_pid) cpu_after = server_cpu(config.server_pid);
+    const double machine_cpu = machine_busy_seconds() - machine_before;
+
+    std::vector<double> all;
+    unsigned long http_requests = 0, errors = 0;
+    unsigned failed_threads = 0;
+    std::string first_error;
+    for (ThreadResult& r : results) {
+        all.insert(all.end(), r.latencies_us.begin(), r.latencies_us.end());
+        http_requests += r.http_requests;
+        errors += r.errors;
+        if (r.ready_failed) ++failed_threads;
+        if (first_error.empty() && !r.first_error.empty()) first_error = r.first_error;
+    }
+    workers.clear();
+    std::sort(all.begin(), all.end());
+    const double requests = static_cast<double>(all.size());
+    const double rps = requests / elapsed;
+    const double server_us =
+        config.server_pid && requests > 0 ? (cpu_after.seconds - cpu_before.seconds) * 1e6 / requests : 0;
+    const double client_us = requests > 0 ? own_cpu * 1e6 / requests : 0;
+    // CPUs' worth of time taken by processes other than httpd and this generator.
+    const double other_cpus =
+        config.server_pid
+            ? std::max(0.0, machine_cpu - own_cpu - (cpu_after.seconds - cpu_before.seconds)) / elapsed
+            : 0.0;
+    const double p50 = percentile(all, 50), p90 = percentile(all, 90), p99 = percentile(all, 99);
+
+    std::printf("mode %s%s%s, %u connections, %.2f s\n", config.mode_name.c_str(),
+                config.algorithm.empty() ? "" : " ", config.algorithm.c_str(), config.concurrency,
+                elapsed);
+    std::printf("  requests %.0f (%lu HTTP, %.2f per request), errors %lu: %.1f requests/s\n",
+                requests, http_requests, requests > 0 ? http_requests / requests : 0.0, errors, rps);
+    std::printf("  latency p50 %.0f us, p90 %.0f us, p99 %.0f us\n", p50, p90, p99);
+    if (config.server_pid)
+        std::printf("  server CPU %.1f us/request (%.2f s in %u httpd processes), "
+                    "generator CPU %.1f us/request\n",
+                    server_us, cpu_after.seconds - cpu_before.seconds, cpu_after.processes,
+                    client_us);
+    if (config.server_pid)
+        std::printf("  other processes used %.2f CPUs during the run\n", other_cpus);
+    if (!first_error.empty())
+        std::printf("  first error: %s%s\n", first_error.c_str(),
+                    failed_threads ? " (during warm-up)" : "");
+    if (config.machine)
+        std::printf("RESULT mode=%s algorithm=%s concurrency=%u seconds=%.3f requests=%.0f "
+                    "http_requests=%lu errors=%lu rps=%.2f p50_us=%.1f p90_us=%.1f p99_us=%.1f "
+                    "server_cpu_us=%.2f client_cpu_us=%.2f other_cpus=%.3f\n",
+                    config.mode_name.c_str(), config.algorithm.empty() ? "-" : config.algorithm.c_str(),
+                    config.concurrency, elapsed, requests, http_requests, errors + failed_threads,
+                    rps, p50, p90, p99, server_us, client_us, other_cpus);
+    std::fflush(stdout);
+    return (requests == 0 || failed_threads) ? 1 : 0;
+}
+
+// Populate the server's session table with `handshakes` authenticated
+// sessions (each thread's client forgets the previous one).
+int run_fill(const Config& config) {
+    std::vector<std::unique_ptr<Worker>> workers;
+    for (unsigned i = 0; i < config.concurrency; ++i) workers.push_back(make_worker(config));
+    std::atomic<unsigned long> next{0}, done{0}, errors{0};
+    std::mutex error_mutex;
+    std::string first_error;
+    auto start = Clock::now();
+    std::vector<std::thread> threads;
+    for (unsigned i = 0; i < config.concurrency; ++i) {
+        threads.emplace_back([&, i] {
+            Worker& w = *workers[i];
+            while (next.fetch_add(1) < config.handshakes) {
+                unsigned n = 0;
+                if (w.request(n)) {
+                    done.fetch_add(1);
+                } else if (errors.fetch_add(1) == 0) {
+                    std::lock_guard<std::mutex> lock(error_mutex);
+                    first_error = w.error();
+                }
+            }
+        });
+    }
+    std::atomic<bool> finished{false};
+    std::thread progress([&] {
+        double last = 0;
+        while (!finished.load()) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            double t = seconds_since(start);
+            if (t - last >= 15) {
+                last = t;
+                std::fprintf(stderr, "mutual_load: fill %lu/%lu sessions, %.0f/s\n", done.load(),
+                             config.handshakes, done.load() / t);
+            }
+        }
+    });
+    for (std::thread& t : threads) t.join();
+    finished.store(true);
+    progress.join();
+    double elapsed = seconds_since(start);
+    std::printf("fill %s: %lu sessions in %.1f s (%.0f handshakes/s), errors %lu\n",
+                config.algorithm.c_str(), done.load(), elapsed, done.load() / elapsed,
+                errors.load());
+    if (!first_error.empty()) std::printf("  first error: %s\n", first_error.c_str());
+    if (config.machine)
+        std::printf("RESULT mode=fill algorithm=%s sessions=%lu seconds=%.3f errors=%lu\n",
+                    config.algorithm.c_str(), done.load(), elapsed, errors.load());
+    std::fflush(stdout);
+    return errors.load() == 0 ? 0 : 1;
+}
+
+void quiet_log_sink(void*, LogLevel level, const char* tag, const std::string& message) {
+    if (level == LogLevel::error || level == LogLevel::warn)
+        std::fprintf(stderr, "mutual_load: %s [%s]\n", message.c_str(), tag);
+}
+
+int usage() {
+    std::fprintf(stderr,
+                 "usage: mutual_load -m plain|basic|digest|mutual-full|mutual-reuse|fill\n"
+                 "                   [-c CONCURRENCY] [-d SECONDS] [-w WARMUP_SECONDS]\n"
+                 "                   [-a ALGORITHM] [-u USER] [-n HANDSHAKES] [-P HTTPD_PID]\n"
+                 "                   [-k] [-M] URL\n"
+                 "  password: environment variable MUTUAL_PASSWORD\n");
+    return 2;
+}
+
+bool parse_mode(const std::string& name, Mode& mode) {
+    static const std::pair<const char*, Mode> modes[] = {
+        {"plain", Mode::plain},         {"basic", Mode::basic},
+        {"digest", Mode::digest},       {"mutual-full", Mode::mutual_full},
+        {"mutual-reuse", Mode::mutual_reuse}, {"fill", Mode::fill},
+    };
+    for (const auto& m : modes)
+        if (name == m.first) {
+            mode = m.second;
+            return true;
+        }
+    return false;
+}
+
+}  // namespace
+}  // namespace mutual
+
+int main(int argc, char** argv) {
+    using namespace mutual;
+    Config config;
+    int c;
+    while ((c = getopt(argc, argv, "m:c:d:w:a:u:n:P:kMh")) != -1) {
+        switch (c) {
+        case 'm':
+            config.mode_name = optarg;
+            if (!parse_mode(config.mode_name, config.mode)) return usage();
+            break;
+        case 'c': config.concurrency = static_cast<unsigned>(std::strtoul(optarg, nullptr, 10)); break;
+        case 'd': config.duration = std::strtod(optarg, nullptr); break;
+        case 'w': config.warmup = std::strtod(optarg, nullptr); break;
+        case 'a': config.algorithm = optarg; break;
+        case 'u': config.user = optarg; break;
+        case 'n': config.handshakes = std::strtoul(optarg, nullptr, 10); break;
+        case 'P': config.server_pid = std::strtol(optarg, nullptr, 10); break;
+        case 'k': config.kex_first = true; break;
+        case 'M': config.machine = true; break;
+        default: return usage();
+        }
+    }
+    if (optind + 1 != argc || config.mode_name.empty() || config.concurrency == 0 ||
+        config.concurrency > 1024 || config.duration <= 0)
+        return usage();
+    if (config.mode == Mode::fill && config.handshakes == 0) return usage();
+    config.url = argv[optind];
+    if (const char* p = std::getenv("MUTUAL_PASSWORD")) config.password = p;
+    if (config.mode != Mode::plain && config.password.empty()) {
+        std::fprintf(stderr, "mutual_load: set MUTUAL_PASSWORD [MUT06101]\n");
+        return 2;
+    }
+    set_log_sink(quiet_log_sink, nullptr);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int status = config.mode == Mode::fill ? run_fill(config) : run_load(config);
+    curl_global_cleanup();
+    return status;
+}

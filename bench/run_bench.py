@@ -1,0 +1,666 @@
+#!/usr/bin/env python3
+"""The mod_auth_mutual benchmark (docs/performance.md); bench/run.sh runs it.
+
+In one run, against one apache2 (event MPM) on 127.0.0.1 started from a
+throw-away ServerRoot, with build/bench/mutual_load as the only load generator:
+
+  1. the crypto ceiling: build/bench/kam3_ceiling (server KAM3 math alone);
+  2. no auth, Basic (bcrypt htpasswd), Digest, Mutual full handshakes and
+     Mutual session reuse for every algorithm: requests/s, latency
+     percentiles and httpd CPU per request (utime+stime of all httpd
+     processes from /proc, read by mutual_load at the edges of the measured
+     interval);
+  3. session reuse with few and with many live sessions in the table
+     (a second apache2 with a large AuthMutualSessionTableSize);
+
+then prints ratios and the issue's targets. Every knob is an environment
+variable (see ENV below); apache2 is always stopped at the end.
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import hashlib
+import urllib.request
+import urllib.error
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.normpath(os.path.join(HERE, ".."))
+
+
+def env(name, default):
+    return os.environ.get(name, default)
+
+
+B = env("B", "build")
+B = B if os.path.isabs(B) else os.path.join(REPO, B)
+HTTPD = env("HTTPD", "/usr/sbin/apache2")
+MODULE_DIR = env("HTTPD_MODULES", "/usr/lib/apache2/modules")
+ALL_ALGORITHMS = ["iso-kam3-dl-2048-sha256", "iso-kam3-dl-4096-sha512",
+                  "iso-kam3-ec-p256-sha256", "iso-kam3-ec-p521-sha512"]
+ENV = {
+    "BENCH_DURATION": "8",          # seconds per measured phase
+    "BENCH_WARMUP": "1",            # seconds of warm-up before each phase
+    "BENCH_CONCURRENCY": "4",       # connections (threads) of the generator
+    "BENCH_ALGORITHMS": " ".join(ALL_ALGORITHMS),
+    "BENCH_CEILING_TIME": "3",      # seconds per algorithm for kam3_ceiling
+    "BENCH_SESSIONS_FEW": "1000",   # live sessions for the baseline reuse run
+    "BENCH_SESSIONS_MANY": "100000",  # live sessions for the large-table run (0: skip)
+    "BENCH_SESSIONS_ALGORITHM": "iso-kam3-ec-p256-sha256",
+    "BENCH_PIN": "",                # "1": httpd on CPU 0, generator on CPU 1 (taskset)
+    "BENCH_BCRYPT_COST": "5",       # htpasswd -B -C (5 is htpasswd's default)
+    "BENCH_REPEAT_FEW": "2",        # reuse runs at the small table (shows the noise)
+    "BENCH_ROUNDS": "1",            # repeat the comparison; the report shows medians
+    "BENCH_VERIFIERS": "single",    # "all": one verifier record with all four algorithms
+    "BENCH_PHASES": "ceiling comparison sessions",
+    "BENCH_NICE": "",               # e.g. -10: scheduler priority of the benchmark's autogroup
+}
+for k, v in ENV.items():
+    ENV[k] = env(k, v)
+
+DURATION = float(ENV["BENCH_DURATION"])
+WARMUP = float(ENV["BENCH_WARMUP"])
+CONCURRENCY = int(ENV["BENCH_CONCURRENCY"])
+ALGORITHMS = ENV["BENCH_ALGORITHMS"].split()
+PIN = ENV["BENCH_PIN"] == "1"
+ROUNDS = max(1, int(ENV["BENCH_ROUNDS"]))
+PHASES = ENV["BENCH_PHASES"].split()
+
+USER = "bench"
+PASSWORD = "bench-password-1"
+REALM = "bench"
+SCOPE = "127.0.0.1"
+LOAD = os.path.join(B, "bench", "mutual_load")
+CEILING = os.path.join(B, "bench", "kam3_ceiling")
+
+
+def say(*args):
+    print(*args, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_readable(path):
+    for dirpath, dirnames, filenames in os.walk(path):
+        os.chmod(dirpath, 0o755)
+        for f in filenames:
+            os.chmod(os.path.join(dirpath, f), 0o644)
+
+
+def run_user():
+    if os.getuid() != 0:
+        return []
+    import grp
+    import pwd
+    user = "www-data"
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        user = "nobody"
+    try:
+        grp.getgrnam(user)
+        group = user
+    except KeyError:
+        group = "nogroup"
+    return ["User %s" % user, "Group %s" % group]
+
+
+class Server:
+    """One apache2 -DFOREGROUND in its own process group."""
+
+    def __init__(self, name, locations, server_conf=""):
+        self.root = tempfile.mkdtemp(prefix="mutual-bench-%s-" % name)
+        for d in ("htdocs", "logs", "run", "conf"):
+            os.makedirs(os.path.join(self.root, d))
+        self.port = free_port()
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.locations = locations
+        self.server_conf = server_conf
+        self.proc = None
+
+    def path(self, *parts):
+        return os.path.join(self.root, *parts)
+
+    def add_page(self, directory):
+        d = self.path("htdocs", directory)
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "index.txt"), "w") as f:
+            f.write("benchmark page\n" * 8)  # 120 octets, the same everywhere
+        return "%s/%s/index.txt" % (self.base, directory)
+
+    def config(self):
+        modules = ["authn_core", "authz_core", "authz_user", "authn_file", "auth_basic",
+                   "auth_digest", "mime"]
+        lines = [
+            'ServerRoot "%s"' % self.root,
+            'DefaultRuntimeDir "%s"' % self.path("run"),
+            'PidFile "%s"' % self.path("run", "httpd.pid"),
+            "ServerName 127.0.0.1",
+            "Listen 127.0.0.1:%d" % self.port,
+            'ErrorLog "%s"' % self.path("logs", "error.log"),
+            "LogLevel warn",
+            # No access log: it would add the same cost to every mode.
+            "LoadModule mpm_event_module %s/mod_mpm_event.so" % MODULE_DIR,
+        ]
+        lines += ["LoadModule %s_module %s/mod_%s.so" % (m, MODULE_DIR, m) for m in modules]
+        lines.append('LoadModule auth_mutual_module "%s"' % os.path.join(B, "mod_auth_mutual.so"))
+        lines += run_user()
+        lines += [
+            # A fixed pool of processes and threads: no process churn during a phase.
+            "StartServers 2",
+            "ServerLimit 2",
+            "ThreadsPerChild 32",
+            "ThreadLimit 32",
+            "MinSpareThreads 1",
+            "MaxSpareThreads 64",
+            "MaxRequestWorkers 64",
+            "MaxConnectionsPerChild 0",
+            "Timeout 60",
+            "KeepAlive On",
+            "MaxKeepAliveRequests 0",
+            "KeepAliveTimeout 30",
+            'DocumentRoot "%s"' % self.path("htdocs"),
+            # As Debian's apache2.conf: no .htaccess lookups on the way.
+            "<Directory />",
+            "    AllowOverride None",
+            "    Require all denied",
+            "</Directory>",
+            '<Directory "%s">' % self.path("htdocs"),
+            "    AllowOverride None",
+            "    Require all granted",
+            "</Directory>",
+            "TypesConfig /etc/mime.types" if os.path.exists("/etc/mime.types") else "",
+            self.server_conf,
+            self.locations,
+        ]
+        return "\n".join(lines) + "\n"
+
+    def start(self):
+        conf = self.path("conf", "httpd.conf")
+        with open(conf, "w") as f:
+            f.write(self.config())
+        make_readable(self.root)
+        os.chmod(self.root, 0o755)
+        cmd = [HTTPD, "-d", self.root, "-f", conf, "-DFOREGROUND"]
+        if PIN:
+            cmd = ["taskset", "-c", "0"] + cmd
+        self.stdio = open(self.path("logs", "stdio.log"), "ab")
+        # Its own process group (stopped with killpg) but the benchmark's
+        # session, so it shares the scheduler autogroup BENCH_NICE adjusts.
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.stdio,
+                                     stderr=subprocess.STDOUT, preexec_fn=os.setpgrp)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("apache2 exited at startup:\n" + self.log_tail())
+            try:
+                with urllib.request.urlopen(self.base + "/", timeout=2) as r:
+                    r.read()
+                break
+            except urllib.error.HTTPError:
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            self.stop()
+            raise RuntimeError("apache2 did not answer:\n" + self.log_tail())
+        # taskset execs apache2, so the Popen pid is apache2's parent process.
+        self.pid = self.proc.pid
+        return self
+
+    def log_tail(self):
+        out = []
+        for p in (self.path("logs", "stdio.log"), self.path("logs", "error.log")):
+            if os.path.exists(p):
+                with open(p, errors="replace") as f:
+                    out.append(f.read()[-3000:])
+        return "\n".join(out)
+
+    def problems(self):
+        """error-level lines and crashes in the error log."""
+        p = self.path("logs", "error.log")
+        if not os.path.exists(p):
+            return []
+        with open(p, errors="replace") as f:
+            return [l.rstrip() for l in f
+                    if re.search(r"\]\s*\[[\w.:-]*(error|crit|alert|emerg)\]|AH00052", l)]
+
+    def stop(self):
+        if self.proc is None:
+            return
+        for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.proc.wait(grace)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        self.proc = None
+        self.stdio.close()
+
+    def remove(self):
+        if env("BENCH_KEEP", "") != "1":
+            shutil.rmtree(self.root, ignore_errors=True)
+        else:
+            say("kept ServerRoot %s" % self.root)
+
+
+# ---------------------------------------------------------------------------
+
+
+def load(mode, url, algorithm=None, duration=DURATION, concurrency=CONCURRENCY, pid=None,
+         handshakes=None, extra=()):
+    cmd = [LOAD, "-m", mode, "-c", str(concurrency), "-d", str(duration),
+           "-w", str(WARMUP), "-u", USER, "-M"]
+    if algorithm:
+        cmd += ["-a", algorithm]
+    if pid:
+        cmd += ["-P", str(pid)]
+    if handshakes:
+        cmd += ["-n", str(handshakes)]
+    cmd += list(extra) + [url]
+    if PIN:
+        cmd = ["taskset", "-c", "1"] + cmd
+    e = dict(os.environ, MUTUAL_PASSWORD=PASSWORD)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=e)
+    for line in p.stdout.splitlines():
+        if not line.startswith("RESULT "):
+            say("    " + line)
+    err = p.stderr.strip().splitlines()
+    if err:
+        say("\n".join("    [stderr] " + l for l in err[-3:]))
+    result = None
+    for line in p.stdout.splitlines():
+        if line.startswith("RESULT "):
+            result = {}
+            for kv in line[7:].split():
+                k, v = kv.split("=", 1)
+                try:
+                    result[k] = float(v)
+                except ValueError:
+                    result[k] = v
+    if result is None:
+        raise RuntimeError("mutual_load %s failed (%d)" % (mode, p.returncode))
+    result["exit"] = p.returncode
+    return result
+
+
+def ceiling():
+    say("== crypto ceiling (build/bench/kam3_ceiling)")
+    cmd = [CEILING, "-m", "-t", ENV["BENCH_CEILING_TIME"]]
+    for a in ALGORITHMS:
+        cmd += ["-a", a]
+    if PIN:
+        cmd = ["taskset", "-c", "0"] + cmd
+    p = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    out = {}
+    for line in p.stdout.splitlines():
+        if line.startswith("ceiling "):
+            _, name, hs, reuse = line.split()
+            out[name] = (float(hs), float(reuse))
+        else:
+            say("  " + line)
+    return out
+
+
+def write_users(root):
+    conf = os.path.join(root, "conf")
+    basic = os.path.join(conf, "basic.users")
+    subprocess.run(["htpasswd", "-c", "-b", "-B", "-C", ENV["BENCH_BCRYPT_COST"], basic, USER,
+                    PASSWORD], check=True, capture_output=True)
+    digest = os.path.join(conf, "digest.users")
+    ha1 = hashlib.md5(("%s:%s:%s" % (USER, "bench-digest", PASSWORD)).encode()).hexdigest()
+    with open(digest, "w") as f:
+        f.write("%s:%s:%s\n" % (USER, "bench-digest", ha1))
+    # Verifier files: by default one per algorithm holding only that algorithm's
+    # entry (what htmutual writes for a location offering one algorithm);
+    # BENCH_VERIFIERS=all: one file whose record holds all four entries.
+    mutual = {}
+    if ENV["BENCH_VERIFIERS"] == "all":
+        path = os.path.join(conf, "mutual-all.users")
+        htmutual(path, ALL_ALGORITHMS)
+        mutual = {a: path for a in ALL_ALGORITHMS}
+    else:
+        for a in ALL_ALGORITHMS:
+            mutual[a] = os.path.join(conf, "mutual-%s.users" % a)
+            htmutual(mutual[a], [a])
+    return basic, digest, mutual
+
+
+def htmutual(path, algorithms):
+    cmd = [os.path.join(B, "htmutual"), "-c", "-b", "-s", SCOPE]
+    for a in algorithms:
+        cmd += ["-a", a]
+    subprocess.run(cmd + [path, REALM, USER, PASSWORD], check=True, capture_output=True)
+
+
+def mutual_location(path, algorithm, user_file, extra=""):
+    return """<Location "%s">
+    AuthType Mutual
+    AuthName "%s"
+    AuthMutualScope "%s"
+    AuthMutualUserFile "%s"
+    AuthMutualAlgorithms %s
+    AuthMutualNcMax 1000000000
+    Require valid-user
+%s</Location>
+""" % (path, REALM, SCOPE, user_file, algorithm, extra)
+
+
+def median_result(runs):
+    """Field by field median over the rounds (one round: that run)."""
+    out = dict(runs[0])
+    for k, v in runs[0].items():
+        if isinstance(v, float):
+            values = sorted(r[k] for r in runs)
+            n = len(values)
+            out[k] = values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+    out["rounds"] = len(runs)
+    return out
+
+
+def prioritize():
+    """With BENCH_NICE: the benchmark (orchestrator, generator, httpd) in a
+    session of its own, whose scheduler autogroup gets that nice value, so
+    unrelated processes on a shared machine disturb the figures less. With
+    autogroups (Linux's default) a plain `nice` only orders processes within
+    one session, which is why this is needed."""
+    value = ENV["BENCH_NICE"]
+    if not value:
+        return
+    try:
+        os.setsid()
+    except OSError:
+        pass  # already a session or group leader: keep the current autogroup
+    try:
+        with open("/proc/self/autogroup", "w") as f:
+            f.write(value)
+        say("scheduler: autogroup nice %s (%s)" % (value, open("/proc/self/autogroup").read().strip()))
+    except OSError as e:
+        say("scheduler: cannot set autogroup nice %s: %s" % (value, e))
+
+
+def main():
+    # SIGTERM / SIGHUP unwind through the finally blocks that stop apache2.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda number, frame: sys.exit(128 + number))
+    prioritize()
+    for tool in (LOAD, CEILING, os.path.join(B, "htmutual"), os.path.join(B, "mod_auth_mutual.so")):
+        if not os.path.exists(tool):
+            sys.exit("bench: %s is missing; run make bench" % tool)
+    say("mod_auth_mutual benchmark: %s, %d connections, %.0f s per phase%s"
+        % (time.strftime("%Y-%m-%d %H:%M"), CONCURRENCY, DURATION,
+           ", pinned (httpd CPU 0, generator CPU 1)" if PIN else ""))
+    say("machine: %d CPUs, %s" % (os.cpu_count(), cpu_model()))
+    say("settings: " + " ".join("%s=%s" % kv for kv in sorted(ENV.items())))
+    say("load average at start: %s" % load_average())
+    ceil = ceiling() if "ceiling" in PHASES else {}
+    results, problems = comparison() if "comparison" in PHASES else (None, [])
+    sessions = sessions_phase() if "sessions" in PHASES else None
+    say("load average at end: %s" % load_average())
+    report(ceil, results, sessions, problems)
+
+
+def load_average():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def comparison():
+    server = Server("main", "")
+    basic_file, digest_file, mutual_file = write_users(server.root)
+    urls = {"plain": server.add_page("plain"), "basic": server.add_page("basic"),
+            "digest": server.add_page("digest")}
+    locations = ["""<Location "/basic">
+    AuthType Basic
+    AuthName "bench-basic"
+    AuthBasicProvider file
+    AuthUserFile "%s"
+    Require valid-user
+</Location>""" % basic_file, """<Location "/digest">
+    AuthType Digest
+    AuthName "bench-digest"
+    AuthDigestDomain /digest/
+    AuthDigestProvider file
+    AuthUserFile "%s"
+    Require valid-user
+</Location>""" % digest_file]
+    for a in ALGORITHMS:
+        urls[a] = server.add_page("mutual-" + a)
+        locations.append(mutual_location("/mutual-" + a, a, mutual_file[a]))
+    server.locations = "\n".join(locations)
+    runs = {}
+    try:
+        server.start()
+        say("== apache2 %s (event MPM) on %s, pid %d" % (httpd_version(), server.base, server.pid))
+
+        def phase(key, title, *args, **kwargs):
+            say("-- %s" % title)
+            runs.setdefault(key, []).append(load(*args, pid=server.pid, **kwargs))
+
+        for n in range(ROUNDS):
+            if ROUNDS > 1:
+                say("== round %d of %d" % (n + 1, ROUNDS))
+            for mode in ("plain", "basic", "digest"):
+                phase(mode, mode, mode, urls[mode])
+            for a in ALGORITHMS:
+                phase(("reuse", a), "mutual-reuse " + a, "mutual-reuse", urls[a], a)
+            for a in ALGORITHMS:
+                phase(("full", a), "mutual-full " + a, "mutual-full", urls[a], a)
+            for a in ALGORITHMS:
+                phase(("kexfirst", a), "mutual-full (req-KEX-C1 first) " + a, "mutual-full",
+                      urls[a], a, extra=["-k"])
+            # no auth again at the end of the round: shows the drift over the run
+            phase("plain2", "plain (again)", "plain", urls["plain"])
+    finally:
+        server.stop()
+        problems = server.problems()
+        server.remove()
+    return {k: median_result(v) for k, v in runs.items()}, problems
+
+
+def sessions_phase():
+    many = int(ENV["BENCH_SESSIONS_MANY"])
+    few = int(ENV["BENCH_SESSIONS_FEW"])
+    if many <= 0:
+        return None
+    a = ENV["BENCH_SESSIONS_ALGORITHM"]
+    size = int(many * 1.1) + few + 1024
+    server = Server("sessions", "", server_conf="AuthMutualSessionTableSize %d\n"
+                    "AuthMutualMaxKeyExchanges 65536" % size)
+    _, _, mutual_file = write_users(server.root)
+    url = server.add_page("mutual")
+    server.locations = mutual_location("/mutual", a, mutual_file[a],
+                                       "    AuthMutualSessionTime 86400\n")
+    out = {"few": few, "many": many, "algorithm": a, "table": size}
+    try:
+        server.start()
+        say("== session table: %d slots, %s, pid %d" % (size, a, server.pid))
+        t = time.time()
+        say("-- fill to %d sessions" % few)
+        load("fill", url, a, handshakes=few, concurrency=CONCURRENCY)
+        out["few_runs"] = []
+        for i in range(int(ENV["BENCH_REPEAT_FEW"])):
+            say("-- mutual-reuse with ~%d live sessions (run %d)" % (few, i + 1))
+            out["few_runs"].append(load("mutual-reuse", url, a, pid=server.pid))
+        say("-- fill to %d sessions" % many)
+        fill = load("fill", url, a, handshakes=many - few, concurrency=CONCURRENCY)
+        out["fill_seconds"] = fill["seconds"]
+        out["fill_errors"] = fill["errors"]
+        out["many_runs"] = []
+        for i in range(int(ENV["BENCH_REPEAT_FEW"])):
+            say("-- mutual-reuse with ~%d live sessions (run %d)" % (many, i + 1))
+            out["many_runs"].append(load("mutual-reuse", url, a, pid=server.pid))
+        out["rss_kb"] = shared_memory_kb(server.pid)
+        out["total_seconds"] = time.time() - t
+    finally:
+        server.stop()
+        out["problems"] = server.problems()
+        server.remove()
+    return out
+
+
+def shared_memory_kb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("RssShmem:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "?"
+
+
+def httpd_version():
+    p = subprocess.run([HTTPD, "-v"], capture_output=True, text=True)
+    m = re.search(r"Apache/([\d.]+)", p.stdout)
+    return m.group(1) if m else "?"
+
+
+def verdict(ok):
+    return "MET" if ok else "NOT MET"
+
+
+def report(ceil, r, sessions, problems):
+    say("")
+    say("=" * 100)
+    if ceil:
+        say("CRYPTO CEILING (server KAM3 math per handshake / per reuse request, median CPU)")
+        for a in ALGORITHMS:
+            if a in ceil:
+                say("   %-26s %10.1f us  %8.3f us" % (short(a), ceil[a][0], ceil[a][1]))
+        say("")
+    if r is not None:
+        report_comparison(ceil, r)
+    if sessions is not None:
+        say("")
+        report_sessions(sessions)
+        problems = problems + sessions["problems"]
+    say("")
+    if problems:
+        say("error log lines (%d):" % len(problems))
+        for l in problems[:20]:
+            say("   " + l)
+    else:
+        say("error logs: no error-level lines")
+
+
+def report_comparison(ceil, r):
+    plain, basic = r["plain"], r["basic"]
+    say("RESULTS (same run, same generator, %d connections, %.0f s per phase%s)"
+        % (CONCURRENCY, DURATION, ", medians of %d rounds" % ROUNDS if ROUNDS > 1 else ""))
+    say("")
+    head = "%-34s %9s %6s %6s %8s %8s %8s %9s %9s %7s %7s %6s" % (
+        "mode", "req/s", "HTTP/r", "errors", "p50_us", "p90_us", "p99_us", "srvCPU_us",
+        "genCPU_us", "xplain", "xbasic", "other")
+    say(head)
+    rows = [("no auth", plain), ("Basic (bcrypt cost %s)" % ENV["BENCH_BCRYPT_COST"], basic),
+            ("Digest (MD5)", r["digest"])]
+    for a in ALGORITHMS:
+        rows.append(("Mutual reuse %s" % short(a), r[("reuse", a)]))
+    for a in ALGORITHMS:
+        rows.append(("Mutual full %s" % short(a), r[("full", a)]))
+    for a in ALGORITHMS:
+        rows.append(("Mutual full KEX-first %s" % short(a), r[("kexfirst", a)]))
+    rows.append(("no auth (again, at the end)", r["plain2"]))
+    for name, x in rows:
+        say("%-34s %9.1f %6.2f %6d %8.0f %8.0f %8.0f %9.1f %9.1f %7.3f %7.2f %6.2f" % (
+            name, x["rps"], x["http_requests"] / max(x["requests"], 1), int(x["errors"]),
+            x["p50_us"], x["p90_us"], x["p99_us"], x["server_cpu_us"], x["client_cpu_us"],
+            x["rps"] / plain["rps"], x["rps"] / basic["rps"], x["other_cpus"]))
+    say("")
+    say("HTTP/r: HTTP requests per measured request; srvCPU_us: httpd CPU (all processes,\n"
+        "user+system) per request; genCPU_us: the generator's CPU per request; xplain/xbasic:\n"
+        "throughput ratios; other: CPUs used by unrelated processes during the phase (noise)")
+    busy = max(x["other_cpus"] for _, x in rows)
+    if busy > 0.15:
+        say("WARNING: other processes used up to %.2f CPUs during a phase: the figures are "
+            "disturbed" % busy)
+    say("")
+    say("TARGETS")
+    plain_cpu = (plain["server_cpu_us"] + r["plain2"]["server_cpu_us"]) / 2
+    say("no-auth server CPU: %.1f us/request (mean of the two no-auth runs; issue: ~60)" % plain_cpu)
+    say("")
+    say("1. server CPU per full handshake <= 1.15 x (crypto ceiling + 3 x no-auth CPU)")
+    say("   %-26s %11s %11s %11s %9s %9s" % ("algorithm", "ceiling_us", "bound_us", "full_us",
+                                              "ratio", ""))
+    for a in ALGORITHMS:
+        if a not in ceil:
+            continue
+        c = ceil[a][0]
+        bound = 1.15 * (c + 3 * plain_cpu)
+        full = r[("full", a)]["server_cpu_us"]
+        say("   %-26s %11.1f %11.1f %11.1f %9.3f %9s" % (short(a), c, bound, full, full / bound,
+                                                         verdict(full <= bound)))
+    say("   (full = normal request + req-KEX-C1 + req-VFY-C, 3 HTTP requests per handshake)")
+    say("")
+    say("2. session-reuse throughput >= 0.90 x no-auth and >= 10 x Basic+bcrypt")
+    for a in ALGORITHMS:
+        x = r[("reuse", a)]
+        xp, xb = x["rps"] / plain["rps"], x["rps"] / basic["rps"]
+        cp = x["server_cpu_us"] / plain_cpu
+        say("   %-26s %8.3f x no-auth (%s)  %8.2f x Basic (%s)  server CPU %.2f x no-auth"
+            % (short(a), xp, verdict(xp >= 0.90), xb, verdict(xb >= 10), cp))
+
+
+def report_sessions(sessions):
+    say("3. reuse throughput with 1M live sessions within 5% of 1k")
+    few = sessions["few_runs"]
+    many_runs = sessions["many_runs"]
+    few_rps = sum(x["rps"] for x in few) / len(few)
+    many_rps = sum(x["rps"] for x in many_runs) / len(many_runs)
+    few_cpu = sum(x["server_cpu_us"] for x in few) / len(few)
+    many_cpu = sum(x["server_cpu_us"] for x in many_runs) / len(many_runs)
+    d = many_rps / few_rps - 1
+    say("   %s, table of %d slots (shared memory ~%s MB resident)" % (
+        short(sessions["algorithm"]), sessions["table"],
+        "%.0f" % (sessions["rss_kb"] / 1024) if sessions.get("rss_kb") else "?"))
+    for label, runs in ((sessions["few"], few), (sessions["many"], many_runs)):
+        for i, x in enumerate(runs):
+            say("   ~%-8d live sessions, run %d: %9.1f req/s, p50 %5.0f us, p99 %6.0f us, "
+                "server CPU %6.1f us/req (other %.2f CPUs)"
+                % (label, i + 1, x["rps"], x["p50_us"], x["p99_us"], x["server_cpu_us"],
+                   x["other_cpus"]))
+    say("   throughput %+.1f%% (%s for %d sessions), server CPU per request %+.1f%%"
+        % (100 * d, verdict(abs(d) <= 0.05), sessions["many"], 100 * (many_cpu / few_cpu - 1)))
+    say("   filling took %.0f s (%.0f sessions/s), %d errors"
+        % (sessions["fill_seconds"], (sessions["many"] - sessions["few"]) / sessions["fill_seconds"],
+           int(sessions["fill_errors"])))
+    if sessions["many"] < 1000000:
+        say("   NOTE: %d, not 1M, live sessions (BENCH_SESSIONS_MANY=1000000 for the full "
+            "figure)" % sessions["many"])
+
+
+def short(a):
+    return a.replace("iso-kam3-", "")
+
+
+if __name__ == "__main__":
+    main()
