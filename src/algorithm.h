@@ -70,6 +70,17 @@ public:
     // z, server formula.
     virtual KexError server_secret(const Bytes& k_c1, const Bytes& k_s1, const Secret& s_s1,
                                    Secret& z) const = 0;
+    // The server's whole key exchange in one call: checks K_c1, computes
+    // K_s1 and the server's z, decoding each point once. Errors:
+    //   bad_encoding / out_of_range / not_on_curve / infinity: K_c1 rejected
+    //     (infinity also when J + [t_1]K_c1 is the identity: K_c1 is to blame);
+    //   internal: J is not a valid group element (logged: a corrupt verifier
+    //     record) or an OpenSSL failure;
+    //   bad_scalar: S_s1 outside [1, r-1], or this S_s1 gives an invalid K_s1
+    //     or z (negligible probability): call again with a fresh S_s1.
+    // The default runs check_client_key, server_key and server_secret.
+    virtual KexError server_exchange(const Bytes& j, const Bytes& k_c1, const Secret& s_s1,
+                                     Bytes& k_s1, Secret& z) const;
 
     // Wire forms of kc1/ks1 (element_length) and vkc/vks (hash_length).
     bool quoted_on_wire() const noexcept { return wire_format() == WireFormat::base64_fixed; }

@@ -223,6 +223,62 @@ public:
         return to_secret_octets(result.get(), z);
     }
 
+    // The server's whole exchange with K_c1, J and S_s1 parsed once:
+    // K_s1 = (J * K_c1^t_1)^S_s1 and z = (K_c1 * g^t_2)^S_s1 mod q, the
+    // secret exponent always through BN_mod_exp_mont_consttime.
+    KexError server_exchange(const Bytes& j, const Bytes& k_c1, const Secret& s_s1,
+                             Bytes& k_s1, Secret& z) const override {
+        if (!ready_) return KexError::internal;
+        PublicBn k;
+        if (KexError e = to_group_element(k_c1, k); e != KexError::none) return e;
+        SecretBn verifier;
+        if (KexError e = to_secret_element(j, verifier); e != KexError::none) {
+            // A server-side problem (corrupt verifier record), not the client's.
+            log(LogLevel::error, "MUT03119",
+                std::string("stored verifier J is not a valid group element: ") + kex_error_name(e));
+            return KexError::internal;
+        }
+        SecretBn s;
+        if (KexError e = to_scalar(s_s1, false, s); e != KexError::none) return e;
+
+        const Bytes t1_octets = compute_t1(*this, k_c1);
+        PublicBn t1 = public_from(t1_octets.data(), t1_octets.size());
+        BnCtx ctx(BN_CTX_new());
+        PublicBn k_t1(BN_new());
+        SecretBn base = new_secret();
+        PublicBn k_s(BN_new());
+        if (t1_octets.empty() || !t1 || !ctx || !k_t1 || !base || !k_s ||
+            // K_c1^t_1 (public exponent)
+            !BN_mod_exp_mont(k_t1.get(), k.get(), t1.get(), q_, ctx.get(), mont_q_) ||
+            // J * K_c1^t_1 through Montgomery multiplication (J stays out of BN_div)
+            !BN_to_montgomery(base.get(), verifier.get(), mont_q_, ctx.get()) ||
+            !BN_mod_mul_montgomery(base.get(), base.get(), k_t1.get(), mont_q_, ctx.get()) ||
+            !exp_secret(k_s.get(), base.get(), s.get(), ctx.get()))
+            return fail("MUT03120", "K_s1");
+        if (!in_range(k_s.get())) {
+            log(LogLevel::warn, "MUT03121", "computed K_s1 is out of range; retrying with a new S_s1");
+            return KexError::bad_scalar;
+        }
+        Bytes k_s1_octets;
+        if (KexError e = to_element(k_s.get(), k_s1_octets); e != KexError::none) return e;
+
+        const Bytes t2_octets = compute_t2(*this, k_c1, k_s1_octets);
+        PublicBn t2 = public_from(t2_octets.data(), t2_octets.size());
+        PublicBn z_base(BN_new());
+        SecretBn result = new_secret();
+        if (t2_octets.empty() || !t2 || !z_base || !result ||
+            // g^t_2 (public exponent), then K_c1 * g^t_2
+            !BN_mod_exp_mont_word(z_base.get(), 2, t2.get(), q_, ctx.get(), mont_q_) ||
+            !BN_mod_mul(z_base.get(), z_base.get(), k.get(), q_, ctx.get()) ||
+            !exp_secret(result.get(), z_base.get(), s.get(), ctx.get()))
+            return fail("MUT03122", "z (server)");
+        Secret z_octets;
+        if (KexError e = to_secret_octets(result.get(), z_octets); e != KexError::none) return e;
+        k_s1 = std::move(k_s1_octets);
+        z = std::move(z_octets);
+        return KexError::none;
+    }
+
 private:
     KexError fail(const char* tag, const char* what) const {
         ERR_clear_error();

@@ -240,6 +240,67 @@ public:
         return encode_point(result.get(), z, ctx.get());
     }
 
+    // The server's whole exchange with K_c1 and J decompressed once each:
+    // K_s1 = P([S_s1] * (J + [t_1] * K_c1')) and
+    // z = P([S_s1] * K_c1' + [S_s1 * t_2 mod r] * G), the same single-point
+    // EC_POINT_mul calls as server_key and server_secret.
+    KexError server_exchange(const Bytes& j, const Bytes& k_c1, const Secret& s_s1,
+                             Bytes& k_s1, Secret& z) const override {
+        if (!ready_) return KexError::internal;
+        BnCtx ctx(BN_CTX_new());
+        if (!ctx) return fail("MUT03228", "a BN_CTX");
+        Point k_c;
+        if (KexError e = decode_point(k_c1, k_c, ctx.get()); e != KexError::none) return e;
+        Point verifier;
+        if (KexError e = decode_point(j, verifier, ctx.get()); e != KexError::none) {
+            // A server-side problem (corrupt verifier record), not the client's.
+            log(LogLevel::error, "MUT03229",
+                std::string("stored verifier J is not a valid curve point: ") + kex_error_name(e));
+            return KexError::internal;
+        }
+        SecretBn s;
+        if (KexError e = to_scalar(s_s1, s); e != KexError::none) return e;
+
+        PublicBn t1 = hash_scalar(compute_t1(*this, k_c1), ctx.get());
+        Point base(EC_POINT_new(group_));
+        Point point(EC_POINT_new(group_));
+        if (!t1 || !base || !point ||
+            !EC_POINT_mul(group_, base.get(), nullptr, k_c.get(), t1.get(), ctx.get()) ||
+            !EC_POINT_add(group_, base.get(), base.get(), verifier.get(), ctx.get()))
+            return fail("MUT03230", "K_s1");
+        if (EC_POINT_is_at_infinity(group_, base.get())) {
+            log(LogLevel::warn, "MUT03231", "J + [t_1]K_c1 is the point at infinity; rejecting the exchange");
+            return KexError::infinity;
+        }
+        if (!EC_POINT_mul(group_, point.get(), nullptr, base.get(), s.get(), ctx.get()))
+            return fail("MUT03232", "K_s1");
+        Bytes k_s1_octets;
+        if (KexError e = encode_public(point.get(), k_s1_octets, ctx.get()); e != KexError::none)
+            return KexError::bad_scalar;  // cannot happen for S_s1 in [1, r-1]; retry
+
+        PublicBn t2 = hash_scalar(compute_t2(*this, k_c1, k_s1_octets), ctx.get());
+        SecretBn s_t2 = new_secret();
+        Point generator_term(EC_POINT_new(group_));
+        if (!t2 || !s_t2 || !generator_term ||
+            !BN_mod_mul(s_t2.get(), s.get(), t2.get(), r_, ctx.get()) ||
+            !EC_POINT_mul(group_, generator_term.get(), s_t2.get(), nullptr, nullptr, ctx.get()) ||
+            !EC_POINT_mul(group_, point.get(), nullptr, k_c.get(), s.get(), ctx.get()) ||
+            !EC_POINT_add(group_, point.get(), point.get(), generator_term.get(), ctx.get()))
+            return fail("MUT03233", "z (server)");
+        // Infinity only when K_c1' = -[t_2] * G, t_2 depending on K_s1: a new
+        // S_s1 gives a new t_2.
+        if (EC_POINT_is_at_infinity(group_, point.get())) {
+            log(LogLevel::warn, "MUT03234", "K_c1 + [t_2]G is the point at infinity; retrying with a new S_s1");
+            return KexError::bad_scalar;
+        }
+        Secret z_octets;
+        if (KexError e = encode_point(point.get(), z_octets, ctx.get()); e != KexError::none)
+            return e == KexError::infinity ? KexError::bad_scalar : e;
+        k_s1 = std::move(k_s1_octets);
+        z = std::move(z_octets);
+        return KexError::none;
+    }
+
 private:
     KexError fail(const char* tag, const char* what) const {
         ERR_clear_error();

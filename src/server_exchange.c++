@@ -111,7 +111,9 @@ VerifierAnswer lookup_dbm_verifier(const std::string& path, const std::string& d
             return answer;
     }
     std::vector<VerifierEntry> entries;
-    const RecordError record_error = decode_record(value, entries);
+    // J's group-element check is left to Algorithm::server_exchange, for the
+    // one entry used (an EC decompression saved per entry and per lookup).
+    const RecordError record_error = decode_record(value, entries, /*validate=*/false);
     if (record_error != RecordError::none) {
         answer.status = VerifierStatus::bad_record;
         answer.detail = "verifier record of user \"" + loggable(user) + "\" in " + path +
@@ -446,11 +448,6 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
         return init_result(p, "invalid-parameters", LogLevel::error, "MUT01105",
                            "req-KEX-C1 from user \"" + user + "\" rejected: kc1 does not decode (" +
                                decode_error_name(decode_error) + ")");
-    const KexError check = a.check_client_key(*k_c1);
-    if (check != KexError::none)
-        return init_result(p, "invalid-parameters", LogLevel::error, "MUT01106",
-                           "req-KEX-C1 from user \"" + user + "\" rejected: invalid kc1 (" +
-                               kex_error_name(check) + ")");
     const std::optional<std::uint8_t> index = algorithm_index(a);
     const Bytes* fake_j = ctx.fakes.find(a);
     if (!index || !fake_j)
@@ -468,28 +465,48 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
     if (answer.status == VerifierStatus::store_failed)
         return init_result(p, "internal-error", LogLevel::error, "MUT01108",
                            "req-KEX-C1 from user \"" + user + "\": " + answer.detail);
-    const bool fake = answer.status != VerifierStatus::found ||
-                      answer.j.size() != a.element_length();
-    const Bytes& j = fake ? *fake_j : answer.j;
+    bool fake = answer.status != VerifierStatus::found ||
+                answer.j.size() != a.element_length();
+    const Bytes* j = fake ? fake_j : &answer.j;
 
-    // K_s1 from a fresh S_s1; the same work for real and fake sessions.
-    Secret s_s1;
+    // One call checks K_c1 and computes K_s1 and z from a fresh S_s1; the
+    // same work for real and fake sessions. z is stored in the session at
+    // once and S_s1 wiped here: the table never holds S_s1.
     Bytes k_s1;
+    Secret z;
     KexError kex = KexError::internal;
-    for (int attempt = 0; attempt < 2 && kex != KexError::none; ++attempt) {
-        s_s1 = a.random_server_scalar();
-        if (s_s1.empty()) continue;
-        kex = a.server_key(j, *k_c1, s_s1, k_s1);
-        if (kex == KexError::out_of_range || kex == KexError::not_on_curve ||
-            kex == KexError::infinity || kex == KexError::bad_encoding) {
-            // An invalid K_c1 was caught above; an invalid K_s1 is a
-            // negligible-probability event: one more try with a new S_s1.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        Secret s_s1 = a.random_server_scalar();
+        if (s_s1.empty()) {
+            kex = KexError::internal;
             continue;
         }
+        kex = a.server_exchange(*j, *k_c1, s_s1, k_s1, z);
+        if (kex == KexError::internal && !fake && attempt == 0) {
+            // The stored J did not pass the group-element checks (logged by
+            // the algorithm): a corrupt record. Treat it like a malformed
+            // record, a fake session; a genuine OpenSSL failure fails again.
+            log(LogLevel::error, "MUT01205",
+                "verifier record of user \"" + user + "\" is malformed (" +
+                    record_error_name(RecordError::bad_verifier) + ", " + std::string(a.name()) +
+                    "); rewrite it with htmutual");
+            answer.status = VerifierStatus::bad_record;
+            fake = true;
+            j = fake_j;
+            continue;
+        }
+        // bad_scalar: this S_s1 gives an invalid K_s1 or z (negligible
+        // probability): one more try with a new S_s1.
+        if (kex != KexError::bad_scalar) break;
     }
+    if (kex == KexError::bad_encoding || kex == KexError::out_of_range ||
+        kex == KexError::not_on_curve || kex == KexError::infinity)
+        return init_result(p, "invalid-parameters", LogLevel::error, "MUT01106",
+                           "req-KEX-C1 from user \"" + user + "\" rejected: invalid kc1 (" +
+                               kex_error_name(kex) + ")");
     if (kex != KexError::none)
         return init_result(p, "internal-error", LogLevel::error, "MUT01109",
-                           "req-KEX-C1 from user \"" + user + "\": computing K_s1 failed (" +
+                           "req-KEX-C1 from user \"" + user + "\": computing K_s1 and z failed (" +
                                kex_error_name(kex) + ")");
 
     NewSession n;
@@ -502,7 +519,7 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
     n.user = cred.user;
     n.k_c1 = &*k_c1;
     n.k_s1 = &k_s1;
-    n.s_s1 = &s_s1;
+    n.s_s1 = &z;  // the session secret: z, computed above
     n.nc_max = p.nc_max;
     n.nc_window = p.nc_window;
     n.now = ctx.now;
@@ -585,25 +602,17 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
     }
     const std::string user = loggable(snap.user);
 
-    // Outside the lock: z (first verification) and VK_c. A fake session does
-    // the same work and fails only at the end.
-    Secret z;
+    // Outside the lock: VK_c. z was computed at the key exchange and stored
+    // with the session. A fake session does the same work and fails only at
+    // the end.
     const bool first = snap.state == SessionState::key_exchanging;
-    if (first) {
-        const KexError e = a.server_secret(snap.k_c1, snap.k_s1, snap.secret, z);
-        if (e != KexError::none)
-            return init_result(p, "internal-error", LogLevel::error, "MUT01121",
-                               "req-VFY-C for sid " + sid_text + ": computing z failed (" +
-                                   kex_error_name(e) + ")");
-    } else {
-        z = snap.secret;
-    }
+    const Secret& z = snap.secret;
     const Bytes expected = compute_vk_c(a, snap.k_c1, snap.k_s1, z, cred.nc, p.vh);
     const bool match = !expected.empty() && equal_constant_time(expected, *vkc);
     const bool verified = match && !snap.fake;
 
     const VerifyCommit commit =
-        ctx.table.finish_verify(cred.sid, realm, cred.nc, verified, first ? &z : nullptr, ctx.now);
+        ctx.table.finish_verify(cred.sid, realm, cred.nc, verified, nullptr, ctx.now);
     if (!verified) {
         if (commit == VerifyCommit::lock_failed)
             return init_result(p, "internal-error", LogLevel::error, "MUT01130",

@@ -92,7 +92,7 @@ struct NewSession {
     std::string_view user;
     const Bytes* k_c1 = nullptr;
     const Bytes* k_s1 = nullptr;
-    const Secret* s_s1 = nullptr;
+    const Secret* s_s1 = nullptr;     // the session secret (server_exchange stores z here)
     std::uint64_t nc_max = 0;
     std::uint32_t nc_window = min_nc_window;
     std::int64_t now = 0;             // seconds
@@ -106,7 +106,7 @@ struct SessionSnapshot {
     std::uint8_t algorithm = 0;
     std::string user;
     Bytes k_c1, k_s1;
-    Secret secret;                    // S_s1 when key_exchanging, z when authenticated
+    Secret secret;                    // as inserted (z from server_exchange), or z from finish_verify
 };
 
 // Which session an insertion had to push out (for statistics and debug logs).

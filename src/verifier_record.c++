@@ -39,7 +39,7 @@ std::vector<std::string_view> split(std::string_view s, char separator) {
     }
 }
 
-RecordError decode_entry(std::string_view text, VerifierEntry& entry) {
+RecordError decode_entry(std::string_view text, VerifierEntry& entry, bool validate) {
     if (text.empty()) return RecordError::empty;
     std::vector<std::string_view> fields = split(text, ';');
     if (fields[0] != record_version || fields.size() < 2) return RecordError::bad_version;
@@ -57,7 +57,8 @@ RecordError decode_entry(std::string_view text, VerifierEntry& entry) {
     std::optional<Bytes> j = algorithm->decode_key(fields[4]);
     if (!j) return RecordError::bad_verifier;
     // J is a group element like K_c1: the same range / on-curve checks apply.
-    if (algorithm->check_client_key(*j) != KexError::none) return RecordError::bad_verifier;
+    if (validate && algorithm->check_client_key(*j) != KexError::none)
+        return RecordError::bad_verifier;
     // Canonical spelling only (hex-fixed-number accepts upper case on the wire).
     if (algorithm->encode_key(*j) != fields[4]) return RecordError::bad_verifier;
     entry.j = std::move(*j);
@@ -118,13 +119,14 @@ bool percent_decode_field(std::string_view s, std::string& out) {
     return true;
 }
 
-RecordError decode_record(std::string_view value, std::vector<VerifierEntry>& out) {
+RecordError decode_record(std::string_view value, std::vector<VerifierEntry>& out,
+                          bool validate) {
     out.clear();
     if (value.empty()) return RecordError::empty;
     std::vector<VerifierEntry> entries;
     for (std::string_view text : split(value, ',')) {
         VerifierEntry entry;
-        RecordError e = decode_entry(text, entry);
+        RecordError e = decode_entry(text, entry, validate);
         if (e != RecordError::none) return e;
         if (find_entry(entries, *entry.algorithm, entry.auth_scope, entry.realm) != nullptr)
             return RecordError::duplicate_entry;

@@ -42,7 +42,12 @@ enum class RecordError {
 };
 const char* record_error_name(RecordError e) noexcept;
 
-RecordError decode_record(std::string_view value, std::vector<VerifierEntry>& out);
+// validate: also check every J is a valid group element (range / on-curve;
+// an EC point decompression each). The module passes false and lets
+// Algorithm::server_exchange reject the one J it uses; htmutual keeps true.
+// Length, encoding and canonical spelling of J are always checked.
+RecordError decode_record(std::string_view value, std::vector<VerifierEntry>& out,
+                          bool validate = true);
 std::string encode_record(const std::vector<VerifierEntry>& entries);
 
 // The entry for (algorithm, scope, realm), or nullptr.

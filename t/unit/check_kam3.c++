@@ -246,6 +246,83 @@ START_TEST(kat_vector_reproduces_every_derived_value) {
 }
 END_TEST
 
+// The combined server call gives the KAT K_s1 and z, both the override and
+// the base class's default (the three separate functions).
+START_TEST(kat_server_exchange_gives_k_s1_and_z) {
+    const json& v = kat_vectors["vectors"].at(static_cast<std::size_t>(_i));
+    const std::string vector_name = v["name"].get<std::string>();
+    const json& in = v["inputs"];
+    const json& d = v["derived"];
+    const json& hex = v["hex"];
+    const Algorithm& a = algorithm(v["algorithm"].get<std::string>().c_str());
+    const Secret s_c1 = secret_from_hex(in["S_c1"]);
+    const Secret s_s1 = secret_from_hex(in["S_s1"]);
+    const Secret pi = compute_pi(a, in["password"].get<std::string>(), in["auth_scope"].get<std::string>(),
+                                 in["realm"].get<std::string>(), in["user"].get<std::string>());
+    Bytes j, k_c1;
+    assert_error(a.verifier(pi, j), KexError::none);
+    assert_error(a.client_key(s_c1, k_c1), KexError::none);
+    assert_text_eq(to_hex(k_c1), hex["K_c1"].get<std::string>(), "K_c1");
+    assert_text_eq(to_hex(j), d["J"].get<std::string>(), "J");
+
+    Bytes k_s1 = to_bytes("stale"), k_s1_default;
+    Secret z(3, 9), z_default;
+    assert_error(a.server_exchange(j, k_c1, s_s1, k_s1, z), KexError::none);
+    assert_text_eq(to_hex(k_s1), hex["K_s1"].get<std::string>(), "K_s1 (server_exchange)");
+    assert_text_eq(to_hex(z), d["z"].get<std::string>(), "z (server_exchange)");
+    assert_error(a.Algorithm::server_exchange(j, k_c1, s_s1, k_s1_default, z_default), KexError::none);
+    assert_text_eq(to_hex(k_s1_default), hex["K_s1"].get<std::string>(), "K_s1 (default server_exchange)");
+    assert_text_eq(to_hex(z_default), d["z"].get<std::string>(), "z (default server_exchange)");
+}
+END_TEST
+
+// Errors of the combined call: K_c1 problems as K_c1 errors, a bad J as
+// internal, a bad S_s1 as bad_scalar; nothing is written on failure.
+START_TEST(server_exchange_reports_each_input_problem) {
+    const Algorithm& a = *all_algorithms()[static_cast<std::size_t>(_i)];
+    const bool ec = a.wire_format() == WireFormat::hex_fixed;
+    const Secret pi = compute_pi(a, "pw", "example.com", "realm", "user");
+    Bytes j, k_c1;
+    assert_error(a.verifier(pi, j), KexError::none);
+    assert_error(a.client_key(a.random_client_scalar(), k_c1), KexError::none);
+    const Secret s_s1 = a.random_server_scalar();
+    // EC: x >= p (not on the curve); DL: 1 (out of range).
+    Bytes invalid(a.element_length(), ec ? 0xff : 0);
+    if (!ec) invalid.back() = 1;
+    const KexError invalid_error = ec ? KexError::not_on_curve : KexError::out_of_range;
+    Bytes zero(a.element_length(), 0);
+    const Bytes untouched = to_bytes("untouched");
+    for (int which = 0; which < 2; ++which) {
+        const auto call = [&](const Bytes& jj, const Bytes& kk, const Secret& ss) {
+            Bytes k_s1 = untouched;
+            Secret z(1, 42);
+            KexError e = which == 0 ? a.server_exchange(jj, kk, ss, k_s1, z)
+                                    : a.Algorithm::server_exchange(jj, kk, ss, k_s1, z);
+            if (e != KexError::none) {
+                ck_assert(k_s1 == untouched);
+                ck_assert(z == Secret(1, 42));
+            }
+            return e;
+        };
+        assert_error(call(j, invalid, s_s1), invalid_error);
+        assert_error(call(j, zero, s_s1), ec ? KexError::infinity : KexError::out_of_range);
+        assert_error(call(j, Bytes(3, 1), s_s1), KexError::bad_encoding);
+        assert_error(call(invalid, k_c1, s_s1), KexError::internal);
+        assert_error(call(j, k_c1, Secret(a.scalar_length(), 0)), KexError::bad_scalar);
+        assert_error(call(j, k_c1, Secret()), KexError::bad_scalar);
+        assert_error(call(j, k_c1, s_s1), KexError::none);
+    }
+    // The exchange agrees with the client.
+    const Secret s_c1 = a.random_client_scalar();
+    assert_error(a.client_key(s_c1, k_c1), KexError::none);
+    Bytes k_s1;
+    Secret z_server, z_client;
+    assert_error(a.server_exchange(j, k_c1, s_s1, k_s1, z_server), KexError::none);
+    assert_error(a.client_secret(pi, s_c1, k_c1, k_s1, z_client), KexError::none);
+    ck_assert(z_server == z_client);
+}
+END_TEST
+
 // ---- random exchanges ------------------------------------------------------------
 
 START_TEST(random_exchanges_agree_and_wrong_password_differs) {
@@ -632,6 +709,8 @@ int main() {
     tcase_add_test(tc, algorithm_sizes_follow_rfc8121_appendix_b);
     tcase_add_test(tc, kat_has_twelve_vectors_covering_every_algorithm);
     tcase_add_loop_test(tc, kat_vector_reproduces_every_derived_value, 0, 12);
+    tcase_add_loop_test(tc, kat_server_exchange_gives_k_s1_and_z, 0, 12);
+    tcase_add_loop_test(tc, server_exchange_reports_each_input_problem, 0, 4);
     tcase_add_loop_test(tc, random_exchanges_agree_and_wrong_password_differs, 0, 4);
     tcase_add_test(tc, dl_client_scalars_meet_the_minimum);
     tcase_add_test(tc, concurrent_exchanges_agree);

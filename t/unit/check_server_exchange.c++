@@ -381,6 +381,52 @@ START_TEST(unknown_user_gets_an_indistinguishable_fake_session) {
 }
 END_TEST
 
+// z is computed at req-KEX-C1 and stored with the session: the table never
+// holds S_s1, and req-VFY-C only hashes.
+START_TEST(session_stores_z_from_the_key_exchange) {
+    Server s;
+    s.add_user("alice", "pw");
+    for (const Algorithm* a : all_algorithms()) {
+        ClientSession c;
+        read_kex_s1(c, s.handle(kex_c1_header(c, *a, "alice", "pw")));
+        const std::uint64_t realm_id = s.table->realm_id(a->name(), scope, realm, s.policy.partition);
+        SessionSnapshot snap;
+        ck_assert(s.table->begin_verify(c.sid, realm_id, 1, s.now, snap) == VerifyCheck::ok);
+        ck_assert(snap.state == SessionState::key_exchanging);
+        ck_assert_uint_eq(snap.secret.size(), a->element_length());
+        ck_assert(snap.secret == c.z);
+        expect_verified(c, s.handle(vfy_c_header(c, 1)), 1, "alice");
+        ck_assert(s.table->begin_verify(c.sid, realm_id, 2, s.now, snap) == VerifyCheck::ok);
+        ck_assert(snap.state == SessionState::authenticated);
+        ck_assert(snap.secret == c.z);
+        expect_verified(c, s.handle(vfy_c_header(c, 2)), 2, "alice");
+    }
+}
+END_TEST
+
+// A stored J that is not a group element (validated only when used): logged
+// (MUT01205) and handled as a malformed record, a fake session.
+START_TEST(invalid_stored_j_gives_a_fake_session) {
+    Server s;
+    s.add_user("alice", "pw");
+    for (const Algorithm* a : all_algorithms()) {
+        Bytes invalid(a->element_length(), a->wire_format() == WireFormat::hex_fixed ? 0xff : 0);
+        if (a->wire_format() == WireFormat::base64_fixed) invalid.back() = 1;
+        s.source.j["alice/" + std::string(a->name())] = invalid;
+        captured.clear();
+        set_log_sink(capture_sink, nullptr);
+        ClientSession c;
+        const ExchangeResult r = s.handle(kex_c1_header(c, *a, "alice", "pw"));
+        set_log_sink(nullptr, nullptr);
+        read_kex_s1(c, r);
+        ck_assert(logged("MUT01205"));
+        ck_assert_msg(r.log_message.find("fake session (bad-record)") != std::string::npos, "%s",
+                      r.log_message.c_str());
+        expect_init(s.handle(vfy_c_header(c, 1)), "auth-failed", "MUT01122", all_algorithms().size());
+    }
+}
+END_TEST
+
 START_TEST(bad_kc1_is_invalid_parameters) {
     Server s;
     s.add_user("alice", "pw");
@@ -576,6 +622,12 @@ START_TEST(dbm_verifier_source) {
     dl.algorithm = find_algorithm("iso-kam3-dl-2048-sha256");
     ck_assert(dl.algorithm->verifier(compute_pi(*dl.algorithm, "pw", scope, realm, "dave"), dl.j) == KexError::none);
     put("dave", encode_record({dl}));
+    // A well-formed record whose DL entry holds J = 1 (not a group element):
+    // only the entry used is validated, by the exchange.
+    VerifierEntry broken_dl = dl;
+    broken_dl.j.assign(dl.j.size(), 0);
+    broken_dl.j.back() = 1;
+    put("erin", encode_record({broken_dl, e}));
     apr_dbm_close(db);
 
     captured.clear();
@@ -601,6 +653,12 @@ START_TEST(dbm_verifier_source) {
     r = lookup_dbm_verifier(path, "default", "dave", a, scope, realm);
     ck_assert(r.status == VerifierStatus::no_verifier);
     ck_assert(logged("MUT01204"));
+    r = lookup_dbm_verifier(path, "default", "erin", a, scope, realm);
+    ck_assert(r.status == VerifierStatus::found);
+    ck_assert(r.j == e.j);
+    r = lookup_dbm_verifier(path, "default", "erin", *dl.algorithm, scope, realm);
+    ck_assert(r.status == VerifierStatus::found);  // J checked by server_exchange
+    ck_assert(r.j == broken_dl.j);
     r = lookup_dbm_verifier(std::string(dir) + "/missing", "default", "alice", a, scope, realm);
     ck_assert(r.status == VerifierStatus::store_failed);
     ck_assert(!r.detail.empty());
@@ -743,6 +801,8 @@ int main() {
     tcase_add_test(tc, nc_limits_and_expiry);
     tcase_add_test(tc, wrong_password_fails_at_verification);
     tcase_add_test(tc, unknown_user_gets_an_indistinguishable_fake_session);
+    tcase_add_test(tc, session_stores_z_from_the_key_exchange);
+    tcase_add_test(tc, invalid_stored_j_gives_a_fake_session);
     tcase_add_test(tc, bad_kc1_is_invalid_parameters);
     tcase_add_test(tc, other_protection_space_is_invalid_parameters);
     tcase_add_test(tc, malformed_headers_are_invalid_parameters);

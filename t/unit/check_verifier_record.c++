@@ -276,6 +276,36 @@ START_TEST(error_bad_verifier) {
 }
 END_TEST
 
+// validate=false skips only the group-element check of J; length, encoding
+// and canonical spelling are still enforced.
+START_TEST(decode_without_validation_skips_only_the_group_check) {
+    const VerifierEntry e = kat_entry("iso-kam3-ec-p256-sha256/ascii");
+    const std::string head = "1;iso-kam3-ec-p256-sha256;s;r;";
+    const std::string j = e.algorithm->encode_key(e.j);
+    const std::string not_on_curve = head + "01" + std::string(64, 'f');
+    std::vector<VerifierEntry> out;
+    ck_assert(decode_record(not_on_curve, out) == RecordError::bad_verifier);
+    ck_assert(decode_record(not_on_curve, out, true) == RecordError::bad_verifier);
+    ck_assert(decode_record(not_on_curve, out, false) == RecordError::none);
+    ck_assert_uint_eq(out.size(), 1);
+    ck_assert_uint_eq(out[0].j.size(), e.algorithm->element_length());
+    Bytes one(256, 0);
+    one.back() = 1;
+    const std::string dl_one = "1;iso-kam3-dl-2048-sha256;s;r;" + encode_base64_fixed(one);
+    ck_assert(decode_record(dl_one, out) == RecordError::bad_verifier);
+    ck_assert(decode_record(dl_one + "," + head + j, out, false) == RecordError::none);
+    ck_assert_uint_eq(out.size(), 2);
+    ck_assert(out[1].j == e.j);
+    // Still refused without validation: short, not hex, not canonical.
+    ck_assert(decode_record(head + j.substr(2), out, false) == RecordError::bad_verifier);
+    ck_assert(decode_record(head + "zz" + j.substr(2), out, false) == RecordError::bad_verifier);
+    std::string upper = j;
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    ck_assert(decode_record(head + upper, out, false) == RecordError::bad_verifier);
+    ck_assert(decode_record(head + j + "," + head + j, out, false) == RecordError::duplicate_entry);
+}
+END_TEST
+
 START_TEST(error_duplicate_entry) {
     const std::string entry = p256_entry_text();
     assert_record_error(entry + "," + entry, RecordError::duplicate_entry);
@@ -391,6 +421,7 @@ int main() {
     tcase_add_test(tc, error_unknown_algorithm);
     tcase_add_test(tc, error_bad_percent);
     tcase_add_test(tc, error_bad_verifier);
+    tcase_add_test(tc, decode_without_validation_skips_only_the_group_check);
     tcase_add_test(tc, error_duplicate_entry);
     tcase_add_test(tc, error_names_are_distinct);
     suite_add_tcase(s, tc);
