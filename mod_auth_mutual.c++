@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <new>
 #include <optional>
@@ -544,6 +545,85 @@ int fail_startup(server_rec* s, apr_status_t status, const char* tag, const char
     return HTTP_INTERNAL_SERVER_ERROR;
 }
 
+// ---- the session table across restarts ------------------------------------
+// The shared memory, its stripe mutexes and the hash key live in the process
+// pool through ap_retained_data, so a graceful restart with an unchanged
+// table geometry keeps every session: a key exchange answered by the old
+// generation is verified by the new one. A changed geometry (table size,
+// algorithms) gets a new table; the old one stays mapped until the server
+// stops, because children of the old generation may still be using it.
+// Nothing registered in the process pool points into this module's code,
+// which is unloaded at every restart.
+struct RetainedTable {
+    apr_shm_t* shm;
+    void* memory;
+    apr_size_t usable;
+    mutual::TableGeometry geometry;
+    apr_global_mutex_t* mutexes[max_stripes];
+    unsigned mutex_count;
+    mutual::HashKey key;
+};
+
+bool same_geometry(const mutual::TableGeometry& a, const mutual::TableGeometry& b) noexcept {
+    return a.slots == b.slots && a.stripes == b.stripes &&
+           a.max_key_exchanges == b.max_key_exchanges && a.key_capacity == b.key_capacity;
+}
+
+RetainedTable* retained_table(const mutual::TableGeometry& geometry, server_rec* s) {
+    char name[64];
+    std::snprintf(name, sizeof name, "mod_auth_mutual.table.%u.%u.%u.%u", geometry.slots,
+                  geometry.stripes, geometry.max_key_exchanges, geometry.key_capacity);
+    auto* retained = static_cast<RetainedTable*>(ap_retained_data_get(name));
+    if (retained != nullptr && retained->shm != nullptr && same_geometry(retained->geometry, geometry)) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                     "MUT01022: keeping the session table of the previous generation");
+        return retained;
+    }
+    retained = static_cast<RetainedTable*>(ap_retained_data_create(name, sizeof(RetainedTable)));
+    apr_pool_t* pool = s->process->pool;
+    const mutual::TableLayout layout = mutual::plan_table(geometry);
+    const apr_size_t bytes = static_cast<apr_size_t>(layout.total_bytes) + 64;
+    apr_shm_t* shm = nullptr;
+    apr_status_t rv = apr_shm_create(&shm, bytes, nullptr, pool);
+    if (rv == APR_ENOTIMPL) {
+        const char* file = ap_runtime_dir_relative(
+            pool, apr_psprintf(pool, "auth_mutual_shm.%" APR_PID_T_FMT ".%s", getpid(), name));
+        apr_shm_remove(file, pool);
+        rv = apr_shm_create(&shm, bytes, file, pool);
+    }
+    if (rv != APR_SUCCESS) {
+        log_server(s, APLOG_CRIT, rv, "MUT01004",
+                   apr_psprintf(pool, "cannot create the session table in shared memory (%" APR_SIZE_T_FMT
+                                " bytes)", bytes));
+        return nullptr;
+    }
+    auto base = reinterpret_cast<std::uintptr_t>(apr_shm_baseaddr_get(shm));
+    void* aligned = reinterpret_cast<void*>((base + 63) & ~std::uintptr_t(63));
+    const apr_size_t usable = bytes - ((base + 63) / 64 * 64 - base);
+    if (!mutual::SessionTable::format(aligned, usable, geometry)) {
+        log_server(s, APLOG_CRIT, 0, "MUT01005", "cannot format the session table");
+        return nullptr;
+    }
+    for (unsigned i = 0; i < layout.stripes; ++i) {
+        rv = ap_global_mutex_create(&retained->mutexes[i], nullptr, mutex_type,
+                                    apr_psprintf(pool, "%s.stripe%u", name, i), s, pool, 0);
+        if (rv != APR_SUCCESS) {
+            log_server(s, APLOG_CRIT, rv, "MUT01006", "cannot create the session table mutexes");
+            return nullptr;
+        }
+        retained->mutex_count = i + 1;
+    }
+    if (RAND_bytes(retained->key.bytes, sizeof retained->key.bytes) != 1) {
+        log_server(s, APLOG_CRIT, 0, "MUT01007", "the random number generator failed (server secret)");
+        return nullptr;
+    }
+    retained->memory = aligned;
+    retained->usable = usable;
+    retained->geometry = geometry;
+    retained->shm = shm;  // last: marks the record complete
+    return retained;
+}
+
 int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
     // The first run of post_config is a dry run of the configuration.
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
@@ -576,37 +656,14 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
             return fail_startup(s, 0, "MUT01003", "session table geometry is unusable");
 
         auto* state = pool_new<ModuleState>(pconf);
-        const apr_size_t bytes = static_cast<apr_size_t>(layout.total_bytes) + 64;
-        apr_status_t rv = apr_shm_create(&state->shm, bytes, nullptr, pconf);
-        if (rv == APR_ENOTIMPL) {
-            const char* file = ap_runtime_dir_relative(
-                pconf, apr_psprintf(pconf, "auth_mutual_shm.%" APR_PID_T_FMT, getpid()));
-            apr_shm_remove(file, pconf);
-            rv = apr_shm_create(&state->shm, bytes, file, pconf);
-        }
-        if (rv != APR_SUCCESS)
-            return fail_startup(s, rv, "MUT01004", apr_psprintf(pconf,
-                                "cannot create the session table in shared memory (%" APR_SIZE_T_FMT " bytes)", bytes));
-        auto base = reinterpret_cast<std::uintptr_t>(apr_shm_baseaddr_get(state->shm));
-        void* aligned = reinterpret_cast<void*>((base + 63) & ~std::uintptr_t(63));
-        const std::size_t usable = bytes - ((base + 63) / 64 * 64 - base);
-        if (!mutual::SessionTable::format(aligned, usable, geometry))
-            return fail_startup(s, 0, "MUT01005", "cannot format the session table");
-
+        RetainedTable* retained = retained_table(geometry, s);
+        if (retained == nullptr)
+            return fail_startup(s, 0, "MUT01004", "cannot create the session table in shared memory");
         state->locks = pool_new<ApacheStripeLocks>(pconf);
-        for (unsigned i = 0; i < layout.stripes; ++i) {
-            rv = ap_global_mutex_create(&state->locks->mutexes[i], nullptr, mutex_type,
-                                        apr_psprintf(pconf, "stripe%u", i), s, pconf, 0);
-            if (rv != APR_SUCCESS)
-                return fail_startup(s, rv, "MUT01006", "cannot create the session table mutexes");
-            state->locks->count = i + 1;
-        }
-
-        mutual::HashKey key;
-        if (RAND_bytes(key.bytes, sizeof key.bytes) != 1)
-            return fail_startup(s, 0, "MUT01007", "the random number generator failed (server secret)");
-        state->table = pool_new<mutual::SessionTable>(pconf, aligned, usable, *state->locks, key);
-        OPENSSL_cleanse(key.bytes, sizeof key.bytes);
+        for (unsigned i = 0; i < retained->mutex_count; ++i) state->locks->mutexes[i] = retained->mutexes[i];
+        state->locks->count = retained->mutex_count;
+        state->table = pool_new<mutual::SessionTable>(pconf, retained->memory, retained->usable,
+                                                      *state->locks, retained->key);
         if (!state->table->valid())
             return fail_startup(s, 0, "MUT01005", "cannot attach to the session table");
 

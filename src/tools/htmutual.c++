@@ -670,7 +670,9 @@ int verify_user(const Options& options, const std::string& realm, const std::str
                 return fail(exit_invalid_file, "MUT04073",
                             path + ": " + error + "; check the file name and -T");
             case LookupStatus::read_failed:
-                return fail(exit_file, "MUT04074", path + ": " + error);
+                return fail(exit_invalid_file, "MUT04074",
+                            path + ": " + error +
+                                "; the file is damaged: restore it from a backup or recreate it");
         }
     }
     std::vector<VerifierEntry> entries;
