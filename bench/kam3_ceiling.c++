@@ -3,8 +3,9 @@
 //
 // One full handshake's server crypto is what the module computes across a
 // req-KEX-C1 and the following req-VFY-C:
-//   check_client_key(K_c1), random S_s1, server_key (K_s1), server_secret (z),
-//   compute_vk_c (to check vkc) and compute_vk_s (for the 200-VFY-S).
+//   random S_s1, server_exchange (checks K_c1, computes K_s1 and z in one
+//   call, as the module does), compute_vk_c (to check vkc) and compute_vk_s
+//   (for the 200-VFY-S). The "z" column stays 0: z is part of the KEX call.
 // A session-reusing request costs one VK_c and one VK_s.
 //
 // The client's keys (S_c1, K_c1) are made before the clock starts, from a small
@@ -112,13 +113,11 @@ bool server_handshake(const Algorithm& a, const Bytes& j, const Bytes& k_c1,
                       const std::string& vh, Bytes& k_s1, Secret& z, double& kex_us,
                       double& z_us, double& vk_us) {
     double t0 = thread_cpu_us();
-    if (a.check_client_key(k_c1) != KexError::none) return false;
     Secret s_s1 = a.random_server_scalar();
     if (s_s1.empty()) return false;
-    if (a.server_key(j, k_c1, s_s1, k_s1) != KexError::none) return false;
+    if (a.server_exchange(j, k_c1, s_s1, k_s1, z) != KexError::none) return false;
     double t1 = thread_cpu_us();
-    if (a.server_secret(k_c1, k_s1, s_s1, z) != KexError::none) return false;
-    double t2 = thread_cpu_us();
+    double t2 = t1;
     Bytes vk_c = compute_vk_c(a, k_c1, k_s1, z, 1, vh);
     Bytes vk_s = compute_vk_s(a, k_c1, k_s1, z, 1, vh);
     double t3 = thread_cpu_us();
