@@ -278,7 +278,7 @@ int main(int argc, char** argv) {
     }
     std::printf("\nhandshake: check K_c1 + S_s1 + K_s1 + z + VK_c + VK_s, median CPU (the ceiling)\n"
                 "mean, wall_p50: mean CPU and median wall-clock time of the same\n"
-                "kex / z / vk: mean CPU of check K_c1 + S_s1 + K_s1 (req-KEX-C1), z, VK_c + VK_s\n"
+                "kex / z / vk: mean CPU of S_s1 + server_exchange (K_s1 and z, req-KEX-C1), 0, VK_c + VK_s\n"
                 "reuse: VK_c + VK_s of one session-reusing request (fastest of 10 batches)\n"
                 "ref: the issue's figure for this machine; vs_ref = handshake / ref\n");
     if (machine) {

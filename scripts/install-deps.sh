@@ -1,10 +1,23 @@
 #!/bin/sh
 # Installs the Debian 12 packages mod_auth_mutual needs to build, test and run
 # its demo, when they are missing. Run as root (or through sudo). Idempotent.
+#   sh scripts/install-deps.sh          the build, test and demo dependencies
+#   sh scripts/install-deps.sh --fuzz   also clang 14 and its libFuzzer/sanitizer
+#                                       runtimes, for `make fuzz` (docs/security.md)
 set -eu
+# Optional packages for the libFuzzer targets (fuzz/): clang++-14 and the
+# compiler-rt runtimes (libclang_rt.fuzzer / asan / ubsan).
+fuzz_packages() {
+    echo "clang-14 libclang-rt-14-dev llvm-14"
+}
 PACKAGES="build-essential autoconf pkg-config apache2 apache2-dev libapr1-dev libaprutil1-dev
 libssl-dev openssl libicu-dev libcurl4-openssl-dev check libsubunit-dev nlohmann-json3-dev
 python3 curl ca-certificates"
+case "${1:-}" in
+    --fuzz) PACKAGES="$PACKAGES $(fuzz_packages)" ;;
+    "") ;;
+    *) echo "usage: sh scripts/install-deps.sh [--fuzz]" >&2; exit 2 ;;
+esac
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
