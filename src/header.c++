@@ -156,7 +156,11 @@ HeaderError decode_ext_value(std::string_view text, std::string& out) {
             int hi = hex_value(chars[i + 1]);
             int lo = hex_value(chars[i + 2]);
             if (hi < 0 || lo < 0) return HeaderError::ext_percent;
-            out.push_back(static_cast<char>(hi * 16 + lo));
+            const int octet = hi * 16 + lo;
+            // A control character is refused as in a quoted-string: the
+            // serializer could not send it back (fuzz finding F1).
+            if ((octet < 0x20 && octet != '\t') || octet == 0x7f) return HeaderError::ext_percent;
+            out.push_back(static_cast<char>(octet));
             i += 2;
         } else if (is_attr_char(c)) {
             out.push_back(c);

@@ -522,6 +522,8 @@ std::vector<Case> rejection_cases() {
         {E::credentials, "Mutual user*=UTF-8''a%2", H::ext_percent},
         {E::credentials, "Mutual user*=UTF-8''a%", H::ext_percent},
         {E::credentials, "Mutual user*=UTF-8''%zz", H::ext_percent},
+        {E::credentials, "Mutual user*=UTF-8''a%0Ab", H::ext_percent},  // fuzz F1: control character
+        {E::credentials, "Mutual user*=UTF-8''a%7F", H::ext_percent},
         {E::credentials, "Mutual user*=UTF-8''%G1", H::ext_percent},
         {E::credentials, "Mutual realm*=UTF-8''x", H::ext_realm},
         {E::challenges, "Mutual REALM*=utf-8''x", H::ext_realm},
