@@ -138,7 +138,6 @@ public:
 };
 
 struct ModuleState {
-    apr_shm_t* shm = nullptr;
     ApacheStripeLocks* locks = nullptr;
     mutual::SessionTable* table = nullptr;
     mutual::FakeVerifiers* fakes = nullptr;
@@ -569,7 +568,8 @@ bool same_geometry(const mutual::TableGeometry& a, const mutual::TableGeometry& 
            a.max_key_exchanges == b.max_key_exchanges && a.key_capacity == b.key_capacity;
 }
 
-RetainedTable* retained_table(const mutual::TableGeometry& geometry, server_rec* s) {
+RetainedTable* retained_table(const mutual::TableGeometry& geometry, const mutual::TableLayout& layout,
+                              server_rec* s) {
     char name[64];
     std::snprintf(name, sizeof name, "mod_auth_mutual.table.%u.%u.%u.%u", geometry.slots,
                   geometry.stripes, geometry.max_key_exchanges, geometry.key_capacity);
@@ -581,7 +581,6 @@ RetainedTable* retained_table(const mutual::TableGeometry& geometry, server_rec*
     }
     retained = static_cast<RetainedTable*>(ap_retained_data_create(name, sizeof(RetainedTable)));
     apr_pool_t* pool = s->process->pool;
-    const mutual::TableLayout layout = mutual::plan_table(geometry);
     const apr_size_t bytes = static_cast<apr_size_t>(layout.total_bytes) + 64;
     apr_shm_t* shm = nullptr;
     apr_status_t rv = apr_shm_create(&shm, bytes, nullptr, pool);
@@ -656,7 +655,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
             return fail_startup(s, 0, "MUT01003", "session table geometry is unusable");
 
         auto* state = pool_new<ModuleState>(pconf);
-        RetainedTable* retained = retained_table(geometry, s);
+        RetainedTable* retained = retained_table(geometry, layout, s);
         if (retained == nullptr)
             return fail_startup(s, 0, "MUT01004", "cannot create the session table in shared memory");
         state->locks = pool_new<ApacheStripeLocks>(pconf);

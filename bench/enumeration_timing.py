@@ -75,27 +75,6 @@ def summary(values):
             "p90": percentile(values, 0.90), "mean": statistics.fmean(values)}
 
 
-def read_response(rfile):
-    line = rfile.readline()
-    if not line:
-        raise ConnectionError("connection closed")
-    status = int(line.split()[1])
-    length, www = 0, b""
-    while True:
-        line = rfile.readline()
-        if line in (b"\r\n", b""):
-            break
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            length = int(value)
-        elif name == b"www-authenticate":
-            www = value
-    if length:
-        rfile.read(length)
-    return status, www
-
-
 def run_algorithm(h, alg, requests, warmup, rng, classes):
     A = m.ALGORITHMS[alg]
     pool = [A.encode_element(A.client_kc1(A.random_secret())) for _ in range(64)]
@@ -126,7 +105,7 @@ def run_algorithm(h, alg, requests, warmup, rng, classes):
             probe, data = request(kind, i)
             t0 = time.perf_counter()
             sock.sendall(data)
-            status, www = read_response(rfile)
+            status, www, _ = m.read_status_and_challenge(rfile)
             elapsed = time.perf_counter() - t0
             if status != 401 or b"ks1=" not in www:
                 raise RuntimeError("%s: not a 401-KEX-S1: %d %r" % (probe, status, www[:200]))

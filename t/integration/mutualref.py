@@ -811,6 +811,31 @@ class ConnectionClosed(Exception):
     pass
 
 
+def read_status_and_challenge(rfile):
+    """Status, WWW-Authenticate and whether the server closes, of one
+    response (a lean reader for load loops: no chunked bodies)."""
+    line = rfile.readline()
+    if not line:
+        raise ConnectionClosed("closed")
+    status = int(line.split()[1])
+    length, www, close = 0, b"", False
+    while True:
+        line = rfile.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"www-authenticate":
+            www = value
+        elif name == b"connection" and b"close" in value.lower():
+            close = True
+    if length:
+        rfile.read(length)
+    return status, www, close
+
+
 def read_response(rfile, method="GET"):
     """Read one HTTP/1.1 response from a binary file object."""
     line = rfile.readline(65537)

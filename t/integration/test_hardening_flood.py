@@ -136,30 +136,6 @@ def table_segment(h, snapshot):
     return segs[0]
 
 
-def read_one(rfile):
-    """Status and WWW-Authenticate of one response (a lean reader)."""
-    line = rfile.readline()
-    if not line:
-        raise m.ConnectionClosed("closed")
-    status = int(line.split()[1])
-    length, www, close = 0, b"", False
-    while True:
-        line = rfile.readline()
-        if line in (b"\r\n", b""):
-            break
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            length = int(value)
-        elif name == b"www-authenticate":
-            www = value
-        elif name == b"connection" and b"close" in value.lower():
-            close = True
-    if length:
-        rfile.read(length)
-    return status, www, close
-
-
 def flood_requests(h, realm, count_values=200):
     t0 = time.time()
     kc1s = [A.encode_element(A.client_kc1(A.random_secret())) for _ in range(count_values)]
@@ -188,7 +164,7 @@ def flood(h, realm, total, connections=FLOOD_CONNECTIONS, depth=PIPELINE):
                 batch = min(depth, n - done)
                 sock.sendall(b"".join(reqs[(offset + done + j) % len(reqs)] for j in range(batch)))
                 for _ in range(batch):
-                    status, www, close = read_one(rfile)
+                    status, www, close = m.read_status_and_challenge(rfile)
                     kind = "kex-s1" if status == 401 and b"ks1=" in www else "other"
                     local[kind] += 1
                     if kind == "other" and len(samples) < 5:
