@@ -554,7 +554,9 @@ HeaderError parse_mutual_credentials(std::string_view authorization, MutualCrede
     if ((e = check_version(item.params)) != HeaderError::none) return e;
 
     KexParams k = count_kex_params(item.params);
-    if (k.ks + k.vks + k.reason > 0) return HeaderError::response_params_in_request;
+    // RFC 8120 §4 forbids ks# and vks in requests; any other parameter a
+    // request is not specified to carry (reason among them) is ignored.
+    if (k.ks + k.vks > 0) return HeaderError::response_params_in_request;
     if (k.kc + k.vkc > 1) return HeaderError::kc_vkc_conflict;
 
     MutualCredentials c;

@@ -64,7 +64,7 @@ enum class HeaderError {
     missing_reason,
     bad_extensive_token,   // algorithm/validation/reason not an extensive-token
     kc_vkc_conflict,       // request carries kc# and vkc (or ks#/vks)
-    response_params_in_request,  // request carries ks#/vks/reason
+    response_params_in_request,  // request carries ks#/vks
     request_params_in_response,  // response carries kc#/vkc
     reason_ks_vks_conflict,      // response carries two of reason/ks#/vks
     bad_sid,               // sid not a hex-fixed-number

@@ -28,6 +28,7 @@ const char* verifier_status_name(VerifierStatus s) noexcept {
         case VerifierStatus::no_verifier: return "no-verifier";
         case VerifierStatus::wrong_realm: return "wrong-realm";
         case VerifierStatus::bad_record: return "bad-record";
+        case VerifierStatus::unacceptable_user: return "user-name-too-long";
         case VerifierStatus::store_failed: return "store-failed";
     }
     return "?";
@@ -434,11 +435,8 @@ const Algorithm* match_realm(const LocationPolicy& p, const RealmId& id, std::st
 ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
                             const MutualCredentials& cred, ExchangeContext& ctx) {
     const std::string user = loggable(cred.user);
-    if (cred.user.size() > max_user_length)
-        return init_result(p, "invalid-parameters", LogLevel::error, "MUT01104",
-                           "req-KEX-C1 rejected: user name longer than " +
-                               std::to_string(max_user_length) + " octets");
     // A NUL would cut the name short in r->user (C string): never accept one.
+    // (The grammar already refuses it; this guards the C boundary.)
     if (cred.user.find('\0') != std::string::npos)
         return init_result(p, "invalid-parameters", LogLevel::error, "MUT01136",
                            "req-KEX-C1 rejected: user name \"" + user + "\" contains NUL");
@@ -455,8 +453,14 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
                            "no fake verifier for " + std::string(a.name()) +
                                " (module not initialised)");
 
+    // RFC 8120 §11: an invalid, unknown or unacceptable user name gets a fake
+    // 401-KEX-S1 (Note 2: a 401-INIT would tell the client the name is
+    // refused). A name over the session table's limit is never looked up; the
+    // fake session keeps its first max_user_length octets for the logs.
     VerifierAnswer answer;
-    if (ctx.verifiers != nullptr) {
+    if (cred.user.size() > max_user_length) {
+        answer.status = VerifierStatus::unacceptable_user;
+    } else if (ctx.verifiers != nullptr) {
         answer = ctx.verifiers->lookup(cred.user, a);
     } else {
         answer.status = VerifierStatus::store_failed;
@@ -516,7 +520,7 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
     n.realm_id = ctx.table.realm_id(a.name(), p.auth_scope, p.realm, p.partition);
     n.algorithm = *index;
     n.fake = fake;
-    n.user = cred.user;
+    n.user = std::string_view(cred.user).substr(0, max_user_length);
     n.k_c1 = &*k_c1;
     n.k_s1 = &k_s1;
     n.s_s1 = &z;  // the session secret: z, computed above
@@ -564,12 +568,6 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
 ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualCredentials& cred,
                       ExchangeContext& ctx) {
     const std::string sid_text = cred.sid_text.empty() ? describe_sid(cred.sid) : loggable(cred.sid_text);
-    DecodeError decode_error = DecodeError::none;
-    std::optional<Bytes> vkc = a.decode_vk(cred.vkc, &decode_error);
-    if (!vkc)
-        return init_result(p, "invalid-parameters", LogLevel::error, "MUT01113",
-                           "req-VFY-C for sid " + sid_text + " rejected: vkc does not decode (" +
-                               decode_error_name(decode_error) + ")");
     const std::uint64_t realm = ctx.table.realm_id(a.name(), p.auth_scope, p.realm, p.partition);
     SessionSnapshot snap;
     const VerifyCheck check = ctx.table.begin_verify(cred.sid, realm, cred.nc, ctx.now, snap);
@@ -600,6 +598,15 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
             return init_result(p, "internal-error", LogLevel::error, "MUT01120",
                                "req-VFY-C for sid " + sid_text + ": session table lock failed");
     }
+    // RFC 8120 §11 looks the session up first: an unknown or expired sid is
+    // 401-STALE whatever vkc holds. A malformed vkc leaves the session as it
+    // was (nothing is committed), like a request that never arrived.
+    DecodeError decode_error = DecodeError::none;
+    std::optional<Bytes> vkc = a.decode_vk(cred.vkc, &decode_error);
+    if (!vkc)
+        return init_result(p, "invalid-parameters", LogLevel::error, "MUT01113",
+                           "req-VFY-C for sid " + sid_text + " rejected: vkc does not decode (" +
+                               decode_error_name(decode_error) + ")");
     const std::string user = loggable(snap.user);
 
     // Outside the lock: VK_c. z was computed at the key exchange and stored

@@ -62,6 +62,7 @@ enum class VerifierStatus {
     no_verifier,     // record without an entry for this algorithm: fake session
     wrong_realm,     // record made for another realm/scope (logged): fake session
     bad_record,      // record does not decode (logged): fake session
+    unacceptable_user,  // name over max_user_length, never looked up: fake session
     store_failed,    // the store could not be read: 401-INIT internal-error
 };
 const char* verifier_status_name(VerifierStatus s) noexcept;

@@ -77,7 +77,7 @@ INV, STALE, FAILED, KEX = "invalid-parameters", "stale-session", "auth-failed", 
 # tags written by the decision procedure (one per request); MUT012xx are the
 # verifier lookup's own lines and are not counted
 DECISION_TAG = re.compile(r"\] (MUT01[01]\d\d): ")
-CLIENT_FAULT_TAGS = ("MUT01102", "MUT01103", "MUT01104", "MUT01105", "MUT01106",
+CLIENT_FAULT_TAGS = ("MUT01102", "MUT01103", "MUT01105", "MUT01106",
                      "MUT01113", "MUT01119", "MUT01122", "MUT01123", "MUT01132", "MUT01136")
 
 
@@ -518,7 +518,9 @@ CASES = {
     "kc1_and_kc2": (kex("ec", lambda p: p + [("kc2", dict(p)["kc1"])]), E(INV, "MUT01102")),
     "kc2_instead_of_kc1": (kex("ec", lambda p: [(("kc2" if n == "kc1" else n), v) for n, v in p]),
                            E(INV, "MUT01102")),
-    "reason_in_request": (kex("ec", lambda p: p + [("reason", "initial")]), E(INV, "MUT01102")),
+    # reason is a response parameter: §4 forbids only ks#/vks in a request,
+    # anything else unspecified there is ignored
+    "reason_in_request_ignored": (kex("ec", lambda p: p + [("reason", "initial")]), KEX),
     "vks_in_request": (kex("ec", lambda p: p + [("vks", "00" * 32)]), E(INV, "MUT01102")),
     "params_1000": (kex("ec", lambda p: p + many_params(1000), ), E(INV, "MUT01102")),
     "params_64_total_is_the_limit": (kex("ec", lambda p: p + many_params(64 - 7)), KEX),
@@ -546,9 +548,9 @@ CASES = {
     # the limit counts octets, not characters: 128 x U+00E9 is 256 octets
     "user_star_128_two_octet_chars_is_the_limit": (
         kex("ec", lambda p: without(p, "user") + [("user*", "UTF-8''" + "%C3%A9" * 128)]), KEX),
-    "user_star_257_octets_in_129_chars": (
-        kex("ec", lambda p: without(p, "user") + [("user*", "UTF-8''x" + "%C3%A9" * 128)]),
-        E(INV, "MUT01104")),
+    # over the limit: unacceptable, so a fake 401-KEX-S1 (RFC 8120 §11, Note 2)
+    "user_star_257_octets_in_129_chars_gets_fake_kex_s1": (
+        kex("ec", lambda p: without(p, "user") + [("user*", "UTF-8''x" + "%C3%A9" * 128)]), KEX),
     "user_star_nul": (kex("ec", lambda p: without(p, "user") + [("user*", "UTF-8''ali%00ce")]),
                       E(INV, "MUT01102")),
     "user_star_overlong_utf8": (kex("ec", lambda p: without(p, "user") + [("user*", "UTF-8''%C0%AFalice")]),
@@ -615,6 +617,10 @@ CASES = {
     "sid_duplicated_conflicting": (vfy("ec", lambda p: p + [("sid", "00" * 16)]), E(INV, "MUT01102")),
     "nc_duplicated_conflicting": (vfy("ec", lambda p: p + [("nc", "3")]), E(INV, "MUT01102")),
     "vkc_quoted_hex": (vfy("ec", lambda p: replace(p, "vkc", '"%s"' % dict(p)["vkc"]), expect_ok=True), "ok"),
+    # §11 looks the session up before anything else: unknown sid, 401-STALE
+    "vkc_malformed_with_unknown_sid": (
+        vfy("ec", lambda p: replace(replace(p, "sid", "%032x" % (int(dict(p)["sid"], 16) ^ 1)),
+                                    "vkc", "ab" * 31)), E(STALE, "MUT01114")),
     "vkc_missing_with_sid_and_nc": (vfy("ec", lambda p: without(p, "vkc")), E(INV, "MUT01102")),
     "vfy_realm_missing": (vfy("ec", lambda p: without(p, "realm")), E(INV, "MUT01102")),
     "vfy_auth_scope_missing": (vfy("ec", lambda p: without(p, "auth-scope")), E(INV, "MUT01103")),
@@ -715,7 +721,8 @@ def test_enumeration_kex_s1_same_shape_for_known_and_unknown_users(h):
         A = m.ALGORITHMS[alg]
         assert A.is_valid_element(A.decode_element(known.challenges[0].ks1))
         others = {"unknown user": kex_response(h, area, "nobody-%s" % area, alg),
-                  "unknown long name": kex_response(h, area, "n" * 200, alg)}
+                  "unknown long name": kex_response(h, area, "n" * 200, alg),
+                  "name over the 256-octet limit": kex_response(h, area, "n" * 300, alg)}
         if area == "both":
             # a record for another realm only; no verifier for this algorithm
             others["record for another realm"] = kex_response(h, area, "carol", alg)

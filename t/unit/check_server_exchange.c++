@@ -501,16 +501,42 @@ START_TEST(malformed_headers_are_invalid_parameters) {
                       "%s -> %s %s", h, exchange_outcome_name(r.outcome), r.reason.c_str());
         ck_assert_str_eq(r.log_tag, "MUT01102");
     }
-    // Oversize user name.
-    ClientSession c;
-    std::string long_user(max_user_length + 1, 'u');
-    expect_init(s.handle(kex_c1_header(c, p256(), long_user, "pw")), "invalid-parameters", "MUT01104", 1);
-    // An undecodable vkc.
+    // An undecodable vkc for a live session: 401-INIT, the session untouched.
     s.add_user("alice", "pw");
     ClientSession d = login(s, p256(), "alice", "pw");
     std::string header = vfy_c_header(d, 2);
     header.replace(header.find("vkc=") + 4, std::string::npos, "abcd");
     expect_init(s.handle(header), "invalid-parameters", "MUT01113", 1);
+    expect_verified(d, s.handle(vfy_c_header(d, 2)), 2, "alice");
+    // The same for a sid the server does not know: §11 looks the session up
+    // first, so it is 401-STALE.
+    ClientSession unknown = d;
+    unknown.sid[0] ^= 0xff;
+    header = vfy_c_header(unknown, 3);
+    header.replace(header.find("vkc=") + 4, std::string::npos, "abcd");
+    expect_stale(s.handle(header), "MUT01114");
+}
+END_TEST
+
+// RFC 8120 §11: an invalid, unknown or unacceptable user name gets a fake
+// 401-KEX-S1 (Note 2), here a name over the 256-octet limit of the table.
+START_TEST(oversize_user_name_gets_a_fake_session) {
+    Server s;
+    std::string long_user(max_user_length + 1, 'u');
+    s.add_user(long_user.substr(0, max_user_length), "pw");  // the stored prefix is no account
+    for (std::size_t length : {max_user_length + 1, std::size_t{4000}}) {
+        ClientSession c;
+        const ExchangeResult r = s.handle(kex_c1_header(c, p256(), std::string(length, 'u'), "pw"));
+        ck_assert_str_eq(r.log_tag, "MUT01112");
+        ck_assert_msg(r.log_message.find("fake session (user-name-too-long)") != std::string::npos,
+                      "%s", r.log_message.c_str());
+        read_kex_s1(c, r);
+        ck_assert(p256().check_server_key(c.k_s1) == KexError::none);
+        expect_init(s.handle(vfy_c_header(c, 1)), "auth-failed", "MUT01122",
+                    all_algorithms().size());
+    }
+    std::string problem;
+    ck_assert_msg(s.table->validate(problem), "%s", problem.c_str());
 }
 END_TEST
 
@@ -802,6 +828,7 @@ int main() {
     tcase_add_test(tc, nc_limits_and_expiry);
     tcase_add_test(tc, wrong_password_fails_at_verification);
     tcase_add_test(tc, unknown_user_gets_an_indistinguishable_fake_session);
+    tcase_add_test(tc, oversize_user_name_gets_a_fake_session);
     tcase_add_test(tc, session_stores_z_from_the_key_exchange);
     tcase_add_test(tc, invalid_stored_j_gives_a_fake_session);
     tcase_add_test(tc, bad_kc1_is_invalid_parameters);
