@@ -15,7 +15,7 @@
 #   - a crash, leak, timeout or sanitizer report stops the target: the input
 #     is saved as $FUZZ_B/artifacts/<name>-crash-<sha1>, and the script fails.
 # One summary line per target is printed and appended to $FUZZ_B/results.txt:
-#   <target> runs=<N> seconds=<S> exec_per_s=<R> corpus=<files> status=<ok|FAIL>
+#   <target> runs=<N> jobs=<J> seconds=<S> exec_per_s=<R> corpus=<files> status=<ok|FAIL>
 # Extra libFuzzer options may be passed in FUZZ_ARGS (e.g. -max_total_time=600).
 # Logs: $FUZZ_B/logs/<name>.log (one process) or <name>.<i>.log (FUZZ_JOBS).
 set -u
