@@ -60,13 +60,6 @@ bool is_hex_digit(char c) noexcept {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-std::string lower(std::string_view s) {
-    std::string r(s);
-    for (char& c : r)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return r;
-}
-
 void check_integer(std::string_view text) {
     DecodeError error = DecodeError::none;
     std::optional<std::uint64_t> value = decode_integer(text, &error);
@@ -96,7 +89,7 @@ void check_hex(std::string_view text, std::size_t natural_length) {
     FUZZ_CHECK(value.has_value() == (error == DecodeError::none));
     if (!value) return;
     FUZZ_CHECK(value->size() * 2 == text.size());
-    FUZZ_CHECK(encode_hex_fixed(*value) == lower(text));
+    FUZZ_CHECK(encode_hex_fixed(*value) == ascii_lower(text));
 }
 
 void check_base64(std::string_view text, std::size_t natural_length) {
