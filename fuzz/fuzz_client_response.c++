@@ -112,7 +112,7 @@ struct Vector {
 
 std::string kat_path() {
     const char* env = std::getenv("MUTUAL_KAT");
-    return env != nullptr && *env != '\0' ? env : "../shared/kat/kam3-vectors.json";
+    return env != nullptr && *env != '\0' ? env : "t/data/kam3-vectors.json";
 }
 
 const std::vector<Vector>& vectors() {

@@ -106,7 +106,7 @@ Bytes hex_bytes(const std::string& hex) {
 
 std::string kat_path() {
     const char* env = std::getenv("MUTUAL_KAT");
-    return env != nullptr && *env != '\0' ? env : "../shared/kat/kam3-vectors.json";
+    return env != nullptr && *env != '\0' ? env : "t/data/kam3-vectors.json";
 }
 
 void* aligned_block(std::size_t bytes) {

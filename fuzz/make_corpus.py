@@ -18,7 +18,7 @@ import base64
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_KAT = os.environ.get("MUTUAL_KAT") or os.path.join(
-    ROOT, "..", "shared", "kat", "kam3-vectors.json")
+    ROOT, "t", "data", "kam3-vectors.json")
 
 # Which targets get which header of a vector.
 # server_exchange inputs start with a selector octet: the vector's index.

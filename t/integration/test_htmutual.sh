@@ -4,14 +4,14 @@
 # the interactive prompt, and the KAT verifiers J for all twelve vectors.
 #
 # Environment: HTMUTUAL (binary, default build/htmutual), MUTUAL_KAT (default
-# ../shared/kat/kam3-vectors.json), HTMUTUAL_WRITERS and HTMUTUAL_USERS_PER_WRITER
+# t/data/kam3-vectors.json), HTMUTUAL_WRITERS and HTMUTUAL_USERS_PER_WRITER
 # (concurrency test, default 8 x 20), HTMUTUAL_RANDOM_ROUNDS and HTMUTUAL_SEED
 # (comparison with an independent implementation on random inputs).
 # Prints TAP-like lines and a final "N passed, M failed"; exits 1 on failure.
 set -u
 
 HTMUTUAL=${HTMUTUAL:-build/htmutual}
-KAT=${MUTUAL_KAT:-../shared/kat/kam3-vectors.json}
+KAT=${MUTUAL_KAT:-t/data/kam3-vectors.json}
 WRITERS=${HTMUTUAL_WRITERS:-8}
 USERS_PER_WRITER=${HTMUTUAL_USERS_PER_WRITER:-20}
 case $HTMUTUAL in /*) ;; *) HTMUTUAL=$PWD/$HTMUTUAL ;; esac

@@ -12,7 +12,7 @@ import mutualref as m
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KAT = os.environ.get("MUTUAL_KAT") or os.path.join(
-    HERE, "..", "..", "..", "shared", "kat", "kam3-vectors.json")
+    HERE, "..", "data", "kam3-vectors.json")
 
 
 def load_vectors():

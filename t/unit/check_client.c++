@@ -44,7 +44,7 @@ json kat_vectors;  // loaded in main() before the runner forks
 
 bool load_kat() {
     const char* env = std::getenv("MUTUAL_KAT");
-    const std::string path = env && *env ? env : "../shared/kat/kam3-vectors.json";
+    const std::string path = env && *env ? env : "t/data/kam3-vectors.json";
     std::ifstream in(path);
     if (!in) return false;
     kat_vectors = json::parse(in, nullptr, false);

@@ -34,7 +34,7 @@ const char* const kat_sid = "00112233445566778899aabbccddeeff";
 
 json load_kat() {
     const char* env = std::getenv("MUTUAL_KAT");
-    std::string path = env && *env ? env : "../shared/kat/kam3-vectors.json";
+    std::string path = env && *env ? env : "t/data/kam3-vectors.json";
     std::ifstream in(path);
     ck_assert_msg(in.good(), "cannot open KAT file %s (set MUTUAL_KAT)", path.c_str());
     json doc = json::parse(in);

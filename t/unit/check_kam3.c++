@@ -39,7 +39,7 @@ const char* const algorithm_names[] = {
 
 bool load_kat() {
     const char* env = std::getenv("MUTUAL_KAT");
-    const std::string path = env && *env ? env : "../shared/kat/kam3-vectors.json";
+    const std::string path = env && *env ? env : "t/data/kam3-vectors.json";
     std::ifstream in(path);
     if (!in) return false;
     kat_vectors = json::parse(in, nullptr, false);

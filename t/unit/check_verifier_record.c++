@@ -43,7 +43,7 @@ json kat;
 
 void load_kat() {
     const char* env = std::getenv("MUTUAL_KAT");
-    const std::string path = env && *env ? env : "../shared/kat/kam3-vectors.json";
+    const std::string path = env && *env ? env : "t/data/kam3-vectors.json";
     std::ifstream in(path);
     kat = json::parse(in, nullptr, false);
 }
