@@ -86,6 +86,12 @@ struct Step {
     // value (empty for a normal request).
     MessageKind message = MessageKind::normal_request;
     std::string authorization;
+    // send_request of a req-VFY-C over TLS: `authorization` is empty; the
+    // value depends on the certificate of the connection that will carry the
+    // request (§7 tls-server-end-point). Once the transport has that
+    // connection, and before it sends anything, it calls Exchange::bind();
+    // when bind() refuses, it sends nothing and calls connection_changed().
+    bool bind_to_connection = false;
     // need_credentials: call supply_credentials() or decline_credentials().
     RealmInfo realm;
     // finished
@@ -129,9 +135,13 @@ public:
 
     const ClientOptions& options() const noexcept { return options_; }
 
-    bool has_credentials(std::string_view scope, std::string_view realm) const;
+    // A realm is the triple (algorithm, auth-scope, realm) (§5): credentials,
+    // pi and sessions are keyed on all three.
+    bool has_credentials(std::string_view algorithm, std::string_view scope,
+                         std::string_view realm) const;
     // Step 13 / log-out: forget user, password, pi and sessions of a realm.
-    void forget_credentials(std::string_view scope, std::string_view realm);
+    void forget_credentials(std::string_view algorithm, std::string_view scope,
+                            std::string_view realm);
     void forget_everything();
 
     std::size_t session_count() const noexcept { return sessions_.size(); }
@@ -151,6 +161,7 @@ private:
         std::vector<Coverage> coverage;
     };
     struct CredentialEntry {
+        std::string algorithm;
         std::string scope;
         std::string realm;
         std::string user;             // prepared (§9)
@@ -176,7 +187,8 @@ private:
     KnownRealm* find_realm_for(const Target& t);
     void remember_realm(const RealmId& id, const std::string& scope, const Target& t,
                         const std::optional<std::string>& path);
-    CredentialEntry* find_credentials(std::string_view scope, std::string_view realm);
+    CredentialEntry* find_credentials(std::string_view algorithm, std::string_view scope,
+                                      std::string_view realm);
     const Secret* pi_for(CredentialEntry& entry, const Algorithm& a);
     Session* find_session(const std::string& origin, std::string_view algorithm,
                           std::string_view scope, std::string_view realm);
@@ -203,6 +215,17 @@ public:
     // (prepared here with the PRECIS profiles of §9).
     Step supply_credentials(std::string_view user, std::string_view password);
     Step decline_credentials();
+    // For a send_request step with bind_to_connection: the Authorization
+    // value of the req-VFY-C for the connection whose certificate hashes to
+    // `tls_server_end_point` (RFC 5929 §4.1), computed with that value as vh.
+    // nullopt when it is not the certificate the session was keyed over: the
+    // request must then not be sent at all (a man in the middle could relay
+    // it); call connection_changed().
+    std::optional<std::string> bind(const Bytes& tls_server_end_point);
+    // After bind() refused: the session is dropped (it belongs to another
+    // certificate) and the exchange re-keys with req-KEX-C1 on the new
+    // connection (§17.5), keeping the credentials.
+    Step connection_changed();
 
     const SessionSummary& summary() const noexcept { return summary_; }
     // The classification of the last response ("401-INIT", "401-STALE",
@@ -230,13 +253,15 @@ private:
     Step after_realm_chosen(const Selected& chosen);
     Step send_kex(const Selected& chosen);
     Step handle_kex_s1(const MutualChallenge& challenge, const Response& response);
-    Step send_vfy(ClientContext::Session& session, const std::string& vh);
+    Step send_vfy(ClientContext::Session& session);
+    std::string vfy_authorization(ClientContext::Session& session, const std::string& vh);
     Step verify(const Response& response);
     Step finish(AuthState state, Outcome outcome, Content content, std::string detail);
     Step send(MessageKind kind, std::string authorization);
     std::string vh_of(const Response& response) const;
     bool validation_acceptable(std::string_view validation) const;
     bool same_realm(const RealmId& id, const std::string& scope) const;
+    ClientContext::Session* current_session();
 
     ClientContext& context_;
     Target target_;
@@ -245,6 +270,8 @@ private:
     bool finished_ = false;
     bool rekeyed_ = false;
     bool optional_init_ = false;
+    unsigned certificate_rekeys_ = 0;  // re-keys because the certificate changed
+    bool certificate_refused_ = false;  // bind() refused the request in flight
     std::vector<std::string> kex_realms_;   // realms a req-KEX-C1 was sent for
     std::optional<RealmInfo> expected_;     // the realm of the last authenticated request
     std::optional<Selected> awaiting_;      // the realm need_credentials asked about

@@ -44,10 +44,16 @@ struct Transfer {
     bool certificate_seen = false;
     bool header_block_too_large = false;
     std::size_t header_octets = 0;
+    // Binding the credentials to the connection (PREREQFUNCTION).
+    const std::vector<std::string>* request_headers = nullptr;
+    const RequestCredentials* credentials = nullptr;
+    Slist bound_headers;
+    bool not_sent = false;
 };
 
-// The certificate of the connection this response arrives on.
+// The certificate of the connection this transfer uses.
 void capture_certificate(Transfer& t) {
+    t.out->response.tls_server_end_point.clear();
     const curl_tlssessioninfo* info = nullptr;
     if (curl_easy_getinfo(t.curl, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || info == nullptr ||
         info->backend != CURLSSLBACKEND_OPENSSL || info->internals == nullptr)
@@ -116,6 +122,48 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
     return length;
 }
 
+Slist header_list(const std::vector<std::string>& lines, const RequestCredentials* credentials,
+                  const std::string* value) {
+    Slist headers;
+    auto add = [&headers](const std::string& line) {
+        curl_slist* next = curl_slist_append(headers.get(), line.c_str());
+        if (next != nullptr) {
+            (void)headers.release();
+            headers.reset(next);
+        }
+    };
+    for (const auto& h : lines) add(h);
+    if (credentials != nullptr && value != nullptr && !value->empty())
+        add(credentials->header + ": " + *value);
+    add("Expect:");  // no 100-continue round trip for request bodies
+    return headers;
+}
+
+// libcurl calls this once the connection is ready (after any proxy tunnel
+// and the TLS handshake, for new and reused connections alike) and before it
+// sends the request: the moment to learn the certificate of the connection
+// that will carry the request and to bind the credentials to it.
+int on_prerequest(void* user, char*, char*, int, int) {
+    Transfer& t = *static_cast<Transfer*>(user);
+    try {
+        capture_certificate(t);
+        t.certificate_seen = true;
+        if (t.credentials == nullptr || !t.credentials->bind) return CURL_PREREQFUNC_OK;
+        const std::optional<std::string> value =
+            t.credentials->bind(t.out->response.tls_server_end_point);
+        if (!value) {
+            t.not_sent = true;
+            return CURL_PREREQFUNC_ABORT;
+        }
+        t.bound_headers = header_list(*t.request_headers, t.credentials, &*value);
+        curl_easy_setopt(t.curl, CURLOPT_HTTPHEADER, t.bound_headers.get());
+        return CURL_PREREQFUNC_OK;
+    } catch (...) {
+        t.not_sent = true;
+        return CURL_PREREQFUNC_ABORT;
+    }
+}
+
 size_t on_body(char* data, size_t size, size_t count, void* user) {
     Transfer& t = *static_cast<Transfer*>(user);
     const std::size_t length = size * count;
@@ -147,7 +195,7 @@ HttpTransport::~HttpTransport() {
     curl_global_cleanup();
 }
 
-bool HttpTransport::perform(const HttpRequest& request, const std::string& authorization,
+bool HttpTransport::perform(const HttpRequest& request, const RequestCredentials& credentials,
                             HttpResult& out, std::string* error) {
     out = HttpResult{};
     CURL* curl = impl_->curl;
@@ -163,17 +211,12 @@ bool HttpTransport::perform(const HttpRequest& request, const std::string& autho
     transfer.out = &out;
     transfer.max_body = options_.max_body;
 
-    Slist headers;
-    auto add_header = [&headers](const std::string& line) {
-        curl_slist* next = curl_slist_append(headers.get(), line.c_str());
-        if (next != nullptr) {
-            (void)headers.release();
-            headers.reset(next);
-        }
-    };
-    for (const auto& h : request.headers) add_header(h);
-    if (!authorization.empty()) add_header("Authorization: " + authorization);
-    add_header("Expect:");  // no 100-continue round trip for request bodies
+    transfer.request_headers = &request.headers;
+    transfer.credentials = &credentials;
+    // With a binding, the request carries no credentials until the
+    // connection is known (on_prerequest).
+    Slist headers = header_list(request.headers, &credentials,
+                                credentials.bind ? nullptr : &credentials.value);
 
     impl_->error_buffer[0] = '\0';
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, impl_->error_buffer);
@@ -191,6 +234,8 @@ bool HttpTransport::perform(const HttpRequest& request, const std::string& autho
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &transfer);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
+    curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, on_prerequest);
+    curl_easy_setopt(curl, CURLOPT_PREREQDATA, &transfer);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, options_.insecure ? 0L : 1L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, options_.insecure ? 0L : 2L);
     if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
@@ -211,7 +256,10 @@ bool HttpTransport::perform(const HttpRequest& request, const std::string& autho
     end_block(transfer);
     if (rc != CURLE_OK) {
         std::string message;
-        if (transfer.body_too_large)
+        if (transfer.not_sent) {
+            out.not_sent = true;
+            message = "the request was not sent: its credentials belong to another connection";
+        } else if (transfer.body_too_large)
             message = "response body larger than " + std::to_string(options_.max_body) + " octets";
         else if (transfer.header_block_too_large)
             message = "response headers larger than 1 MiB";

@@ -7,6 +7,8 @@
 #define MUTUAL_CLIENT_HTTP_TRANSPORT_H
 
 #include <cstddef>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,20 +34,35 @@ struct HttpRequest {
     bool has_body = false;
 };
 
+// The credentials header a request carries.
+struct RequestCredentials {
+    std::string header = "Authorization";
+    std::string value;  // sent as is (when not empty) unless `bind` is set
+    // When set: called once the connection that will carry the request is
+    // ready (TCP, proxy tunnel and TLS handshake done; new, reused or resumed
+    // alike) and before any octet of the request is sent, with that
+    // connection's tls-server-end-point (empty on plain HTTP). Returns the
+    // value to send, or nullopt to send nothing: perform() then fails with
+    // HttpResult::not_sent. It may be called again when the transport retries
+    // on a fresh connection.
+    std::function<std::optional<std::string>(const Bytes& tls_server_end_point)> bind;
+};
+
 struct HttpResult {
     Response response;                  // status, headers, TLS binding
     std::string reason_phrase;
     std::string body;                   // buffered; the caller decides on release
+    bool not_sent = false;              // RequestCredentials::bind refused the connection
 };
 
 // What the driver needs from a transport; tests substitute a scripted one.
 class Transport {
 public:
     virtual ~Transport() = default;
-    // Sends `request` with `authorization` (when not empty) as the
-    // Authorization header. Returns false with *error set on a transport
-    // failure (DNS, connect, TLS, timeout, body over the limit).
-    virtual bool perform(const HttpRequest& request, const std::string& authorization,
+    // Sends `request` with `credentials`. Returns false with *error set on a
+    // transport failure (DNS, connect, TLS, timeout, body over the limit) or
+    // when credentials.bind refused the connection (out.not_sent).
+    virtual bool perform(const HttpRequest& request, const RequestCredentials& credentials,
                          HttpResult& out, std::string* error) = 0;
 };
 
@@ -56,8 +73,8 @@ public:
     HttpTransport(const HttpTransport&) = delete;
     HttpTransport& operator=(const HttpTransport&) = delete;
 
-    bool perform(const HttpRequest& request, const std::string& authorization, HttpResult& out,
-                 std::string* error) override;
+    bool perform(const HttpRequest& request, const RequestCredentials& credentials,
+                 HttpResult& out, std::string* error) override;
 
     const TransportOptions& options() const noexcept { return options_; }
 

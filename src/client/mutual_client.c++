@@ -48,22 +48,49 @@ FetchResult MutualClient::fetch(const HttpRequest& request) {
     HttpRequest actual = request;
     actual.url = target->url;
     Exchange exchange(context_, *target);
+    auto note = [this](std::string message) {
+        if (!observer_) return;
+        ExchangeEvent e;
+        e.kind = ExchangeEvent::Kind::note;
+        e.message = std::move(message);
+        observer_(e);
+    };
     Step step = exchange.begin();
     HttpResult last;
     bool have_response = false;
     for (;;) {
         if (step.action == Step::Action::send_request) {
-            if (observer_) {
+            auto announce = [this, &actual, &step](const std::string& authorization) {
+                if (!observer_) return;
                 ExchangeEvent e;
                 e.kind = ExchangeEvent::Kind::request;
                 e.message = message_kind_name(step.message);
                 e.method = actual.method;
                 e.url = actual.url;
-                e.authorization = step.authorization;
+                e.authorization = authorization;
                 observer_(e);
+            };
+            RequestCredentials credentials;
+            credentials.value = step.authorization;
+            if (step.bind_to_connection) {
+                // The vkc is computed for the certificate of the connection
+                // that carries it, once the transport has that connection.
+                credentials.bind = [&exchange, &announce](const Bytes& end_point) {
+                    std::optional<std::string> value = exchange.bind(end_point);
+                    if (value) announce(*value);
+                    return value;
+                };
+            } else {
+                announce(step.authorization);
             }
             std::string error;
-            if (!transport_->perform(actual, step.authorization, last, &error)) {
+            if (!transport_->perform(actual, credentials, last, &error)) {
+                if (last.not_sent && step.bind_to_connection) {
+                    note("the connection presents another server certificate than the session "
+                         "was keyed over: req-VFY-C not sent; re-keying with req-KEX-C1");
+                    step = exchange.connection_changed();
+                    continue;
+                }
                 result.transport_failed = true;
                 result.detail = error;
                 result.summary = exchange.summary();

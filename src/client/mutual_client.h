@@ -26,7 +26,7 @@ using CredentialProvider =
 // One message of the exchange, for verbose output (never carries secrets:
 // Authorization values hold only kc1/vkc, which are public protocol values).
 struct ExchangeEvent {
-    enum class Kind { request, response };
+    enum class Kind { request, response, note };  // note: `message` explains a decision
     Kind kind = Kind::request;
     std::string message;        // "req-KEX-C1", "401-KEX-S1", "200-VFY-S", ...
     std::string method, url;    // request

@@ -104,7 +104,7 @@ std::optional<Target> parse_target(std::string_view url, std::string* error) {
     return target;
 }
 
-std::string default_auth_scope(const Target& target) { return target.host; }
+std::string default_auth_scope(const Target& target) { return target.single_server_scope(); }
 
 bool scope_covers(std::string_view scope, const Target& target) {
     if (scope.empty()) return false;

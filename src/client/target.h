@@ -32,7 +32,10 @@ struct Target {
 std::optional<Target> parse_target(std::string_view url, std::string* error = nullptr);
 
 // The authentication scope assumed when a challenge carries no auth-scope:
-// the single-host type (the host), which §5 names as the default.
+// the single-server type "<scheme>://<host>[:<port>]" (default port omitted,
+// RFC 6454 serialization), as §4.1, which defines the parameter, says and
+// Appendix A.16 records as deliberate. (§5 calls single-host "the default";
+// docs/interop.md explains the reading.)
 std::string default_auth_scope(const Target& target);
 
 // §5: true when auth-scope `scope` includes the target's server. Accepts the

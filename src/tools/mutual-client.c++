@@ -236,6 +236,10 @@ std::string printable(std::string_view text) {
 }
 
 void print_event(const ExchangeEvent& e) {
+    if (e.kind == ExchangeEvent::Kind::note) {
+        std::fprintf(stderr, "* %s\n", printable(e.message).c_str());
+        return;
+    }
     if (e.kind == ExchangeEvent::Kind::request) {
         std::fprintf(stderr, "> %s %s  [%s]\n", printable(e.method).c_str(),
                      printable(e.url).c_str(), e.message.c_str());

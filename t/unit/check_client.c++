@@ -71,6 +71,9 @@ struct Server {
     RealmId id;
     std::string user = "alice";
     std::string vh = "http://example.com:80";
+    // The auth-scope the server salts pi with when it omits the parameter:
+    // single-server (§4.1).
+    std::string omitted_scope = "http://example.com";
     Bytes j;
     std::uint64_t nc_max = 100, nc_window = 128, time = 300;
     std::optional<std::string> path;
@@ -89,6 +92,7 @@ struct Server {
     bool always_stale = false;
     Ks1Fault ks1_fault = Ks1Fault::none;
     int kex_count = 0, vfy_count = 0, normal_count = 0;
+    int accepted = 0;  // req-VFY-C the server verified (the request "ran")
 
     explicit Server(const char* algorithm, std::string realm = "test realm",
                     std::optional<std::string> scope = std::string("example.com"),
@@ -102,7 +106,7 @@ struct Server {
         set_password("password123");
     }
     void set_password(const std::string& password) {
-        const Secret pi = compute_pi(*a, password, id.auth_scope.value_or("example.com"), id.realm,
+        const Secret pi = compute_pi(*a, password, id.auth_scope.value_or(omitted_scope), id.realm,
                                      user);
         ck_assert_int_gt(static_cast<int>(pi.size()), 0);
         ck_assert_int_eq(static_cast<int>(a->verifier(pi, j)), static_cast<int>(KexError::none));
@@ -193,6 +197,7 @@ struct Server {
             return init("auth-failed");
         }
         if (authz_fail) return init("authz-failed");
+        ++accepted;
         Bytes vks = compute_vk_s(*a, k_c1, k_s1, z, c.nc, vh);
         if (wrong_vks) vks[0] ^= 0x01;
         Response r = response(200);
@@ -210,6 +215,7 @@ struct Run {
     SessionSummary summary;
     std::vector<MessageKind> sent;
     int credential_requests = 0;
+    int refused_bindings = 0;
 };
 
 // Drives one exchange against the scripted server.
@@ -222,8 +228,19 @@ Run run(ClientContext& context, const std::string& url, Server& server,
     Step step = exchange.begin();
     for (int guard = 0; guard < 12; ++guard) {
         if (step.action == Step::Action::send_request) {
+            std::string authorization = step.authorization;
+            if (step.bind_to_connection) {
+                // The connection's certificate is the one the server shows now.
+                std::optional<std::string> bound = exchange.bind(server.certificate_hash);
+                if (!bound) {
+                    ++r.refused_bindings;
+                    step = exchange.connection_changed();
+                    continue;
+                }
+                authorization = *bound;
+            }
             r.sent.push_back(step.message);
-            step = exchange.receive(server.respond(step.authorization));
+            step = exchange.receive(server.respond(authorization));
         } else if (step.action == Step::Action::need_credentials) {
             ++r.credential_requests;
             step = user != nullptr ? exchange.supply_credentials(user, password)
@@ -467,9 +484,108 @@ START_TEST(authentication_info_on_a_normal_request_is_not_success) {
     r.headers.emplace_back("Authentication-Info",
                            "version=1, sid=0011, vks=\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"");
     s = exchange.receive(r);
+    // §10.1: a 200-VFY-S only answers req-VFY-C: fatal, nothing released.
     ck_assert(s.state == AuthState::unauthenticated);
-    ck_assert(s.outcome == Outcome::not_protected);
-    ck_assert(s.content != Content::verified);
+    ck_assert(s.outcome == Outcome::protocol_error);
+    ck_assert(s.content == Content::withheld);
+}
+END_TEST
+
+START_TEST(kex_s1_answering_a_normal_request_is_fatal) {
+    Server server(p256);
+    ClientContext context;
+    assert_success(run(context, "http://example.com/private/a", server));
+    Exchange exchange(context, *parse_target("http://example.com/elsewhere/a"));
+    Step s = exchange.begin();
+    ck_assert(s.message == MessageKind::normal_request);
+    MutualChallenge s1;
+    s1.kind = ResponseKind::kex_s1;
+    s1.id = server.id;
+    s1.sid = Bytes(16, 1);
+    s1.ks1 = server.a->encode_key(server.k_s1);
+    s1.nc_max = 10;
+    s1.nc_window = 10;
+    s1.time = 10;
+    Response r = server.response(401);
+    r.headers.emplace_back("WWW-Authenticate", serialize_challenge(s1, server.a->quoted_on_wire()));
+    s = exchange.receive(r);
+    ck_assert(s.outcome == Outcome::protocol_error);
+    ck_assert(s.content == Content::withheld);
+    ck_assert(context.has_credentials(p256, "example.com", "test realm"));
+}
+END_TEST
+
+START_TEST(stale_answering_kex_c1_is_fatal_and_keeps_the_credentials) {
+    Server server(p256);
+    ClientContext context;
+    Exchange exchange(context, *parse_target("http://example.com/a"));
+    Step s = exchange.begin();
+    s = exchange.receive(server.respond(s.authorization));
+    s = exchange.supply_credentials("alice", "password123");
+    ck_assert(s.message == MessageKind::req_kex_c1);
+    s = exchange.receive(server.init("stale-session"));
+    ck_assert(s.outcome == Outcome::protocol_error);
+    ck_assert(s.content == Content::withheld);
+    ck_assert(context.has_credentials(p256, "example.com", "test realm"));
+}
+END_TEST
+
+START_TEST(driver_withholds_fatal_responses_even_when_unauthenticated_content_is_allowed) {
+    // Authentication-Info on the response to a normal request: a body that
+    // pretends to be authenticated is never released.
+    struct Fake : Transport {
+        bool perform(const HttpRequest&, const RequestCredentials&, HttpResult& out,
+                     std::string*) override {
+            out = HttpResult{};
+            out.response.status = 200;
+            out.response.headers.emplace_back("Content-Type", "text/html");
+            out.response.headers.emplace_back(
+                "Authentication-Info",
+                "sid=0011, vks=\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"");
+            out.body = "forged";
+            return true;
+        }
+    } transport;
+    MutualClient client(ClientOptions{}, transport);
+    client.set_release_unauthenticated(true);
+    HttpRequest request;
+    request.url = "http://example.com/a";
+    const FetchResult r = client.fetch(request);
+    ck_assert(r.outcome == Outcome::protocol_error);
+    ck_assert(!r.released);
+    ck_assert(r.body.empty() && r.headers.empty());
+}
+END_TEST
+
+// ---- the realm is (algorithm, auth-scope, realm) (§5) ---------------------
+
+START_TEST(stale_naming_another_algorithm_is_not_our_realm) {
+    Server server(p256);
+    Server other(p521);  // same realm name and scope, another algorithm
+    ClientContext context;
+    assert_success(run(context, "http://example.com/a", server));
+    // A 401-STALE with another algorithm answering the first request (a
+    // req-VFY-C): a new realm, so the credentials are asked for again instead
+    // of a silent switch of algorithm.
+    Exchange exchange(context, *parse_target("http://example.com/b"));
+    Step s = exchange.begin();
+    ck_assert(s.message == MessageKind::req_vfy_c);
+    s = exchange.receive(other.init("stale-session"));
+    ck_assert(s.action == Step::Action::need_credentials);
+    assert_string_eq(s.realm.id.algorithm, p521);
+    // In the middle of a sequence it is a protocol error.
+    ClientContext fresh;
+    Exchange mid(fresh, *parse_target("http://example.com/c"));
+    s = mid.begin();
+    s = mid.receive(server.respond(s.authorization));
+    s = mid.supply_credentials("alice", "password123");
+    s = mid.receive(server.respond(s.authorization));
+    ck_assert(s.message == MessageKind::req_vfy_c);
+    s = mid.receive(other.init("stale-session"));
+    ck_assert(s.outcome == Outcome::protocol_error);
+    ck_assert(s.content == Content::withheld);
+    ck_assert(fresh.has_credentials(p256, "example.com", "test realm"));
+    ck_assert(!fresh.has_credentials(p521, "example.com", "test realm"));
 }
 END_TEST
 
@@ -482,7 +598,7 @@ START_TEST(wrong_password_ends_auth_required_and_forgets_credentials) {
     ck_assert(r.last.state == AuthState::auth_required);
     ck_assert(r.last.outcome == Outcome::credentials_rejected);
     ck_assert(r.last.detail.find("auth-failed") != std::string::npos);
-    ck_assert(!context.has_credentials("example.com", "test realm"));
+    ck_assert(!context.has_credentials(p256, "example.com", "test realm"));
     ck_assert_uint_eq(context.session_count(), 0);
     // Next time the user is asked again (Step 13 -> Step 12).
     const Run again = run(context, "http://example.com/private/a", server);
@@ -668,12 +784,30 @@ START_TEST(auth_scope_must_include_the_host) {
 }
 END_TEST
 
-START_TEST(absent_auth_scope_means_the_host) {
-    Server server(p256, "test realm", std::nullopt);  // server's pi uses "example.com"
+START_TEST(absent_auth_scope_means_single_server) {
+    // §4.1: an omitted auth-scope is the single-server type; the server
+    // salts pi with "http://example.com". Every algorithm.
+    Server server(all_algorithms_names[_i], "test realm", std::nullopt);
     ClientContext context;
     const Run r = run(context, "http://example.com/a", server);
     assert_success(r);
-    assert_string_eq(r.summary.scope, "example.com");
+    assert_string_eq(r.summary.scope, "http://example.com");
+    // A non-default port is part of it.
+    Server on_port(all_algorithms_names[_i], "test realm", std::nullopt);
+    on_port.omitted_scope = "http://example.com:8080";
+    on_port.vh = "http://example.com:8080";
+    on_port.set_password("password123");
+    ClientContext other;
+    const Run p = run(other, "http://EXAMPLE.com:8080/a", on_port);
+    assert_success(p);
+    assert_string_eq(p.summary.scope, "http://example.com:8080");
+    // The host alone (§5's single-host reading) is not what the server used.
+    Server host_only(all_algorithms_names[_i], "test realm", std::nullopt);
+    host_only.omitted_scope = "example.com";
+    host_only.set_password("password123");
+    ClientContext third;
+    ck_assert(run(third, "http://example.com/a", host_only).last.outcome ==
+              Outcome::credentials_rejected);
 }
 END_TEST
 
@@ -840,13 +974,125 @@ START_TEST(tls_server_end_point_binds_the_exchange_to_the_certificate) {
     server.use_tls(hash);
     ClientContext context;
     assert_success(run(context, "https://example.com/a", server));
-    assert_success(run(context, "https://example.com/a", server));
-    // Another certificate on the next connection (a man in the middle that
-    // relays to the real server): the vks no longer matches.
+    const Run reused = run(context, "https://example.com/a", server);
+    assert_success(reused);
+    ck_assert(reused.summary.reused);
+    ck_assert_int_eq(server.accepted, 2);
+    // Another certificate on the next connection: a man in the middle that
+    // relays to the real server (which keeps vh = its own certificate). The
+    // session's vkc is never sent over that connection; the client re-keys,
+    // and the vkc of the new session, bound to the intruder's certificate,
+    // is refused by the real server: no request ran.
     server.certificate_hash = Bytes(32, 0xa5);
     const Run r = run(context, "https://example.com/a", server);
-    ck_assert(r.last.outcome == Outcome::server_not_authenticated);
-    ck_assert(r.last.content == Content::withheld);
+    ck_assert_int_eq(r.refused_bindings, 1);
+    ck_assert(r.sent == (std::vector<MessageKind>{MessageKind::req_kex_c1,
+                                                  MessageKind::req_vfy_c}));
+    ck_assert_int_eq(server.accepted, 2);
+    ck_assert(r.last.outcome != Outcome::success);
+    ck_assert(r.last.content != Content::verified);
+}
+END_TEST
+
+START_TEST(request_with_a_vkc_for_another_certificate_never_reaches_the_server) {
+    // The driver over a transport whose connection shows another certificate
+    // than the session was keyed over: the transport is asked for the
+    // binding before sending and sends nothing for the old session.
+    Server server(p256, "test realm", std::string("example.com"), "tls-server-end-point");
+    server.use_tls(Bytes(32, 0x11));
+    struct Recording : Transport {
+        Server& server;
+        std::vector<std::string> sent;
+        explicit Recording(Server& s) : server(s) {}
+        bool perform(const HttpRequest&, const RequestCredentials& credentials, HttpResult& out,
+                     std::string*) override {
+            out = HttpResult{};
+            std::string authorization = credentials.value;
+            if (credentials.bind) {
+                std::optional<std::string> bound = credentials.bind(server.certificate_hash);
+                if (!bound) {
+                    out.not_sent = true;
+                    return false;
+                }
+                authorization = *bound;
+            }
+            sent.push_back(authorization);
+            out.response = server.respond(authorization);
+            out.body = "page";
+            return true;
+        }
+    } transport(server);
+    MutualClient client(ClientOptions{}, transport);
+    client.set_credential_provider([](const RealmInfo&, std::string& user, SecretString& pw) {
+        user = "alice";
+        pw = "password123";
+        return true;
+    });
+    std::vector<std::string> notes;
+    client.set_observer([&notes](const ExchangeEvent& e) {
+        if (e.kind == ExchangeEvent::Kind::note) notes.push_back(e.message);
+    });
+    HttpRequest request;
+    request.url = "https://example.com/a";
+    ck_assert(client.fetch(request).outcome == Outcome::success);
+    const std::string old_sid = encode_hex_fixed(server.sid);
+    // A legitimate rotation: the server (behind a load balancer) now shows
+    // another certificate and uses it as vh. The password is not asked for
+    // again and the exchange succeeds through a re-key.
+    server.use_tls(Bytes(32, 0x22));
+    transport.sent.clear();
+    const FetchResult r = client.fetch(request);
+    ck_assert_msg(r.outcome == Outcome::success, "%s", r.detail.c_str());
+    ck_assert(!r.summary.reused);
+    ck_assert_int_eq(notes.size(), 1);
+    ck_assert_int_eq(transport.sent.size(), 2);
+    for (const std::string& a : transport.sent)
+        ck_assert(a.find(old_sid) == std::string::npos);  // the old session never went out
+    MutualCredentials c;
+    ck_assert(parse_mutual_credentials(transport.sent[0], c) == HeaderError::none);
+    ck_assert(c.kind == RequestKind::kex_c1);
+}
+END_TEST
+
+START_TEST(certificate_changing_on_every_connection_ends_as_protocol_error) {
+    Server server(p256, "test realm", std::string("example.com"), "tls-server-end-point");
+    server.use_tls(Bytes(32, 1));
+    ClientContext context;
+    assert_success(run(context, "https://example.com/a", server));
+    std::optional<Target> t = parse_target("https://example.com/a");
+    Exchange exchange(context, *t);
+    Step s = exchange.begin();
+    unsigned refused = 0;
+    for (std::uint8_t cert = 2; s.action == Step::Action::send_request; ++cert) {
+        if (s.bind_to_connection) {
+            ck_assert(!exchange.bind(Bytes(32, cert)).has_value());
+            ++refused;
+            s = exchange.connection_changed();
+            continue;
+        }
+        server.use_tls(Bytes(32, cert));
+        s = exchange.receive(server.respond(s.authorization));
+    }
+    ck_assert(s.outcome == Outcome::protocol_error);
+    ck_assert_uint_eq(refused, 3);
+    ck_assert_int_eq(server.accepted, 1);
+    // The credentials survive.
+    ck_assert(context.has_credentials(p256, "example.com", "test realm"));
+}
+END_TEST
+
+START_TEST(bind_refuses_without_a_certificate_and_outside_a_vfy) {
+    Server server(p256, "test realm", std::string("example.com"), "tls-server-end-point");
+    server.use_tls(Bytes(32, 7));
+    ClientContext context;
+    assert_success(run(context, "https://example.com/a", server));
+    std::optional<Target> t = parse_target("https://example.com/a");
+    Exchange exchange(context, *t);
+    Step s = exchange.begin();
+    ck_assert(s.bind_to_connection && s.authorization.empty());
+    ck_assert(!exchange.bind(Bytes()).has_value());
+    Exchange other(context, *parse_target("https://example.com/b"));
+    ck_assert(!other.bind(Bytes(32, 7)).has_value());  // nothing in flight
 }
 END_TEST
 
@@ -900,10 +1146,19 @@ struct ScriptedTransport : Transport {
     std::string body;
     int calls = 0;
     ScriptedTransport(Server& s, std::string b) : server(s), body(std::move(b)) {}
-    bool perform(const HttpRequest&, const std::string& authorization, HttpResult& out,
+    bool perform(const HttpRequest&, const RequestCredentials& credentials, HttpResult& out,
                  std::string*) override {
-        ++calls;
         out = HttpResult{};
+        std::string authorization = credentials.value;
+        if (credentials.bind) {
+            std::optional<std::string> bound = credentials.bind(server.certificate_hash);
+            if (!bound) {
+                out.not_sent = true;
+                return false;
+            }
+            authorization = *bound;
+        }
+        ++calls;
         out.response = server.respond(authorization);
         out.body = body;
         return true;
@@ -1111,6 +1366,10 @@ int main() {
     tcase_add_test(server_auth, authentication_info_for_another_sid_is_refused);
     tcase_add_test(server_auth, normal_response_after_key_exchange_is_refused);
     tcase_add_test(server_auth, authentication_info_on_a_normal_request_is_not_success);
+    tcase_add_test(server_auth, kex_s1_answering_a_normal_request_is_fatal);
+    tcase_add_test(server_auth, stale_answering_kex_c1_is_fatal_and_keeps_the_credentials);
+    tcase_add_test(server_auth,
+                   driver_withholds_fatal_responses_even_when_unauthenticated_content_is_allowed);
     tcase_add_test(server_auth, driver_releases_verified_content);
     tcase_add_test(server_auth, driver_withholds_content_of_a_wrong_vks);
     tcase_add_test(server_auth, driver_withholds_content_without_authentication_info);
@@ -1138,7 +1397,7 @@ int main() {
     tcase_add_test(selection, out_of_range_dl_ks1_is_a_protocol_error);
     tcase_add_test(selection, validation_must_match_the_scheme);
     tcase_add_test(selection, auth_scope_must_include_the_host);
-    tcase_add_test(selection, absent_auth_scope_means_the_host);
+    tcase_add_loop_test(selection, absent_auth_scope_means_single_server, 0, 4);
     tcase_add_test(selection, wildcard_scope_is_honoured);
     tcase_add_test(selection, unprotected_resource_is_unauthenticated);
     tcase_add_test(selection, other_scheme_only_is_not_protected_by_mutual);
@@ -1148,6 +1407,10 @@ int main() {
     tcase_add_test(selection, init_for_a_different_realm_on_first_request_switches_realm);
     tcase_add_test(selection, init_for_a_different_realm_mid_sequence_is_refused);
     tcase_add_test(selection, tls_server_end_point_binds_the_exchange_to_the_certificate);
+    tcase_add_test(selection, request_with_a_vkc_for_another_certificate_never_reaches_the_server);
+    tcase_add_test(selection, certificate_changing_on_every_connection_ends_as_protocol_error);
+    tcase_add_test(selection, bind_refuses_without_a_certificate_and_outside_a_vfy);
+    tcase_add_test(selection, stale_naming_another_algorithm_is_not_our_realm);
     tcase_add_test(selection, host_validation_on_https_is_refused);
     suite_add_tcase(s, selection);
 
