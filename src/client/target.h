@@ -40,9 +40,14 @@ std::string default_auth_scope(const Target& target);
 
 // §5: true when auth-scope `scope` includes the target's server. Accepts the
 // single-server ("scheme://host[:port]"), single-host ("host") and
-// wildcard-domain ("*.domain") forms; a wildcard whose domain has a single
-// label ("*.com") is refused, as §5 recommends for public suffixes.
+// wildcard-domain ("*.domain") forms; a wildcard whose domain is a public
+// suffix ("*.com", "*.co.uk", "*.github.io") is refused, as §5 recommends.
 bool scope_covers(std::string_view scope, const Target& target);
+
+// True when `domain` (lower case, punycode) is a public suffix of the Public
+// Suffix List (ICANN and private sections) as libpsl has it: the system's
+// newest list, else libpsl's built-in one.
+bool is_public_suffix(std::string_view domain);
 
 // The directory of a path: everything up to and including the last "/".
 std::string path_directory(std::string_view path);

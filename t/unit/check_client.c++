@@ -1281,6 +1281,20 @@ START_TEST(scopes_follow_section_5) {
     ck_assert(scope_covers("*.www.example.com", t));
     ck_assert(!scope_covers("*.ample.com", t));
     ck_assert(!scope_covers("*.com", t));  // public suffix
+    // Multi-label public suffixes, from the Public Suffix List (libpsl).
+    const Target uk = *parse_target("http://www.shop.co.uk/");
+    ck_assert(!scope_covers("*.co.uk", uk));
+    ck_assert(scope_covers("*.shop.co.uk", uk));
+    const Target io = *parse_target("https://alice.github.io/");
+    ck_assert(!scope_covers("*.github.io", io));  // the list's private section
+    // The list's wildcard rule "*.kawasaki.jp" and its exception
+    // "!city.kawasaki.jp".
+    const Target jp = *parse_target("http://www.foo.kawasaki.jp/");
+    ck_assert(!scope_covers("*.foo.kawasaki.jp", jp));
+    const Target city = *parse_target("http://www.city.kawasaki.jp/");
+    ck_assert(scope_covers("*.city.kawasaki.jp", city));
+    ck_assert(is_public_suffix("com") && is_public_suffix("CO.UK"));
+    ck_assert(!is_public_suffix("example.com"));
     ck_assert(!scope_covers("", t));
     const Target bare = *parse_target("http://example.com/");
     ck_assert(scope_covers("*.example.com", bare));
