@@ -120,6 +120,7 @@ const char* outcome_name(Outcome o) noexcept {
         case Outcome::unsupported: return "unsupported";
         case Outcome::invalid_credentials: return "invalid-credentials";
         case Outcome::server_error: return "server-error";
+        case Outcome::http_error: return "http-error";
     }
     return "?";
 }
@@ -321,6 +322,7 @@ Step Exchange::finish(AuthState state, Outcome outcome, Content content, std::st
         case Outcome::unsupported: log(LogLevel::warn, "MUT05017", line); break;
         case Outcome::invalid_credentials: log(LogLevel::info, "MUT05018", line); break;
         case Outcome::server_error: log(LogLevel::warn, "MUT05019", line); break;
+        case Outcome::http_error: log(LogLevel::info, "MUT03301", line); break;
     }
     return step;
 }
@@ -802,6 +804,14 @@ Step Exchange::receive(const Response& response) {
     if (status != 401 && has_auth_info && sent_ == MessageKind::req_vfy_c) last_kind_ = "200-VFY-S";
 
     const auto not_protected = [&]() {
+        // An error answer is reported as what it is, not as "not protected".
+        if (is_server_error(status))
+            return finish(AuthState::unauthenticated, Outcome::server_error,
+                          Content::unauthenticated, "server error " + std::to_string(status));
+        if (is_client_error(status) && status != 401 && status != 407 &&
+            www.other_schemes.empty())
+            return finish(AuthState::unauthenticated, Outcome::http_error,
+                          Content::unauthenticated, "HTTP error " + std::to_string(status));
         if (!www.other_schemes.empty())
             return finish(AuthState::unauthenticated, Outcome::not_protected,
                           Content::unauthenticated,

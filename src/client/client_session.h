@@ -46,7 +46,8 @@ enum class Outcome {
     protocol_error,            // malformed or out-of-sequence message
     unsupported,               // no challenge with a supported algorithm and validation
     invalid_credentials,       // user name or password failed string preparation (§9)
-    server_error,              // 5xx without Authentication-Info during the sequence
+    server_error,              // 5xx without Authentication-Info (UNAUTHENTICATED)
+    http_error,                // another 4xx answering the first request, no Mutual challenge
 };
 const char* outcome_name(Outcome o) noexcept;
 

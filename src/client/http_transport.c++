@@ -239,6 +239,20 @@ bool HttpTransport::perform(const HttpRequest& request, const RequestCredentials
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, options_.insecure ? 0L : 1L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, options_.insecure ? 0L : 2L);
     if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
+    if (!options_.ca_path.empty()) curl_easy_setopt(curl, CURLOPT_CAPATH, options_.ca_path.c_str());
+    if (!options_.client_certificate.empty())
+        curl_easy_setopt(curl, CURLOPT_SSLCERT, options_.client_certificate.c_str());
+    if (!options_.client_key.empty())
+        curl_easy_setopt(curl, CURLOPT_SSLKEY, options_.client_key.c_str());
+    Slist resolve;
+    for (const auto& entry : options_.resolve) {
+        curl_slist* next = curl_slist_append(resolve.get(), entry.c_str());
+        if (next != nullptr) {
+            (void)resolve.release();
+            resolve.reset(next);
+        }
+    }
+    if (resolve) curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve.get());
 
     if (request.method == "HEAD") {
         curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);

@@ -20,10 +20,14 @@ namespace client {
 struct TransportOptions {
     bool insecure = false;              // do not verify the certificate chain and name
     std::string ca_file;                // PEM bundle of trusted CAs (empty: system default)
+    std::string ca_path;                // directory of hashed CA certificates (--capath)
+    std::string client_certificate;     // PEM client certificate (--cert)
+    std::string client_key;             // its private key (--key; default: in the cert file)
+    std::vector<std::string> resolve;   // "host:port:address" entries (--resolve)
     std::size_t max_body = 64u << 20;   // largest response body buffered (octets)
     long connect_timeout = 30;          // seconds
     long max_time = 0;                  // seconds for one HTTP request, 0: no limit
-    std::string user_agent = "mutual-client/1.0";
+    std::string user_agent = "mutual-client";
 };
 
 struct HttpRequest {

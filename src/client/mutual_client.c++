@@ -1,5 +1,7 @@
 #include "client/mutual_client.h"
 
+#include <strings.h>
+
 #include <openssl/crypto.h>
 
 #include "log.h"
@@ -134,6 +136,11 @@ FetchResult MutualClient::fetch(const HttpRequest& request) {
         result.status = last.response.status;
         result.reason_phrase = last.reason_phrase;
     }
+    if (have_response && step.content != Content::withheld && result.status >= 300 &&
+        result.status < 400)
+        for (const auto& h : last.response.headers)
+            if (h.first.size() == 8 && strncasecmp(h.first.c_str(), "location", 8) == 0)
+                result.location = h.second;
     const bool release =
         have_response && (step.content == Content::verified ||
                           (step.content == Content::unauthenticated && release_unauthenticated_));

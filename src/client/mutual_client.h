@@ -48,6 +48,10 @@ struct FetchResult {
     std::string reason_phrase;
     HeaderList headers;             // only when released
     std::string body;               // only when released
+    // The Location of a 3xx response whose content may be processed
+    // (verified, or an unauthenticated response §10.1 allows), for
+    // following redirects; never from a withheld response.
+    std::string location;
     SessionSummary summary;
     std::string last_message;       // classification of the last response
 };

@@ -140,6 +140,20 @@ bool scope_covers(std::string_view scope, const Target& target) {
     return lowered == target.host;
 }
 
+std::optional<std::string> resolve_reference(std::string_view base,
+                                             std::string_view reference) {
+    UrlHandle handle(curl_url());
+    if (!handle) return std::nullopt;
+    const std::string b(base), r(reference);
+    if (curl_url_set(handle.get(), CURLUPART_URL, b.c_str(), CURLU_GUESS_SCHEME) != CURLUE_OK ||
+        curl_url_set(handle.get(), CURLUPART_URL, r.c_str(), CURLU_NON_SUPPORT_SCHEME) !=
+            CURLUE_OK)
+        return std::nullopt;
+    // A fragment never goes on the wire.
+    curl_url_set(handle.get(), CURLUPART_FRAGMENT, nullptr, 0);
+    return url_part(handle.get(), CURLUPART_URL, 0);
+}
+
 std::string path_directory(std::string_view path) {
     const auto slash = path.rfind('/');
     if (slash == std::string_view::npos) return "/";

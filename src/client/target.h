@@ -49,6 +49,10 @@ bool scope_covers(std::string_view scope, const Target& target);
 // newest list, else libpsl's built-in one.
 bool is_public_suffix(std::string_view domain);
 
+// A redirect's Location resolved against the URL it answered (RFC 3986
+// §5.2, with libcurl's parser). nullopt when it does not resolve.
+std::optional<std::string> resolve_reference(std::string_view base, std::string_view reference);
+
 // The directory of a path: everything up to and including the last "/".
 std::string path_directory(std::string_view path);
 

@@ -315,6 +315,7 @@ START_TEST(stale_session_rekeys_without_asking_again) {
     assert_success(r);
     ck_assert(r.sent == (std::vector<MessageKind>{MessageKind::req_vfy_c, MessageKind::req_kex_c1,
                                                   MessageKind::req_vfy_c}));
+    ck_assert(!r.summary.reused);  // a brand-new session
     ck_assert_int_eq(r.credential_requests, 0);
     ck_assert_int_eq(server.kex_count, 2);
     ck_assert_uint_eq(context.pi_derivations(), 1);  // pi cached, not derived again
@@ -896,6 +897,31 @@ START_TEST(server_error_without_vks_is_unauthenticated) {
 }
 END_TEST
 
+START_TEST(error_answers_to_a_normal_request_are_errors_not_unprotected) {
+    const long statuses[] = {400, 404, 500, 503};
+    for (long status : statuses) {
+        ClientContext context;
+        Exchange exchange(context, *parse_target("http://example.com/a"));
+        Step s = exchange.begin();
+        Response r;
+        r.status = status;
+        s = exchange.receive(r);
+        ck_assert(s.state == AuthState::unauthenticated);
+        ck_assert_msg(s.outcome == (status >= 500 ? Outcome::server_error : Outcome::http_error),
+                      "%ld: %s", status, outcome_name(s.outcome));
+        ck_assert(s.detail.find(std::to_string(status)) != std::string::npos);
+    }
+    // A 401 with only another scheme stays "not protected by Mutual".
+    ClientContext context;
+    Exchange exchange(context, *parse_target("http://example.com/a"));
+    exchange.begin();
+    Response basic;
+    basic.status = 401;
+    basic.headers.emplace_back("WWW-Authenticate", "Basic realm=\"x\"");
+    ck_assert(exchange.receive(basic).outcome == Outcome::not_protected);
+}
+END_TEST
+
 // ---- path and realm knowledge ---------------------------------------------
 
 START_TEST(path_parameter_decides_which_requests_carry_credentials) {
@@ -1349,6 +1375,7 @@ START_TEST(names_are_stable) {
     assert_string_eq(auth_state_name(AuthState::unauthenticated), "UNAUTHENTICATED");
     assert_string_eq(message_kind_name(MessageKind::req_kex_c1), "req-KEX-C1");
     assert_string_eq(outcome_name(Outcome::server_not_authenticated), "server-not-authenticated");
+    assert_string_eq(outcome_name(Outcome::http_error), "http-error");
 }
 END_TEST
 
@@ -1398,6 +1425,7 @@ int main() {
     tcase_add_test(failures, declined_credentials_end_auth_required);
     tcase_add_test(failures, unpreparable_user_name_is_refused_before_sending);
     tcase_add_test(failures, server_error_without_vks_is_unauthenticated);
+    tcase_add_test(failures, error_answers_to_a_normal_request_are_errors_not_unprotected);
     suite_add_tcase(s, failures);
 
     TCase* selection = tcase_create("selection");

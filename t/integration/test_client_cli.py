@@ -1,0 +1,220 @@
+"""mutual-client as a curl user meets it (docs/mutual-client.1), against the
+real module: short usage, --version from configure.ac, HTTP errors reported
+as such with the documented exit status, -f, -L (credentials only where a
+realm's auth-scope and path allow), the password bound to the first realm,
+--resolve, --capath, and --cert/--key against a scripted TLS server that
+requires a client certificate."""
+
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+
+from httpd_fixture import (Httpd, Servers, add_users, location, make_certificate, mutual_client,
+                           require_module, require_tool, tool_path)
+
+EC256 = "iso-kam3-ec-p256-sha256"
+USER, PASSWORD = "alice", "cli pw"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def setup_module():
+    require_module()
+    require_tool("htmutual")
+    require_tool("mutual-client")
+    conf = (location("/p/", "cli realm", [EC256]) + location("/q/", "other realm", [EC256]) +
+            "RedirectMatch 302 ^/go$ /p/a.html\n"
+            "RedirectMatch 302 ^/elsewhere$ http://localhost:{port}/p/a.html\n"
+            "RedirectMatch 302 ^/p/hop$ /q/b.html\n"
+            "Redirect 503 /boom\n"
+            "Redirect 400 /bad\n")
+    plain = Httpd("cli", conf=conf)
+    tls = Httpd("cli-tls", conf=location("/p/", "cli realm", [EC256]), tls=True)
+    for h in (plain, tls):
+        add_users(h, "cli realm", {USER: PASSWORD}, [EC256])
+        add_users(h, "other realm", {USER: PASSWORD}, [EC256])
+        h.write_file("p/a.html", "first page\n")
+        h.write_file("q/b.html", "other realm page\n")
+    servers = Servers()
+    servers.append(plain)
+    servers.append(tls)
+    for h in servers:
+        h.start()
+    return servers
+
+
+def teardown_module(servers):
+    servers.cleanup()
+
+
+def run(args, password=PASSWORD, timeout=60):
+    """mutual-client without a controlling terminal (no prompt possible)."""
+    env = dict(os.environ)
+    env.pop("MUTUAL_PASSWORD", None)
+    if password is not None:
+        env["MUTUAL_PASSWORD"] = password
+    return subprocess.run([tool_path("mutual-client")] + list(args), capture_output=True,
+                          text=True, timeout=timeout, env=env, start_new_session=True,
+                          stdin=subprocess.DEVNULL)
+
+
+def detail(p):
+    return "exit %d\nstdout=%r\nstderr=%s" % (p.returncode, p.stdout[:300], p.stderr[-3000:])
+
+
+def test_bare_invocation_prints_a_short_usage(servers):
+    p = run([])
+    assert p.returncode == 2, detail(p)
+    assert "Usage: mutual-client" in p.stderr and "--help" in p.stderr, detail(p)
+    assert len(p.stderr.splitlines()) <= 3, detail(p)  # not the whole help
+    full = run(["--help"])
+    assert full.returncode == 0 and "--location" in full.stdout, detail(full)
+
+
+def test_version_is_the_projects(servers):
+    with open(os.path.join(HERE, "..", "..", "configure.ac")) as f:
+        version = re.search(r"AC_INIT\(\[[^\]]*\],\s*\[([^\]]+)\]", f.read()).group(1)
+    p = run(["--version"])
+    assert p.returncode == 0, detail(p)
+    assert p.stdout.startswith("mutual-client %s " % version), p.stdout
+
+
+def test_http_errors_are_reported_as_errors_not_as_unprotected(servers):
+    h = servers[0]
+    for path, status, says in (("/missing.html", 404, "HTTP error 404"),
+                               ("/bad", 400, "HTTP error 400"),
+                               ("/boom", 503, "server error 503")):
+        p = run(["-u", USER, h.url(path)])
+        assert p.returncode == 9, "%s: %s" % (path, detail(p))
+        assert says in p.stderr and "not protected" not in p.stderr, detail(p)
+        assert p.stdout == "", detail(p)
+
+
+def test_fail_writes_no_body_for_authenticated_errors(servers):
+    h = servers[0]
+    p = run(["-u", USER, h.url("/p/missing.html")])
+    assert p.returncode == 9 and "AUTH-SUCCEED" in p.stderr, detail(p)
+    assert "Not Found" in p.stdout, detail(p)  # verified: written without -f
+    p = run(["-u", USER, "-f", h.url("/p/missing.html")])
+    assert p.returncode == 9 and p.stdout == "", detail(p)
+
+
+def test_location_follows_a_redirect_into_the_realm(servers):
+    h = servers[0]
+    p = run(["-u", USER, "-L", "-v", h.url("/go")])
+    assert p.returncode == 0, detail(p)
+    assert p.stdout == "first page\n", detail(p)
+    assert "following the redirect to %s" % h.url("/p/a.html") in p.stderr, detail(p)
+    # Without -L the redirect is an unprotected response.
+    p = run(["-u", USER, h.url("/go")])
+    assert p.returncode == 8 and p.stdout == "", detail(p)
+
+
+def test_redirect_to_another_host_carries_no_credentials(servers):
+    # localhost is outside the realm's auth-scope (127.0.0.1): no key exchange.
+    h = servers[0]
+    p = run(["-u", USER, "-L", "-v", h.url("/elsewhere")])
+    assert p.returncode == 5, detail(p)
+    assert "does not include localhost" in p.stderr, detail(p)
+    assert "req-KEX-C1" not in p.stderr and "req-VFY-C" not in p.stderr, detail(p)
+
+
+def test_password_is_bound_to_the_first_realm(servers):
+    h = servers[0]
+    p = run(["-u", USER, h.url("/p/a.html"), h.url("/q/b.html")])
+    assert p.returncode == 3, detail(p)
+    assert p.stdout == "first page\n", detail(p)
+    assert 'the password given is for realm "cli realm"' in p.stderr, detail(p)
+    assert "--any-realm" in p.stderr, detail(p)
+    # A redirect into another realm is held to the same rule.
+    p = run(["-u", USER, "-L", h.url("/p/a.html"), h.url("/p/hop")])
+    assert p.returncode == 3 and p.stdout == "first page\n", detail(p)
+    # --any-realm offers it to both.
+    p = run(["-u", USER, "--any-realm", h.url("/p/a.html"), h.url("/q/b.html")])
+    assert p.returncode == 0, detail(p)
+    assert p.stdout == "first page\nother realm page\n", detail(p)
+
+
+def test_resolve_connects_to_the_given_address(servers):
+    h = servers[0]
+    p = run(["--resolve", "mutual.test:%d:127.0.0.1" % h.port, "--allow-unauthenticated",
+             "http://mutual.test:%d/alive.txt" % h.port])
+    assert p.returncode == 8 and p.stdout == "alive\n", detail(p)
+    bad = run(["--resolve", "mutual.test", "http://mutual.test/"])
+    assert bad.returncode == 2, detail(bad)
+
+
+def test_capath_trusts_a_certificate_directory(servers):
+    h = servers[1]
+    directory = h.path("capath")
+    os.makedirs(directory, exist_ok=True)
+    shutil.copy(h.cert, os.path.join(directory, "server.pem"))
+    subprocess.run(["openssl", "rehash", directory], check=True, capture_output=True)
+    p = run(["-u", USER, "--capath", directory, h.url("/p/a.html")])
+    assert p.returncode == 0 and p.stdout == "first page\n", detail(p)
+    p = run(["-u", USER, "--capath", h.path("run"), h.url("/p/a.html")])
+    assert p.returncode == 6, detail(p)  # an empty directory trusts nothing
+
+
+class ClientCertServer:
+    """TLS that requires a client certificate signed by `ca`, then answers
+    one unprotected 200 per connection."""
+
+    def __init__(self, cert, key, ca):
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert, key)
+        self.context.verify_mode = ssl.CERT_REQUIRED
+        self.context.load_verify_locations(ca)
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.port = self.listener.getsockname()[1]
+        self.peers = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                raw, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                conn = self.context.wrap_socket(raw, server_side=True)
+                self.peers.append(conn.getpeercert())
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\n"
+                             b"cert ok!\n")
+                conn.close()
+            except (OSError, ssl.SSLError):
+                raw.close()
+
+    def close(self):
+        self.listener.close()
+        self.thread.join(5)
+
+
+def test_client_certificate_and_key(servers):
+    h = servers[1]
+    directory = h.path("client-cert")
+    os.makedirs(directory, exist_ok=True)
+    client_cert, client_key = make_certificate(directory, name="client")
+    server = ClientCertServer(h.cert, h.key, client_cert)
+    try:
+        url = "https://127.0.0.1:%d/" % server.port
+        without = run(["-k", "--allow-unauthenticated", url])
+        with_cert = run(["-k", "--allow-unauthenticated", "--cert", client_cert,
+                         "--key", client_key, url])
+    finally:
+        server.close()
+    assert without.returncode == 6, detail(without)
+    assert with_cert.returncode == 8 and with_cert.stdout == "cert ok!\n", detail(with_cert)
+    assert server.peers, "the server saw no client certificate"
