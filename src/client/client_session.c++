@@ -152,7 +152,8 @@ std::int64_t ClientContext::now() const {
 bool ClientContext::has_credentials(std::string_view algorithm, std::string_view scope,
                                     std::string_view realm) const {
     for (const auto& c : credentials_)
-        if (c.algorithm == algorithm && c.scope == scope && c.realm == realm) return true;
+        if (c.algorithm == algorithm && c.scope == scope && c.realm == realm)
+            return !c.expires_at || now() < *c.expires_at;
     return false;
 }
 
@@ -243,8 +244,15 @@ void ClientContext::remember_realm(const RealmId& id, const std::string& scope, 
 ClientContext::CredentialEntry* ClientContext::find_credentials(std::string_view algorithm,
                                                                 std::string_view scope,
                                                                 std::string_view realm) {
-    for (auto& c : credentials_)
-        if (c.algorithm == algorithm && c.scope == scope && c.realm == realm) return &c;
+    for (auto& c : credentials_) {
+        if (c.algorithm != algorithm || c.scope != scope || c.realm != realm) continue;
+        if (c.expires_at && now() >= *c.expires_at) {  // RFC 8053 logout-timeout passed
+            const std::string a(algorithm), sc(scope), r(realm);
+            forget_credentials(a, sc, r);
+            return nullptr;
+        }
+        return &c;
+    }
     return nullptr;
 }
 
@@ -776,6 +784,74 @@ Step Exchange::verify(const Response& response) {
 }
 
 Step Exchange::receive(const Response& response) {
+    Step step = receive_message(response);
+    apply_control(response, step);
+    return step;
+}
+
+void Exchange::apply_control(const Response& response, const Step& step) {
+    control_ = AuthenticationControl{};
+    // The relevant entry: scheme Mutual, the realm being (or about to be)
+    // authenticated (RFC 8053 §4 (1), (2)); the others are ignored.
+    std::string realm;
+    if (step.action == Step::Action::need_credentials)
+        realm = step.realm.id.realm;
+    else if (expected_)
+        realm = expected_->id.realm;
+    else
+        return;
+    const AuthItem* entry = nullptr;
+    std::vector<AuthItem> items;
+    for (const std::string* value : header_values(response.headers, "Authentication-Control")) {
+        std::vector<AuthItem> parsed;
+        if (parse_challenges(*value, parsed) != HeaderError::none) continue;
+        for (auto& item : parsed) items.push_back(std::move(item));
+    }
+    for (const AuthItem& item : items) {
+        const Param* r = item.find("realm");
+        if (iequals(item.scheme, "Mutual") && r != nullptr && r->value == realm) {
+            entry = &item;
+            break;  // duplicates: "MAY take any one"
+        }
+    }
+    if (entry == nullptr) return;
+    const bool success =
+        step.action == Step::Action::finished && step.outcome == Outcome::success;
+    if (const Param* p = entry->find("location-when-unauthenticated"))
+        control_.location_when_unauthenticated = p->value;
+    if (const Param* p = entry->find("location-when-logout"))
+        control_.location_when_logout = p->value;
+    if (const Param* p = entry->find("username"); p != nullptr && response.status == 401)
+        control_.username = p->value;
+    const Param* timeout = entry->find("logout-timeout");
+    if (timeout == nullptr || !success) return;  // §4.6: only a verified response counts
+    std::uint64_t seconds = 0;
+    if (timeout->value.empty() || (timeout->value.size() > 1 && timeout->value[0] == '0')) return;
+    for (char c : timeout->value) {
+        if (c < '0' || c > '9') return;
+        const std::uint64_t digit = static_cast<std::uint64_t>(c - '0');
+        seconds = seconds > (UINT64_MAX - digit) / 10 ? UINT64_MAX : seconds * 10 + digit;
+    }
+    control_.logout_timeout = seconds;
+    const std::string algorithm = session_algorithm_, scope = session_scope_;
+    if (seconds == 0) {
+        log(LogLevel::debug, "MUT03302",
+            "logout-timeout=0: forgetting the session and credentials of realm " + quoted(realm));
+        context_.forget_credentials(algorithm, scope, realm);
+        return;
+    }
+    const std::int64_t until =
+        context_.now() + static_cast<std::int64_t>(std::min<std::uint64_t>(seconds, INT32_MAX));
+    if (ClientContext::Session* session = current_session())
+        session->reusable_until = std::min(session->reusable_until, until);
+    if (ClientContext::CredentialEntry* c = context_.find_credentials(algorithm, scope, realm))
+        c->expires_at = until;
+    log(LogLevel::debug, "MUT03303",
+        "logout-timeout=" + std::to_string(seconds) + ": realm " + quoted(realm) +
+            " is forgotten after that many seconds");
+}
+
+Step Exchange::receive_message(const Response& response) {
     if (finished_ || awaiting_ || requests_ == 0)
         return finish(AuthState::unauthenticated, Outcome::protocol_error, Content::withheld,
                       "a response arrived that no request of this exchange asked for");

@@ -115,6 +115,21 @@ struct SessionSummary {
     unsigned requests = 0;    // HTTP requests this exchange sent
 };
 
+// RFC 8053 §4: the Authentication-Control entry of the realm in use (scheme
+// Mutual, same realm name), as far as this client acts on it.
+struct AuthenticationControl {
+    // §4.6, honoured only on a verified (AUTH-SUCCEED) response: the session
+    // and the credentials expire after this many seconds; 0 forgets both now.
+    std::optional<std::uint64_t> logout_timeout;
+    std::string location_when_unauthenticated;  // §4.3, reported
+    std::string location_when_logout;           // §4.5, reported
+    std::string username;                       // §4.7, only on 401 responses
+    bool empty() const {
+        return !logout_timeout && location_when_unauthenticated.empty() &&
+               location_when_logout.empty() && username.empty();
+    }
+};
+
 struct ClientOptions {
     // Algorithms the client may use, most preferred first; empty means every
     // supported one, in the server's order.
@@ -168,6 +183,7 @@ private:
         std::string user;             // prepared (§9)
         SecretString password;        // prepared (§9)
         std::map<std::string, Secret> pi_by_algorithm;
+        std::optional<std::int64_t> expires_at;  // RFC 8053 logout-timeout
     };
     struct Session {
         std::string origin;
@@ -233,6 +249,9 @@ public:
     // "401-KEX-S1", "200-VFY-S", "normal response", ...), for verbose output.
     const std::string& last_response_kind() const noexcept { return last_kind_; }
     const Target& target() const noexcept { return target_; }
+    // The Authentication-Control (RFC 8053) of the last response for the
+    // realm in use; logout-timeout is set only when it was honoured.
+    const AuthenticationControl& control() const noexcept { return control_; }
 
 private:
     struct Selected {
@@ -249,6 +268,8 @@ private:
         Bytes k_c1;
     };
 
+    Step receive_message(const Response& response);
+    void apply_control(const Response& response, const Step& step);
     Step handle_init(const std::vector<MutualChallenge>& challenges, HeaderError parse_error,
                      bool optional);
     Step after_realm_chosen(const Selected& chosen);
@@ -283,6 +304,7 @@ private:
     std::string vh_used_;
     SessionSummary summary_;
     std::string last_kind_;
+    AuthenticationControl control_;
 };
 
 }  // namespace client

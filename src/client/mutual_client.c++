@@ -105,6 +105,7 @@ FetchResult MutualClient::fetch(const HttpRequest& request) {
                 e.kind = ExchangeEvent::Kind::response;
                 e.message = exchange.last_response_kind();
                 e.status = last.response.status;
+                e.control = exchange.control();
                 e.reason_phrase = last.reason_phrase;
                 for (const auto& h : last.response.interim_headers)
                     if (is_auth_header(h.first)) e.auth_headers.push_back(h);
@@ -132,6 +133,7 @@ FetchResult MutualClient::fetch(const HttpRequest& request) {
     result.content = step.content;
     result.summary = exchange.summary();
     result.last_message = exchange.last_response_kind();
+    result.control = exchange.control();
     if (have_response) {
         result.status = last.response.status;
         result.reason_phrase = last.reason_phrase;

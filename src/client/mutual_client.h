@@ -34,6 +34,7 @@ struct ExchangeEvent {
     long status = 0;            // response
     std::string reason_phrase;  // response
     HeaderList auth_headers;    // response: the authentication-related headers
+    AuthenticationControl control;  // response: RFC 8053 entry of the realm in use
 };
 using ExchangeObserver = std::function<void(const ExchangeEvent&)>;
 
@@ -54,6 +55,7 @@ struct FetchResult {
     std::string location;
     SessionSummary summary;
     std::string last_message;       // classification of the last response
+    AuthenticationControl control;  // RFC 8053, for the realm in use
 };
 
 class MutualClient {

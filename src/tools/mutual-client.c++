@@ -307,6 +307,28 @@ private:
 
 // ---- output ---------------------------------------------------------------
 
+// RFC 8053 Authentication-Control of the realm in use, in -v.
+void print_control(const AuthenticationControl& c) {
+    if (c.logout_timeout && *c.logout_timeout == 0)
+        std::fprintf(stderr,
+                     "* Authentication-Control: logout-timeout=0: session and credentials "
+                     "forgotten\n");
+    else if (c.logout_timeout)
+        std::fprintf(stderr,
+                     "* Authentication-Control: logout-timeout=%llu: session and credentials "
+                     "forgotten after that many seconds\n",
+                     static_cast<unsigned long long>(*c.logout_timeout));
+    if (!c.location_when_unauthenticated.empty())
+        std::fprintf(stderr, "* Authentication-Control: location-when-unauthenticated: %s\n",
+                     printable(c.location_when_unauthenticated).c_str());
+    if (!c.location_when_logout.empty())
+        std::fprintf(stderr, "* Authentication-Control: location-when-logout: %s\n",
+                     printable(c.location_when_logout).c_str());
+    if (!c.username.empty())
+        std::fprintf(stderr, "* Authentication-Control: the server accepts only user name %s\n",
+                     printable(c.username).c_str());
+}
+
 void print_event(const ExchangeEvent& e) {
     if (e.kind == ExchangeEvent::Kind::note) {
         std::fprintf(stderr, "* %s\n", printable(e.message).c_str());
@@ -324,6 +346,7 @@ void print_event(const ExchangeEvent& e) {
     for (const auto& h : e.auth_headers)
         std::fprintf(stderr, "< %s: %s\n", printable(h.first).c_str(),
                      printable(h.second).c_str());
+    print_control(e.control);
 }
 
 class Output {

@@ -25,7 +25,10 @@ def setup_module():
     require_module()
     require_tool("htmutual")
     require_tool("mutual-client")
+    control = ('Header always set Authentication-Control '
+               '"Mutual realm=\\"cli realm\\", logout-timeout=0, username=\\"alice\\""')
     conf = (location("/p/", "cli realm", [EC256]) + location("/q/", "other realm", [EC256]) +
+            location("/lo/", "cli realm", [EC256], extra=control) +
             "RedirectMatch 302 ^/go$ /p/a.html\n"
             "RedirectMatch 302 ^/elsewhere$ http://localhost:{port}/p/a.html\n"
             "RedirectMatch 302 ^/p/hop$ /q/b.html\n"
@@ -38,6 +41,7 @@ def setup_module():
         add_users(h, "other realm", {USER: PASSWORD}, [EC256])
         h.write_file("p/a.html", "first page\n")
         h.write_file("q/b.html", "other realm page\n")
+        h.write_file("lo/c.html", "logged out after this\n")
     servers = Servers()
     servers.append(plain)
     servers.append(tls)
@@ -218,3 +222,17 @@ def test_client_certificate_and_key(servers):
     assert without.returncode == 6, detail(without)
     assert with_cert.returncode == 8 and with_cert.stdout == "cert ok!\n", detail(with_cert)
     assert server.peers, "the server saw no client certificate"
+
+
+def test_logout_timeout_zero_forgets_the_session(servers):
+    # RFC 8053 Authentication-Control from the server (mod_headers here):
+    # logout-timeout=0 on the verified response ends the session, so the
+    # second URL runs a new key exchange instead of reusing it.
+    h = servers[0]
+    p = run(["-u", USER, "-v", h.url("/lo/c.html"), h.url("/lo/c.html")])
+    assert p.returncode == 0, detail(p)
+    assert p.stdout == "logged out after this\n" * 2, detail(p)
+    assert "logout-timeout=0: session and credentials forgotten" in p.stderr, detail(p)
+    assert "session reused" not in p.stderr, detail(p)
+    assert p.stderr.count("[req-KEX-C1]") == 2, detail(p)
+    assert "accepts only user name alice" in p.stderr, detail(p)  # from the 401-INIT

@@ -93,6 +93,7 @@ struct Server {
     Ks1Fault ks1_fault = Ks1Fault::none;
     int kex_count = 0, vfy_count = 0, normal_count = 0;
     int accepted = 0;  // req-VFY-C the server verified (the request "ran")
+    std::string control;  // an Authentication-Control value on every response (RFC 8053)
 
     explicit Server(const char* algorithm, std::string realm = "test realm",
                     std::optional<std::string> scope = std::string("example.com"),
@@ -121,6 +122,7 @@ struct Server {
         r.status = status;
         r.tls = tls;
         r.tls_server_end_point = certificate_hash;
+        if (!control.empty()) r.headers.emplace_back("Authentication-Control", control);
         return r;
     }
     std::string init_header(const std::string& reason = "initial") const {
@@ -216,6 +218,7 @@ struct Run {
     std::vector<MessageKind> sent;
     int credential_requests = 0;
     int refused_bindings = 0;
+    AuthenticationControl control;
 };
 
 // Drives one exchange against the scripted server.
@@ -252,6 +255,7 @@ Run run(ClientContext& context, const std::string& url, Server& server,
     ck_assert(step.action == Step::Action::finished);
     r.last = step;
     r.summary = exchange.summary();
+    r.control = exchange.control();
     return r;
 }
 
@@ -589,6 +593,77 @@ START_TEST(stale_naming_another_algorithm_is_not_our_realm) {
     ck_assert(!fresh.has_credentials(p521, "example.com", "test realm"));
 }
 END_TEST
+
+// ---- RFC 8053 Authentication-Control ------------------------------------
+
+START_TEST(logout_timeout_zero_forgets_session_and_credentials) {
+    Server server(p256);
+    server.control = "Mutual realm=\"test realm\", logout-timeout=0";
+    ClientContext context;
+    const Run r = run(context, "http://example.com/a", server);
+    assert_success(r);
+    ck_assert(r.control.logout_timeout.has_value() && *r.control.logout_timeout == 0);
+    ck_assert_uint_eq(context.session_count(), 0);
+    ck_assert(!context.has_credentials(p256, "example.com", "test realm"));
+    const Run again = run(context, "http://example.com/a", server);
+    assert_success(again);
+    ck_assert_int_eq(again.credential_requests, 1);  // asked again
+    ck_assert(again.sent == full_flow);
+}
+END_TEST
+
+START_TEST(logout_timeout_expires_session_and_credentials) {
+    std::int64_t clock = 1000;
+    ClientOptions options;
+    options.clock = [&clock] { return clock; };
+    Server server(p256);
+    server.control = "Basic realm=\"test realm\", logout-timeout=0, "
+                     "Mutual realm=\"other\", logout-timeout=0, "
+                     "Mutual realm=\"test realm\", logout-timeout=\"60\"";  // quoted too
+    ClientContext context(options);
+    assert_success(run(context, "http://example.com/a", server));
+    clock += 59;
+    const Run reused = run(context, "http://example.com/a", server);
+    assert_success(reused);
+    ck_assert(reused.summary.reused);  // the other entries were ignored
+    ck_assert(*reused.control.logout_timeout == 60);
+    clock += 61;  // 60 s after the last verified response
+    ck_assert(!context.has_credentials(p256, "example.com", "test realm"));
+    const Run after = run(context, "http://example.com/a", server);
+    assert_success(after);
+    ck_assert_int_eq(after.credential_requests, 1);
+}
+END_TEST
+
+START_TEST(logout_timeout_on_an_unverified_response_is_ignored) {
+    Server server(p256, "test realm");
+    server.control = "Mutual realm=\"test realm\", logout-timeout=0, username=\"admin\", "
+                     "location-when-unauthenticated=\"http://example.com/login\"";
+    ClientContext context;
+    // A 401-INIT reports username and location; its logout-timeout is ignored.
+    Exchange exchange(context, *parse_target("http://example.com/a"));
+    Step s = exchange.begin();
+    s = exchange.receive(server.respond(s.authorization));
+    ck_assert(s.action == Step::Action::need_credentials);
+    assert_string_eq(exchange.control().username, "admin");
+    assert_string_eq(exchange.control().location_when_unauthenticated, "http://example.com/login");
+    ck_assert(!exchange.control().logout_timeout.has_value());
+    // Wrong password: a negatively-authenticated 401 (username reported).
+    s = exchange.supply_credentials("alice", "wrong");
+    s = exchange.receive(server.respond(s.authorization));
+    s = exchange.receive(server.respond(s.authorization));
+    ck_assert(s.outcome == Outcome::credentials_rejected);
+    assert_string_eq(exchange.control().username, "admin");
+    // On a verified response username is ignored (§4.7).
+    server.control = "Mutual realm=\"test realm\", username=admin, "
+                     "location-when-logout=\"http://example.com/bye\"";
+    const Run ok = run(context, "http://example.com/a", server);
+    assert_success(ok);
+    ck_assert(ok.control.username.empty());
+    assert_string_eq(ok.control.location_when_logout, "http://example.com/bye");
+}
+END_TEST
+
 
 // ---- failures reported by the server ------------------------------------
 
@@ -1271,6 +1346,21 @@ START_TEST(driver_releases_unauthenticated_content_only_on_request) {
 }
 END_TEST
 
+START_TEST(driver_reports_authentication_control) {
+    Server server(p256);
+    server.control = "Mutual realm=\"test realm\", logout-timeout=0";
+    ScriptedTransport transport(server, "page");
+    MutualClient client(ClientOptions{}, transport);
+    client.set_credential_provider(alice());
+    HttpRequest request;
+    request.url = "http://example.com/a";
+    const FetchResult r = client.fetch(request);
+    ck_assert(r.outcome == Outcome::success);
+    ck_assert(r.control.logout_timeout && *r.control.logout_timeout == 0);
+    ck_assert_uint_eq(client.context().session_count(), 0);
+}
+END_TEST
+
 // ---- targets, scopes, channel binding -------------------------------------
 
 START_TEST(targets_fill_in_default_ports_and_lower_case) {
@@ -1415,6 +1505,7 @@ int main() {
     tcase_add_test(server_auth, driver_withholds_content_of_a_wrong_vks);
     tcase_add_test(server_auth, driver_withholds_content_without_authentication_info);
     tcase_add_test(server_auth, driver_releases_unauthenticated_content_only_on_request);
+    tcase_add_test(server_auth, driver_reports_authentication_control);
     suite_add_tcase(s, server_auth);
 
     TCase* failures = tcase_create("failures");
@@ -1425,6 +1516,9 @@ int main() {
     tcase_add_test(failures, declined_credentials_end_auth_required);
     tcase_add_test(failures, unpreparable_user_name_is_refused_before_sending);
     tcase_add_test(failures, server_error_without_vks_is_unauthenticated);
+    tcase_add_test(failures, logout_timeout_zero_forgets_session_and_credentials);
+    tcase_add_test(failures, logout_timeout_expires_session_and_credentials);
+    tcase_add_test(failures, logout_timeout_on_an_unverified_response_is_ignored);
     tcase_add_test(failures, error_answers_to_a_normal_request_are_errors_not_unprotected);
     suite_add_tcase(s, failures);
 
