@@ -286,8 +286,13 @@ void ClientContext::drop_session(const Session* s) {
 
 // ---- Exchange -----------------------------------------------------------
 
-Exchange::Exchange(ClientContext& context, Target target)
-    : context_(context), target_(std::move(target)) {}
+Exchange::Exchange(ClientContext& context, Target target, Role role)
+    : context_(context), target_(std::move(target)), role_(role) {}
+
+std::string Exchange::omitted_scope() const {
+    // §14: a proxy's auth-scope is its host name; §4.1 otherwise.
+    return role_ == Role::proxy ? target_.host : default_auth_scope(target_);
+}
 
 bool Exchange::validation_acceptable(std::string_view validation) const {
     // §7: "host" on plain HTTP, "tls-server-end-point" on HTTPS with a
@@ -419,7 +424,7 @@ Step Exchange::handle_init(const std::vector<MutualChallenge>& challenges,
                               target_.scheme);
             continue;
         }
-        const std::string scope = c.id.auth_scope.value_or(default_auth_scope(target_));
+        const std::string scope = c.id.auth_scope.value_or(omitted_scope());
         if (!scope_covers(scope, target_)) {
             refused.push_back("auth-scope " + quoted(scope) + " does not include " +
                               target_.host);
@@ -626,7 +631,9 @@ Step Exchange::handle_kex_s1(const MutualChallenge& challenge, const Response& r
     session.reusable_until = now + static_cast<std::int64_t>(lifetime);
     session.vh = vh_of(response);
     pending_.reset();
-    context_.remember_realm(session.id, session.scope, target_, challenge.path);
+    // §14: a proxy's path parameter is disregarded.
+    context_.remember_realm(session.id, session.scope, target_,
+                            role_ == Role::proxy ? std::nullopt : challenge.path);
     if (ClientContext::Session* old = context_.find_session(session.origin, session.id.algorithm,
                                                             session.scope, session.id.realm))
         context_.drop_session(old);
@@ -791,6 +798,7 @@ Step Exchange::receive(const Response& response) {
 
 void Exchange::apply_control(const Response& response, const Step& step) {
     control_ = AuthenticationControl{};
+    if (role_ == Role::proxy) return;  // §14: RFC 8053 does not apply to proxies
     // The relevant entry: scheme Mutual, the realm being (or about to be)
     // authenticated (RFC 8053 §4 (1), (2)); the others are ignored.
     std::string realm;
@@ -968,7 +976,7 @@ Step Exchange::receive_message(const Response& response) {
     if (sent_ == MessageKind::req_kex_c1) {
         for (const MutualChallenge& c : www.mutual) {
             if (c.kind != ResponseKind::kex_s1) continue;
-            const std::string scope = c.id.auth_scope.value_or(default_auth_scope(target_));
+            const std::string scope = c.id.auth_scope.value_or(omitted_scope());
             if (c.id.algorithm == pending_->id.algorithm && scope == pending_->scope &&
                 c.id.realm == pending_->id.realm && c.id.validation == pending_->id.validation &&
                 c.id.auth_scope == pending_->id.auth_scope)
@@ -985,7 +993,7 @@ Step Exchange::receive_message(const Response& response) {
                               Content::withheld, "401-KEX-S1 in response to req-VFY-C");
             continue;  // a 401-KEX-S1 for some other realm
         }
-        const std::string scope = c.id.auth_scope.value_or(default_auth_scope(target_));
+        const std::string scope = c.id.auth_scope.value_or(omitted_scope());
         if (same_realm(c.id, scope)) {
             if (ours == nullptr || (c.kind == ResponseKind::stale && ours->kind != c.kind))
                 ours = &c;

@@ -59,6 +59,15 @@ enum class Content {
 };
 
 enum class MessageKind { normal_request, req_kex_c1, req_vfy_c };
+
+// Whom the exchange authenticates. RFC 8120 §14: with `proxy` the caller
+// maps 407 / Proxy-Authenticate / Proxy-Authentication-Info onto 401 /
+// WWW-Authenticate / Authentication-Info (and sends Proxy-Authorization);
+// the target is the proxy ("http://host:port/", which is also vh); an
+// omitted auth-scope is the proxy's host name; `path` does not apply (a
+// proxy realm covers every request through the proxy); RFC 8053 does not
+// apply.
+enum class Role { origin, proxy };
 const char* message_kind_name(MessageKind k) noexcept;
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
@@ -220,7 +229,7 @@ private:
 
 class Exchange {
 public:
-    Exchange(ClientContext& context, Target target);
+    Exchange(ClientContext& context, Target target, Role role = Role::origin);
     Exchange(const Exchange&) = delete;
     Exchange& operator=(const Exchange&) = delete;
 
@@ -285,8 +294,11 @@ private:
     bool same_realm(const RealmId& id, const std::string& scope) const;
     ClientContext::Session* current_session();
 
+    std::string omitted_scope() const;
+
     ClientContext& context_;
     Target target_;
+    Role role_ = Role::origin;
     MessageKind sent_ = MessageKind::normal_request;
     unsigned requests_ = 0;
     bool finished_ = false;

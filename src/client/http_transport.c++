@@ -49,6 +49,8 @@ struct Transfer {
     const RequestCredentials* credentials = nullptr;
     Slist bound_headers;
     bool not_sent = false;
+    bool prerequest_done = false;  // header blocks before it answer a CONNECT
+    bool connect_seen = false;
 };
 
 // The certificate of the connection this transfer uses.
@@ -68,6 +70,18 @@ void capture_certificate(Transfer& t) {
 void end_block(Transfer& t) {
     if (!t.in_block) return;
     t.in_block = false;
+    if (!t.prerequest_done) {
+        // The proxy's answer to CONNECT (the request reaches the server only
+        // after on_prerequest).
+        if (t.block_status >= 200) {
+            t.connect_seen = true;
+            t.out->proxy_response.status = t.block_status;
+            t.out->proxy_response.headers = std::move(t.block_headers);
+            t.out->reason_phrase = std::move(t.block_reason);
+        }
+        t.block_headers.clear();
+        return;
+    }
     if (t.block_status >= 100 && t.block_status < 200) {
         for (auto& h : t.block_headers) t.out->response.interim_headers.push_back(std::move(h));
     } else {
@@ -103,7 +117,7 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
             t.block_status = status;
             t.block_reason = trim(rest.substr(i));
         }
-        if (!t.certificate_seen) capture_certificate(t);
+        if (!t.certificate_seen && t.prerequest_done) capture_certificate(t);
         return length;
     }
     if (!t.in_block) return length;
@@ -146,6 +160,7 @@ Slist header_list(const std::vector<std::string>& lines, const RequestCredential
 int on_prerequest(void* user, char*, char*, int, int) {
     Transfer& t = *static_cast<Transfer*>(user);
     try {
+        t.prerequest_done = true;
         capture_certificate(t);
         t.certificate_seen = true;
         if (t.credentials == nullptr || !t.credentials->bind) return CURL_PREREQFUNC_OK;
@@ -234,6 +249,18 @@ bool HttpTransport::perform(const HttpRequest& request, const RequestCredentials
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &transfer);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
+    Slist proxy_headers;
+    if (!options_.proxy.empty()) {
+        curl_easy_setopt(curl, CURLOPT_PROXY, options_.proxy.c_str());
+        // HTTPHEADER to the server only, PROXYHEADER to the proxy only (for
+        // an http target, whose request the proxy receives, libcurl sends both).
+        curl_easy_setopt(curl, CURLOPT_HEADEROPT, static_cast<long>(CURLHEADER_SEPARATE));
+        if (!credentials.proxy_value.empty()) {
+            proxy_headers.reset(curl_slist_append(
+                nullptr, ("Proxy-Authorization: " + credentials.proxy_value).c_str()));
+            curl_easy_setopt(curl, CURLOPT_PROXYHEADER, proxy_headers.get());
+        }
+    }
     curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, on_prerequest);
     curl_easy_setopt(curl, CURLOPT_PREREQDATA, &transfer);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, options_.insecure ? 0L : 1L);
@@ -268,6 +295,17 @@ bool HttpTransport::perform(const HttpRequest& request, const RequestCredentials
 
     const CURLcode rc = curl_easy_perform(curl);
     end_block(transfer);
+    if (rc != CURLE_OK && transfer.connect_seen && !transfer.prerequest_done &&
+        out.proxy_response.status >= 300) {
+        // The proxy refused the tunnel (a 407 asking for authentication, a
+        // 403, ...): its answer is the response.
+        out.proxy_seen = true;
+        out.tunnel_refused = true;
+        out.response.status = out.proxy_response.status;
+        out.response.headers = out.proxy_response.headers;
+        out.body.clear();
+        return true;
+    }
     if (rc != CURLE_OK) {
         std::string message;
         if (transfer.not_sent) {
@@ -291,6 +329,14 @@ bool HttpTransport::perform(const HttpRequest& request, const RequestCredentials
     curl_easy_getinfo(curl, CURLINFO_SCHEME, &scheme);
     out.response.tls = scheme != nullptr && (std::strcmp(scheme, "HTTPS") == 0 ||
                                              std::strcmp(scheme, "https") == 0);
+    if (!options_.proxy.empty()) {
+        if (transfer.connect_seen) {
+            out.proxy_seen = true;  // the CONNECT of this transfer's tunnel
+        } else if (!out.response.tls) {
+            out.proxy_seen = true;  // the proxy answered the request itself
+            out.proxy_response = out.response;
+        }
+    }
     return true;
 }
 

@@ -24,6 +24,10 @@ struct TransportOptions {
     std::string client_certificate;     // PEM client certificate (--cert)
     std::string client_key;             // its private key (--key; default: in the cert file)
     std::vector<std::string> resolve;   // "host:port:address" entries (--resolve)
+    // An HTTP proxy ("http://host:port"): http targets are requested through
+    // it, https targets through a CONNECT tunnel. Empty: libcurl's default
+    // (the *_proxy environment variables).
+    std::string proxy;
     std::size_t max_body = 64u << 20;   // largest response body buffered (octets)
     long connect_timeout = 30;          // seconds
     long max_time = 0;                  // seconds for one HTTP request, 0: no limit
@@ -50,6 +54,9 @@ struct RequestCredentials {
     // HttpResult::not_sent. It may be called again when the transport retries
     // on a fresh connection.
     std::function<std::optional<std::string>(const Bytes& tls_server_end_point)> bind;
+    // Proxy-Authorization (RFC 8120 §14), sent to the proxy only: with the
+    // request of an http target, with the CONNECT of an https target.
+    std::string proxy_value;
 };
 
 struct HttpResult {
@@ -57,6 +64,13 @@ struct HttpResult {
     std::string reason_phrase;
     std::string body;                   // buffered; the caller decides on release
     bool not_sent = false;              // RequestCredentials::bind refused the connection
+    // The proxy's answer to what this transfer sent it: the final response
+    // of an http target (it carries the proxy's headers too), the CONNECT
+    // response of an https target. proxy_seen is false without a proxy and
+    // when the transfer reused a tunnel (nothing was sent to the proxy).
+    bool proxy_seen = false;
+    Response proxy_response;
+    bool tunnel_refused = false;        // the CONNECT failed: `response` is its answer
 };
 
 // What the driver needs from a transport; tests substitute a scripted one.

@@ -71,6 +71,7 @@ struct Options {
     bool follow = false;             // -L
     long max_redirects = 50;
     bool any_realm = false;          // offer the password to every realm that asks
+    std::optional<std::string> proxy_user;  // -U: the proxy's realm (RFC 8120 §14)
     bool reuse = true;
     bool kex_first = true;
     std::vector<std::string> algorithms;
@@ -114,6 +115,9 @@ void usage(std::FILE* out) {
         "  -E, --cert FILE          TLS client certificate (PEM)\n"
         "      --key FILE           its private key (default: in the --cert file)\n"
         "      --resolve H:P:ADDR   connect to ADDR for host H and port P\n"
+        "  -x, --proxy URL          use the HTTP proxy URL (http://host:port)\n"
+        "  -U, --proxy-user USER    user name for Mutual authentication with the proxy\n"
+        "                           (password: $MUTUAL_PROXY_PASSWORD, else a prompt)\n"
         "      --max-filesize N     largest response body buffered (default 64 MiB)\n"
         "      --max-time SECONDS   limit for each HTTP request\n"
         "      --connect-timeout S  limit for connecting (default 30)\n"
@@ -334,6 +338,12 @@ void print_event(const ExchangeEvent& e) {
         std::fprintf(stderr, "* %s\n", printable(e.message).c_str());
         return;
     }
+    if (e.kind == ExchangeEvent::Kind::request && e.proxy) {
+        std::fprintf(stderr, "> (to the proxy %s)  [proxy %s]\n", printable(e.url).c_str(),
+                     e.message.c_str());
+        std::fprintf(stderr, "> Proxy-Authorization: %s\n", e.authorization.c_str());
+        return;
+    }
     if (e.kind == ExchangeEvent::Kind::request) {
         std::fprintf(stderr, "> %s %s  [%s]\n", printable(e.method).c_str(),
                      printable(e.url).c_str(), e.message.c_str());
@@ -341,8 +351,8 @@ void print_event(const ExchangeEvent& e) {
             std::fprintf(stderr, "> Authorization: %s\n", e.authorization.c_str());
         return;
     }
-    std::fprintf(stderr, "< %ld %s  [%s]\n", e.status, printable(e.reason_phrase).c_str(),
-                 e.message.c_str());
+    std::fprintf(stderr, "< %ld %s  [%s%s]\n", e.status, printable(e.reason_phrase).c_str(),
+                 e.proxy ? "proxy " : "", e.message.c_str());
     for (const auto& h : e.auth_headers)
         std::fprintf(stderr, "< %s: %s\n", printable(h.first).c_str(),
                      printable(h.second).c_str());
@@ -508,6 +518,8 @@ int parse_options(int argc, char** argv, Options& o) {
         {"location", no_argument, nullptr, 'L'},
         {"max-redirs", required_argument, nullptr, opt_max_redirs},
         {"any-realm", no_argument, nullptr, opt_any_realm},
+        {"proxy", required_argument, nullptr, 'x'},
+        {"proxy-user", required_argument, nullptr, 'U'},
         {"max-filesize", required_argument, nullptr, opt_max_filesize},
         {"max-time", required_argument, nullptr, opt_max_time},
         {"connect-timeout", required_argument, nullptr, opt_connect_timeout},
@@ -522,7 +534,7 @@ int parse_options(int argc, char** argv, Options& o) {
     };
     bool data_from_stdin = false;
     int c = 0;
-    while ((c = getopt_long(argc, argv, "u:X:d:H:o:ia:kvshVfLE:", long_options, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, "u:X:d:H:o:ia:kvshVfLE:x:U:", long_options, nullptr)) != -1) {
         switch (c) {
             case 'u': o.user = optarg; break;
             case opt_password_stdin: o.password_stdin = true; break;
@@ -614,6 +626,18 @@ int parse_options(int argc, char** argv, Options& o) {
                 break;
             }
             case opt_any_realm: o.any_realm = true; break;
+            case 'x': {
+                std::string error;
+                std::optional<Target> proxy = parse_target(optarg, &error);
+                if (!proxy || proxy->https()) {
+                    std::fprintf(stderr, "%s: bad --proxy (want http://host:port): %s\n", program,
+                                 optarg);
+                    return exit_usage;
+                }
+                o.transport.proxy = optarg;
+                break;
+            }
+            case 'U': o.proxy_user = optarg; break;
             case opt_max_filesize: {
                 unsigned long long n = 0;
                 if (!parse_size(optarg, n) || n == 0) {
@@ -661,6 +685,10 @@ int parse_options(int argc, char** argv, Options& o) {
         std::fprintf(stderr, "%s: --password-stdin needs -u USER\n", program);
         return exit_usage;
     }
+    if (o.proxy_user && o.transport.proxy.empty()) {
+        std::fprintf(stderr, "%s: --proxy-user needs --proxy\n", program);
+        return exit_usage;
+    }
     if (o.method.empty()) o.method = o.data ? "POST" : "GET";
     return exit_success;
 }
@@ -700,6 +728,26 @@ int main(int argc, char** argv) {
                 return credentials.provide(realm, user, password);
             });
         client.set_release_unauthenticated(options.allow_unauthenticated);
+        // The proxy's realm has its own user and password (RFC 8120 §14).
+        client.set_proxy_credential_provider(
+            [&options](const RealmInfo& realm, std::string& user, SecretString& password) {
+                if (!options.proxy_user) return false;
+                if (const char* env = std::getenv("MUTUAL_PROXY_PASSWORD")) {
+                    password.assign(env);
+                } else if (!prompt_password("Proxy password for " + *options.proxy_user +
+                                                " (realm \"" + printable(realm.id.realm) +
+                                                "\" at the proxy " + printable(realm.origin) +
+                                                "): ",
+                                            password)) {
+                    std::fprintf(stderr,
+                                 "%s: no terminal to ask for the proxy password; use "
+                                 "MUTUAL_PROXY_PASSWORD\n",
+                                 program);
+                    return false;
+                }
+                user = *options.proxy_user;
+                return true;
+            });
         if (options.verbose >= 1) client.set_observer(print_event);
 
         Output output(options.output);

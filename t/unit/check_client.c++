@@ -1361,6 +1361,165 @@ START_TEST(driver_reports_authentication_control) {
 }
 END_TEST
 
+// ---- proxy authentication (RFC 8120 §14) ----------------------------------
+
+// The scripted Server speaking as a proxy: 407 for 401, Proxy-* headers.
+Response as_proxy(Response r) {
+    if (r.status == 401) r.status = 407;
+    for (auto& h : r.headers) {
+        if (h.first == "WWW-Authenticate") h.first = "Proxy-Authenticate";
+        if (h.first == "Authentication-Info") h.first = "Proxy-Authentication-Info";
+    }
+    return r;
+}
+
+// An http target through a proxy: the proxy answers 407 itself or forwards
+// to the origin and adds its Proxy-Authentication-Info.
+struct ProxyTransport : Transport {
+    Server& proxy;
+    Server& origin;
+    std::vector<std::string> to_origin;  // Authorization values the origin received
+    ProxyTransport(Server& p, Server& o) : proxy(p), origin(o) {}
+    bool perform(const HttpRequest&, const RequestCredentials& credentials, HttpResult& out,
+                 std::string*) override {
+        out = HttpResult{};
+        out.proxy_seen = true;
+        Response p = proxy.respond(credentials.proxy_value);
+        if (p.status == 401) {
+            out.response = as_proxy(p);
+            out.proxy_response = out.response;
+            out.body = "proxy says no";
+            return true;
+        }
+        to_origin.push_back(credentials.value);
+        Response o = origin.respond(credentials.value);
+        for (const auto& h : p.headers)
+            if (h.first == "Authentication-Info") o.headers.emplace_back("Proxy-Authentication-Info", h.second);
+        out.response = o;
+        out.proxy_response = o;
+        out.body = "origin page";
+        return true;
+    }
+};
+
+Server proxy_server(std::optional<std::string> scope = std::string("proxy.example")) {
+    Server proxy(p256, "proxy realm", std::move(scope));
+    proxy.user = "pat";
+    proxy.vh = "http://proxy.example:3128";  // §14: the proxy's scheme, host and port
+    proxy.omitted_scope = "proxy.example";   // §14: the proxy's host name
+    proxy.set_password("proxy secret");
+    return proxy;
+}
+
+START_TEST(proxy_and_origin_authenticate_independently) {
+    Server proxy = proxy_server();
+    Server origin(dl2048);
+    ProxyTransport transport(proxy, origin);
+    MutualClient client(ClientOptions{}, transport);
+    ck_assert(client.set_proxy("http://proxy.example:3128"));
+    client.set_credential_provider(alice());
+    std::vector<RealmInfo> asked;
+    client.set_proxy_credential_provider(
+        [&asked](const RealmInfo& realm, std::string& user, SecretString& password) {
+            asked.push_back(realm);
+            user = "pat";
+            password = "proxy secret";
+            return true;
+        });
+    std::vector<std::string> proxy_messages;
+    client.set_observer([&proxy_messages](const ExchangeEvent& e) {
+        if (e.proxy) proxy_messages.push_back(e.message);
+    });
+    HttpRequest request;
+    request.url = "http://example.com/private/a";
+    const FetchResult r = client.fetch(request);
+    ck_assert_msg(r.outcome == Outcome::success, "%s", r.detail.c_str());
+    ck_assert(r.released && r.body == "origin page");
+    ck_assert_int_eq(asked.size(), 1);
+    assert_string_eq(asked[0].id.realm, "proxy realm");
+    assert_string_eq(asked[0].scope, "proxy.example");
+    ck_assert_int_eq(proxy.kex_count, 1);     // one key exchange with the proxy
+    ck_assert_int_eq(proxy.accepted, 3);      // then each request re-verified (nc 1, 2, 3)
+    ck_assert(proxy.nc_log == (std::vector<std::uint64_t>{1, 2, 3}));
+    ck_assert_int_eq(origin.accepted, 1);
+    // The origin never saw the proxy's credentials, nor the proxy's 407 rounds.
+    ck_assert_int_eq(transport.to_origin.size(), 3);
+    ck_assert(proxy_messages.front() == "401-INIT");
+    // A second URL reuses both sessions: one request.
+    const FetchResult again = client.fetch(request);
+    ck_assert(again.outcome == Outcome::success);
+    ck_assert_int_eq(transport.to_origin.size(), 4);
+    ck_assert_int_eq(proxy.kex_count, 1);
+}
+END_TEST
+
+START_TEST(proxy_without_auth_scope_and_with_path_covers_everything) {
+    Server proxy = proxy_server(std::nullopt);  // pi salted with the proxy's host name
+    proxy.path = "/only/here/";                  // §14: disregarded
+    Server origin(p256);
+    ProxyTransport transport(proxy, origin);
+    MutualClient client(ClientOptions{}, transport);
+    ck_assert(client.set_proxy("http://proxy.example:3128/"));
+    client.set_credential_provider(alice());
+    client.set_proxy_credential_provider([](const RealmInfo&, std::string& u, SecretString& p) {
+        u = "pat";
+        p = "proxy secret";
+        return true;
+    });
+    HttpRequest request;
+    request.url = "http://example.com/private/a";
+    ck_assert(client.fetch(request).outcome == Outcome::success);
+    request.url = "http://elsewhere.example/other";
+    origin.vh = "http://elsewhere.example:80";
+    const FetchResult r = client.fetch(request);
+    ck_assert(!r.proxy_failed);
+    ck_assert_int_eq(proxy.kex_count, 1);  // the proxy session served the other URL too
+}
+END_TEST
+
+START_TEST(proxy_that_cannot_prove_the_verifier_gets_nothing_released) {
+    Server proxy = proxy_server();
+    proxy.wrong_vks = true;
+    Server origin(p256);
+    ProxyTransport transport(proxy, origin);
+    MutualClient client(ClientOptions{}, transport);
+    ck_assert(client.set_proxy("http://proxy.example:3128"));
+    client.set_credential_provider(alice());
+    client.set_release_unauthenticated(true);
+    client.set_proxy_credential_provider([](const RealmInfo&, std::string& u, SecretString& p) {
+        u = "pat";
+        p = "proxy secret";
+        return true;
+    });
+    HttpRequest request;
+    request.url = "http://example.com/a";
+    const FetchResult r = client.fetch(request);
+    ck_assert(r.proxy_failed);
+    ck_assert(r.outcome == Outcome::server_not_authenticated);
+    ck_assert(!r.released && r.body.empty());
+    ck_assert(r.detail.find("proxy http://proxy.example:3128/") == 0);
+}
+END_TEST
+
+START_TEST(proxy_credentials_declined_and_https_proxies_refused) {
+    Server proxy = proxy_server();
+    Server origin(p256);
+    ProxyTransport transport(proxy, origin);
+    MutualClient client(ClientOptions{}, transport);
+    std::string error;
+    ck_assert(!client.set_proxy("https://proxy.example/", &error));
+    ck_assert(client.set_proxy("proxy.example:3128"));
+    client.set_release_unauthenticated(true);
+    HttpRequest request;
+    request.url = "http://example.com/a";
+    const FetchResult r = client.fetch(request);  // no proxy credential provider
+    ck_assert(r.proxy_failed);
+    ck_assert(r.outcome == Outcome::credentials_required);
+    ck_assert(!r.released);  // the proxy's 407 page is not the server's content
+    ck_assert(transport.to_origin.empty());
+}
+END_TEST
+
 // ---- targets, scopes, channel binding -------------------------------------
 
 START_TEST(targets_fill_in_default_ports_and_lower_case) {
@@ -1506,6 +1665,10 @@ int main() {
     tcase_add_test(server_auth, driver_withholds_content_without_authentication_info);
     tcase_add_test(server_auth, driver_releases_unauthenticated_content_only_on_request);
     tcase_add_test(server_auth, driver_reports_authentication_control);
+    tcase_add_test(server_auth, proxy_and_origin_authenticate_independently);
+    tcase_add_test(server_auth, proxy_without_auth_scope_and_with_path_covers_everything);
+    tcase_add_test(server_auth, proxy_that_cannot_prove_the_verifier_gets_nothing_released);
+    tcase_add_test(server_auth, proxy_credentials_declined_and_https_proxies_refused);
     suite_add_tcase(s, server_auth);
 
     TCase* failures = tcase_create("failures");
