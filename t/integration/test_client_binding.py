@@ -58,6 +58,7 @@ class Intruder:
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(16)
+        self.listener.settimeout(0.1)
         self.port = self.listener.getsockname()[1]
         self.closed = False
         self.thread = threading.Thread(target=self.serve, daemon=True)
@@ -75,8 +76,11 @@ class Intruder:
         while not self.closed:
             try:
                 client, _ = self.listener.accept()
+            except socket.timeout:
+                continue
             except OSError:
                 return
+            client.settimeout(None)
             self.connections += 1
             handler = self.splice if self.connections <= self.passthrough else self.intercept
             threading.Thread(target=handler, args=(client,), daemon=True).start()

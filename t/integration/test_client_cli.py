@@ -175,17 +175,22 @@ class ClientCertServer:
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(8)
+        self.listener.settimeout(0.1)
+        self.closed = False
         self.port = self.listener.getsockname()[1]
         self.peers = []
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
 
     def serve(self):
-        while True:
+        while not self.closed:
             try:
                 raw, _ = self.listener.accept()
+            except socket.timeout:
+                continue
             except OSError:
                 return
+            raw.settimeout(None)
             try:
                 conn = self.context.wrap_socket(raw, server_side=True)
                 self.peers.append(conn.getpeercert())
@@ -202,6 +207,7 @@ class ClientCertServer:
                 raw.close()
 
     def close(self):
+        self.closed = True
         self.listener.close()
         self.thread.join(5)
 
