@@ -17,9 +17,9 @@ second URL is written."""
 
 import socket
 import ssl
-import threading
 
 import mutualref as m
+from scripted_servers import Listener, splice
 from httpd_fixture import (Httpd, add_users, expect_log, location, make_certificate,
                            mutual_client, require_module, require_tool)
 
@@ -44,71 +44,26 @@ def teardown_module(h):
     h.cleanup()
 
 
-class Intruder:
+class Intruder(Listener):
     """TCP pass-through for the first `passthrough` connections, then TLS
     interception with its own certificate, relaying to the real server."""
 
     def __init__(self, backend_port, cert, key, passthrough):
         self.backend_port = backend_port
         self.passthrough = passthrough
-        self.connections = 0
         self.relayed = []  # (request line, Authorization, status from the real server)
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(cert, key)
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.listener.settimeout(0.1)
-        self.port = self.listener.getsockname()[1]
-        self.closed = False
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        super().__init__()
 
     def url(self, path):
         return "https://127.0.0.1:%d%s" % (self.port, path)
 
-    def close(self):
-        self.closed = True
-        self.listener.close()
-        self.thread.join(5)
-
-    def serve(self):
-        while not self.closed:
-            try:
-                client, _ = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            client.settimeout(None)
-            self.connections += 1
-            handler = self.splice if self.connections <= self.passthrough else self.intercept
-            threading.Thread(target=handler, args=(client,), daemon=True).start()
-
-    def splice(self, client):
-        backend = socket.create_connection(("127.0.0.1", self.backend_port))
-
-        def pump(a, b):
-            try:
-                while True:
-                    data = a.recv(65536)
-                    if not data:
-                        break
-                    b.sendall(data)
-            except OSError:
-                pass
-            for s in (a, b):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-        t = threading.Thread(target=pump, args=(backend, client), daemon=True)
-        t.start()
-        pump(client, backend)
-        t.join(5)
-        client.close()
-        backend.close()
+    def handle(self, client, number):
+        if number <= self.passthrough:
+            splice(client, socket.create_connection(("127.0.0.1", self.backend_port)))
+        else:
+            self.intercept(client)
 
     def intercept(self, raw):
         try:

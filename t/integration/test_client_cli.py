@@ -8,11 +8,10 @@ requires a client certificate."""
 import os
 import re
 import shutil
-import socket
 import ssl
 import subprocess
-import threading
 
+from scripted_servers import Listener
 from httpd_fixture import (Httpd, Servers, add_users, location, make_certificate, mutual_client,
                            require_module, require_tool, tool_path)
 
@@ -163,7 +162,7 @@ def test_capath_trusts_a_certificate_directory(servers):
     assert p.returncode == 6, detail(p)  # an empty directory trusts nothing
 
 
-class ClientCertServer:
+class ClientCertServer(Listener):
     """TLS that requires a client certificate signed by `ca`, then answers
     one unprotected 200 per connection."""
 
@@ -172,44 +171,24 @@ class ClientCertServer:
         self.context.load_cert_chain(cert, key)
         self.context.verify_mode = ssl.CERT_REQUIRED
         self.context.load_verify_locations(ca)
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(8)
-        self.listener.settimeout(0.1)
-        self.closed = False
-        self.port = self.listener.getsockname()[1]
         self.peers = []
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    def serve(self):
-        while not self.closed:
-            try:
-                raw, _ = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            raw.settimeout(None)
-            try:
-                conn = self.context.wrap_socket(raw, server_side=True)
-                self.peers.append(conn.getpeercert())
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\n"
-                             b"cert ok!\n")
-                conn.close()
-            except (OSError, ssl.SSLError):
-                raw.close()
-
-    def close(self):
-        self.closed = True
-        self.listener.close()
-        self.thread.join(5)
+    def handle(self, raw, number):
+        try:
+            conn = self.context.wrap_socket(raw, server_side=True)
+            self.peers.append(conn.getpeercert())
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\n"
+                         b"cert ok!\n")
+            conn.close()
+        except (OSError, ssl.SSLError):
+            pass
 
 
 def test_client_certificate_and_key(servers):

@@ -16,10 +16,10 @@ import os
 import secrets
 import socket
 import subprocess
-import threading
 import urllib.parse
 
 import mutualref as m
+from scripted_servers import Listener, splice
 from httpd_fixture import (Httpd, Servers, add_users, location, require_module, require_tool,
                            tool_path)
 
@@ -47,44 +47,21 @@ def teardown_module(servers):
     servers.cleanup()
 
 
-class MutualProxy:
+class MutualProxy(Listener):
     def __init__(self, algorithm=EC256, fake=False):
         self.alg = m.ALGORITHMS[algorithm]
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.listener.settimeout(0.1)
-        self.port = self.listener.getsockname()[1]
-        self.vh = ("http://127.0.0.1:%d" % self.port).encode()
         self.fake = fake  # without the verifier: accepts any vkc, its vks cannot be right
         password = "a guess" if fake else PROXY_PASSWORD
         self.J = self.alg.J(self.alg.pi(password, "127.0.0.1", PROXY_REALM, PROXY_USER))
         self.sessions = {}
         self.log = []        # (method, kind of Proxy-Authorization, answer status)
         self.forwarded = []  # request lines that reached an origin
-        self.closed = False
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        super().__init__()
+        self.vh = ("http://127.0.0.1:%d" % self.port).encode()
 
     @property
     def url(self):
         return "http://127.0.0.1:%d" % self.port
-
-    def close(self):
-        self.closed = True
-        self.listener.close()
-        self.thread.join(5)
-
-    def serve(self):
-        while not self.closed:
-            try:
-                conn, _ = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            conn.settimeout(None)
-            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
 
     def common(self):
         return 'version=1, algorithm=%s, validation=host, realm="%s"' % (self.alg.name, PROXY_REALM)
@@ -119,7 +96,7 @@ class MutualProxy:
         vks = A.encode_hash(A.vk_s(K_c1, K_s1, z, nc, self.vh))
         return None, [("Proxy-Authentication-Info", "version=1, sid=%s, vks=%s" % (sid, self.wire(vks)))]
 
-    def handle(self, conn):
+    def handle(self, conn, number):
         try:
             rfile = conn.makefile("rb")
             head = b""
@@ -149,7 +126,8 @@ class MutualProxy:
                 upstream = socket.create_connection((host, int(port)))
                 conn.sendall(b"HTTP/1.1 200 Connection established\r\n" + extra_text + b"\r\n")
                 self.forwarded.append(lines[0])
-                self.splice(conn, rfile, upstream)
+                pending = rfile.peek() if hasattr(rfile, "peek") else b""
+                splice(conn, upstream, rfile.read(len(pending)) if pending else b"")
                 return
             url = urllib.parse.urlsplit(target)
             upstream = socket.create_connection((url.hostname, url.port or 80))
@@ -171,33 +149,6 @@ class MutualProxy:
             conn.sendall(data[:status_end] + extra_text + data[status_end:])
         except (OSError, ValueError, m.ProtocolError):
             pass
-        finally:
-            conn.close()
-
-    @staticmethod
-    def splice(conn, rfile, upstream):
-        def pump(a, b):
-            try:
-                while True:
-                    data = a.recv(65536)
-                    if not data:
-                        break
-                    b.sendall(data)
-            except OSError:
-                pass
-            for s in (a, b):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-        pending = rfile.peek() if hasattr(rfile, "peek") else b""
-        if pending:
-            upstream.sendall(rfile.read(len(pending)))
-        t = threading.Thread(target=pump, args=(upstream, conn), daemon=True)
-        t.start()
-        pump(conn, upstream)
-        t.join(5)
-        upstream.close()
 
 
 def run(args, proxy_password=PROXY_PASSWORD, timeout=60):

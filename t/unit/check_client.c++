@@ -1095,66 +1095,6 @@ START_TEST(tls_server_end_point_binds_the_exchange_to_the_certificate) {
 }
 END_TEST
 
-START_TEST(request_with_a_vkc_for_another_certificate_never_reaches_the_server) {
-    // The driver over a transport whose connection shows another certificate
-    // than the session was keyed over: the transport is asked for the
-    // binding before sending and sends nothing for the old session.
-    Server server(p256, "test realm", std::string("example.com"), "tls-server-end-point");
-    server.use_tls(Bytes(32, 0x11));
-    struct Recording : Transport {
-        Server& server;
-        std::vector<std::string> sent;
-        explicit Recording(Server& s) : server(s) {}
-        bool perform(const HttpRequest&, const RequestCredentials& credentials, HttpResult& out,
-                     std::string*) override {
-            out = HttpResult{};
-            std::string authorization = credentials.value;
-            if (credentials.bind) {
-                std::optional<std::string> bound = credentials.bind(server.certificate_hash);
-                if (!bound) {
-                    out.not_sent = true;
-                    return false;
-                }
-                authorization = *bound;
-            }
-            sent.push_back(authorization);
-            out.response = server.respond(authorization);
-            out.body = "page";
-            return true;
-        }
-    } transport(server);
-    MutualClient client(ClientOptions{}, transport);
-    client.set_credential_provider([](const RealmInfo&, std::string& user, SecretString& pw) {
-        user = "alice";
-        pw = "password123";
-        return true;
-    });
-    std::vector<std::string> notes;
-    client.set_observer([&notes](const ExchangeEvent& e) {
-        if (e.kind == ExchangeEvent::Kind::note) notes.push_back(e.message);
-    });
-    HttpRequest request;
-    request.url = "https://example.com/a";
-    ck_assert(client.fetch(request).outcome == Outcome::success);
-    const std::string old_sid = encode_hex_fixed(server.sid);
-    // A legitimate rotation: the server (behind a load balancer) now shows
-    // another certificate and uses it as vh. The password is not asked for
-    // again and the exchange succeeds through a re-key.
-    server.use_tls(Bytes(32, 0x22));
-    transport.sent.clear();
-    const FetchResult r = client.fetch(request);
-    ck_assert_msg(r.outcome == Outcome::success, "%s", r.detail.c_str());
-    ck_assert(!r.summary.reused);
-    ck_assert_int_eq(notes.size(), 1);
-    ck_assert_int_eq(transport.sent.size(), 2);
-    for (const std::string& a : transport.sent)
-        ck_assert(a.find(old_sid) == std::string::npos);  // the old session never went out
-    MutualCredentials c;
-    ck_assert(parse_mutual_credentials(transport.sent[0], c) == HeaderError::none);
-    ck_assert(c.kind == RequestKind::kex_c1);
-}
-END_TEST
-
 START_TEST(certificate_changing_on_every_connection_ends_as_protocol_error) {
     Server server(p256, "test realm", std::string("example.com"), "tls-server-end-point");
     server.use_tls(Bytes(32, 1));
@@ -1246,6 +1186,7 @@ struct ScriptedTransport : Transport {
     Server& server;
     std::string body;
     int calls = 0;
+    std::vector<std::string> sent;  // the Authorization of every request sent
     ScriptedTransport(Server& s, std::string b) : server(s), body(std::move(b)) {}
     bool perform(const HttpRequest&, const RequestCredentials& credentials, HttpResult& out,
                  std::string*) override {
@@ -1260,6 +1201,7 @@ struct ScriptedTransport : Transport {
             authorization = *bound;
         }
         ++calls;
+        sent.push_back(authorization);
         out.response = server.respond(authorization);
         out.body = body;
         return true;
@@ -1273,6 +1215,41 @@ CredentialProvider alice() {
         return true;
     };
 }
+
+START_TEST(request_with_a_vkc_for_another_certificate_never_reaches_the_server) {
+    // The driver over a transport whose connection shows another certificate
+    // than the session was keyed over: the transport is asked for the
+    // binding before sending and sends nothing for the old session.
+    Server server(p256, "test realm", std::string("example.com"), "tls-server-end-point");
+    server.use_tls(Bytes(32, 0x11));
+    ScriptedTransport transport(server, "page");
+    MutualClient client(ClientOptions{}, transport);
+    client.set_credential_provider(alice());
+    std::vector<std::string> notes;
+    client.set_observer([&notes](const ExchangeEvent& e) {
+        if (e.kind == ExchangeEvent::Kind::note) notes.push_back(e.message);
+    });
+    HttpRequest request;
+    request.url = "https://example.com/a";
+    ck_assert(client.fetch(request).outcome == Outcome::success);
+    const std::string old_sid = encode_hex_fixed(server.sid);
+    // A legitimate rotation: the server (behind a load balancer) now shows
+    // another certificate and uses it as vh. The password is not asked for
+    // again and the exchange succeeds through a re-key.
+    server.use_tls(Bytes(32, 0x22));
+    transport.sent.clear();
+    const FetchResult r = client.fetch(request);
+    ck_assert_msg(r.outcome == Outcome::success, "%s", r.detail.c_str());
+    ck_assert(!r.summary.reused);
+    ck_assert_int_eq(notes.size(), 1);
+    ck_assert_int_eq(transport.sent.size(), 2);
+    for (const std::string& a : transport.sent)
+        ck_assert(a.find(old_sid) == std::string::npos);  // the old session never went out
+    MutualCredentials c;
+    ck_assert(parse_mutual_credentials(transport.sent[0], c) == HeaderError::none);
+    ck_assert(c.kind == RequestKind::kex_c1);
+}
+END_TEST
 
 START_TEST(driver_releases_verified_content) {
     Server server(p256);
