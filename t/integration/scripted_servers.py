@@ -49,6 +49,18 @@ class Listener:
             conn.close()
 
 
+def read_head(rfile):
+    """The request line and header fields up to the empty line, or None when
+    the connection closes first."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        line = rfile.readline(65536)
+        if not line:
+            return None
+        head += line
+    return head
+
+
 def splice(a, b, pending=b""):
     """Copies bytes both ways until either side closes; `pending` (already
     read from a) goes to b first."""

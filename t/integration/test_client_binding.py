@@ -19,7 +19,7 @@ import socket
 import ssl
 
 import mutualref as m
-from scripted_servers import Listener, splice
+from scripted_servers import Listener, read_head, splice
 from httpd_fixture import (Httpd, add_users, expect_log, location, make_certificate,
                            mutual_client, require_module, require_tool)
 
@@ -69,12 +69,9 @@ class Intruder(Listener):
         try:
             client = self.context.wrap_socket(raw, server_side=True)
             rfile = client.makefile("rb")
-            request = b""
-            while not request.endswith(b"\r\n\r\n"):
-                line = rfile.readline(65536)
-                if not line:
-                    return
-                request += line
+            request = read_head(rfile)
+            if request is None:
+                return
             head = request.decode("latin-1")
             auth = ""
             for line in head.split("\r\n")[1:]:

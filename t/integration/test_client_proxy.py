@@ -19,7 +19,7 @@ import subprocess
 import urllib.parse
 
 import mutualref as m
-from scripted_servers import Listener, splice
+from scripted_servers import Listener, read_head, splice
 from httpd_fixture import (Httpd, Servers, add_users, location, require_module, require_tool,
                            tool_path)
 
@@ -99,12 +99,9 @@ class MutualProxy(Listener):
     def handle(self, conn, number):
         try:
             rfile = conn.makefile("rb")
-            head = b""
-            while not head.endswith(b"\r\n\r\n"):
-                line = rfile.readline(65536)
-                if not line:
-                    return
-                head += line
+            head = read_head(rfile)
+            if head is None:
+                return
             lines = head.decode("latin-1").split("\r\n")
             method, target, _ = lines[0].split(" ", 2)
             headers = [l.split(":", 1) for l in lines[1:] if ":" in l]
