@@ -295,8 +295,8 @@ bool HttpTransport::perform(const HttpRequest& request, const RequestCredentials
 
     const CURLcode rc = curl_easy_perform(curl);
     end_block(transfer);
-    if (rc != CURLE_OK && transfer.connect_seen && !transfer.prerequest_done &&
-        out.proxy_response.status >= 300) {
+    if (rc != CURLE_OK && !options_.proxy.empty() && transfer.connect_seen &&
+        !transfer.prerequest_done && out.proxy_response.status >= 300) {
         // The proxy refused the tunnel (a 407 asking for authentication, a
         // 403, ...): its answer is the response.
         out.proxy_seen = true;
