@@ -136,20 +136,21 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
     return length;
 }
 
+void append(Slist& list, const std::string& line) {
+    curl_slist* next = curl_slist_append(list.get(), line.c_str());
+    if (next != nullptr) {
+        (void)list.release();
+        list.reset(next);
+    }
+}
+
 Slist header_list(const std::vector<std::string>& lines, const RequestCredentials* credentials,
                   const std::string* value) {
     Slist headers;
-    auto add = [&headers](const std::string& line) {
-        curl_slist* next = curl_slist_append(headers.get(), line.c_str());
-        if (next != nullptr) {
-            (void)headers.release();
-            headers.reset(next);
-        }
-    };
-    for (const auto& h : lines) add(h);
+    for (const auto& h : lines) append(headers, h);
     if (credentials != nullptr && value != nullptr && !value->empty())
-        add(credentials->header + ": " + *value);
-    add("Expect:");  // no 100-continue round trip for request bodies
+        append(headers, credentials->header + ": " + *value);
+    append(headers, "Expect:");  // no 100-continue round trip for request bodies
     return headers;
 }
 
@@ -256,8 +257,7 @@ bool HttpTransport::perform(const HttpRequest& request, const RequestCredentials
         // an http target, whose request the proxy receives, libcurl sends both).
         curl_easy_setopt(curl, CURLOPT_HEADEROPT, static_cast<long>(CURLHEADER_SEPARATE));
         if (!credentials.proxy_value.empty()) {
-            proxy_headers.reset(curl_slist_append(
-                nullptr, ("Proxy-Authorization: " + credentials.proxy_value).c_str()));
+            append(proxy_headers, "Proxy-Authorization: " + credentials.proxy_value);
             curl_easy_setopt(curl, CURLOPT_PROXYHEADER, proxy_headers.get());
         }
     }
@@ -272,13 +272,7 @@ bool HttpTransport::perform(const HttpRequest& request, const RequestCredentials
     if (!options_.client_key.empty())
         curl_easy_setopt(curl, CURLOPT_SSLKEY, options_.client_key.c_str());
     Slist resolve;
-    for (const auto& entry : options_.resolve) {
-        curl_slist* next = curl_slist_append(resolve.get(), entry.c_str());
-        if (next != nullptr) {
-            (void)resolve.release();
-            resolve.reset(next);
-        }
-    }
+    for (const auto& entry : options_.resolve) append(resolve, entry);
     if (resolve) curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve.get());
 
     if (request.method == "HEAD") {
