@@ -10,9 +10,10 @@ import re
 import shutil
 import ssl
 import subprocess
+import time
 
 from scripted_servers import Listener
-from httpd_fixture import (Httpd, Servers, add_users, location, make_certificate, mutual_client,
+from httpd_fixture import (Httpd, Servers, add_users, expect_log, location, make_certificate,
                            require_module, require_tool, tool_path)
 
 EC256 = "iso-kam3-ec-p256-sha256"
@@ -221,3 +222,47 @@ def test_logout_timeout_zero_forgets_the_session(servers):
     assert "session reused" not in p.stderr, detail(p)
     assert p.stderr.count("[req-KEX-C1]") == 2, detail(p)
     assert "accepts only user name alice" in p.stderr, detail(p)  # from the 401-INIT
+
+
+def run_in_terminal(args, answers, timeout=60):
+    """mutual-client on a pseudo-terminal (its /dev/tty); each time the
+    output shows a password prompt the next answer is typed. Returns
+    (exit status, everything the terminal showed)."""
+    import pty
+    import select
+    env = dict(os.environ, MUTUAL_PASSWORD=PASSWORD)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: its controlling terminal is the pty
+        os.execve(tool_path("mutual-client"), ["mutual-client"] + list(args), env)
+    shown, pending = b"", list(answers)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            shown += data
+            if pending and shown.rstrip().endswith(b"):"):
+                os.write(fd, pending.pop(0).encode() + b"\n")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
+
+
+@expect_log(r"MUT01123")  # the wrong answer for the second realm
+def test_another_realm_is_asked_for_at_the_terminal(servers):
+    h = servers[0]
+    code, shown = run_in_terminal(["-u", USER, h.url("/p/a.html"), h.url("/q/b.html")],
+                                  [PASSWORD])
+    assert code == 0, shown
+    assert 'the password given is for realm "cli realm"' in shown, shown
+    assert 'Password for alice (realm "other realm"' in shown, shown
+    assert "first page" in shown and "other realm page" in shown, shown
+    # A wrong answer there is that realm's failure only.
+    code, shown = run_in_terminal(["-u", USER, h.url("/p/a.html"), h.url("/q/b.html")],
+                                  ["not it"])
+    assert code == 3 and "first page" in shown and "other realm page" not in shown, shown

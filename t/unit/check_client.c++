@@ -1550,6 +1550,13 @@ START_TEST(scopes_follow_section_5) {
     ck_assert(!scope_covers("", t));
     const Target bare = *parse_target("http://example.com/");
     ck_assert(scope_covers("*.example.com", bare));
+    // Redirect targets (-L): RFC 3986 §5.2 references, fragments dropped.
+    assert_string_eq(*resolve_reference("http://a.example/b/c?q", "../d#f"), "http://a.example/d");
+    assert_string_eq(*resolve_reference("https://a.example/b/c", "//other.example/x"),
+                     "https://other.example/x");
+    assert_string_eq(*resolve_reference("http://a.example/b/", "https://c.example:8443/"),
+                     "https://c.example:8443/");
+    assert_string_eq(*resolve_reference("http://a.example/b/", "?x=1"), "http://a.example/b/?x=1");
     assert_string_eq(path_directory("/a/b/c"), "/a/b/");
     assert_string_eq(path_directory("/"), "/");
 }
