@@ -2,7 +2,11 @@
 // connection carries the whole exchange). The body is buffered, bounded, and
 // handed back only to the caller that decides whether it may be released;
 // for HTTPS the transport reports the tls-server-end-point value of the
-// certificate of the connection the response came on.
+// certificate of the connection the response came on, and lets the caller
+// compute credentials for that certificate before anything is sent
+// (RequestCredentials::bind, through CURLOPT_PREREQFUNCTION, which libcurl
+// calls for new, reused and TLS-resumed connections alike, after any proxy
+// tunnel). With a proxy it reports the proxy's answer separately (§14).
 #ifndef MUTUAL_CLIENT_HTTP_TRANSPORT_H
 #define MUTUAL_CLIENT_HTTP_TRANSPORT_H
 
