@@ -767,11 +767,14 @@ int main(int argc, char** argv) {
                     credentials.rejected(result.summary);
                 const bool redirect = options.follow && !result.transport_failed &&
                                       !result.location.empty();
-                print_result(request, result, options.silent && !redirect);
                 code = exit_code_for(result);
                 std::optional<std::string> next;
                 if (redirect) next = resolve_reference(request.url, result.location);
-                if (redirect && next && parse_target(*next)) {
+                const bool follow = redirect && next && parse_target(*next);
+                // A hop's result line only with -v; the last one always
+                // (unless -s and it succeeded).
+                if (!follow || options.verbose >= 1) print_result(request, result, options.silent);
+                if (follow) {
                     if (redirects >= options.max_redirects) {
                         std::fprintf(stderr, "%s: maximum (%ld) redirects followed\n", program,
                                      options.max_redirects);
