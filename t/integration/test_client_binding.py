@@ -13,10 +13,18 @@ server answered.
 the server: it refuses to send it, re-keys on the intercepted connection, and
 the vkc of the new session is bound to the intruder's certificate, which the
 real server refuses. No relayed request is answered 200, and nothing of the
-second URL is written."""
+second URL is written.
 
+The other side of the same rule: a server whose certificate legitimately
+changes between connections (load-balanced front ends) keeps working; each
+new certificate costs one key exchange, never a refused request or a
+forgotten password."""
+
+import http.server
+import secrets
 import socket
 import ssl
+import threading
 
 import mutualref as m
 from scripted_servers import Listener, read_head, splice
@@ -136,3 +144,110 @@ def test_same_certificate_on_new_connections_reuses_the_session(h):
     assert "first page" in p.stdout and "SECOND PAGE" in p.stdout, p.stderr
     assert "session reused" in p.stderr and "req-VFY-C not sent" not in p.stderr, p.stderr
     assert intruder.connections == 4, intruder.connections
+
+
+# ---- a legitimate certificate rotation --------------------------------------------
+
+
+class RotatingServer(http.server.HTTPServer):
+    """A server written from RFC 8120 on mutualref that presents another
+    certificate on every new connection (two load-balanced front ends with
+    their own certificates and one session store). vh of a request is the
+    tls-server-end-point of the certificate of its own connection. Every
+    AUTH-SUCCEED response closes the connection, so the next URL arrives on
+    a new connection with the other certificate."""
+
+    def __init__(self, certificates):
+        super().__init__(("127.0.0.1", 0), RotatingHandler)
+        self.alg = m.ALGORITHMS[EC256]
+        self.J = self.alg.J(self.alg.pi(PASSWORD, "127.0.0.1", REALM, USER))
+        self.contexts, self.vh = [], {}
+        for cert, key in certificates:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
+            with open(cert) as f:
+                der = ssl.PEM_cert_to_DER_cert(f.read())
+            self.vh[id(context)] = m.tls_server_end_point(der)
+            self.contexts.append(context)
+        self.accepted = 0
+        self.sessions, self.log = {}, []
+        self.port = self.server_address[1]
+        self.thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def get_request(self):
+        sock, address = super().get_request()
+        context = self.contexts[self.accepted % len(self.contexts)]
+        self.accepted += 1
+        return context.wrap_socket(sock, server_side=True), address
+
+    def close(self):
+        self.shutdown()
+        self.server_close()
+        self.thread.join(5)
+
+
+class RotatingHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, headers, body=b"", close=False):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        srv, A = self.server, self.server.alg
+        vh = srv.vh[id(self.connection.context)]
+        common = ('version=1, algorithm=%s, validation=tls-server-end-point, '
+                  'auth-scope="127.0.0.1", realm="%s"' % (A.name, REALM))
+        auth = self.headers.get("Authorization")
+        if not auth:
+            srv.log.append("normal")
+            return self.reply(401, [("WWW-Authenticate", "Mutual %s, reason=initial" % common)])
+        p = m.parse_challenges(auth)[0][1]
+        if "kc1" in p:
+            srv.log.append("kex")
+            K_c1 = A.decode_element(p["kc1"])
+            S_s1 = A.random_secret()
+            K_s1 = A.server_ks1(srv.J, K_c1, S_s1)
+            sid = secrets.token_hex(16)
+            srv.sessions[sid] = (K_c1, K_s1, A.server_z(K_c1, K_s1, S_s1))
+            return self.reply(401, [("WWW-Authenticate", "Mutual %s, sid=%s, ks1=%s, nc-max=100, "
+                                     "nc-window=128, time=300"
+                                     % (common, sid, A.encode_element(K_s1)))])
+        K_c1, K_s1, z = srv.sessions[p["sid"]]
+        nc = int(p["nc"])
+        if A.decode_hash(p["vkc"]) != A.vk_c(K_c1, K_s1, z, nc, vh):
+            srv.log.append("vfy refused")
+            return self.reply(401, [("WWW-Authenticate", "Mutual %s, reason=auth-failed" % common)])
+        srv.log.append("vfy ok")
+        vks = A.encode_hash(A.vk_s(K_c1, K_s1, z, nc, vh))
+        return self.reply(200, [("Authentication-Info", "version=1, sid=%s, vks=%s"
+                                 % (p["sid"], vks))], b"rotated page\n", close=True)
+
+
+def test_certificate_rotation_rekeys_and_keeps_working(h):
+    certificates = [make_certificate(h.path("conf"), name="front-%d" % i) for i in (1, 2)]
+    server = RotatingServer(certificates)
+    try:
+        url = "https://127.0.0.1:%d/page" % server.port
+        p = mutual_client(url, USER, PASSWORD, EC256, args=["-k", url, url])
+    finally:
+        server.close()
+    detail = "exit %d\nstderr=%s\nlog=%r" % (p.returncode, p.stderr, server.log)
+    assert p.returncode == 0, detail
+    assert p.stdout == "rotated page\n" * 3, detail
+    # Each later URL: the session's req-VFY-C withheld, a re-key on the new
+    # connection, never a refused vkc, never "credentials rejected".
+    assert p.stderr.count("req-VFY-C not sent; re-keying") == 2, detail
+    assert server.log == ["normal", "kex", "vfy ok"] + ["kex", "vfy ok"] * 2, detail
+    assert "session reused" not in p.stderr, detail
