@@ -106,13 +106,17 @@ struct ServerConfig {
 
 // What check_authn remembers about a successful verification, so that
 // subrequests and internal redirects of the same request reuse it instead
-// of verifying the same nc twice (which would be a replay).
+// of verifying the same nc twice (which would be a replay). Kept on the
+// request that verified and on the top-level request of its chain (in the
+// latter's pool), so that sibling subrequests and the main request find it.
 struct Verification {
     const char* authorization;
     const char* algorithm;
     const char* auth_scope;
     const char* realm;
     const char* partition;
+    const char* validation;
+    const char* origin;
     const char* user;
     const char* authentication_info;
 };
@@ -702,8 +706,16 @@ Verification* verification_of(const request_rec* r) noexcept {
     return static_cast<Verification*>(ap_get_module_config(r->request_config, &auth_mutual_module));
 }
 
+// The first request of r's chain: internal redirects (prev) and
+// subrequests (main) followed to the request the client sent.
+request_rec* top_request(request_rec* r) noexcept {
+    while (r->prev != nullptr || r->main != nullptr) r = r->prev ? r->prev : r->main;
+    return r;
+}
+
 // The verification done by an earlier request of the same chain (internal
-// redirect: r->prev, subrequest: r->main).
+// redirect: r->prev, subrequest: r->main), or by a sibling subrequest (kept
+// on the top-level request).
 const Verification* earlier_verification(const request_rec* r) noexcept {
     for (const request_rec* q = r->prev ? r->prev : r->main; q != nullptr; q = q->prev ? q->prev : q->main)
         if (const Verification* v = verification_of(q)) return v;
@@ -728,6 +740,47 @@ const ConnectionBinding* tls_binding(request_rec* r) {
     binding->length = hash->size();
     ap_set_module_config(c->conn_config, &auth_mutual_module, binding);
     return binding;
+}
+
+// The request names this virtual host: its ServerName, one of its
+// ServerAlias names (wildcards as httpd matches them) or the literal address
+// the connection came in on. Case-insensitive.
+bool names_this_server(const request_rec* r, const char* host) noexcept {
+    const server_rec* s = r->server;
+    if (host == nullptr || *host == '\0') return false;
+    if (s->server_hostname != nullptr && strcasecmp(host, s->server_hostname) == 0) return true;
+    if (s->names != nullptr) {
+        const auto* names = reinterpret_cast<const char* const*>(s->names->elts);
+        for (int i = 0; i < s->names->nelts; ++i)
+            if (names[i] != nullptr && strcasecmp(host, names[i]) == 0) return true;
+    }
+    if (s->wild_names != nullptr) {
+        const auto* names = reinterpret_cast<const char* const*>(s->wild_names->elts);
+        for (int i = 0; i < s->wild_names->nelts; ++i)
+            if (names[i] != nullptr && ap_strcasecmp_match(host, names[i]) == 0) return true;
+    }
+    const char* ip = r->connection->local_ip;
+    if (ip == nullptr) return false;
+    if (strcasecmp(host, ip) == 0) return true;
+    // IPv6: the request names "[addr]".
+    const std::size_t n = std::strlen(host);
+    return n > 2 && host[0] == '[' && host[n - 1] == ']' && std::strlen(ip) == n - 2 &&
+           strncasecmp(host + 1, ip, n - 2) == 0;
+}
+
+// The server's own "<scheme>://<host>:<port>" for this request (RFC 8120
+// §7): the connection's scheme, this virtual host's name (the one the
+// request uses when it is ours, else ServerName) and the connection's local
+// port. Never the Host header's port, never a host that is not ours: a
+// request relayed from another origin gets a vh its client cannot match.
+std::string own_origin(request_rec* r) {
+    const char* host = r->hostname;
+    if (!names_this_server(r, host)) host = r->server->server_hostname;
+    std::string name = text(host);
+    if (name.find(':') != std::string::npos && name.front() != '[') name = "[" + name + "]";
+    const apr_sockaddr_t* local = r->connection->local_addr;
+    const unsigned port = local != nullptr ? local->port : ap_get_server_port(r);
+    return mutual::host_validation_value(is_tls(r) ? "https" : "http", name, port);
 }
 
 // The location's policy for this request. false (with tag/message) when the
@@ -761,14 +814,9 @@ bool build_policy(request_rec* r, const DirConfig* d, const char* realm, bool ne
         return false;
     }
     if (!need_vh) return true;
+    policy.origin = d->host ? std::string(d->host) : own_origin(r);
     if (v == Validation::host) {
-        if (d->host) {
-            policy.vh = d->host;
-        } else {
-            const char* host = ap_get_server_name_for_url(r);
-            policy.vh = mutual::host_validation_value(ap_http_scheme(r), host ? host : "",
-                                                      ap_get_server_port(r));
-        }
+        policy.vh = policy.origin;
         return true;
     }
     if (!is_tls(r)) {
@@ -810,6 +858,27 @@ int internal_error(request_rec* r, const DirConfig* d, const char* realm, const 
 
 bool same(const char* a, std::string_view b) noexcept { return a != nullptr && b == a; }
 
+// One info line when the request's Host names another host or port than the
+// origin the server binds the exchange to (a relayed or misdirected
+// request, or a proxy in front without AuthMutualHost).
+void log_foreign_host(request_rec* r, const mutual::LocationPolicy& policy) {
+    const char* host = apr_table_get(r->headers_in, "Host");
+    if (host == nullptr) return;
+    const bool tls = is_tls(r);
+    std::string claimed = mutual::host_validation_value(tls ? "https" : "http", host, 0);
+    claimed.resize(claimed.size() - 2);  // ":0"
+    // A Host without a port names the scheme's default port.
+    const std::size_t authority = claimed.find("://") + 3;
+    if (claimed.find(':', claimed[authority] == '[' ? claimed.find(']', authority) : authority) ==
+        std::string::npos)
+        claimed += tls ? ":443" : ":80";
+    if (claimed == policy.origin) return;
+    log_request(r, mutual::LogLevel::info, "MUT01401",
+                "vh is " + policy.origin + ": the request's Host \"" + claimed.substr(authority) +
+                    "\" is not this server's name and port (relayed or misdirected request, "
+                    "or a proxy in front without AuthMutualHost)");
+}
+
 int check_authn(request_rec* r) noexcept {
     const char* type = ap_auth_type(r);
     if (type == nullptr || strcasecmp(type, "Mutual") != 0) return DECLINED;
@@ -832,12 +901,27 @@ int check_authn(request_rec* r) noexcept {
 
         const char* authorization = apr_table_get(r->headers_in, "Authorization");
 
+        // The error document of a 401 (ErrorDocument 401 into a Mutual
+        // location): the response is already a 401 with its challenges. No
+        // second exchange (a second sid, RFC 8120 §11 runs one per request),
+        // no Authentication-Info on a 401 (§4.5), and no protected page as
+        // the body of a refusal: httpd answers with its own 401 text.
+        if (r->prev != nullptr && r->status == HTTP_UNAUTHORIZED) {
+            log_request(r, mutual::LogLevel::info, "MUT01402",
+                        "ErrorDocument " + text(r->uri ? r->uri : "?") +
+                            " for a 401 is in a Mutual location: not served (no second exchange)");
+            return HTTP_UNAUTHORIZED;
+        }
+
+        if (authorization != nullptr && d->host == nullptr) log_foreign_host(r, policy);
+
         // A subrequest or internal redirect of an already verified request:
         // the same Authorization must not be verified twice (same nc).
         if (const Verification* v = earlier_verification(r)) {
             if (authorization != nullptr && std::strcmp(v->authorization, authorization) == 0 &&
                 same(v->auth_scope, policy.auth_scope) && same(v->realm, policy.realm) &&
-                same(v->partition, policy.partition)) {
+                same(v->partition, policy.partition) && same(v->validation, policy.validation) &&
+                same(v->origin, policy.origin)) {
                 bool offered = false;
                 for (const Algorithm* a : policy.algorithms) offered = offered || same(v->algorithm, a->name());
                 if (offered) {
@@ -866,21 +950,30 @@ int check_authn(request_rec* r) noexcept {
         if (result.outcome != mutual::ExchangeOutcome::verified)
             return send_challenges(r, result);
 
-        auto* v = static_cast<Verification*>(apr_pcalloc(r->pool, sizeof(Verification)));
-        v->authorization = apr_pstrdup(r->pool, authorization);
-        v->algorithm = apr_pstrdup(r->pool, result.algorithm.c_str());
-        v->auth_scope = apr_pstrdup(r->pool, policy.auth_scope.c_str());
-        v->realm = apr_pstrdup(r->pool, policy.realm.c_str());
-        v->partition = apr_pstrdup(r->pool, policy.partition.c_str());
-        v->user = apr_pstrmemdup(r->pool, result.user.data(), result.user.size());
-        v->authentication_info = apr_pstrdup(r->pool, result.authentication_info.c_str());
+        // In the top-level request's pool: a subrequest's pool is gone when
+        // its siblings and the main request look for the verification.
+        request_rec* top = top_request(r);
+        apr_pool_t* pool = top->pool;
+        auto* v = static_cast<Verification*>(apr_pcalloc(pool, sizeof(Verification)));
+        v->authorization = apr_pstrdup(pool, authorization);
+        v->algorithm = apr_pstrdup(pool, result.algorithm.c_str());
+        v->auth_scope = apr_pstrdup(pool, policy.auth_scope.c_str());
+        v->realm = apr_pstrdup(pool, policy.realm.c_str());
+        v->partition = apr_pstrdup(pool, policy.partition.c_str());
+        v->validation = apr_pstrdup(pool, policy.validation.c_str());
+        v->origin = apr_pstrdup(pool, policy.origin.c_str());
+        v->user = apr_pstrmemdup(pool, result.user.data(), result.user.size());
+        v->authentication_info = apr_pstrdup(pool, result.authentication_info.c_str());
         ap_set_module_config(r->request_config, &auth_mutual_module, v);
+        if (top != r && verification_of(top) == nullptr)
+            ap_set_module_config(top->request_config, &auth_mutual_module, v);
 
-        r->user = const_cast<char*>(v->user);
+        r->user = apr_pstrdup(r->pool, v->user);
         r->ap_auth_type = const_cast<char*>("Mutual");
         // err_headers_out: kept on error documents and proxied responses.
-        if (r->main == nullptr)
-            apr_table_setn(r->err_headers_out, "Authentication-Info", v->authentication_info);
+        // A subrequest's answer goes on the response of the request the
+        // client sent (its err_headers_out is shared with its redirects).
+        apr_table_setn(top->err_headers_out, "Authentication-Info", v->authentication_info);
         return OK;
     } catch (const std::exception& e) {
         try {
@@ -932,6 +1025,8 @@ int note_auth_failure(request_rec* r, const char* auth_type) noexcept {
 // err_headers_out; make sure the final main request carries the header.
 int fixups(request_rec* r) noexcept {
     if (r->main != nullptr) return DECLINED;
+    // A 401 (its error document) never carries Authentication-Info (§4.5).
+    if (r->status == HTTP_UNAUTHORIZED) return DECLINED;
     const Verification* v = verification_of(r);
     if (v == nullptr) v = earlier_verification(r);
     if (v != nullptr && v->authentication_info != nullptr &&

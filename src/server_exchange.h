@@ -43,6 +43,10 @@ struct LocationPolicy {
     std::string realm;                          // AuthName
     std::string validation = "host";            // token sent and expected
     std::string vh;                             // octets of vh (RFC 8120 §7)
+    // "<scheme>://<host>:<port>" of the server answering (its own name and
+    // the connection's local port): sessions are bound to it and to the
+    // validation method (RFC 8120 §6), whatever vh is.
+    std::string origin;
     std::optional<std::string> path;            // 401-KEX-S1 path parameter
     std::uint64_t nc_max = 10000;
     std::uint32_t nc_window = 128;
@@ -161,6 +165,12 @@ std::vector<std::string> init_challenges(const LocationPolicy& policy, std::stri
 ExchangeResult init_response(const LocationPolicy& policy, std::string_view reason);
 
 // ---- helpers the module and tests share -------------------------------------
+
+// The session-table identifier of this location's protection space for one
+// algorithm: realm, scope, verifier source, validation method and origin.
+// A session made under another of these is an unknown session here.
+std::uint64_t session_space(const SessionTable& table, const LocationPolicy& policy,
+                            const Algorithm& algorithm);
 
 // vh for validation=host: "<scheme>://<host>:<port>", lower case, port always
 // present. An IPv6 literal host is given with its brackets.
