@@ -717,7 +717,7 @@ request_rec* top_request(request_rec* r) noexcept {
 // redirect: r->prev, subrequest: r->main), or by a sibling subrequest (kept
 // on the top-level request).
 const Verification* earlier_verification(const request_rec* r) noexcept {
-    for (const request_rec* q = r->prev ? r->prev : r->main; q != nullptr; q = q->prev ? q->prev : q->main)
+    for (const request_rec* q = r; q != nullptr; q = q->prev ? q->prev : q->main)
         if (const Verification* v = verification_of(q)) return v;
     return nullptr;
 }
@@ -942,9 +942,24 @@ int check_authn(request_rec* r) noexcept {
         mutual::ExchangeContext context{*module_state->table, d->user_file ? &dbm : nullptr,
                                         *module_state->fakes,
                                         static_cast<std::int64_t>(apr_time_sec(apr_time_now()))};
-        std::optional<std::string_view> header;
-        if (authorization != nullptr) header = std::string_view(authorization);
-        mutual::ExchangeResult result = mutual::process_request(policy, header, context);
+        mutual::ExchangeResult result;
+        if (authorization == nullptr) {
+            result = mutual::process_request(policy, std::nullopt, context);
+        } else {
+            mutual::MutualCredentials credentials;
+            const mutual::HeaderError error = mutual::parse_mutual_credentials(authorization, credentials);
+            // A key exchange belongs to the request the client sent: a
+            // subrequest (mod_rewrite LA-U, mod_include) that sees a
+            // req-KEX-C1 would create a session nobody receives.
+            if (r->main != nullptr && error == mutual::HeaderError::none &&
+                credentials.kind == mutual::RequestKind::kex_c1) {
+                log_request(r, mutual::LogLevel::debug, "MUT01403",
+                            "req-KEX-C1 in a subrequest for " + text(r->uri ? r->uri : "?") +
+                                ": left to the main request");
+                return HTTP_UNAUTHORIZED;
+            }
+            result = mutual::process_credentials(policy, error, credentials, context);
+        }
         log_request(r, result.log_level, result.log_tag, result.log_message);
 
         if (result.outcome != mutual::ExchangeOutcome::verified)
