@@ -552,11 +552,14 @@ int fail_startup(server_rec* s, apr_status_t status, const char* tag, const char
 // The shared memory, its stripe mutexes and the hash key live in the process
 // pool through ap_retained_data, so a graceful restart with an unchanged
 // table geometry keeps every session: a key exchange answered by the old
-// generation is verified by the new one. A changed geometry (table size,
-// algorithms) gets a new table; the old one stays mapped until the server
-// stops, because children of the old generation may still be using it.
-// Nothing registered in the process pool points into this module's code,
-// which is unloaded at every restart.
+// generation is verified by the new one. There is one retained table: a
+// changed geometry (table size, algorithms) discards the old table for good
+// (a session that was gone, or answered 401-STALE, never comes back when the
+// geometry changes back) and the parent destroys its segment at once; the
+// memory itself is released by the kernel when the last child of an older
+// generation, which still has it mapped, exits. The stripe mutexes do not
+// depend on the geometry and are kept. Nothing registered in the process
+// pool points into this module's code, which is unloaded at every restart.
 struct RetainedTable {
     apr_shm_t* shm;
     void* memory;
@@ -574,17 +577,27 @@ bool same_geometry(const mutual::TableGeometry& a, const mutual::TableGeometry& 
 
 RetainedTable* retained_table(const mutual::TableGeometry& geometry, const mutual::TableLayout& layout,
                               server_rec* s) {
-    char name[64];
-    std::snprintf(name, sizeof name, "mod_auth_mutual.table.%u.%u.%u.%u", geometry.slots,
-                  geometry.stripes, geometry.max_key_exchanges, geometry.key_capacity);
+    const char* name = "mod_auth_mutual.table";
     auto* retained = static_cast<RetainedTable*>(ap_retained_data_get(name));
     if (retained != nullptr && retained->shm != nullptr && same_geometry(retained->geometry, geometry)) {
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                      "MUT01022: keeping the session table of the previous generation");
         return retained;
     }
-    retained = static_cast<RetainedTable*>(ap_retained_data_create(name, sizeof(RetainedTable)));
+    if (retained == nullptr) {
+        retained = static_cast<RetainedTable*>(ap_retained_data_create(name, sizeof(RetainedTable)));
+        std::memset(static_cast<void*>(retained), 0, sizeof(RetainedTable));
+    }
     apr_pool_t* pool = s->process->pool;
+    if (retained->shm != nullptr) {
+        apr_shm_t* old = retained->shm;
+        retained->shm = nullptr;  // incomplete until the new table is ready
+        retained->memory = nullptr;
+        const apr_status_t rv = apr_shm_destroy(old);
+        ap_log_error(APLOG_MARK, APLOG_INFO, rv, s,
+                     "MUT01404: the session table geometry changed: the previous table and its "
+                     "sessions are discarded (its memory is freed when its last child exits)");
+    }
     const apr_size_t bytes = static_cast<apr_size_t>(layout.total_bytes) + 64;
     apr_shm_t* shm = nullptr;
     apr_status_t rv = apr_shm_create(&shm, bytes, nullptr, pool);
@@ -607,7 +620,7 @@ RetainedTable* retained_table(const mutual::TableGeometry& geometry, const mutua
         log_server(s, APLOG_CRIT, 0, "MUT01005", "cannot format the session table");
         return nullptr;
     }
-    for (unsigned i = 0; i < layout.stripes; ++i) {
+    for (unsigned i = retained->mutex_count; i < layout.stripes; ++i) {
         rv = ap_global_mutex_create(&retained->mutexes[i], nullptr, mutex_type,
                                     apr_psprintf(pool, "%s.stripe%u", name, i), s, pool, 0);
         if (rv != APR_SUCCESS) {

@@ -393,3 +393,46 @@ def test_malformed_vkc_rejects_a_key_exchanging_session(h):
     assert_status(r, 401, "invalid-parameters")
     r = c.verify("/private/", session, nc=2)
     assert_status(r, 401, "auth-failed", "the correct vkc after a malformed one")
+
+
+# --------------------------------------------------------------------------
+# 5. a new table geometry discards the old table for good
+
+
+def _shared_mappings(pid):
+    """Anonymous shared mappings (apr_shm without a file) of a process."""
+    with open("/proc/%d/maps" % pid) as f:
+        return sum(1 for line in f if "/dev/zero" in line or "SYSV" in line)
+
+
+def test_geometry_change_never_revives_a_session(h):
+    g = Httpd("geometry", conf=location("/private/index.html", REALM, [EC256]),
+              server_conf="AuthMutualSessionTableSize 64")
+    try:
+        add_users(g, REALM, PASSWORDS, [EC256])
+        g.write_file("private/index.html", "welcome\n")
+        g.start()
+        mappings = _shared_mappings(g.proc.pid)
+
+        def resize(size):
+            g.server_conf = "AuthMutualSessionTableSize %d" % size
+            with open(g.conf_path, "w") as f:
+                f.write(g.config())
+            g.graceful()
+
+        c = m.Client(g.base, "alice", PASSWORDS["alice"])
+        assert c.get("/private/index.html").authenticated                  # nc 1
+        resize(128)
+        r = c.verify("/private/index.html", c.session)                     # nc 2: a new, empty table
+        assert_status(r, 401, "stale-session", "session after a new geometry")
+        resize(64)
+        r = c.verify("/private/index.html", c.session)                     # nc 3, a delayed request
+        assert_status(r, 401, "stale-session", "session of the first geometry after going back")
+        # the parent keeps one table, not one per geometry it has seen
+        assert _shared_mappings(g.proc.pid) == mappings, open("/proc/%d/maps" % g.proc.pid).read()
+        c = m.Client(g.base, "alice", PASSWORDS["alice"])
+        assert c.get("/private/index.html").authenticated
+        problems = [p for p in g.end_case(()) if "MUT" in p]
+        assert not problems, problems
+    finally:
+        g.cleanup()
