@@ -46,6 +46,7 @@
 #include "util_mutex.h"
 
 #include "algorithm.h"
+#include "encoding.h"
 #include "log.h"
 #include "server_exchange.h"
 #include "session_table.h"
@@ -539,8 +540,103 @@ bool check_scopes(const ap_directive_t* node, apr_pool_t* ptemp, server_rec* s) 
     return ok;
 }
 
+// The directive `name` nearest to d: the last one in d's own section, else
+// in the enclosing sections, outwards (how the per-directory merge sees it).
+const ap_directive_t* nearest(const ap_directive_t* d, const char* name) noexcept {
+    for (const ap_directive_t* level = d; level != nullptr; level = level->parent) {
+        const ap_directive_t* first = level->parent ? level->parent->first_child : ap_conftree;
+        const ap_directive_t* found = nullptr;
+        for (const ap_directive_t* sibling = first; sibling != nullptr; sibling = sibling->next)
+            if (directive_is(sibling, name)) found = sibling;
+        if (found != nullptr) return found;
+    }
+    return nullptr;
+}
+
+const char* first_word(apr_pool_t* ptemp, const ap_directive_t* d) noexcept {
+    const char* args = d->args ? d->args : "";
+    return ap_getword_conf(ptemp, &args);
+}
+
+bool mutual_section(apr_pool_t* ptemp, const ap_directive_t* d) noexcept {
+    const ap_directive_t* type = nearest(d, "AuthType");
+    return type != nullptr && strcasecmp(first_word(ptemp, type), "Mutual") == 0;
+}
+
+// A realm sent as it is configured: the realm is an input of pi (RFC 8121
+// §3), so it must reach the client unchanged. httpd's core escapes quotes in
+// AuthName (for Basic); control characters and bytes that are not UTF-8
+// cannot be sent in a quoted-string or an ext-value faithfully.
+const char* realm_problem(const char* realm) noexcept {
+    for (const char* p = realm; *p; ++p) {
+        const auto c = static_cast<unsigned char>(*p);
+        if (c < 0x20 || c == 0x7f) return "contains a control character";
+        if (c == '"' || c == '\\') return "contains a quote or a backslash";
+    }
+    if (!mutual::is_valid_utf8(realm)) return "is not valid UTF-8";
+    return nullptr;
+}
+
+// Startup checks of the RFC 8120 audit (docs/directives.md): each names the
+// file and line.
+bool check_directives(const ap_directive_t* node, apr_pool_t* ptemp, server_rec* s) noexcept {
+    bool ok = true;
+    for (const ap_directive_t* d = node; d != nullptr; d = d->next) {
+        const char* file = d->filename ? d->filename : "?";
+        if (directive_is(d, "AuthMutualSessionTime")) {
+            const char* word = first_word(ptemp, d);
+            char* end = nullptr;
+            const unsigned long v = std::strtoul(word, &end, 10);
+            if (end != word && v < 60)
+                ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_WARNING, 0, s,
+                             "MUT01406: AuthMutualSessionTime %lu at %s:%d is below 60 seconds "
+                             "(RFC 8120 section 4.3 recommends at least 60)", v, file, d->line_num);
+        } else if (directive_is(d, "AuthMutualPath")) {
+            const ap_directive_t* scope = nearest(d, "AuthMutualScope");
+            const char* args = d->args ? d->args : "";
+            while (*args) {
+                const char* uri = ap_getword_conf(ptemp, &args);
+                if (*uri == '\0' || std::strstr(uri, "://") == nullptr || scope == nullptr) continue;
+                const char* scope_value = first_word(ptemp, scope);
+                if (!mutual::auth_scope_covers(scope_value, uri)) {
+                    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
+                                 "MUT01407: AuthMutualPath \"%s\" at %s:%d is outside the "
+                                 "auth-scope \"%s\" (RFC 8120 section 4.3: every path element "
+                                 "MUST be inside it)", uri, file, d->line_num, scope_value);
+                    ok = false;
+                }
+            }
+        } else if (directive_is(d, "AuthMutualValidation")) {
+            const ap_directive_t* engine = nearest(d, "SSLEngine");
+            if (strcasecmp(first_word(ptemp, d), "host") == 0 && engine != nullptr &&
+                strcasecmp(first_word(ptemp, engine), "on") == 0 &&
+                nearest(d, "AuthMutualHost") == nullptr) {
+                ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
+                             "MUT01408: AuthMutualValidation host at %s:%d on a TLS virtual host "
+                             "(RFC 8120 section 7: HTTPS with a certificate uses "
+                             "tls-server-end-point); behind a TLS-terminating proxy, name its "
+                             "origin with AuthMutualHost", file, d->line_num);
+                ok = false;
+            }
+        } else if (directive_is(d, "AuthName") && mutual_section(ptemp, d)) {
+            const char* realm = first_word(ptemp, d);
+            if (const char* problem = realm_problem(realm)) {
+                ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
+                             "MUT01409: AuthName at %s:%d %s: a Mutual realm is sent exactly as "
+                             "configured and is an input of every verifier", file, d->line_num,
+                             problem);
+                ok = false;
+            }
+        }
+        if (d->first_child != nullptr && !check_directives(d->first_child, ptemp, s)) ok = false;
+    }
+    return ok;
+}
+
 int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) noexcept {
-    return check_scopes(ap_conftree, ptemp, s) ? OK : HTTP_INTERNAL_SERVER_ERROR;
+    const bool scopes = check_scopes(ap_conftree, ptemp, s);
+    const bool directives = check_directives(ap_conftree, ptemp, s);
+    return scopes && directives ? OK : HTTP_INTERNAL_SERVER_ERROR;
 }
 
 int fail_startup(server_rec* s, apr_status_t status, const char* tag, const char* message) noexcept {
@@ -819,6 +915,20 @@ bool build_policy(request_rec* r, const DirConfig* d, const char* realm, bool ne
     if (v == Validation::automatic) v = is_tls(r) ? Validation::tls_server_end_point : Validation::host;
     policy.validation = v == Validation::host ? "host" : "tls-server-end-point";
 
+    // The startup checks (check_directives) again, for .htaccess files.
+    if (const char* why = realm_problem(realm)) {
+        tag = "MUT01410";
+        problem = "AuthName for " + text(r->uri ? r->uri : "?") + " " + why +
+                  " (a Mutual realm is sent exactly as configured)";
+        return false;
+    }
+    if (v == Validation::host && is_tls(r) && d->host == nullptr) {
+        tag = "MUT01411";
+        problem = "AuthMutualValidation host on a TLS connection without AuthMutualHost for " +
+                  text(r->uri ? r->uri : "?") + " (RFC 8120 section 7: use tls-server-end-point)";
+        return false;
+    }
+
     if (d->auth_scope == nullptr || policy.algorithms.front() == nullptr) {
         // Still answer with a well-formed challenge (empty scope) and log why.
         tag = "MUT01012";
@@ -828,6 +938,14 @@ bool build_policy(request_rec* r, const DirConfig* d, const char* realm, bool ne
     }
     if (!need_vh) return true;
     policy.origin = d->host ? std::string(d->host) : own_origin(r);
+    // A client refuses a challenge whose auth-scope does not cover its host
+    // (RFC 8120 §5): say so here rather than send one.
+    if (!mutual::auth_scope_covers(policy.auth_scope, policy.origin)) {
+        tag = "MUT01405";
+        problem = "AuthMutualScope \"" + policy.auth_scope + "\" does not cover this server's origin " +
+                  policy.origin + " (a ServerAlias or AuthMutualHost outside the scope?)";
+        return false;
+    }
     if (v == Validation::host) {
         policy.vh = policy.origin;
         return true;
@@ -848,12 +966,18 @@ bool build_policy(request_rec* r, const DirConfig* d, const char* realm, bool ne
     return true;
 }
 
-// 401 with the given challenge values.
+// 401 with the given challenges, in one WWW-Authenticate field (RFC 8120
+// §4.1: one and only one such header; several algorithms are several
+// challenges of its value).
 int send_challenges(request_rec* r, const mutual::ExchangeResult& result) {
     apr_table_unset(r->err_headers_out, "WWW-Authenticate");
     apr_table_unset(r->err_headers_out, "Authentication-Info");
-    for (const std::string& c : result.www_authenticate)
-        apr_table_add(r->err_headers_out, "WWW-Authenticate", c.c_str());
+    std::string value;
+    for (const std::string& c : result.www_authenticate) {
+        if (!value.empty()) value.append(", ");
+        value.append(c);
+    }
+    if (!value.empty()) apr_table_set(r->err_headers_out, "WWW-Authenticate", value.c_str());
     return HTTP_UNAUTHORIZED;
 }
 

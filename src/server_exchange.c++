@@ -326,6 +326,53 @@ std::string check_auth_scope(std::string_view value) {
     return check_host(host);
 }
 
+namespace {
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    return out;
+}
+
+// "<scheme>://<authority>[/...]" -> scheme, host, port (default when absent).
+bool split_uri(std::string_view uri, std::string& scheme, std::string& host, std::string& port) {
+    const std::size_t sep = uri.find("://");
+    if (sep == std::string_view::npos || sep == 0) return false;
+    scheme = lower(uri.substr(0, sep));
+    std::string_view authority = uri.substr(sep + 3);
+    authority = authority.substr(0, authority.find_first_of("/?#"));
+    if (authority.find('@') != std::string_view::npos) return false;
+    std::string_view h;
+    std::optional<std::string_view> p;
+    if (!split_host_port(authority, h, p) || h.empty()) return false;
+    host = lower(h);
+    if (p && !p->empty()) port = std::string(*p);
+    else if (scheme == "http") port = "80";
+    else if (scheme == "https") port = "443";
+    else return false;
+    return true;
+}
+
+}  // namespace
+
+bool auth_scope_covers(std::string_view scope, std::string_view uri) {
+    std::string scheme, host, port;
+    if (!split_uri(uri, scheme, host, port)) return false;
+    const std::string s = lower(scope);
+    if (s.find("://") != std::string::npos) {
+        std::string scope_scheme, scope_host, scope_port;
+        return split_uri(s, scope_scheme, scope_host, scope_port) && scope_scheme == scheme &&
+               scope_host == host && scope_port == port;
+    }
+    if (s.size() > 2 && s.compare(0, 2, "*.") == 0) {
+        const std::string suffix = s.substr(1);  // ".domain"
+        return host.size() > suffix.size() &&
+               host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0;
+    }
+    return host == s;
+}
+
 std::optional<Bytes> tls_server_end_point(std::string_view pem) {
     std::unique_ptr<BIO, CipherCleanup> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
     if (!bio) return std::nullopt;
@@ -359,7 +406,9 @@ RealmId realm_id_for(const LocationPolicy& p, const Algorithm& a) {
     RealmId id;
     id.algorithm = std::string(a.name());
     id.validation = p.validation;
-    id.auth_scope = p.auth_scope;
+    // Non-mandatory (RFC 8120 §4.1): a location without one (an incomplete
+    // .htaccess, answered internal-error) sends none rather than "".
+    if (!p.auth_scope.empty()) id.auth_scope = p.auth_scope;
     id.realm = p.realm;
     return id;
 }

@@ -185,6 +185,12 @@ std::string check_explicit_vh(std::string_view value);
 // single-host or wildcard-domain form, lower case). Empty when fine.
 std::string check_auth_scope(std::string_view value);
 
+// Whether an absolute URI ("<scheme>://<host>[:<port>][/...]", e.g. an
+// origin or an AuthMutualPath element) lies inside an auth-scope (RFC 8120
+// §5: single-server, single-host or wildcard-domain form). Host names are
+// compared case-insensitively; a missing port is the scheme's default.
+bool auth_scope_covers(std::string_view auth_scope, std::string_view uri);
+
 // RFC 5929 §4.1 tls-server-end-point channel binding of a PEM certificate:
 // the hash of its DER encoding with the certificate's signature hash, SHA-256
 // when that is MD5 or SHA-1, and SHA-256 when the signature uses no single

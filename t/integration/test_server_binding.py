@@ -17,14 +17,16 @@ import threading
 import time
 
 import mutualref as m
-from httpd_fixture import (Httpd, SCOPE, add_users, assert_status, expect_log, free_port,
-                           location, make_certificate, require_module, require_tool)
+from httpd_fixture import (Httpd, add_users, assert_status, expect_log, free_port, location,
+                           make_certificate, mutual_client, require_module, require_tool)
 
 EC256 = "iso-kam3-ec-p256-sha256"
 REALM = "bind realm"
 NAMED_SCOPE = "*.example.test"
 NAMED_REALM = "named realm"
 PASSWORDS = {"alice": "alice's secret", "bob": "bob-pw"}
+MULTI_REALM = "multi realm"
+MULTI = [EC256, "iso-kam3-dl-2048-sha256"]
 WRONG_VKC = "MUT01123"
 FOREIGN_HOST = "MUT01401"
 
@@ -112,7 +114,9 @@ def setup_module():
         "</VirtualHost>",
     ])
     conf = [
-        location("/private/", REALM, [EC256], extra="AuthMutualNcWindow 1024"),
+        location("/private/", REALM, [EC256],
+                 extra='AuthMutualNcWindow 1024\nAuthMutualPath "/private/" "http://127.0.0.1/ssi/"'),
+        location("/multi/", MULTI_REALM, MULTI),
         location("/strict/", REALM, [EC256],
                  extra="AuthMutualNcMax 5\nAuthMutualSessionTime 60\nAuthMutualNcWindow 128"),
         location("/brief/", REALM, [EC256], extra="AuthMutualSessionTime 2"),
@@ -127,12 +131,17 @@ def setup_module():
         '<Directory "{htdocs}/private">\n    Options +Includes\n'
         "    AddOutputFilter INCLUDES .shtml\n</Directory>",
         "DirectoryIndex index.html",
+        '<Directory "{htdocs}/noscope">\n    AllowOverride AuthConfig\n</Directory>',
     ]
     h.conf = "\n".join(conf)
     add_users(h, REALM, PASSWORDS, [EC256])
+    add_users(h, MULTI_REALM, {"alice": PASSWORDS["alice"]}, MULTI)
+    h.write_file("noscope/.htaccess", 'AuthType Mutual\nAuthName "noscope realm"\n'
+                 'AuthMutualUserFile "%s"\nRequire valid-user\n' % h.path("conf", "users"))
+    h.write_file("noscope/index.html", "no scope\n")
     add_users(h, NAMED_REALM, {"alice": PASSWORDS["alice"]}, [EC256], scope=NAMED_SCOPE,
               user_file="{root}/conf/named")
-    for d in ("private", "strict", "brief", "lau", "errdoc", "authzdoc", "named"):
+    for d in ("private", "multi", "strict", "brief", "lau", "errdoc", "authzdoc", "named"):
         h.write_file(d + "/index.html", "welcome to /%s/\n" % d)
     h.write_file("private/two.html", "the protected page two\n")
     h.write_file("private/a.html", "included part A\n")
@@ -436,3 +445,107 @@ def test_geometry_change_never_revives_a_session(h):
         assert not problems, problems
     finally:
         g.cleanup()
+
+
+# --------------------------------------------------------------------------
+# 7. RFC audit: startup checks and the challenge's shape
+
+
+def startup_refused(name, conf="", server_conf="", tls=False, files=None):
+    """Start a server that must refuse its configuration; its output."""
+    g = Httpd(name, conf=conf, server_conf=server_conf, tls=tls)
+    try:
+        for path, data in (files or {}).items():
+            with open(g.path("conf", path), "wb") as f:
+                f.write(data)
+        try:
+            g.start()
+        except RuntimeError as e:
+            return str(e)
+        raise AssertionError("apache2 accepted the configuration")
+    finally:
+        g.cleanup()
+
+
+def starts(name, conf="", tls=False):
+    g = Httpd(name, conf=conf, tls=tls)
+    try:
+        g.start()
+    finally:
+        g.cleanup()
+
+
+def test_401_init_has_one_www_authenticate_field(h):
+    r = h.get("/multi/")
+    assert_status(r, 401, "initial")
+    assert len(r.header_all("WWW-Authenticate")) == 1, r.header_all("WWW-Authenticate")
+    assert [c.check().algorithm for c in r.challenges] == MULTI, r.challenges
+    for alg in MULTI:
+        c = client(h, algorithms=[alg])
+        r = c.get("/multi/")
+        assert r.status == 200 and r.authenticated, (alg, r)
+    p = mutual_client(h.url("/multi/"), "alice", PASSWORDS["alice"])
+    assert p.returncode == 0 and "AUTH-SUCCEED" in p.stdout + p.stderr, (p.stdout, p.stderr)
+
+
+def test_path_outside_the_auth_scope_is_refused_at_startup(h):
+    out = startup_refused("path-outside", conf=location(
+        "/p/", REALM, [EC256], extra='AuthMutualPath "/p/" "http://other.example/p/"'))
+    assert re.search(r"MUT01407: AuthMutualPath \"http://other.example/p/\" at \S+httpd.conf:\d+",
+                     out), out
+    # an absolute URI inside the scope is sent
+    c = client(h)
+    _, challenge = c.initial("/private/")
+    resp, _ = c.key_exchange("/private/", challenge)
+    assert "http://127.0.0.1/ssi/" in resp.header("WWW-Authenticate"), resp.headers
+
+
+def test_validation_host_on_a_tls_virtual_host_is_refused_at_startup(h):
+    conf = location("/p/", REALM, [EC256], extra="AuthMutualValidation host")
+    out = startup_refused("tls-host", conf=conf, tls=True)
+    assert re.search(r"MUT01408: AuthMutualValidation host at \S+httpd.conf:\d+", out), out
+    # behind a TLS-terminating proxy (AuthMutualHost) it is accepted
+    starts("tls-host-proxy", tls=True, conf=location(
+        "/p/", REALM, [EC256], scope="front.example",
+        extra='AuthMutualValidation host\nAuthMutualHost "https://front.example:443"'))
+
+
+def test_auth_name_sent_exactly_or_refused(h):
+    for realm, problem in ((b"tab\there", b"control character"),
+                           (b"quote\\\"d", b"quote or a backslash"),
+                           (b"latin1 \xe9t\xe9", b"not valid UTF-8")):
+        bad = (b'<Location "/p/">\nAuthType Mutual\nAuthName "' + realm +
+               b'"\nAuthMutualScope "127.0.0.1"\nRequire valid-user\n</Location>\n')
+        out = startup_refused("authname", conf='Include "{root}/conf/bad.conf"',
+                              files={"bad.conf": bad})
+        assert re.search(r"MUT01409: AuthName at \S+bad.conf:3 .*" + problem.decode(), out), out
+    # UTF-8 realms are fine (the named realm above is ASCII; this one is not)
+    starts("authname-utf8", conf=location("/p/", "r\u00e9alm", [EC256]))
+
+
+def test_session_time_below_60_is_a_warning(h):
+    out = h.startup_output()
+    assert re.search(r"MUT01406: AuthMutualSessionTime 2 at \S+httpd.conf:\d+", out), out
+
+
+@expect_log("MUT01405")
+def test_auth_scope_must_cover_the_servers_origin(h):
+    # www.example.test is this server (named virtual host), /private/'s
+    # auth-scope is 127.0.0.1: a client would refuse the challenge
+    r = with_host(client(h), "www.example.test:%d" % h.port).request("/private/")
+    assert_status(r, 401, "internal-error")
+    c = with_host(client(h, vh=m.host_vh("http", "www.example.test", h.port)),
+                  "www.example.test:%d" % h.port)
+    try:
+        c.login("/private/")
+        raise AssertionError("login succeeded")
+    except m.AuthenticationFailed as e:
+        assert e.reason == "internal-error", e
+    assert "MUT01405" in h.log_since_mark()
+
+
+@expect_log("MUT01012")
+def test_htaccess_without_scope_sends_no_empty_auth_scope(h):
+    r = h.get("/noscope/")
+    assert_status(r, 401, "internal-error")
+    assert "auth-scope" not in r.header("WWW-Authenticate"), r.header("WWW-Authenticate")
