@@ -1050,7 +1050,8 @@ int check_authn(request_rec* r) noexcept {
             return HTTP_UNAUTHORIZED;
         }
 
-        if (authorization != nullptr && d->host == nullptr) log_foreign_host(r, policy);
+        if (authorization != nullptr && d->host == nullptr && r->main == nullptr && r->prev == nullptr)
+            log_foreign_host(r, policy);
 
         // A subrequest or internal redirect of an already verified request:
         // the same Authorization must not be verified twice (same nc).
