@@ -120,6 +120,8 @@ struct Verification {
     const char* origin;
     const char* user;
     const char* authentication_info;
+    apr_uint64_t nc;
+    apr_int64_t session_created;   // seconds: the session's key exchange
 };
 
 // Per-connection cache of the tls-server-end-point binding.
@@ -1060,9 +1062,23 @@ int check_authn(request_rec* r) noexcept {
                 same(v->auth_scope, policy.auth_scope) && same(v->realm, policy.realm) &&
                 same(v->partition, policy.partition) && same(v->validation, policy.validation) &&
                 same(v->origin, policy.origin)) {
-                bool offered = false;
-                for (const Algorithm* a : policy.algorithms) offered = offered || same(v->algorithm, a->name());
-                if (offered) {
+                const Algorithm* offered = nullptr;
+                for (const Algorithm* a : policy.algorithms)
+                    if (same(v->algorithm, a->name())) offered = a;
+                // This location's limits hold for the reused verification too
+                // (a subrequest into a stricter location of the realm).
+                const apr_int64_t now = apr_time_sec(apr_time_now());
+                if (offered != nullptr &&
+                    (v->nc > policy.nc_max || now - v->session_created >= policy.session_time)) {
+                    mutual::ExchangeResult stale = mutual::stale_response(
+                        policy, *offered, "MUT01412",
+                        "401-STALE: the verification of the parent request (nc " +
+                            std::to_string(v->nc) + ") is beyond the nc-max or lifetime of " +
+                            text(r->uri ? r->uri : "?"));
+                    log_request(r, stale.log_level, stale.log_tag, stale.log_message);
+                    return send_challenges(r, stale);
+                }
+                if (offered != nullptr) {
                     r->user = apr_pstrdup(r->pool, v->user);
                     r->ap_auth_type = const_cast<char*>("Mutual");
                     ap_set_module_config(r->request_config, &auth_mutual_module, const_cast<Verification*>(v));
@@ -1117,6 +1133,8 @@ int check_authn(request_rec* r) noexcept {
         v->origin = apr_pstrdup(pool, policy.origin.c_str());
         v->user = apr_pstrmemdup(pool, result.user.data(), result.user.size());
         v->authentication_info = apr_pstrdup(pool, result.authentication_info.c_str());
+        v->nc = result.nc;
+        v->session_created = result.session_created;
         ap_set_module_config(r->request_config, &auth_mutual_module, v);
         if (top != r && verification_of(top) == nullptr)
             ap_set_module_config(top->request_config, &auth_mutual_module, v);

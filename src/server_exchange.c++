@@ -742,6 +742,7 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
     r.algorithm = std::string(a.name());
     r.sid = cred.sid;
     r.nc = cred.nc;
+    r.session_created = snap.created;
     MutualAuthInfo info;
     info.sid = cred.sid;
     info.vks = a.encode_vk(compute_vk_s(a, snap.k_c1, snap.k_s1, z, cred.nc, p.vh));
@@ -766,6 +767,11 @@ std::vector<std::string> init_challenges(const LocationPolicy& p, std::string_vi
         out.push_back(serialize_challenge(c, a->quoted_on_wire()));
     }
     return out;
+}
+
+ExchangeResult stale_response(const LocationPolicy& p, const Algorithm& a, const char* tag,
+                              std::string message) {
+    return stale_result(p, a, tag, std::move(message));
 }
 
 ExchangeResult init_response(const LocationPolicy& p, std::string_view reason) {

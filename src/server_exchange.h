@@ -138,6 +138,7 @@ struct ExchangeResult {
     std::string algorithm;                     // kex_s1 / verified
     Bytes sid;                                 // kex_s1 / verified
     std::uint64_t nc = 0;                      // verified
+    std::int64_t session_created = 0;          // verified: time of the key exchange
     LogLevel log_level = LogLevel::debug;
     const char* log_tag = "MUT01100";
     std::string log_message;
@@ -158,6 +159,10 @@ ExchangeResult process_request(const LocationPolicy& policy,
 ExchangeResult process_credentials(const LocationPolicy& policy, HeaderError error,
                                    const MutualCredentials& credentials,
                                    ExchangeContext& context) noexcept;
+
+// A 401-STALE for the algorithm, with its log line (tag, message).
+ExchangeResult stale_response(const LocationPolicy& policy, const Algorithm& algorithm,
+                              const char* tag, std::string message);
 
 // 401-INIT challenge values (one per offered algorithm, in order).
 std::vector<std::string> init_challenges(const LocationPolicy& policy, std::string_view reason);

@@ -679,6 +679,7 @@ VerifyCheck SessionTable::begin_verify(const Bytes& sid, std::uint64_t realm, st
     }
     out.state = state;
     out.fake = sl.fake != 0;
+    out.created = sl.created;
     out.algorithm = sl.algorithm;
     const std::uint8_t* keys = key_area(sl);
     // Capacity reserved above: these assignments do not allocate.

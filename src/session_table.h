@@ -104,6 +104,7 @@ struct SessionSnapshot {
     SessionState state = SessionState::free;
     bool fake = false;
     std::uint8_t algorithm = 0;
+    std::int64_t created = 0;         // seconds: the key exchange
     std::string user;
     Bytes k_c1, k_s1;
     Secret secret;                    // as inserted (z from server_exchange), or z from finish_verify

@@ -151,6 +151,8 @@ def setup_module():
     h.write_file("ssi/page.shtml", page)
     h.write_file("private/page.shtml", page)
     h.write_file("errors/401.html", "custom 401 page\n")
+    h.write_file("strict/part.html", "the strict part\n")
+    h.write_file("private/strict.shtml", '<!--#include virtual="/strict/part.html" -->end\n')
     return h.start()
 
 
@@ -322,6 +324,22 @@ def test_location_lifetime_holds_for_sessions_made_elsewhere(h):
     time.sleep(2.2)                               # /brief/: AuthMutualSessionTime 2
     r = c.verify("/brief/", c.session)
     assert_status(r, 401, "stale-session", "session older than the location's lifetime")
+
+
+@expect_log("unable to include", "MUT01412")
+def test_location_limits_hold_for_subrequests_too(h):
+    # a page of the lax location includes a file of the strict one: the
+    # include reuses the page's verification only within its own limits
+    c = client(h)
+    assert c.get("/private/").authenticated
+    r = c.verify("/private/strict.shtml", c.session, nc=50)
+    assert r.status == 200 and r.authenticated, r
+    assert b"the strict part" not in r.body, r.body
+    assert "MUT01412" in h.log_since_mark()
+    c = client(h)
+    assert c.get("/private/").authenticated
+    r = c.verify("/private/strict.shtml", c.session, nc=3)
+    assert b"the strict part" in r.body, r.body
 
 
 # --------------------------------------------------------------------------
