@@ -1,0 +1,1 @@
+export class MutualClient {}; export class MutualAuthError extends Error {}
