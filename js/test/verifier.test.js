@@ -15,7 +15,7 @@ const build = process.env.B ? new URL(process.env.B + '/', `file://${repo}`).pat
 const htmutual = `${build}htmutual`;
 
 function htmutualLine(algorithm, scope, realm, user, password) {
-  const out = execFileSync(htmutual, ['-n', '-i', '-a', algorithm, '-s', scope, realm, user],
+  const out = execFileSync(htmutual, ['-n', '-i', '-a', algorithm, '-s', scope, '--', realm, user],
     { input: password + '\n', encoding: 'utf8' });
   const line = out.trim();
   const colon = line.indexOf(':');
