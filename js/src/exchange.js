@@ -9,7 +9,7 @@
 // asks, pass each response to receive() until a step is `finished`.
 
 import { findAlgorithm } from './kam3.js';
-import { equalConstantTime, toHex, wipe } from './encoding.js';
+import { equalConstantTime, fromHex, toHex, wipe } from './encoding.js';
 import {
   HeaderError, collectChallenges, kexC1Header, mutualAuthInfo, parseAuthenticationControl,
   vfyCHeader,
@@ -101,9 +101,25 @@ export class Context {
     this.realms = [];
   }
 
+  // Credentials whose pi is computed at once and whose password is dropped
+  // (the browser extension): usable only for the algorithms given.
+  async setCredentialsAsPi(scope, realm, user, password, algorithmNames) {
+    this.setCredentials(scope, realm, user, password);
+    const entry = this.credentials.get(realmKey(scope, realm));
+    try {
+      for (const name of algorithmNames) await this.piFor(entry, findAlgorithm(name));
+    } finally {
+      delete entry.password;
+    }
+    return entry;
+  }
+
+  // pi of the entry for the algorithm (PBKDF2 once per algorithm), or null
+  // when the password was dropped before this algorithm was needed.
   async piFor(entry, algorithm) {
     let pi = entry.pi.get(algorithm.name);
     if (!pi) {
+      if (entry.password === undefined) return null;
       pi = await algorithm.pi(entry.password, entry.scope, entry.realm, entry.user);
       this.piDerivations += 1;
       entry.pi.set(algorithm.name, pi);
@@ -173,6 +189,38 @@ export class Context {
     const s = this.sessions.get(key);
     if (s) wipe(s.z);
     this.sessions.delete(key);
+  }
+
+  // A structured-clone-able copy (storage.session of the extension): pi, z
+  // and the keys as hex; passwords are never part of it.
+  snapshot() {
+    const hex = (b) => toHex(b);
+    return {
+      realms: this.realms,
+      credentials: [...this.credentials.values()].map((c) => ({ scope: c.scope, realm: c.realm,
+        user: c.user, pi: Object.fromEntries([...c.pi].map(([k, v]) => [k, hex(v)])),
+        lastUsed: c.lastUsed, logoutTimeout: c.logoutTimeout,
+        locationWhenLogout: c.locationWhenLogout })),
+      sessions: [...this.sessions.values()].map((s) => ({ ...s, algorithm: s.algorithm.name,
+        kc1: hex(s.kc1), ks1: hex(s.ks1), z: hex(s.z),
+        vh: typeof s.vh === 'string' ? s.vh : { hex: hex(s.vh) } })),
+    };
+  }
+
+  restore(snapshot) {
+    if (!snapshot) return;
+    const bytes = (h) => fromHex(h);
+    this.realms = snapshot.realms || [];
+    for (const c of snapshot.credentials || []) {
+      this.credentials.set(realmKey(c.scope, c.realm), { ...c,
+        pi: new Map(Object.entries(c.pi).map(([k, v]) => [k, bytes(v)])) });
+    }
+    for (const s of snapshot.sessions || []) {
+      const algorithm = findAlgorithm(s.algorithm);
+      if (!algorithm) continue;
+      this.storeSession({ ...s, algorithm, kc1: bytes(s.kc1), ks1: bytes(s.ks1), z: bytes(s.z),
+        vh: typeof s.vh === 'string' ? s.vh : bytes(s.vh.hex) });
+    }
   }
 
   sessionUsable(s) {
@@ -370,9 +418,12 @@ export class Exchange {
       this.awaiting = chosen;
       return { action: 'credentials', realm: this.realmInfo(chosen) };
     }
+    if (await ctx.piFor(credentials, a) === null) {
+      this.awaiting = chosen;
+      return { action: 'credentials', realm: this.realmInfo(chosen) };
+    }
     this.kexRealms.push(key);
     credentials.lastUsed = ctx.now();
-    await ctx.piFor(credentials, a);
     const sc1 = a.randomClientScalar();
     const kc1 = await a.clientKey(sc1);
     const id = idOf(challenge);
@@ -405,9 +456,11 @@ export class Exchange {
     const credentials = ctx.findCredentials(p.scope, p.id.realm);
     if (!credentials)
       return this.finish('protocol-error', 'withheld', 'credentials vanished during the exchange');
+    const pi = await ctx.piFor(credentials, a);
+    if (!pi) return this.finish('protocol-error', 'withheld', 'no pi for the algorithm');
     let z;
     try {
-      z = await a.clientSecret(await ctx.piFor(credentials, a), p.sc1, p.kc1, ks1);
+      z = await a.clientSecret(pi, p.sc1, p.kc1, ks1);
     } catch (e) {
       return this.finish('protocol-error', 'withheld', `invalid ks1 from the server: ${e.message}`);
     } finally {
