@@ -140,6 +140,14 @@ async function onHeadersReceived(details) {
     return { cancel: true };
   }
   if (r.exchange.logoutAfter) logout();
+  if (step.content === 'verified') {
+    // Authenticated content is never stored in the HTTP cache: a later load
+    // (after a logout, or with another certificate) must be verified again.
+    const headers = details.responseHeaders.filter((h) =>
+      !['cache-control', 'expires', 'pragma'].includes(h.name.toLowerCase()));
+    headers.push({ name: 'Cache-Control', value: 'no-store' });
+    return { responseHeaders: headers };
+  }
   return {};
 }
 

@@ -3,6 +3,7 @@
 // src/client/channel_binding.c++ does, when the algorithm names no hash).
 
 import { sha224 } from '@noble/hashes/sha2.js';
+import { webcrypto } from './webcrypto.js';
 
 const HASH_BY_OID = {
   '1.2.840.113549.1.1.4': 'SHA-256', // md5WithRSAEncryption
@@ -79,5 +80,5 @@ export async function tlsServerEndPoint(der) {
   const bytes = der instanceof Uint8Array ? der : new Uint8Array(der);
   const hash = endPointHash(bytes);
   if (hash === 'SHA-224') return sha224(bytes);
-  return new Uint8Array(await globalThis.crypto.subtle.digest(hash, bytes));
+  return new Uint8Array(await webcrypto.subtle.digest(hash, bytes));
 }

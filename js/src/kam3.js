@@ -11,13 +11,14 @@
 // the JavaScript engine take data-dependent time). See README.md.
 
 import { p256, p521 } from '@noble/curves/nist.js';
+import { webcrypto } from './webcrypto.js';
 import {
   DecodeError, concat, decodeFixed, encodeFixed, int, octet, octets, utf8, vi, vs,
 } from './encoding.js';
 
 export class KexError extends Error {}
 
-const subtle = globalThis.crypto.subtle;
+const subtle = webcrypto.subtle;
 
 export const PI_ITERATIONS = 16384;
 
@@ -84,7 +85,7 @@ function randomBelow(limit) {
   const mask = (1n << BigInt(bits)) - 1n;
   const buffer = new Uint8Array(bytes);
   for (;;) {
-    globalThis.crypto.getRandomValues(buffer);
+    webcrypto.getRandomValues(buffer);
     const n = int(buffer) & mask;
     if (n < limit) return n;
   }

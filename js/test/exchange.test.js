@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { Context, Exchange } from '../src/exchange.js';
 import { findAlgorithm } from '../src/kam3.js';
 import { toHex } from '../src/encoding.js';
+import { webcrypto } from '../src/webcrypto.js';
 import { authInfoHeader, challengeHeader, parseChallenges } from '../src/header.js';
 import { effectiveScope, parseTarget } from '../src/target.js';
 
@@ -55,7 +56,7 @@ class SimServer {
       const ss1 = a.randomServerScalar();
       const ks1 = await a.serverKey(j, kc1, ss1);
       const z = await a.serverSecret(kc1, ks1, ss1);
-      const sid = toHex(crypto.getRandomValues(new Uint8Array(8)));
+      const sid = toHex(webcrypto.getRandomValues(new Uint8Array(8)));
       this.sessions.set(sid, { a, kc1, ks1, z });
       return { status: 401, tls: false, headers: [['WWW-Authenticate', challengeHeader({
         ...this.id(a), kind: 'kex-s1', sid, ks1: a.encodeKey(ks1), ncMax: 10, ncWindow: 128,

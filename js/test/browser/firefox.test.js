@@ -39,7 +39,7 @@ let page; // the browsing context of the protected pages
 let popup; // the popup page, opened as a tab by the test hook
 let extensionDir;
 
-async function until(what, fn, timeout = 20000) {
+async function until(what, fn, timeout = 20000, describe = null) {
   const end = Date.now() + timeout;
   let last;
   while (Date.now() < end) {
@@ -51,6 +51,7 @@ async function until(what, fn, timeout = 20000) {
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+  if (describe) last = await describe().catch((e) => e);
   throw new Error(`timed out waiting for ${what} (last: ${last})`);
 }
 
@@ -123,7 +124,7 @@ test('a protected page is shown only after a login through the popup', { skip },
   assert.ok(!before401.includes('protected page'), before401);
   await loginThroughPopup('alice', 'correct horse', true);
   await until('the protected page after the reload',
-    async () => (await text(page)).includes('protected page'));
+    async () => (await text(page)).includes('protected page'), 20000, () => text(page));
   const status = await until('the verified status in the popup', async () => {
     const t = await ff.evaluate(popup, 'document.getElementById("status").textContent');
     return t.startsWith('mutually authenticated as') && t;
@@ -141,7 +142,8 @@ test('a second page of the realm loads with one round trip (req-VFY-C, next nc)'
     const log = join(tls.root, 'logs', 'access.log');
     const offset = readFileSync(log, 'utf8').length;
     await ff.navigate(page, `${tls.base}/p/two.html`);
-    assert.ok((await text(page)).includes('second page'));
+    await until('the second page', async () => (await text(page)).includes('second page'),
+      20000, () => text(page));
     const lines = await until('the access log line', async () => {
       const l = accessLines(tls.root, offset).filter((x) => x.includes('/p/two.html'));
       return l.length ? l : null;
@@ -160,8 +162,10 @@ test('a server with a wrong vks is blocked before its content shows', { skip }, 
     return u.startsWith('moz-extension://') && u.includes('blocked.html') && u;
   });
   assert.match(decodeURIComponent(url), /outcome=server-not-authenticated/);
-  const shown = await text(page);
-  assert.ok(shown.includes('did not prove knowledge of the verifier'), shown);
+  const shown = await until('the text of the blocked page', async () => {
+    const t = await text(page);
+    return t.includes('did not prove knowledge of the verifier') && t;
+  }, 20000, () => text(page));
   assert.ok(!shown.includes(FORGED));
   const popupStatus = await ff.evaluate(popup, 'document.getElementById("status").textContent');
   assert.ok(!popupStatus.startsWith('mutually authenticated as'), popupStatus);
@@ -170,7 +174,8 @@ test('a server with a wrong vks is blocked before its content shows', { skip }, 
 test('logout drops pi, z and the sessions: the realm asks for a login again', { skip },
   async () => {
     await ff.navigate(page, `${tls.base}/p/index.html`);
-    assert.ok((await text(page)).includes('protected page'));
+    await until('the protected page (session reuse)',
+      async () => (await text(page)).includes('protected page'), 20000, () => text(page));
     await openPopup();
     await until('the logout button', () => ff.evaluate(popup, '!document.getElementById("logout").hidden'));
     await ff.evaluate(popup, 'document.getElementById("logout").click()');

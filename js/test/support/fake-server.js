@@ -6,6 +6,7 @@
 import { createServer } from 'node:http';
 import { findAlgorithm } from '../../src/kam3.js';
 import { toHex } from '../../src/encoding.js';
+import { webcrypto } from '../../src/webcrypto.js';
 import {
   authInfoHeader, challengeHeader, mutualChallenge, parseChallenges,
 } from '../../src/header.js';
@@ -36,7 +37,7 @@ export async function startFakeServer({ mode, algorithm = 'iso-kam3-ec-p256-sha2
         const j = await a.verifier(wrongPi);
         const ks1 = await a.serverKey(j, kc1, ss1);
         const z = await a.serverSecret(kc1, ks1, ss1);
-        const sid = toHex(globalThis.crypto.getRandomValues(new Uint8Array(16)));
+        const sid = toHex(webcrypto.getRandomValues(new Uint8Array(16)));
         sessions.set(sid, { kc1, ks1, z });
         if (mode === 'kex-then-200') {
           res.writeHead(200, { 'Content-Type': 'text/plain' });
@@ -55,7 +56,7 @@ export async function startFakeServer({ mode, algorithm = 'iso-kam3-ec-p256-sha2
         const vh = `http://127.0.0.1:${server.address().port}`;
         if (mode === 'random-vks') {
           headers['Authentication-Info'] = authInfoHeader(sid,
-            a.encodeVk(globalThis.crypto.getRandomValues(new Uint8Array(a.hashLength))),
+            a.encodeVk(webcrypto.getRandomValues(new Uint8Array(a.hashLength))),
             a.quotedOnWire);
         } else if (mode === 'wrong-verifier') {
           headers['Authentication-Info'] = authInfoHeader(sid,
