@@ -72,3 +72,26 @@ test('computeVerifier equals htmutual -n for random inputs (four algorithms)',
     }
     assert.equal(compared, 16);
   });
+
+test('computeVerifier equals the independent Python implementation (t/integration/mutualref.py)',
+  async () => {
+    const cases = ALGORITHMS.flatMap((a) => [
+      { algorithm: a.name, authScope: 'https://example.com', realm: 'ascii realm', user: 'alice',
+        password: 'password123' },
+      { algorithm: a.name, authScope: '*.example.jp', realm: 'レルム', user: 'Renée Zoë 测试',
+        password: 'pässwörd Ünïcödé 🔐' },
+    ]);
+    const script = `
+import json, sys
+sys.path.insert(0, ${JSON.stringify(`${repo}t/integration`)})
+import mutualref
+out = []
+for c in json.load(sys.stdin):
+    a = mutualref.ALGORITHMS[c["algorithm"]]
+    out.append(a.encode_element(a.J(a.pi(c["password"], c["authScope"], c["realm"], c["user"]))))
+print(json.dumps(out))`;
+    const expected = JSON.parse(execFileSync('python3', ['-c', script],
+      { input: JSON.stringify(cases), encoding: 'utf8' }));
+    for (let i = 0; i < cases.length; ++i)
+      assert.equal(await computeVerifier(cases[i]), expected[i], JSON.stringify(cases[i]));
+  });
