@@ -80,9 +80,14 @@ async function onBeforeSendHeaders(details) {
     r.authorization = undefined;
     return { requestHeaders: withAuthorization(details.requestHeaders, value) };
   }
-  if (r) return {};
+  // Otherwise a new hop: a new request, or the server redirected a request
+  // (whose previous response was already decided): a new exchange, so the
+  // final response of a redirect chain is checked like the first one.
   const target = parseTarget(details.url);
-  if (!target) return {};
+  if (!target) {
+    requests.delete(details.requestId);
+    return {};
+  }
   const exchange = new Exchange(context, target);
   const step = await exchange.begin();
   r = { exchange, tabId: details.tabId, type: details.type };

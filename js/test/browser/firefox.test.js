@@ -74,7 +74,7 @@ before(async () => {
         'tls-server-end-point, that it holds alice\'s verifier.</p></body></html>\n',
       'p/two.html': '<!DOCTYPE html><html><body><h1>second page</h1></body></html>\n',
     },
-    conf: location('/p/', REALM) }] });
+    conf: location('/p/', REALM) + 'Redirect "/p/go" "/p/two.html"\n' }] });
   tls = run.servers['ff-tls'];
   fake = await startFakeServer({ mode: 'wrong-verifier', realm: 'fake realm' });
   extensionDir = mkdtempSync(join(tmpdir(), 'mutual-ext-'));
@@ -131,6 +131,14 @@ test('a protected page is shown only after a login through the popup', { skip },
   });
   assert.equal(status, `mutually authenticated as alice at ${REALM}`);
   assert.equal(await ff.evaluate(popup, 'document.getElementById("password").value'), '');
+  // storage.session holds pi and the session (z, nc), never the password
+  const stored = await ff.evaluate(popup,
+    'browser.storage.session.get("context").then((r) => JSON.stringify(r.context))');
+  const snapshot = JSON.parse(stored);
+  assert.equal(snapshot.sessions.length, 1);
+  assert.equal(snapshot.sessions[0].user, 'alice');
+  assert.match(snapshot.credentials[0].pi['iso-kam3-ec-p256-sha256'], /^[0-9a-f]{64}$/);
+  assert.ok(!stored.includes('correct horse') && !stored.includes('password'), stored);
   writeFileSync(join(SHOTS, 'firefox-popup.png'),
     await ff.screenshot(popup, { x: 0, y: 0, width: 320, height: 160 }));
   writeFileSync(join(SHOTS, 'firefox-verified-page.png'),
@@ -151,6 +159,18 @@ test('a second page of the realm loads with one round trip (req-VFY-C, next nc)'
     assert.equal(lines.length, 1, lines.join('\n'));
     assert.match(lines[0], /" 200 /);
     assert.match(lines[0], / alice /);
+  });
+
+test('the end of a redirect chain is verified too (a new exchange per hop)', { skip },
+  async () => {
+    await ff.navigate(page, `${tls.base}/p/go`);
+    await until('the redirect target', async () => (await text(page)).includes('second page'),
+      20000, () => text(page));
+    const status = await until('the verified status', async () => {
+      const t = await ff.evaluate(popup, 'document.getElementById("status").textContent');
+      return t.startsWith('mutually authenticated as') && t;
+    }, 20000, () => ff.evaluate(popup, 'document.getElementById("status").textContent'));
+    assert.equal(status, `mutually authenticated as alice at ${REALM}`);
   });
 
 test('a server with a wrong vks is blocked before its content shows', { skip }, async () => {
@@ -180,6 +200,10 @@ test('logout drops pi, z and the sessions: the realm asks for a login again', { 
     await until('the logout button', () => ff.evaluate(popup, '!document.getElementById("logout").hidden'));
     await ff.evaluate(popup, 'document.getElementById("logout").click()');
     await until('the logout', () => ff.evaluate(popup, 'document.body.dataset.loggedOut === "true"'));
+    const left = JSON.parse(await ff.evaluate(popup,
+      'browser.storage.session.get("context").then((r) => JSON.stringify(r))'));
+    assert.ok(!left.context || (left.context.sessions.length === 0 &&
+      left.context.credentials.length === 0), JSON.stringify(left));
     await ff.navigate(page, `${tls.base}/p/index.html`);
     const after401 = await text(page);
     assert.ok(!after401.includes('protected page'), after401);
