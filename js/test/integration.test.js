@@ -36,7 +36,7 @@ before(async () => {
       { realm: 'stale realm', scope: '127.0.0.1', user: 'alice', password: 'correct horse',
         algorithms: ['iso-kam3-ec-p256-sha256'] }],
     conf: location('/p/', REALM, { algorithms: OFFERED }) +
-      location('/stale/', 'stale realm', { extra: 'AuthMutualSessionTime 1' }) },
+      location('/stale/', 'stale realm', { extra: 'AuthMutualSessionTime 2' }) },
     { name: 'js-tls', tls: true, ca: true, files, users: users('127.0.0.1'),
       conf: location('/p/', REALM, { algorithms: OFFERED }) },
   ] });
@@ -140,7 +140,9 @@ test('401-STALE (the server ended the session) re-keys once, without the user', 
       const first = await client.fetch(`${plain.base}/stale/index.html`);
       assert.equal(first.mutual.authenticated, true);
       const sid = first.mutual.sid;
-      await new Promise((resolve) => setTimeout(resolve, 2200)); // AuthMutualSessionTime 1
+      // AuthMutualSessionTime 2 (whole seconds: 1 would let a second boundary between
+      // KEX and VFY expire the fresh session too)
+      await new Promise((resolve) => setTimeout(resolve, 3200));
       now += 0.5; // the client still thinks the session is alive
       const r = await client.fetch(`${plain.base}/stale/index.html`);
       assert.equal(r.mutual.authenticated, true);
