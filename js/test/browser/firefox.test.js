@@ -73,8 +73,11 @@ before(async () => {
         'page was released by the extension only after the server proved, with vks over ' +
         'tls-server-end-point, that it holds alice\'s verifier.</p></body></html>\n',
       'p/two.html': '<!DOCTYPE html><html><body><h1>second page</h1></body></html>\n',
+      'bye.html': '<!DOCTYPE html><html><body><h1>logged out</h1></body></html>\n',
     },
-    conf: location('/p/', REALM) + 'Redirect "/p/go" "/p/two.html"\n' }] });
+    conf: location('/p/', REALM, { extra:
+      'Header always set Authentication-Control "location-when-logout=\\"/bye.html\\""' }) +
+      'Redirect "/p/go" "/p/two.html"\n' }] });
   tls = run.servers['ff-tls'];
   fake = await startFakeServer({ mode: 'wrong-verifier', realm: 'fake realm' });
   extensionDir = mkdtempSync(join(tmpdir(), 'mutual-ext-'));
@@ -191,7 +194,7 @@ test('a server with a wrong vks is blocked before its content shows', { skip }, 
   assert.ok(!popupStatus.startsWith('mutually authenticated as'), popupStatus);
 });
 
-test('logout drops pi, z and the sessions: the realm asks for a login again', { skip },
+test('logout drops pi, z and the sessions, goes to location-when-logout; the realm asks for a login again', { skip },
   async () => {
     await ff.navigate(page, `${tls.base}/p/index.html`);
     await until('the protected page (session reuse)',
@@ -200,6 +203,10 @@ test('logout drops pi, z and the sessions: the realm asks for a login again', { 
     await until('the logout button', () => ff.evaluate(popup, '!document.getElementById("logout").hidden'));
     await ff.evaluate(popup, 'document.getElementById("logout").click()');
     await until('the logout', () => ff.evaluate(popup, 'document.body.dataset.loggedOut === "true"'));
+    // RFC 8053 location-when-logout (Authentication-Control of the verified page)
+    await until('the location-when-logout page', async () =>
+      (await ff.url(page)) === `${tls.base}/bye.html` && (await text(page)).includes('logged out'),
+    20000, () => ff.url(page));
     const left = JSON.parse(await ff.evaluate(popup,
       'browser.storage.session.get("context").then((r) => JSON.stringify(r))'));
     assert.ok(!left.context || (left.context.sessions.length === 0 &&
