@@ -94,6 +94,7 @@ after(async () => {
   if (ff) await ff.close();
   if (fake) await fake.close();
   if (extensionDir) rmSync(extensionDir, { recursive: true, force: true });
+  if (!process.env.MUTUAL_SCREENSHOTS) rmSync(SHOTS, { recursive: true, force: true });
   if (run) {
     const report = await run.stop();
     assert.deepEqual(report.crashes, []);

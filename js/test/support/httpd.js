@@ -1,6 +1,6 @@
 // Starts real apache2 servers (the built module) through httpd.py.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +39,7 @@ export async function startServers(spec) {
       child.stdin.end();
       const last = await iterator.next();
       await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.on('exit', resolve)));
+      rmSync(dir, { recursive: true, force: true });
       return last.done ? { crashes: ['httpd.py gave no report'], problems: [] } : JSON.parse(last.value);
     },
   };
