@@ -58,11 +58,6 @@ std::optional<Bytes> decode_base64_fixed(std::string_view text, std::size_t natu
 std::string encode_base64_fixed(const std::uint8_t* data, std::size_t length);
 inline std::string encode_base64_fixed(const Bytes& b) { return encode_base64_fixed(b.data(), b.size()); }
 
-// Plain hex helpers for tests and tools (no natural-length rules).
-std::string to_hex(const std::uint8_t* data, std::size_t length);
-inline std::string to_hex(const Bytes& b) { return to_hex(b.data(), b.size()); }
-inline std::string to_hex(const Secret& b) { return to_hex(b.data(), b.size()); }
-
 // True when s is well-formed UTF-8 (shortest forms, no surrogates, <= U+10FFFF).
 bool is_valid_utf8(std::string_view s) noexcept;
 

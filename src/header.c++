@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 
+#include "ascii.h"
 #include "encoding.h"
 
 namespace mutual {
@@ -111,30 +112,6 @@ bool is_token68_char(char c) noexcept { return has_class(c, token68_bit); }
 bool is_attr_char(char c) noexcept { return has_class(c, attr_char_bit); }
 bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
 
-char ascii_lower(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string lower_case(std::string_view s) {
-    std::string r(s);
-    for (char& c : r) c = ascii_lower(c);
-    return r;
-}
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-    return true;
-}
-
-int hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
 // ---- RFC 5987 ext-value -----------------------------------------------------
 
 // ext-value = charset "'" [ language ] "'" value-chars, restricted by RFC 8120
@@ -144,7 +121,7 @@ HeaderError decode_ext_value(std::string_view text, std::string& out) {
     if (first == std::string_view::npos) return HeaderError::ext_syntax;
     std::size_t second = text.find('\'', first + 1);
     if (second == std::string_view::npos) return HeaderError::ext_syntax;
-    if (!equals_ignoring_case(text.substr(0, first), "utf-8")) return HeaderError::ext_charset;
+    if (!equal_ignoring_ascii_case(text.substr(0, first), "utf-8")) return HeaderError::ext_charset;
     if (second != first + 1) return HeaderError::ext_language;
     std::string_view chars = text.substr(second + 1);
     out.clear();
@@ -153,8 +130,8 @@ HeaderError decode_ext_value(std::string_view text, std::string& out) {
         char c = chars[i];
         if (c == '%') {
             if (i + 2 >= chars.size()) return HeaderError::ext_percent;
-            int hi = hex_value(chars[i + 1]);
-            int lo = hex_value(chars[i + 2]);
+            int hi = hex_digit_value(chars[i + 1]);
+            int lo = hex_digit_value(chars[i + 2]);
             if (hi < 0 || lo < 0) return HeaderError::ext_percent;
             const int octet = hi * 16 + lo;
             // A control character is refused as in a quoted-string: the
@@ -313,7 +290,7 @@ HeaderError Parser::parse_param(AuthItem& item) {
         param.extended = true;
     }
     if (base.empty()) return HeaderError::bad_param_name;
-    param.name = lower_case(base);
+    param.name = ascii_lowercase(base);
     if (param.extended) {
         if (param.name == "realm") return HeaderError::ext_realm;
         if (param.quoted) return HeaderError::ext_syntax;  // ext-value is never quoted
@@ -425,7 +402,7 @@ HeaderError extensive_token_param(const AuthItem& item, std::string_view name,
     const Param* p = item.find(name);
     if (p == nullptr) return missing;
     if (!is_extensive_token(p->value)) return HeaderError::bad_extensive_token;
-    out = lower_case(p->value);
+    out = ascii_lowercase(p->value);
     return HeaderError::none;
 }
 
@@ -467,7 +444,7 @@ HeaderError parse_sid(const AuthItem& item, Bytes& sid, std::string* sid_text) {
     std::optional<Bytes> decoded = decode_hex_fixed(p->value, 0);
     if (!decoded) return HeaderError::bad_sid;
     sid = std::move(*decoded);
-    if (sid_text) *sid_text = lower_case(p->value);
+    if (sid_text) *sid_text = ascii_lowercase(p->value);
     return HeaderError::none;
 }
 
@@ -549,7 +526,7 @@ HeaderError parse_mutual_credentials(std::string_view authorization, MutualCrede
     AuthItem item;
     HeaderError e = parse_credentials(authorization, item);
     if (e != HeaderError::none) return e;
-    if (!equals_ignoring_case(item.scheme, "mutual")) return HeaderError::not_mutual;
+    if (!equal_ignoring_ascii_case(item.scheme, "mutual")) return HeaderError::not_mutual;
     if (!item.token68.empty()) return HeaderError::b64token_credentials;
     if ((e = check_version(item.params)) != HeaderError::none) return e;
 
@@ -586,7 +563,7 @@ HeaderError parse_mutual_credentials(std::string_view authorization, MutualCrede
 
 HeaderError parse_mutual_challenge(const AuthItem& item, MutualChallenge& out) {
     out = MutualChallenge{};
-    if (!equals_ignoring_case(item.scheme, "mutual")) return HeaderError::not_mutual;
+    if (!equal_ignoring_ascii_case(item.scheme, "mutual")) return HeaderError::not_mutual;
     if (!item.token68.empty()) return HeaderError::b64token_credentials;
     HeaderError e = check_version(item.params);
     if (e != HeaderError::none) return e;
@@ -641,7 +618,7 @@ HeaderError parse_mutual_challenges(std::string_view www_authenticate,
     HeaderError first_error = HeaderError::none;
     bool any_mutual = false;
     for (const AuthItem& item : items) {
-        if (!equals_ignoring_case(item.scheme, "mutual")) continue;
+        if (!equal_ignoring_ascii_case(item.scheme, "mutual")) continue;
         any_mutual = true;
         MutualChallenge c;
         e = parse_mutual_challenge(item, c);
@@ -751,7 +728,7 @@ std::string serialize_credentials(const MutualCredentials& c, bool quote_kex) {
         append_kex(out, "kc1", c.kc1, quote_kex);
     } else {
         out += ", sid=";
-        out += c.sid.empty() ? lower_case(c.sid_text) : encode_hex_fixed(c.sid);
+        out += c.sid.empty() ? ascii_lowercase(c.sid_text) : encode_hex_fixed(c.sid);
         out += ", nc=";
         out += encode_integer(c.nc);
         append_kex(out, "vkc", c.vkc, quote_kex);

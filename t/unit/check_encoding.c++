@@ -1,12 +1,15 @@
 // Check suite: RFC 8120 §3.2.3 / §12.1 encodings.
-#include <check.h>
-
 #include <cstdlib>
 #include <string>
 
 #include "encoding.h"
+#include "kat.h"
+
+// After the C++ headers: check.h defines a macro named fail.
+#include <check.h>
 
 using namespace mutual;
+using namespace mutual::test;
 
 namespace {
 

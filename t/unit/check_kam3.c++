@@ -3,17 +3,17 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/obj_mac.h>
+
+#include "kat.h"  // before check.h, which defines a fail() macro
 
 // check.h defines a fail() macro: include it after the C++ library headers.
 #include <check.h>
@@ -22,12 +22,9 @@
 #include "encoding.h"
 
 using namespace mutual;
-using json = nlohmann::json;
+using namespace mutual::test;
 
 namespace {
-
-// Loaded once in main() before the runner forks.
-json kat_vectors;
 
 // Algorithms in RFC 8121 §3 order.
 const char* const algorithm_names[] = {
@@ -36,39 +33,6 @@ const char* const algorithm_names[] = {
     "iso-kam3-ec-p256-sha256",
     "iso-kam3-ec-p521-sha512",
 };
-
-bool load_kat() {
-    const char* env = std::getenv("MUTUAL_KAT");
-    const std::string path = env && *env ? env : "t/data/kam3-vectors.json";
-    std::ifstream in(path);
-    if (!in) return false;
-    kat_vectors = json::parse(in, nullptr, false);
-    return !kat_vectors.is_discarded() && kat_vectors.contains("vectors");
-}
-
-int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-Bytes from_hex(const std::string& hex) {
-    ck_assert_msg(hex.size() % 2 == 0, "odd hex length in test data");
-    Bytes out;
-    for (std::size_t i = 0; i < hex.size(); i += 2) {
-        const int hi = hex_digit(hex[i]);
-        const int lo = hex_digit(hex[i + 1]);
-        ck_assert_msg(hi >= 0 && lo >= 0, "bad hex digit in test data");
-        out.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
-    }
-    return out;
-}
-
-Secret secret_from_hex(const std::string& hex) {
-    const Bytes b = from_hex(hex);
-    return Secret(b.begin(), b.end());
-}
 
 Bytes bn_octets(const BIGNUM* bn, std::size_t length) {
     Bytes out(length);
@@ -179,7 +143,7 @@ END_TEST
 // ---- known answers -------------------------------------------------------------
 
 START_TEST(kat_has_twelve_vectors_covering_every_algorithm) {
-    const json& vectors = kat_vectors["vectors"];
+    const json& vectors = kat_vectors();
     ck_assert_uint_eq(vectors.size(), 12);
     std::set<std::string> seen;
     for (const json& v : vectors) seen.insert(v["algorithm"].get<std::string>());
@@ -189,7 +153,7 @@ START_TEST(kat_has_twelve_vectors_covering_every_algorithm) {
 END_TEST
 
 START_TEST(kat_vector_reproduces_every_derived_value) {
-    const json& v = kat_vectors["vectors"].at(static_cast<std::size_t>(_i));
+    const json& v = kat_vectors().at(static_cast<std::size_t>(_i));
     const std::string vector_name = v["name"].get<std::string>();
     const json& in = v["inputs"];
     const json& d = v["derived"];
@@ -263,7 +227,7 @@ END_TEST
 // The combined server call gives the KAT K_s1 and z, and so do the
 // step-wise functions composed.
 START_TEST(kat_server_exchange_gives_k_s1_and_z) {
-    const json& v = kat_vectors["vectors"].at(static_cast<std::size_t>(_i));
+    const json& v = kat_vectors().at(static_cast<std::size_t>(_i));
     const std::string vector_name = v["name"].get<std::string>();
     const json& in = v["inputs"];
     const json& d = v["derived"];
