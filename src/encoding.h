@@ -31,8 +31,6 @@ const char* decode_error_name(DecodeError e) noexcept;
 // never wrap, never reject merely for size).
 constexpr std::uint64_t integer_saturation = UINT64_MAX;
 
-// octet(i): a single octet.
-inline void append_octet(Bytes& out, std::uint8_t i) { out.push_back(i); }
 // VI(i): big-endian radix-128, continuation octets 0x80-0xff, last 0x00-0x7f.
 void append_vi(Bytes& out, std::uint64_t i);
 // VS(s) = VI(length(s)) | s.
