@@ -29,24 +29,24 @@ using kam3::secret_from;
 using kam3::SecretBn;
 using BnCtx = UniquePtr<BN_CTX>;
 
-class Kam3Dl final : public Algorithm {
+class Kam3Dl final : public kam3::Family {
 public:
     using PrimeFunction = BIGNUM* (*)(BIGNUM*);
 
     Kam3Dl(std::string_view name, const char* hash_name, PrimeFunction prime)
-        : name_(name) {
-        md_ = EVP_MD_fetch(nullptr, hash_name, nullptr);
+        : Family(name, hash_name) {
         BnCtx ctx(BN_CTX_new());
         q_ = prime(nullptr);
         q_minus_1_ = BN_new();
-        r_ = BN_new();
+        BIGNUM* r = BN_new();
+        r_ = r;
         r_minus_1_ = BN_new();
         g_ = BN_new();
         min_client_scalar_ = BN_new();
         mont_q_ = BN_MONT_CTX_new();
         ready_ = md_ && ctx && q_ && q_minus_1_ && r_ && r_minus_1_ && g_ && min_client_scalar_ &&
                  mont_q_ && BN_sub(q_minus_1_, q_, BN_value_one()) &&
-                 BN_rshift1(r_, q_) &&  // q is odd: (q - 1) / 2 == q >> 1
+                 BN_rshift1(r, q_) &&  // q is odd: (q - 1) / 2 == q >> 1
                  BN_sub(r_minus_1_, r_, BN_value_one()) && BN_set_word(g_, 2) &&
                  BN_MONT_CTX_set(mont_q_, q_, ctx.get());
         if (ready_) {
@@ -61,10 +61,6 @@ public:
         }
     }
 
-    std::string_view name() const noexcept override { return name_; }
-    const EVP_MD* hash() const noexcept override { return md_; }
-    std::size_t element_length() const noexcept override { return element_length_; }
-    std::size_t scalar_length() const noexcept override { return scalar_length_; }
     WireFormat wire_format() const noexcept override { return WireFormat::base64_fixed; }
 
     KexError verifier(const Secret& pi, Bytes& j) const override {
@@ -80,9 +76,6 @@ public:
 
     Secret random_client_scalar() const override {
         return ready_ ? kam3::random_scalar(order(), min_client_scalar_) : Secret();
-    }
-    Secret random_server_scalar() const override {
-        return ready_ ? kam3::random_scalar(order(), nullptr) : Secret();
     }
 
     KexError client_key(const Secret& s_c1, Bytes& k_c1) const override {
@@ -168,17 +161,12 @@ public:
         if (KexError e = server_inputs(j, k_c1, s_s1, in); e != KexError::none) return e;
         BnCtx ctx(BN_CTX_new());
         if (!ctx) return fail("MUT03120", "K_s1");
-        Bytes k_s1_octets;
-        if (KexError e = server_k_s1(in, k_c1, k_s1_octets, ctx.get()); e != KexError::none)
-            return e;
-        Secret z_octets;
-        if (KexError e = server_z(in.k_c1.get(), in.s_s1.get(), k_c1, k_s1_octets, z_octets,
-                                  ctx.get());
-            e != KexError::none)
-            return e;
-        k_s1 = std::move(k_s1_octets);
-        z = std::move(z_octets);
-        return KexError::none;
+        return kam3::server_exchange(
+            [&](Bytes& k) { return server_k_s1(in, k_c1, k, ctx.get()); },
+            [&](const Bytes& k, Secret& out) {
+                return server_z(in.k_c1.get(), in.s_s1.get(), k_c1, k, out, ctx.get());
+            },
+            k_s1, z);
     }
 
 private:
@@ -188,26 +176,13 @@ private:
         SecretBn s_s1;
     };
 
-    kam3::Order order() const noexcept {
-        return kam3::Order{r_, r_minus_1_, scalar_length_, name_};
-    }
-
-    KexError fail(const char* tag, const char* what) const {
-        return kam3::openssl_failure(tag, what, name_);
-    }
-
     // K_c1 (the client's: its errors), J (ours: bad_verifier) and S_s1.
     KexError server_inputs(const Bytes& j, const Bytes& k_c1, const Secret& s_s1,
                            ServerInputs& in) const {
         if (!ready_) return KexError::internal;
         if (KexError e = to_group_element(k_c1, in.k_c1); e != KexError::none) return e;
-        if (KexError e = to_secret_element(j, in.j); e != KexError::none) {
-            if (e == KexError::internal) return e;
-            // A server-side problem (corrupt verifier record), not the client's.
-            log(LogLevel::error, "MUT03119",
-                std::string("stored verifier J is not a valid group element: ") + kex_error_name(e));
-            return KexError::bad_verifier;
-        }
+        if (KexError e = to_secret_element(j, in.j); e != KexError::none)
+            return verifier_rejected("MUT03119", e);
         return kam3::scalar_from(order(), s_s1, nullptr, in.s_s1);
     }
 
@@ -291,18 +266,12 @@ private:
         return KexError::none;
     }
 
-    std::string name_;
-    EVP_MD* md_ = nullptr;
+    // Never freed (see Family).
     BIGNUM* q_ = nullptr;
     BIGNUM* q_minus_1_ = nullptr;
-    BIGNUM* r_ = nullptr;
-    BIGNUM* r_minus_1_ = nullptr;
     BIGNUM* g_ = nullptr;
     BN_MONT_CTX* mont_q_ = nullptr;
-    std::size_t element_length_ = 0;
-    std::size_t scalar_length_ = 0;
     BIGNUM* min_client_scalar_ = nullptr;
-    bool ready_ = false;
 };
 
 }  // namespace

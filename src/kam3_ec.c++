@@ -33,10 +33,10 @@ using kam3::SecretBn;
 using BnCtx = UniquePtr<BN_CTX>;
 using Point = SecretPtr<EC_POINT>;  // points may be secret (J, z): wiped when freed
 
-class Kam3Ec final : public Algorithm {
+class Kam3Ec final : public kam3::Family {
 public:
-    Kam3Ec(std::string_view name, const char* hash_name, int curve_nid) : name_(name) {
-        md_ = EVP_MD_fetch(nullptr, hash_name, nullptr);
+    Kam3Ec(std::string_view name, const char* hash_name, int curve_nid)
+        : Family(name, hash_name) {
         group_ = EC_GROUP_new_by_curve_name(curve_nid);
         r_minus_1_ = BN_new();
         BnCtx ctx(BN_CTX_new());
@@ -58,10 +58,6 @@ public:
         }
     }
 
-    std::string_view name() const noexcept override { return name_; }
-    const EVP_MD* hash() const noexcept override { return md_; }
-    std::size_t element_length() const noexcept override { return element_length_; }
-    std::size_t scalar_length() const noexcept override { return scalar_length_; }
     WireFormat wire_format() const noexcept override { return WireFormat::hex_fixed; }
 
     // J = P([pi] * G)
@@ -83,9 +79,6 @@ public:
     }
 
     Secret random_client_scalar() const override {
-        return ready_ ? kam3::random_scalar(order(), nullptr) : Secret();
-    }
-    Secret random_server_scalar() const override {
         return ready_ ? kam3::random_scalar(order(), nullptr) : Secret();
     }
 
@@ -173,17 +166,12 @@ public:
         if (!ctx) return fail("MUT03228", "a BN_CTX");
         ServerInputs in;
         if (KexError e = server_inputs(j, k_c1, s_s1, in, ctx.get()); e != KexError::none) return e;
-        Bytes k_s1_octets;
-        if (KexError e = server_k_s1(in, k_c1, k_s1_octets, ctx.get()); e != KexError::none)
-            return e;
-        Secret z_octets;
-        if (KexError e = server_z(in.k_c1.get(), in.s_s1.get(), k_c1, k_s1_octets, z_octets,
-                                  ctx.get());
-            e != KexError::none)
-            return e;
-        k_s1 = std::move(k_s1_octets);
-        z = std::move(z_octets);
-        return KexError::none;
+        return kam3::server_exchange(
+            [&](Bytes& k) { return server_k_s1(in, k_c1, k, ctx.get()); },
+            [&](const Bytes& k, Secret& out) {
+                return server_z(in.k_c1.get(), in.s_s1.get(), k_c1, k, out, ctx.get());
+            },
+            k_s1, z);
     }
 
 private:
@@ -193,25 +181,12 @@ private:
         SecretBn s_s1;
     };
 
-    kam3::Order order() const noexcept {
-        return kam3::Order{r_, r_minus_1_, scalar_length_, name_};
-    }
-
-    KexError fail(const char* tag, const char* what) const {
-        return kam3::openssl_failure(tag, what, name_);
-    }
-
     // K_c1 (the client's: its errors), J (ours: bad_verifier) and S_s1.
     KexError server_inputs(const Bytes& j, const Bytes& k_c1, const Secret& s_s1,
                            ServerInputs& in, BN_CTX* ctx) const {
         if (KexError e = decode_point(k_c1, in.k_c1, ctx); e != KexError::none) return e;
-        if (KexError e = decode_point(j, in.j, ctx); e != KexError::none) {
-            if (e == KexError::internal) return e;
-            // A server-side problem (corrupt verifier record), not the client's.
-            log(LogLevel::error, "MUT03229",
-                std::string("stored verifier J is not a valid curve point: ") + kex_error_name(e));
-            return KexError::bad_verifier;
-        }
+        if (KexError e = decode_point(j, in.j, ctx); e != KexError::none)
+            return verifier_rejected("MUT03229", e);
         return kam3::scalar_from(order(), s_s1, nullptr, in.s_s1);
     }
 
@@ -331,16 +306,10 @@ private:
         return KexError::none;
     }
 
-    std::string name_;
-    EVP_MD* md_ = nullptr;
+    // Never freed (see Family).
     EC_GROUP* group_ = nullptr;
     const BIGNUM* p_ = nullptr;
-    const BIGNUM* r_ = nullptr;
-    BIGNUM* r_minus_1_ = nullptr;
-    std::size_t element_length_ = 0;
-    std::size_t scalar_length_ = 0;
     std::size_t field_length_ = 0;
-    bool ready_ = false;
 };
 
 }  // namespace

@@ -10,6 +10,16 @@
 namespace mutual {
 namespace kam3 {
 
+Family::Family(std::string_view name, const char* hash_name)
+    : name_(name), md_(EVP_MD_fetch(nullptr, hash_name, nullptr)) {}
+
+KexError Family::verifier_rejected(const char* tag, KexError e) const {
+    if (e == KexError::internal) return e;
+    log(LogLevel::error, tag,
+        "stored verifier J of " + name_ + " is not a valid group element: " + kex_error_name(e));
+    return KexError::bad_verifier;
+}
+
 PublicBn public_from(const std::uint8_t* data, std::size_t length) {
     return PublicBn(BN_bin2bn(data, static_cast<int>(length), nullptr));
 }

@@ -7,9 +7,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <utility>
 
 #include <openssl/bn.h>
+#include <openssl/evp.h>
 
 #include "algorithm.h"
 #include "bytes.h"
@@ -55,6 +58,56 @@ bool blinded_inverse(const Order& order, BIGNUM* out, const BIGNUM* x, BN_CTX* c
 // the denominator or the result is 0 mod r (negligible for honest inputs).
 KexError client_exponent(const Order& order, const BIGNUM* s_c1, const BIGNUM* t1,
                          const BIGNUM* t2, const Secret& pi, BIGNUM* out, BN_CTX* ctx);
+
+// What both families' Algorithm classes hold and answer alike: the name,
+// H, the lengths, the order r and the server's random scalar. Objects are
+// created by the registry and never destroyed (algorithm_registry.c++), so
+// nothing here is freed.
+class Family : public Algorithm {
+public:
+    std::string_view name() const noexcept final { return name_; }
+    const EVP_MD* hash() const noexcept final { return md_; }
+    std::size_t element_length() const noexcept final { return element_length_; }
+    std::size_t scalar_length() const noexcept final { return scalar_length_; }
+    Secret random_server_scalar() const final {
+        return ready_ ? random_scalar(order(), nullptr) : Secret();
+    }
+
+protected:
+    // Fetches H; the family's constructor sets the rest and ready_.
+    Family(std::string_view name, const char* hash_name);
+
+    Order order() const noexcept { return Order{r_, r_minus_1_, scalar_length_, name_}; }
+    KexError fail(const char* tag, const char* what) const {
+        return openssl_failure(tag, what, name_);
+    }
+    // The stored J failed the receiver's checks with e: a server-side
+    // problem (a corrupt verifier record), not the client's. Logs it under
+    // tag and returns bad_verifier; internal (an OpenSSL failure) passes.
+    KexError verifier_rejected(const char* tag, KexError e) const;
+
+    std::string name_;
+    EVP_MD* md_ = nullptr;
+    const BIGNUM* r_ = nullptr;
+    BIGNUM* r_minus_1_ = nullptr;
+    std::size_t element_length_ = 0;
+    std::size_t scalar_length_ = 0;
+    bool ready_ = false;
+};
+
+// The server's exchange from its two formulas: key(K_s1) computes K_s1,
+// secret(K_s1, z) the server's z from it; K_s1 and z are written only when
+// both succeed.
+template <typename KeyFormula, typename SecretFormula>
+KexError server_exchange(KeyFormula&& key, SecretFormula&& secret, Bytes& k_s1, Secret& z) {
+    Bytes k_s1_octets;
+    if (KexError e = key(k_s1_octets); e != KexError::none) return e;
+    Secret z_octets;
+    if (KexError e = secret(k_s1_octets, z_octets); e != KexError::none) return e;
+    k_s1 = std::move(k_s1_octets);
+    z = std::move(z_octets);
+    return KexError::none;
+}
 
 }  // namespace kam3
 }  // namespace mutual

@@ -6,10 +6,13 @@
 
 #include "ascii.h"
 
+#include "test_support.h"  // before check.h (its fail() macro)
+
 // After the C++ headers: check.h defines a macro named fail.
 #include <check.h>
 
 using namespace mutual;
+using namespace mutual::test;
 
 #define assert_text_eq(actual, expected) \
     ck_assert_msg((actual) == std::string(expected), "%s: got \"%s\", want \"%s\"", #actual, \
@@ -68,9 +71,5 @@ int main() {
     tcase_add_test(tc, printable_for_terminal_keeps_utf8_and_quotes);
     tcase_add_test(tc, printable_replacing_controls_uses_a_question_mark);
     suite_add_tcase(s, tc);
-    SRunner* sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(s);
 }

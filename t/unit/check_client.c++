@@ -14,7 +14,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
-#include "kat.h"  // before check.h (its fail() macro)
+#include "test_support.h"  // before check.h (its fail() macro)
 
 // check.h defines a fail() macro: include it after the C++ library headers.
 #include <check.h>

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "encoding.h"
-#include "kat.h"
+#include "test_support.h"
 
 // After the C++ headers: check.h defines a macro named fail.
 #include <check.h>
@@ -176,9 +176,5 @@ int main() {
     tcase_add_test(tc, base64_fixed_number_rejections);
     tcase_add_test(tc, utf8_validation);
     suite_add_tcase(s, tc);
-    SRunner* sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(s);
 }

@@ -8,7 +8,7 @@
 
 #include "encoding.h"
 #include "header.h"
-#include "kat.h"
+#include "test_support.h"
 
 // After the standard headers: check.h defines a macro named fail.
 #include <check.h>
@@ -753,9 +753,5 @@ int main() {
     tcase_add_test(hostile, hostile_control_characters);
     suite_add_tcase(s, hostile);
 
-    SRunner* runner = srunner_create(s);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(s);
 }

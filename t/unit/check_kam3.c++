@@ -3,7 +3,6 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
-#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -13,13 +12,14 @@
 #include <openssl/ec.h>
 #include <openssl/obj_mac.h>
 
-#include "kat.h"  // before check.h, which defines a fail() macro
+#include "test_support.h"  // before check.h, which defines a fail() macro
 
 // check.h defines a fail() macro: include it after the C++ library headers.
 #include <check.h>
 
 #include "algorithm.h"
 #include "encoding.h"
+#include "openssl_ptr.h"
 
 using namespace mutual;
 using namespace mutual::test;
@@ -71,10 +71,7 @@ KexError stepwise_exchange(const Algorithm& a, const Bytes& j, const Bytes& k_c1
                   vector_name.c_str(), what, std::string(actual).c_str(),                \
                   std::string(expected).c_str())
 
-struct BnDeleter {
-    void operator()(BIGNUM* b) const { BN_free(b); }
-};
-using Bn = std::unique_ptr<BIGNUM, BnDeleter>;
+using Bn = UniquePtr<BIGNUM>;
 
 // q of a DL algorithm.
 Bn dl_prime(const Algorithm& a) {
@@ -482,8 +479,7 @@ END_TEST
 START_TEST(ec_rejects_invalid_points) {
     const Algorithm& a = *all_algorithms()[2 + static_cast<std::size_t>(_i)];
     const std::size_t n = a.element_length();
-    std::unique_ptr<EC_GROUP, void (*)(EC_GROUP*)> group(EC_GROUP_new_by_curve_name(ec_nid(a)),
-                                                         EC_GROUP_free);
+    UniquePtr<EC_GROUP> group(EC_GROUP_new_by_curve_name(ec_nid(a)));
     ck_assert_ptr_nonnull(group.get());
     const BIGNUM* p = EC_GROUP_get0_field(group.get());
     Bn gx(BN_new()), gy(BN_new()), value(BN_new());
@@ -596,8 +592,7 @@ START_TEST(scalars_outside_one_to_r_minus_one_are_rejected) {
         Bn q = dl_prime(a);
         ck_assert(BN_rshift1(r.get(), q.get()));
     } else {
-        std::unique_ptr<EC_GROUP, void (*)(EC_GROUP*)> group(
-            EC_GROUP_new_by_curve_name(ec_nid(a)), EC_GROUP_free);
+        UniquePtr<EC_GROUP> group(EC_GROUP_new_by_curve_name(ec_nid(a)));
         ck_assert(BN_copy(r.get(), EC_GROUP_get0_order(group.get())));
     }
     Bn value(BN_new());
@@ -715,9 +710,5 @@ int main() {
     tcase_add_test(tc, equal_constant_time_compares_content_and_length);
     tcase_add_test(tc, pi_depends_on_every_salt_component);
     suite_add_tcase(s, tc);
-    SRunner* sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(s);
 }

@@ -14,7 +14,7 @@
 #include "encoding.h"
 #include "verifier_record.h"
 #include "verifier_store.h"
-#include "kat.h"
+#include "test_support.h"
 
 // After the C++ headers: check.h defines macros (fail, ...) they trip over.
 #include <check.h>
@@ -401,10 +401,7 @@ int main() {
     tcase_add_loop_test(store, store_lookup, 0, 4);
     tcase_add_test(store, store_unknown_type);
     suite_add_tcase(s, store);
-    SRunner* sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    const int status = run_suite(s);
     apr_terminate();
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return status;
 }

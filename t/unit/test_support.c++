@@ -1,5 +1,5 @@
-// The shared KAT loader and hex helpers of the Check suites (kat.h).
-#include "kat.h"
+// Shared support for the Check suites (test_support.h).
+#include "test_support.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -71,6 +71,14 @@ Secret secret_from_hex(const std::string& hex) {
 
 std::string to_hex(const Bytes& b) { return encode_hex_fixed(b.data(), b.size()); }
 std::string to_hex(const Secret& b) { return encode_hex_fixed(b.data(), b.size()); }
+
+int run_suite(Suite* s) {
+    SRunner* runner = srunner_create(s);
+    srunner_run_all(runner, CK_NORMAL);
+    const int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
 
 }  // namespace test
 }  // namespace mutual

@@ -1,18 +1,21 @@
 // Shared support for the Check suites: the known-answer vectors of
-// t/data/kam3-vectors.json, loaded by one loader, and the hex helpers every
-// suite compares them with. Linked into every build/t/check_* binary.
-#ifndef MUTUAL_TEST_KAT_H
-#define MUTUAL_TEST_KAT_H
+// t/data/kam3-vectors.json, loaded by one loader, the hex helpers every
+// suite compares them with, and the runner of a suite's main(). Linked into
+// every build/t/check_* binary. Include it before <check.h>.
+#ifndef MUTUAL_TEST_SUPPORT_H
+#define MUTUAL_TEST_SUPPORT_H
 
 #include <string>
 #include <string_view>
 
 #ifdef fail
-#error "include kat.h before <check.h>: check.h's fail() macro breaks <nlohmann/json.hpp>"
+#error "include test_support.h before <check.h>: check.h's fail() macro breaks <nlohmann/json.hpp>"
 #endif
 #include <nlohmann/json.hpp>
 
 #include "bytes.h"
+
+struct Suite;  // <check.h>
 
 namespace mutual {
 namespace test {
@@ -39,6 +42,10 @@ Secret secret_from_hex(const std::string& hex);
 // Octets as lower-case hex, as the vectors write them.
 std::string to_hex(const Bytes& b);
 std::string to_hex(const Secret& b);
+
+// Runs every test of s (CK_NORMAL output), frees the runner and returns
+// main()'s exit status: EXIT_SUCCESS when nothing failed.
+int run_suite(Suite* s);
 
 }  // namespace test
 }  // namespace mutual
