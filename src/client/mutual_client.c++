@@ -1,9 +1,8 @@
 #include "client/mutual_client.h"
 
-#include <strings.h>
-
 #include <openssl/crypto.h>
 
+#include "ascii.h"
 #include "log.h"
 
 namespace mutual {
@@ -29,10 +28,6 @@ void wipe(std::string& s) {
     s.clear();
 }
 
-bool iequal(const std::string& a, const char* b) {
-    return a.size() == std::char_traits<char>::length(b) && strcasecmp(a.c_str(), b) == 0;
-}
-
 // The proxy's answer as the state machine reads it (RFC 8120 §14): 407 is its
 // 401, Proxy-Authenticate its WWW-Authenticate, Proxy-Authentication-Info its
 // Authentication-Info. Any other answer passed the proxy (a 5xx may be the
@@ -42,9 +37,9 @@ Response proxy_view(const Response& r) {
     v.status = r.status == 407 ? 401 : r.status >= 500 ? r.status : 200;
     v.tls = false;
     for (const auto& h : r.headers) {
-        if (iequal(h.first, "proxy-authenticate"))
+        if (equal_ignoring_ascii_case(h.first, "proxy-authenticate"))
             v.headers.emplace_back("WWW-Authenticate", h.second);
-        else if (iequal(h.first, "proxy-authentication-info"))
+        else if (equal_ignoring_ascii_case(h.first, "proxy-authentication-info"))
             v.headers.emplace_back("Authentication-Info", h.second);
     }
     return v;
@@ -120,8 +115,8 @@ bool MutualClient::perform(const HttpRequest& request, RequestCredentials creden
             e.message = proxy.last_response_kind();
             e.status = out.proxy_response.status;
             for (const auto& h : out.proxy_response.headers)
-                if (iequal(h.first, "proxy-authenticate") ||
-                    iequal(h.first, "proxy-authentication-info"))
+                if (equal_ignoring_ascii_case(h.first, "proxy-authenticate") ||
+                    equal_ignoring_ascii_case(h.first, "proxy-authentication-info"))
                     e.auth_headers.push_back(h);
             observer_(e);
         }
@@ -268,7 +263,7 @@ FetchResult MutualClient::fetch(const HttpRequest& request) {
     if (have_response && step.content != Content::withheld && result.status >= 300 &&
         result.status < 400)
         for (const auto& h : last.response.headers)
-            if (h.first.size() == 8 && strncasecmp(h.first.c_str(), "location", 8) == 0)
+            if (equal_ignoring_ascii_case(h.first, "location"))
                 result.location = h.second;
     const bool release =
         have_response && (step.content == Content::verified ||
