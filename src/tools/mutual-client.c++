@@ -199,8 +199,10 @@ bool prompt_password(const std::string& prompt, SecretString& password) {
     struct termios silent = saved_terminal;
     silent.c_lflag &= static_cast<tcflag_t>(~(ECHO | ECHOE | ECHOK | ECHONL));
     silent.c_lflag |= ICANON;
-    (void)!write(fd, prompt.data(), prompt.size());
+    // Echo off before the prompt is shown (as getpass does): TCSAFLUSH
+    // discards what was typed before it, never an answer to the prompt.
     tcsetattr(fd, TCSAFLUSH, &silent);
+    (void)!write(fd, prompt.data(), prompt.size());
     const bool ok = read_line(fd, password);
     tcsetattr(fd, TCSAFLUSH, &saved_terminal);
     terminal_fd = -1;

@@ -234,7 +234,7 @@ def run_in_terminal(args, answers, timeout=60):
     pid, fd = pty.fork()
     if pid == 0:  # the child: its controlling terminal is the pty
         os.execve(tool_path("mutual-client"), ["mutual-client"] + list(args), env)
-    shown, pending = b"", list(answers)
+    shown, pending, answered = b"", list(answers), 0
     deadline = time.time() + timeout
     while time.time() < deadline:
         ready, _, _ = select.select([fd], [], [], 0.2)
@@ -246,8 +246,14 @@ def run_in_terminal(args, answers, timeout=60):
             if not data:
                 break
             shown += data
-            if pending and shown.rstrip().endswith(b"):"):
-                os.write(fd, pending.pop(0).encode() + b"\n")
+        # A prompt is answered once it is complete ("Password for ... ):"),
+        # whatever the terminal shows after it or however the reads split it.
+        prompts = shown.split(b"Password for")[1:]
+        if pending and len(prompts) > answered and b"):" in prompts[-1]:
+            os.write(fd, pending.pop(0).encode() + b"\n")
+            answered += 1
+    else:
+        os.kill(pid, 9)  # never wait forever on a client still asking
     _, status = os.waitpid(pid, 0)
     os.close(fd)
     return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
