@@ -52,6 +52,11 @@ struct LocationPolicy {
     std::uint32_t nc_window = 128;
     std::uint32_t session_time = 300;           // `time` parameter and server lifetime
     std::string partition;                      // verifier source identity (user file)
+    // Revocation (AuthMutualRecheckInterval): a verified session-reusing
+    // request re-reads the user's verifier when the session was last
+    // checked this many seconds ago or longer; a changed or deleted verifier
+    // ends the session (401-STALE). 0: on every verified request.
+    std::uint32_t recheck_interval = 60;
 
     LocationPolicy();
     ~LocationPolicy();  // out of line: the module's object emits no std templates
