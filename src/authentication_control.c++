@@ -1,7 +1,8 @@
 #include "authentication_control.h"
 
+#include "ascii.h"
 #include "encoding.h"
-#include "header.h"
+#include "http_auth_grammar.h"
 
 namespace mutual {
 
@@ -71,15 +72,9 @@ std::string optional_www_authenticate(const std::vector<std::string>& init_chall
 bool is_mutual_authorization(std::string_view a) noexcept {
     std::size_t i = 0;
     while (i < a.size() && (a[i] == ' ' || a[i] == '\t')) ++i;
-    static constexpr std::string_view scheme = "mutual";
-    if (a.size() - i < scheme.size()) return false;
-    for (std::size_t k = 0; k < scheme.size(); ++k) {
-        char c = a[i + k];
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-        if (c != scheme[k]) return false;
-    }
-    i += scheme.size();
-    return i == a.size() || a[i] == ' ' || a[i] == '\t';
+    std::size_t end = i;
+    while (end < a.size() && a[end] != ' ' && a[end] != '\t') ++end;
+    return equal_ignoring_ascii_case(a.substr(i, end - i), "Mutual");
 }
 
 }  // namespace mutual

@@ -1,7 +1,7 @@
 // RFC 8053 on the server side, as pure string builders (no httpd types):
 // the Authentication-Control header of §4 and the Optional-WWW-Authenticate
 // challenges of §3. Parameters use the header grammar's serializers
-// (header.h: quote_string, string_param): tokens and integers plain, strings
+// (http_auth_grammar.h: string_param): tokens and integers plain, strings
 // quoted, non-ASCII strings as name*=UTF-8''... (§4.1), the realm always a
 // plain quoted-string (§4.1 interoperability note).
 #ifndef MUTUAL_AUTHENTICATION_CONTROL_H

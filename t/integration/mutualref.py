@@ -802,6 +802,24 @@ class Response:
             raise ProtocolError("several Authentication-Info headers")
         return parse_auth_info(values[0])
 
+    @property
+    def optional_challenges(self):
+        """Mutual challenges of Optional-WWW-Authenticate (RFC 8053 §3)."""
+        return mutual_challenges(self.header_all("Optional-WWW-Authenticate"))
+
+    def authentication_control(self, realm, scheme="Mutual"):
+        """The parameters of the Authentication-Control entry (RFC 8053 §4)
+        for scheme and realm, or None. Entries share the challenge grammar
+        (auth-scheme 1*SP 1#param, RFC 5987 ext-values decoded)."""
+        found = None
+        for value in self.header_all("Authentication-Control"):
+            for s, params in parse_challenges(value):
+                if s.lower() == scheme.lower() and params.get("realm") == realm:
+                    if found is not None:
+                        raise ProtocolError("two Authentication-Control entries for %r" % realm)
+                    found = params
+        return found
+
     def __repr__(self):
         return "<Response %d %s %s>" % (self.status, self.reason_phrase,
                                         self.header_all("WWW-Authenticate"))
