@@ -144,6 +144,8 @@ struct Verification {
     apr_int64_t session_created;   // seconds: the session's key exchange
     const unsigned char* sid;      // session_id_length octets (mutual-logout)
     apr_uint64_t space;            // session_space() of the session (mutual-logout)
+    const char* b1_inner;          // hex, RFC 8120 §13 (application channel binding)
+    const char* b2_inner;          // hex
 };
 
 // Per-connection cache of the tls-server-end-point binding.
@@ -1166,6 +1168,18 @@ int clear_anonymous(request_rec* r) noexcept {
 
 int send_challenges(request_rec* r, const mutual::ExchangeResult& result);
 
+// RFC 8120 §13 application channel binding: the inner hashes of b_1 and b_2
+// (hex, lower case) and what an application needs to finish them,
+// b = H(inner | VS(t)) with the algorithm's hash. Documented in
+// docs/channel-binding.md; never logged.
+void export_binding(request_rec* r, const Verification* v) {
+    apr_table_t* env = r->subprocess_env;
+    apr_table_setn(env, "MUTUAL_B1_INNER", v->b1_inner);
+    apr_table_setn(env, "MUTUAL_B2_INNER", v->b2_inner);
+    apr_table_setn(env, "MUTUAL_ALGORITHM", v->algorithm);
+    apr_table_setn(env, "MUTUAL_NC", apr_psprintf(r->pool, "%" APR_UINT64_T_FMT, v->nc));
+}
+
 // SetHandler mutual-logout: a verified request ends its session for good.
 int logout_handler(request_rec* r) noexcept {
     if (r->handler == nullptr || std::strcmp(r->handler, "mutual-logout") != 0) return DECLINED;
@@ -1332,6 +1346,7 @@ int check_authn(request_rec* r) noexcept {
                     r->user = apr_pstrdup(r->pool, v->user);
                     r->ap_auth_type = const_cast<char*>("Mutual");
                     ap_set_module_config(r->request_config, &auth_mutual_module, const_cast<Verification*>(v));
+                    export_binding(r, v);
                     if (r->main == nullptr)
                         apr_table_setn(r->err_headers_out, "Authentication-Info", v->authentication_info);
                     log_request(r, mutual::LogLevel::debug, "MUT01017",
@@ -1392,6 +1407,9 @@ int check_authn(request_rec* r) noexcept {
         }
         if (const Algorithm* a = mutual::find_algorithm(result.algorithm))
             v->space = mutual::session_space(*module_state->table, policy, *a);
+        v->b1_inner = apr_pstrdup(pool, mutual::encode_hex_fixed(result.b1_inner).c_str());
+        v->b2_inner = apr_pstrdup(pool, mutual::encode_hex_fixed(result.b2_inner).c_str());
+        export_binding(r, v);
         ap_set_module_config(r->request_config, &auth_mutual_module, v);
         if (top != r && verification_of(top) == nullptr)
             ap_set_module_config(top->request_config, &auth_mutual_module, v);

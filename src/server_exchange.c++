@@ -770,6 +770,8 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
     info.sid = cred.sid;
     info.vks = a.encode_vk(compute_vk_s(a, snap.k_c1, snap.k_s1, z, cred.nc, p.vh));
     r.authentication_info = serialize_auth_info(info, a.quoted_on_wire());
+    r.b1_inner = compute_b1_inner(a, snap.k_c1, snap.k_s1, z, p.vh);
+    r.b2_inner = compute_b2_inner(a, snap.k_c1, snap.k_s1, z, cred.nc, p.vh);
     r.log_level = LogLevel::debug;
     r.log_tag = "MUT01127";
     r.log_message = "user \"" + user + "\" authenticated (" + std::string(a.name()) + ", sid " +

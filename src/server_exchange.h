@@ -144,6 +144,9 @@ struct ExchangeResult {
     Bytes sid;                                 // kex_s1 / verified
     std::uint64_t nc = 0;                      // verified
     std::int64_t session_created = 0;          // verified: time of the key exchange
+    // verified: inner hashes of the RFC 8120 §13 channel bindings b_1, b_2
+    // (compute_b1_inner/compute_b2_inner), for the application. Never logged.
+    Bytes b1_inner, b2_inner;
     LogLevel log_level = LogLevel::debug;
     const char* log_tag = "MUT01100";
     std::string log_message;

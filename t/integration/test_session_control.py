@@ -24,6 +24,8 @@ ANONYMOUS_PAGE = "user=[(none)] type=[(none)]\n"
 WRONG_VKC = "MUT01123"
 REVOKED = "MUT01601"
 ADMIN_NAME = "Ren\u00e9e"
+BIND_SSI = ('b1=<!--#echo var="MUTUAL_B1_INNER" --> b2=<!--#echo var="MUTUAL_B2_INNER" --> '
+            'alg=<!--#echo var="MUTUAL_ALGORITHM" --> nc=<!--#echo var="MUTUAL_NC" -->\n')
 
 
 def setup_module():
@@ -59,6 +61,7 @@ def setup_module():
     for d in ("opt", "opt-bob", "ctl", "admin", "out", "revoke", "revoke-slow"):
         h.write_file(d + "/index.html", "welcome to /%s/\n" % d)
         h.write_file(d + "/who.shtml", SSI)
+    h.write_file("out/bind.shtml", BIND_SSI)
     h.write_file("bye.html", "bye\n")
     return h.start()
 
@@ -364,3 +367,25 @@ def test_revocation_across_graceful_restart(h):
     time.sleep(1.1)
     r = c.verify("/revoke/index.html", c.session)
     assert_status(r, 401, "stale-session", "deleted user after a graceful restart")
+
+
+# --------------------------------------------------------------------------
+# 6. application channel binding (RFC 8120 §13)
+
+
+def test_channel_binding_inner_hashes_in_the_environment(h):
+    c = client(h)
+    assert c.get("/out/index.html").authenticated
+    s = c.session
+    for nc in (2, 3):
+        r = c.verify("/out/bind.shtml", s, nc=nc)
+        assert r.status == 200 and r.authenticated, r
+        alg = s.algorithm
+        b1 = m.OCTETS(alg._vk(6, s.K_c1, s.K_s1, s.z, 0, s.vh), alg.hash_length)
+        b2 = m.OCTETS(alg._vk(7, s.K_c1, s.K_s1, s.z, nc, s.vh), alg.hash_length)
+        want = "b1=%s b2=%s alg=%s nc=%d\n" % (b1.hex(), b2.hex(), EC256, nc)
+        assert r.body.decode() == want, (r.body, want)
+    # b = H(inner | VS(t)) is the same on both sides for any t the
+    # application picks; the inner hashes are never logged
+    log = h.log_since_mark()
+    assert b1.hex() not in log and b2.hex() not in log
