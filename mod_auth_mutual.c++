@@ -43,6 +43,7 @@
 #include "http_request.h"
 #include "http_ssl.h"
 #include "util_cfgtree.h"
+#include "util_filter.h"
 #include "util_mutex.h"
 
 #include "algorithm.h"
@@ -1109,6 +1110,66 @@ bool build_policy(request_rec* r, const DirConfig* d, const char* realm, bool ne
     return true;
 }
 
+// ---- RFC 8120 §14 proxy authentication (issue #12) -------------------------
+
+// A forward-proxy request (mod_proxy, ProxyRequests On, AuthType Mutual in
+// <Proxy>) is authenticated with 407 and the Proxy-* headers; the vh is the
+// proxy's own origin (own_origin: the target's host is never ours), the
+// path parameter is disregarded and RFC 8053 does not apply.
+struct AuthHeaders {
+    const char* authorization;
+    const char* challenge;
+    const char* info;
+    int status;
+};
+constexpr AuthHeaders origin_headers{"Authorization", "WWW-Authenticate", "Authentication-Info",
+                                     HTTP_UNAUTHORIZED};
+constexpr AuthHeaders proxy_headers{"Proxy-Authorization", "Proxy-Authenticate",
+                                    "Proxy-Authentication-Info", HTTP_PROXY_AUTHENTICATION_REQUIRED};
+
+bool proxy_request(const request_rec* r) noexcept { return r->proxyreq == PROXYREQ_PROXY; }
+const AuthHeaders& auth_headers(const request_rec* r) noexcept {
+    return proxy_request(r) ? proxy_headers : origin_headers;
+}
+bool is_challenge_status(int status) noexcept {
+    return status == HTTP_UNAUTHORIZED || status == HTTP_PROXY_AUTHENTICATION_REQUIRED;
+}
+
+// mod_proxy_connect writes its "HTTP/1.0 200 Connection Established" head
+// straight into the connection's filters, without the request's headers: a
+// verified CONNECT gets its Proxy-Authentication-Info from this connection
+// filter, inserted after that status line (only a 200: an error response
+// is built by httpd and carries err_headers_out). It removes itself after
+// the first brigade.
+constexpr const char* connect_info_filter_name = "MUTUAL_CONNECT_INFO";
+
+apr_status_t connect_info_filter(ap_filter_t* f, apr_bucket_brigade* bb) noexcept {
+    const char* line = static_cast<const char*>(f->ctx);
+    ap_remove_output_filter(f);
+    apr_bucket* b = APR_BRIGADE_FIRST(bb);
+    const char* data = nullptr;
+    apr_size_t length = 0;
+    if (line != nullptr && b != APR_BRIGADE_SENTINEL(bb) && !APR_BUCKET_IS_METADATA(b) &&
+        apr_bucket_read(b, &data, &length, APR_BLOCK_READ) == APR_SUCCESS) {
+        const std::string_view head(data, length);
+        const std::size_t end = head.find("\r\n");
+        if (head.rfind("HTTP/1.", 0) == 0 && head.size() > 12 && head.substr(9, 4) == "200 " &&
+            end != std::string_view::npos) {
+            if (end + 2 < length) apr_bucket_split(b, end + 2);
+            apr_bucket* info = apr_bucket_pool_create(line, std::strlen(line), f->c->pool, f->c->bucket_alloc);
+            APR_BUCKET_INSERT_AFTER(b, info);
+        }
+    }
+    return ap_pass_brigade(f->next, bb);
+}
+
+void add_connect_info(request_rec* r, const char* authentication_info) {
+    if (!proxy_request(r) || r->method_number != M_CONNECT) return;
+    const char* line = apr_pstrcat(r->connection->pool, proxy_headers.info, ": ", authentication_info,
+                                   "\r\n", nullptr);
+    ap_add_output_filter(connect_info_filter_name, const_cast<char*>(line), nullptr, r->connection);
+}
+
 // ---- RFC 8053 (issue #12) ----------------------------------------------------
 
 mutual::AuthenticationControl control_of(const DirConfig* d) {
@@ -1126,6 +1187,7 @@ mutual::AuthenticationControl control_of(const DirConfig* d) {
 // r's location; removed when the location has nothing to say on it.
 void set_control(request_rec* r, mutual::ControlResponse kind) {
     apr_table_unset(r->err_headers_out, "Authentication-Control");
+    if (proxy_request(r)) return;  // RFC 8120 §14: the extensions do not apply
     const auto* d = static_cast<const DirConfig*>(ap_get_module_config(r->per_dir_config, &auth_mutual_module));
     const char* realm = ap_auth_name(r);
     if (d == nullptr || realm == nullptr) return;
@@ -1204,7 +1266,7 @@ int logout_handler(request_rec* r) noexcept {
             const char* tag = nullptr;
             std::string problem;
             build_policy(r, d, realm, false, policy, tag, problem);
-            if (policy.algorithms.empty() || policy.algorithms.front() == nullptr) return HTTP_UNAUTHORIZED;
+            if (policy.algorithms.empty() || policy.algorithms.front() == nullptr) return auth_headers(r).status;
             return send_challenges(r, mutual::init_response(policy, "initial"));
         }
         const mutual::Bytes sid(v->sid, v->sid + mutual::session_id_length);
@@ -1233,15 +1295,16 @@ int send_challenges(request_rec* r, const mutual::ExchangeResult& result) {
     set_control(r, result.outcome == mutual::ExchangeOutcome::stale    ? mutual::ControlResponse::negative
                    : result.outcome == mutual::ExchangeOutcome::kex_s1 ? mutual::ControlResponse::intermediate
                                                                        : mutual::ControlResponse::initializing);
-    apr_table_unset(r->err_headers_out, "WWW-Authenticate");
-    apr_table_unset(r->err_headers_out, "Authentication-Info");
+    const AuthHeaders& h = auth_headers(r);
+    apr_table_unset(r->err_headers_out, h.challenge);
+    apr_table_unset(r->err_headers_out, h.info);
     std::string value;
     for (const std::string& c : result.www_authenticate) {
         if (!value.empty()) value.append(", ");
         value.append(c);
     }
-    if (!value.empty()) apr_table_set(r->err_headers_out, "WWW-Authenticate", value.c_str());
-    return HTTP_UNAUTHORIZED;
+    if (!value.empty()) apr_table_set(r->err_headers_out, h.challenge, value.c_str());
+    return h.status;
 }
 
 // 401-INIT internal-error (or 500 when not even that can be built).
@@ -1299,24 +1362,27 @@ int check_authn(request_rec* r) noexcept {
         if (module_state == nullptr || module_state->table == nullptr || module_state->fakes == nullptr)
             return internal_error(r, d, realm, "MUT01016", "session table not initialised");
 
-        const char* authorization = apr_table_get(r->headers_in, "Authorization");
+        const AuthHeaders& headers = auth_headers(r);
+        if (proxy_request(r)) policy.path.reset();  // RFC 8120 §14: disregarded
+        const char* authorization = apr_table_get(r->headers_in, headers.authorization);
 
         // The error document of a 401 (ErrorDocument 401 into a Mutual
         // location): the response is already a 401 with its challenges. No
         // second exchange (a second sid, RFC 8120 §11 runs one per request),
         // no Authentication-Info on a 401 (§4.5), and no protected page as
         // the body of a refusal: httpd answers with its own 401 text.
-        if (r->prev != nullptr && r->status == HTTP_UNAUTHORIZED) {
+        if (r->prev != nullptr && is_challenge_status(r->status)) {
             log_request(r, mutual::LogLevel::info, "MUT01402",
                         "ErrorDocument " + text(r->uri ? r->uri : "?") +
                             " for a 401 is in a Mutual location: not served (no second exchange)");
-            return HTTP_UNAUTHORIZED;
+            return headers.status;
         }
 
-        if (d->optional && (authorization == nullptr || !mutual::is_mutual_authorization(authorization)))
+        if (d->optional && !proxy_request(r) && (authorization == nullptr || !mutual::is_mutual_authorization(authorization)))
             return serve_anonymously(r, policy);
 
-        if (authorization != nullptr && d->host == nullptr && r->main == nullptr && r->prev == nullptr)
+        if (authorization != nullptr && d->host == nullptr && r->main == nullptr && r->prev == nullptr &&
+            !proxy_request(r))
             log_foreign_host(r, policy);
 
         // A subrequest or internal redirect of an already verified request:
@@ -1348,7 +1414,7 @@ int check_authn(request_rec* r) noexcept {
                     ap_set_module_config(r->request_config, &auth_mutual_module, const_cast<Verification*>(v));
                     export_binding(r, v);
                     if (r->main == nullptr)
-                        apr_table_setn(r->err_headers_out, "Authentication-Info", v->authentication_info);
+                        apr_table_setn(r->err_headers_out, headers.info, v->authentication_info);
                     log_request(r, mutual::LogLevel::debug, "MUT01017",
                                 "reusing the verification of the parent request for " +
                                     text(r->uri ? r->uri : "?"));
@@ -1375,7 +1441,7 @@ int check_authn(request_rec* r) noexcept {
                 log_request(r, mutual::LogLevel::debug, "MUT01403",
                             "req-KEX-C1 in a subrequest for " + text(r->uri ? r->uri : "?") +
                                 ": left to the main request");
-                return HTTP_UNAUTHORIZED;
+                return headers.status;
             }
             result = mutual::process_credentials(policy, error, credentials, context);
         }
@@ -1419,7 +1485,8 @@ int check_authn(request_rec* r) noexcept {
         // err_headers_out: kept on error documents and proxied responses.
         // A subrequest's answer goes on the response of the request the
         // client sent (its err_headers_out is shared with its redirects).
-        apr_table_setn(top->err_headers_out, "Authentication-Info", v->authentication_info);
+        apr_table_setn(top->err_headers_out, headers.info, v->authentication_info);
+        add_connect_info(r, v->authentication_info);
         set_control(top, mutual::ControlResponse::success);
         return OK;
     } catch (const std::exception& e) {
@@ -1476,17 +1543,18 @@ int fixups(request_rec* r) noexcept {
     // (its internal redirects too), never on a 401 (RFC 8053 §3).
     for (const request_rec* q = r; q != nullptr; q = q->prev)
         if (const char* optional = apr_table_get(q->notes, optional_note)) {
-            if (r->status != HTTP_UNAUTHORIZED)
+            if (!is_challenge_status(r->status))
                 apr_table_setn(r->headers_out, "Optional-WWW-Authenticate", optional);
             break;
         }
     // A 401 (its error document) never carries Authentication-Info (§4.5).
-    if (r->status == HTTP_UNAUTHORIZED) return DECLINED;
+    if (is_challenge_status(r->status)) return DECLINED;
+    const char* info = auth_headers(r).info;
     const Verification* v = verification_of(r);
     if (v == nullptr) v = earlier_verification(r);
     if (v != nullptr && v->authentication_info != nullptr &&
-        apr_table_get(r->err_headers_out, "Authentication-Info") == nullptr)
-        apr_table_setn(r->err_headers_out, "Authentication-Info", v->authentication_info);
+        apr_table_get(r->err_headers_out, info) == nullptr)
+        apr_table_setn(r->err_headers_out, info, v->authentication_info);
     return DECLINED;
 }
 
@@ -1500,6 +1568,7 @@ void register_hooks(apr_pool_t*) noexcept {
     ap_hook_fixups(fixups, nullptr, nullptr, APR_HOOK_LAST);
     ap_hook_fixups(clear_anonymous, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
     ap_hook_handler(logout_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_register_output_filter(connect_info_filter_name, connect_info_filter, nullptr, AP_FTYPE_CONNECTION);
 }
 
 }  // namespace
