@@ -772,28 +772,28 @@ VerifyCommit SessionTable::finish_verify(const Bytes& sid, std::uint64_t realm, 
     return VerifyCommit::ok;
 }
 
-bool SessionTable::remove(const Bytes& sid) noexcept {
+// Runs f(stripe, index) on the session `sid` under its stripe lock; with a
+// realm, only when the session belongs to it. false when absent, of
+// another realm, or when the lock failed.
+template <typename F>
+bool SessionTable::with_session(const Bytes& sid, const std::uint64_t* realm, F f) noexcept {
     if (!header_ || sid.size() != session_id_length) return false;
     const std::uint64_t hash = sid_hash(sid.data(), sid.size());
     const unsigned s = stripe_of(hash);
     StripeGuard guard(locks_, s);
     if (!guard.held()) return false;
     const std::uint32_t i = find(s, hash, sid.data());
-    if (i == nil) return false;
-    release(s, i);
+    if (i == nil || (realm != nullptr && slot(s, i).realm_id != *realm)) return false;
+    f(s, i);
     return true;
 }
 
+bool SessionTable::remove(const Bytes& sid) noexcept {
+    return with_session(sid, nullptr, [this](unsigned s, std::uint32_t i) { release(s, i); });
+}
+
 bool SessionTable::end_session(const Bytes& sid, std::uint64_t realm) noexcept {
-    if (!header_ || sid.size() != session_id_length) return false;
-    const std::uint64_t hash = sid_hash(sid.data(), sid.size());
-    const unsigned s = stripe_of(hash);
-    StripeGuard guard(locks_, s);
-    if (!guard.held()) return false;
-    const std::uint32_t i = find(s, hash, sid.data());
-    if (i == nil || slot(s, i).realm_id != realm) return false;
-    release(s, i);
-    return true;
+    return with_session(sid, &realm, [this](unsigned s, std::uint32_t i) { release(s, i); });
 }
 
 std::uint64_t SessionTable::verifier_tag(const Bytes& j) const noexcept {
@@ -804,16 +804,10 @@ std::uint64_t SessionTable::verifier_tag(const Bytes& j) const noexcept {
 }
 
 bool SessionTable::mark_verifier_checked(const Bytes& sid, std::uint64_t realm, std::int64_t now) noexcept {
-    if (!header_ || sid.size() != session_id_length) return false;
-    const std::uint64_t hash = sid_hash(sid.data(), sid.size());
-    const unsigned s = stripe_of(hash);
-    StripeGuard guard(locks_, s);
-    if (!guard.held()) return false;
-    const std::uint32_t i = find(s, hash, sid.data());
-    if (i == nil || slot(s, i).realm_id != realm) return false;
-    Slot& sl = slot(s, i);
-    if (now > sl.verifier_checked) sl.verifier_checked = now;
-    return true;
+    return with_session(sid, &realm, [this, now](unsigned s, std::uint32_t i) {
+        Slot& sl = slot(s, i);
+        if (now > sl.verifier_checked) sl.verifier_checked = now;
+    });
 }
 
 // ---- validation and statistics ----------------------------------------------

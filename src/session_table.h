@@ -247,6 +247,8 @@ private:
     std::uint8_t* key_area(Slot& s) const noexcept;
 
     std::uint32_t find(unsigned stripe, std::uint64_t hash, const std::uint8_t* sid) const noexcept;
+    template <typename F>
+    bool with_session(const Bytes& sid, const std::uint64_t* realm_id, F f) noexcept;
     void list_remove(unsigned stripe, std::uint32_t index) noexcept;
     void list_append(unsigned stripe, std::uint32_t index, SessionState state) noexcept;
     void bucket_remove(unsigned stripe, std::uint32_t index) noexcept;
