@@ -814,11 +814,14 @@ bool same_geometry(const mutual::TableGeometry& a, const mutual::TableGeometry& 
            a.max_key_exchanges == b.max_key_exchanges && a.key_capacity == b.key_capacity;
 }
 
+// `discard`: never keep the previous table (it was made by another version
+// of the module, whose table format differs).
 RetainedTable* retained_table(const mutual::TableGeometry& geometry, const mutual::TableLayout& layout,
-                              server_rec* s) {
+                              server_rec* s, bool discard = false) {
     const char* name = "mod_auth_mutual.table";
     auto* retained = static_cast<RetainedTable*>(ap_retained_data_get(name));
-    if (retained != nullptr && retained->shm != nullptr && same_geometry(retained->geometry, geometry)) {
+    if (!discard && retained != nullptr && retained->shm != nullptr &&
+        same_geometry(retained->geometry, geometry)) {
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                      "MUT01022: keeping the session table of the previous generation");
         return retained;
@@ -919,6 +922,18 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
         state->locks->count = retained->mutex_count;
         state->table = pool_new<mutual::SessionTable>(pconf, retained->memory, retained->usable,
                                                       *state->locks, retained->key);
+        if (!state->table->valid()) {
+            // A graceful restart into a new module version whose table
+            // format changed (the kept table's header does not match).
+            log_server(s, APLOG_INFO, 0, "MUT01607",
+                       "the kept session table has another format (module upgraded): "
+                       "starting a new one");
+            retained = retained_table(geometry, layout, s, true);
+            if (retained == nullptr)
+                return fail_startup(s, 0, "MUT01608", "cannot create the session table in shared memory");
+            state->table = pool_new<mutual::SessionTable>(pconf, retained->memory, retained->usable,
+                                                          *state->locks, retained->key);
+        }
         if (!state->table->valid())
             return fail_startup(s, 0, "MUT01005", "cannot attach to the session table");
 
