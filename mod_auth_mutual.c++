@@ -12,7 +12,12 @@
 //   child_init         re-opens the mutexes in each child
 //   check_authn        the RFC 8120 §11 decision for AuthType Mutual
 //   note_auth_failure  authorization denials -> 401-INIT reason=authz-failed
-//   fixups             Authentication-Info kept on internal redirects
+//   fixups             Authentication-Info kept on internal redirects;
+//                      Optional-WWW-Authenticate on anonymous responses, whose
+//                      user is cleared first (AuthMutualOptional, RFC 8053)
+//   handler            SetHandler mutual-logout (ends the session)
+//   MUTUAL_CONNECT_INFO connection filter: Proxy-Authentication-Info on
+//                      mod_proxy_connect's 200 (RFC 8120 §14)
 //
 // Every function httpd calls is noexcept and catches everything.
 
