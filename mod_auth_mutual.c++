@@ -1228,7 +1228,7 @@ int serve_anonymously(request_rec* r, const mutual::LocationPolicy& policy) {
         mutual::optional_www_authenticate(mutual::init_challenges(policy, "initial"), policy.path);
     apr_table_setn(r->notes, anonymous_note, "1");
     apr_table_set(r->notes, optional_note, challenges.c_str());
-    r->user = const_cast<char*>("");
+    r->user = apr_pstrdup(r->pool, "");
     log_request(r, mutual::LogLevel::debug, "MUT01602",
                 "no Mutual credentials: " + text(r->uri ? r->uri : "?") +
                     " served without authentication (AuthMutualOptional)");
