@@ -11,8 +11,12 @@ import socket
 import ssl
 
 import mutualref as m
+import os
+import subprocess
+
 from httpd_fixture import (Httpd, Servers, add_users, assert_status, expect_log, free_port,
-                           location, make_certificate, require_module, require_tool, SCOPE)
+                           location, make_certificate, require_module, require_tool, tool_path,
+                           SCOPE)
 
 EC256 = "iso-kam3-ec-p256-sha256"
 REALM = "proxy realm"
@@ -228,3 +232,33 @@ def test_connect_through_the_proxy(servers):
     s, _, r = _connect(proxy, origin, session.authorization(nc))
     s.close()
     assert_status(r, 407, "stale-session", "replayed CONNECT")
+
+
+def run_mutual_client(proxy, url, password=None, args=()):
+    require_tool("mutual-client")
+    env = dict(os.environ, MUTUAL_PROXY_PASSWORD=password or PASSWORDS["alice"])
+    env.pop("MUTUAL_PASSWORD", None)
+    cmd = [tool_path("mutual-client"), "-v", "-x", proxy.base, "-U", "alice",
+           "--allow-unauthenticated"] + list(args) + [url]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_mutual_client_through_the_proxy(servers):
+    proxy, origin = servers
+    p = run_mutual_client(proxy, target(origin))
+    # the origin itself is not protected (exit 8 says so); the proxy was
+    # authenticated on the way, its vks checked
+    assert p.stdout == "origin page\n", (p.returncode, p.stdout, p.stderr)
+    assert p.returncode == 8, (p.returncode, p.stderr)
+    assert "[proxy 200-VFY-S]" in p.stderr and "< Proxy-Authentication-Info:" in p.stderr, p.stderr
+    # CONNECT: the proxy's 200 carries Proxy-Authentication-Info too
+    p = run_mutual_client(proxy, "https://127.0.0.1:%d/page.html" % origin.tls_port, args=["-k"])
+    assert p.stdout == "origin page\n", (p.returncode, p.stdout, p.stderr)
+    assert p.returncode == 8 and "[proxy 200-VFY-S]" in p.stderr, (p.returncode, p.stderr)
+
+
+@expect_log(WRONG_VKC)
+def test_mutual_client_with_a_wrong_proxy_password(servers):
+    proxy, origin = servers
+    p = run_mutual_client(proxy, target(origin), password="not it")
+    assert p.returncode == 3 and p.stdout == "", (p.returncode, p.stdout, p.stderr)
