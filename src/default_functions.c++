@@ -54,21 +54,6 @@ Secret transcript(std::uint8_t label, const Bytes& k_c1, const Bytes& k_s1, cons
     return out;
 }
 
-// H(H(transcript) | VS(t))
-Bytes channel_binding(const Algorithm& a, std::uint8_t label, const Bytes& k_c1,
-                      const Bytes& k_s1, const Secret& z, std::uint64_t nc, std::string_view vh,
-                      std::string_view t) {
-    Secret inner_input = transcript(label, k_c1, k_s1, z, nc, vh);
-    Bytes inner = digest(a, inner_input);
-    if (inner.empty()) return Bytes();
-    Secret outer_input(inner.begin(), inner.end());
-    OPENSSL_cleanse(inner.data(), inner.size());
-    Bytes vs_t;
-    append_vs(vs_t, t);
-    append(outer_input, vs_t.data(), vs_t.size());
-    return digest(a, outer_input);
-}
-
 }  // namespace
 
 Bytes pi_salt(const Algorithm& a, std::string_view auth_scope, std::string_view realm,
@@ -125,14 +110,40 @@ Bytes compute_vk_s(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, con
     return digest(a, transcript(3, k_c1, k_s1, z, nc, vh));
 }
 
+Bytes compute_b1_inner(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+                       std::string_view vh) {
+    return digest(a, transcript(6, k_c1, k_s1, z, 0, vh));
+}
+
+Bytes compute_b2_inner(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+                       std::uint64_t nc, std::string_view vh) {
+    return digest(a, transcript(7, k_c1, k_s1, z, nc, vh));
+}
+
+// H(inner | VS(t))
+Bytes channel_binding_from_inner(const Algorithm& a, const Bytes& inner, std::string_view t) {
+    if (inner.empty()) return Bytes();
+    Secret input(inner.begin(), inner.end());
+    Bytes vs_t;
+    append_vs(vs_t, t);
+    append(input, vs_t.data(), vs_t.size());
+    return digest(a, input);
+}
+
 Bytes compute_b1(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
                  std::string_view vh, std::string_view t) {
-    return channel_binding(a, 6, k_c1, k_s1, z, 0, vh, t);
+    Bytes inner = compute_b1_inner(a, k_c1, k_s1, z, vh);
+    Bytes b = channel_binding_from_inner(a, inner, t);
+    OPENSSL_cleanse(inner.data(), inner.size());
+    return b;
 }
 
 Bytes compute_b2(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
                  std::uint64_t nc, std::string_view vh, std::string_view t) {
-    return channel_binding(a, 7, k_c1, k_s1, z, nc, vh, t);
+    Bytes inner = compute_b2_inner(a, k_c1, k_s1, z, nc, vh);
+    Bytes b = channel_binding_from_inner(a, inner, t);
+    OPENSSL_cleanse(inner.data(), inner.size());
+    return b;
 }
 
 }  // namespace mutual

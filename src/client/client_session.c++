@@ -787,6 +787,8 @@ Step Exchange::verify(const Response& response) {
             "wrong vks for session " + session->sid_text + " on " + target_.origin());
         return refuse("wrong vks: the server does not know the verifier");
     }
+    summary_.b1_inner = compute_b1_inner(a, session->k_c1, session->k_s1, session->z, vh_used_);
+    summary_.b2_inner = compute_b2_inner(a, session->k_c1, session->k_s1, session->z, nc_used_, vh_used_);
     return finish(AuthState::auth_succeed, Outcome::success, Content::verified, std::string());
 }
 

@@ -122,6 +122,12 @@ struct SessionSummary {
     std::uint64_t nc = 0;     // of the last req-VFY-C
     bool reused = false;      // the session existed before this exchange
     unsigned requests = 0;    // HTTP requests this exchange sent
+    // After a verified vks: the inner hashes of the RFC 8120 §13 channel
+    // bindings b_1 and b_2 of this request (the server exports the same to
+    // the application as MUTUAL_B1_INNER/MUTUAL_B2_INNER); b for an
+    // application's t is channel_binding_from_inner(a, inner, t). Session
+    // keys: never log them.
+    Bytes b1_inner, b2_inner;
 };
 
 // RFC 8053 §4: the Authentication-Control entry of the realm in use (scheme
