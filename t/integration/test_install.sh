@@ -141,8 +141,8 @@ for m in docs/htmutual.1 docs/mutual-client.1; do
         grep -qF "\"$DATE\" \"mod_auth_mutual $VERSION\"" "$m"
 done
 if [ -f debian/changelog ]; then
-    check "debian/changelog's upstream version is $VERSION" \
-        sh -c "head -n 1 debian/changelog | grep -qF '($VERSION-'"
+    check "debian/changelog's version is $VERSION" \
+        sh -c "head -n 1 debian/changelog | grep -q '($VERSION\(-[^)]*\)\?)'"
 fi
 
 echo "$passed passed, $failed failed"
