@@ -146,8 +146,10 @@ version=$(sed -n 's/^AC_INIT(\[[^]]*\], \[\([^]]*\)\].*/\1/p' configure.ac)
 htmutual --version | grep -qF "$version" || die "htmutual --version does not say $version"
 
 # ---- 3. a login against the machine's apache2 ------------------------------------
+set +u   # envvars reads unset variables
 # shellcheck disable=SC1091
 . /etc/apache2/envvars
+set -u
 run_user=${APACHE_RUN_USER:-www-data}
 run_group=${APACHE_RUN_GROUP:-www-data}
 # The system's modules may name these directories; keep everything in $work.
