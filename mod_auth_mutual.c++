@@ -46,6 +46,7 @@
 #include "util_mutex.h"
 
 #include "algorithm.h"
+#include "encoding.h"
 #include "log.h"
 #include "server_exchange.h"
 #include "session_table.h"
@@ -106,15 +107,21 @@ struct ServerConfig {
 
 // What check_authn remembers about a successful verification, so that
 // subrequests and internal redirects of the same request reuse it instead
-// of verifying the same nc twice (which would be a replay).
+// of verifying the same nc twice (which would be a replay). Kept on the
+// request that verified and on the top-level request of its chain (in the
+// latter's pool), so that sibling subrequests and the main request find it.
 struct Verification {
     const char* authorization;
     const char* algorithm;
     const char* auth_scope;
     const char* realm;
     const char* partition;
+    const char* validation;
+    const char* origin;
     const char* user;
     const char* authentication_info;
+    apr_uint64_t nc;
+    apr_int64_t session_created;   // seconds: the session's key exchange
 };
 
 // Per-connection cache of the tls-server-end-point binding.
@@ -535,8 +542,103 @@ bool check_scopes(const ap_directive_t* node, apr_pool_t* ptemp, server_rec* s) 
     return ok;
 }
 
+// The directive `name` nearest to d: the last one in d's own section, else
+// in the enclosing sections, outwards (how the per-directory merge sees it).
+const ap_directive_t* nearest(const ap_directive_t* d, const char* name) noexcept {
+    for (const ap_directive_t* level = d; level != nullptr; level = level->parent) {
+        const ap_directive_t* first = level->parent ? level->parent->first_child : ap_conftree;
+        const ap_directive_t* found = nullptr;
+        for (const ap_directive_t* sibling = first; sibling != nullptr; sibling = sibling->next)
+            if (directive_is(sibling, name)) found = sibling;
+        if (found != nullptr) return found;
+    }
+    return nullptr;
+}
+
+const char* first_word(apr_pool_t* ptemp, const ap_directive_t* d) noexcept {
+    const char* args = d->args ? d->args : "";
+    return ap_getword_conf(ptemp, &args);
+}
+
+bool mutual_section(apr_pool_t* ptemp, const ap_directive_t* d) noexcept {
+    const ap_directive_t* type = nearest(d, "AuthType");
+    return type != nullptr && strcasecmp(first_word(ptemp, type), "Mutual") == 0;
+}
+
+// A realm sent as it is configured: the realm is an input of pi (RFC 8121
+// §3), so it must reach the client unchanged. httpd's core escapes quotes in
+// AuthName (for Basic); control characters and bytes that are not UTF-8
+// cannot be sent in a quoted-string or an ext-value faithfully.
+const char* realm_problem(const char* realm) noexcept {
+    for (const char* p = realm; *p; ++p) {
+        const auto c = static_cast<unsigned char>(*p);
+        if (c < 0x20 || c == 0x7f) return "contains a control character";
+        if (c == '"' || c == '\\') return "contains a quote or a backslash";
+    }
+    if (!mutual::is_valid_utf8(realm)) return "is not valid UTF-8";
+    return nullptr;
+}
+
+// Startup checks of the RFC 8120 audit (docs/directives.md): each names the
+// file and line.
+bool check_directives(const ap_directive_t* node, apr_pool_t* ptemp, server_rec* s) noexcept {
+    bool ok = true;
+    for (const ap_directive_t* d = node; d != nullptr; d = d->next) {
+        const char* file = d->filename ? d->filename : "?";
+        if (directive_is(d, "AuthMutualSessionTime")) {
+            const char* word = first_word(ptemp, d);
+            char* end = nullptr;
+            const unsigned long v = std::strtoul(word, &end, 10);
+            if (end != word && v < 60)
+                ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_WARNING, 0, s,
+                             "MUT01406: AuthMutualSessionTime %lu at %s:%d is below 60 seconds "
+                             "(RFC 8120 section 4.3 recommends at least 60)", v, file, d->line_num);
+        } else if (directive_is(d, "AuthMutualPath")) {
+            const ap_directive_t* scope = nearest(d, "AuthMutualScope");
+            const char* args = d->args ? d->args : "";
+            while (*args) {
+                const char* uri = ap_getword_conf(ptemp, &args);
+                if (*uri == '\0' || std::strstr(uri, "://") == nullptr || scope == nullptr) continue;
+                const char* scope_value = first_word(ptemp, scope);
+                if (!mutual::auth_scope_covers(scope_value, uri)) {
+                    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
+                                 "MUT01407: AuthMutualPath \"%s\" at %s:%d is outside the "
+                                 "auth-scope \"%s\" (RFC 8120 section 4.3: every path element "
+                                 "MUST be inside it)", uri, file, d->line_num, scope_value);
+                    ok = false;
+                }
+            }
+        } else if (directive_is(d, "AuthMutualValidation")) {
+            const ap_directive_t* engine = nearest(d, "SSLEngine");
+            if (strcasecmp(first_word(ptemp, d), "host") == 0 && engine != nullptr &&
+                strcasecmp(first_word(ptemp, engine), "on") == 0 &&
+                nearest(d, "AuthMutualHost") == nullptr) {
+                ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
+                             "MUT01408: AuthMutualValidation host at %s:%d on a TLS virtual host "
+                             "(RFC 8120 section 7: HTTPS with a certificate uses "
+                             "tls-server-end-point); behind a TLS-terminating proxy, name its "
+                             "origin with AuthMutualHost", file, d->line_num);
+                ok = false;
+            }
+        } else if (directive_is(d, "AuthName") && mutual_section(ptemp, d)) {
+            const char* realm = first_word(ptemp, d);
+            if (const char* problem = realm_problem(realm)) {
+                ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
+                             "MUT01409: AuthName at %s:%d %s: a Mutual realm is sent exactly as "
+                             "configured and is an input of every verifier", file, d->line_num,
+                             problem);
+                ok = false;
+            }
+        }
+        if (d->first_child != nullptr && !check_directives(d->first_child, ptemp, s)) ok = false;
+    }
+    return ok;
+}
+
 int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) noexcept {
-    return check_scopes(ap_conftree, ptemp, s) ? OK : HTTP_INTERNAL_SERVER_ERROR;
+    const bool scopes = check_scopes(ap_conftree, ptemp, s);
+    const bool directives = check_directives(ap_conftree, ptemp, s);
+    return scopes && directives ? OK : HTTP_INTERNAL_SERVER_ERROR;
 }
 
 int fail_startup(server_rec* s, apr_status_t status, const char* tag, const char* message) noexcept {
@@ -548,11 +650,14 @@ int fail_startup(server_rec* s, apr_status_t status, const char* tag, const char
 // The shared memory, its stripe mutexes and the hash key live in the process
 // pool through ap_retained_data, so a graceful restart with an unchanged
 // table geometry keeps every session: a key exchange answered by the old
-// generation is verified by the new one. A changed geometry (table size,
-// algorithms) gets a new table; the old one stays mapped until the server
-// stops, because children of the old generation may still be using it.
-// Nothing registered in the process pool points into this module's code,
-// which is unloaded at every restart.
+// generation is verified by the new one. There is one retained table: a
+// changed geometry (table size, algorithms) discards the old table for good
+// (a session that was gone, or answered 401-STALE, never comes back when the
+// geometry changes back) and the parent destroys its segment at once; the
+// memory itself is released by the kernel when the last child of an older
+// generation, which still has it mapped, exits. The stripe mutexes do not
+// depend on the geometry and are kept. Nothing registered in the process
+// pool points into this module's code, which is unloaded at every restart.
 struct RetainedTable {
     apr_shm_t* shm;
     void* memory;
@@ -570,17 +675,27 @@ bool same_geometry(const mutual::TableGeometry& a, const mutual::TableGeometry& 
 
 RetainedTable* retained_table(const mutual::TableGeometry& geometry, const mutual::TableLayout& layout,
                               server_rec* s) {
-    char name[64];
-    std::snprintf(name, sizeof name, "mod_auth_mutual.table.%u.%u.%u.%u", geometry.slots,
-                  geometry.stripes, geometry.max_key_exchanges, geometry.key_capacity);
+    const char* name = "mod_auth_mutual.table";
     auto* retained = static_cast<RetainedTable*>(ap_retained_data_get(name));
     if (retained != nullptr && retained->shm != nullptr && same_geometry(retained->geometry, geometry)) {
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                      "MUT01022: keeping the session table of the previous generation");
         return retained;
     }
-    retained = static_cast<RetainedTable*>(ap_retained_data_create(name, sizeof(RetainedTable)));
+    if (retained == nullptr) {
+        retained = static_cast<RetainedTable*>(ap_retained_data_create(name, sizeof(RetainedTable)));
+        std::memset(static_cast<void*>(retained), 0, sizeof(RetainedTable));
+    }
     apr_pool_t* pool = s->process->pool;
+    if (retained->shm != nullptr) {
+        apr_shm_t* old = retained->shm;
+        retained->shm = nullptr;  // incomplete until the new table is ready
+        retained->memory = nullptr;
+        const apr_status_t rv = apr_shm_destroy(old);
+        ap_log_error(APLOG_MARK, APLOG_INFO, rv, s,
+                     "MUT01404: the session table geometry changed: the previous table and its "
+                     "sessions are discarded (its memory is freed when its last child exits)");
+    }
     const apr_size_t bytes = static_cast<apr_size_t>(layout.total_bytes) + 64;
     apr_shm_t* shm = nullptr;
     apr_status_t rv = apr_shm_create(&shm, bytes, nullptr, pool);
@@ -603,7 +718,7 @@ RetainedTable* retained_table(const mutual::TableGeometry& geometry, const mutua
         log_server(s, APLOG_CRIT, 0, "MUT01005", "cannot format the session table");
         return nullptr;
     }
-    for (unsigned i = 0; i < layout.stripes; ++i) {
+    for (unsigned i = retained->mutex_count; i < layout.stripes; ++i) {
         rv = ap_global_mutex_create(&retained->mutexes[i], nullptr, mutex_type,
                                     apr_psprintf(pool, "%s.stripe%u", name, i), s, pool, 0);
         if (rv != APR_SUCCESS) {
@@ -702,10 +817,18 @@ Verification* verification_of(const request_rec* r) noexcept {
     return static_cast<Verification*>(ap_get_module_config(r->request_config, &auth_mutual_module));
 }
 
+// The first request of r's chain: internal redirects (prev) and
+// subrequests (main) followed to the request the client sent.
+request_rec* top_request(request_rec* r) noexcept {
+    while (r->prev != nullptr || r->main != nullptr) r = r->prev ? r->prev : r->main;
+    return r;
+}
+
 // The verification done by an earlier request of the same chain (internal
-// redirect: r->prev, subrequest: r->main).
+// redirect: r->prev, subrequest: r->main), or by a sibling subrequest (kept
+// on the top-level request).
 const Verification* earlier_verification(const request_rec* r) noexcept {
-    for (const request_rec* q = r->prev ? r->prev : r->main; q != nullptr; q = q->prev ? q->prev : q->main)
+    for (const request_rec* q = r; q != nullptr; q = q->prev ? q->prev : q->main)
         if (const Verification* v = verification_of(q)) return v;
     return nullptr;
 }
@@ -728,6 +851,47 @@ const ConnectionBinding* tls_binding(request_rec* r) {
     binding->length = hash->size();
     ap_set_module_config(c->conn_config, &auth_mutual_module, binding);
     return binding;
+}
+
+// The request names this virtual host: its ServerName, one of its
+// ServerAlias names (wildcards as httpd matches them) or the literal address
+// the connection came in on. Case-insensitive.
+bool names_this_server(const request_rec* r, const char* host) noexcept {
+    const server_rec* s = r->server;
+    if (host == nullptr || *host == '\0') return false;
+    if (s->server_hostname != nullptr && strcasecmp(host, s->server_hostname) == 0) return true;
+    if (s->names != nullptr) {
+        const auto* names = reinterpret_cast<const char* const*>(s->names->elts);
+        for (int i = 0; i < s->names->nelts; ++i)
+            if (names[i] != nullptr && strcasecmp(host, names[i]) == 0) return true;
+    }
+    if (s->wild_names != nullptr) {
+        const auto* names = reinterpret_cast<const char* const*>(s->wild_names->elts);
+        for (int i = 0; i < s->wild_names->nelts; ++i)
+            if (names[i] != nullptr && ap_strcasecmp_match(host, names[i]) == 0) return true;
+    }
+    const char* ip = r->connection->local_ip;
+    if (ip == nullptr) return false;
+    if (strcasecmp(host, ip) == 0) return true;
+    // IPv6: the request names "[addr]".
+    const std::size_t n = std::strlen(host);
+    return n > 2 && host[0] == '[' && host[n - 1] == ']' && std::strlen(ip) == n - 2 &&
+           strncasecmp(host + 1, ip, n - 2) == 0;
+}
+
+// The server's own "<scheme>://<host>:<port>" for this request (RFC 8120
+// §7): the connection's scheme, this virtual host's name (the one the
+// request uses when it is ours, else ServerName) and the connection's local
+// port. Never the Host header's port, never a host that is not ours: a
+// request relayed from another origin gets a vh its client cannot match.
+std::string own_origin(request_rec* r) {
+    const char* host = r->hostname;
+    if (!names_this_server(r, host)) host = r->server->server_hostname;
+    std::string name = text(host);
+    if (name.find(':') != std::string::npos && name.front() != '[') name = "[" + name + "]";
+    const apr_sockaddr_t* local = r->connection->local_addr;
+    const unsigned port = local != nullptr ? local->port : ap_get_server_port(r);
+    return mutual::host_validation_value(is_tls(r) ? "https" : "http", name, port);
 }
 
 // The location's policy for this request. false (with tag/message) when the
@@ -753,6 +917,20 @@ bool build_policy(request_rec* r, const DirConfig* d, const char* realm, bool ne
     if (v == Validation::automatic) v = is_tls(r) ? Validation::tls_server_end_point : Validation::host;
     policy.validation = v == Validation::host ? "host" : "tls-server-end-point";
 
+    // The startup checks (check_directives) again, for .htaccess files.
+    if (const char* why = realm_problem(realm)) {
+        tag = "MUT01410";
+        problem = "AuthName for " + text(r->uri ? r->uri : "?") + " " + why +
+                  " (a Mutual realm is sent exactly as configured)";
+        return false;
+    }
+    if (v == Validation::host && is_tls(r) && d->host == nullptr) {
+        tag = "MUT01411";
+        problem = "AuthMutualValidation host on a TLS connection without AuthMutualHost for " +
+                  text(r->uri ? r->uri : "?") + " (RFC 8120 section 7: use tls-server-end-point)";
+        return false;
+    }
+
     if (d->auth_scope == nullptr || policy.algorithms.front() == nullptr) {
         // Still answer with a well-formed challenge (empty scope) and log why.
         tag = "MUT01012";
@@ -761,14 +939,17 @@ bool build_policy(request_rec* r, const DirConfig* d, const char* realm, bool ne
         return false;
     }
     if (!need_vh) return true;
+    policy.origin = d->host ? std::string(d->host) : own_origin(r);
+    // A client refuses a challenge whose auth-scope does not cover its host
+    // (RFC 8120 §5): say so here rather than send one.
+    if (!mutual::auth_scope_covers(policy.auth_scope, policy.origin)) {
+        tag = "MUT01405";
+        problem = "AuthMutualScope \"" + policy.auth_scope + "\" does not cover this server's origin " +
+                  policy.origin + " (a ServerAlias or AuthMutualHost outside the scope?)";
+        return false;
+    }
     if (v == Validation::host) {
-        if (d->host) {
-            policy.vh = d->host;
-        } else {
-            const char* host = ap_get_server_name_for_url(r);
-            policy.vh = mutual::host_validation_value(ap_http_scheme(r), host ? host : "",
-                                                      ap_get_server_port(r));
-        }
+        policy.vh = policy.origin;
         return true;
     }
     if (!is_tls(r)) {
@@ -787,12 +968,18 @@ bool build_policy(request_rec* r, const DirConfig* d, const char* realm, bool ne
     return true;
 }
 
-// 401 with the given challenge values.
+// 401 with the given challenges, in one WWW-Authenticate field (RFC 8120
+// §4.1: one and only one such header; several algorithms are several
+// challenges of its value).
 int send_challenges(request_rec* r, const mutual::ExchangeResult& result) {
     apr_table_unset(r->err_headers_out, "WWW-Authenticate");
     apr_table_unset(r->err_headers_out, "Authentication-Info");
-    for (const std::string& c : result.www_authenticate)
-        apr_table_add(r->err_headers_out, "WWW-Authenticate", c.c_str());
+    std::string value;
+    for (const std::string& c : result.www_authenticate) {
+        if (!value.empty()) value.append(", ");
+        value.append(c);
+    }
+    if (!value.empty()) apr_table_set(r->err_headers_out, "WWW-Authenticate", value.c_str());
     return HTTP_UNAUTHORIZED;
 }
 
@@ -809,6 +996,27 @@ int internal_error(request_rec* r, const DirConfig* d, const char* realm, const 
 }
 
 bool same(const char* a, std::string_view b) noexcept { return a != nullptr && b == a; }
+
+// One info line when the request's Host names another host or port than the
+// origin the server binds the exchange to (a relayed or misdirected
+// request, or a proxy in front without AuthMutualHost).
+void log_foreign_host(request_rec* r, const mutual::LocationPolicy& policy) {
+    const char* host = apr_table_get(r->headers_in, "Host");
+    if (host == nullptr) return;
+    const bool tls = is_tls(r);
+    std::string claimed = mutual::host_validation_value(tls ? "https" : "http", host, 0);
+    claimed.resize(claimed.size() - 2);  // ":0"
+    // A Host without a port names the scheme's default port.
+    const std::size_t authority = claimed.find("://") + 3;
+    if (claimed.find(':', claimed[authority] == '[' ? claimed.find(']', authority) : authority) ==
+        std::string::npos)
+        claimed += tls ? ":443" : ":80";
+    if (claimed == policy.origin) return;
+    log_request(r, mutual::LogLevel::info, "MUT01401",
+                "vh is " + policy.origin + ": the request's Host \"" + claimed.substr(authority) +
+                    "\" is not this server's name and port (relayed or misdirected request, "
+                    "or a proxy in front without AuthMutualHost)");
+}
 
 int check_authn(request_rec* r) noexcept {
     const char* type = ap_auth_type(r);
@@ -832,15 +1040,45 @@ int check_authn(request_rec* r) noexcept {
 
         const char* authorization = apr_table_get(r->headers_in, "Authorization");
 
+        // The error document of a 401 (ErrorDocument 401 into a Mutual
+        // location): the response is already a 401 with its challenges. No
+        // second exchange (a second sid, RFC 8120 §11 runs one per request),
+        // no Authentication-Info on a 401 (§4.5), and no protected page as
+        // the body of a refusal: httpd answers with its own 401 text.
+        if (r->prev != nullptr && r->status == HTTP_UNAUTHORIZED) {
+            log_request(r, mutual::LogLevel::info, "MUT01402",
+                        "ErrorDocument " + text(r->uri ? r->uri : "?") +
+                            " for a 401 is in a Mutual location: not served (no second exchange)");
+            return HTTP_UNAUTHORIZED;
+        }
+
+        if (authorization != nullptr && d->host == nullptr && r->main == nullptr && r->prev == nullptr)
+            log_foreign_host(r, policy);
+
         // A subrequest or internal redirect of an already verified request:
         // the same Authorization must not be verified twice (same nc).
         if (const Verification* v = earlier_verification(r)) {
             if (authorization != nullptr && std::strcmp(v->authorization, authorization) == 0 &&
                 same(v->auth_scope, policy.auth_scope) && same(v->realm, policy.realm) &&
-                same(v->partition, policy.partition)) {
-                bool offered = false;
-                for (const Algorithm* a : policy.algorithms) offered = offered || same(v->algorithm, a->name());
-                if (offered) {
+                same(v->partition, policy.partition) && same(v->validation, policy.validation) &&
+                same(v->origin, policy.origin)) {
+                const Algorithm* offered = nullptr;
+                for (const Algorithm* a : policy.algorithms)
+                    if (same(v->algorithm, a->name())) offered = a;
+                // This location's limits hold for the reused verification too
+                // (a subrequest into a stricter location of the realm).
+                const apr_int64_t now = apr_time_sec(apr_time_now());
+                if (offered != nullptr &&
+                    (v->nc > policy.nc_max || now - v->session_created >= policy.session_time)) {
+                    mutual::ExchangeResult stale = mutual::stale_response(
+                        policy, *offered, "MUT01412",
+                        "401-STALE: the verification of the parent request (nc " +
+                            std::to_string(v->nc) + ") is beyond the nc-max or lifetime of " +
+                            text(r->uri ? r->uri : "?"));
+                    log_request(r, stale.log_level, stale.log_tag, stale.log_message);
+                    return send_challenges(r, stale);
+                }
+                if (offered != nullptr) {
                     r->user = apr_pstrdup(r->pool, v->user);
                     r->ap_auth_type = const_cast<char*>("Mutual");
                     ap_set_module_config(r->request_config, &auth_mutual_module, const_cast<Verification*>(v));
@@ -858,29 +1096,55 @@ int check_authn(request_rec* r) noexcept {
         mutual::ExchangeContext context{*module_state->table, d->user_file ? &dbm : nullptr,
                                         *module_state->fakes,
                                         static_cast<std::int64_t>(apr_time_sec(apr_time_now()))};
-        std::optional<std::string_view> header;
-        if (authorization != nullptr) header = std::string_view(authorization);
-        mutual::ExchangeResult result = mutual::process_request(policy, header, context);
+        mutual::ExchangeResult result;
+        if (authorization == nullptr) {
+            result = mutual::process_request(policy, std::nullopt, context);
+        } else {
+            mutual::MutualCredentials credentials;
+            const mutual::HeaderError error = mutual::parse_mutual_credentials(authorization, credentials);
+            // A key exchange belongs to the request the client sent: a
+            // subrequest (mod_rewrite LA-U, mod_include) that sees a
+            // req-KEX-C1 would create a session nobody receives.
+            if (r->main != nullptr && error == mutual::HeaderError::none &&
+                credentials.kind == mutual::RequestKind::kex_c1) {
+                log_request(r, mutual::LogLevel::debug, "MUT01403",
+                            "req-KEX-C1 in a subrequest for " + text(r->uri ? r->uri : "?") +
+                                ": left to the main request");
+                return HTTP_UNAUTHORIZED;
+            }
+            result = mutual::process_credentials(policy, error, credentials, context);
+        }
         log_request(r, result.log_level, result.log_tag, result.log_message);
 
         if (result.outcome != mutual::ExchangeOutcome::verified)
             return send_challenges(r, result);
 
-        auto* v = static_cast<Verification*>(apr_pcalloc(r->pool, sizeof(Verification)));
-        v->authorization = apr_pstrdup(r->pool, authorization);
-        v->algorithm = apr_pstrdup(r->pool, result.algorithm.c_str());
-        v->auth_scope = apr_pstrdup(r->pool, policy.auth_scope.c_str());
-        v->realm = apr_pstrdup(r->pool, policy.realm.c_str());
-        v->partition = apr_pstrdup(r->pool, policy.partition.c_str());
-        v->user = apr_pstrmemdup(r->pool, result.user.data(), result.user.size());
-        v->authentication_info = apr_pstrdup(r->pool, result.authentication_info.c_str());
+        // In the top-level request's pool: a subrequest's pool is gone when
+        // its siblings and the main request look for the verification.
+        request_rec* top = top_request(r);
+        apr_pool_t* pool = top->pool;
+        auto* v = static_cast<Verification*>(apr_pcalloc(pool, sizeof(Verification)));
+        v->authorization = apr_pstrdup(pool, authorization);
+        v->algorithm = apr_pstrdup(pool, result.algorithm.c_str());
+        v->auth_scope = apr_pstrdup(pool, policy.auth_scope.c_str());
+        v->realm = apr_pstrdup(pool, policy.realm.c_str());
+        v->partition = apr_pstrdup(pool, policy.partition.c_str());
+        v->validation = apr_pstrdup(pool, policy.validation.c_str());
+        v->origin = apr_pstrdup(pool, policy.origin.c_str());
+        v->user = apr_pstrmemdup(pool, result.user.data(), result.user.size());
+        v->authentication_info = apr_pstrdup(pool, result.authentication_info.c_str());
+        v->nc = result.nc;
+        v->session_created = result.session_created;
         ap_set_module_config(r->request_config, &auth_mutual_module, v);
+        if (top != r && verification_of(top) == nullptr)
+            ap_set_module_config(top->request_config, &auth_mutual_module, v);
 
-        r->user = const_cast<char*>(v->user);
+        r->user = apr_pstrdup(r->pool, v->user);
         r->ap_auth_type = const_cast<char*>("Mutual");
         // err_headers_out: kept on error documents and proxied responses.
-        if (r->main == nullptr)
-            apr_table_setn(r->err_headers_out, "Authentication-Info", v->authentication_info);
+        // A subrequest's answer goes on the response of the request the
+        // client sent (its err_headers_out is shared with its redirects).
+        apr_table_setn(top->err_headers_out, "Authentication-Info", v->authentication_info);
         return OK;
     } catch (const std::exception& e) {
         try {
@@ -932,6 +1196,8 @@ int note_auth_failure(request_rec* r, const char* auth_type) noexcept {
 // err_headers_out; make sure the final main request carries the header.
 int fixups(request_rec* r) noexcept {
     if (r->main != nullptr) return DECLINED;
+    // A 401 (its error document) never carries Authentication-Info (§4.5).
+    if (r->status == HTTP_UNAUTHORIZED) return DECLINED;
     const Verification* v = verification_of(r);
     if (v == nullptr) v = earlier_verification(r);
     if (v != nullptr && v->authentication_info != nullptr &&

@@ -167,8 +167,7 @@ World& world() {
             NewSession n;
             const Bytes sid = hex_bytes("00112233445566778899aabbccddeeff");
             std::copy(sid.begin(), sid.end(), n.sid.begin());
-            n.realm_id = table.realm_id(a->name(), s->policy.auth_scope, s->policy.realm,
-                                        s->policy.partition);
+            n.realm_id = session_space(table, s->policy, *a);
             n.algorithm = *algorithm_index(*a);
             n.user = s->source.user_;
             n.k_c1 = &k_c1;

@@ -326,6 +326,53 @@ std::string check_auth_scope(std::string_view value) {
     return check_host(host);
 }
 
+namespace {
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    return out;
+}
+
+// "<scheme>://<authority>[/...]" -> scheme, host, port (default when absent).
+bool split_uri(std::string_view uri, std::string& scheme, std::string& host, std::string& port) {
+    const std::size_t sep = uri.find("://");
+    if (sep == std::string_view::npos || sep == 0) return false;
+    scheme = lower(uri.substr(0, sep));
+    std::string_view authority = uri.substr(sep + 3);
+    authority = authority.substr(0, authority.find_first_of("/?#"));
+    if (authority.find('@') != std::string_view::npos) return false;
+    std::string_view h;
+    std::optional<std::string_view> p;
+    if (!split_host_port(authority, h, p) || h.empty()) return false;
+    host = lower(h);
+    if (p && !p->empty()) port = std::string(*p);
+    else if (scheme == "http") port = "80";
+    else if (scheme == "https") port = "443";
+    else return false;
+    return true;
+}
+
+}  // namespace
+
+bool auth_scope_covers(std::string_view scope, std::string_view uri) {
+    std::string scheme, host, port;
+    if (!split_uri(uri, scheme, host, port)) return false;
+    const std::string s = lower(scope);
+    if (s.find("://") != std::string::npos) {
+        std::string scope_scheme, scope_host, scope_port;
+        return split_uri(s, scope_scheme, scope_host, scope_port) && scope_scheme == scheme &&
+               scope_host == host && scope_port == port;
+    }
+    if (s.size() > 2 && s.compare(0, 2, "*.") == 0) {
+        const std::string suffix = s.substr(1);  // ".domain"
+        return host.size() > suffix.size() &&
+               host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0;
+    }
+    return host == s;
+}
+
 std::optional<Bytes> tls_server_end_point(std::string_view pem) {
     std::unique_ptr<BIO, CipherCleanup> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
     if (!bio) return std::nullopt;
@@ -359,7 +406,9 @@ RealmId realm_id_for(const LocationPolicy& p, const Algorithm& a) {
     RealmId id;
     id.algorithm = std::string(a.name());
     id.validation = p.validation;
-    id.auth_scope = p.auth_scope;
+    // Non-mandatory (RFC 8120 §4.1): a location without one (an incomplete
+    // .htaccess, answered internal-error) sends none rather than "".
+    if (!p.auth_scope.empty()) id.auth_scope = p.auth_scope;
     id.realm = p.realm;
     return id;
 }
@@ -399,6 +448,19 @@ ExchangeResult stale_result(const LocationPolicy& p, const Algorithm& a, const c
 }
 
 std::string describe_sid(const Bytes& sid) { return encode_hex_fixed(sid); }
+
+}  // namespace
+
+std::uint64_t session_space(const SessionTable& table, const LocationPolicy& p, const Algorithm& a) {
+    std::string origin;
+    origin.reserve(p.validation.size() + p.origin.size() + 1);
+    origin += p.validation;
+    origin += ' ';
+    origin += p.origin;
+    return table.realm_id(a.name(), p.auth_scope, p.realm, p.partition, origin);
+}
+
+namespace {
 
 // The realm-identifying fields of the request against the location's policy.
 // Returns the offered algorithm, or nullptr with `why` filled in.
@@ -479,11 +541,13 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
     Bytes k_s1;
     Secret z;
     KexError kex = KexError::internal;
-    for (int attempt = 0; attempt < 3; ++attempt) {
+    // A second attempt only after a corrupt stored J (fake session below);
+    // never to draw another S_s1.
+    for (int attempt = 0; attempt < 2; ++attempt) {
         Secret s_s1 = a.random_server_scalar();
         if (s_s1.empty()) {
             kex = KexError::internal;
-            continue;
+            break;
         }
         kex = a.server_exchange(*j, *k_c1, s_s1, k_s1, z);
         if (kex == KexError::internal && !fake && attempt == 0) {
@@ -499,10 +563,14 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
             j = fake_j;
             continue;
         }
-        // bad_scalar: this S_s1 gives an invalid K_s1 or z (negligible
-        // probability): one more try with a new S_s1.
-        if (kex != KexError::bad_scalar) break;
+        break;
     }
+    // bad_scalar: K_s1 (or z) is out of range. RFC 8121 §5.2/§6.2: the
+    // server MUST reject the exchange (no retry with another S_s1).
+    if (kex == KexError::bad_scalar)
+        return init_result(p, "auth-failed", LogLevel::error, "MUT01400",
+                           "req-KEX-C1 from user \"" + user + "\" rejected: K_s1 out of range "
+                           "(RFC 8121: the exchange is rejected, not retried)");
     if (kex == KexError::bad_encoding || kex == KexError::out_of_range ||
         kex == KexError::not_on_curve || kex == KexError::infinity)
         return init_result(p, "invalid-parameters", LogLevel::error, "MUT01106",
@@ -517,7 +585,7 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
     if (RAND_bytes(n.sid.data(), static_cast<int>(n.sid.size())) != 1)
         return init_result(p, "internal-error", LogLevel::error, "MUT01110",
                            "req-KEX-C1: the random number generator failed");
-    n.realm_id = ctx.table.realm_id(a.name(), p.auth_scope, p.realm, p.partition);
+    n.realm_id = session_space(ctx.table, p, a);
     n.algorithm = *index;
     n.fake = fake;
     n.user = std::string_view(cred.user).substr(0, max_user_length);
@@ -568,9 +636,14 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
 ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualCredentials& cred,
                       ExchangeContext& ctx) {
     const std::string sid_text = cred.sid_text.empty() ? describe_sid(cred.sid) : loggable(cred.sid_text);
-    const std::uint64_t realm = ctx.table.realm_id(a.name(), p.auth_scope, p.realm, p.partition);
+    const std::uint64_t realm = session_space(ctx.table, p, a);
+    // This location's limits apply to sessions made elsewhere in the realm.
+    SessionLimits limits;
+    limits.nc_max = p.nc_max;
+    limits.nc_window = p.nc_window;
+    limits.lifetime = p.session_time;
     SessionSnapshot snap;
-    const VerifyCheck check = ctx.table.begin_verify(cred.sid, realm, cred.nc, ctx.now, snap);
+    const VerifyCheck check = ctx.table.begin_verify(cred.sid, realm, cred.nc, ctx.now, snap, limits);
     const std::string nc_text = std::to_string(cred.nc);
     switch (check) {
         case VerifyCheck::ok:
@@ -599,14 +672,19 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
                                "req-VFY-C for sid " + sid_text + ": session table lock failed");
     }
     // RFC 8120 §11 looks the session up first: an unknown or expired sid is
-    // 401-STALE whatever vkc holds. A malformed vkc leaves the session as it
-    // was (nothing is committed), like a request that never arrived.
+    // 401-STALE whatever vkc holds. A malformed vkc is a failed verification
+    // (§11): a key-exchanging session becomes rejected, an authenticated one
+    // stays as it was.
     DecodeError decode_error = DecodeError::none;
     std::optional<Bytes> vkc = a.decode_vk(cred.vkc, &decode_error);
-    if (!vkc)
+    if (!vkc) {
+        const VerifyCommit failed =
+            ctx.table.finish_verify(cred.sid, realm, cred.nc, false, nullptr, ctx.now, limits);
         return init_result(p, "invalid-parameters", LogLevel::error, "MUT01113",
                            "req-VFY-C for sid " + sid_text + " rejected: vkc does not decode (" +
-                               decode_error_name(decode_error) + ")");
+                               decode_error_name(decode_error) + ")" +
+                               (failed == VerifyCommit::rejected ? "; session rejected" : ""));
+    }
     const std::string user = loggable(snap.user);
 
     // Outside the lock: VK_c. z was computed at the key exchange and stored
@@ -619,7 +697,7 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
     const bool verified = match && !snap.fake;
 
     const VerifyCommit commit =
-        ctx.table.finish_verify(cred.sid, realm, cred.nc, verified, nullptr, ctx.now);
+        ctx.table.finish_verify(cred.sid, realm, cred.nc, verified, nullptr, ctx.now, limits);
     if (!verified) {
         if (commit == VerifyCommit::lock_failed)
             return init_result(p, "internal-error", LogLevel::error, "MUT01130",
@@ -664,6 +742,7 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
     r.algorithm = std::string(a.name());
     r.sid = cred.sid;
     r.nc = cred.nc;
+    r.session_created = snap.created;
     MutualAuthInfo info;
     info.sid = cred.sid;
     info.vks = a.encode_vk(compute_vk_s(a, snap.k_c1, snap.k_s1, z, cred.nc, p.vh));
@@ -688,6 +767,11 @@ std::vector<std::string> init_challenges(const LocationPolicy& p, std::string_vi
         out.push_back(serialize_challenge(c, a->quoted_on_wire()));
     }
     return out;
+}
+
+ExchangeResult stale_response(const LocationPolicy& p, const Algorithm& a, const char* tag,
+                              std::string message) {
+    return stale_result(p, a, tag, std::move(message));
 }
 
 ExchangeResult init_response(const LocationPolicy& p, std::string_view reason) {

@@ -43,6 +43,10 @@ struct LocationPolicy {
     std::string realm;                          // AuthName
     std::string validation = "host";            // token sent and expected
     std::string vh;                             // octets of vh (RFC 8120 §7)
+    // "<scheme>://<host>:<port>" of the server answering (its own name and
+    // the connection's local port): sessions are bound to it and to the
+    // validation method (RFC 8120 §6), whatever vh is.
+    std::string origin;
     std::optional<std::string> path;            // 401-KEX-S1 path parameter
     std::uint64_t nc_max = 10000;
     std::uint32_t nc_window = 128;
@@ -134,6 +138,7 @@ struct ExchangeResult {
     std::string algorithm;                     // kex_s1 / verified
     Bytes sid;                                 // kex_s1 / verified
     std::uint64_t nc = 0;                      // verified
+    std::int64_t session_created = 0;          // verified: time of the key exchange
     LogLevel log_level = LogLevel::debug;
     const char* log_tag = "MUT01100";
     std::string log_message;
@@ -155,12 +160,22 @@ ExchangeResult process_credentials(const LocationPolicy& policy, HeaderError err
                                    const MutualCredentials& credentials,
                                    ExchangeContext& context) noexcept;
 
+// A 401-STALE for the algorithm, with its log line (tag, message).
+ExchangeResult stale_response(const LocationPolicy& policy, const Algorithm& algorithm,
+                              const char* tag, std::string message);
+
 // 401-INIT challenge values (one per offered algorithm, in order).
 std::vector<std::string> init_challenges(const LocationPolicy& policy, std::string_view reason);
 // The same as a whole 401-INIT response descriptor (no log line).
 ExchangeResult init_response(const LocationPolicy& policy, std::string_view reason);
 
 // ---- helpers the module and tests share -------------------------------------
+
+// The session-table identifier of this location's protection space for one
+// algorithm: realm, scope, verifier source, validation method and origin.
+// A session made under another of these is an unknown session here.
+std::uint64_t session_space(const SessionTable& table, const LocationPolicy& policy,
+                            const Algorithm& algorithm);
 
 // vh for validation=host: "<scheme>://<host>:<port>", lower case, port always
 // present. An IPv6 literal host is given with its brackets.
@@ -174,6 +189,12 @@ std::string check_explicit_vh(std::string_view value);
 // Checks an AuthMutualScope value against RFC 8120 §5 (single-server,
 // single-host or wildcard-domain form, lower case). Empty when fine.
 std::string check_auth_scope(std::string_view value);
+
+// Whether an absolute URI ("<scheme>://<host>[:<port>][/...]", e.g. an
+// origin or an AuthMutualPath element) lies inside an auth-scope (RFC 8120
+// §5: single-server, single-host or wildcard-domain form). Host names are
+// compared case-insensitively; a missing port is the scheme's default.
+bool auth_scope_covers(std::string_view auth_scope, std::string_view uri);
 
 // RFC 5929 §4.1 tls-server-end-point channel binding of a PEM certificate:
 // the hash of its DER encoding with the certificate's signature hash, SHA-256

@@ -348,13 +348,16 @@ std::uint8_t* SessionTable::key_area(Slot& s) const noexcept {
 }
 
 std::uint64_t SessionTable::realm_id(std::string_view algorithm, std::string_view auth_scope,
-                                     std::string_view realm, std::string_view partition) const {
+                                     std::string_view realm, std::string_view partition,
+                                     std::string_view origin) const {
     Bytes input;
-    input.reserve(algorithm.size() + auth_scope.size() + realm.size() + partition.size() + 16);
+    input.reserve(algorithm.size() + auth_scope.size() + realm.size() + partition.size() +
+                  origin.size() + 20);
     append_vs(input, algorithm);
     append_vs(input, auth_scope);
     append_vs(input, realm);
     append_vs(input, partition);
+    append_vs(input, origin);
     // A different key than the sid hash: realm ids never collide with sid hashes by design.
     HashKey k = key_;
     for (auto& b : k.bytes) b ^= 0x5c;
@@ -478,12 +481,14 @@ namespace {
 
 enum class NonceVerdict { fresh, above_max, below_window, duplicate };
 
+// The session's own nc-max and nc-window, tightened by the serving
+// location's (the stricter wins).
 template <typename SlotT>
-NonceVerdict check_nonce(const SlotT& sl, std::uint64_t nc) noexcept {
-    if (nc > sl.nc_max) return NonceVerdict::above_max;
+NonceVerdict check_nonce(const SlotT& sl, std::uint64_t nc, const SessionLimits& limits) noexcept {
+    if (nc > sl.nc_max || nc > limits.nc_max) return NonceVerdict::above_max;
     if (nc > sl.largest_nc) return NonceVerdict::fresh;
     const std::uint64_t distance = sl.largest_nc - nc;
-    if (distance >= sl.nc_window) return NonceVerdict::below_window;
+    if (distance >= sl.nc_window || distance >= limits.nc_window) return NonceVerdict::below_window;
     const bool seen = (sl.window[distance / 64] >> (distance % 64)) & 1u;
     return seen ? NonceVerdict::duplicate : NonceVerdict::fresh;
 }
@@ -607,8 +612,21 @@ InsertResult SessionTable::insert(const NewSession& n) noexcept {
     return result;
 }
 
+namespace {
+
+// The session's time is over: its own expiry, or the serving location's
+// lifetime counted from the key exchange.
+template <typename SlotT>
+bool expired(const SlotT& sl, std::int64_t now, const SessionLimits& limits) noexcept {
+    if (sl.expires <= now) return true;
+    return limits.lifetime < INT64_MAX && now - sl.created >= limits.lifetime;
+}
+
+}  // namespace
+
 VerifyCheck SessionTable::begin_verify(const Bytes& sid, std::uint64_t realm, std::uint64_t nc,
-                                       std::int64_t now, SessionSnapshot& out) noexcept {
+                                       std::int64_t now, SessionSnapshot& out,
+                                       const SessionLimits& limits) noexcept {
     if (!header_) return VerifyCheck::lock_failed;
     if (sid.size() != session_id_length) return VerifyCheck::unknown;
     // Allocate outside the lock.
@@ -635,7 +653,7 @@ VerifyCheck SessionTable::begin_verify(const Bytes& sid, std::uint64_t realm, st
         ++st.stale;
         return VerifyCheck::unknown;
     }
-    if (sl.expires <= now) {
+    if (expired(sl, now, limits)) {
         release(s, i);
         ++st.evicted_expired;
         ++st.stale;
@@ -643,7 +661,7 @@ VerifyCheck SessionTable::begin_verify(const Bytes& sid, std::uint64_t realm, st
     }
     const auto state = static_cast<SessionState>(sl.state);
     if (state == SessionState::rejected) return VerifyCheck::rejected;
-    switch (check_nonce(sl, nc)) {
+    switch (check_nonce(sl, nc, limits)) {
         case NonceVerdict::above_max:
             release(s, i);
             ++st.stale;
@@ -661,6 +679,7 @@ VerifyCheck SessionTable::begin_verify(const Bytes& sid, std::uint64_t realm, st
     }
     out.state = state;
     out.fake = sl.fake != 0;
+    out.created = sl.created;
     out.algorithm = sl.algorithm;
     const std::uint8_t* keys = key_area(sl);
     // Capacity reserved above: these assignments do not allocate.
@@ -674,7 +693,8 @@ VerifyCheck SessionTable::begin_verify(const Bytes& sid, std::uint64_t realm, st
 }
 
 VerifyCommit SessionTable::finish_verify(const Bytes& sid, std::uint64_t realm, std::uint64_t nc,
-                                         bool verified, const Secret* z, std::int64_t now) noexcept {
+                                         bool verified, const Secret* z, std::int64_t now,
+                                         const SessionLimits& limits) noexcept {
     if (!header_) return VerifyCommit::lock_failed;
     if (sid.size() != session_id_length) return VerifyCommit::vanished;
     const std::uint64_t hash = sid_hash(sid.data(), sid.size());
@@ -706,7 +726,7 @@ VerifyCommit SessionTable::finish_verify(const Bytes& sid, std::uint64_t realm, 
         ++st.failed;
         return VerifyCommit::kept;
     }
-    switch (check_nonce(sl, nc)) {
+    switch (check_nonce(sl, nc, limits)) {
         case NonceVerdict::duplicate:
             release(s, i);
             ++st.stale;
@@ -715,7 +735,7 @@ VerifyCommit SessionTable::finish_verify(const Bytes& sid, std::uint64_t realm, 
             release(s, i);
             ++st.stale;
             return VerifyCommit::below_window;
-        case NonceVerdict::above_max:   // nc_max never changes; cannot happen
+        case NonceVerdict::above_max:   // checked by begin_verify with the same limits
             release(s, i);
             ++st.stale;
             return VerifyCommit::vanished;

@@ -104,9 +104,19 @@ struct SessionSnapshot {
     SessionState state = SessionState::free;
     bool fake = false;
     std::uint8_t algorithm = 0;
+    std::int64_t created = 0;         // seconds: the key exchange
     std::string user;
     Bytes k_c1, k_s1;
     Secret secret;                    // as inserted (z from server_exchange), or z from finish_verify
+};
+
+// The limits of the location serving a request. A session made elsewhere in
+// the realm obeys both its own limits (announced when it was made) and
+// these; the stricter wins (lifetime counted from the key exchange).
+struct SessionLimits {
+    std::uint64_t nc_max = UINT64_MAX;
+    std::uint32_t nc_window = max_nc_window;
+    std::int64_t lifetime = INT64_MAX;   // seconds since the key exchange
 };
 
 // Which session an insertion had to push out (for statistics and debug logs).
@@ -172,9 +182,12 @@ public:
     const TableLayout& layout() const noexcept { return layout_; }
 
     // Keyed identifier of a protection space: the session of one realm is
-    // not found under another. partition separates verifier sources.
+    // not found under another. partition separates verifier sources; origin
+    // binds the session to the server and validation method of its key
+    // exchange (RFC 8120 §6: sessions are local to scheme, host and port).
     std::uint64_t realm_id(std::string_view algorithm, std::string_view auth_scope,
-                           std::string_view realm, std::string_view partition) const;
+                           std::string_view realm, std::string_view partition,
+                           std::string_view origin = std::string_view()) const;
 
     // req-KEX-C1: stores a new key-exchanging session, evicting one if needed.
     InsertResult insert(const NewSession& session) noexcept;
@@ -184,14 +197,16 @@ public:
     // is consumed here; a failed check that makes the session inactive
     // removes it.
     VerifyCheck begin_verify(const Bytes& sid, std::uint64_t realm_id, std::uint64_t nc,
-                             std::int64_t now, SessionSnapshot& out) noexcept;
+                             std::int64_t now, SessionSnapshot& out,
+                             const SessionLimits& limits = SessionLimits()) noexcept;
 
     // req-VFY-C step 2, under the lock again: records the verdict. When
     // verified, re-checks nc (another request may have used it meanwhile),
     // records it, stores z (if given) and marks the session authenticated.
     // When not verified, a key-exchanging session becomes rejected.
     VerifyCommit finish_verify(const Bytes& sid, std::uint64_t realm_id, std::uint64_t nc,
-                               bool verified, const Secret* z, std::int64_t now) noexcept;
+                               bool verified, const Secret* z, std::int64_t now,
+                               const SessionLimits& limits = SessionLimits()) noexcept;
 
     // Removes a session (tests, administrative use). false if absent.
     bool remove(const Bytes& sid) noexcept;

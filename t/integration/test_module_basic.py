@@ -30,6 +30,7 @@ WRONG_VKC = "MUT01123"    # wrong vkc: password mismatch or wrong vh
 UNKNOWN_USER = "MUT01122"  # fake session reached VFY
 AUTHZ_DENIED = "AH01631"   # mod_authz_core: authorization failure
 PROXIED_VH = "https://front.example:8443"
+PROXIED_SCOPE = "front.example"  # the auth-scope must cover the proxy's origin
 
 CGI = """#!/bin/sh
 cat >/dev/null
@@ -54,7 +55,7 @@ def setup_module():
     conf.append(location("/short/", "short realm", [EC256], extra="AuthMutualSessionTime 2"))
     conf.append(location("/ncmax/", "ncmax realm", [EC256],
                          extra="AuthMutualNcMax 5\nAuthMutualNcWindow 256"))
-    conf.append(location("/proxied/", "proxied realm", [EC256],
+    conf.append(location("/proxied/", "proxied realm", [EC256], scope=PROXIED_SCOPE,
                          extra='AuthMutualHost "%s"' % PROXIED_VH))
     conf.append(location("/cgi/", "ec256 realm", [EC256]))
     # the users file holds alice only for "ec256 realm": a misconfiguration here
@@ -80,8 +81,9 @@ def setup_module():
     # alice has verifiers for several algorithms in one record
     add_users(h, "multi realm", {"alice": PASSWORDS["alice"]}, MULTI)
     add_users(h, "authz realm", {"alice": PASSWORDS["alice"], "bob": PASSWORDS["bob"]}, [EC256])
-    for realm in ("short realm", "ncmax realm", "proxied realm"):
+    for realm in ("short realm", "ncmax realm"):
         add_users(h, realm, {"alice": PASSWORDS["alice"]}, [EC256])
+    add_users(h, "proxied realm", {"alice": PASSWORDS["alice"]}, [EC256], scope=PROXIED_SCOPE)
     add_users(h, "ec256 realm", {"alice": PASSWORDS["alice"]}, [EC256],
               user_file="{root}/conf/users2")
     for d in ("multi", "authz", "short", "ncmax", "proxied", "misconfigured", "nofile", "backend",

@@ -313,6 +313,47 @@ START_TEST(replayed_nc_is_stale_and_kills_the_session) {
 }
 END_TEST
 
+// Issue #10: a session is bound to the origin and validation method of its
+// key exchange, and obeys the serving location's limits.
+START_TEST(sessions_are_bound_to_origin_and_location_limits) {
+    Server s;
+    s.add_user("alice", "pw");
+    s.policy.origin = "http://www.example.com:8080";
+    ClientSession c = login(s, p256(), "alice", "pw");
+    s.policy.origin = "http://www.example.com:8081";    // another port, same vh octets
+    expect_stale(s.handle(vfy_c_header(c, 2)), "MUT01114");
+    s.policy.origin = "http://www.example.com:8080";
+    s.policy.validation = "tls-server-end-point";        // another validation method
+    expect_init(s.handle(vfy_c_header(c, 2)), "invalid-parameters", "MUT01103",
+                s.policy.algorithms.size());
+    s.policy.validation = "host";
+    expect_verified(c, s.handle(vfy_c_header(c, 2)), 2, "alice");
+    // a stricter location of the realm: nc-max 5 refuses nc 50
+    s.policy.nc_max = 5;
+    expect_stale(s.handle(vfy_c_header(c, 50)), "MUT01116");
+}
+END_TEST
+
+// RFC 8120 §11: a malformed vkc is a failed verification; a key-exchanging
+// session becomes rejected, the correct vkc after it fails.
+START_TEST(malformed_vkc_rejects_a_key_exchanging_session) {
+    Server s;
+    s.add_user("alice", "pw");
+    ClientSession c;
+    read_kex_s1(c, s.handle(kex_c1_header(c, p256(), "alice", "pw")));
+    std::string bad = vfy_c_header(c, 1);
+    bad.replace(bad.find("vkc=") + 4, 0, "!!");
+    expect_init(s.handle(bad), "invalid-parameters", "MUT01113", s.policy.algorithms.size());
+    expect_init(s.handle(vfy_c_header(c, 1)), "auth-failed", "MUT01119", s.policy.algorithms.size());
+    // on an authenticated session it changes nothing
+    ClientSession d = login(s, p256(), "alice", "pw");
+    bad = vfy_c_header(d, 2);
+    bad.replace(bad.find("vkc=") + 4, 0, "!!");
+    expect_init(s.handle(bad), "invalid-parameters", "MUT01113", s.policy.algorithms.size());
+    expect_verified(d, s.handle(vfy_c_header(d, 2)), 2, "alice");
+}
+END_TEST
+
 START_TEST(nc_limits_and_expiry) {
     Server s;
     s.add_user("alice", "pw");
@@ -389,7 +430,7 @@ START_TEST(session_stores_z_from_the_key_exchange) {
     for (const Algorithm* a : all_algorithms()) {
         ClientSession c;
         read_kex_s1(c, s.handle(kex_c1_header(c, *a, "alice", "pw")));
-        const std::uint64_t realm_id = s.table->realm_id(a->name(), scope, realm, s.policy.partition);
+        const std::uint64_t realm_id = session_space(*s.table, s.policy, *a);
         SessionSnapshot snap;
         ck_assert(s.table->begin_verify(c.sid, realm_id, 1, s.now, snap) == VerifyCheck::ok);
         ck_assert(snap.state == SessionState::key_exchanging);
@@ -726,6 +767,20 @@ START_TEST(scope_and_vh_syntax) {
     ck_assert(!check_auth_scope("exa mple.com").empty());
     ck_assert(!check_auth_scope("http://example.com:08080").empty());
 
+    // issue #10: AuthMutualPath elements and origins inside an auth-scope
+    ck_assert(auth_scope_covers("example.com", "http://example.com:8080/x/"));
+    ck_assert(auth_scope_covers("example.com", "https://EXAMPLE.com/"));
+    ck_assert(!auth_scope_covers("example.com", "http://www.example.com/"));
+    ck_assert(auth_scope_covers("*.example.com", "http://www.example.com:81"));
+    ck_assert(!auth_scope_covers("*.example.com", "http://example.com/"));
+    ck_assert(!auth_scope_covers("*.example.com", "http://evilexample.com/"));
+    ck_assert(auth_scope_covers("http://example.com", "http://example.com:80/a"));
+    ck_assert(!auth_scope_covers("http://example.com", "https://example.com/a"));
+    ck_assert(!auth_scope_covers("https://example.com:8443", "https://example.com/"));
+    ck_assert(auth_scope_covers("https://example.com:8443", "https://example.com:8443"));
+    ck_assert(!auth_scope_covers("example.com", "/relative/"));
+    ck_assert(!auth_scope_covers("example.com", "http://user@example.com/"));
+
     ck_assert(check_explicit_vh("https://www.example.com:443").empty());
     ck_assert(check_explicit_vh("http://[::1]:8080").empty());
     ck_assert(!check_explicit_vh("https://www.example.com").empty());  // port required
@@ -826,6 +881,8 @@ int main() {
     tcase_add_test(tc, full_exchange_and_reuse_for_every_algorithm);
     tcase_add_test(tc, replayed_nc_is_stale_and_kills_the_session);
     tcase_add_test(tc, nc_limits_and_expiry);
+    tcase_add_test(tc, sessions_are_bound_to_origin_and_location_limits);
+    tcase_add_test(tc, malformed_vkc_rejects_a_key_exchanging_session);
     tcase_add_test(tc, wrong_password_fails_at_verification);
     tcase_add_test(tc, unknown_user_gets_an_indistinguishable_fake_session);
     tcase_add_test(tc, oversize_user_name_gets_a_fake_session);

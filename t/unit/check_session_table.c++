@@ -528,11 +528,50 @@ START_TEST(realm_ids_are_keyed_and_distinct) {
     ck_assert_uint_ne(a, f.table->realm_id("iso-kam3-dl-2048-sha256", "example.com", "r", "/f"));
     ck_assert_uint_ne(a, f.table->realm_id("iso-kam3-ec-p256-sha256", "example.co", "mr", "/f"));
     ck_assert_uint_ne(a, f.table->realm_id("iso-kam3-ec-p256-sha256", "example.com", "r", "/g"));
+    // the origin (validation method and server) binds a session too
+    const std::uint64_t o = f.table->realm_id("iso-kam3-ec-p256-sha256", "example.com", "r", "/f",
+                                              "host http://example.com:8080");
+    ck_assert_uint_ne(a, o);
+    ck_assert_uint_ne(o, f.table->realm_id("iso-kam3-ec-p256-sha256", "example.com", "r", "/f",
+                                           "host http://example.com:8081"));
+    ck_assert_uint_ne(o, f.table->realm_id("iso-kam3-ec-p256-sha256", "example.com", "r", "/f",
+                                           "tls-server-end-point http://example.com:8080"));
     TestLocks locks;
     HashKey k = test_key();
     k.bytes[3] ^= 0x80;
     SessionTable other(f.memory.get(), f.size, locks, k);
     ck_assert_uint_ne(a, other.realm_id("iso-kam3-ec-p256-sha256", "example.com", "r", "/f"));
+}
+END_TEST
+
+// Issue #10: the serving location's limits tighten a session's own.
+START_TEST(location_limits_tighten_the_sessions_own) {
+    Fixture f(small_geometry(16, 2, 16));
+    const Bytes sid = sid_bytes(make_sid(1));
+    SessionSnapshot snap;
+    SessionLimits strict;
+    strict.nc_max = 5;
+    ck_assert(add(f, 1, 7, 1000, 300, 400, 1024).status == InsertStatus::ok);
+    CHECK_IS(use(f, 1, 1), VerifyCheck::ok);
+    // nc 50: within the session's nc-max 400, above the location's 5
+    CHECK_IS(f.table->begin_verify(sid, 7, 50, 1001, snap, strict), VerifyCheck::above_nc_max);
+    CHECK_IS(f.table->begin_verify(sid, 7, 2, 1001, snap), VerifyCheck::unknown);
+
+    SessionLimits narrow;
+    narrow.nc_window = 128;
+    ck_assert(add(f, 2, 7, 1000, 300, 4000, 1024).status == InsertStatus::ok);
+    CHECK_IS(use(f, 2, 400), VerifyCheck::ok);
+    CHECK_IS(f.table->begin_verify(sid_bytes(make_sid(2)), 7, 200, 1001, snap), VerifyCheck::ok);
+    CHECK_IS(f.table->begin_verify(sid_bytes(make_sid(2)), 7, 200, 1001, snap, narrow),
+             VerifyCheck::below_window);
+
+    SessionLimits brief;
+    brief.lifetime = 2;
+    ck_assert(add(f, 3, 7, 1000, 300).status == InsertStatus::ok);
+    CHECK_IS(f.table->begin_verify(sid_bytes(make_sid(3)), 7, 1, 1001, snap, brief), VerifyCheck::ok);
+    CHECK_IS(f.table->begin_verify(sid_bytes(make_sid(3)), 7, 1, 1002, snap, brief),
+             VerifyCheck::expired);
+    f.check_valid();
 }
 END_TEST
 
@@ -614,6 +653,7 @@ int main() {
     tcase_add_test(tc, eviction_full_of_key_exchanges);
     tcase_add_test(tc, lock_failure_is_reported);
     tcase_add_test(tc, realm_ids_are_keyed_and_distinct);
+    tcase_add_test(tc, location_limits_tighten_the_sessions_own);
     tcase_add_test(tc, random_operations_keep_invariants);
     tcase_add_test(tc, threads_share_the_table);
     suite_add_tcase(s, tc);
