@@ -135,15 +135,16 @@ a2query -m auth_mutual || die "a2query does not report auth_mutual enabled"
 apache2ctl configtest || die "apache2ctl configtest failed with the module enabled"
 apache2ctl -M 2>/dev/null | grep -q 'auth_mutual_module' || die "apache2ctl -M does not list auth_mutual_module"
 say "apache2ctl -M lists auth_mutual_module"
+# (-a: a copy from "make install" under /usr/local may come first.)
 for m in htmutual mutual-client; do
-    page=$(man -w "$m") || die "man -w $m finds no man page"
-    case $page in /usr/share/man/*) ;; *) die "man -w $m: $page is not the packaged page" ;; esac
-    say "man -w $m: $page"
+    man -w "$m" >/dev/null 2>&1 || die "man -w $m finds no man page"
+    man -w -a "$m" | grep -qx "/usr/share/man/man1/$m.1.gz" ||
+        die "man -w -a $m does not find the packaged page: $(man -w -a "$m" | tr '\n' ' ')"
+    say "man -w $m: $(man -w "$m")"
+    dpkg -S "/usr/bin/$m" >/dev/null 2>&1 || die "/usr/bin/$m does not belong to a package"
 done
-[ "$(command -v htmutual)" = /usr/bin/htmutual ] || die "htmutual is not /usr/bin/htmutual"
-[ "$(command -v mutual-client)" = /usr/bin/mutual-client ] || die "mutual-client is not /usr/bin/mutual-client"
 version=$(sed -n 's/^AC_INIT(\[[^]]*\], \[\([^]]*\)\].*/\1/p' configure.ac)
-htmutual --version | grep -qF "$version" || die "htmutual --version does not say $version"
+/usr/bin/htmutual --version | grep -qF "$version" || die "htmutual --version does not say $version"
 
 # ---- 3. a login against the machine's apache2 ------------------------------------
 set +u   # envvars reads unset variables
@@ -162,7 +163,7 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 scope=127.0.0.1
 realm="package smoke"
 password="packaged correct horse"
-printf '%s\n' "$password" | htmutual -c -i -s "$scope" "$work/conf/users" "$realm" alice \
+printf '%s\n' "$password" | /usr/bin/htmutual -c -i -s "$scope" "$work/conf/users" "$realm" alice \
     >"$work/htmutual.out" 2>&1 || { cat "$work/htmutual.out" >&2; die "htmutual -c failed"; }
 cat "$work/htmutual.out"
 grep -q "$run_user" "$work/htmutual.out" ||
@@ -206,11 +207,11 @@ until python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 
     sleep 0.1
 done
 url="http://127.0.0.1:$port/private/"
-body=$(MUTUAL_PASSWORD="$password" mutual-client -s -u alice "$url") || die "login with the packaged client failed"
+body=$(MUTUAL_PASSWORD="$password" /usr/bin/mutual-client -s -u alice "$url") || die "login with the packaged client failed"
 [ "$body" = "packaged module says hello" ] || die "unexpected body: $body"
 say "login as alice on $url: ok"
 rc=0
-MUTUAL_PASSWORD="wrong" mutual-client -s -u alice "$url" >/dev/null 2>&1 || rc=$?
+MUTUAL_PASSWORD="wrong" /usr/bin/mutual-client -s -u alice "$url" >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 3 ] || die "a wrong password gave exit status $rc, not 3"
 say "wrong password refused (exit 3)"
 stop_httpd
