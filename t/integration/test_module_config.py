@@ -23,7 +23,7 @@ import subprocess
 
 import mutualref as m
 from httpd_fixture import (SCOPE, Httpd, add_users, assert_status, expect_log, httpd_binary,
-                           mutual_client, require_module, require_tool)
+                           httpd_environment, mutual_client, require_module, require_tool)
 
 EC256 = "iso-kam3-ec-p256-sha256"
 PASSWORD = "vhost secret"
@@ -137,7 +137,7 @@ def configtest(h, conf):
     with open(path, "w") as f:
         f.write(text)
     p = subprocess.run([httpd_binary(), "-t", "-d", h.root, "-f", path],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60, env=httpd_environment())
     return p.returncode, p.stdout + p.stderr
 
 
