@@ -13,7 +13,7 @@ fuzz_packages() {
     echo "clang-14 libclang-rt-14-dev llvm-14"
 }
 PACKAGES="build-essential autoconf pkg-config apache2 apache2-dev libapr1-dev libaprutil1-dev
-libssl-dev openssl libicu-dev libcurl4-openssl-dev check libsubunit-dev nlohmann-json3-dev
+libssl-dev openssl libicu-dev libcurl4-openssl-dev libpsl-dev publicsuffix check libsubunit-dev nlohmann-json3-dev
 python3 curl ca-certificates"
 # debian/control's Build-Depends beyond the above, lintian, man-db (man -w),
 # git (the clean copy of the tree).
