@@ -136,6 +136,8 @@ check "make uninstall leaves no file behind" test -z "$left"
 # 3. One version and release date.
 check "htmutual --version prints $VERSION ($DATE)" \
     sh -c "'$B/htmutual' --version | grep -qF 'mod_auth_mutual $VERSION ($DATE)'"
+check "mutual-client --version prints $VERSION" \
+    sh -c "'$B/mutual-client' --version | grep -q '^mutual-client $VERSION '"
 for m in docs/htmutual.1 docs/mutual-client.1; do
     check "$m carries version $VERSION and date $DATE" \
         grep -qF "\"$DATE\" \"mod_auth_mutual $VERSION\"" "$m"
