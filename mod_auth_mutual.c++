@@ -5,7 +5,8 @@
 //
 // Hooks (see docs/directives.md and docs/session-table.md):
 //   pre_config         registers the "auth-mutual-table" mutex type
-//   check_config       AuthType Mutual without AuthMutualScope fails startup
+//   check_config       AuthType Mutual without AuthMutualScope or AuthName
+//                      (after httpd's merge) fails startup
 //   post_config        creates the session table in shared memory, its
 //                      striped global mutexes, the server secret and the
 //                      fake verifiers (skipped during the dry run)
@@ -58,6 +59,7 @@
 #include "server_exchange.h"
 #include "session_table.h"
 #include "string_prep.h"
+#include "verifier_file.h"
 
 extern "C" {
 extern module AP_MODULE_DECLARE_DATA auth_mutual_module __attribute__((visibility("default")));
@@ -345,10 +347,30 @@ const char* set_user_file(cmd_parms* cmd, void* conf, const char* arg) noexcept 
     return nullptr;
 }
 
+// Whether this APR-util has the DBM type (ndbm is often missing): asked
+// when the directive is read, so configtest and startup report it, not
+// every request.
+bool dbm_type_available(const char* type) noexcept {
+    try {
+        std::string first, second;
+        return static_cast<bool>(mutual::dbm_file_names("probe", type, first, second));
+    } catch (...) {
+        return false;
+    }
+}
+
 const char* set_dbm_type(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     static const char* const types[] = {"default", "db", "gdbm", "ndbm", "sdbm"};
     for (const char* t : types) {
         if (std::strcmp(arg, t) == 0) {
+            if (!dbm_type_available(t)) {
+                const char* available = "";
+                for (const char* other : types)
+                    if (dbm_type_available(other))
+                        available = apr_pstrcat(cmd->pool, available, *available ? ", " : "", other, nullptr);
+                return apr_psprintf(cmd->pool, "AuthMutualDBMType: %s is not available in this APR-util "
+                                                "(available: %s); htmutual -T must name the same type", t, available);
+            }
             auto* d = static_cast<DirConfig*>(conf);
             d->dbm_type = t;
             d->dbm_type_set = 1;
@@ -600,42 +622,48 @@ cmd_func as_cmd_func(F f) noexcept {
     return reinterpret_cast<cmd_func>(reinterpret_cast<void (*)()>(f));
 }
 
+// The per-directory directives are also allowed in the server config and in
+// <VirtualHost>: there they set the server's per-directory defaults
+// (lookup_defaults), which httpd merges under every section of that server,
+// the main server's under every virtual host's (merge_dir_config).
+constexpr int per_dir_context = RSRC_CONF | OR_AUTHCFG;
+
 const command_rec directives[] = {
-    {"AuthMutualUserFile", as_cmd_func(set_user_file), nullptr, OR_AUTHCFG, TAKE1,
+    {"AuthMutualUserFile", as_cmd_func(set_user_file), nullptr, per_dir_context, TAKE1,
      "DBM file of Mutual verifiers (written by htmutual)"},
-    {"AuthMutualDBMType", as_cmd_func(set_dbm_type), nullptr, OR_AUTHCFG, TAKE1,
+    {"AuthMutualDBMType", as_cmd_func(set_dbm_type), nullptr, per_dir_context, TAKE1,
      "APR DBM type of AuthMutualUserFile (default: default)"},
-    {"AuthMutualAlgorithms", as_cmd_func(add_algorithm), nullptr, OR_AUTHCFG, ITERATE,
+    {"AuthMutualAlgorithms", as_cmd_func(add_algorithm), nullptr, per_dir_context, ITERATE,
      "RFC 8121 algorithms offered, in order (default: iso-kam3-ec-p256-sha256)"},
-    {"AuthMutualScope", as_cmd_func(set_auth_scope), nullptr, OR_AUTHCFG, TAKE1,
+    {"AuthMutualScope", as_cmd_func(set_auth_scope), nullptr, per_dir_context, TAKE1,
      "auth-scope sent in every challenge (required with AuthType Mutual)"},
-    {"AuthMutualHost", as_cmd_func(set_host), nullptr, OR_AUTHCFG, TAKE1,
+    {"AuthMutualHost", as_cmd_func(set_host), nullptr, per_dir_context, TAKE1,
      "vh for validation=host as <scheme>://<host>:<port> (reverse proxies)"},
-    {"AuthMutualValidation", as_cmd_func(set_validation), nullptr, OR_AUTHCFG, TAKE1,
+    {"AuthMutualValidation", as_cmd_func(set_validation), nullptr, per_dir_context, TAKE1,
      "auto | host | tls-server-end-point (default: auto)"},
-    {"AuthMutualPath", as_cmd_func(add_path), nullptr, OR_AUTHCFG, ITERATE,
+    {"AuthMutualPath", as_cmd_func(add_path), nullptr, per_dir_context, ITERATE,
      "URIs sent as the path parameter of 401-KEX-S1"},
-    {"AuthMutualSessionTime", as_cmd_func(set_session_time), nullptr, OR_AUTHCFG, TAKE1,
+    {"AuthMutualSessionTime", as_cmd_func(set_session_time), nullptr, per_dir_context, TAKE1,
      "session lifetime in seconds, sent as time (default: 300)"},
-    {"AuthMutualNcMax", as_cmd_func(set_nc_max), nullptr, OR_AUTHCFG, TAKE1,
+    {"AuthMutualNcMax", as_cmd_func(set_nc_max), nullptr, per_dir_context, TAKE1,
      "largest nonce number accepted in a session (default: 10000)"},
-    {"AuthMutualNcWindow", as_cmd_func(set_nc_window), nullptr, OR_AUTHCFG, TAKE1,
+    {"AuthMutualNcWindow", as_cmd_func(set_nc_window), nullptr, per_dir_context, TAKE1,
      "nonce window, 128..1024 (default: 128)"},
-    {"AuthMutualOptional", as_cmd_func(set_optional), nullptr, OR_AUTHCFG, FLAG,
+    {"AuthMutualOptional", as_cmd_func(set_optional), nullptr, per_dir_context, FLAG,
      "On: serve unauthenticated requests with Optional-WWW-Authenticate (RFC 8053 section 3)"},
-    {"AuthMutualRecheckInterval", as_cmd_func(set_recheck_interval), nullptr, OR_AUTHCFG, TAKE1,
+    {"AuthMutualRecheckInterval", as_cmd_func(set_recheck_interval), nullptr, per_dir_context, TAKE1,
      "seconds between re-reads of a session's verifier (revocation; default: 60)"},
-    {"AuthMutualLogoutTimeout", as_cmd_func(set_logout_timeout), nullptr, OR_AUTHCFG, TAKE1,
+    {"AuthMutualLogoutTimeout", as_cmd_func(set_logout_timeout), nullptr, per_dir_context, TAKE1,
      "Authentication-Control logout-timeout on 200-VFY-S, in seconds"},
     {"AuthMutualLocationWhenUnauthenticated", as_cmd_func(set_location_unauthenticated), nullptr,
-     OR_AUTHCFG, TAKE1, "Authentication-Control location-when-unauthenticated on 401-INIT"},
-    {"AuthMutualLocationWhenLogout", as_cmd_func(set_location_logout), nullptr, OR_AUTHCFG, TAKE1,
+     per_dir_context, TAKE1, "Authentication-Control location-when-unauthenticated on 401-INIT"},
+    {"AuthMutualLocationWhenLogout", as_cmd_func(set_location_logout), nullptr, per_dir_context, TAKE1,
      "Authentication-Control location-when-logout on 200-VFY-S; mutual-logout redirects there"},
-    {"AuthMutualAuthStyle", as_cmd_func(set_auth_style), nullptr, OR_AUTHCFG, TAKE1,
+    {"AuthMutualAuthStyle", as_cmd_func(set_auth_style), nullptr, per_dir_context, TAKE1,
      "Authentication-Control auth-style on 401 responses: modal | non-modal"},
-    {"AuthMutualNoAuth", as_cmd_func(set_no_auth), nullptr, OR_AUTHCFG, FLAG,
+    {"AuthMutualNoAuth", as_cmd_func(set_no_auth), nullptr, per_dir_context, FLAG,
      "On: Authentication-Control no-auth=true on 401-INIT"},
-    {"AuthMutualUsername", as_cmd_func(set_username), nullptr, OR_AUTHCFG, TAKE1,
+    {"AuthMutualUsername", as_cmd_func(set_username), nullptr, per_dir_context, TAKE1,
      "Authentication-Control username on 401 responses (RFC 8053 section 8.1!)"},
     {"AuthMutualSessionTableSize", as_cmd_func(set_table_size), nullptr, RSRC_CONF, TAKE1,
      "number of sessions in the shared session table (default: 4096)"},
@@ -658,32 +686,122 @@ bool directive_is(const ap_directive_t* d, const char* name) noexcept {
     return d->directive != nullptr && strcasecmp(d->directive, name) == 0;
 }
 
-// AuthMutualScope must accompany AuthType Mutual in the same section or an
-// enclosing one (docs/directives.md). Walks the parsed configuration tree.
-bool check_scopes(const ap_directive_t* node, apr_pool_t* ptemp, server_rec* s) noexcept {
-    bool ok = true;
+// ---- the startup check of AuthType Mutual, following httpd's merge ----------
+// A section with AuthType Mutual takes AuthMutualScope and AuthName from
+// itself, from its server's defaults (server config or <VirtualHost>; the
+// main server's apply to every virtual host), or from another section httpd
+// merges into the same requests: a <Location> whose path covers this one's,
+// a <Directory> of a parent directory; and, since which <Directory> a URL
+// maps to (or which <Files>, <If>) is only known per request, any section
+// of another kind. Only what no merge can supply fails startup; .htaccess
+// is checked per request (MUT01012, MUT01015).
+
+enum class SectionKind { server, location, directory, other };
+
+struct Placement {
+    const ap_directive_t* node;
+    const ap_directive_t* server;   // its <VirtualHost>, nullptr for the main server
+    const ap_directive_t* section;  // innermost section, nullptr at server level
+    SectionKind kind;
+    std::string path;               // of a (non-regex) <Location> or <Directory>
+};
+
+bool is_section(const ap_directive_t* d) noexcept {
+    static const char* const sections[] = {"<Location", "<LocationMatch", "<Directory", "<DirectoryMatch",
+                                           "<Files", "<FilesMatch", "<If", "<ElseIf", "<Else",
+                                           "<Proxy", "<ProxyMatch"};
+    for (const char* name : sections)
+        if (directive_is(d, name)) return true;
+    return false;  // <Limit>, <LimitExcept>: their directives belong to the enclosing section
+}
+
+Placement place(const ap_directive_t* d, apr_pool_t* ptemp) {
+    Placement p{d, nullptr, nullptr, SectionKind::server, {}};
+    for (const ap_directive_t* up = d->parent; up != nullptr; up = up->parent) {
+        if (directive_is(up, "<VirtualHost")) {
+            p.server = up;
+            break;
+        }
+        if (p.section == nullptr && is_section(up)) p.section = up;
+    }
+    if (p.section == nullptr) return p;
+    p.kind = SectionKind::other;
+    const bool location = directive_is(p.section, "<Location");
+    const bool directory = directive_is(p.section, "<Directory");
+    if (!location && !directory) return p;
+    std::string args = text(p.section->args);
+    if (!args.empty() && args.back() == '>') args.pop_back();
+    const char* rest = args.c_str();
+    const char* word = ap_getword_conf(ptemp, &rest);
+    if (word == nullptr || *word == '\0' || std::strcmp(word, "~") == 0 ||
+        std::strpbrk(word, directory ? "*?[" : "") != nullptr)
+        return p;  // regex or wildcard: may apply anywhere
+    p.path.assign(word);
+    if (directory && p.path.back() != '/') p.path.push_back('/');
+    p.kind = location ? SectionKind::location : SectionKind::directory;
+    return p;
+}
+
+// <Location outer> applies to every URL of <Location inner> (httpd 2.4
+// matches "/a" against "/a", "/a/..." but not "/ab").
+bool location_covers(const std::string& outer, const std::string& inner) noexcept {
+    if (inner.compare(0, outer.size(), outer) != 0) return false;
+    return inner.size() == outer.size() || outer.back() == '/' || inner[outer.size()] == '/';
+}
+
+// Whether a directive placed at `source` is merged into requests of `target`.
+bool merges_into(const Placement& source, const Placement& target) noexcept {
+    if (source.server != nullptr && source.server != target.server) return false;
+    if (source.section == nullptr || source.section == target.section) return true;
+    if (target.kind == SectionKind::location && source.kind == SectionKind::location)
+        return location_covers(source.path, target.path);
+    if (target.kind == SectionKind::directory && source.kind == SectionKind::directory)
+        return target.path.compare(0, source.path.size(), source.path) == 0;
+    return true;  // another kind of section: decided per request
+}
+
+void collect(const ap_directive_t* node, apr_pool_t* ptemp, std::vector<Placement>& mutual_types,
+             std::vector<Placement>& scopes, std::vector<Placement>& names) {
     for (const ap_directive_t* d = node; d != nullptr; d = d->next) {
         if (directive_is(d, "AuthType") && d->args != nullptr) {
             const char* args = d->args;
             const char* type = ap_getword_conf(ptemp, &args);
-            if (type != nullptr && strcasecmp(type, "Mutual") == 0) {
-                bool found = false;
-                for (const ap_directive_t* level = d; level != nullptr && !found; level = level->parent) {
-                    const ap_directive_t* first = level->parent ? level->parent->first_child : ap_conftree;
-                    for (const ap_directive_t* sibling = first; sibling != nullptr; sibling = sibling->next)
-                        if (directive_is(sibling, "AuthMutualScope")) found = true;
-                }
-                if (!found) {
-                    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
-                                 "MUT01001: AuthType Mutual at %s:%d needs AuthMutualScope in the "
-                                 "same section or an enclosing one (the auth-scope is an input of "
-                                 "every verifier, so it is never guessed)",
-                                 d->filename ? d->filename : "?", d->line_num);
-                    ok = false;
-                }
-            }
+            if (type != nullptr && strcasecmp(type, "Mutual") == 0) mutual_types.push_back(place(d, ptemp));
+        } else if (directive_is(d, "AuthMutualScope")) {
+            scopes.push_back(place(d, ptemp));
+        } else if (directive_is(d, "AuthName")) {
+            names.push_back(place(d, ptemp));
         }
-        if (d->first_child != nullptr && !check_scopes(d->first_child, ptemp, s)) ok = false;
+        if (d->first_child != nullptr) collect(d->first_child, ptemp, mutual_types, scopes, names);
+    }
+}
+
+bool check_mutual_sections(apr_pool_t* ptemp, server_rec* s) {
+    std::vector<Placement> mutual_types, scopes, names;
+    collect(ap_conftree, ptemp, mutual_types, scopes, names);
+    auto supplied = [](const std::vector<Placement>& sources, const Placement& target) {
+        return std::any_of(sources.begin(), sources.end(),
+                           [&](const Placement& source) { return merges_into(source, target); });
+    };
+    bool ok = true;
+    for (const Placement& t : mutual_types) {
+        const char* file = t.node->filename ? t.node->filename : "?";
+        if (!supplied(scopes, t)) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
+                         "MUT01001: AuthType Mutual at %s:%d has no AuthMutualScope: set it in this "
+                         "section, in its <VirtualHost> or the server config, or in a section httpd "
+                         "merges into it (such as <Location /> for <Location /private>); the "
+                         "auth-scope is an input of every verifier, so it is never guessed",
+                         file, t.node->line_num);
+            ok = false;
+        }
+        if (!supplied(names, t)) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
+                         "MUT01702: AuthType Mutual at %s:%d has no AuthName: set the realm (the "
+                         "REALM given to htmutual) in this section or in one httpd merges into it",
+                         file, t.node->line_num);
+            ok = false;
+        }
     }
     return ok;
 }
@@ -782,9 +900,15 @@ bool check_directives(const ap_directive_t* node, apr_pool_t* ptemp, server_rec*
 }
 
 int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) noexcept {
-    const bool scopes = check_scopes(ap_conftree, ptemp, s);
-    const bool directives = check_directives(ap_conftree, ptemp, s);
-    return scopes && directives ? OK : HTTP_INTERNAL_SERVER_ERROR;
+    try {
+        const bool sections = check_mutual_sections(ptemp, s);
+        const bool directives = check_directives(ap_conftree, ptemp, s);
+        return sections && directives ? OK : HTTP_INTERNAL_SERVER_ERROR;
+    } catch (...) {
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
+                     "MUT01703: out of memory while checking the AuthType Mutual sections");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
 }
 
 int fail_startup(server_rec* s, apr_status_t status, const char* tag, const char* message) noexcept {
@@ -887,6 +1011,28 @@ RetainedTable* retained_table(const mutual::TableGeometry& geometry, const mutua
     return retained;
 }
 
+// Says how much shared memory the session table takes, before creating it
+// (a large table takes a while to format), and warns when that is more than
+// an eighth of the machine's memory.
+void announce_table_size(server_rec* s, const mutual::TableLayout& layout) noexcept {
+    constexpr double mib = 1024.0 * 1024.0;
+    const double bytes = static_cast<double>(layout.total_bytes);
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                 "MUT01700: session table: %" APR_UINT64_T_FMT " slots of %u bytes, %.1f MiB of "
+                 "shared memory (AuthMutualSessionTableSize)",
+                 static_cast<apr_uint64_t>(layout.slots), layout.slot_stride, bytes / mib);
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    const long page_size = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page_size <= 0) return;
+    const double memory = static_cast<double>(pages) * static_cast<double>(page_size);
+    if (bytes > memory / 8)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "MUT01701: the session table takes %.1f MiB, more than an eighth of this "
+                     "machine's %.0f MiB of memory; lower AuthMutualSessionTableSize "
+                     "(docs/deploying.md, \"Sizing the session table\")",
+                     bytes / mib, memory / mib);
+}
+
 int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
     // The first run of post_config is a dry run of the configuration.
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
@@ -917,6 +1063,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
         const mutual::TableLayout layout = mutual::plan_table(geometry);
         if (layout.slots == 0)
             return fail_startup(s, 0, "MUT01003", "session table geometry is unusable");
+        announce_table_size(s, layout);
 
         auto* state = pool_new<ModuleState>(pconf);
         RetainedTable* retained = retained_table(geometry, layout, s);

@@ -46,8 +46,27 @@ const char* exchange_outcome_name(ExchangeOutcome o) noexcept {
 
 namespace {
 
+// Octets of the well-formed UTF-8 sequence (RFC 3629: no overlongs, no
+// surrogates, at most U+10FFFF) of two or more octets at s[i], else 0.
+std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
+    const auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+    const unsigned char c = at(i);
+    std::size_t n;
+    unsigned char low = 0x80, high = 0xbf;  // range of the second octet
+    if (c >= 0xc2 && c <= 0xdf) n = 2;
+    else if (c >= 0xe0 && c <= 0xef) n = 3, low = c == 0xe0 ? 0xa0 : 0x80, high = c == 0xed ? 0x9f : 0xbf;
+    else if (c >= 0xf0 && c <= 0xf4) n = 4, low = c == 0xf0 ? 0x90 : 0x80, high = c == 0xf4 ? 0x8f : 0xbf;
+    else return 0;
+    if (i + n > s.size() || at(i + 1) < low || at(i + 1) > high) return 0;
+    for (std::size_t k = 2; k < n; ++k)
+        if (at(i + k) < 0x80 || at(i + k) > 0xbf) return 0;
+    return n;
+}
+
 // A user name or other client text made safe for one log line: printable
-// ASCII except quote and backslash kept, everything else as \xHH, bounded.
+// ASCII except quote and backslash kept, well-formed UTF-8 kept (httpd's
+// error log escapes it once, as \xHH; escaping it here too gave "\\xHH"),
+// everything else as \xHH, bounded.
 std::string loggable(std::string_view s) {
     static const char hex[] = "0123456789abcdef";
     std::string out;
@@ -58,7 +77,10 @@ std::string loggable(std::string_view s) {
             break;
         }
         const auto c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+        if (const std::size_t n = c >= 0x80 ? utf8_sequence(s, i) : 0; n != 0) {
+            out.append(s.substr(i, n));
+            i += n - 1;
+        } else if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
             out += static_cast<char>(c);
         } else {
             out += "\\x";
@@ -147,7 +169,10 @@ VerifierAnswer lookup_dbm_verifier(const std::string& path, const std::string& d
     answer.status = VerifierStatus::no_verifier;
     answer.detail = "user \"" + loggable(user) + "\" has no " + std::string(algorithm.name()) +
                     " verifier in " + path;
-    log(LogLevel::info, "MUT01204", answer.detail);
+    // warn: a user locked out by the order of AuthMutualAlgorithms (the
+    // client took an algorithm this user has no verifier for) must be seen
+    // at the default LogLevel.
+    log(LogLevel::warn, "MUT01204", answer.detail);
     return answer;
 }
 
