@@ -50,6 +50,7 @@
 #include "log.h"
 #include "server_exchange.h"
 #include "session_table.h"
+#include "tls_server_end_point.h"
 
 extern "C" {
 extern module AP_MODULE_DECLARE_DATA auth_mutual_module __attribute__((visibility("default")));

@@ -1,21 +1,19 @@
-#include "client/channel_binding.h"
+#include "tls_server_end_point.h"
 
-#include <memory>
-
-#include <openssl/evp.h>
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/objects.h>
+#include <openssl/pem.h>
+
+#include "openssl_ptr.h"
 
 namespace mutual {
-namespace client {
-namespace {
 
-struct X509Deleter {
-    void operator()(X509* x) const noexcept { X509_free(x); }
-};
-
-const EVP_MD* end_point_hash(X509* certificate) {
+const EVP_MD* tls_server_end_point_hash(X509* certificate) {
     int digest_nid = NID_undef;
-    if (X509_get_signature_info(certificate, &digest_nid, nullptr, nullptr, nullptr) != 1)
+    if (certificate == nullptr ||
+        X509_get_signature_info(certificate, &digest_nid, nullptr, nullptr,
+                                nullptr) != 1)
         digest_nid = NID_undef;
     if (digest_nid == NID_undef || digest_nid == NID_md5 || digest_nid == NID_sha1 ||
         digest_nid == NID_md5_sha1)
@@ -24,15 +22,13 @@ const EVP_MD* end_point_hash(X509* certificate) {
     return md != nullptr ? md : EVP_sha256();
 }
 
-}  // namespace
-
 Bytes tls_server_end_point(X509* certificate) {
     if (certificate == nullptr) return {};
-    const EVP_MD* md = end_point_hash(certificate);
+    const EVP_MD* md = tls_server_end_point_hash(certificate);
     unsigned char* der = nullptr;
     const int der_length = i2d_X509(certificate, &der);
     if (der_length <= 0) return {};
-    Bytes out(static_cast<std::size_t>(EVP_MD_get_size(md)));
+    Bytes out(EVP_MAX_MD_SIZE);
     unsigned int out_length = 0;
     const int ok = EVP_Digest(der, static_cast<std::size_t>(der_length), out.data(), &out_length,
                               md, nullptr);
@@ -44,11 +40,18 @@ Bytes tls_server_end_point(X509* certificate) {
 
 Bytes tls_server_end_point_der(const Bytes& der) {
     const unsigned char* p = der.data();
-    std::unique_ptr<X509, X509Deleter> certificate(
-        d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-    if (!certificate) return {};
+    UniquePtr<X509> certificate(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
     return tls_server_end_point(certificate.get());
 }
 
-}  // namespace client
+std::optional<Bytes> tls_server_end_point(std::string_view pem) {
+    UniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    if (!bio) return std::nullopt;
+    UniquePtr<X509> certificate(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (!certificate) return std::nullopt;
+    Bytes out = tls_server_end_point(certificate.get());
+    if (out.empty()) return std::nullopt;
+    return out;
+}
+
 }  // namespace mutual
