@@ -30,6 +30,7 @@
 #include "bytes.h"
 #include "header.h"
 #include "log.h"
+#include "protocol_defaults.h"
 
 namespace mutual {
 
@@ -49,9 +50,9 @@ struct LocationPolicy {
     // validation method (RFC 8120 §6), whatever vh is.
     std::string origin;
     std::optional<std::string> path;            // 401-KEX-S1 path parameter
-    std::uint64_t nc_max = 10000;
-    std::uint32_t nc_window = 128;
-    std::uint32_t session_time = 300;           // `time` parameter and server lifetime
+    std::uint64_t nc_max = default_nc_max;
+    std::uint32_t nc_window = default_nc_window;
+    std::uint32_t session_time = default_session_time;  // `time` parameter and server lifetime
     std::string partition;                      // verifier source identity (user file)
 
     LocationPolicy();
