@@ -38,12 +38,6 @@ Bytes tls_server_end_point(X509* certificate) {
     return out;
 }
 
-Bytes tls_server_end_point_der(const Bytes& der) {
-    const unsigned char* p = der.data();
-    UniquePtr<X509> certificate(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-    return tls_server_end_point(certificate.get());
-}
-
 std::optional<Bytes> tls_server_end_point(std::string_view pem) {
     UniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
     if (!bio) return std::nullopt;

@@ -23,8 +23,6 @@ const EVP_MD* tls_server_end_point_hash(X509* certificate);
 
 // H(DER(certificate)) with that hash; empty on failure or a null pointer.
 Bytes tls_server_end_point(X509* certificate);
-// The same from a certificate's DER encoding; empty when it does not parse.
-Bytes tls_server_end_point_der(const Bytes& der);
 // The same from a PEM certificate; nullopt when the PEM does not parse.
 std::optional<Bytes> tls_server_end_point(std::string_view pem_certificate);
 

@@ -158,12 +158,6 @@ void ClientContext::forget_credentials(std::string_view algorithm, std::string_v
                     sessions_.end());
 }
 
-void ClientContext::forget_everything() {
-    credentials_.clear();
-    sessions_.clear();
-    realms_.clear();
-}
-
 ClientContext::KnownRealm* ClientContext::find_realm_for(const Target& t) {
     const std::string origin = t.origin();
     KnownRealm* best = nullptr;

@@ -1,7 +1,7 @@
 // Check suite: the tls-server-end-point channel binding of RFC 5929 §4.1
 // (src/tls_server_end_point.h) the server and the client share: the hash
 // follows the certificate's signature, SHA-256 replacing MD5 and SHA-1, and
-// the PEM, DER and X509 entry points agree.
+// the PEM and X509 entry points agree.
 #include <cstdlib>
 #include <optional>
 #include <string>
@@ -74,7 +74,6 @@ void check_hash(EVP_PKEY* key, const EVP_MD* signature_md, const EVP_MD* expecte
     ck_assert_int_eq(EVP_MD_get_type(tls_server_end_point_hash(cert.get())),
                      EVP_MD_get_type(expected_md));
     ck_assert(tls_server_end_point(cert.get()) == expected);
-    ck_assert(tls_server_end_point_der(der) == expected);
     const std::optional<Bytes> from_pem = tls_server_end_point(std::string_view(pem_of(cert.get())));
     ck_assert(from_pem.has_value());
     ck_assert(*from_pem == expected);
@@ -110,8 +109,6 @@ END_TEST
 
 START_TEST(unparsable_input_gives_nothing) {
     ck_assert(tls_server_end_point(static_cast<X509*>(nullptr)).empty());
-    ck_assert(tls_server_end_point_der(Bytes{1, 2, 3}).empty());
-    ck_assert(tls_server_end_point_der(Bytes{}).empty());
     ck_assert(!tls_server_end_point(std::string_view("not a certificate")).has_value());
     ck_assert(!tls_server_end_point(
                    std::string_view("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
