@@ -29,6 +29,12 @@ std::string single_server_scope(std::string_view scheme, std::string_view host, 
     return out;
 }
 
+AuthScopeForm auth_scope_form(std::string_view scope) noexcept {
+    if (scope.find("://") != std::string_view::npos) return AuthScopeForm::single_server;
+    if (scope.size() > 2 && scope.substr(0, 2) == "*.") return AuthScopeForm::wildcard_domain;
+    return AuthScopeForm::single_host;
+}
+
 bool host_in_domain(std::string_view host, std::string_view domain) noexcept {
     if (host == domain) return true;
     return host.size() > domain.size() &&
@@ -122,9 +128,10 @@ std::string check_auth_scope(std::string_view value) {
         if (c == '/' && value.find("://") == std::string_view::npos)
             return "auth-scope with a path (only <scheme>://<host>[:<port>], <host> or *.<domain>)";
     }
-    const std::size_t sep = value.find("://");
-    if (sep != std::string_view::npos) {
+    const AuthScopeForm form = auth_scope_form(value);
+    if (form == AuthScopeForm::single_server) {
         // single-server: <scheme>://<host>[:<port>], default port omitted
+        const std::size_t sep = value.find("://");
         const std::string_view scheme = value.substr(0, sep);
         if (scheme != "http" && scheme != "https") return "scheme must be http or https (lower case)";
         std::string_view host;
@@ -142,7 +149,7 @@ std::string check_auth_scope(std::string_view value) {
         }
         return {};
     }
-    if (value.size() > 2 && value.substr(0, 2) == "*.") {
+    if (form == AuthScopeForm::wildcard_domain) {
         std::string problem = check_host(value.substr(2));
         if (!problem.empty()) return problem;
         if (value.find('.', 2) == std::string_view::npos)
@@ -186,12 +193,13 @@ bool auth_scope_covers(std::string_view scope, std::string_view uri) {
     std::string scheme, host, port;
     if (!split_uri(uri, scheme, host, port)) return false;
     const std::string s = ascii_lowercase(scope);
-    if (s.find("://") != std::string::npos) {
+    const AuthScopeForm form = auth_scope_form(s);
+    if (form == AuthScopeForm::single_server) {
         std::string scope_scheme, scope_host, scope_port;
         return split_uri(s, scope_scheme, scope_host, scope_port) && scope_scheme == scheme &&
                scope_host == host && scope_port == port;
     }
-    if (s.size() > 2 && s.compare(0, 2, "*.") == 0) {
+    if (form == AuthScopeForm::wildcard_domain) {
         // A proper subdomain only (see auth_scope.h).
         const std::string_view domain = std::string_view(s).substr(2);
         return host != domain && host_in_domain(host, domain);

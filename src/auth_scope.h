@@ -28,6 +28,13 @@ std::string single_server_scope(std::string_view scheme, std::string_view host, 
 // both lower case).
 bool host_in_domain(std::string_view host, std::string_view domain) noexcept;
 
+// The three forms of an auth-scope (§5), told apart the one way every
+// reader here does: "://" makes it single-server ("<scheme>://<host>[:<port>]"),
+// a leading "*." followed by something wildcard-domain ("*.<domain>"),
+// anything else single-host. Says nothing about validity.
+enum class AuthScopeForm { single_server, wildcard_domain, single_host };
+AuthScopeForm auth_scope_form(std::string_view scope) noexcept;
+
 // Checks an AuthMutualHost value ("<scheme>://<host>:<port>", lower case,
 // port present, no leading zeros). Empty string when fine, else the problem.
 std::string check_explicit_vh(std::string_view value);

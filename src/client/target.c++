@@ -100,10 +100,10 @@ bool is_public_suffix(std::string_view domain) {
 
 bool scope_covers(std::string_view scope, const Target& target) {
     if (scope.empty()) return false;
-    if (scope.find("://") != std::string_view::npos)
-        return ascii_lowercase(scope) == target.single_server_scope();
     const std::string lowered = ascii_lowercase(scope);
-    if (lowered.size() > 2 && lowered[0] == '*' && lowered[1] == '.') {
+    const AuthScopeForm form = auth_scope_form(lowered);
+    if (form == AuthScopeForm::single_server) return lowered == target.single_server_scope();
+    if (form == AuthScopeForm::wildcard_domain) {
         const std::string domain = lowered.substr(2);
         // §5 RECOMMENDS refusing wildcards over a public suffix ("*.com",
         // "*.co.uk", "*.github.io"): the Public Suffix List decides.

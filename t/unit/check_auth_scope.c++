@@ -47,6 +47,16 @@ START_TEST(single_server_scope_omits_the_default_port) {
 }
 END_TEST
 
+START_TEST(auth_scope_forms) {
+    ck_assert(auth_scope_form("http://example.com") == AuthScopeForm::single_server);
+    ck_assert(auth_scope_form("https://[::1]:8443") == AuthScopeForm::single_server);
+    ck_assert(auth_scope_form("*.example.com") == AuthScopeForm::wildcard_domain);
+    ck_assert(auth_scope_form("*.") == AuthScopeForm::single_host);  // nothing after "*."
+    ck_assert(auth_scope_form("example.com") == AuthScopeForm::single_host);
+    ck_assert(auth_scope_form("") == AuthScopeForm::single_host);
+}
+END_TEST
+
 START_TEST(host_in_domain_matches_whole_labels) {
     ck_assert(host_in_domain("example.com", "example.com"));
     ck_assert(host_in_domain("www.example.com", "example.com"));
@@ -64,6 +74,7 @@ int main() {
     TCase* tc = tcase_create("core");
     tcase_add_test(tc, host_validation_value_always_has_the_port);
     tcase_add_test(tc, single_server_scope_omits_the_default_port);
+    tcase_add_test(tc, auth_scope_forms);
     tcase_add_test(tc, host_in_domain_matches_whole_labels);
     suite_add_tcase(s, tc);
     return run_suite(s);
