@@ -82,7 +82,8 @@ std::string check_port(std::string_view port) {
 }
 
 // Splits "<host>:<port>" where host may be an [IPv6] literal.
-bool split_host_port(std::string_view hp, std::string_view& host, std::optional<std::string_view>& port) {
+bool split_host_port(std::string_view hp, std::string_view& host,
+                     std::optional<std::string_view>& port) {
     port.reset();
     if (!hp.empty() && hp.front() == '[') {
         const std::size_t close = hp.find(']');
@@ -133,7 +134,8 @@ std::string check_auth_scope(std::string_view value) {
         // single-server: <scheme>://<host>[:<port>], default port omitted
         const std::size_t sep = value.find("://");
         const std::string_view scheme = value.substr(0, sep);
-        if (scheme != "http" && scheme != "https") return "scheme must be http or https (lower case)";
+        if (scheme != "http" && scheme != "https")
+            return "scheme must be http or https (lower case)";
         std::string_view host;
         std::optional<std::string_view> port;
         std::string_view rest = value.substr(sep + 3);

@@ -38,7 +38,8 @@ Challenges collect_challenges(const HeaderList& headers, std::string_view name) 
         if (grammar != HeaderError::none) {
             // A header we cannot even split: if it mentions Mutual it is a
             // malformed Mutual challenge, otherwise someone else's.
-            if (ascii_lowercase(*value).find("mutual") != std::string::npos && out.first_error == HeaderError::none)
+            if (ascii_lowercase(*value).find("mutual") != std::string::npos &&
+                out.first_error == HeaderError::none)
                 out.first_error = grammar;
             continue;
         }
@@ -745,7 +746,8 @@ Step Exchange::verify(const Response& response) {
     MutualAuthInfo info;
     std::string_view value = *values.front();
     HeaderError e = parse_mutual_auth_info(value, info);
-    if (e != HeaderError::none && value.size() > 7 && equal_ignoring_ascii_case(value.substr(0, 7), "Mutual ")) {
+    if (e != HeaderError::none && value.size() > 7 &&
+        equal_ignoring_ascii_case(value.substr(0, 7), "Mutual ")) {
         // RFC 7615 has no scheme here, but RFC 8120's Figure 1 shows
         // "Authentication-Info: Mutual vks=...": accept that form too.
         e = parse_mutual_auth_info(value.substr(7), info);

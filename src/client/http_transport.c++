@@ -135,8 +135,9 @@ void append(UniquePtr<curl_slist>& list, const std::string& line) {
     }
 }
 
-UniquePtr<curl_slist> header_list(const std::vector<std::string>& lines, const RequestCredentials* credentials,
-                  const std::string* value) {
+UniquePtr<curl_slist> header_list(const std::vector<std::string>& lines,
+                                  const RequestCredentials* credentials,
+                                  const std::string* value) {
     UniquePtr<curl_slist> headers;
     for (const auto& h : lines) append(headers, h);
     if (credentials != nullptr && value != nullptr && !value->empty())
