@@ -195,8 +195,11 @@ bool prompt_password(const std::string& prompt, SecretString& password) {
     struct termios silent = saved_terminal;
     silent.c_lflag &= static_cast<tcflag_t>(~(ECHO | ECHOE | ECHOK | ECHONL));
     silent.c_lflag |= ICANON;
-    (void)!write(fd, prompt.data(), prompt.size());
+    // Silence first, then prompt: TCSAFLUSH discards pending input, so an
+    // answer typed (or a test's answer written) as soon as the prompt shows
+    // must not arrive before it.
     tcsetattr(fd, TCSAFLUSH, &silent);
+    (void)!write(fd, prompt.data(), prompt.size());
     const bool ok = read_line(fd, password);
     tcsetattr(fd, TCSAFLUSH, &saved_terminal);
     terminal_fd = -1;
