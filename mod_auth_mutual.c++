@@ -60,6 +60,7 @@
 #include "session_table.h"
 #include "string_prep.h"
 #include "verifier_file.h"
+#include "tls_server_end_point.h"
 
 extern "C" {
 extern module AP_MODULE_DECLARE_DATA auth_mutual_module __attribute__((visibility("default")));

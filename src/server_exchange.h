@@ -26,9 +26,11 @@
 #include <string_view>
 #include <vector>
 
+#include "auth_scope.h"
 #include "bytes.h"
 #include "header.h"
 #include "log.h"
+#include "protocol_defaults.h"
 
 namespace mutual {
 
@@ -48,9 +50,9 @@ struct LocationPolicy {
     // validation method (RFC 8120 §6), whatever vh is.
     std::string origin;
     std::optional<std::string> path;            // 401-KEX-S1 path parameter
-    std::uint64_t nc_max = 10000;
-    std::uint32_t nc_window = 128;
-    std::uint32_t session_time = 300;           // `time` parameter and server lifetime
+    std::uint64_t nc_max = default_nc_max;
+    std::uint32_t nc_window = default_nc_window;
+    std::uint32_t session_time = default_session_time;  // `time` parameter and server lifetime
     std::string partition;                      // verifier source identity (user file)
     // Revocation (AuthMutualRecheckInterval): a verified session-reusing
     // request re-reads the user's verifier when the session was last
@@ -184,32 +186,6 @@ ExchangeResult init_response(const LocationPolicy& policy, std::string_view reas
 // A session made under another of these is an unknown session here.
 std::uint64_t session_space(const SessionTable& table, const LocationPolicy& policy,
                             const Algorithm& algorithm);
-
-// vh for validation=host: "<scheme>://<host>:<port>", lower case, port always
-// present. An IPv6 literal host is given with its brackets.
-std::string host_validation_value(std::string_view scheme, std::string_view host,
-                                  unsigned port);
-
-// Checks an AuthMutualHost value ("<scheme>://<host>:<port>", lower case,
-// port present, no leading zeros). Empty string when fine, else the problem.
-std::string check_explicit_vh(std::string_view value);
-
-// Checks an AuthMutualScope value against RFC 8120 §5 (single-server,
-// single-host or wildcard-domain form, lower case). Empty when fine.
-std::string check_auth_scope(std::string_view value);
-
-// Whether an absolute URI ("<scheme>://<host>[:<port>][/...]", e.g. an
-// origin or an AuthMutualPath element) lies inside an auth-scope (RFC 8120
-// §5: single-server, single-host or wildcard-domain form). Host names are
-// compared case-insensitively; a missing port is the scheme's default.
-bool auth_scope_covers(std::string_view auth_scope, std::string_view uri);
-
-// RFC 5929 §4.1 tls-server-end-point channel binding of a PEM certificate:
-// the hash of its DER encoding with the certificate's signature hash, SHA-256
-// when that is MD5 or SHA-1, and SHA-256 when the signature uses no single
-// hash (Ed25519/Ed448: undefined in RFC 5929; documented choice).
-// nullopt when the PEM does not parse.
-std::optional<Bytes> tls_server_end_point(std::string_view pem_certificate);
 
 // Index of an algorithm in all_algorithms() (stored in session slots).
 std::optional<std::uint8_t> algorithm_index(const Algorithm& algorithm) noexcept;

@@ -15,21 +15,16 @@
 #include <apr_file_info.h>
 #include <apr_pools.h>
 
+#include "apr_ptr.h"
+
 namespace mutual {
 namespace {
 
 // sdbm keeps a key and its value in one 1024-byte page (PAIRMAX).
 constexpr std::size_t sdbm_pair_max = 1008;
 
-struct PoolDeleter {
-    void operator()(apr_pool_t* pool) const noexcept { apr_pool_destroy(pool); }
-};
-using Pool = std::unique_ptr<apr_pool_t, PoolDeleter>;
-
-struct DbmCloser {
-    void operator()(apr_dbm_t* dbm) const noexcept { apr_dbm_close(dbm); }
-};
-using Dbm = std::unique_ptr<apr_dbm_t, DbmCloser>;
+using Pool = UniquePtr<apr_pool_t>;
+using Dbm = UniquePtr<apr_dbm_t>;
 
 Pool new_pool() {
     apr_pool_t* pool = nullptr;

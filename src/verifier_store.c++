@@ -14,18 +14,13 @@
 #include <apr_errno.h>
 #include <apr_pools.h>
 
+#include "apr_ptr.h"
+
 namespace mutual {
 namespace {
 
-struct PoolDeleter {
-    void operator()(apr_pool_t* pool) const noexcept { apr_pool_destroy(pool); }
-};
-using Pool = std::unique_ptr<apr_pool_t, PoolDeleter>;
-
-struct DbmCloser {
-    void operator()(apr_dbm_t* dbm) const noexcept { apr_dbm_close(dbm); }
-};
-using Dbm = std::unique_ptr<apr_dbm_t, DbmCloser>;
+using Pool = UniquePtr<apr_pool_t>;
+using Dbm = UniquePtr<apr_dbm_t>;
 
 // APR-util's Berkeley DB driver returns errno values offset by
 // APR_OS_START_USEERR, which apr_strerror does not know.

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <limits>
 
+#include "ascii.h"
 #include "encoding.h"
 #include "log.h"
 #include "string_prep.h"
@@ -12,21 +13,10 @@ namespace mutual {
 namespace client {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
-}
-
 std::vector<const std::string*> header_values(const HeaderList& headers, std::string_view name) {
     std::vector<const std::string*> out;
     for (const auto& h : headers)
-        if (iequals(h.first, name)) out.push_back(&h.second);
+        if (equal_ignoring_ascii_case(h.first, name)) out.push_back(&h.second);
     return out;
 }
 
@@ -48,15 +38,13 @@ Challenges collect_challenges(const HeaderList& headers, std::string_view name) 
         if (grammar != HeaderError::none) {
             // A header we cannot even split: if it mentions Mutual it is a
             // malformed Mutual challenge, otherwise someone else's.
-            std::string lowered(*value);
-            std::transform(lowered.begin(), lowered.end(), lowered.begin(),
-                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-            if (lowered.find("mutual") != std::string::npos && out.first_error == HeaderError::none)
+            if (ascii_lowercase(*value).find("mutual") != std::string::npos &&
+                out.first_error == HeaderError::none)
                 out.first_error = grammar;
             continue;
         }
         for (const AuthItem& item : items) {
-            if (!iequals(item.scheme, "Mutual")) {
+            if (!equal_ignoring_ascii_case(item.scheme, "Mutual")) {
                 out.other_schemes.push_back(item.scheme);
                 continue;
             }
@@ -137,9 +125,7 @@ const char* message_kind_name(MessageKind k) noexcept {
 // ---- ClientContext ------------------------------------------------------
 
 ClientContext::ClientContext(ClientOptions options) : options_(std::move(options)) {
-    for (auto& name : options_.algorithms)
-        std::transform(name.begin(), name.end(), name.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    for (auto& name : options_.algorithms) name = ascii_lowercase(name);
 }
 
 std::int64_t ClientContext::now() const {
@@ -171,12 +157,6 @@ void ClientContext::forget_credentials(std::string_view algorithm, std::string_v
                                               s.id.realm == realm;
                                    }),
                     sessions_.end());
-}
-
-void ClientContext::forget_everything() {
-    credentials_.clear();
-    sessions_.clear();
-    realms_.clear();
 }
 
 ClientContext::KnownRealm* ClientContext::find_realm_for(const Target& t) {
@@ -766,7 +746,8 @@ Step Exchange::verify(const Response& response) {
     MutualAuthInfo info;
     std::string_view value = *values.front();
     HeaderError e = parse_mutual_auth_info(value, info);
-    if (e != HeaderError::none && value.size() > 7 && iequals(value.substr(0, 7), "Mutual ")) {
+    if (e != HeaderError::none && value.size() > 7 &&
+        equal_ignoring_ascii_case(value.substr(0, 7), "Mutual ")) {
         // RFC 7615 has no scheme here, but RFC 8120's Figure 1 shows
         // "Authentication-Info: Mutual vks=...": accept that form too.
         e = parse_mutual_auth_info(value.substr(7), info);
@@ -819,7 +800,7 @@ void Exchange::apply_control(const Response& response, const Step& step) {
     }
     for (const AuthItem& item : items) {
         const Param* r = item.find("realm");
-        if (iequals(item.scheme, "Mutual") && r != nullptr && r->value == realm) {
+        if (equal_ignoring_ascii_case(item.scheme, "Mutual") && r != nullptr && r->value == realm) {
             entry = &item;
             break;  // duplicates: "MAY take any one"
         }

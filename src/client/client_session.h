@@ -173,7 +173,6 @@ public:
     // Step 13 / log-out: forget user, password, pi and sessions of a realm.
     void forget_credentials(std::string_view algorithm, std::string_view scope,
                             std::string_view realm);
-    void forget_everything();
 
     std::size_t session_count() const noexcept { return sessions_.size(); }
     // How many times pi was derived (PBKDF2) — for tests of the pi cache.

@@ -1,27 +1,18 @@
 #include "client/http_transport.h"
 
 #include <cstring>
-#include <memory>
 
 #include <curl/curl.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 
-#include "client/channel_binding.h"
+#include "client/curl_ptr.h"
 #include "log.h"
+#include "openssl_ptr.h"
+#include "tls_server_end_point.h"
 
 namespace mutual {
 namespace client {
 namespace {
-
-struct SlistDeleter {
-    void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
-};
-using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
-
-struct X509Deleter {
-    void operator()(X509* x) const noexcept { X509_free(x); }
-};
 
 std::string trim(std::string_view s) {
     std::size_t b = 0, e = s.size();
@@ -47,7 +38,7 @@ struct Transfer {
     // Binding the credentials to the connection (PREREQFUNCTION).
     const std::vector<std::string>* request_headers = nullptr;
     const RequestCredentials* credentials = nullptr;
-    Slist bound_headers;
+    UniquePtr<curl_slist> bound_headers;
     bool not_sent = false;
     bool prerequest_done = false;  // header blocks before it answer a CONNECT
     bool connect_seen = false;
@@ -61,7 +52,7 @@ void capture_certificate(Transfer& t) {
         info->backend != CURLSSLBACKEND_OPENSSL || info->internals == nullptr)
         return;
     SSL* ssl = static_cast<SSL*>(info->internals);
-    std::unique_ptr<X509, X509Deleter> certificate(SSL_get1_peer_certificate(ssl));
+    UniquePtr<X509> certificate(SSL_get1_peer_certificate(ssl));
     if (!certificate) return;
     t.out->response.tls_server_end_point = tls_server_end_point(certificate.get());
     t.certificate_seen = true;
@@ -136,7 +127,7 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
     return length;
 }
 
-void append(Slist& list, const std::string& line) {
+void append(UniquePtr<curl_slist>& list, const std::string& line) {
     curl_slist* next = curl_slist_append(list.get(), line.c_str());
     if (next != nullptr) {
         (void)list.release();
@@ -144,9 +135,10 @@ void append(Slist& list, const std::string& line) {
     }
 }
 
-Slist header_list(const std::vector<std::string>& lines, const RequestCredentials* credentials,
-                  const std::string* value) {
-    Slist headers;
+UniquePtr<curl_slist> header_list(const std::vector<std::string>& lines,
+                                  const RequestCredentials* credentials,
+                                  const std::string* value) {
+    UniquePtr<curl_slist> headers;
     for (const auto& h : lines) append(headers, h);
     if (credentials != nullptr && value != nullptr && !value->empty())
         append(headers, credentials->header + ": " + *value);
@@ -194,27 +186,26 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
 }  // namespace
 
 struct HttpTransport::Impl {
-    CURL* curl = nullptr;
+    UniquePtr<CURL> curl;
     char error_buffer[CURL_ERROR_SIZE];
 };
 
 HttpTransport::HttpTransport(TransportOptions options)
-    : impl_(new Impl), options_(std::move(options)) {
+    : impl_(std::make_unique<Impl>()), options_(std::move(options)) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    impl_->curl = curl_easy_init();
+    impl_->curl.reset(curl_easy_init());
     impl_->error_buffer[0] = '\0';
 }
 
 HttpTransport::~HttpTransport() {
-    if (impl_->curl != nullptr) curl_easy_cleanup(impl_->curl);
-    delete impl_;
+    impl_.reset();  // the easy handle goes before libcurl's global state
     curl_global_cleanup();
 }
 
 bool HttpTransport::perform(const HttpRequest& request, const RequestCredentials& credentials,
                             HttpResult& out, std::string* error) {
     out = HttpResult{};
-    CURL* curl = impl_->curl;
+    CURL* curl = impl_->curl.get();
     if (curl == nullptr) {
         if (error != nullptr) *error = "libcurl initialisation failed";
         return false;
@@ -231,7 +222,7 @@ bool HttpTransport::perform(const HttpRequest& request, const RequestCredentials
     transfer.credentials = &credentials;
     // With a binding, the request carries no credentials until the
     // connection is known (on_prerequest).
-    Slist headers = header_list(request.headers, &credentials,
+    UniquePtr<curl_slist> headers = header_list(request.headers, &credentials,
                                 credentials.bind ? nullptr : &credentials.value);
 
     impl_->error_buffer[0] = '\0';
@@ -250,7 +241,7 @@ bool HttpTransport::perform(const HttpRequest& request, const RequestCredentials
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &transfer);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
-    Slist proxy_headers;
+    UniquePtr<curl_slist> proxy_headers;
     if (!options_.proxy.empty()) {
         curl_easy_setopt(curl, CURLOPT_PROXY, options_.proxy.c_str());
         // HTTPHEADER to the server only, PROXYHEADER to the proxy only (for
@@ -271,7 +262,7 @@ bool HttpTransport::perform(const HttpRequest& request, const RequestCredentials
         curl_easy_setopt(curl, CURLOPT_SSLCERT, options_.client_certificate.c_str());
     if (!options_.client_key.empty())
         curl_easy_setopt(curl, CURLOPT_SSLKEY, options_.client_key.c_str());
-    Slist resolve;
+    UniquePtr<curl_slist> resolve;
     for (const auto& entry : options_.resolve) append(resolve, entry);
     if (resolve) curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve.get());
 

@@ -13,13 +13,8 @@ bool is_auth_header(const std::string& name) {
     static const char* const names[] = {"www-authenticate",          "authentication-info",
                                         "optional-www-authenticate", "authentication-control",
                                         "proxy-authenticate",        "proxy-authentication-info"};
-    for (const char* n : names) {
-        if (name.size() != std::char_traits<char>::length(n)) continue;
-        bool equal = true;
-        for (std::size_t i = 0; i < name.size() && equal; ++i)
-            equal = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i]))) == n[i];
-        if (equal) return true;
-    }
+    for (const char* n : names)
+        if (equal_ignoring_ascii_case(name, n)) return true;
     return false;
 }
 
@@ -68,7 +63,7 @@ bool MutualClient::set_proxy(std::string_view url, std::string* error) {
         return false;
     }
     target->path = "/";  // a proxy realm covers every request (§14)
-    target->url = target->scheme + "://" + target->host + ":" + std::to_string(target->port) + "/";
+    target->url = target->origin() + "/";
     proxy_target_ = std::move(target);
     proxy_error_.clear();
     return true;

@@ -81,7 +81,6 @@ public:
     void set_proxy_credential_provider(CredentialProvider provider) {
         proxy_provider_ = std::move(provider);
     }
-    ClientContext& proxy_context() noexcept { return proxy_context_; }
     void set_observer(ExchangeObserver observer) { observer_ = std::move(observer); }
     // Release bodies of UNAUTHENTICATED responses (normal responses to the
     // first request, 401 pages). Off by default.

@@ -1,23 +1,15 @@
 #include "client/target.h"
 
-#include <memory>
-
 #include <curl/curl.h>
 #include <libpsl.h>
+
+#include "ascii.h"
+#include "auth_scope.h"
+#include "client/curl_ptr.h"
 
 namespace mutual {
 namespace client {
 namespace {
-
-struct UrlDeleter {
-    void operator()(CURLU* u) const noexcept { curl_url_cleanup(u); }
-};
-using UrlHandle = std::unique_ptr<CURLU, UrlDeleter>;
-
-struct CurlStringDeleter {
-    void operator()(char* s) const noexcept { curl_free(s); }
-};
-using CurlString = std::unique_ptr<char, CurlStringDeleter>;
 
 std::optional<std::string> url_part(CURLU* url, CURLUPart part, unsigned flags) {
     char* raw = nullptr;
@@ -26,14 +18,6 @@ std::optional<std::string> url_part(CURLU* url, CURLUPart part, unsigned flags) 
     return std::string(raw);
 }
 
-std::string lower_ascii(std::string s) {
-    for (char& c : s)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return s;
-}
-
-unsigned default_port(std::string_view scheme) { return scheme == "https" ? 443 : 80; }
-
 bool fail(std::string* error, const char* message) {
     if (error != nullptr) *error = message;
     return false;
@@ -41,17 +25,14 @@ bool fail(std::string* error, const char* message) {
 
 }  // namespace
 
-std::string Target::origin() const {
-    return scheme + "://" + host + ":" + std::to_string(port);
-}
+std::string Target::origin() const { return host_validation_value(scheme, host, port); }
 
 std::string Target::single_server_scope() const {
-    if (port == default_port(scheme)) return scheme + "://" + host;
-    return origin();
+    return mutual::single_server_scope(scheme, host, port);
 }
 
 std::optional<Target> parse_target(std::string_view url, std::string* error) {
-    UrlHandle handle(curl_url());
+    UniquePtr<CURLU> handle(curl_url());
     if (!handle) {
         fail(error, "out of memory");
         return std::nullopt;
@@ -74,12 +55,12 @@ std::optional<Target> parse_target(std::string_view url, std::string* error) {
         fail(error, "URL lacks a scheme or a host");
         return std::nullopt;
     }
-    target.scheme = lower_ascii(*scheme);
+    target.scheme = ascii_lowercase(*scheme);
     if (target.scheme != "http" && target.scheme != "https") {
         fail(error, "only http and https URLs are supported");
         return std::nullopt;
     }
-    target.host = lower_ascii(*host);
+    target.host = ascii_lowercase(*host);
     if (target.host.empty()) {
         fail(error, "URL has an empty host");
         return std::nullopt;
@@ -108,41 +89,35 @@ std::optional<Target> parse_target(std::string_view url, std::string* error) {
 std::string default_auth_scope(const Target& target) { return target.single_server_scope(); }
 
 bool is_public_suffix(std::string_view domain) {
-    struct PslDeleter {
-        void operator()(psl_ctx_t* p) const noexcept { psl_free(p); }
-    };
     // The newest list on the system (Debian's publicsuffix package), else
     // the one built into libpsl; loaded once.
-    static const std::unique_ptr<psl_ctx_t, PslDeleter> list(psl_latest(nullptr));
+    static const UniquePtr<psl_ctx_t> list(psl_latest(nullptr));
     const psl_ctx_t* psl = list ? list.get() : psl_builtin();
     if (psl == nullptr) return true;  // no list: treat every wildcard as too wide
-    const std::string name = lower_ascii(std::string(domain));
+    const std::string name = ascii_lowercase(domain);
     return psl_is_public_suffix2(psl, name.c_str(), PSL_TYPE_ANY) != 0;
 }
 
 bool scope_covers(std::string_view scope, const Target& target) {
     if (scope.empty()) return false;
-    if (scope.find("://") != std::string_view::npos)
-        return lower_ascii(std::string(scope)) == target.single_server_scope();
-    const std::string lowered = lower_ascii(std::string(scope));
-    if (lowered.size() > 2 && lowered[0] == '*' && lowered[1] == '.') {
+    const std::string lowered = ascii_lowercase(scope);
+    const AuthScopeForm form = auth_scope_form(lowered);
+    if (form == AuthScopeForm::single_server) return lowered == target.single_server_scope();
+    if (form == AuthScopeForm::wildcard_domain) {
         const std::string domain = lowered.substr(2);
         // §5 RECOMMENDS refusing wildcards over a public suffix ("*.com",
         // "*.co.uk", "*.github.io"): the Public Suffix List decides.
         if (domain.front() == '.' || domain.back() == '.' || target.host.front() == '[' ||
             is_public_suffix(domain))
             return false;
-        if (target.host == domain) return true;
-        return target.host.size() > domain.size() &&
-               target.host.compare(target.host.size() - domain.size(), domain.size(), domain) == 0 &&
-               target.host[target.host.size() - domain.size() - 1] == '.';
+        return host_in_domain(target.host, domain);
     }
     return lowered == target.host;
 }
 
 std::optional<std::string> resolve_reference(std::string_view base,
                                              std::string_view reference) {
-    UrlHandle handle(curl_url());
+    UniquePtr<CURLU> handle(curl_url());
     if (!handle) return std::nullopt;
     const std::string b(base), r(reference);
     if (curl_url_set(handle.get(), CURLUPART_URL, b.c_str(), CURLU_GUESS_SCHEME) != CURLUE_OK ||

@@ -25,6 +25,7 @@
 #include <openssl/opensslv.h>
 
 #include "algorithm.h"
+#include "ascii.h"
 #include "bytes.h"
 #include "client/mutual_client.h"
 #include "log.h"
@@ -140,13 +141,8 @@ void usage(std::FILE* out) {
 
 // Server-supplied text shown on the terminal: control characters (escape
 // sequences a hostile server could send) become '?'.
-std::string printable(std::string_view text) {
-    std::string out(text);
-    for (char& c : out) {
-        const unsigned char u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u == 0x7f) c = '?';
-    }
-    return out;
+std::string terminal_text(std::string_view text) {
+    return mutual::printable(text, mutual::printable_replacing_controls);
 }
 
 // ---- passwords ------------------------------------------------------------
@@ -250,8 +246,8 @@ public:
             password = entry.second;
             return true;
         }
-        const std::string where = "realm \"" + printable(realm.id.realm) + "\" at " +
-                                  printable(realm.origin);
+        const std::string where = "realm \"" + terminal_text(realm.id.realm) + "\" at " +
+                                  terminal_text(realm.origin);
         if (have_password_ && (bound_.empty() || bound_ == key || options_.any_realm)) {
             if (bound_.empty()) {
                 bound_ = key;
@@ -326,38 +322,38 @@ void print_control(const AuthenticationControl& c) {
                      static_cast<unsigned long long>(*c.logout_timeout));
     if (!c.location_when_unauthenticated.empty())
         std::fprintf(stderr, "* Authentication-Control: location-when-unauthenticated: %s\n",
-                     printable(c.location_when_unauthenticated).c_str());
+                     terminal_text(c.location_when_unauthenticated).c_str());
     if (!c.location_when_logout.empty())
         std::fprintf(stderr, "* Authentication-Control: location-when-logout: %s\n",
-                     printable(c.location_when_logout).c_str());
+                     terminal_text(c.location_when_logout).c_str());
     if (!c.username.empty())
         std::fprintf(stderr, "* Authentication-Control: the server accepts only user name %s\n",
-                     printable(c.username).c_str());
+                     terminal_text(c.username).c_str());
 }
 
 void print_event(const ExchangeEvent& e) {
     if (e.kind == ExchangeEvent::Kind::note) {
-        std::fprintf(stderr, "* %s\n", printable(e.message).c_str());
+        std::fprintf(stderr, "* %s\n", terminal_text(e.message).c_str());
         return;
     }
     if (e.kind == ExchangeEvent::Kind::request && e.proxy) {
-        std::fprintf(stderr, "> (to the proxy %s)  [proxy %s]\n", printable(e.url).c_str(),
+        std::fprintf(stderr, "> (to the proxy %s)  [proxy %s]\n", terminal_text(e.url).c_str(),
                      e.message.c_str());
         std::fprintf(stderr, "> Proxy-Authorization: %s\n", e.authorization.c_str());
         return;
     }
     if (e.kind == ExchangeEvent::Kind::request) {
-        std::fprintf(stderr, "> %s %s  [%s]\n", printable(e.method).c_str(),
-                     printable(e.url).c_str(), e.message.c_str());
+        std::fprintf(stderr, "> %s %s  [%s]\n", terminal_text(e.method).c_str(),
+                     terminal_text(e.url).c_str(), e.message.c_str());
         if (!e.authorization.empty())
             std::fprintf(stderr, "> Authorization: %s\n", e.authorization.c_str());
         return;
     }
-    std::fprintf(stderr, "< %ld %s  [%s%s]\n", e.status, printable(e.reason_phrase).c_str(),
+    std::fprintf(stderr, "< %ld %s  [%s%s]\n", e.status, terminal_text(e.reason_phrase).c_str(),
                  e.proxy ? "proxy " : "", e.message.c_str());
     for (const auto& h : e.auth_headers)
-        std::fprintf(stderr, "< %s: %s\n", printable(h.first).c_str(),
-                     printable(h.second).c_str());
+        std::fprintf(stderr, "< %s: %s\n", terminal_text(h.first).c_str(),
+                     terminal_text(h.second).c_str());
     print_control(e.control);
 }
 
@@ -419,17 +415,17 @@ int exit_code_for(const FetchResult& r) {
 }
 
 void print_result(const HttpRequest& request, const FetchResult& result, bool silent) {
-    const std::string where = printable(request.method + " " + request.url);
+    const std::string where = terminal_text(request.method + " " + request.url);
     FetchResult r;  // the printed fields, made printable
     r.transport_failed = result.transport_failed;
     r.outcome = result.outcome;
     r.state = result.state;
     r.status = result.status;
-    r.detail = printable(result.detail);
-    r.reason_phrase = printable(result.reason_phrase);
+    r.detail = terminal_text(result.detail);
+    r.reason_phrase = terminal_text(result.reason_phrase);
     r.summary = result.summary;
-    r.summary.user = printable(result.summary.user);
-    r.summary.realm = printable(result.summary.realm);
+    r.summary.user = terminal_text(result.summary.user);
+    r.summary.realm = terminal_text(result.summary.realm);
     if (r.transport_failed) {
         std::fprintf(stderr, "%s: transport error: %s (%s)\n", program, r.detail.c_str(),
                      where.c_str());
@@ -566,9 +562,7 @@ int parse_options(int argc, char** argv, Options& o) {
                                  optarg);
                     return exit_usage;
                 }
-                std::string name = header.substr(0, colon);
-                for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-                if (name == "authorization") {
+                if (mutual::equal_ignoring_ascii_case(header.substr(0, colon), "authorization")) {
                     std::fprintf(stderr, "%s: the Authorization header is the protocol's; use -u\n",
                                  program);
                     return exit_usage;
@@ -737,8 +731,8 @@ int main(int argc, char** argv) {
                 if (const char* env = std::getenv("MUTUAL_PROXY_PASSWORD")) {
                     password.assign(env);
                 } else if (!prompt_password("Proxy password for " + *options.proxy_user +
-                                                " (realm \"" + printable(realm.id.realm) +
-                                                "\" at the proxy " + printable(realm.origin) +
+                                                " (realm \"" + terminal_text(realm.id.realm) +
+                                                "\" at the proxy " + terminal_text(realm.origin) +
                                                 "): ",
                                             password)) {
                     std::fprintf(stderr,
@@ -785,7 +779,7 @@ int main(int argc, char** argv) {
                     }
                     if (options.verbose >= 1)
                         std::fprintf(stderr, "* following the redirect to %s\n",
-                                     printable(*next).c_str());
+                                     terminal_text(*next).c_str());
                     // As curl: 303 turns anything but HEAD into GET; 301 and
                     // 302 turn a POST into GET.
                     if ((result.status == 303 && request.method != "HEAD") ||
@@ -800,7 +794,7 @@ int main(int argc, char** argv) {
                 }
                 if (redirect && !next)
                     std::fprintf(stderr, "%s: cannot follow the redirect to %s\n", program,
-                                 printable(result.location).c_str());
+                                 terminal_text(result.location).c_str());
                 const bool http_error = result.status >= 400 && !result.transport_failed;
                 if (result.released && !(options.fail && http_error)) {
                     if ((options.include && !output.write(headers_text(result))) ||

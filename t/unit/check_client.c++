@@ -1,7 +1,7 @@
 // Check suite: the client decision procedure of RFC 8120 §10 (client_session.h)
 // against a server scripted with the core algorithm API, the driver's refusal
-// to release unverified content (mutual_client.h), target/scope rules (§5, §7)
-// and the tls-server-end-point hash (RFC 5929 §4.1).
+// to release unverified content (mutual_client.h) and target/scope rules (§5,
+// §7). The tls-server-end-point hash has its own suite.
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -12,7 +12,6 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/x509.h>
 
 #include "test_support.h"  // before check.h (its fail() macro)
 
@@ -20,7 +19,6 @@
 #include <check.h>
 
 #include "algorithm.h"
-#include "client/channel_binding.h"
 #include "client/client_session.h"
 #include "client/mutual_client.h"
 #include "client/target.h"
@@ -1545,46 +1543,6 @@ START_TEST(scopes_follow_section_5) {
 }
 END_TEST
 
-Bytes digest(const EVP_MD* md, const Bytes& data) {
-    Bytes out(static_cast<std::size_t>(EVP_MD_get_size(md)));
-    unsigned int n = 0;
-    ck_assert_int_eq(EVP_Digest(data.data(), data.size(), out.data(), &n, md, nullptr), 1);
-    return out;
-}
-
-Bytes self_signed_der(const EVP_MD* md) {
-    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_EC_gen("P-256"), EVP_PKEY_free);
-    ck_assert_ptr_nonnull(key.get());
-    std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), X509_free);
-    X509_set_version(cert.get(), 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
-    X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
-    X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
-    X509_NAME* name = X509_get_subject_name(cert.get());
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char*>("test"), -1, -1, 0);
-    X509_set_issuer_name(cert.get(), name);
-    X509_set_pubkey(cert.get(), key.get());
-    ck_assert_int_gt(X509_sign(cert.get(), key.get(), md), 0);
-    unsigned char* der = nullptr;
-    const int n = i2d_X509(cert.get(), &der);
-    ck_assert_int_gt(n, 0);
-    Bytes out(der, der + n);
-    OPENSSL_free(der);
-    return out;
-}
-
-START_TEST(tls_server_end_point_follows_rfc5929) {
-    const Bytes sha384_signed = self_signed_der(EVP_sha384());
-    ck_assert(tls_server_end_point_der(sha384_signed) == digest(EVP_sha384(), sha384_signed));
-    const Bytes sha1_signed = self_signed_der(EVP_sha1());
-    ck_assert(tls_server_end_point_der(sha1_signed) == digest(EVP_sha256(), sha1_signed));
-    const Bytes sha256_signed = self_signed_der(EVP_sha256());
-    ck_assert(tls_server_end_point_der(sha256_signed) == digest(EVP_sha256(), sha256_signed));
-    ck_assert(tls_server_end_point_der(Bytes{1, 2, 3}).empty());
-}
-END_TEST
-
 START_TEST(names_are_stable) {
     assert_string_eq(auth_state_name(AuthState::auth_succeed), "AUTH-SUCCEED");
     assert_string_eq(auth_state_name(AuthState::auth_required), "AUTH-REQUIRED");
@@ -1688,13 +1646,8 @@ int main() {
     TCase* parts = tcase_create("parts");
     tcase_add_test(parts, targets_fill_in_default_ports_and_lower_case);
     tcase_add_test(parts, scopes_follow_section_5);
-    tcase_add_test(parts, tls_server_end_point_follows_rfc5929);
     tcase_add_test(parts, names_are_stable);
     suite_add_tcase(s, parts);
 
-    SRunner* sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(s);
 }

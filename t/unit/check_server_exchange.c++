@@ -27,6 +27,7 @@
 #include "server_exchange.h"
 #include "session_table.h"
 #include "verifier_record.h"
+#include "tls_server_end_point.h"
 
 using namespace mutual;
 
