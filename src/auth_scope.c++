@@ -202,9 +202,8 @@ bool auth_scope_covers(std::string_view scope, std::string_view uri) {
                scope_host == host && scope_port == port;
     }
     if (form == AuthScopeForm::wildcard_domain) {
-        // A proper subdomain only (see auth_scope.h).
-        const std::string_view domain = std::string_view(s).substr(2);
-        return host != domain && host_in_domain(host, domain);
+        // §5: "*.example.com" covers example.com and every host under it.
+        return host_in_domain(host, std::string_view(s).substr(2));
     }
     return host == s;
 }

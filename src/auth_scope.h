@@ -47,8 +47,8 @@ std::string check_auth_scope(std::string_view value);
 // origin or an AuthMutualPath element) lies inside an auth-scope (RFC 8120
 // §5: single-server, single-host or wildcard-domain form). Host names are
 // compared case-insensitively; a missing port is the scheme's default.
-// A wildcard "*.<domain>" covers proper subdomains only here, where §5 (and
-// the client's scope_covers) also include <domain> itself.
+// A wildcard "*.<domain>" covers <domain> itself and every host under it
+// (§5), as the client's scope_covers does.
 bool auth_scope_covers(std::string_view auth_scope, std::string_view uri);
 
 }  // namespace mutual

@@ -817,7 +817,8 @@ START_TEST(scope_and_vh_syntax) {
     ck_assert(auth_scope_covers("example.com", "https://EXAMPLE.com/"));
     ck_assert(!auth_scope_covers("example.com", "http://www.example.com/"));
     ck_assert(auth_scope_covers("*.example.com", "http://www.example.com:81"));
-    ck_assert(!auth_scope_covers("*.example.com", "http://example.com/"));
+    ck_assert(auth_scope_covers("*.example.com", "http://example.com/"));  // §5
+    ck_assert(!auth_scope_covers("*.example.com", "http://example.org/"));
     ck_assert(!auth_scope_covers("*.example.com", "http://evilexample.com/"));
     ck_assert(auth_scope_covers("http://example.com", "http://example.com:80/a"));
     ck_assert(!auth_scope_covers("http://example.com", "https://example.com/a"));
