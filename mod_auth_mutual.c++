@@ -4,12 +4,14 @@
 // decision procedure, session_table.h for the shared-memory session table).
 //
 // Hooks (see docs/directives.md and docs/session-table.md):
-//   pre_config         registers the "auth-mutual-table" mutex type
+//   pre_config         registers the "auth-mutual-table" mutex type (kept
+//                      so that configurations naming it still parse; the
+//                      table locks itself, see docs/session-table.md)
 //   check_config       AuthType Mutual without AuthMutualScope fails startup
-//   post_config        creates the session table in shared memory, its
-//                      striped global mutexes, the server secret and the
-//                      fake verifiers (skipped during the dry run)
-//   child_init         re-opens the mutexes in each child
+//   post_config        creates the session table in shared memory with its
+//                      robust process-shared stripe mutexes, the server
+//                      secret and the fake verifiers (skipped during the
+//                      dry run)
 //   check_authn        the RFC 8120 §11 decision for AuthType Mutual
 //   note_auth_failure  authorization denials -> 401-INIT reason=authz-failed
 //   fixups             Authentication-Info kept on internal redirects
@@ -31,7 +33,6 @@
 #include <openssl/rand.h>
 
 #include "ap_config.h"
-#include "apr_global_mutex.h"
 #include "apr_shm.h"
 #include "apr_strings.h"
 #include "apr_time.h"
@@ -132,20 +133,8 @@ struct ConnectionBinding {
 
 // ---- process state (lives in pconf; reset by a pconf cleanup) ------------
 
-class ApacheStripeLocks final : public mutual::StripeLocks {
-public:
-    apr_global_mutex_t* mutexes[max_stripes] = {};
-    unsigned count = 0;
-    bool lock(unsigned stripe) noexcept override {
-        return stripe < count && apr_global_mutex_lock(mutexes[stripe]) == APR_SUCCESS;
-    }
-    void unlock(unsigned stripe) noexcept override {
-        if (stripe < count) apr_global_mutex_unlock(mutexes[stripe]);
-    }
-};
-
 struct ModuleState {
-    ApacheStripeLocks* locks = nullptr;
+    mutual::ProcessSharedLocks* locks = nullptr;
     mutual::SessionTable* table = nullptr;
     mutual::FakeVerifiers* fakes = nullptr;
 };
@@ -647,24 +636,24 @@ int fail_startup(server_rec* s, apr_status_t status, const char* tag, const char
 }
 
 // ---- the session table across restarts ------------------------------------
-// The shared memory, its stripe mutexes and the hash key live in the process
-// pool through ap_retained_data, so a graceful restart with an unchanged
+// The shared memory (its stripe mutexes inside it) and the hash key live in
+// the process pool through ap_retained_data, so a graceful restart with an unchanged
 // table geometry keeps every session: a key exchange answered by the old
 // generation is verified by the new one. There is one retained table: a
 // changed geometry (table size, algorithms) discards the old table for good
 // (a session that was gone, or answered 401-STALE, never comes back when the
 // geometry changes back) and the parent destroys its segment at once; the
 // memory itself is released by the kernel when the last child of an older
-// generation, which still has it mapped, exits. The stripe mutexes do not
-// depend on the geometry and are kept. Nothing registered in the process
+// generation, which still has it mapped, exits; its mutexes go with it.
+// Nothing registered in the process
 // pool points into this module's code, which is unloaded at every restart.
 struct RetainedTable {
     apr_shm_t* shm;
     void* memory;
     apr_size_t usable;
     mutual::TableGeometry geometry;
-    apr_global_mutex_t* mutexes[max_stripes];
-    unsigned mutex_count;
+    void* locks;        // ProcessSharedLocks memory, before the table
+    unsigned lock_count;
     mutual::HashKey key;
 };
 
@@ -696,7 +685,9 @@ RetainedTable* retained_table(const mutual::TableGeometry& geometry, const mutua
                      "MUT01404: the session table geometry changed: the previous table and its "
                      "sessions are discarded (its memory is freed when its last child exits)");
     }
-    const apr_size_t bytes = static_cast<apr_size_t>(layout.total_bytes) + 64;
+    // [stripe mutexes][table], both 64-byte aligned.
+    const apr_size_t lock_bytes = mutual::ProcessSharedLocks::bytes_needed(layout.stripes);
+    const apr_size_t bytes = lock_bytes + static_cast<apr_size_t>(layout.total_bytes) + 64;
     apr_shm_t* shm = nullptr;
     apr_status_t rv = apr_shm_create(&shm, bytes, nullptr, pool);
     if (rv == APR_ENOTIMPL) {
@@ -712,21 +703,19 @@ RetainedTable* retained_table(const mutual::TableGeometry& geometry, const mutua
         return nullptr;
     }
     auto base = reinterpret_cast<std::uintptr_t>(apr_shm_baseaddr_get(shm));
-    void* aligned = reinterpret_cast<void*>((base + 63) & ~std::uintptr_t(63));
-    const apr_size_t usable = bytes - ((base + 63) / 64 * 64 - base);
+    void* locks = reinterpret_cast<void*>((base + 63) & ~std::uintptr_t(63));
+    void* aligned = static_cast<char*>(locks) + lock_bytes;
+    const apr_size_t usable = bytes - lock_bytes - ((base + 63) / 64 * 64 - base);
     if (!mutual::SessionTable::format(aligned, usable, geometry)) {
-        log_server(s, APLOG_CRIT, 0, "MUT01005", "cannot format the session table");
+        log_server(s, APLOG_CRIT, 0, "MUT01500", "cannot format the session table");
         return nullptr;
     }
-    for (unsigned i = retained->mutex_count; i < layout.stripes; ++i) {
-        rv = ap_global_mutex_create(&retained->mutexes[i], nullptr, mutex_type,
-                                    apr_psprintf(pool, "%s.stripe%u", name, i), s, pool, 0);
-        if (rv != APR_SUCCESS) {
-            log_server(s, APLOG_CRIT, rv, "MUT01006", "cannot create the session table mutexes");
-            return nullptr;
-        }
-        retained->mutex_count = i + 1;
+    if (!mutual::ProcessSharedLocks::format(locks, layout.stripes)) {
+        log_server(s, APLOG_CRIT, 0, "MUT01006", "cannot create the session table mutexes");
+        return nullptr;
     }
+    retained->locks = locks;
+    retained->lock_count = layout.stripes;
     if (RAND_bytes(retained->key.bytes, sizeof retained->key.bytes) != 1) {
         log_server(s, APLOG_CRIT, 0, "MUT01007", "the random number generator failed (server secret)");
         return nullptr;
@@ -771,11 +760,8 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
 
         auto* state = pool_new<ModuleState>(pconf);
         RetainedTable* retained = retained_table(geometry, layout, s);
-        if (retained == nullptr)
-            return fail_startup(s, 0, "MUT01004", "cannot create the session table in shared memory");
-        state->locks = pool_new<ApacheStripeLocks>(pconf);
-        for (unsigned i = 0; i < retained->mutex_count; ++i) state->locks->mutexes[i] = retained->mutexes[i];
-        state->locks->count = retained->mutex_count;
+        if (retained == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged by retained_table
+        state->locks = pool_new<mutual::ProcessSharedLocks>(pconf, retained->locks, retained->lock_count);
         state->table = pool_new<mutual::SessionTable>(pconf, retained->memory, retained->usable,
                                                       *state->locks, retained->key);
         if (!state->table->valid())
@@ -796,18 +782,6 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
         return fail_startup(s, 0, "MUT01010", apr_pstrcat(pconf, "startup failed: ", e.what(), nullptr));
     } catch (...) {
         return fail_startup(s, 0, "MUT01010", "startup failed: unknown exception");
-    }
-}
-
-void child_init(apr_pool_t* pool, server_rec* s) noexcept {
-    if (module_state == nullptr || module_state->locks == nullptr) return;
-    ApacheStripeLocks& locks = *module_state->locks;
-    for (unsigned i = 0; i < locks.count; ++i) {
-        const apr_status_t rv = apr_global_mutex_child_init(
-            &locks.mutexes[i], apr_global_mutex_lockfile(locks.mutexes[i]), pool);
-        if (rv != APR_SUCCESS)
-            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
-                         "MUT01011: cannot re-open session table mutex %u in this child", i);
     }
 }
 
@@ -1210,7 +1184,6 @@ void register_hooks(apr_pool_t*) noexcept {
     ap_hook_pre_config(pre_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_check_config(check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
-    ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_check_authn(check_authn, nullptr, nullptr, APR_HOOK_MIDDLE, AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_note_auth_failure(note_auth_failure, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_fixups(fixups, nullptr, nullptr, APR_HOOK_LAST);

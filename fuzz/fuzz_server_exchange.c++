@@ -48,7 +48,7 @@ namespace server_exchange_target {
 
 class NoLocks final : public StripeLocks {
 public:
-    bool lock(unsigned) noexcept override { return true; }
+    LockResult lock(unsigned) noexcept override { return LockResult::held; }
     void unlock(unsigned) noexcept override {}
 };
 

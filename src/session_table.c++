@@ -1,6 +1,8 @@
 #include "session_table.h"
 
+#include <cerrno>
 #include <cstring>
+#include <pthread.h>
 #include <type_traits>
 #include <vector>
 
@@ -268,22 +270,30 @@ bool SessionTable::format(void* memory, std::size_t size, const TableGeometry& g
     h->bucket_offset = bucket_off;
     h->slot_offset = slot_off;
 
-    auto* buckets = reinterpret_cast<std::uint32_t*>(base + bucket_off);
-    for (std::uint64_t i = 0; i < std::uint64_t(l.buckets_per_stripe) * l.stripes; ++i) buckets[i] = nil;
-    for (std::uint32_t s = 0; s < l.stripes; ++s) {
-        auto* st = reinterpret_cast<Stripe*>(base + stripe_off) + s;
-        for (auto& list : st->lists) list = ListHead{nil, nil, 0};
-        // Every slot on the free list, in index order.
-        for (std::uint32_t i = 0; i < l.slots_per_stripe; ++i) {
-            auto* sl = reinterpret_cast<Slot*>(base + slot_off + stride * (std::uint64_t(s) * l.slots_per_stripe + i));
-            sl->bucket_next = nil;
-            sl->prev = (i == 0) ? nil : i - 1;
-            sl->next = (i + 1 == l.slots_per_stripe) ? nil : i + 1;
-            sl->state = static_cast<std::uint8_t>(SessionState::free);
-        }
-        st->lists[0] = ListHead{0, l.slots_per_stripe - 1, l.slots_per_stripe};
-    }
+    for (std::uint32_t s = 0; s < l.stripes; ++s) reset_stripe(base, *h, s);
     return true;
+}
+
+// Empties one stripe: every slot wiped and on the free list in index order,
+// every bucket empty, counters kept. Used by format() and when a stripe's
+// lock comes back from an owner that died holding it.
+void SessionTable::reset_stripe(std::uint8_t* base, const Header& h, unsigned s) noexcept {
+    const std::uint64_t stride = h.slot_stride;
+    auto* buckets = reinterpret_cast<std::uint32_t*>(base + h.bucket_offset) +
+                    std::uint64_t(s) * h.buckets_per_stripe;
+    for (std::uint32_t b = 0; b < h.buckets_per_stripe; ++b) buckets[b] = nil;
+    auto* st = reinterpret_cast<Stripe*>(base + h.stripe_offset) + s;
+    for (auto& list : st->lists) list = ListHead{nil, nil, 0};
+    std::uint8_t* first = base + h.slot_offset + stride * std::uint64_t(s) * h.slots_per_stripe;
+    OPENSSL_cleanse(first, static_cast<std::size_t>(stride * h.slots_per_stripe));
+    for (std::uint32_t i = 0; i < h.slots_per_stripe; ++i) {
+        auto* sl = reinterpret_cast<Slot*>(first + stride * i);
+        sl->bucket_next = nil;
+        sl->prev = (i == 0) ? nil : i - 1;
+        sl->next = (i + 1 == h.slots_per_stripe) ? nil : i + 1;
+        sl->state = static_cast<std::uint8_t>(SessionState::free);
+    }
+    st->lists[0] = ListHead{0, h.slots_per_stripe - 1, h.slots_per_stripe};
 }
 
 SessionTable::SessionTable(void* memory, std::size_t size, StripeLocks& locks,
@@ -525,24 +535,75 @@ void record_nonce(SlotT& sl, std::uint64_t nc) noexcept {
     }
 }
 
-class StripeGuard {
+}  // namespace
+
+// Holds a stripe lock for a scope. A lock whose owner died holding it may
+// guard a half-updated stripe: its sessions are dropped (their clients get
+// 401-STALE and make new ones) before anything reads it.
+class SessionTable::Guard {
 public:
-    StripeGuard(StripeLocks& locks, unsigned stripe) noexcept
-        : locks_(locks), stripe_(stripe), held_(locks.lock(stripe)) {}
-    ~StripeGuard() {
+    Guard(const SessionTable& table, unsigned stripe) noexcept
+        : locks_(table.locks_), stripe_(stripe) {
+        const LockResult r = locks_.lock(stripe);
+        held_ = r != LockResult::failed;
+        if (r == LockResult::held_owner_died) reset_stripe(table.base_, *table.header_, stripe);
+    }
+    ~Guard() {
         if (held_) locks_.unlock(stripe_);
     }
     bool held() const noexcept { return held_; }
-    StripeGuard(const StripeGuard&) = delete;
-    StripeGuard& operator=(const StripeGuard&) = delete;
+    Guard(const Guard&) = delete;
+    Guard& operator=(const Guard&) = delete;
 
 private:
     StripeLocks& locks_;
     unsigned stripe_;
-    bool held_;
+    bool held_ = false;
 };
 
+// ---- process-shared locks ---------------------------------------------------
+
+namespace {
+
+constexpr std::size_t mutex_stride = (sizeof(pthread_mutex_t) + 63) / 64 * 64;
+
+pthread_mutex_t* mutex_at(void* memory, unsigned i) noexcept {
+    return reinterpret_cast<pthread_mutex_t*>(static_cast<std::uint8_t*>(memory) + mutex_stride * i);
+}
+
 }  // namespace
+
+std::size_t ProcessSharedLocks::bytes_needed(unsigned count) noexcept { return mutex_stride * count; }
+
+bool ProcessSharedLocks::format(void* memory, unsigned count) noexcept {
+    if (memory == nullptr || reinterpret_cast<std::uintptr_t>(memory) % 64 != 0) return false;
+    pthread_mutexattr_t attr;
+    if (pthread_mutexattr_init(&attr) != 0) return false;
+    bool ok = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED) == 0 &&
+              pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST) == 0;
+    for (unsigned i = 0; ok && i < count; ++i) {
+        std::memset(mutex_at(memory, i), 0, mutex_stride);
+        ok = pthread_mutex_init(mutex_at(memory, i), &attr) == 0;
+    }
+    pthread_mutexattr_destroy(&attr);
+    return ok;
+}
+
+ProcessSharedLocks::ProcessSharedLocks(void* memory, unsigned count) noexcept
+    : memory_(memory), count_(count) {}
+
+LockResult ProcessSharedLocks::lock(unsigned stripe) noexcept {
+    if (stripe >= count_) return LockResult::failed;
+    pthread_mutex_t* m = mutex_at(memory_, stripe);
+    const int rv = pthread_mutex_lock(m);
+    if (rv == 0) return LockResult::held;
+    if (rv == EOWNERDEAD && pthread_mutex_consistent(m) == 0) return LockResult::held_owner_died;
+    return LockResult::failed;
+}
+
+void ProcessSharedLocks::unlock(unsigned stripe) noexcept {
+    if (stripe < count_) pthread_mutex_unlock(mutex_at(memory_, stripe));
+}
 
 // ---- operations -------------------------------------------------------------
 
@@ -564,7 +625,7 @@ InsertResult SessionTable::insert(const NewSession& n) noexcept {
     }
     const std::uint64_t hash = sid_hash(n.sid.data(), n.sid.size());
     const unsigned s = stripe_of(hash);
-    StripeGuard guard(locks_, s);
+    Guard guard(*this, s);
     if (!guard.held()) {
         result.status = InsertStatus::lock_failed;
         return result;
@@ -640,7 +701,7 @@ VerifyCheck SessionTable::begin_verify(const Bytes& sid, std::uint64_t realm, st
     }
     const std::uint64_t hash = sid_hash(sid.data(), sid.size());
     const unsigned s = stripe_of(hash);
-    StripeGuard guard(locks_, s);
+    Guard guard(*this, s);
     if (!guard.held()) return VerifyCheck::lock_failed;
     Stripe& st = stripe(s);
     const std::uint32_t i = find(s, hash, sid.data());
@@ -699,7 +760,7 @@ VerifyCommit SessionTable::finish_verify(const Bytes& sid, std::uint64_t realm, 
     if (sid.size() != session_id_length) return VerifyCommit::vanished;
     const std::uint64_t hash = sid_hash(sid.data(), sid.size());
     const unsigned s = stripe_of(hash);
-    StripeGuard guard(locks_, s);
+    Guard guard(*this, s);
     if (!guard.held()) return VerifyCommit::lock_failed;
     Stripe& st = stripe(s);
     const std::uint32_t i = find(s, hash, sid.data());
@@ -766,18 +827,6 @@ VerifyCommit SessionTable::finish_verify(const Bytes& sid, std::uint64_t realm, 
     return VerifyCommit::ok;
 }
 
-bool SessionTable::remove(const Bytes& sid) noexcept {
-    if (!header_ || sid.size() != session_id_length) return false;
-    const std::uint64_t hash = sid_hash(sid.data(), sid.size());
-    const unsigned s = stripe_of(hash);
-    StripeGuard guard(locks_, s);
-    if (!guard.held()) return false;
-    const std::uint32_t i = find(s, hash, sid.data());
-    if (i == nil) return false;
-    release(s, i);
-    return true;
-}
-
 // ---- validation and statistics ----------------------------------------------
 
 bool SessionTable::validate(std::string& problem) const {
@@ -787,7 +836,7 @@ bool SessionTable::validate(std::string& problem) const {
     }
     const std::uint32_t n = header_->slots_per_stripe;
     for (unsigned s = 0; s < header_->stripes; ++s) {
-        StripeGuard guard(locks_, s);
+        Guard guard(*this, s);
         if (!guard.held()) {
             problem = "lock failed on stripe " + std::to_string(s);
             return false;
@@ -886,7 +935,7 @@ TableStatistics SessionTable::statistics() const noexcept {
     if (!header_) return t;
     t.slots = layout_.slots;
     for (unsigned s = 0; s < header_->stripes; ++s) {
-        StripeGuard guard(locks_, s);
+        Guard guard(*this, s);
         if (!guard.held()) continue;
         const Stripe& st = stripe(s);
         t.free += st.lists[0].count;

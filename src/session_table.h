@@ -50,13 +50,41 @@ enum class SessionState : std::uint8_t {
 };
 const char* session_state_name(SessionState s) noexcept;
 
-// One lock per stripe, supplied by the owner of the memory.
+// What taking a stripe lock gave.
+enum class LockResult {
+    held,
+    // Held, but its previous owner died holding it (a robust mutex): the
+    // stripe may be half-updated; the table empties it before using it.
+    held_owner_died,
+    failed,        // not taken (the caller answers internal-error)
+};
+
+// One lock per stripe, supplied by the owner of the memory
+// (ProcessSharedLocks in the module, std::mutex or nothing in tests).
 class StripeLocks {
 public:
     virtual ~StripeLocks() = default;
-    // false: the lock could not be taken (the caller answers internal-error).
-    virtual bool lock(unsigned stripe) noexcept = 0;
+    virtual LockResult lock(unsigned stripe) noexcept = 0;
     virtual void unlock(unsigned stripe) noexcept = 0;
+};
+
+// Robust, process-shared pthread mutexes, one per stripe, in a block of
+// shared memory beside the table: every thread of every child locks them
+// with a futex (no system call when uncontended, no lock file, no false
+// EDEADLK of fcntl locks), and a child that dies holding one hands the next
+// locker held_owner_died instead of a dead lock.
+class ProcessSharedLocks final : public StripeLocks {
+public:
+    static std::size_t bytes_needed(unsigned count) noexcept;
+    // Initialises count mutexes in memory (64-byte aligned). false on failure.
+    static bool format(void* memory, unsigned count) noexcept;
+    ProcessSharedLocks(void* memory, unsigned count) noexcept;
+    LockResult lock(unsigned stripe) noexcept override;
+    void unlock(unsigned stripe) noexcept override;
+
+private:
+    void* memory_;
+    unsigned count_;
 };
 
 // Requested geometry; table_bytes()/format() normalise it (stripes a power
@@ -208,9 +236,6 @@ public:
                                bool verified, const Secret* z, std::int64_t now,
                                const SessionLimits& limits = SessionLimits()) noexcept;
 
-    // Removes a session (tests, administrative use). false if absent.
-    bool remove(const Bytes& sid) noexcept;
-
     // Walks every stripe under its lock and checks every invariant: list
     // links and counts, states, bucket chains and hashes, slot bounds.
     bool validate(std::string& problem) const;
@@ -236,9 +261,11 @@ private:
     void list_append(unsigned stripe, std::uint32_t index, SessionState state) noexcept;
     void bucket_remove(unsigned stripe, std::uint32_t index) noexcept;
     void release(unsigned stripe, std::uint32_t index) noexcept;
+    struct Header;
+    static void reset_stripe(std::uint8_t* base, const Header& header, unsigned stripe) noexcept;
+    class Guard;
     std::uint32_t take_slot(unsigned stripe, std::int64_t now, Eviction& eviction) noexcept;
 
-    struct Header;
     Header* header_ = nullptr;
     std::uint8_t* base_ = nullptr;
     TableLayout layout_{};

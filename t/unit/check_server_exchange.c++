@@ -52,7 +52,7 @@ bool logged(const char* tag) {
 
 class NoLocks final : public StripeLocks {
 public:
-    bool lock(unsigned) noexcept override { return true; }
+    LockResult lock(unsigned) noexcept override { return LockResult::held; }
     void unlock(unsigned) noexcept override {}
 };
 
