@@ -113,9 +113,7 @@ bool server_handshake(const Algorithm& a, const Bytes& j, const Bytes& k_c1,
                       const std::string& vh, Bytes& k_s1, Secret& z, double& kex_us,
                       double& z_us, double& vk_us) {
     double t0 = thread_cpu_us();
-    Secret s_s1 = a.random_server_scalar();
-    if (s_s1.empty()) return false;
-    if (a.server_exchange(j, k_c1, s_s1, k_s1, z) != KexError::none) return false;
+    if (a.server_exchange(j, k_c1, k_s1, z) != KexError::none) return false;
     double t1 = thread_cpu_us();
     double t2 = t1;
     Bytes vk_c = compute_vk_c(a, k_c1, k_s1, z, 1, vh);

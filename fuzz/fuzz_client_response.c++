@@ -233,9 +233,9 @@ int client_response_one_input(const std::uint8_t* data, std::size_t size) {
     // detail quotes, or in any letter case in a token the client writes in
     // lower case, such as an algorithm name: the fuzzer found both.)
     if (v.password.size() >= 6) {
-        const std::string password = ascii_lower(v.password);
-        if (ascii_lower(as_text(data, size)).find(password) == std::string::npos)
-            FUZZ_CHECK(ascii_lower(step.detail).find(password) == std::string::npos);
+        const std::string password = ascii_lowercase(v.password);
+        if (ascii_lowercase(as_text(data, size)).find(password) == std::string::npos)
+            FUZZ_CHECK(ascii_lowercase(step.detail).find(password) == std::string::npos);
     }
     return 0;
 }

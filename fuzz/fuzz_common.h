@@ -16,6 +16,8 @@
 #include <string>
 #include <string_view>
 
+#include "ascii.h"
+
 #ifndef FUZZ_CHECK
 #define FUZZ_CHECK(condition)                                                          \
     do {                                                                               \
@@ -67,14 +69,6 @@ inline bool masked(std::string_view finding) {
 
 inline std::string_view as_text(const std::uint8_t* data, std::size_t size) noexcept {
     return std::string_view(reinterpret_cast<const char*>(data), size);
-}
-
-// ASCII lower case (the letter case HTTP tokens and hex digits ignore).
-inline std::string ascii_lower(std::string_view text) {
-    std::string out(text);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
 }
 
 }  // namespace fuzz

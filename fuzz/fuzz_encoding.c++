@@ -89,7 +89,7 @@ void check_hex(std::string_view text, std::size_t natural_length) {
     FUZZ_CHECK(value.has_value() == (error == DecodeError::none));
     if (!value) return;
     FUZZ_CHECK(value->size() * 2 == text.size());
-    FUZZ_CHECK(encode_hex_fixed(*value) == ascii_lower(text));
+    FUZZ_CHECK(encode_hex_fixed(*value) == ascii_lowercase(text));
 }
 
 void check_base64(std::string_view text, std::size_t natural_length) {

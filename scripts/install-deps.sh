@@ -13,6 +13,27 @@ fuzz_packages() {
 PACKAGES="build-essential autoconf pkg-config apache2 apache2-dev libapr1-dev libaprutil1-dev
 libssl-dev openssl libicu-dev libcurl4-openssl-dev check libsubunit-dev nlohmann-json3-dev
 python3 curl ca-certificates"
+# The JavaScript client (js/, scripts/js-test.sh): node and npm, firefox-esr
+# for the extension's browser tests and certutil (libnss3-tools) to trust the
+# tests' generated CA. Debian 12's nodejs (18) needs Debian's npm package;
+# NodeSource's nodejs bundles npm and conflicts with Debian's npm, so npm is
+# only installed from Debian when node is absent or Debian's own.
+js_packages() {
+    p="firefox-esr libnss3-tools"
+    if ! command -v node >/dev/null 2>&1; then
+        p="$p nodejs npm"
+    elif ! command -v npm >/dev/null 2>&1; then
+        if dpkg-query -W -f='${Version}' nodejs 2>/dev/null | grep -q nodesource; then
+            echo "install-deps: warning: npm is missing, but nodejs comes from NodeSource" \
+                 "(whose package includes npm; Debian's npm conflicts with it): reinstall" \
+                 "NodeSource's nodejs" >&2
+        else
+            p="$p npm"
+        fi
+    fi
+    echo "$p"
+}
+PACKAGES="$PACKAGES $(js_packages)"
 case "${1:-}" in
     --fuzz) PACKAGES="$PACKAGES $(fuzz_packages)" ;;
     "") ;;

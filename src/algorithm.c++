@@ -14,6 +14,7 @@ const char* kex_error_name(KexError e) noexcept {
     case KexError::not_on_curve: return "not_on_curve";
     case KexError::infinity: return "infinity";
     case KexError::bad_scalar: return "bad_scalar";
+    case KexError::bad_verifier: return "bad_verifier";
     case KexError::internal: return "internal";
     }
     return "unknown";
@@ -24,15 +25,11 @@ std::size_t Algorithm::hash_length() const noexcept {
     return size > 0 ? static_cast<std::size_t>(size) : 0;
 }
 
-KexError Algorithm::server_exchange(const Bytes& j, const Bytes& k_c1, const Secret& s_s1,
-                                    Bytes& k_s1, Secret& z) const {
-    if (KexError e = check_client_key(k_c1); e != KexError::none) return e;
-    KexError e = server_key(j, k_c1, s_s1, k_s1);
-    if (e == KexError::out_of_range) return KexError::bad_scalar;  // K_s1 invalid: new S_s1
-    if (e != KexError::none) return e;
-    e = server_secret(k_c1, k_s1, s_s1, z);
-    if (e == KexError::infinity || e == KexError::out_of_range) return KexError::bad_scalar;
-    return e;
+KexError Algorithm::server_exchange(const Bytes& j, const Bytes& k_c1, Bytes& k_s1,
+                                    Secret& z) const {
+    const Secret s_s1 = random_server_scalar();  // wiped when it goes out of scope
+    if (s_s1.empty()) return KexError::internal;  // logged by the algorithm
+    return server_exchange_with(j, k_c1, s_s1, k_s1, z);
 }
 
 namespace {

@@ -31,6 +31,7 @@ enum class KexError {
     not_on_curve,      // EC: P'(K) does not exist
     infinity,          // EC: [h]*P'(K) is the point at infinity
     bad_scalar,        // S value outside [1, r-1] (or DL S_c1 below minimum)
+    bad_verifier,      // server: stored J invalid, or J and K_c1 give an invalid K_s1
     internal,          // OpenSSL failure (allocation, etc.)
 };
 const char* kex_error_name(KexError e) noexcept;
@@ -51,36 +52,50 @@ public:
 
     // J(pi) (RFC 8121 §3.2/§3.3), OCTETS in element_length.
     virtual KexError verifier(const Secret& pi, Bytes& j) const = 0;
-    // A uniformly random S in [1, r-1] from OpenSSL's CSPRNG; the client one
-    // also satisfies the algorithm's minimum (DL: g^S_c1 > q).
+
+    // ---- Client role -------------------------------------------------------
+    // A uniformly random S_c1 in [1, r-1] from OpenSSL's CSPRNG that also
+    // satisfies the algorithm's minimum (DL: g^S_c1 > q); empty on failure.
     virtual Secret random_client_scalar() const = 0;
-    virtual Secret random_server_scalar() const = 0;
     // K_c1 from S_c1.
     virtual KexError client_key(const Secret& s_c1, Bytes& k_c1) const = 0;
-    // The server's checks on a received K_c1.
-    virtual KexError check_client_key(const Bytes& k_c1) const = 0;
-    // K_s1 from J, K_c1 (checked here too) and S_s1; fails if K_s1 is invalid.
-    virtual KexError server_key(const Bytes& j, const Bytes& k_c1, const Secret& s_s1,
-                                Bytes& k_s1) const = 0;
     // The client's checks on a received K_s1.
     virtual KexError check_server_key(const Bytes& k_s1) const = 0;
     // z, client formula (checks K_s1).
     virtual KexError client_secret(const Secret& pi, const Secret& s_c1, const Bytes& k_c1,
                                    const Bytes& k_s1, Secret& z) const = 0;
-    // z, server formula.
+
+    // ---- Server role -------------------------------------------------------
+    // The server's checks on a received K_c1.
+    virtual KexError check_client_key(const Bytes& k_c1) const = 0;
+    // The server's whole key exchange in one call: draws S_s1, checks K_c1,
+    // computes K_s1 and the server's z (each point decoded once) and wipes
+    // S_s1. Nothing is written on failure. Errors:
+    //   bad_encoding / out_of_range / not_on_curve / infinity: K_c1 rejected
+    //     (infinity also when J + [t_1]K_c1 or K_c1 + [t_2]G is the identity:
+    //     K_c1 is to blame);
+    //   bad_verifier: the stored J is not a valid group element, or J and
+    //     K_c1 give an invalid K_s1. RFC 8121 §3.2/§3.3 say the server MUST
+    //     reject the exchange then, and §5.2 says why it never retries with
+    //     another S_s1: the cause is most likely an invalid J, not bad luck.
+    //     The caller treats the record as corrupt (logged here);
+    //   internal: an OpenSSL failure (logged here).
+    KexError server_exchange(const Bytes& j, const Bytes& k_c1, Bytes& k_s1, Secret& z) const;
+
+    // ---- Step by step, for known-answer tests and test peers ---------------
+    // The same computations as server_exchange with a given S_s1 (the same
+    // code: each algorithm has one K_s1 and one z formula).
+    // A uniformly random S_s1 in [1, r-1]; empty on failure.
+    virtual Secret random_server_scalar() const = 0;
+    // server_exchange with this S_s1 (bad_scalar: S_s1 outside [1, r-1]).
+    virtual KexError server_exchange_with(const Bytes& j, const Bytes& k_c1, const Secret& s_s1,
+                                          Bytes& k_s1, Secret& z) const = 0;
+    // K_s1 alone from J, K_c1 (checked) and S_s1, with server_exchange's errors.
+    virtual KexError server_key(const Bytes& j, const Bytes& k_c1, const Secret& s_s1,
+                                Bytes& k_s1) const = 0;
+    // z alone, server formula (checks K_c1).
     virtual KexError server_secret(const Bytes& k_c1, const Bytes& k_s1, const Secret& s_s1,
                                    Secret& z) const = 0;
-    // The server's whole key exchange in one call: checks K_c1, computes
-    // K_s1 and the server's z, decoding each point once. Errors:
-    //   bad_encoding / out_of_range / not_on_curve / infinity: K_c1 rejected
-    //     (infinity also when J + [t_1]K_c1 is the identity: K_c1 is to blame);
-    //   internal: J is not a valid group element (logged: a corrupt verifier
-    //     record) or an OpenSSL failure;
-    //   bad_scalar: S_s1 outside [1, r-1], or this S_s1 gives an invalid K_s1
-    //     or z (negligible probability): call again with a fresh S_s1.
-    // The default runs check_client_key, server_key and server_secret.
-    virtual KexError server_exchange(const Bytes& j, const Bytes& k_c1, const Secret& s_s1,
-                                     Bytes& k_s1, Secret& z) const;
 
     // Wire forms of kc1/ks1 (element_length) and vkc/vks (hash_length).
     bool quoted_on_wire() const noexcept { return wire_format() == WireFormat::base64_fixed; }

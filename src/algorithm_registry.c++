@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "algorithm.h"
+#include "ascii.h"
 
 namespace mutual {
 
@@ -34,15 +35,6 @@ const std::vector<const Algorithm*>* build_registry() {
     list->reserve(sizeof algorithm_table / sizeof algorithm_table[0]);
     for (AlgorithmFactory factory : algorithm_table) list->push_back(factory());
     return list;
-}
-
-char lower_ascii(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-bool equal_ignoring_ascii_case(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower_ascii(a[i]) != lower_ascii(b[i])) return false;
-    return true;
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "ascii.h"
+
 namespace mutual {
 
 const char* decode_error_name(DecodeError e) noexcept {
@@ -27,13 +29,6 @@ std::nullopt_t fail(DecodeError* error, DecodeError e) {
 
 void succeed(DecodeError* error) {
     if (error != nullptr) *error = DecodeError::none;
-}
-
-int hex_digit_value(char c) noexcept {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
 }
 
 constexpr char base64_alphabet[] =
@@ -105,7 +100,7 @@ std::optional<Bytes> decode_hex_fixed(std::string_view text, std::size_t natural
     return out;
 }
 
-std::string to_hex(const std::uint8_t* data, std::size_t length) {
+std::string encode_hex_fixed(const std::uint8_t* data, std::size_t length) {
     static const char digits[] = "0123456789abcdef";
     std::string out(2 * length, '\0');
     for (std::size_t i = 0; i < length; ++i) {
@@ -113,10 +108,6 @@ std::string to_hex(const std::uint8_t* data, std::size_t length) {
         out[2 * i + 1] = digits[data[i] & 0x0f];
     }
     return out;
-}
-
-std::string encode_hex_fixed(const std::uint8_t* data, std::size_t length) {
-    return to_hex(data, length);
 }
 
 std::string encode_base64_fixed(const std::uint8_t* data, std::size_t length) {

@@ -31,8 +31,6 @@ const char* decode_error_name(DecodeError e) noexcept;
 // never wrap, never reject merely for size).
 constexpr std::uint64_t integer_saturation = UINT64_MAX;
 
-// octet(i): a single octet.
-inline void append_octet(Bytes& out, std::uint8_t i) { out.push_back(i); }
 // VI(i): big-endian radix-128, continuation octets 0x80-0xff, last 0x00-0x7f.
 void append_vi(Bytes& out, std::uint64_t i);
 // VS(s) = VI(length(s)) | s.
@@ -57,11 +55,6 @@ std::optional<Bytes> decode_base64_fixed(std::string_view text, std::size_t natu
                                          DecodeError* error = nullptr);
 std::string encode_base64_fixed(const std::uint8_t* data, std::size_t length);
 inline std::string encode_base64_fixed(const Bytes& b) { return encode_base64_fixed(b.data(), b.size()); }
-
-// Plain hex helpers for tests and tools (no natural-length rules).
-std::string to_hex(const std::uint8_t* data, std::size_t length);
-inline std::string to_hex(const Bytes& b) { return to_hex(b.data(), b.size()); }
-inline std::string to_hex(const Secret& b) { return to_hex(b.data(), b.size()); }
 
 // True when s is well-formed UTF-8 (shortest forms, no surrogates, <= U+10FFFF).
 bool is_valid_utf8(std::string_view s) noexcept;

@@ -7,7 +7,6 @@
 // Group objects are built when the registry first creates the algorithm and
 // are intentionally never freed (the registry leaks its objects so nothing
 // runs at module unload).
-#include <memory>
 #include <string>
 #include <string_view>
 
@@ -16,58 +15,38 @@
 #include <openssl/evp.h>
 
 #include "algorithm.h"
+#include "kam3_math.h"
 #include "log.h"
+#include "openssl_ptr.h"
 
 namespace mutual {
 namespace {
 
-struct BnFree {
-    void operator()(BIGNUM* b) const noexcept { BN_free(b); }
-};
-struct BnClearFree {
-    void operator()(BIGNUM* b) const noexcept { BN_clear_free(b); }
-};
-struct BnCtxFree {
-    void operator()(BN_CTX* c) const noexcept { BN_CTX_free(c); }
-};
-using PublicBn = std::unique_ptr<BIGNUM, BnFree>;
-using SecretBn = std::unique_ptr<BIGNUM, BnClearFree>;
-using BnCtx = std::unique_ptr<BN_CTX, BnCtxFree>;
+using kam3::new_secret;
+using kam3::public_from;
+using kam3::PublicBn;
+using kam3::secret_from;
+using kam3::SecretBn;
+using BnCtx = UniquePtr<BN_CTX>;
 
-PublicBn public_from(const std::uint8_t* data, std::size_t length) {
-    return PublicBn(BN_bin2bn(data, static_cast<int>(length), nullptr));
-}
-
-SecretBn secret_from(const std::uint8_t* data, std::size_t length) {
-    SecretBn bn(BN_bin2bn(data, static_cast<int>(length), nullptr));
-    if (bn) BN_set_flags(bn.get(), BN_FLG_CONSTTIME);
-    return bn;
-}
-
-SecretBn new_secret() {
-    SecretBn bn(BN_new());
-    if (bn) BN_set_flags(bn.get(), BN_FLG_CONSTTIME);
-    return bn;
-}
-
-class Kam3Dl final : public Algorithm {
+class Kam3Dl final : public kam3::Family {
 public:
     using PrimeFunction = BIGNUM* (*)(BIGNUM*);
 
     Kam3Dl(std::string_view name, const char* hash_name, PrimeFunction prime)
-        : name_(name) {
-        md_ = EVP_MD_fetch(nullptr, hash_name, nullptr);
+        : Family(name, hash_name) {
         BnCtx ctx(BN_CTX_new());
         q_ = prime(nullptr);
         q_minus_1_ = BN_new();
-        r_ = BN_new();
+        BIGNUM* r = BN_new();
+        r_ = r;
         r_minus_1_ = BN_new();
         g_ = BN_new();
         min_client_scalar_ = BN_new();
         mont_q_ = BN_MONT_CTX_new();
         ready_ = md_ && ctx && q_ && q_minus_1_ && r_ && r_minus_1_ && g_ && min_client_scalar_ &&
                  mont_q_ && BN_sub(q_minus_1_, q_, BN_value_one()) &&
-                 BN_rshift1(r_, q_) &&  // q is odd: (q - 1) / 2 == q >> 1
+                 BN_rshift1(r, q_) &&  // q is odd: (q - 1) / 2 == q >> 1
                  BN_sub(r_minus_1_, r_, BN_value_one()) && BN_set_word(g_, 2) &&
                  BN_MONT_CTX_set(mont_q_, q_, ctx.get());
         if (ready_) {
@@ -82,10 +61,6 @@ public:
         }
     }
 
-    std::string_view name() const noexcept override { return name_; }
-    const EVP_MD* hash() const noexcept override { return md_; }
-    std::size_t element_length() const noexcept override { return element_length_; }
-    std::size_t scalar_length() const noexcept override { return scalar_length_; }
     WireFormat wire_format() const noexcept override { return WireFormat::base64_fixed; }
 
     KexError verifier(const Secret& pi, Bytes& j) const override {
@@ -99,13 +74,15 @@ public:
         return to_element(result.get(), j);
     }
 
-    Secret random_client_scalar() const override { return random_scalar(true); }
-    Secret random_server_scalar() const override { return random_scalar(false); }
+    Secret random_client_scalar() const override {
+        return ready_ ? kam3::random_scalar(order(), min_client_scalar_) : Secret();
+    }
 
     KexError client_key(const Secret& s_c1, Bytes& k_c1) const override {
         if (!ready_) return KexError::internal;
         SecretBn s;
-        if (KexError e = to_scalar(s_c1, true, s); e != KexError::none) return e;
+        if (KexError e = kam3::scalar_from(order(), s_c1, min_client_scalar_, s); e != KexError::none)
+            return e;
         BnCtx ctx(BN_CTX_new());
         PublicBn result(BN_new());
         if (!ctx || !result || !exp_secret(result.get(), g_, s.get(), ctx.get()))
@@ -121,38 +98,11 @@ public:
 
     KexError server_key(const Bytes& j, const Bytes& k_c1, const Secret& s_s1,
                         Bytes& k_s1) const override {
-        if (!ready_) return KexError::internal;
-        PublicBn k;
-        if (KexError e = to_group_element(k_c1, k); e != KexError::none) return e;
-        SecretBn verifier;
-        if (KexError e = to_secret_element(j, verifier); e != KexError::none) {
-            // A server-side problem (corrupt verifier record), not the client's.
-            log(LogLevel::error, "MUT03118",
-                std::string("stored verifier J is not a valid group element: ") + kex_error_name(e));
-            return KexError::internal;
-        }
-        SecretBn s;
-        if (KexError e = to_scalar(s_s1, false, s); e != KexError::none) return e;
-
-        const Bytes t1_octets = compute_t1(*this, k_c1);
-        PublicBn t1 = public_from(t1_octets.data(), t1_octets.size());
+        ServerInputs in;
+        if (KexError e = server_inputs(j, k_c1, s_s1, in); e != KexError::none) return e;
         BnCtx ctx(BN_CTX_new());
-        PublicBn k_t1(BN_new());
-        SecretBn base = new_secret();
-        PublicBn result(BN_new());
-        if (t1_octets.empty() || !t1 || !ctx || !k_t1 || !base || !result ||
-            // K_c1^t_1 (public exponent)
-            !BN_mod_exp_mont(k_t1.get(), k.get(), t1.get(), q_, ctx.get(), mont_q_) ||
-            // J * K_c1^t_1 through Montgomery multiplication (J stays out of BN_div)
-            !BN_to_montgomery(base.get(), verifier.get(), mont_q_, ctx.get()) ||
-            !BN_mod_mul_montgomery(base.get(), base.get(), k_t1.get(), mont_q_, ctx.get()) ||
-            !exp_secret(result.get(), base.get(), s.get(), ctx.get()))
-            return fail("MUT03104", "K_s1");
-        if (!in_range(result.get())) {
-            log(LogLevel::warn, "MUT03105", "computed K_s1 is out of range; rejecting the exchange");
-            return KexError::out_of_range;
-        }
-        return to_element(result.get(), k_s1);
+        if (!ctx) return fail("MUT03104", "K_s1");
+        return server_k_s1(in, k_c1, k_s1, ctx.get());
     }
 
     KexError check_server_key(const Bytes& k_s1) const override {
@@ -168,34 +118,24 @@ public:
         if (KexError e = to_group_element(k_s1, k_s); e != KexError::none) return e;
         if (k_c1.size() != element_length_) return KexError::bad_encoding;
         SecretBn s;
-        if (KexError e = to_scalar(s_c1, true, s); e != KexError::none) return e;
+        if (KexError e = kam3::scalar_from(order(), s_c1, min_client_scalar_, s); e != KexError::none)
+            return e;
         if (pi.empty()) return KexError::bad_scalar;
-        SecretBn p = secret_from(pi.data(), pi.size());
 
         const Bytes t1_octets = compute_t1(*this, k_c1);
         const Bytes t2_octets = compute_t2(*this, k_c1, k_s1);
         PublicBn t1 = public_from(t1_octets.data(), t1_octets.size());
         PublicBn t2 = public_from(t2_octets.data(), t2_octets.size());
         BnCtx ctx(BN_CTX_new());
-        SecretBn numerator = new_secret();
-        SecretBn denominator = new_secret();
         SecretBn exponent = new_secret();
         SecretBn result = new_secret();
-        if (!p || t1_octets.empty() || t2_octets.empty() || !t1 || !t2 || !ctx || !numerator ||
-            !denominator || !exponent || !result ||
-            // (S_c1 + t_2) mod r
-            !BN_mod_add(numerator.get(), s.get(), t2.get(), r_, ctx.get()) ||
-            // (S_c1 * t_1 + pi) mod r
-            !BN_mod_mul(denominator.get(), s.get(), t1.get(), r_, ctx.get()) ||
-            !BN_mod_add(denominator.get(), denominator.get(), p.get(), r_, ctx.get()))
+        if (t1_octets.empty() || t2_octets.empty() || !t1 || !t2 || !ctx || !exponent || !result)
             return fail("MUT03106", "the client exponent");
-        if (BN_is_zero(denominator.get())) {
-            log(LogLevel::error, "MUT03107", "degenerate client exponent (S_c1 * t_1 + pi = 0 mod r)");
-            return KexError::bad_scalar;
-        }
-        if (!blinded_inverse(exponent.get(), denominator.get(), ctx.get()) ||
-            !BN_mod_mul(exponent.get(), exponent.get(), numerator.get(), r_, ctx.get()) ||
-            !exp_secret(result.get(), k_s.get(), exponent.get(), ctx.get()))
+        if (KexError e = kam3::client_exponent(order(), s.get(), t1.get(), t2.get(), pi,
+                                               exponent.get(), ctx.get());
+            e != KexError::none)
+            return e;
+        if (!exp_secret(result.get(), k_s.get(), exponent.get(), ctx.get()))
             return fail("MUT03108", "z (client)");
         return to_secret_octets(result.get(), z);
     }
@@ -207,95 +147,85 @@ public:
         if (KexError e = to_group_element(k_c1, k); e != KexError::none) return e;
         if (k_s1.size() != element_length_) return KexError::bad_encoding;
         SecretBn s;
-        if (KexError e = to_scalar(s_s1, false, s); e != KexError::none) return e;
-
-        const Bytes t2_octets = compute_t2(*this, k_c1, k_s1);
-        PublicBn t2 = public_from(t2_octets.data(), t2_octets.size());
+        if (KexError e = kam3::scalar_from(order(), s_s1, nullptr, s); e != KexError::none) return e;
         BnCtx ctx(BN_CTX_new());
-        PublicBn base(BN_new());
-        SecretBn result = new_secret();
-        if (t2_octets.empty() || !t2 || !ctx || !base || !result ||
-            // g^t_2 (public exponent), then K_c1 * g^t_2
-            !BN_mod_exp_mont_word(base.get(), 2, t2.get(), q_, ctx.get(), mont_q_) ||
-            !BN_mod_mul(base.get(), base.get(), k.get(), q_, ctx.get()) ||
-            !exp_secret(result.get(), base.get(), s.get(), ctx.get()))
-            return fail("MUT03109", "z (server)");
-        return to_secret_octets(result.get(), z);
+        if (!ctx) return fail("MUT03109", "z (server)");
+        return server_z(k.get(), s.get(), k_c1, k_s1, z, ctx.get());
     }
 
-    // The server's whole exchange with K_c1, J and S_s1 parsed once:
-    // K_s1 = (J * K_c1^t_1)^S_s1 and z = (K_c1 * g^t_2)^S_s1 mod q, the
-    // secret exponent always through BN_mod_exp_mont_consttime.
-    KexError server_exchange(const Bytes& j, const Bytes& k_c1, const Secret& s_s1,
-                             Bytes& k_s1, Secret& z) const override {
-        if (!ready_) return KexError::internal;
-        PublicBn k;
-        if (KexError e = to_group_element(k_c1, k); e != KexError::none) return e;
-        SecretBn verifier;
-        if (KexError e = to_secret_element(j, verifier); e != KexError::none) {
-            // A server-side problem (corrupt verifier record), not the client's.
-            log(LogLevel::error, "MUT03119",
-                std::string("stored verifier J is not a valid group element: ") + kex_error_name(e));
-            return KexError::internal;
-        }
-        SecretBn s;
-        if (KexError e = to_scalar(s_s1, false, s); e != KexError::none) return e;
-
-        const Bytes t1_octets = compute_t1(*this, k_c1);
-        PublicBn t1 = public_from(t1_octets.data(), t1_octets.size());
+    // The server's whole exchange with K_c1, J and S_s1 parsed once, through
+    // the same two formulas as server_key and server_secret.
+    KexError server_exchange_with(const Bytes& j, const Bytes& k_c1, const Secret& s_s1,
+                                  Bytes& k_s1, Secret& z) const override {
+        ServerInputs in;
+        if (KexError e = server_inputs(j, k_c1, s_s1, in); e != KexError::none) return e;
         BnCtx ctx(BN_CTX_new());
-        PublicBn k_t1(BN_new());
-        SecretBn base = new_secret();
-        PublicBn k_s(BN_new());
-        if (t1_octets.empty() || !t1 || !ctx || !k_t1 || !base || !k_s ||
-            // K_c1^t_1 (public exponent)
-            !BN_mod_exp_mont(k_t1.get(), k.get(), t1.get(), q_, ctx.get(), mont_q_) ||
-            // J * K_c1^t_1 through Montgomery multiplication (J stays out of BN_div)
-            !BN_to_montgomery(base.get(), verifier.get(), mont_q_, ctx.get()) ||
-            !BN_mod_mul_montgomery(base.get(), base.get(), k_t1.get(), mont_q_, ctx.get()) ||
-            !exp_secret(k_s.get(), base.get(), s.get(), ctx.get()))
-            return fail("MUT03120", "K_s1");
-        if (!in_range(k_s.get())) {
-            log(LogLevel::warn, "MUT03121", "computed K_s1 is out of range; retrying with a new S_s1");
-            return KexError::bad_scalar;
-        }
-        Bytes k_s1_octets;
-        if (KexError e = to_element(k_s.get(), k_s1_octets); e != KexError::none) return e;
-
-        const Bytes t2_octets = compute_t2(*this, k_c1, k_s1_octets);
-        PublicBn t2 = public_from(t2_octets.data(), t2_octets.size());
-        PublicBn z_base(BN_new());
-        SecretBn result = new_secret();
-        if (t2_octets.empty() || !t2 || !z_base || !result ||
-            // g^t_2 (public exponent), then K_c1 * g^t_2
-            !BN_mod_exp_mont_word(z_base.get(), 2, t2.get(), q_, ctx.get(), mont_q_) ||
-            !BN_mod_mul(z_base.get(), z_base.get(), k.get(), q_, ctx.get()) ||
-            !exp_secret(result.get(), z_base.get(), s.get(), ctx.get()))
-            return fail("MUT03122", "z (server)");
-        Secret z_octets;
-        if (KexError e = to_secret_octets(result.get(), z_octets); e != KexError::none) return e;
-        k_s1 = std::move(k_s1_octets);
-        z = std::move(z_octets);
-        return KexError::none;
+        if (!ctx) return fail("MUT03120", "K_s1");
+        return kam3::server_exchange(
+            [&](Bytes& k) { return server_k_s1(in, k_c1, k, ctx.get()); },
+            [&](const Bytes& k, Secret& out) {
+                return server_z(in.k_c1.get(), in.s_s1.get(), k_c1, k, out, ctx.get());
+            },
+            k_s1, z);
     }
 
 private:
-    KexError fail(const char* tag, const char* what) const {
-        ERR_clear_error();
-        log(LogLevel::error, tag, std::string("OpenSSL failure computing ") + what + " for " + name_);
-        return KexError::internal;
+    struct ServerInputs {
+        PublicBn k_c1;
+        SecretBn j;
+        SecretBn s_s1;
+    };
+
+    // K_c1 (the client's: its errors), J (ours: bad_verifier) and S_s1.
+    KexError server_inputs(const Bytes& j, const Bytes& k_c1, const Secret& s_s1,
+                           ServerInputs& in) const {
+        if (!ready_) return KexError::internal;
+        if (KexError e = to_group_element(k_c1, in.k_c1); e != KexError::none) return e;
+        if (KexError e = to_secret_element(j, in.j); e != KexError::none)
+            return verifier_rejected("MUT03119", e);
+        return kam3::scalar_from(order(), s_s1, nullptr, in.s_s1);
     }
 
-    // 1 / x mod r for a secret x != 0 (r is prime): invert x * b for a fresh
-    // uniform b in [1, r - 1], then multiply by b. x * b is uniform and
-    // independent of x, so the inversion's timing says nothing about x.
-    bool blinded_inverse(BIGNUM* out, const BIGNUM* x, BN_CTX* ctx) const {
-        SecretBn blind = new_secret();
-        SecretBn blinded = new_secret();
-        return blind && blinded && BN_priv_rand_range(blind.get(), r_minus_1_) &&
-               BN_add_word(blind.get(), 1) && BN_mod_mul(blinded.get(), x, blind.get(), r_, ctx) &&
-               BN_mod_inverse(out, blinded.get(), r_, ctx) != nullptr &&
-               BN_mod_mul(out, out, blind.get(), r_, ctx);
+    // K_s1 = (J * K_c1^t_1)^S_s1 mod q, which must satisfy 1 < K_s1 < q - 1:
+    // otherwise the exchange is rejected (RFC 8121 §3.2 and §5.2).
+    KexError server_k_s1(const ServerInputs& in, const Bytes& k_c1, Bytes& k_s1,
+                         BN_CTX* ctx) const {
+        const Bytes t1_octets = compute_t1(*this, k_c1);
+        PublicBn t1 = public_from(t1_octets.data(), t1_octets.size());
+        PublicBn k_t1(BN_new());
+        SecretBn base = new_secret();
+        PublicBn result(BN_new());
+        if (t1_octets.empty() || !t1 || !k_t1 || !base || !result ||
+            // K_c1^t_1 (public exponent)
+            !BN_mod_exp_mont(k_t1.get(), in.k_c1.get(), t1.get(), q_, ctx, mont_q_) ||
+            // J * K_c1^t_1 through Montgomery multiplication (J stays out of BN_div)
+            !BN_to_montgomery(base.get(), in.j.get(), mont_q_, ctx) ||
+            !BN_mod_mul_montgomery(base.get(), base.get(), k_t1.get(), mont_q_, ctx) ||
+            !exp_secret(result.get(), base.get(), in.s_s1.get(), ctx))
+            return fail("MUT03122", "K_s1");
+        if (!in_range(result.get())) {
+            log(LogLevel::warn, "MUT03105",
+                "computed K_s1 is out of range; rejecting the exchange (the verifier J is suspect)");
+            return KexError::bad_verifier;
+        }
+        return to_element(result.get(), k_s1);
+    }
+
+    // z = (K_c1 * g^t_2)^S_s1 mod q, the secret exponent through
+    // BN_mod_exp_mont_consttime.
+    KexError server_z(const BIGNUM* k, const BIGNUM* s, const Bytes& k_c1, const Bytes& k_s1,
+                      Secret& z, BN_CTX* ctx) const {
+        const Bytes t2_octets = compute_t2(*this, k_c1, k_s1);
+        PublicBn t2 = public_from(t2_octets.data(), t2_octets.size());
+        PublicBn base(BN_new());
+        SecretBn result = new_secret();
+        if (t2_octets.empty() || !t2 || !base || !result ||
+            // g^t_2 (public exponent), then K_c1 * g^t_2
+            !BN_mod_exp_mont_word(base.get(), 2, t2.get(), q_, ctx, mont_q_) ||
+            !BN_mod_mul(base.get(), base.get(), k, q_, ctx) ||
+            !exp_secret(result.get(), base.get(), s, ctx))
+            return fail("MUT03121", "z (server)");
+        return to_secret_octets(result.get(), z);
     }
 
     bool exp_secret(BIGNUM* out, const BIGNUM* base, const BIGNUM* exponent, BN_CTX* ctx) const {
@@ -322,16 +252,6 @@ private:
         return in_range(out.get()) ? KexError::none : KexError::out_of_range;
     }
 
-    // S in [1, r - 1]; the client's also satisfies g^S > q.
-    KexError to_scalar(const Secret& octets, bool client, SecretBn& out) const {
-        if (octets.empty()) return KexError::bad_scalar;
-        out = secret_from(octets.data(), octets.size());
-        if (!out) return fail("MUT03112", "a scalar");
-        if (BN_is_zero(out.get()) || BN_cmp(out.get(), r_) >= 0) return KexError::bad_scalar;
-        if (client && BN_cmp(out.get(), min_client_scalar_) < 0) return KexError::bad_scalar;
-        return KexError::none;
-    }
-
     KexError to_element(const BIGNUM* x, Bytes& out) const {
         out.assign(element_length_, 0);
         if (BN_bn2binpad(x, out.data(), static_cast<int>(out.size())) < 0)
@@ -346,41 +266,12 @@ private:
         return KexError::none;
     }
 
-    Secret random_scalar(bool client) const {
-        Secret out;
-        if (!ready_) return out;
-        SecretBn s = new_secret();
-        if (!s) return out;
-        for (int attempt = 0; attempt < 64; ++attempt) {
-            // [0, r - 2] + 1 = [1, r - 1]
-            if (!BN_priv_rand_range(s.get(), r_minus_1_) || !BN_add_word(s.get(), 1)) {
-                fail("MUT03115", "a random scalar");
-                return out;
-            }
-            if (client && BN_cmp(s.get(), min_client_scalar_) < 0) continue;
-            out.assign(scalar_length_, 0);
-            if (BN_bn2binpad(s.get(), out.data(), static_cast<int>(out.size())) < 0) {
-                fail("MUT03116", "a random scalar");
-                out.clear();
-            }
-            return out;
-        }
-        log(LogLevel::error, "MUT03117", "random number generator keeps returning tiny scalars");
-        return out;
-    }
-
-    std::string name_;
-    EVP_MD* md_ = nullptr;
+    // Never freed (see Family).
     BIGNUM* q_ = nullptr;
     BIGNUM* q_minus_1_ = nullptr;
-    BIGNUM* r_ = nullptr;
-    BIGNUM* r_minus_1_ = nullptr;
     BIGNUM* g_ = nullptr;
     BN_MONT_CTX* mont_q_ = nullptr;
-    std::size_t element_length_ = 0;
-    std::size_t scalar_length_ = 0;
     BIGNUM* min_client_scalar_ = nullptr;
-    bool ready_ = false;
 };
 
 }  // namespace

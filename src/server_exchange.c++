@@ -537,40 +537,23 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
 
     // One call checks K_c1 and computes K_s1 and z from a fresh S_s1; the
     // same work for real and fake sessions. z is stored in the session at
-    // once and S_s1 wiped here: the table never holds S_s1.
+    // once and S_s1 wiped by the algorithm: the table never holds S_s1.
     Bytes k_s1;
     Secret z;
-    KexError kex = KexError::internal;
-    // A second attempt only after a corrupt stored J (fake session below);
-    // never to draw another S_s1.
-    for (int attempt = 0; attempt < 2; ++attempt) {
-        Secret s_s1 = a.random_server_scalar();
-        if (s_s1.empty()) {
-            kex = KexError::internal;
-            break;
-        }
-        kex = a.server_exchange(*j, *k_c1, s_s1, k_s1, z);
-        if (kex == KexError::internal && !fake && attempt == 0) {
-            // The stored J did not pass the group-element checks (logged by
-            // the algorithm): a corrupt record. Treat it like a malformed
-            // record, a fake session; a genuine OpenSSL failure fails again.
-            log(LogLevel::error, "MUT01205",
-                "verifier record of user \"" + user + "\" is malformed (" +
-                    record_error_name(RecordError::bad_verifier) + ", " + std::string(a.name()) +
-                    "); rewrite it with htmutual");
-            answer.status = VerifierStatus::bad_record;
-            fake = true;
-            j = fake_j;
-            continue;
-        }
-        break;
+    KexError kex = a.server_exchange(*j, *k_c1, k_s1, z);
+    if (kex == KexError::bad_verifier && !fake) {
+        // The stored J is not a valid group element, or gives an invalid
+        // K_s1 (logged by the algorithm): a corrupt record. Treat it like a
+        // malformed record, a fake session.
+        log(LogLevel::error, "MUT01205",
+            "verifier record of user \"" + user + "\" is malformed (" +
+                record_error_name(RecordError::bad_verifier) + ", " + std::string(a.name()) +
+                "); rewrite it with htmutual");
+        answer.status = VerifierStatus::bad_record;
+        fake = true;
+        j = fake_j;
+        kex = a.server_exchange(*j, *k_c1, k_s1, z);
     }
-    // bad_scalar: K_s1 (or z) is out of range. RFC 8121 §5.2/§6.2: the
-    // server MUST reject the exchange (no retry with another S_s1).
-    if (kex == KexError::bad_scalar)
-        return init_result(p, "auth-failed", LogLevel::error, "MUT01400",
-                           "req-KEX-C1 from user \"" + user + "\" rejected: K_s1 out of range "
-                           "(RFC 8121: the exchange is rejected, not retried)");
     if (kex == KexError::bad_encoding || kex == KexError::out_of_range ||
         kex == KexError::not_on_curve || kex == KexError::infinity)
         return init_result(p, "invalid-parameters", LogLevel::error, "MUT01106",

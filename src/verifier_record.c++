@@ -6,6 +6,7 @@
 #include <cstddef>
 
 #include "algorithm.h"
+#include "ascii.h"
 
 namespace mutual {
 namespace {
@@ -16,12 +17,6 @@ constexpr std::size_t fields_per_entry = 5;
 bool is_unescaped(unsigned char c) noexcept {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
            c == '-' || c == '.' || c == '_' || c == '~' || c == '*';
-}
-
-int upper_hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;  // lower-case digits are not canonical
 }
 
 // Splits `s` at every `separator` (an empty s gives one empty piece).
@@ -108,8 +103,8 @@ bool percent_decode_field(std::string_view s, std::string& out) {
             continue;
         }
         if (c != '%' || s.size() - i < 3) return false;
-        int high = upper_hex_value(s[i + 1]);
-        int low = upper_hex_value(s[i + 2]);
+        int high = upper_hex_digit_value(s[i + 1]);
+        int low = upper_hex_digit_value(s[i + 2]);
         if (high < 0 || low < 0) return false;
         unsigned char decoded = static_cast<unsigned char>(high * 16 + low);
         if (is_unescaped(decoded)) return false;  // not canonical: must appear as itself

@@ -4,17 +4,17 @@
 // and the tls-server-end-point hash (RFC 5929 §4.1).
 #include <cstdint>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+
+#include "test_support.h"  // before check.h (its fail() macro)
 
 // check.h defines a fail() macro: include it after the C++ library headers.
 #include <check.h>
@@ -29,7 +29,7 @@
 
 using namespace mutual;
 using namespace mutual::client;
-using json = nlohmann::json;
+using namespace mutual::test;
 
 // ck_assert_str_eq keeps a pointer past the full expression: compare copies.
 #define assert_string_eq(a, b)                                                            \
@@ -39,23 +39,6 @@ using json = nlohmann::json;
     } while (0)
 
 namespace {
-
-json kat_vectors;  // loaded in main() before the runner forks
-
-bool load_kat() {
-    const char* env = std::getenv("MUTUAL_KAT");
-    const std::string path = env && *env ? env : "t/data/kam3-vectors.json";
-    std::ifstream in(path);
-    if (!in) return false;
-    kat_vectors = json::parse(in, nullptr, false);
-    return !kat_vectors.is_discarded() && kat_vectors.contains("vectors");
-}
-
-Bytes from_hex(const std::string& hex) {
-    std::optional<Bytes> b = decode_hex_fixed(hex, 0);
-    ck_assert_msg(b.has_value(), "bad hex in test data");
-    return *b;
-}
 
 const char* const p256 = "iso-kam3-ec-p256-sha256";
 const char* const p521 = "iso-kam3-ec-p521-sha512";
@@ -862,7 +845,7 @@ END_TEST
 // ---- KAT: the client's messages are the canonical ones -------------------
 
 START_TEST(kat_key_exchange_messages_and_pi_match) {
-    const json& v = kat_vectors["vectors"][_i];
+    const json& v = kat_vectors()[_i];
     const json& in = v["inputs"];
     const std::string algorithm = v["algorithm"];
     Server server(algorithm.c_str(), in["realm"].get<std::string>(),

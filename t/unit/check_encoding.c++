@@ -1,12 +1,15 @@
 // Check suite: RFC 8120 §3.2.3 / §12.1 encodings.
-#include <check.h>
-
 #include <cstdlib>
 #include <string>
 
 #include "encoding.h"
+#include "test_support.h"
+
+// After the C++ headers: check.h defines a macro named fail.
+#include <check.h>
 
 using namespace mutual;
+using namespace mutual::test;
 
 namespace {
 
@@ -173,9 +176,5 @@ int main() {
     tcase_add_test(tc, base64_fixed_number_rejections);
     tcase_add_test(tc, utf8_validation);
     suite_add_tcase(s, tc);
-    SRunner* sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(s);
 }

@@ -31,6 +31,8 @@
 #include "session_table.h"
 #include "verifier_record.h"
 
+#include "test_support.h"  // before check.h (its fail() macro)
+
 #include <check.h>
 
 #define MUTUAL_FUZZ_NO_MAIN 1
@@ -145,9 +147,5 @@ Suite* fuzz_regressions_suite() {
 }  // namespace
 
 int main() {
-    SRunner* runner = srunner_create(fuzz_regressions_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return mutual::test::run_suite(fuzz_regressions_suite());
 }

@@ -2,21 +2,19 @@
 // Mutual messages of RFC 8120 §4, against the KAT header strings.
 #include <cstdint>
 #include <cstdlib>
-#include <fstream>
 #include <set>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "encoding.h"
 #include "header.h"
+#include "test_support.h"
 
 // After the standard headers: check.h defines a macro named fail.
 #include <check.h>
 
 using namespace mutual;
-using json = nlohmann::json;
+using namespace mutual::test;
 
 // ck_assert_str_eq keeps a pointer past the full expression, so compare
 // std::string values instead of c_str() of temporaries.
@@ -32,14 +30,10 @@ namespace {
 
 const char* const kat_sid = "00112233445566778899aabbccddeeff";
 
-json load_kat() {
-    const char* env = std::getenv("MUTUAL_KAT");
-    std::string path = env && *env ? env : "t/data/kam3-vectors.json";
-    std::ifstream in(path);
-    ck_assert_msg(in.good(), "cannot open KAT file %s (set MUTUAL_KAT)", path.c_str());
-    json doc = json::parse(in);
-    ck_assert_msg(doc.contains("vectors") && doc["vectors"].size() == 12,
-                  "KAT file %s: expected 12 vectors", path.c_str());
+// The vector file, with the 12 vectors this suite expects.
+const json& twelve_vectors() {
+    const json& doc = kat();
+    ck_assert_msg(doc["vectors"].size() == 12, "KAT file: expected 12 vectors");
     return doc;
 }
 
@@ -57,7 +51,7 @@ const std::string cred_prefix =
 // ---- KAT: every canonical header parses and re-serializes byte-identically ----
 
 START_TEST(kat_headers_round_trip) {
-    json doc = load_kat();
+    const json& doc = twelve_vectors();
     int checked = 0;
     for (const json& v : doc["vectors"]) {
         const std::string name = v["name"].get<std::string>();
@@ -141,7 +135,7 @@ START_TEST(kat_headers_round_trip) {
 END_TEST
 
 START_TEST(kat_utf8_user_uses_ext_value) {
-    json doc = load_kat();
+    const json& doc = twelve_vectors();
     bool seen = false;
     for (const json& v : doc["vectors"]) {
         const std::string text = v["headers"]["req-KEX-C1 Authorization"].get<std::string>();
@@ -759,9 +753,5 @@ int main() {
     tcase_add_test(hostile, hostile_control_characters);
     suite_add_tcase(s, hostile);
 
-    SRunner* runner = srunner_create(s);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(s);
 }

@@ -3,31 +3,28 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <memory>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/obj_mac.h>
+
+#include "test_support.h"  // before check.h, which defines a fail() macro
 
 // check.h defines a fail() macro: include it after the C++ library headers.
 #include <check.h>
 
 #include "algorithm.h"
 #include "encoding.h"
+#include "openssl_ptr.h"
 
 using namespace mutual;
-using json = nlohmann::json;
+using namespace mutual::test;
 
 namespace {
-
-// Loaded once in main() before the runner forks.
-json kat_vectors;
 
 // Algorithms in RFC 8121 §3 order.
 const char* const algorithm_names[] = {
@@ -36,39 +33,6 @@ const char* const algorithm_names[] = {
     "iso-kam3-ec-p256-sha256",
     "iso-kam3-ec-p521-sha512",
 };
-
-bool load_kat() {
-    const char* env = std::getenv("MUTUAL_KAT");
-    const std::string path = env && *env ? env : "t/data/kam3-vectors.json";
-    std::ifstream in(path);
-    if (!in) return false;
-    kat_vectors = json::parse(in, nullptr, false);
-    return !kat_vectors.is_discarded() && kat_vectors.contains("vectors");
-}
-
-int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-Bytes from_hex(const std::string& hex) {
-    ck_assert_msg(hex.size() % 2 == 0, "odd hex length in test data");
-    Bytes out;
-    for (std::size_t i = 0; i < hex.size(); i += 2) {
-        const int hi = hex_digit(hex[i]);
-        const int lo = hex_digit(hex[i + 1]);
-        ck_assert_msg(hi >= 0 && lo >= 0, "bad hex digit in test data");
-        out.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
-    }
-    return out;
-}
-
-Secret secret_from_hex(const std::string& hex) {
-    const Bytes b = from_hex(hex);
-    return Secret(b.begin(), b.end());
-}
 
 Bytes bn_octets(const BIGNUM* bn, std::size_t length) {
     Bytes out(length);
@@ -84,6 +48,20 @@ const Algorithm& algorithm(const char* name) {
     return *a;
 }
 
+// The server's exchange composed from the step-wise functions, mapping
+// nothing: it must agree with server_exchange_with, which shares their code.
+KexError stepwise_exchange(const Algorithm& a, const Bytes& j, const Bytes& k_c1,
+                           const Secret& s_s1, Bytes& k_s1, Secret& z) {
+    if (KexError e = a.check_client_key(k_c1); e != KexError::none) return e;
+    Bytes k;
+    if (KexError e = a.server_key(j, k_c1, s_s1, k); e != KexError::none) return e;
+    Secret secret;
+    if (KexError e = a.server_secret(k_c1, k, s_s1, secret); e != KexError::none) return e;
+    k_s1 = std::move(k);
+    z = std::move(secret);
+    return KexError::none;
+}
+
 #define assert_error(actual, expected)                                              \
     ck_assert_msg((actual) == (expected), "%s: got %s, want %s", #actual,           \
                   kex_error_name(actual), kex_error_name(expected))
@@ -93,10 +71,7 @@ const Algorithm& algorithm(const char* name) {
                   vector_name.c_str(), what, std::string(actual).c_str(),                \
                   std::string(expected).c_str())
 
-struct BnDeleter {
-    void operator()(BIGNUM* b) const { BN_free(b); }
-};
-using Bn = std::unique_ptr<BIGNUM, BnDeleter>;
+using Bn = UniquePtr<BIGNUM>;
 
 // q of a DL algorithm.
 Bn dl_prime(const Algorithm& a) {
@@ -165,7 +140,7 @@ END_TEST
 // ---- known answers -------------------------------------------------------------
 
 START_TEST(kat_has_twelve_vectors_covering_every_algorithm) {
-    const json& vectors = kat_vectors["vectors"];
+    const json& vectors = kat_vectors();
     ck_assert_uint_eq(vectors.size(), 12);
     std::set<std::string> seen;
     for (const json& v : vectors) seen.insert(v["algorithm"].get<std::string>());
@@ -175,7 +150,7 @@ START_TEST(kat_has_twelve_vectors_covering_every_algorithm) {
 END_TEST
 
 START_TEST(kat_vector_reproduces_every_derived_value) {
-    const json& v = kat_vectors["vectors"].at(static_cast<std::size_t>(_i));
+    const json& v = kat_vectors().at(static_cast<std::size_t>(_i));
     const std::string vector_name = v["name"].get<std::string>();
     const json& in = v["inputs"];
     const json& d = v["derived"];
@@ -246,10 +221,10 @@ START_TEST(kat_vector_reproduces_every_derived_value) {
 }
 END_TEST
 
-// The combined server call gives the KAT K_s1 and z, both the override and
-// the base class's default (the three separate functions).
+// The combined server call gives the KAT K_s1 and z, and so do the
+// step-wise functions composed.
 START_TEST(kat_server_exchange_gives_k_s1_and_z) {
-    const json& v = kat_vectors["vectors"].at(static_cast<std::size_t>(_i));
+    const json& v = kat_vectors().at(static_cast<std::size_t>(_i));
     const std::string vector_name = v["name"].get<std::string>();
     const json& in = v["inputs"];
     const json& d = v["derived"];
@@ -267,17 +242,17 @@ START_TEST(kat_server_exchange_gives_k_s1_and_z) {
 
     Bytes k_s1 = to_bytes("stale"), k_s1_default;
     Secret z(3, 9), z_default;
-    assert_error(a.server_exchange(j, k_c1, s_s1, k_s1, z), KexError::none);
+    assert_error(a.server_exchange_with(j, k_c1, s_s1, k_s1, z), KexError::none);
     assert_text_eq(to_hex(k_s1), hex["K_s1"].get<std::string>(), "K_s1 (server_exchange)");
     assert_text_eq(to_hex(z), d["z"].get<std::string>(), "z (server_exchange)");
-    assert_error(a.Algorithm::server_exchange(j, k_c1, s_s1, k_s1_default, z_default), KexError::none);
+    assert_error(stepwise_exchange(a, j, k_c1, s_s1, k_s1_default, z_default), KexError::none);
     assert_text_eq(to_hex(k_s1_default), hex["K_s1"].get<std::string>(), "K_s1 (default server_exchange)");
     assert_text_eq(to_hex(z_default), d["z"].get<std::string>(), "z (default server_exchange)");
 }
 END_TEST
 
 // Errors of the combined call: K_c1 problems as K_c1 errors, a bad J as
-// internal, a bad S_s1 as bad_scalar; nothing is written on failure.
+// bad_verifier, a bad S_s1 as bad_scalar; nothing is written on failure.
 START_TEST(server_exchange_reports_each_input_problem) {
     const Algorithm& a = *all_algorithms()[static_cast<std::size_t>(_i)];
     const bool ec = a.wire_format() == WireFormat::hex_fixed;
@@ -296,8 +271,8 @@ START_TEST(server_exchange_reports_each_input_problem) {
         const auto call = [&](const Bytes& jj, const Bytes& kk, const Secret& ss) {
             Bytes k_s1 = untouched;
             Secret z(1, 42);
-            KexError e = which == 0 ? a.server_exchange(jj, kk, ss, k_s1, z)
-                                    : a.Algorithm::server_exchange(jj, kk, ss, k_s1, z);
+            KexError e = which == 0 ? a.server_exchange_with(jj, kk, ss, k_s1, z)
+                                    : stepwise_exchange(a, jj, kk, ss, k_s1, z);
             if (e != KexError::none) {
                 ck_assert(k_s1 == untouched);
                 ck_assert(z == Secret(1, 42));
@@ -307,7 +282,7 @@ START_TEST(server_exchange_reports_each_input_problem) {
         assert_error(call(j, invalid, s_s1), invalid_error);
         assert_error(call(j, zero, s_s1), ec ? KexError::infinity : KexError::out_of_range);
         assert_error(call(j, Bytes(3, 1), s_s1), KexError::bad_encoding);
-        assert_error(call(invalid, k_c1, s_s1), KexError::internal);
+        assert_error(call(invalid, k_c1, s_s1), KexError::bad_verifier);
         assert_error(call(j, k_c1, Secret(a.scalar_length(), 0)), KexError::bad_scalar);
         assert_error(call(j, k_c1, Secret()), KexError::bad_scalar);
         assert_error(call(j, k_c1, s_s1), KexError::none);
@@ -317,9 +292,24 @@ START_TEST(server_exchange_reports_each_input_problem) {
     assert_error(a.client_key(s_c1, k_c1), KexError::none);
     Bytes k_s1;
     Secret z_server, z_client;
-    assert_error(a.server_exchange(j, k_c1, s_s1, k_s1, z_server), KexError::none);
+    assert_error(a.server_exchange_with(j, k_c1, s_s1, k_s1, z_server), KexError::none);
     assert_error(a.client_secret(pi, s_c1, k_c1, k_s1, z_client), KexError::none);
     ck_assert(z_server == z_client);
+    // The drawing call: a fresh S_s1 each time, agreeing with the client;
+    // a bad J rejected as bad_verifier, a bad K_c1 as the client's error,
+    // nothing written on failure.
+    Bytes k_s1_drawn, k_s1_again;
+    Secret z_drawn, z_again;
+    assert_error(a.server_exchange(j, k_c1, k_s1_drawn, z_drawn), KexError::none);
+    assert_error(a.server_exchange(j, k_c1, k_s1_again, z_again), KexError::none);
+    ck_assert(k_s1_drawn != k_s1_again);
+    assert_error(a.client_secret(pi, s_c1, k_c1, k_s1_drawn, z_client), KexError::none);
+    ck_assert(z_drawn == z_client);
+    Bytes k_s1_untouched = to_bytes("untouched");
+    assert_error(a.server_exchange(invalid, k_c1, k_s1_untouched, z_drawn), KexError::bad_verifier);
+    assert_error(a.server_exchange(j, invalid, k_s1_untouched, z_drawn), invalid_error);
+    ck_assert(k_s1_untouched == to_bytes("untouched"));
+    ck_assert(z_drawn == z_client);
 }
 END_TEST
 
@@ -475,7 +465,7 @@ START_TEST(dl_rejects_keys_outside_one_and_q_minus_one) {
     // A bad stored J is the server's fault, not the client's.
     for (const Bytes& bad_j : bad) {
         Bytes k_s1;
-        assert_error(a.server_key(bad_j, good_k_c1, s_s1, k_s1), KexError::internal);
+        assert_error(a.server_key(bad_j, good_k_c1, s_s1, k_s1), KexError::bad_verifier);
     }
 
     // The edges of the accepted range: 2 and q - 2.
@@ -489,8 +479,7 @@ END_TEST
 START_TEST(ec_rejects_invalid_points) {
     const Algorithm& a = *all_algorithms()[2 + static_cast<std::size_t>(_i)];
     const std::size_t n = a.element_length();
-    std::unique_ptr<EC_GROUP, void (*)(EC_GROUP*)> group(EC_GROUP_new_by_curve_name(ec_nid(a)),
-                                                         EC_GROUP_free);
+    UniquePtr<EC_GROUP> group(EC_GROUP_new_by_curve_name(ec_nid(a)));
     ck_assert_ptr_nonnull(group.get());
     const BIGNUM* p = EC_GROUP_get0_field(group.get());
     Bn gx(BN_new()), gy(BN_new()), value(BN_new());
@@ -549,7 +538,7 @@ START_TEST(ec_rejects_invalid_points) {
         assert_error(a.client_secret(pi, s_c1, good_k_c1, b.k, z), b.error);
         assert_error(a.server_secret(b.k, good_k_s1, s_s1, z), b.error);
         // A bad stored J is the server's fault, not the client's.
-        assert_error(a.server_key(b.k, good_k_c1, s_s1, k_s1), KexError::internal);
+        assert_error(a.server_key(b.k, good_k_c1, s_s1, k_s1), KexError::bad_verifier);
     }
 }
 END_TEST
@@ -603,8 +592,7 @@ START_TEST(scalars_outside_one_to_r_minus_one_are_rejected) {
         Bn q = dl_prime(a);
         ck_assert(BN_rshift1(r.get(), q.get()));
     } else {
-        std::unique_ptr<EC_GROUP, void (*)(EC_GROUP*)> group(
-            EC_GROUP_new_by_curve_name(ec_nid(a)), EC_GROUP_free);
+        UniquePtr<EC_GROUP> group(EC_GROUP_new_by_curve_name(ec_nid(a)));
         ck_assert(BN_copy(r.get(), EC_GROUP_get0_order(group.get())));
     }
     Bn value(BN_new());
@@ -722,9 +710,5 @@ int main() {
     tcase_add_test(tc, equal_constant_time_compares_content_and_length);
     tcase_add_test(tc, pi_depends_on_every_salt_component);
     suite_add_tcase(s, tc);
-    SRunner* sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(s);
 }

@@ -6,10 +6,13 @@
 
 #include "string_prep.h"
 
+#include "test_support.h"  // before check.h (its fail() macro)
+
 // check.h defines a fail() macro: include it after the C++ library headers.
 #include <check.h>
 
 using namespace mutual;
+using namespace mutual::test;
 
 namespace {
 
@@ -247,9 +250,5 @@ int main() {
     tcase_add_test(tc, kat_strings_are_already_prepared);
     tcase_add_test(tc, error_names_are_distinct);
     suite_add_tcase(s, tc);
-    SRunner* sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(s);
 }

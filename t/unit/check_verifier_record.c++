@@ -4,24 +4,23 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include <apr_dbm.h>
 #include <apr_general.h>
-#include <nlohmann/json.hpp>
 
 #include "algorithm.h"
 #include "encoding.h"
 #include "verifier_record.h"
 #include "verifier_store.h"
+#include "test_support.h"
 
 // After the C++ headers: check.h defines macros (fail, ...) they trip over.
 #include <check.h>
 
 using namespace mutual;
-using json = nlohmann::json;
+using namespace mutual::test;
 
 namespace {
 
@@ -39,31 +38,8 @@ namespace {
         ck_assert_msg(out_.empty(), "entries left behind after an error");                    \
     } while (0)
 
-json kat;
-
-void load_kat() {
-    const char* env = std::getenv("MUTUAL_KAT");
-    const std::string path = env && *env ? env : "t/data/kam3-vectors.json";
-    std::ifstream in(path);
-    kat = json::parse(in, nullptr, false);
-}
-
-const json& kat_vector(const std::string& name) {
-    for (const json& v : kat["vectors"])
-        if (v["name"] == name) return v;
-    static const json none;
-    return none;
-}
-
-Bytes from_hex(const std::string& hex) {
-    std::optional<Bytes> b = decode_hex_fixed(hex, 0);
-    ck_assert_msg(b.has_value(), "bad hex in the KAT file");
-    return *b;
-}
-
 VerifierEntry kat_entry(const std::string& name) {
-    const json& v = kat_vector(name);
-    ck_assert_msg(!v.is_null(), "KAT vector %s missing (MUTUAL_KAT?)", name.c_str());
+    const json& v = kat_vector(name);  // fails the test when missing
     VerifierEntry e;
     e.algorithm = find_algorithm(v["algorithm"].get<std::string>());
     ck_assert_ptr_nonnull(e.algorithm);
@@ -99,7 +75,7 @@ START_TEST(encodes_the_documented_form) {
 END_TEST
 
 START_TEST(round_trip_every_kat_vector) {
-    for (const json& v : kat["vectors"]) {
+    for (const json& v : kat_vectors()) {
         VerifierEntry e = kat_entry(v["name"].get<std::string>());
         const std::string text = encode_record({e});
         // Never a separator, whitespace or non-ASCII octet outside the encodings.
@@ -118,7 +94,7 @@ START_TEST(round_trip_every_kat_vector) {
         ck_assert(out[0].j == e.j);
         assert_text_eq(encode_record(out), text);
     }
-    ck_assert_uint_eq(kat["vectors"].size(), 12u);
+    ck_assert_uint_eq(kat_vectors().size(), 12u);
 }
 END_TEST
 
@@ -403,11 +379,7 @@ START_TEST(store_unknown_type) {
 END_TEST
 
 int main() {
-    load_kat();
-    if (!kat.is_object() || !kat.contains("vectors")) {
-        std::fprintf(stderr, "cannot read the KAT file (set MUTUAL_KAT)\n");
-        return EXIT_FAILURE;
-    }
+    if (!load_kat()) return EXIT_FAILURE;  // the reason is on stderr
     apr_initialize();
     Suite* s = suite_create("verifier_record");
     TCase* tc = tcase_create("codec");
@@ -429,10 +401,7 @@ int main() {
     tcase_add_loop_test(store, store_lookup, 0, 4);
     tcase_add_test(store, store_unknown_type);
     suite_add_tcase(s, store);
-    SRunner* sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    const int status = run_suite(s);
     apr_terminate();
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return status;
 }
