@@ -781,7 +781,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
     } catch (const std::exception& e) {
         return fail_startup(s, 0, "MUT01010", apr_pstrcat(pconf, "startup failed: ", e.what(), nullptr));
     } catch (...) {
-        return fail_startup(s, 0, "MUT01010", "startup failed: unknown exception");
+        return fail_startup(s, 0, "MUT01502", "startup failed: unknown exception");
     }
 }
 

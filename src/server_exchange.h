@@ -140,7 +140,7 @@ struct ExchangeResult {
     std::uint64_t nc = 0;                      // verified
     std::int64_t session_created = 0;          // verified: time of the key exchange
     LogLevel log_level = LogLevel::debug;
-    const char* log_tag = "MUT01100";
+    const char* log_tag = "";                  // set with log_message
     std::string log_message;
 
     ExchangeResult();
