@@ -49,8 +49,8 @@
 #include "algorithm.h"
 #include "encoding.h"
 #include "log.h"
-#include "server_exchange.h"
-#include "session_table.h"
+#include "server/server_exchange.h"
+#include "server/session_table.h"
 
 extern "C" {
 extern module AP_MODULE_DECLARE_DATA auth_mutual_module __attribute__((visibility("default")));

@@ -1,5 +1,5 @@
 // libFuzzer target: the server's handling of one request's Authorization
-// value (process_request of src/server_exchange.h) against a prepared
+// value (process_request of src/server/server_exchange.h) against a prepared
 // session table.
 //
 // Set-up (once): for each KAT vector of kam3-vectors.json a location policy
@@ -39,8 +39,8 @@
 #include "algorithm.h"
 #include "encoding.h"
 #include "header.h"
-#include "server_exchange.h"
-#include "session_table.h"
+#include "server/server_exchange.h"
+#include "server/session_table.h"
 
 namespace mutual {
 namespace fuzz {

@@ -1,5 +1,5 @@
 // Check suite: the RFC 8120 §11 server decision procedure
-// (src/server_exchange.h) driven by the core's algorithm API acting as the
+// (src/server/server_exchange.h) driven by the core's algorithm API acting as the
 // client, on a heap-memory session table: every answer the server can give,
 // for all four algorithms, plus the DBM verifier source and the helpers
 // (auth-scope/vh checks, tls-server-end-point).
@@ -24,8 +24,8 @@
 #include "encoding.h"
 #include "header.h"
 #include "log.h"
-#include "server_exchange.h"
-#include "session_table.h"
+#include "server/server_exchange.h"
+#include "server/session_table.h"
 #include "verifier_record.h"
 
 using namespace mutual;

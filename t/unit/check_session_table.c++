@@ -1,4 +1,4 @@
-// Check suite: the shared-memory session table (src/session_table.h) on
+// Check suite: the shared-memory session table (src/server/session_table.h) on
 // plain heap memory: geometry, insert/lookup/evict, the nonce window rules of
 // RFC 8120 §6/§11, the key-exchange quota, validate(), and concurrent use.
 #include <check.h>
@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "session_table.h"
+#include "server/session_table.h"
 
 using namespace mutual;
 

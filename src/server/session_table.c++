@@ -1,4 +1,4 @@
-#include "session_table.h"
+#include "server/session_table.h"
 
 #include <cerrno>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "server_exchange.h"
+#include "server/server_exchange.h"
 
 #include <algorithm>
 #include <cstring>
@@ -13,7 +13,7 @@
 
 #include "algorithm.h"
 #include "encoding.h"
-#include "session_table.h"
+#include "server/session_table.h"
 #include "verifier_record.h"
 #include "verifier_store.h"
 
