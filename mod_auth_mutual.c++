@@ -1069,7 +1069,9 @@ int check_authn(request_rec* r) noexcept {
         const mutual::DbmVerifierSource dbm(d->user_file, d->dbm_type, policy);
         mutual::ExchangeContext context{*module_state->table, d->user_file ? &dbm : nullptr,
                                         *module_state->fakes,
-                                        static_cast<std::int64_t>(apr_time_sec(apr_time_now()))};
+                                        static_cast<std::int64_t>(apr_time_sec(apr_time_now())),
+                                        APLOG_R_IS_LEVEL(r, APLOG_DEBUG) ? mutual::LogLevel::debug
+                                                                         : mutual::LogLevel::info};
         mutual::ExchangeResult result;
         if (authorization == nullptr) {
             result = mutual::process_request(policy, std::nullopt, context);

@@ -5,7 +5,7 @@
 // Set-up (once): for each KAT vector of kam3-vectors.json a location policy
 // offering every algorithm with the vector's auth-scope, realm and vh; a
 // verifier source knowing the vector's user with its J; a session table
-// holding the vector's session (sid 00112233..., K_c1, K_s1, S_s1), so the
+// holding the vector's session (sid 00112233..., K_c1, K_s1, z), so the
 // vector's own req-VFY-C verifies. The table is copied aside and restored
 // before every input, so each input sees the same state.
 //
@@ -162,8 +162,9 @@ World& world() {
             if (!table.valid()) std::abort();
             const Bytes k_c1 = hex_bytes(v["hex"]["K_c1"].get<std::string>());
             const Bytes k_s1 = hex_bytes(v["hex"]["K_s1"].get<std::string>());
-            const Bytes s_s1_bytes = hex_bytes(in_["S_s1"].get<std::string>());
-            const Secret s_s1(s_s1_bytes.begin(), s_s1_bytes.end());
+            // The table holds z (computed at the key exchange), never S_s1.
+            const Bytes z_bytes = hex_bytes(v["derived"]["z"].get<std::string>());
+            const Secret z(z_bytes.begin(), z_bytes.end());
             NewSession n;
             const Bytes sid = hex_bytes("00112233445566778899aabbccddeeff");
             std::copy(sid.begin(), sid.end(), n.sid.begin());
@@ -172,7 +173,7 @@ World& world() {
             n.user = s->source.user_;
             n.k_c1 = &k_c1;
             n.k_s1 = &k_s1;
-            n.s_s1 = &s_s1;
+            n.z = &z;
             n.nc_max = s->policy.nc_max;
             n.nc_window = s->policy.nc_window;
             n.now = fuzz_now - 1;

@@ -3,6 +3,7 @@
 // RFC 8120 §13.
 #include "algorithm.h"
 
+#include <cstring>
 #include <limits>
 
 #include <openssl/err.h>
@@ -51,6 +52,37 @@ Secret transcript(std::uint8_t label, const Bytes& k_c1, const Bytes& k_s1, cons
     append_vi(tail, nc);
     append_vs(tail, vh);
     append(out, tail.data(), tail.size());
+    return out;
+}
+
+// H(transcript) without allocating: the transcript is assembled in a stack
+// buffer (wiped afterwards) when it fits, which it does for every KAM3
+// algorithm and a vh of normal length.
+Bytes transcript_digest(const Algorithm& a, std::uint8_t label, ByteView k_c1, ByteView k_s1,
+                        ByteView z, std::uint64_t nc, std::string_view vh) {
+    std::uint8_t buffer[2048];
+    Bytes tail;
+    append_vi(tail, nc);
+    append_vs(tail, vh);
+    const std::size_t length = 1 + k_c1.size() + k_s1.size() + z.size() + tail.size();
+    if (length > sizeof buffer) {
+        Secret heap;
+        heap.reserve(length);
+        heap.push_back(label);
+        append(heap, k_c1.data(), k_c1.size());
+        append(heap, k_s1.data(), k_s1.size());
+        append(heap, z.data(), z.size());
+        append(heap, tail.data(), tail.size());
+        return digest(a, heap);
+    }
+    std::uint8_t* p = buffer;
+    *p++ = label;
+    for (ByteView part : {k_c1, k_s1, z, ByteView(tail)}) {
+        if (!part.empty()) std::memcpy(p, part.data(), part.size());
+        p += part.size();
+    }
+    Bytes out = digest(a, buffer, length);
+    OPENSSL_cleanse(buffer, length);
     return out;
 }
 
@@ -115,14 +147,14 @@ Bytes compute_t2(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1) {
     return digest(a, input);
 }
 
-Bytes compute_vk_c(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+Bytes compute_vk_c(const Algorithm& a, ByteView k_c1, ByteView k_s1, ByteView z,
                    std::uint64_t nc, std::string_view vh) {
-    return digest(a, transcript(4, k_c1, k_s1, z, nc, vh));
+    return transcript_digest(a, 4, k_c1, k_s1, z, nc, vh);
 }
 
-Bytes compute_vk_s(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+Bytes compute_vk_s(const Algorithm& a, ByteView k_c1, ByteView k_s1, ByteView z,
                    std::uint64_t nc, std::string_view vh) {
-    return digest(a, transcript(3, k_c1, k_s1, z, nc, vh));
+    return transcript_digest(a, 3, k_c1, k_s1, z, nc, vh);
 }
 
 Bytes compute_b1(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,

@@ -574,7 +574,7 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
     n.user = std::string_view(cred.user).substr(0, max_user_length);
     n.k_c1 = &*k_c1;
     n.k_s1 = &k_s1;
-    n.s_s1 = &z;  // the session secret: z, computed above
+    n.z = &z;
     n.nc_max = p.nc_max;
     n.nc_window = p.nc_window;
     n.now = ctx.now;
@@ -606,7 +606,8 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
     r.algorithm = std::string(a.name());
     r.log_level = LogLevel::debug;
     r.log_tag = "MUT01112";
-    r.log_message = "401-KEX-S1 for user \"" + user + "\" (" + std::string(a.name()) +
+    if (ctx.log_level >= LogLevel::debug)
+        r.log_message = "401-KEX-S1 for user \"" + user + "\" (" + std::string(a.name()) +
                     "), sid " + describe_sid(r.sid) +
                     (fake ? ", fake session (" + std::string(verifier_status_name(answer.status)) + ")"
                           : std::string()) +
@@ -618,7 +619,11 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
 
 ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualCredentials& cred,
                       ExchangeContext& ctx) {
-    const std::string sid_text = cred.sid_text.empty() ? describe_sid(cred.sid) : loggable(cred.sid_text);
+    // Formatted only for a log line that is written (a failure, or debug).
+    auto sid_text = [&cred] {
+        return cred.sid_text.empty() ? describe_sid(cred.sid) : loggable(cred.sid_text);
+    };
+    auto nc_text = [&cred] { return std::to_string(cred.nc); };
     const std::uint64_t realm = session_space(ctx.table, p, a);
     // This location's limits apply to sessions made elsewhere in the realm.
     SessionLimits limits;
@@ -627,32 +632,31 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
     limits.lifetime = p.session_time;
     SessionSnapshot snap;
     const VerifyCheck check = ctx.table.begin_verify(cred.sid, realm, cred.nc, ctx.now, snap, limits);
-    const std::string nc_text = std::to_string(cred.nc);
     switch (check) {
         case VerifyCheck::ok:
             break;
         case VerifyCheck::unknown:
-            return stale_result(p, a, "MUT01114", "401-STALE: unknown sid " + sid_text);
+            return stale_result(p, a, "MUT01114", "401-STALE: unknown sid " + sid_text());
         case VerifyCheck::expired:
-            return stale_result(p, a, "MUT01115", "401-STALE: session " + sid_text + " expired");
+            return stale_result(p, a, "MUT01115", "401-STALE: session " + sid_text() + " expired");
         case VerifyCheck::above_nc_max:
-            return stale_result(p, a, "MUT01116", "401-STALE: nc " + nc_text + " above nc-max " +
+            return stale_result(p, a, "MUT01116", "401-STALE: nc " + nc_text() + " above nc-max " +
                                                       std::to_string(p.nc_max) + " in session " +
-                                                      sid_text + "; session made inactive");
+                                                      sid_text() + "; session made inactive");
         case VerifyCheck::below_window:
-            return stale_result(p, a, "MUT01117", "401-STALE: nc " + nc_text +
+            return stale_result(p, a, "MUT01117", "401-STALE: nc " + nc_text() +
                                                       " below the nonce window of session " +
-                                                      sid_text + "; session made inactive");
+                                                      sid_text() + "; session made inactive");
         case VerifyCheck::duplicate:
-            return stale_result(p, a, "MUT01118", "401-STALE: nc " + nc_text +
-                                                      " used twice (replay?) in session " + sid_text +
+            return stale_result(p, a, "MUT01118", "401-STALE: nc " + nc_text() +
+                                                      " used twice (replay?) in session " + sid_text() +
                                                       "; session made inactive");
         case VerifyCheck::rejected:
             return init_result(p, "auth-failed", LogLevel::error, "MUT01119",
-                               "req-VFY-C for rejected session " + sid_text + " refused");
+                               "req-VFY-C for rejected session " + sid_text() + " refused");
         case VerifyCheck::lock_failed:
             return init_result(p, "internal-error", LogLevel::error, "MUT01120",
-                               "req-VFY-C for sid " + sid_text + ": session table lock failed");
+                               "req-VFY-C for sid " + sid_text() + ": session table lock failed");
     }
     // RFC 8120 §11 looks the session up first: an unknown or expired sid is
     // 401-STALE whatever vkc holds. A malformed vkc is a failed verification
@@ -662,35 +666,36 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
     std::optional<Bytes> vkc = a.decode_vk(cred.vkc, &decode_error);
     if (!vkc) {
         const VerifyCommit failed =
-            ctx.table.finish_verify(cred.sid, realm, cred.nc, false, nullptr, ctx.now, limits);
+            ctx.table.finish_verify(snap, cred.nc, false, ctx.now, limits);
         return init_result(p, "invalid-parameters", LogLevel::error, "MUT01113",
-                           "req-VFY-C for sid " + sid_text + " rejected: vkc does not decode (" +
+                           "req-VFY-C for sid " + sid_text() + " rejected: vkc does not decode (" +
                                decode_error_name(decode_error) + ")" +
                                (failed == VerifyCommit::rejected ? "; session rejected" : ""));
     }
-    const std::string user = loggable(snap.user);
-
-    // Outside the lock: VK_c. z was computed at the key exchange and stored
-    // with the session. A fake session does the same work and fails only at
-    // the end.
+    // Outside the lock: VK_c, and VK_s when it matched, over the keys where
+    // the table keeps them (z was computed at the key exchange and stored
+    // with the session). A fake session does the same work and fails only at
+    // the end. What outlives the exchange (the user name) is copied before
+    // finish_verify, which tells whether the views stayed valid.
     const bool first = snap.state == SessionState::key_exchanging;
-    const Secret& z = snap.secret;
-    const Bytes expected = compute_vk_c(a, snap.k_c1, snap.k_s1, z, cred.nc, p.vh);
+    const Bytes expected = compute_vk_c(a, snap.k_c1, snap.k_s1, snap.z, cred.nc, p.vh);
     const bool match = !expected.empty() && equal_constant_time(expected, *vkc);
     const bool verified = match && !snap.fake;
+    std::string user(snap.user);
+    Bytes vks;
+    if (verified) vks = compute_vk_s(a, snap.k_c1, snap.k_s1, snap.z, cred.nc, p.vh);
 
-    const VerifyCommit commit =
-        ctx.table.finish_verify(cred.sid, realm, cred.nc, verified, nullptr, ctx.now, limits);
+    const VerifyCommit commit = ctx.table.finish_verify(snap, cred.nc, verified, ctx.now, limits);
     if (!verified) {
         if (commit == VerifyCommit::lock_failed)
             return init_result(p, "internal-error", LogLevel::error, "MUT01130",
-                               "req-VFY-C for sid " + sid_text + ": session table lock failed");
+                               "req-VFY-C for sid " + sid_text() + ": session table lock failed");
         if (snap.fake)
             return init_result(p, "auth-failed", LogLevel::error, "MUT01122",
-                               "user \"" + user + "\": authentication failure for sid " + sid_text +
+                               "user \"" + loggable(user) + "\": authentication failure for sid " + sid_text() +
                                    ": unknown user or no usable verifier");
         return init_result(p, "auth-failed", LogLevel::error, "MUT01123",
-                           "user \"" + user + "\": authentication failure for sid " + sid_text +
+                           "user \"" + loggable(user) + "\": authentication failure for sid " + sid_text() +
                                ": wrong vkc (password mismatch or wrong vh \"" +
                                (p.validation == "host" ? loggable(p.vh) : std::string("<tls cert hash>")) + "\")" +
                                (commit == VerifyCommit::rejected ? "; session rejected" : ""));
@@ -699,41 +704,42 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
         case VerifyCommit::ok:
             break;
         case VerifyCommit::duplicate:
-            return stale_result(p, a, "MUT01124", "401-STALE: nc " + nc_text +
+            return stale_result(p, a, "MUT01124", "401-STALE: nc " + nc_text() +
                                                       " used concurrently twice in session " +
-                                                      sid_text + "; session made inactive");
+                                                      sid_text() + "; session made inactive");
         case VerifyCommit::below_window:
-            return stale_result(p, a, "MUT01125", "401-STALE: nc " + nc_text +
+            return stale_result(p, a, "MUT01125", "401-STALE: nc " + nc_text() +
                                                       " fell below the nonce window of session " +
-                                                      sid_text + "; session made inactive");
+                                                      sid_text() + "; session made inactive");
         case VerifyCommit::vanished:
-            return stale_result(p, a, "MUT01126", "401-STALE: session " + sid_text +
+            return stale_result(p, a, "MUT01126", "401-STALE: session " + sid_text() +
                                                       " went away during verification");
         case VerifyCommit::rejected:
         case VerifyCommit::kept:
             return init_result(p, "auth-failed", LogLevel::error, "MUT01132",
-                               "req-VFY-C for rejected session " + sid_text + " refused");
+                               "req-VFY-C for rejected session " + sid_text() + " refused");
         case VerifyCommit::lock_failed:
             return init_result(p, "internal-error", LogLevel::error, "MUT01131",
-                               "req-VFY-C for sid " + sid_text + ": session table lock failed");
+                               "req-VFY-C for sid " + sid_text() + ": session table lock failed");
     }
 
     ExchangeResult r;
     r.outcome = ExchangeOutcome::verified;
     r.status = 200;
-    r.user = snap.user;
+    r.user = std::move(user);
     r.algorithm = std::string(a.name());
     r.sid = cred.sid;
     r.nc = cred.nc;
     r.session_created = snap.created;
     MutualAuthInfo info;
     info.sid = cred.sid;
-    info.vks = a.encode_vk(compute_vk_s(a, snap.k_c1, snap.k_s1, z, cred.nc, p.vh));
+    info.vks = a.encode_vk(vks);
     r.authentication_info = serialize_auth_info(info, a.quoted_on_wire());
     r.log_level = LogLevel::debug;
     r.log_tag = "MUT01127";
-    r.log_message = "user \"" + user + "\" authenticated (" + std::string(a.name()) + ", sid " +
-                    sid_text + ", nc " + nc_text + (first ? ", new session)" : ")");
+    if (ctx.log_level >= LogLevel::debug)
+        r.log_message = "user \"" + loggable(r.user) + "\" authenticated (" + std::string(a.name()) + ", sid " +
+                    sid_text() + ", nc " + nc_text() + (first ? ", new session)" : ")");
     return r;
 }
 

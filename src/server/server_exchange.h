@@ -118,6 +118,9 @@ struct ExchangeContext {
     const VerifierSource* verifiers;  // nullptr: no verifier file configured
     const FakeVerifiers& fakes;
     std::int64_t now = 0;  // seconds
+    // The most detailed level the caller records: messages of a level above
+    // it (debug lines on every request) are not even formatted.
+    LogLevel log_level = LogLevel::debug;
 };
 
 enum class ExchangeOutcome {
@@ -206,8 +209,7 @@ std::optional<Bytes> tls_server_end_point(std::string_view pem_certificate);
 // Index of an algorithm in all_algorithms() (stored in session slots).
 std::optional<std::uint8_t> algorithm_index(const Algorithm& algorithm) noexcept;
 
-// Octets of the session-table key area an algorithm needs (K_c1, K_s1 and
-// max(S_s1, z)).
+// Octets of the session-table key area an algorithm needs (K_c1, K_s1, z).
 std::size_t session_key_capacity(const Algorithm& algorithm) noexcept;
 
 }  // namespace mutual

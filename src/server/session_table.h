@@ -22,22 +22,15 @@
 #include <string_view>
 
 #include "bytes.h"
+#include "server/nonce_window.h"
+#include "server/siphash.h"
 
 namespace mutual {
 
 constexpr std::size_t session_id_length = 16;     // 128 random bits
 constexpr std::size_t max_user_length = 256;      // octets of the user name
-constexpr std::uint32_t min_nc_window = 128;      // RFC 8120 §4.3 recommends >= 128
-constexpr std::uint32_t max_nc_window = 1024;     // bits of the per-slot bitmap
 
 using SessionId = std::array<std::uint8_t, session_id_length>;
-
-struct HashKey {
-    std::uint8_t bytes[16];
-};
-
-// SipHash-2-4 (Aumasson & Bernstein) of data under key.
-std::uint64_t siphash24(const HashKey& key, const void* data, std::size_t length) noexcept;
 
 // Session states of RFC 8120 §11. "inactive" sessions are removed from the
 // table at once: the answer to an inactive sid and to an unknown one is the
@@ -93,7 +86,7 @@ struct TableGeometry {
     std::uint32_t slots = 4096;
     std::uint32_t stripes = 16;
     std::uint32_t max_key_exchanges = 2048;   // pending (unverified) sessions, whole table
-    std::uint32_t key_capacity = 1536;        // octets for K_c1 | K_s1 | S_s1-or-z
+    std::uint32_t key_capacity = 1536;        // octets for K_c1 | K_s1 | z
 };
 
 // The normalised geometry and the size of the memory block it needs; slots
@@ -120,22 +113,34 @@ struct NewSession {
     std::string_view user;
     const Bytes* k_c1 = nullptr;
     const Bytes* k_s1 = nullptr;
-    const Secret* s_s1 = nullptr;     // the session secret (server_exchange stores z here)
+    const Secret* z = nullptr;        // the session secret z
     std::uint64_t nc_max = 0;
     std::uint32_t nc_window = min_nc_window;
     std::int64_t now = 0;             // seconds
     std::int64_t expires = 0;         // seconds; the session is gone at this time
 };
 
-// A copy of a session taken under the lock, for the crypto done outside it.
+// What begin_verify found, for the crypto done outside the lock. The keys
+// and the user name are views into the session's slot, not copies: they are
+// written once when the session is inserted and stay as they are until the
+// slot is released. A slot released (and perhaps reused) after begin_verify
+// may change under the views; finish_verify then answers vanished (the
+// slot's generation moved), so nothing computed from the views is used
+// unless finish_verify says ok. Copy what must outlive the exchange (the
+// user name) before finish_verify.
 struct SessionSnapshot {
     SessionState state = SessionState::free;
     bool fake = false;
     std::uint8_t algorithm = 0;
     std::int64_t created = 0;         // seconds: the key exchange
-    std::string user;
-    Bytes k_c1, k_s1;
-    Secret secret;                    // as inserted (z from server_exchange), or z from finish_verify
+    std::string_view user;
+    ByteView k_c1, k_s1;
+    ByteView z;                       // the session secret z (RFC 8121 §3)
+    // Where the session is, for finish_verify.
+    unsigned stripe = 0;
+    std::uint32_t slot = 0xffffffffu;
+    std::uint32_t generation = 0;
+    std::uint64_t sid_hash = 0;
 };
 
 // The limits of the location serving a request. A session made elsewhere in
@@ -228,12 +233,13 @@ public:
                              std::int64_t now, SessionSnapshot& out,
                              const SessionLimits& limits = SessionLimits()) noexcept;
 
-    // req-VFY-C step 2, under the lock again: records the verdict. When
-    // verified, re-checks nc (another request may have used it meanwhile),
-    // records it, stores z (if given) and marks the session authenticated.
-    // When not verified, a key-exchanging session becomes rejected.
-    VerifyCommit finish_verify(const Bytes& sid, std::uint64_t realm_id, std::uint64_t nc,
-                               bool verified, const Secret* z, std::int64_t now,
+    // req-VFY-C step 2, under the lock again, for the session begin_verify
+    // found (vanished if its slot was released meanwhile): records the
+    // verdict. When verified, re-checks nc (another request may have used
+    // it meanwhile), records it and marks the session authenticated. When
+    // not verified, a key-exchanging session becomes rejected.
+    VerifyCommit finish_verify(const SessionSnapshot& found, std::uint64_t nc, bool verified,
+                               std::int64_t now,
                                const SessionLimits& limits = SessionLimits()) noexcept;
 
     // Walks every stripe under its lock and checks every invariant: list
