@@ -620,6 +620,13 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
     }
 
     const VerifyCommit commit = ctx.table.finish_verify(snap, cred.nc, verified, ctx.now, limits);
+    // The slot was released while we hashed (a concurrent request used the
+    // same nc first, an eviction, a logout): the views may have seen a
+    // wiped or reused slot, so neither a match nor a mismatch means
+    // anything. The session is gone: 401-STALE, as for an unknown sid.
+    if (commit == VerifyCommit::vanished)
+        return stale_result(p, a, "MUT01126", "401-STALE: session " + sid_text() +
+                                                  " went away during verification");
     if (!verified) {
         if (commit == VerifyCommit::lock_failed)
             return init_result(p, "internal-error", LogLevel::error, "MUT01130",
@@ -645,9 +652,8 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
             return stale_result(p, a, "MUT01125", "401-STALE: nc " + nc_text() +
                                                       " fell below the nonce window of session " +
                                                       sid_text() + "; session made inactive");
-        case VerifyCommit::vanished:
-            return stale_result(p, a, "MUT01126", "401-STALE: session " + sid_text() +
-                                                      " went away during verification");
+        case VerifyCommit::vanished:   // answered above
+            break;
         case VerifyCommit::rejected:
         case VerifyCommit::kept:
             return init_result(p, "auth-failed", LogLevel::error, "MUT01132",
