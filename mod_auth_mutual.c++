@@ -1,16 +1,19 @@
 // mod_auth_mutual: HTTP Mutual authentication (RFC 8120 / RFC 8121) for
 // Apache httpd 2.4 — the httpd glue only: module record, configuration
-// directives, hooks. The protocol lives in src/ (server_exchange.h for the
-// decision procedure, session_table.h for the shared-memory session table).
+// directives, hooks. The protocol lives in src/; the server core is
+// mutual::Server (src/server/server.h), see docs/architecture.md.
 //
 // Hooks (see docs/directives.md and docs/session-table.md):
-//   pre_config         registers the "auth-mutual-table" mutex type
+//   pre_config         registers the "auth-mutual-table" mutex type (kept
+//                      so that configurations naming it still parse; the
+//                      table locks itself, see docs/session-table.md)
 //   check_config       AuthType Mutual without AuthMutualScope or AuthName
-//                      (after httpd's merge) fails startup
-//   post_config        creates the session table in shared memory, its
-//                      striped global mutexes, the server secret and the
-//                      fake verifiers (skipped during the dry run)
-//   child_init         re-opens the mutexes in each child
+//                      (after httpd's merge) fails startup;
+//                      collects the algorithms in use (they size the table)
+//   post_config        creates the session table in shared memory with its
+//                      robust process-shared stripe mutexes, the server
+//                      secret and the fake verifiers (skipped during the
+//                      dry run)
 //   check_authn        the RFC 8120 §11 decision for AuthType Mutual
 //   note_auth_failure  authorization denials -> 401-INIT reason=authz-failed
 //   fixups             Authentication-Info kept on internal redirects;
@@ -37,7 +40,6 @@
 #include <openssl/rand.h>
 
 #include "ap_config.h"
-#include "apr_global_mutex.h"
 #include "apr_shm.h"
 #include "apr_strings.h"
 #include "apr_time.h"
@@ -56,8 +58,7 @@
 #include "authentication_control.h"
 #include "encoding.h"
 #include "log.h"
-#include "server_exchange.h"
-#include "session_table.h"
+#include "server/server.h"
 #include "string_prep.h"
 #include "verifier_file.h"
 #include "tls_server_end_point.h"
@@ -165,28 +166,18 @@ struct ConnectionBinding {
 
 // ---- process state (lives in pconf; reset by a pconf cleanup) ------------
 
-class ApacheStripeLocks final : public mutual::StripeLocks {
-public:
-    apr_global_mutex_t* mutexes[max_stripes] = {};
-    unsigned count = 0;
-    bool lock(unsigned stripe) noexcept override {
-        return stripe < count && apr_global_mutex_lock(mutexes[stripe]) == APR_SUCCESS;
-    }
-    void unlock(unsigned stripe) noexcept override {
-        if (stripe < count) apr_global_mutex_unlock(mutexes[stripe]);
-    }
-};
-
 struct ModuleState {
-    ApacheStripeLocks* locks = nullptr;
-    mutual::SessionTable* table = nullptr;
-    mutual::FakeVerifiers* fakes = nullptr;
+    mutual::ProcessSharedLocks* locks = nullptr;
+    mutual::Server* server = nullptr;
+    // Verifier records, per child process (created before the fork).
+    mutual::VerifierRecordCache* records = nullptr;
 };
 
 ModuleState* module_state = nullptr;
 server_rec* main_server = nullptr;
-// Algorithms named by AuthMutualAlgorithms in the server configuration (bit
-// i = all_algorithms()[i]); sizes the session-table slots.
+// Algorithms named by AuthMutualAlgorithms in the server configuration and
+// the default one (bit i = all_algorithms()[i]), collected by check_config;
+// they size the session-table slots.
 unsigned used_algorithms = 0;
 // The request being processed by this thread, for the core's log sink.
 thread_local request_rec* current_request = nullptr;
@@ -408,10 +399,6 @@ const char* add_algorithm(cmd_parms* cmd, void* conf, const char* arg) noexcept 
         if (existing[i] == algorithm)
             return apr_psprintf(cmd->pool, "AuthMutualAlgorithms: \"%s\" listed twice", arg);
     *static_cast<const Algorithm**>(apr_array_push(d->algorithms)) = algorithm;
-    // Only the server configuration sizes the table (.htaccess is parsed by
-    // the children, after the table exists).
-    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_RUN_MPM)
-        if (auto index = mutual::algorithm_index(*algorithm)) used_algorithms |= 1u << *index;
     cmd->info = cmd->directive;
     return nullptr;
 }
@@ -900,8 +887,26 @@ bool check_directives(const ap_directive_t* node, apr_pool_t* ptemp, server_rec*
     return ok;
 }
 
+// Every algorithm AuthMutualAlgorithms names in the server configuration
+// (.htaccess files are parsed by the children, after the table exists: an
+// algorithm only they name must fit the slots, else MUT01111).
+void collect_algorithms(const ap_directive_t* node, apr_pool_t* ptemp) noexcept {
+    for (const ap_directive_t* d = node; d != nullptr; d = d->next) {
+        if (directive_is(d, "AuthMutualAlgorithms")) {
+            const char* args = d->args ? d->args : "";
+            while (*args) {
+                const char* name = ap_getword_conf(ptemp, &args);
+                if (const Algorithm* a = mutual::find_algorithm(name))
+                    if (auto index = mutual::algorithm_index(*a)) used_algorithms |= 1u << *index;
+            }
+        }
+        if (d->first_child != nullptr) collect_algorithms(d->first_child, ptemp);
+    }
+}
+
 int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) noexcept {
     try {
+        collect_algorithms(ap_conftree, ptemp);
         const bool sections = check_mutual_sections(ptemp, s);
         const bool directives = check_directives(ap_conftree, ptemp, s);
         return sections && directives ? OK : HTTP_INTERNAL_SERVER_ERROR;
@@ -918,24 +923,24 @@ int fail_startup(server_rec* s, apr_status_t status, const char* tag, const char
 }
 
 // ---- the session table across restarts ------------------------------------
-// The shared memory, its stripe mutexes and the hash key live in the process
-// pool through ap_retained_data, so a graceful restart with an unchanged
+// The shared memory (its stripe mutexes inside it) and the hash key live in
+// the process pool through ap_retained_data, so a graceful restart with an unchanged
 // table geometry keeps every session: a key exchange answered by the old
 // generation is verified by the new one. There is one retained table: a
 // changed geometry (table size, algorithms) discards the old table for good
 // (a session that was gone, or answered 401-STALE, never comes back when the
 // geometry changes back) and the parent destroys its segment at once; the
 // memory itself is released by the kernel when the last child of an older
-// generation, which still has it mapped, exits. The stripe mutexes do not
-// depend on the geometry and are kept. Nothing registered in the process
+// generation, which still has it mapped, exits; its mutexes go with it.
+// Nothing registered in the process
 // pool points into this module's code, which is unloaded at every restart.
 struct RetainedTable {
     apr_shm_t* shm;
     void* memory;
     apr_size_t usable;
     mutual::TableGeometry geometry;
-    apr_global_mutex_t* mutexes[max_stripes];
-    unsigned mutex_count;
+    void* locks;        // ProcessSharedLocks memory, before the table
+    unsigned lock_count;
     mutual::HashKey key;
 };
 
@@ -946,8 +951,10 @@ bool same_geometry(const mutual::TableGeometry& a, const mutual::TableGeometry& 
 
 // `discard`: never keep the previous table (it was made by another version
 // of the module, whose table format differs).
-RetainedTable* retained_table(const mutual::TableGeometry& geometry, const mutual::TableLayout& layout,
-                              server_rec* s, bool discard = false) {
+RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* s,
+                              bool discard = false) {
+    const mutual::TableGeometry geometry = mutual::Server::geometry(options);
+    const mutual::TableLayout layout = mutual::Server::layout(options);
     const char* name = "mod_auth_mutual.table";
     auto* retained = static_cast<RetainedTable*>(ap_retained_data_get(name));
     if (!discard && retained != nullptr && retained->shm != nullptr &&
@@ -970,7 +977,9 @@ RetainedTable* retained_table(const mutual::TableGeometry& geometry, const mutua
                      "MUT01404: the session table geometry changed: the previous table and its "
                      "sessions are discarded (its memory is freed when its last child exits)");
     }
-    const apr_size_t bytes = static_cast<apr_size_t>(layout.total_bytes) + 64;
+    // [stripe mutexes][table], both 64-byte aligned.
+    const apr_size_t lock_bytes = mutual::ProcessSharedLocks::bytes_needed(layout.stripes);
+    const apr_size_t bytes = lock_bytes + static_cast<apr_size_t>(layout.total_bytes) + 64;
     apr_shm_t* shm = nullptr;
     apr_status_t rv = apr_shm_create(&shm, bytes, nullptr, pool);
     if (rv == APR_ENOTIMPL) {
@@ -986,21 +995,19 @@ RetainedTable* retained_table(const mutual::TableGeometry& geometry, const mutua
         return nullptr;
     }
     auto base = reinterpret_cast<std::uintptr_t>(apr_shm_baseaddr_get(shm));
-    void* aligned = reinterpret_cast<void*>((base + 63) & ~std::uintptr_t(63));
-    const apr_size_t usable = bytes - ((base + 63) / 64 * 64 - base);
-    if (!mutual::SessionTable::format(aligned, usable, geometry)) {
-        log_server(s, APLOG_CRIT, 0, "MUT01005", "cannot format the session table");
+    void* locks = reinterpret_cast<void*>((base + 63) & ~std::uintptr_t(63));
+    void* aligned = static_cast<char*>(locks) + lock_bytes;
+    const apr_size_t usable = bytes - lock_bytes - ((base + 63) / 64 * 64 - base);
+    if (!mutual::Server::format(aligned, usable, options)) {
+        log_server(s, APLOG_CRIT, 0, "MUT01500", "cannot format the session table");
         return nullptr;
     }
-    for (unsigned i = retained->mutex_count; i < layout.stripes; ++i) {
-        rv = ap_global_mutex_create(&retained->mutexes[i], nullptr, mutex_type,
-                                    apr_psprintf(pool, "%s.stripe%u", name, i), s, pool, 0);
-        if (rv != APR_SUCCESS) {
-            log_server(s, APLOG_CRIT, rv, "MUT01006", "cannot create the session table mutexes");
-            return nullptr;
-        }
-        retained->mutex_count = i + 1;
+    if (!mutual::ProcessSharedLocks::format(locks, layout.stripes)) {
+        log_server(s, APLOG_CRIT, 0, "MUT01006", "cannot create the session table mutexes");
+        return nullptr;
     }
+    retained->locks = locks;
+    retained->lock_count = layout.stripes;
     if (RAND_bytes(retained->key.bytes, sizeof retained->key.bytes) != 1) {
         log_server(s, APLOG_CRIT, 0, "MUT01007", "the random number generator failed (server secret)");
         return nullptr;
@@ -1043,56 +1050,46 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
         apr_pool_cleanup_register(pconf, nullptr, forget_module_state, apr_pool_cleanup_null);
 
         auto* sc = static_cast<ServerConfig*>(ap_get_module_config(s->module_config, &auth_mutual_module));
-        mutual::TableGeometry geometry;
-        geometry.slots = sc->table_size;
-        geometry.stripes = max_stripes;
-        geometry.max_key_exchanges = sc->max_key_exchanges_set ? sc->max_key_exchanges : sc->table_size / 2;
-        if (geometry.max_key_exchanges == 0) geometry.max_key_exchanges = 1;
-        if (geometry.max_key_exchanges > geometry.slots) {
+        mutual::ServerOptions options;
+        options.table_slots = sc->table_size;
+        options.stripes = max_stripes;
+        options.max_key_exchanges = sc->max_key_exchanges_set ? sc->max_key_exchanges : 0;
+        if (options.max_key_exchanges > options.table_slots) {
             log_server(s, APLOG_WARNING, 0, "MUT01002",
                        "AuthMutualMaxKeyExchanges is larger than AuthMutualSessionTableSize; "
                        "using the table size");
-            geometry.max_key_exchanges = geometry.slots;
+            options.max_key_exchanges = options.table_slots;
         }
-        std::size_t key_capacity = 0;
         const auto& all = mutual::all_algorithms();
         for (std::size_t i = 0; i < all.size(); ++i)
-            if (used_algorithms & (1u << i))
-                key_capacity = std::max(key_capacity, mutual::session_key_capacity(*all[i]));
-        if (key_capacity == 0) key_capacity = 3 * 67;
-        geometry.key_capacity = static_cast<std::uint32_t>(key_capacity);
-        const mutual::TableLayout layout = mutual::plan_table(geometry);
+            if (used_algorithms & (1u << i)) options.algorithms.push_back(all[i]);
+        const mutual::TableLayout layout = mutual::Server::layout(options);
         if (layout.slots == 0)
             return fail_startup(s, 0, "MUT01003", "session table geometry is unusable");
         announce_table_size(s, layout);
 
         auto* state = pool_new<ModuleState>(pconf);
-        RetainedTable* retained = retained_table(geometry, layout, s);
-        if (retained == nullptr)
-            return fail_startup(s, 0, "MUT01004", "cannot create the session table in shared memory");
-        state->locks = pool_new<ApacheStripeLocks>(pconf);
-        for (unsigned i = 0; i < retained->mutex_count; ++i) state->locks->mutexes[i] = retained->mutexes[i];
-        state->locks->count = retained->mutex_count;
-        state->table = pool_new<mutual::SessionTable>(pconf, retained->memory, retained->usable,
-                                                      *state->locks, retained->key);
-        if (!state->table->valid()) {
+        RetainedTable* retained = retained_table(options, s);
+        if (retained == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged by retained_table
+        state->locks = pool_new<mutual::ProcessSharedLocks>(pconf, retained->locks, retained->lock_count);
+        state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->usable,
+                                                 *state->locks, retained->key);
+        if (!state->server->table().valid()) {
             // A graceful restart into a new module version whose table
             // format changed (the kept table's header does not match).
             log_server(s, APLOG_INFO, 0, "MUT01607",
                        "the kept session table has another format (module upgraded): "
                        "starting a new one");
-            retained = retained_table(geometry, layout, s, true);
-            if (retained == nullptr)
-                return fail_startup(s, 0, "MUT01608", "cannot create the session table in shared memory");
-            state->table = pool_new<mutual::SessionTable>(pconf, retained->memory, retained->usable,
-                                                          *state->locks, retained->key);
+            retained = retained_table(options, s, true);
+            if (retained == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged by retained_table
+            state->locks = pool_new<mutual::ProcessSharedLocks>(pconf, retained->locks, retained->lock_count);
+            state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->usable,
+                                                     *state->locks, retained->key);
         }
-        if (!state->table->valid())
-            return fail_startup(s, 0, "MUT01005", "cannot attach to the session table");
-
-        state->fakes = pool_new<mutual::FakeVerifiers>(pconf);
-        if (!state->fakes->generate())
-            return fail_startup(s, 0, "MUT01008", "cannot generate the fake-session verifiers");
+        if (!state->server->valid())
+            return fail_startup(s, 0, "MUT01005",
+                                "cannot attach to the session table or draw the fake-session verifiers");
+        state->records = pool_new<mutual::VerifierRecordCache>(pconf);
 
         module_state = state;
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
@@ -1104,19 +1101,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
     } catch (const std::exception& e) {
         return fail_startup(s, 0, "MUT01010", apr_pstrcat(pconf, "startup failed: ", e.what(), nullptr));
     } catch (...) {
-        return fail_startup(s, 0, "MUT01010", "startup failed: unknown exception");
-    }
-}
-
-void child_init(apr_pool_t* pool, server_rec* s) noexcept {
-    if (module_state == nullptr || module_state->locks == nullptr) return;
-    ApacheStripeLocks& locks = *module_state->locks;
-    for (unsigned i = 0; i < locks.count; ++i) {
-        const apr_status_t rv = apr_global_mutex_child_init(
-            &locks.mutexes[i], apr_global_mutex_lockfile(locks.mutexes[i]), pool);
-        if (rv != APR_SUCCESS)
-            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
-                         "MUT01011: cannot re-open session table mutex %u in this child", i);
+        return fail_startup(s, 0, "MUT01502", "startup failed: unknown exception");
     }
 }
 
@@ -1426,7 +1411,7 @@ int logout_handler(request_rec* r) noexcept {
         }
         const Verification* v = verification_of(r);
         if (v == nullptr) v = earlier_verification(r);
-        if (v == nullptr || v->sid == nullptr || module_state == nullptr || module_state->table == nullptr) {
+        if (v == nullptr || v->sid == nullptr || module_state == nullptr || module_state->server == nullptr) {
             // Only an anonymous request (AuthMutualOptional) gets here.
             log_request(r, mutual::LogLevel::info, "MUT01604",
                         "logout without an authenticated session: 401-INIT for " + text(r->uri ? r->uri : "?"));
@@ -1438,7 +1423,7 @@ int logout_handler(request_rec* r) noexcept {
             return send_challenges(r, mutual::init_response(policy, "initial"));
         }
         const mutual::Bytes sid(v->sid, v->sid + mutual::session_id_length);
-        const bool ended = module_state->table->end_session(sid, v->space);
+        const bool ended = module_state->server->table().end_session(sid, v->space);
         log_request(r, mutual::LogLevel::info, "MUT01605",
                     "user \"" + text(v->user) + "\" logged out: session " + mutual::encode_hex_fixed(sid) +
                         (ended ? " ended" : " was already gone"));
@@ -1527,7 +1512,7 @@ int check_authn(request_rec* r) noexcept {
         std::string problem;
         if (!build_policy(r, d, realm, true, policy, tag, problem))
             return internal_error(r, d, realm, tag, problem);
-        if (module_state == nullptr || module_state->table == nullptr || module_state->fakes == nullptr)
+        if (module_state == nullptr || module_state->server == nullptr)
             return internal_error(r, d, realm, "MUT01016", "session table not initialised");
 
         const AuthHeaders& headers = auth_headers(r);
@@ -1591,13 +1576,15 @@ int check_authn(request_rec* r) noexcept {
             }
         }
 
-        const mutual::DbmVerifierSource dbm(d->user_file, d->dbm_type, policy);
-        mutual::ExchangeContext context{*module_state->table, d->user_file ? &dbm : nullptr,
-                                        *module_state->fakes,
-                                        static_cast<std::int64_t>(apr_time_sec(apr_time_now()))};
+        const mutual::DbmVerifierSource dbm(d->user_file, d->dbm_type, policy.auth_scope,
+                                            policy.realm, module_state->records);
+        const std::int64_t now = apr_time_sec(apr_time_now());
+        const mutual::LogLevel level =
+            APLOG_R_IS_LEVEL(r, APLOG_DEBUG) ? mutual::LogLevel::debug : mutual::LogLevel::info;
+        const mutual::VerifierSource* verifiers = d->user_file ? &dbm : nullptr;
         mutual::ExchangeResult result;
         if (authorization == nullptr) {
-            result = mutual::process_request(policy, std::nullopt, context);
+            result = module_state->server->handle(policy, verifiers, std::nullopt, now, level);
         } else {
             mutual::MutualCredentials credentials;
             const mutual::HeaderError error = mutual::parse_mutual_credentials(authorization, credentials);
@@ -1611,7 +1598,7 @@ int check_authn(request_rec* r) noexcept {
                                 ": left to the main request");
                 return headers.status;
             }
-            result = mutual::process_credentials(policy, error, credentials, context);
+            result = module_state->server->handle(policy, verifiers, error, credentials, now, level);
         }
         log_request(r, result.log_level, result.log_tag, result.log_message);
 
@@ -1640,7 +1627,7 @@ int check_authn(request_rec* r) noexcept {
             v->sid = sid;
         }
         if (const Algorithm* a = mutual::find_algorithm(result.algorithm))
-            v->space = mutual::session_space(*module_state->table, policy, *a);
+            v->space = mutual::session_space(module_state->server->table(), policy, *a);
         v->b1_inner = apr_pstrdup(pool, mutual::encode_hex_fixed(result.b1_inner).c_str());
         v->b2_inner = apr_pstrdup(pool, mutual::encode_hex_fixed(result.b2_inner).c_str());
         export_binding(r, v);
@@ -1730,7 +1717,6 @@ void register_hooks(apr_pool_t*) noexcept {
     ap_hook_pre_config(pre_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_check_config(check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
-    ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_check_authn(check_authn, nullptr, nullptr, APR_HOOK_MIDDLE, AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_note_auth_failure(note_auth_failure, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_fixups(fixups, nullptr, nullptr, APR_HOOK_LAST);

@@ -125,9 +125,10 @@ Bytes compute_t1(const Algorithm& a, const Bytes& k_c1);
 Bytes compute_t2(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1);
 
 // VK_c (octet 4) and VK_s (octet 3): H(octet | K_c1 | K_s1 | z | VI(nc) | VS(vh))
-Bytes compute_vk_c(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+// (Views: the server hashes the keys where the session table keeps them.)
+Bytes compute_vk_c(const Algorithm& a, ByteView k_c1, ByteView k_s1, ByteView z,
                    std::uint64_t nc, std::string_view vh);
-Bytes compute_vk_s(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+Bytes compute_vk_s(const Algorithm& a, ByteView k_c1, ByteView k_s1, ByteView z,
                    std::uint64_t nc, std::string_view vh);
 // b_1 = H(H(octet(6) | ... | VI(0) | VS(vh)) | VS(t)); b_2 the same with octet(7), VI(nc).
 Bytes compute_b1(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
@@ -138,9 +139,9 @@ Bytes compute_b2(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const
 // b = H(inner | VS(t)): what an application derives its bindings from
 // (the module exports the inner hashes to the request environment). They
 // are keys of the session: never log them.
-Bytes compute_b1_inner(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+Bytes compute_b1_inner(const Algorithm& a, ByteView k_c1, ByteView k_s1, ByteView z,
                        std::string_view vh);
-Bytes compute_b2_inner(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+Bytes compute_b2_inner(const Algorithm& a, ByteView k_c1, ByteView k_s1, ByteView z,
                        std::uint64_t nc, std::string_view vh);
 Bytes channel_binding_from_inner(const Algorithm& a, const Bytes& inner, std::string_view t);
 

@@ -37,6 +37,25 @@ struct CleansingAllocator {
 using Secret = std::vector<std::uint8_t, CleansingAllocator<std::uint8_t>>;
 using SecretString = std::basic_string<char, std::char_traits<char>, CleansingAllocator<char>>;
 
+// A read-only view of octets someone else owns (a Bytes, a Secret, a slot of
+// the session table): passed where a copy would only be read.
+class ByteView {
+public:
+    constexpr ByteView() noexcept = default;
+    constexpr ByteView(const std::uint8_t* data, std::size_t size) noexcept : data_(data), size_(size) {}
+    template <typename Allocator>
+    ByteView(const std::vector<std::uint8_t, Allocator>& v) noexcept : data_(v.data()), size_(v.size()) {}
+    constexpr const std::uint8_t* data() const noexcept { return data_; }
+    constexpr std::size_t size() const noexcept { return size_; }
+    constexpr bool empty() const noexcept { return size_ == 0; }
+    constexpr const std::uint8_t* begin() const noexcept { return data_; }
+    constexpr const std::uint8_t* end() const noexcept { return data_ + size_; }
+
+private:
+    const std::uint8_t* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
 inline Bytes to_bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
 inline Secret to_secret(std::string_view s) { return Secret(s.begin(), s.end()); }
 

@@ -3,6 +3,7 @@
 // RFC 8120 §13.
 #include "algorithm.h"
 
+#include <cstring>
 #include <limits>
 
 #include <openssl/err.h>
@@ -36,21 +37,36 @@ void append(Secret& out, const std::uint8_t* data, std::size_t length) {
     out.insert(out.end(), data, data + length);
 }
 
-// octet(n) | OCTETS(K_c1) | OCTETS(K_s1) | OCTETS(z) | VI(nc) | VS(vh): the
-// transcript hashed by VK_c, VK_s, b_1 and b_2. It contains z, so it lives in
-// a wiped buffer.
-Secret transcript(std::uint8_t label, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
-                  std::uint64_t nc, std::string_view vh) {
-    Secret out;
-    out.reserve(1 + k_c1.size() + k_s1.size() + z.size() + 10 + 10 + vh.size());
-    out.push_back(label);
-    append(out, k_c1.data(), k_c1.size());
-    append(out, k_s1.data(), k_s1.size());
-    append(out, z.data(), z.size());
+// H(octet(n) | OCTETS(K_c1) | OCTETS(K_s1) | OCTETS(z) | VI(nc) | VS(vh)):
+// the transcript hashed by VK_c, VK_s and the inner values of b_1 and b_2.
+// H(transcript) without allocating: the transcript is assembled in a stack
+// buffer (wiped afterwards) when it fits, which it does for every KAM3
+// algorithm and a vh of normal length.
+Bytes transcript_digest(const Algorithm& a, std::uint8_t label, ByteView k_c1, ByteView k_s1,
+                        ByteView z, std::uint64_t nc, std::string_view vh) {
+    std::uint8_t buffer[2048];
     Bytes tail;
     append_vi(tail, nc);
     append_vs(tail, vh);
-    append(out, tail.data(), tail.size());
+    const std::size_t length = 1 + k_c1.size() + k_s1.size() + z.size() + tail.size();
+    if (length > sizeof buffer) {
+        Secret heap;
+        heap.reserve(length);
+        heap.push_back(label);
+        append(heap, k_c1.data(), k_c1.size());
+        append(heap, k_s1.data(), k_s1.size());
+        append(heap, z.data(), z.size());
+        append(heap, tail.data(), tail.size());
+        return digest(a, heap);
+    }
+    std::uint8_t* p = buffer;
+    *p++ = label;
+    for (ByteView part : {k_c1, k_s1, z, ByteView(tail)}) {
+        if (!part.empty()) std::memcpy(p, part.data(), part.size());
+        p += part.size();
+    }
+    Bytes out = digest(a, buffer, length);
+    OPENSSL_cleanse(buffer, length);
     return out;
 }
 
@@ -100,24 +116,24 @@ Bytes compute_t2(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1) {
     return digest(a, input);
 }
 
-Bytes compute_vk_c(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+Bytes compute_vk_c(const Algorithm& a, ByteView k_c1, ByteView k_s1, ByteView z,
                    std::uint64_t nc, std::string_view vh) {
-    return digest(a, transcript(4, k_c1, k_s1, z, nc, vh));
+    return transcript_digest(a, 4, k_c1, k_s1, z, nc, vh);
 }
 
-Bytes compute_vk_s(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+Bytes compute_vk_s(const Algorithm& a, ByteView k_c1, ByteView k_s1, ByteView z,
                    std::uint64_t nc, std::string_view vh) {
-    return digest(a, transcript(3, k_c1, k_s1, z, nc, vh));
+    return transcript_digest(a, 3, k_c1, k_s1, z, nc, vh);
 }
 
-Bytes compute_b1_inner(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+Bytes compute_b1_inner(const Algorithm& a, ByteView k_c1, ByteView k_s1, ByteView z,
                        std::string_view vh) {
-    return digest(a, transcript(6, k_c1, k_s1, z, 0, vh));
+    return transcript_digest(a, 6, k_c1, k_s1, z, 0, vh);
 }
 
-Bytes compute_b2_inner(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
+Bytes compute_b2_inner(const Algorithm& a, ByteView k_c1, ByteView k_s1, ByteView z,
                        std::uint64_t nc, std::string_view vh) {
-    return digest(a, transcript(7, k_c1, k_s1, z, nc, vh));
+    return transcript_digest(a, 7, k_c1, k_s1, z, nc, vh);
 }
 
 // H(inner | VS(t))

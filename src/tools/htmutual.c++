@@ -27,7 +27,7 @@
 #include "algorithm.h"
 #include "bytes.h"
 #include "log.h"
-#include "server_exchange.h"
+#include "server/server_exchange.h"
 #include "string_prep.h"
 #include "verifier_file.h"
 #include "verifier_record.h"

@@ -27,8 +27,8 @@
 #include "client/target.h"
 #include "encoding.h"
 #include "header.h"
-#include "server_exchange.h"
-#include "session_table.h"
+#include "server/server_exchange.h"
+#include "server/session_table.h"
 #include "verifier_record.h"
 
 #include "test_support.h"  // before check.h (its fail() macro)

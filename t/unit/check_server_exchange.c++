@@ -1,5 +1,5 @@
 // Check suite: the RFC 8120 §11 server decision procedure
-// (src/server_exchange.h) driven by the core's algorithm API acting as the
+// (src/server/server_exchange.h) driven by the core's algorithm API acting as the
 // client, on a heap-memory session table: every answer the server can give,
 // for all four algorithms, plus the DBM verifier source and the helpers
 // (auth-scope/vh checks, tls-server-end-point).
@@ -24,8 +24,9 @@
 #include "encoding.h"
 #include "header.h"
 #include "log.h"
-#include "server_exchange.h"
-#include "session_table.h"
+#include "server/server.h"
+#include "server/server_exchange.h"
+#include "server/session_table.h"
 #include "verifier_record.h"
 #include "tls_server_end_point.h"
 
@@ -53,7 +54,7 @@ bool logged(const char* tag) {
 
 class NoLocks final : public StripeLocks {
 public:
-    bool lock(unsigned) noexcept override { return true; }
+    LockResult lock(unsigned) noexcept override { return LockResult::held; }
     void unlock(unsigned) noexcept override {}
 };
 
@@ -84,28 +85,24 @@ public:
     std::optional<VerifierStatus> forced;
 };
 
-const FakeVerifiers& fakes() {
-    static FakeVerifiers* f = [] {
-        auto* v = new FakeVerifiers();
-        ck_assert(v->generate());
-        return v;
-    }();
-    return *f;
-}
 
-struct Server {
-    Server() {
-        TableGeometry g;
-        g.slots = 256;
-        g.stripes = 4;
-        g.max_key_exchanges = 128;
-        g.key_capacity = 3 * 512;
-        const TableLayout l = plan_table(g);
-        memory.reset(std::aligned_alloc(64, (l.total_bytes + 63) / 64 * 64));
-        ck_assert(SessionTable::format(memory.get(), static_cast<std::size_t>(l.total_bytes), g));
+// The server core as the module builds it (mutual::Server over heap memory),
+// with one location's policy and verifiers.
+struct TestServer {
+    TestServer() {
+        ServerOptions o;
+        o.table_slots = 256;
+        o.stripes = 4;
+        o.max_key_exchanges = 128;
+        o.algorithms = all_algorithms();
+        const std::size_t bytes = mutual::Server::bytes_needed(o);
+        memory.reset(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+        ck_assert(mutual::Server::format(memory.get(), bytes, o));
         HashKey key{};
         key.bytes[0] = 42;
-        table = std::make_unique<SessionTable>(memory.get(), static_cast<std::size_t>(l.total_bytes), locks, key);
+        server = std::make_unique<mutual::Server>(memory.get(), bytes, locks, key);
+        ck_assert(server->valid());
+        table = &server->table();
         for (const Algorithm* a : all_algorithms()) policy.algorithms.push_back(a);
         policy.auth_scope = scope;
         policy.realm = realm;
@@ -122,14 +119,14 @@ struct Server {
         }
     }
     ExchangeResult handle(const std::optional<std::string>& authorization) {
-        ExchangeContext ctx{*table, use_source ? &source : nullptr, fakes(), now};
         std::optional<std::string_view> header;
         if (authorization) header = *authorization;
-        return process_request(policy, header, ctx);
+        return server->handle(policy, use_source ? &source : nullptr, header, now);
     }
     NoLocks locks;
     std::unique_ptr<void, FreeDeleter> memory;
-    std::unique_ptr<SessionTable> table;
+    std::unique_ptr<mutual::Server> server;
+    SessionTable* table = nullptr;
     LocationPolicy policy;
     MapSource source;
     bool use_source = true;
@@ -245,7 +242,7 @@ void expect_stale(const ExchangeResult& r, const char* tag) {
 }
 
 // A fully authenticated session for `user` with `a` (nc 1 used).
-ClientSession login(Server& s, const Algorithm& a, const char* user, const char* password) {
+ClientSession login(TestServer& s, const Algorithm& a, const char* user, const char* password) {
     ClientSession c;
     read_kex_s1(c, s.handle(kex_c1_header(c, a, user, password)));
     expect_verified(c, s.handle(vfy_c_header(c, 1)), 1, user);
@@ -261,7 +258,7 @@ const Algorithm& p256() { return *find_algorithm("iso-kam3-ec-p256-sha256"); }
 // Issue #12: a changed or deleted verifier ends the session within the
 // recheck interval; an unreadable store keeps it; one lookup per interval.
 START_TEST(revoked_verifier_ends_the_session) {
-    Server s;
+    TestServer s;
     s.policy.algorithms = {&p256()};
     s.policy.recheck_interval = 60;
     s.add_user("alice", "pw");
@@ -303,7 +300,7 @@ START_TEST(revoked_verifier_ends_the_session) {
 END_TEST
 
 START_TEST(initial_request_gets_one_challenge_per_algorithm) {
-    Server s;
+    TestServer s;
     ExchangeResult r = s.handle(std::nullopt);
     expect_init(r, "initial", "MUT01100", all_algorithms().size());
     for (std::size_t i = 0; i < r.www_authenticate.size(); ++i) {
@@ -325,7 +322,7 @@ START_TEST(initial_request_gets_one_challenge_per_algorithm) {
 END_TEST
 
 START_TEST(full_exchange_and_reuse_for_every_algorithm) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "correct horse");
     for (const Algorithm* a : all_algorithms()) {
         ClientSession c;
@@ -348,7 +345,7 @@ START_TEST(full_exchange_and_reuse_for_every_algorithm) {
 END_TEST
 
 START_TEST(replayed_nc_is_stale_and_kills_the_session) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     ClientSession c = login(s, p256(), "alice", "pw");
     expect_verified(c, s.handle(vfy_c_header(c, 2)), 2, "alice");
@@ -361,7 +358,7 @@ END_TEST
 // Issue #10: a session is bound to the origin and validation method of its
 // key exchange, and obeys the serving location's limits.
 START_TEST(sessions_are_bound_to_origin_and_location_limits) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     s.policy.origin = "http://www.example.com:8080";
     ClientSession c = login(s, p256(), "alice", "pw");
@@ -382,7 +379,7 @@ END_TEST
 // RFC 8120 §11: a malformed vkc is a failed verification; a key-exchanging
 // session becomes rejected, the correct vkc after it fails.
 START_TEST(malformed_vkc_rejects_a_key_exchanging_session) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     ClientSession c;
     read_kex_s1(c, s.handle(kex_c1_header(c, p256(), "alice", "pw")));
@@ -400,7 +397,7 @@ START_TEST(malformed_vkc_rejects_a_key_exchanging_session) {
 END_TEST
 
 START_TEST(nc_limits_and_expiry) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     s.policy.nc_max = 5;
     s.policy.session_time = 60;
@@ -425,7 +422,7 @@ START_TEST(nc_limits_and_expiry) {
 END_TEST
 
 START_TEST(wrong_password_fails_at_verification) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "right");
     ClientSession c;
     read_kex_s1(c, s.handle(kex_c1_header(c, p256(), "alice", "wrong")));
@@ -441,7 +438,7 @@ START_TEST(wrong_password_fails_at_verification) {
 END_TEST
 
 START_TEST(unknown_user_gets_an_indistinguishable_fake_session) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     for (const Algorithm* a : all_algorithms()) {
         ClientSession real, fake;
@@ -470,7 +467,7 @@ END_TEST
 // z is computed at req-KEX-C1 and stored with the session: the table never
 // holds S_s1, and req-VFY-C only hashes.
 START_TEST(session_stores_z_from_the_key_exchange) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     for (const Algorithm* a : all_algorithms()) {
         ClientSession c;
@@ -479,12 +476,12 @@ START_TEST(session_stores_z_from_the_key_exchange) {
         SessionSnapshot snap;
         ck_assert(s.table->begin_verify(c.sid, realm_id, 1, s.now, snap) == VerifyCheck::ok);
         ck_assert(snap.state == SessionState::key_exchanging);
-        ck_assert_uint_eq(snap.secret.size(), a->element_length());
-        ck_assert(snap.secret == c.z);
+        ck_assert_uint_eq(snap.z.size(), a->element_length());
+        ck_assert(Bytes(snap.z.begin(), snap.z.end()) == Bytes(c.z.begin(), c.z.end()));
         expect_verified(c, s.handle(vfy_c_header(c, 1)), 1, "alice");
         ck_assert(s.table->begin_verify(c.sid, realm_id, 2, s.now, snap) == VerifyCheck::ok);
         ck_assert(snap.state == SessionState::authenticated);
-        ck_assert(snap.secret == c.z);
+        ck_assert(Bytes(snap.z.begin(), snap.z.end()) == Bytes(c.z.begin(), c.z.end()));
         expect_verified(c, s.handle(vfy_c_header(c, 2)), 2, "alice");
     }
 }
@@ -493,7 +490,7 @@ END_TEST
 // A stored J that is not a group element (validated only when used): logged
 // (MUT01205) and handled as a malformed record, a fake session.
 START_TEST(invalid_stored_j_gives_a_fake_session) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     for (const Algorithm* a : all_algorithms()) {
         Bytes invalid(a->element_length(), a->wire_format() == WireFormat::hex_fixed ? 0xff : 0);
@@ -514,7 +511,7 @@ START_TEST(invalid_stored_j_gives_a_fake_session) {
 END_TEST
 
 START_TEST(bad_kc1_is_invalid_parameters) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     for (const Algorithm* a : all_algorithms()) {
         ClientSession c;
@@ -537,7 +534,7 @@ START_TEST(bad_kc1_is_invalid_parameters) {
 END_TEST
 
 START_TEST(other_protection_space_is_invalid_parameters) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     s.policy.algorithms = {&p256()};
     ClientSession c;
@@ -567,7 +564,7 @@ START_TEST(other_protection_space_is_invalid_parameters) {
 END_TEST
 
 START_TEST(malformed_headers_are_invalid_parameters) {
-    Server s;
+    TestServer s;
     s.policy.algorithms = {&p256()};
     const char* bad[] = {
         "Mutual",
@@ -607,7 +604,7 @@ END_TEST
 // RFC 8120 §11: an invalid, unknown or unacceptable user name gets a fake
 // 401-KEX-S1 (Note 2), here a name over the 256-octet limit of the table.
 START_TEST(oversize_user_name_gets_a_fake_session) {
-    Server s;
+    TestServer s;
     std::string long_user(max_user_length + 1, 'u');
     s.add_user(long_user.substr(0, max_user_length), "pw");  // the stored prefix is no account
     for (std::size_t length : {max_user_length + 1, std::size_t{4000}}) {
@@ -627,7 +624,7 @@ START_TEST(oversize_user_name_gets_a_fake_session) {
 END_TEST
 
 START_TEST(stale_for_unknown_sid_and_shortcuts) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     ClientSession c = login(s, p256(), "alice", "pw");
     // Case B (reuse) works; a sid the server never issued is stale.
@@ -644,7 +641,7 @@ START_TEST(stale_for_unknown_sid_and_shortcuts) {
 END_TEST
 
 START_TEST(server_side_failures_are_internal_error) {
-    Server s;
+    TestServer s;
     s.source.forced = VerifierStatus::store_failed;
     ClientSession c;
     expect_init(s.handle(kex_c1_header(c, p256(), "alice", "pw")), "internal-error", "MUT01108",
@@ -663,7 +660,7 @@ START_TEST(server_side_failures_are_internal_error) {
 END_TEST
 
 START_TEST(kex_s1_carries_configured_parameters) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     s.policy.nc_max = 77;
     s.policy.nc_window = 256;
@@ -686,7 +683,7 @@ START_TEST(kex_s1_carries_configured_parameters) {
 END_TEST
 
 START_TEST(non_ascii_user_names) {
-    Server s;
+    TestServer s;
     const std::string user = "Ren\xc3\xa9" "e";
     s.add_user(user, "pw");
     ClientSession c;
@@ -745,6 +742,11 @@ START_TEST(dbm_verifier_source) {
 
     captured.clear();
     set_log_sink(capture_sink, nullptr);
+    auto lookup_dbm_verifier = [](const std::string& file, const char* type, std::string_view user,
+                                  const Algorithm& algorithm, const std::string& auth_scope,
+                                  const std::string& auth_realm) {
+        return DbmVerifierSource(file.c_str(), type, auth_scope, auth_realm).lookup(user, algorithm);
+    };
     VerifierAnswer r = lookup_dbm_verifier(path, "default", "alice", a, scope, realm);
     ck_assert(r.status == VerifierStatus::found);
     ck_assert(r.j == e.j);
@@ -778,13 +780,27 @@ START_TEST(dbm_verifier_source) {
     set_log_sink(nullptr, nullptr);
 
     // The source behind the exchange.
-    Server s;
+    TestServer s;
     s.policy.algorithms = {&a};
-    DbmVerifierSource dbm(path.c_str(), "default", s.policy);
-    ExchangeContext ctx{*s.table, &dbm, fakes(), s.now};
+    VerifierRecordCache cache;
+    DbmVerifierSource dbm(path.c_str(), "default", s.policy.auth_scope, s.policy.realm, &cache);
     ClientSession c;
-    read_kex_s1(c, process_request(s.policy, kex_c1_header(c, a, "alice", "pw"), ctx));
-    expect_verified(c, process_request(s.policy, vfy_c_header(c, 1), ctx), 1, "alice");
+    read_kex_s1(c, s.server->handle(s.policy, &dbm, kex_c1_header(c, a, "alice", "pw"), s.now));
+    expect_verified(c, s.server->handle(s.policy, &dbm, vfy_c_header(c, 1), s.now), 1, "alice");
+
+    // The per-process cache: the second lookup of a record, and of a
+    // missing one, is answered from memory; a change of the file is seen.
+    const auto misses = cache.statistics().misses;
+    ck_assert(dbm.lookup("alice", a).status == VerifierStatus::found);
+    ck_assert(dbm.lookup("frank", a).status == VerifierStatus::unknown_user);
+    ck_assert(dbm.lookup("frank", a).status == VerifierStatus::unknown_user);
+    ck_assert_uint_eq(cache.statistics().misses, misses + 1);  // alice came from the exchange
+    ck_assert_uint_ge(cache.statistics().hits, 2);
+    ck_assert_int_eq(apr_dbm_open_ex(&db, "default", path.c_str(), APR_DBM_READWRITE, APR_OS_DEFAULT, pool), APR_SUCCESS);
+    put("frank", encode_record({e}));
+    apr_dbm_close(db);
+    ck_assert(dbm.lookup("frank", a).status == VerifierStatus::found);
+    ck_assert_uint_ge(cache.statistics().invalidations, 1);
 
     std::string cleanup = std::string("rm -rf ") + dir;
     ck_assert_int_eq(std::system(cleanup.c_str()), 0);

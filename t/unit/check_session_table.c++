@@ -1,6 +1,7 @@
-// Check suite: the shared-memory session table (src/session_table.h) on
+// Check suite: the shared-memory session table (src/server/session_table.h) on
 // plain heap memory: geometry, insert/lookup/evict, the nonce window rules of
 // RFC 8120 §6/§11, the key-exchange quota, validate(), and concurrent use.
+#include <algorithm>
 #include <check.h>
 
 #include <atomic>
@@ -13,7 +14,11 @@
 #include <thread>
 #include <vector>
 
-#include "session_table.h"
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "server/session_table.h"
 
 using namespace mutual;
 
@@ -23,11 +28,11 @@ namespace {
 // a balance counter proving every lock is released.
 class TestLocks final : public StripeLocks {
 public:
-    bool lock(unsigned stripe) noexcept override {
-        if (fail) return false;
+    LockResult lock(unsigned stripe) noexcept override {
+        if (fail) return LockResult::failed;
         mutexes[stripe % 64].lock();
         ++held;
-        return true;
+        return LockResult::held;
     }
     void unlock(unsigned stripe) noexcept override {
         --held;
@@ -72,6 +77,13 @@ struct Fixture {
     std::unique_ptr<SessionTable> table;
 };
 
+// Ends a session of realm 7 the way a client can: an nc above every nc-max
+// makes it inactive (removed). false if it was not there.
+bool drop(Fixture& f, const Bytes& sid) {
+    SessionSnapshot snap;
+    return f.table->begin_verify(sid, 7, UINT64_MAX, 1000, snap) == VerifyCheck::above_nc_max;
+}
+
 TableGeometry small_geometry(std::uint32_t slots, std::uint32_t stripes, std::uint32_t kex) {
     TableGeometry g;
     g.slots = slots;
@@ -90,10 +102,14 @@ SessionId make_sid(std::uint32_t n) {
     return sid;
 }
 
+bool same_octets(ByteView a, ByteView b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
+}
+
 struct Keys {
     Bytes k_c1 = Bytes(33, 0x11);
     Bytes k_s1 = Bytes(33, 0x22);
-    Secret s_s1 = Secret(32, 0x33);
+    Secret z = Secret(32, 0x33);
 };
 
 InsertResult add(Fixture& f, std::uint32_t n, std::uint64_t realm = 7, std::int64_t now = 1000,
@@ -108,7 +124,7 @@ InsertResult add(Fixture& f, std::uint32_t n, std::uint64_t realm = 7, std::int6
     s.user = user;
     s.k_c1 = &keys.k_c1;
     s.k_s1 = &keys.k_s1;
-    s.s_s1 = &keys.s_s1;
+    s.z = &keys.z;
     s.nc_max = nc_max;
     s.nc_window = window;
     s.now = now;
@@ -123,9 +139,7 @@ VerifyCheck use(Fixture& f, std::uint32_t n, std::uint64_t nc, bool verified = t
     const Bytes sid = sid_bytes(make_sid(n));
     const VerifyCheck c = f.table->begin_verify(sid, 7, nc, now, snap);
     if (c != VerifyCheck::ok) return c;
-    const Secret z(33, 0x44);
-    const VerifyCommit commit = f.table->finish_verify(
-        sid, 7, nc, verified, snap.state == SessionState::key_exchanging ? &z : nullptr, now);
+    const VerifyCommit commit = f.table->finish_verify(snap, nc, verified, now);
     if (commit_out) *commit_out = commit;
     return c;
 }
@@ -212,24 +226,24 @@ START_TEST(insert_lookup_snapshot) {
     ck_assert(!snap.fake);
     ck_assert_uint_eq(snap.algorithm, 2);
     ck_assert(snap.user == "alice");
-    ck_assert(snap.k_c1 == keys.k_c1);
-    ck_assert(snap.k_s1 == keys.k_s1);
-    ck_assert(snap.secret == keys.s_s1);
+    ck_assert(same_octets(snap.k_c1, keys.k_c1));
+    ck_assert(same_octets(snap.k_s1, keys.k_s1));
+    ck_assert(same_octets(snap.z, keys.z));
     // Nothing consumed by the check: the same nc passes again.
     CHECK_IS(f.table->begin_verify(sid, 7, 1, 1001, snap), VerifyCheck::ok);
-    const Secret z(40, 0x77);
-    CHECK_IS(f.table->finish_verify(sid, 7, 1, true, &z, 1001), VerifyCommit::ok);
+    CHECK_IS(f.table->finish_verify(snap, 1, true, 1001), VerifyCommit::ok);
     CHECK_IS(f.table->begin_verify(sid, 7, 2, 1002, snap), VerifyCheck::ok);
     CHECK_IS(snap.state, SessionState::authenticated);
-    ck_assert(snap.secret == z);  // S_s1 replaced by z
+    ck_assert(same_octets(snap.z, keys.z));  // z as stored by the key exchange
     // Another realm, another sid, a sid of another length: not found.
     CHECK_IS(f.table->begin_verify(sid, 8, 2, 1002, snap), VerifyCheck::unknown);
     CHECK_IS(f.table->begin_verify(sid_bytes(make_sid(2)), 7, 2, 1002, snap), VerifyCheck::unknown);
     CHECK_IS(f.table->begin_verify(Bytes(8, 1), 7, 2, 1002, snap), VerifyCheck::unknown);
-    CHECK_IS(f.table->finish_verify(Bytes(8, 1), 7, 2, true, nullptr, 1002), VerifyCommit::vanished);
+    SessionSnapshot nowhere;
+    CHECK_IS(f.table->finish_verify(nowhere, 2, true, 1002), VerifyCommit::vanished);
     f.check_valid();
-    ck_assert(f.table->remove(sid));
-    ck_assert(!f.table->remove(sid));
+    ck_assert(drop(f, sid));
+    ck_assert(!drop(f, sid));
     CHECK_IS(f.table->begin_verify(sid, 7, 2, 1002, snap), VerifyCheck::unknown);
     f.check_valid();
 }
@@ -258,7 +272,7 @@ START_TEST(oversize_values_rejected) {
     n.sid = make_sid(9);
     n.k_c1 = &big;
     n.k_s1 = &big;
-    n.s_s1 = &s;
+    n.z = &s;
     n.nc_window = 128;
     CHECK_IS(f.table->insert(n).status, InsertStatus::too_large);
     n.k_s1 = nullptr;
@@ -348,7 +362,7 @@ START_TEST(nonce_rfc8120_section6_example) {
     for (std::uint64_t nc : {245u, 250u, 254u, 361u, 362u, 373u, 399u, 400u}) {
         fresh_session(++n);
         CHECK_IS(use(f, n, nc), VerifyCheck::ok);
-        f.table->remove(sid_bytes(make_sid(n)));
+        drop(f, sid_bytes(make_sid(n)));
     }
     // Rejected: {0, 121, 123, 125-129, 239-244} (window limit 244 = 372 - 128),
     // duplicates, and anything above nc-max.
@@ -416,15 +430,20 @@ START_TEST(concurrent_same_nonce_second_is_duplicate) {
     SessionSnapshot a, b;
     CHECK_IS(f.table->begin_verify(sid, 7, 1, 1001, a), VerifyCheck::ok);
     CHECK_IS(f.table->begin_verify(sid, 7, 1, 1001, b), VerifyCheck::ok);
-    const Secret z(33, 9);
-    CHECK_IS(f.table->finish_verify(sid, 7, 1, true, &z, 1001), VerifyCommit::ok);
-    CHECK_IS(f.table->finish_verify(sid, 7, 1, true, &z, 1001), VerifyCommit::duplicate);
+    CHECK_IS(f.table->finish_verify(a, 1, true, 1001), VerifyCommit::ok);
+    CHECK_IS(f.table->finish_verify(b, 1, true, 1001), VerifyCommit::duplicate);
     CHECK_IS(f.table->begin_verify(sid, 7, 2, 1001, a), VerifyCheck::unknown);
     // A session evicted between the steps vanishes.
     add(f, 2);
     CHECK_IS(f.table->begin_verify(sid_bytes(make_sid(2)), 7, 1, 1001, a), VerifyCheck::ok);
-    f.table->remove(sid_bytes(make_sid(2)));
-    CHECK_IS(f.table->finish_verify(sid_bytes(make_sid(2)), 7, 1, true, &z, 1001), VerifyCommit::vanished);
+    drop(f, sid_bytes(make_sid(2)));
+    CHECK_IS(f.table->finish_verify(a, 1, true, 1001), VerifyCommit::vanished);
+    // ... also when its slot was taken by another session meanwhile.
+    add(f, 3);
+    CHECK_IS(f.table->begin_verify(sid_bytes(make_sid(3)), 7, 1, 1001, a), VerifyCheck::ok);
+    drop(f, sid_bytes(make_sid(3)));
+    add(f, 4);
+    CHECK_IS(f.table->finish_verify(a, 1, true, 1001), VerifyCommit::vanished);
     f.check_valid();
 }
 END_TEST
@@ -505,6 +524,59 @@ START_TEST(eviction_full_of_key_exchanges) {
 }
 END_TEST
 
+// The module's locks: robust process-shared mutexes. A process that dies
+// holding one does not leave a dead lock: the next locker gets the stripe,
+// emptied (its sessions may be half-updated), and the table works on.
+START_TEST(process_shared_lock_survives_a_dead_owner) {
+    TableGeometry g = small_geometry(16, 1, 16);
+    const TableLayout l = plan_table(g);
+    const std::size_t lock_bytes = ProcessSharedLocks::bytes_needed(l.stripes);
+    const std::size_t total = lock_bytes + static_cast<std::size_t>(l.total_bytes);
+    void* shared = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert(shared != MAP_FAILED);
+    ck_assert(ProcessSharedLocks::format(shared, l.stripes));
+    ProcessSharedLocks locks(shared, l.stripes);
+    void* memory = static_cast<char*>(shared) + lock_bytes;
+    ck_assert(SessionTable::format(memory, static_cast<std::size_t>(l.total_bytes), g));
+    SessionTable table(memory, static_cast<std::size_t>(l.total_bytes), locks, test_key());
+    ck_assert(table.valid());
+    static const Keys keys;
+    NewSession n;
+    n.sid = make_sid(1);
+    n.realm_id = 7;
+    n.user = "alice";
+    n.k_c1 = &keys.k_c1;
+    n.k_s1 = &keys.k_s1;
+    n.z = &keys.z;
+    n.nc_max = 400;
+    n.now = 1000;
+    n.expires = 1300;
+    CHECK_IS(table.insert(n).status, InsertStatus::ok);
+    SessionSnapshot snap;
+    CHECK_IS(table.begin_verify(sid_bytes(make_sid(1)), 7, 1, 1001, snap), VerifyCheck::ok);
+
+    const pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        ProcessSharedLocks theirs(shared, l.stripes);
+        _exit(theirs.lock(0) == LockResult::held ? 0 : 1);   // dies holding it
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    // Not a lock failure: the stripe is emptied, the session is gone.
+    CHECK_IS(table.finish_verify(snap, 1, true, 1001), VerifyCommit::vanished);
+    CHECK_IS(table.begin_verify(sid_bytes(make_sid(1)), 7, 1, 1001, snap), VerifyCheck::unknown);
+    CHECK_IS(table.insert(n).status, InsertStatus::ok);
+    CHECK_IS(table.begin_verify(sid_bytes(make_sid(1)), 7, 1, 1001, snap), VerifyCheck::ok);
+    CHECK_IS(table.finish_verify(snap, 1, true, 1001), VerifyCommit::ok);
+    std::string problem;
+    ck_assert_msg(table.validate(problem), "validate: %s", problem.c_str());
+    munmap(shared, total);
+}
+END_TEST
+
 START_TEST(lock_failure_is_reported) {
     Fixture f(small_geometry(16, 2, 16));
     add(f, 1);
@@ -512,7 +584,10 @@ START_TEST(lock_failure_is_reported) {
     CHECK_IS(add(f, 2).status, InsertStatus::lock_failed);
     SessionSnapshot snap;
     CHECK_IS(f.table->begin_verify(sid_bytes(make_sid(1)), 7, 1, 1001, snap), VerifyCheck::lock_failed);
-    CHECK_IS(f.table->finish_verify(sid_bytes(make_sid(1)), 7, 1, true, nullptr, 1001), VerifyCommit::lock_failed);
+    f.locks.fail = false;
+    CHECK_IS(f.table->begin_verify(sid_bytes(make_sid(1)), 7, 1, 1001, snap), VerifyCheck::ok);
+    f.locks.fail = true;
+    CHECK_IS(f.table->finish_verify(snap, 1, true, 1001), VerifyCommit::lock_failed);
     std::string problem;
     ck_assert(!f.table->validate(problem));
     f.locks.fail = false;
@@ -595,7 +670,7 @@ START_TEST(random_operations_keep_invariants) {
                 use(f, n, rng() % 8, rng() % 2 == 0, now);
                 break;
             case 4:
-                if (rng() % 10 == 0) f.table->remove(sid_bytes(make_sid(n)));
+                if (rng() % 10 == 0) drop(f, sid_bytes(make_sid(n)));
                 ++now;
                 break;
         }
@@ -644,7 +719,7 @@ START_TEST(end_session_and_verifier_check) {
     s.user = "alice";
     s.k_c1 = &keys.k_c1;
     s.k_s1 = &keys.k_s1;
-    s.s_s1 = &keys.s_s1;
+    s.z = &keys.z;
     s.nc_max = 100;
     s.now = 1000;
     s.expires = 2000;
@@ -663,10 +738,11 @@ START_TEST(end_session_and_verifier_check) {
     // end_session: only in its own space, for good
     ck_assert(!f.table->end_session(sid, 8));
     CHECK_IS(f.table->begin_verify(sid, 7, 1, 1501, snap), VerifyCheck::ok);
+    const SessionSnapshot before_end = snap;
     ck_assert(f.table->end_session(sid, 7));
     ck_assert(!f.table->end_session(sid, 7));
     CHECK_IS(f.table->begin_verify(sid, 7, 1, 1501, snap), VerifyCheck::unknown);
-    CHECK_IS(f.table->finish_verify(sid, 7, 1, true, nullptr, 1501), VerifyCommit::vanished);
+    CHECK_IS(f.table->finish_verify(before_end, 1, true, 1501), VerifyCommit::vanished);
     ck_assert(!f.table->mark_verifier_checked(sid, 7, 1600));
     f.check_valid();
 }
@@ -693,6 +769,7 @@ int main() {
     tcase_add_test(tc, eviction_policy);
     tcase_add_test(tc, eviction_full_of_key_exchanges);
     tcase_add_test(tc, lock_failure_is_reported);
+    tcase_add_test(tc, process_shared_lock_survives_a_dead_owner);
     tcase_add_test(tc, realm_ids_are_keyed_and_distinct);
     tcase_add_test(tc, location_limits_tighten_the_sessions_own);
     tcase_add_test(tc, random_operations_keep_invariants);

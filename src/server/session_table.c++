@@ -1,6 +1,8 @@
-#include "session_table.h"
+#include "server/session_table.h"
 
+#include <cerrno>
 #include <cstring>
+#include <pthread.h>
 #include <type_traits>
 #include <vector>
 
@@ -10,67 +12,7 @@
 
 namespace mutual {
 
-// ---- SipHash-2-4 ----------------------------------------------------------
-
-namespace {
-
-inline std::uint64_t rotl(std::uint64_t x, int b) noexcept { return (x << b) | (x >> (64 - b)); }
-
-inline std::uint64_t load_le64(const std::uint8_t* p) noexcept {
-    std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-    return v;
-}
-
-inline void sip_round(std::uint64_t& v0, std::uint64_t& v1, std::uint64_t& v2,
-                      std::uint64_t& v3) noexcept {
-    v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);
-    v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;
-    v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;
-    v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);
-}
-
-}  // namespace
-
-std::uint64_t siphash24(const HashKey& key, const void* data, std::size_t length) noexcept {
-    const std::uint64_t k0 = load_le64(key.bytes);
-    const std::uint64_t k1 = load_le64(key.bytes + 8);
-    std::uint64_t v0 = 0x736f6d6570736575ULL ^ k0;
-    std::uint64_t v1 = 0x646f72616e646f6dULL ^ k1;
-    std::uint64_t v2 = 0x6c7967656e657261ULL ^ k0;
-    std::uint64_t v3 = 0x7465646279746573ULL ^ k1;
-    const auto* in = static_cast<const std::uint8_t*>(data);
-    const std::size_t whole = length - (length % 8);
-    for (std::size_t i = 0; i < whole; i += 8) {
-        const std::uint64_t m = load_le64(in + i);
-        v3 ^= m;
-        sip_round(v0, v1, v2, v3);
-        sip_round(v0, v1, v2, v3);
-        v0 ^= m;
-    }
-    std::uint64_t b = static_cast<std::uint64_t>(length) << 56;
-    for (std::size_t i = 0; i < length % 8; ++i)
-        b |= static_cast<std::uint64_t>(in[whole + i]) << (8 * i);
-    v3 ^= b;
-    sip_round(v0, v1, v2, v3);
-    sip_round(v0, v1, v2, v3);
-    v0 ^= b;
-    v2 ^= 0xff;
-    for (int i = 0; i < 4; ++i) sip_round(v0, v1, v2, v3);
-    return v0 ^ v1 ^ v2 ^ v3;
-}
-
 // ---- names ----------------------------------------------------------------
-
-const char* session_state_name(SessionState s) noexcept {
-    switch (s) {
-        case SessionState::free: return "free";
-        case SessionState::key_exchanging: return "key-exchanging";
-        case SessionState::authenticated: return "authenticated";
-        case SessionState::rejected: return "rejected";
-    }
-    return "?";
-}
 
 const char* eviction_name(Eviction e) noexcept {
     switch (e) {
@@ -84,41 +26,13 @@ const char* eviction_name(Eviction e) noexcept {
     return "?";
 }
 
-const char* verify_check_name(VerifyCheck c) noexcept {
-    switch (c) {
-        case VerifyCheck::ok: return "ok";
-        case VerifyCheck::unknown: return "unknown";
-        case VerifyCheck::expired: return "expired";
-        case VerifyCheck::rejected: return "rejected";
-        case VerifyCheck::above_nc_max: return "above-nc-max";
-        case VerifyCheck::below_window: return "below-window";
-        case VerifyCheck::duplicate: return "duplicate";
-        case VerifyCheck::lock_failed: return "lock-failed";
-    }
-    return "?";
-}
-
-const char* verify_commit_name(VerifyCommit c) noexcept {
-    switch (c) {
-        case VerifyCommit::ok: return "ok";
-        case VerifyCommit::rejected: return "rejected";
-        case VerifyCommit::kept: return "kept";
-        case VerifyCommit::vanished: return "vanished";
-        case VerifyCommit::duplicate: return "duplicate";
-        case VerifyCommit::below_window: return "below-window";
-        case VerifyCommit::lock_failed: return "lock-failed";
-    }
-    return "?";
-}
-
 // ---- layout ---------------------------------------------------------------
 
 namespace {
 
 constexpr std::uint64_t table_magic = 0x3153534554554d4dULL;  // "MMUTESS1"
-constexpr std::uint32_t table_version = 2;  // 2: verifier_tag/verifier_checked
+constexpr std::uint32_t table_version = 3;  // 3: views/generation and verifier_tag/verifier_checked
 constexpr std::uint32_t nil = 0xffffffffu;
-constexpr std::uint32_t window_words = max_nc_window / 64;
 constexpr unsigned list_count = 4;   // indexed by SessionState: free, kex, auth, rejected
 
 constexpr std::uint64_t round_up(std::uint64_t v, std::uint64_t to) noexcept {
@@ -178,16 +92,14 @@ struct alignas(64) SessionTable::Stripe {
 struct alignas(8) SessionTable::Slot {
     std::uint64_t sid_hash;
     std::uint64_t realm_id;
-    std::uint64_t nc_max;
-    std::uint64_t largest_nc;
     std::int64_t created;
     std::int64_t expires;
     std::int64_t last_used;
     std::uint32_t bucket_next;
     std::uint32_t prev;
     std::uint32_t next;
-    std::uint32_t nc_window;
-    std::uint64_t window[window_words];   // bit i: nc == largest_nc - i was received
+    std::uint32_t generation;             // +1 whenever the slot is released
+    NonceWindow nonces;
     std::uint8_t sid[session_id_length];
     std::uint8_t state;
     std::uint8_t fake;
@@ -270,22 +182,32 @@ bool SessionTable::format(void* memory, std::size_t size, const TableGeometry& g
     h->bucket_offset = bucket_off;
     h->slot_offset = slot_off;
 
-    auto* buckets = reinterpret_cast<std::uint32_t*>(base + bucket_off);
-    for (std::uint64_t i = 0; i < std::uint64_t(l.buckets_per_stripe) * l.stripes; ++i) buckets[i] = nil;
-    for (std::uint32_t s = 0; s < l.stripes; ++s) {
-        auto* st = reinterpret_cast<Stripe*>(base + stripe_off) + s;
-        for (auto& list : st->lists) list = ListHead{nil, nil, 0};
-        // Every slot on the free list, in index order.
-        for (std::uint32_t i = 0; i < l.slots_per_stripe; ++i) {
-            auto* sl = reinterpret_cast<Slot*>(base + slot_off + stride * (std::uint64_t(s) * l.slots_per_stripe + i));
-            sl->bucket_next = nil;
-            sl->prev = (i == 0) ? nil : i - 1;
-            sl->next = (i + 1 == l.slots_per_stripe) ? nil : i + 1;
-            sl->state = static_cast<std::uint8_t>(SessionState::free);
-        }
-        st->lists[0] = ListHead{0, l.slots_per_stripe - 1, l.slots_per_stripe};
-    }
+    for (std::uint32_t s = 0; s < l.stripes; ++s) reset_stripe(base, *h, s);
     return true;
+}
+
+// Empties one stripe: every slot wiped and on the free list in index order,
+// every bucket empty, counters kept. Used by format() and when a stripe's
+// lock comes back from an owner that died holding it.
+void SessionTable::reset_stripe(std::uint8_t* base, const Header& h, unsigned s) noexcept {
+    const std::uint64_t stride = h.slot_stride;
+    auto* buckets = reinterpret_cast<std::uint32_t*>(base + h.bucket_offset) +
+                    std::uint64_t(s) * h.buckets_per_stripe;
+    for (std::uint32_t b = 0; b < h.buckets_per_stripe; ++b) buckets[b] = nil;
+    auto* st = reinterpret_cast<Stripe*>(base + h.stripe_offset) + s;
+    for (auto& list : st->lists) list = ListHead{nil, nil, 0};
+    std::uint8_t* first = base + h.slot_offset + stride * std::uint64_t(s) * h.slots_per_stripe;
+    for (std::uint32_t i = 0; i < h.slots_per_stripe; ++i) {
+        auto* sl = reinterpret_cast<Slot*>(first + stride * i);
+        const std::uint32_t generation = sl->generation + 1;   // views of a reader go stale
+        OPENSSL_cleanse(sl, static_cast<std::size_t>(stride));
+        sl->generation = generation;
+        sl->bucket_next = nil;
+        sl->prev = (i == 0) ? nil : i - 1;
+        sl->next = (i + 1 == h.slots_per_stripe) ? nil : i + 1;
+        sl->state = static_cast<std::uint8_t>(SessionState::free);
+    }
+    st->lists[0] = ListHead{0, h.slots_per_stripe - 1, h.slots_per_stripe};
 }
 
 SessionTable::SessionTable(void* memory, std::size_t size, StripeLocks& locks,
@@ -422,7 +344,8 @@ void SessionTable::release(unsigned s, std::uint32_t index) noexcept {
     list_remove(s, index);
     OPENSSL_cleanse(key_area(sl), header_->key_capacity);
     OPENSSL_cleanse(user_area(sl), max_user_length);
-    std::memset(sl.window, 0, sizeof sl.window);
+    sl.nonces.reset(0, 0);
+    ++sl.generation;
     sl.user_length = sl.k_c1_length = sl.k_s1_length = sl.secret_length = 0;
     sl.sid_hash = sl.realm_id = 0;
     std::memset(sl.sid, 0, sizeof sl.sid);
@@ -477,86 +400,85 @@ std::uint32_t SessionTable::take_slot(unsigned s, std::int64_t now, Eviction& ev
     return victim;
 }
 
-// ---- nonce window -----------------------------------------------------------
-
-namespace {
-
-enum class NonceVerdict { fresh, above_max, below_window, duplicate };
-
-// The session's own nc-max and nc-window, tightened by the serving
-// location's (the stricter wins).
-template <typename SlotT>
-NonceVerdict check_nonce(const SlotT& sl, std::uint64_t nc, const SessionLimits& limits) noexcept {
-    if (nc > sl.nc_max || nc > limits.nc_max) return NonceVerdict::above_max;
-    if (nc > sl.largest_nc) return NonceVerdict::fresh;
-    const std::uint64_t distance = sl.largest_nc - nc;
-    if (distance >= sl.nc_window || distance >= limits.nc_window) return NonceVerdict::below_window;
-    const bool seen = (sl.window[distance / 64] >> (distance % 64)) & 1u;
-    return seen ? NonceVerdict::duplicate : NonceVerdict::fresh;
-}
-
-// Shifts the bitmap towards higher distances by `by` bits (bits falling off
-// beyond max_nc_window are dropped; bits beyond nc_window are never read).
-void shift_window(std::uint64_t (&w)[window_words], std::uint64_t by) noexcept {
-    if (by >= max_nc_window) {
-        for (auto& word : w) word = 0;
-        return;
-    }
-    const unsigned words = static_cast<unsigned>(by / 64);
-    const unsigned bits = static_cast<unsigned>(by % 64);
-    for (int i = static_cast<int>(window_words) - 1; i >= 0; --i) {
-        std::uint64_t v = 0;
-        const int src = i - static_cast<int>(words);
-        if (src >= 0) {
-            v = w[src] << bits;
-            if (bits != 0 && src >= 1) v |= w[src - 1] >> (64 - bits);
-        }
-        w[i] = v;
-    }
-}
-
-template <typename SlotT>
-void record_nonce(SlotT& sl, std::uint64_t nc) noexcept {
-    if (nc > sl.largest_nc) {
-        shift_window(sl.window, nc - sl.largest_nc);
-        sl.largest_nc = nc;
-        sl.window[0] |= 1u;
-    } else {
-        const std::uint64_t distance = sl.largest_nc - nc;
-        sl.window[distance / 64] |= std::uint64_t(1) << (distance % 64);
-    }
-}
-
-class StripeGuard {
+// Holds a stripe lock for a scope. A lock whose owner died holding it may
+// guard a half-updated stripe: its sessions are dropped (their clients get
+// 401-STALE and make new ones) before anything reads it.
+class SessionTable::Guard {
 public:
-    StripeGuard(StripeLocks& locks, unsigned stripe) noexcept
-        : locks_(locks), stripe_(stripe), held_(locks.lock(stripe)) {}
-    ~StripeGuard() {
+    Guard(const SessionTable& table, unsigned stripe) noexcept
+        : locks_(table.locks_), stripe_(stripe) {
+        const LockResult r = locks_.lock(stripe);
+        held_ = r != LockResult::failed;
+        if (r == LockResult::held_owner_died) reset_stripe(table.base_, *table.header_, stripe);
+    }
+    ~Guard() {
         if (held_) locks_.unlock(stripe_);
     }
     bool held() const noexcept { return held_; }
-    StripeGuard(const StripeGuard&) = delete;
-    StripeGuard& operator=(const StripeGuard&) = delete;
+    Guard(const Guard&) = delete;
+    Guard& operator=(const Guard&) = delete;
 
 private:
     StripeLocks& locks_;
     unsigned stripe_;
-    bool held_;
+    bool held_ = false;
 };
 
+// ---- process-shared locks ---------------------------------------------------
+
+namespace {
+
+constexpr std::size_t mutex_stride = (sizeof(pthread_mutex_t) + 63) / 64 * 64;
+
+pthread_mutex_t* mutex_at(void* memory, unsigned i) noexcept {
+    return reinterpret_cast<pthread_mutex_t*>(static_cast<std::uint8_t*>(memory) + mutex_stride * i);
+}
+
 }  // namespace
+
+std::size_t ProcessSharedLocks::bytes_needed(unsigned count) noexcept { return mutex_stride * count; }
+
+bool ProcessSharedLocks::format(void* memory, unsigned count) noexcept {
+    if (memory == nullptr || reinterpret_cast<std::uintptr_t>(memory) % 64 != 0) return false;
+    pthread_mutexattr_t attr;
+    if (pthread_mutexattr_init(&attr) != 0) return false;
+    bool ok = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED) == 0 &&
+              pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST) == 0;
+    for (unsigned i = 0; ok && i < count; ++i) {
+        std::memset(mutex_at(memory, i), 0, mutex_stride);
+        ok = pthread_mutex_init(mutex_at(memory, i), &attr) == 0;
+    }
+    pthread_mutexattr_destroy(&attr);
+    return ok;
+}
+
+ProcessSharedLocks::ProcessSharedLocks(void* memory, unsigned count) noexcept
+    : memory_(memory), count_(count) {}
+
+LockResult ProcessSharedLocks::lock(unsigned stripe) noexcept {
+    if (stripe >= count_) return LockResult::failed;
+    pthread_mutex_t* m = mutex_at(memory_, stripe);
+    const int rv = pthread_mutex_lock(m);
+    if (rv == 0) return LockResult::held;
+    if (rv == EOWNERDEAD && pthread_mutex_consistent(m) == 0) return LockResult::held_owner_died;
+    return LockResult::failed;
+}
+
+void ProcessSharedLocks::unlock(unsigned stripe) noexcept {
+    if (stripe < count_) pthread_mutex_unlock(mutex_at(memory_, stripe));
+}
 
 // ---- operations -------------------------------------------------------------
 
 InsertResult SessionTable::insert(const NewSession& n) noexcept {
     InsertResult result;
-    if (!header_ || !n.k_c1 || !n.k_s1 || !n.s_s1) {
+    if (!header_ || !n.k_c1 || !n.k_s1 || !n.z) {
         result.status = InsertStatus::bad_argument;
         return result;
     }
-    const std::size_t keys = n.k_c1->size() + n.k_s1->size() + n.s_s1->size();
+    const std::size_t keys = n.k_c1->size() + n.k_s1->size() + n.z->size();
     if (n.user.size() > max_user_length || keys > header_->key_capacity ||
-        n.k_c1->size() > 0xffff || n.k_s1->size() > 0xffff || n.s_s1->size() > 0xffff) {
+        n.k_c1->size() > 0xffff || n.k_s1->size() > 0xffff || n.z->size() > 0xffff) {
         result.status = InsertStatus::too_large;
         return result;
     }
@@ -566,7 +488,7 @@ InsertResult SessionTable::insert(const NewSession& n) noexcept {
     }
     const std::uint64_t hash = sid_hash(n.sid.data(), n.sid.size());
     const unsigned s = stripe_of(hash);
-    StripeGuard guard(locks_, s);
+    Guard guard(*this, s);
     if (!guard.held()) {
         result.status = InsertStatus::lock_failed;
         return result;
@@ -583,15 +505,12 @@ InsertResult SessionTable::insert(const NewSession& n) noexcept {
     Slot& sl = slot(s, i);
     sl.sid_hash = hash;
     sl.realm_id = n.realm_id;
-    sl.nc_max = n.nc_max;
-    sl.largest_nc = 0;
     sl.created = n.now;
     sl.verifier_tag = n.verifier_tag;
     sl.verifier_checked = n.now;
     sl.expires = n.expires;
     sl.last_used = n.now;
-    sl.nc_window = n.nc_window;
-    std::memset(sl.window, 0, sizeof sl.window);
+    sl.nonces.reset(n.nc_max, n.nc_window);
     std::memcpy(sl.sid, n.sid.data(), session_id_length);
     sl.fake = n.fake ? 1 : 0;
     sl.algorithm = n.algorithm;
@@ -600,12 +519,12 @@ InsertResult SessionTable::insert(const NewSession& n) noexcept {
     std::uint8_t* keys_out = key_area(sl);
     sl.k_c1_length = static_cast<std::uint16_t>(n.k_c1->size());
     sl.k_s1_length = static_cast<std::uint16_t>(n.k_s1->size());
-    sl.secret_length = static_cast<std::uint16_t>(n.s_s1->size());
+    sl.secret_length = static_cast<std::uint16_t>(n.z->size());
     if (!n.k_c1->empty()) std::memcpy(keys_out, n.k_c1->data(), n.k_c1->size());
     keys_out += n.k_c1->size();
     if (!n.k_s1->empty()) std::memcpy(keys_out, n.k_s1->data(), n.k_s1->size());
     keys_out += n.k_s1->size();
-    if (!n.s_s1->empty()) std::memcpy(keys_out, n.s_s1->data(), n.s_s1->size());
+    if (!n.z->empty()) std::memcpy(keys_out, n.z->data(), n.z->size());
 
     std::uint32_t& head = bucket(s, bucket_of(hash));
     sl.bucket_next = head;
@@ -633,18 +552,9 @@ VerifyCheck SessionTable::begin_verify(const Bytes& sid, std::uint64_t realm, st
                                        const SessionLimits& limits) noexcept {
     if (!header_) return VerifyCheck::lock_failed;
     if (sid.size() != session_id_length) return VerifyCheck::unknown;
-    // Allocate outside the lock.
-    try {
-        out.k_c1.reserve(header_->key_capacity);
-        out.k_s1.reserve(header_->key_capacity);
-        out.secret.reserve(header_->key_capacity);
-        out.user.reserve(max_user_length);
-    } catch (...) {
-        return VerifyCheck::lock_failed;
-    }
     const std::uint64_t hash = sid_hash(sid.data(), sid.size());
     const unsigned s = stripe_of(hash);
-    StripeGuard guard(locks_, s);
+    Guard guard(*this, s);
     if (!guard.held()) return VerifyCheck::lock_failed;
     Stripe& st = stripe(s);
     const std::uint32_t i = find(s, hash, sid.data());
@@ -665,7 +575,7 @@ VerifyCheck SessionTable::begin_verify(const Bytes& sid, std::uint64_t realm, st
     }
     const auto state = static_cast<SessionState>(sl.state);
     if (state == SessionState::rejected) return VerifyCheck::rejected;
-    switch (check_nonce(sl, nc, limits)) {
+    switch (sl.nonces.check(nc, limits.nc_max, limits.nc_window)) {
         case NonceVerdict::above_max:
             release(s, i);
             ++st.stale;
@@ -688,28 +598,33 @@ VerifyCheck SessionTable::begin_verify(const Bytes& sid, std::uint64_t realm, st
     out.verifier_checked = sl.verifier_checked;
     out.algorithm = sl.algorithm;
     const std::uint8_t* keys = key_area(sl);
-    // Capacity reserved above: these assignments do not allocate.
-    out.user.assign(reinterpret_cast<const char*>(user_area(sl)), sl.user_length);
-    out.k_c1.assign(keys, keys + sl.k_c1_length);
+    out.user = std::string_view(reinterpret_cast<const char*>(user_area(sl)), sl.user_length);
+    out.k_c1 = ByteView(keys, sl.k_c1_length);
     keys += sl.k_c1_length;
-    out.k_s1.assign(keys, keys + sl.k_s1_length);
+    out.k_s1 = ByteView(keys, sl.k_s1_length);
     keys += sl.k_s1_length;
-    out.secret.assign(keys, keys + sl.secret_length);
+    out.z = ByteView(keys, sl.secret_length);
+    out.stripe = s;
+    out.slot = i;
+    out.generation = sl.generation;
+    out.sid_hash = hash;
     return VerifyCheck::ok;
 }
 
-VerifyCommit SessionTable::finish_verify(const Bytes& sid, std::uint64_t realm, std::uint64_t nc,
-                                         bool verified, const Secret* z, std::int64_t now,
+VerifyCommit SessionTable::finish_verify(const SessionSnapshot& found, std::uint64_t nc,
+                                         bool verified, std::int64_t now,
                                          const SessionLimits& limits) noexcept {
     if (!header_) return VerifyCommit::lock_failed;
-    if (sid.size() != session_id_length) return VerifyCommit::vanished;
-    const std::uint64_t hash = sid_hash(sid.data(), sid.size());
-    const unsigned s = stripe_of(hash);
-    StripeGuard guard(locks_, s);
+    if (found.stripe >= header_->stripes || found.slot >= header_->slots_per_stripe)
+        return VerifyCommit::vanished;
+    const unsigned s = found.stripe;
+    const std::uint32_t i = found.slot;
+    Guard guard(*this, s);
     if (!guard.held()) return VerifyCommit::lock_failed;
     Stripe& st = stripe(s);
-    const std::uint32_t i = find(s, hash, sid.data());
-    if (i == nil || slot(s, i).realm_id != realm) {
+    // The same session still in the slot: not released since begin_verify.
+    if (slot(s, i).generation != found.generation || slot(s, i).state == 0 ||
+        slot(s, i).sid_hash != found.sid_hash) {
         ++st.stale;
         return VerifyCommit::vanished;
     }
@@ -720,7 +635,7 @@ VerifyCommit SessionTable::finish_verify(const Bytes& sid, std::uint64_t realm, 
         if (state == SessionState::key_exchanging) {
             list_remove(s, i);
             list_append(s, i, SessionState::rejected);
-            // The pending secret S_s1 is no longer needed.
+            // A rejected session's z is never used again.
             OPENSSL_cleanse(key_area(sl) + sl.k_c1_length + sl.k_s1_length, sl.secret_length);
             sl.secret_length = 0;
             return VerifyCommit::rejected;
@@ -732,7 +647,7 @@ VerifyCommit SessionTable::finish_verify(const Bytes& sid, std::uint64_t realm, 
         ++st.failed;
         return VerifyCommit::kept;
     }
-    switch (check_nonce(sl, nc, limits)) {
+    switch (sl.nonces.check(nc, limits.nc_max, limits.nc_window)) {
         case NonceVerdict::duplicate:
             release(s, i);
             ++st.stale;
@@ -748,25 +663,11 @@ VerifyCommit SessionTable::finish_verify(const Bytes& sid, std::uint64_t realm, 
         case NonceVerdict::fresh:
             break;
     }
-    record_nonce(sl, nc);
-    if (state == SessionState::key_exchanging) {
-        if (z != nullptr) {
-            const std::size_t offset = std::size_t(sl.k_c1_length) + sl.k_s1_length;
-            if (offset + z->size() > header_->key_capacity || z->size() > 0xffff) {
-                release(s, i);
-                return VerifyCommit::vanished;
-            }
-            OPENSSL_cleanse(key_area(sl) + offset, sl.secret_length);
-            std::memcpy(key_area(sl) + offset, z->data(), z->size());
-            sl.secret_length = static_cast<std::uint16_t>(z->size());
-        }
-        list_remove(s, i);
-        list_append(s, i, SessionState::authenticated);
-    } else {
-        // Least recently used order: move to the tail.
-        list_remove(s, i);
-        list_append(s, i, SessionState::authenticated);
-    }
+    sl.nonces.record(nc);
+    // Least recently used order: a verified session moves to the tail of
+    // the authenticated list (a key-exchanging one joins it).
+    list_remove(s, i);
+    list_append(s, i, SessionState::authenticated);
     sl.last_used = now;
     ++st.verified;
     return VerifyCommit::ok;
@@ -780,16 +681,12 @@ bool SessionTable::with_session(const Bytes& sid, const std::uint64_t* realm, F 
     if (!header_ || sid.size() != session_id_length) return false;
     const std::uint64_t hash = sid_hash(sid.data(), sid.size());
     const unsigned s = stripe_of(hash);
-    StripeGuard guard(locks_, s);
+    Guard guard(*this, s);
     if (!guard.held()) return false;
     const std::uint32_t i = find(s, hash, sid.data());
     if (i == nil || (realm != nullptr && slot(s, i).realm_id != *realm)) return false;
     f(s, i);
     return true;
-}
-
-bool SessionTable::remove(const Bytes& sid) noexcept {
-    return with_session(sid, nullptr, [this](unsigned s, std::uint32_t i) { release(s, i); });
 }
 
 bool SessionTable::end_session(const Bytes& sid, std::uint64_t realm) noexcept {
@@ -819,7 +716,7 @@ bool SessionTable::validate(std::string& problem) const {
     }
     const std::uint32_t n = header_->slots_per_stripe;
     for (unsigned s = 0; s < header_->stripes; ++s) {
-        StripeGuard guard(locks_, s);
+        Guard guard(*this, s);
         if (!guard.held()) {
             problem = "lock failed on stripe " + std::to_string(s);
             return false;
@@ -855,7 +752,7 @@ bool SessionTable::validate(std::string& problem) const {
                         problem = "stripe " + std::to_string(s) + ": slot " + std::to_string(i) + " lengths out of bounds";
                         return false;
                     }
-                    if (sl.nc_window < min_nc_window || sl.nc_window > max_nc_window) {
+                    if (sl.nonces.size < min_nc_window || sl.nonces.size > max_nc_window) {
                         problem = "stripe " + std::to_string(s) + ": slot " + std::to_string(i) + " bad nc-window";
                         return false;
                     }
@@ -918,7 +815,7 @@ TableStatistics SessionTable::statistics() const noexcept {
     if (!header_) return t;
     t.slots = layout_.slots;
     for (unsigned s = 0; s < header_->stripes; ++s) {
-        StripeGuard guard(locks_, s);
+        Guard guard(*this, s);
         if (!guard.held()) continue;
         const Stripe& st = stripe(s);
         t.free += st.lists[0].count;

@@ -22,22 +22,15 @@
 #include <string_view>
 
 #include "bytes.h"
+#include "server/nonce_window.h"
+#include "server/siphash.h"
 
 namespace mutual {
 
 constexpr std::size_t session_id_length = 16;     // 128 random bits
 constexpr std::size_t max_user_length = 256;      // octets of the user name
-constexpr std::uint32_t min_nc_window = 128;      // RFC 8120 §4.3 recommends >= 128
-constexpr std::uint32_t max_nc_window = 1024;     // bits of the per-slot bitmap
 
 using SessionId = std::array<std::uint8_t, session_id_length>;
-
-struct HashKey {
-    std::uint8_t bytes[16];
-};
-
-// SipHash-2-4 (Aumasson & Bernstein) of data under key.
-std::uint64_t siphash24(const HashKey& key, const void* data, std::size_t length) noexcept;
 
 // Session states of RFC 8120 §11. "inactive" sessions are removed from the
 // table at once: the answer to an inactive sid and to an unknown one is the
@@ -48,15 +41,42 @@ enum class SessionState : std::uint8_t {
     authenticated = 2,
     rejected = 3,
 };
-const char* session_state_name(SessionState s) noexcept;
 
-// One lock per stripe, supplied by the owner of the memory.
+// What taking a stripe lock gave.
+enum class LockResult {
+    held,
+    // Held, but its previous owner died holding it (a robust mutex): the
+    // stripe may be half-updated; the table empties it before using it.
+    held_owner_died,
+    failed,        // not taken (the caller answers internal-error)
+};
+
+// One lock per stripe, supplied by the owner of the memory
+// (ProcessSharedLocks in the module, std::mutex or nothing in tests).
 class StripeLocks {
 public:
     virtual ~StripeLocks() = default;
-    // false: the lock could not be taken (the caller answers internal-error).
-    virtual bool lock(unsigned stripe) noexcept = 0;
+    virtual LockResult lock(unsigned stripe) noexcept = 0;
     virtual void unlock(unsigned stripe) noexcept = 0;
+};
+
+// Robust, process-shared pthread mutexes, one per stripe, in a block of
+// shared memory beside the table: every thread of every child locks them
+// with a futex (no system call when uncontended, no lock file, no false
+// EDEADLK of fcntl locks), and a child that dies holding one hands the next
+// locker held_owner_died instead of a dead lock.
+class ProcessSharedLocks final : public StripeLocks {
+public:
+    static std::size_t bytes_needed(unsigned count) noexcept;
+    // Initialises count mutexes in memory (64-byte aligned). false on failure.
+    static bool format(void* memory, unsigned count) noexcept;
+    ProcessSharedLocks(void* memory, unsigned count) noexcept;
+    LockResult lock(unsigned stripe) noexcept override;
+    void unlock(unsigned stripe) noexcept override;
+
+private:
+    void* memory_;
+    unsigned count_;
 };
 
 // Requested geometry; table_bytes()/format() normalise it (stripes a power
@@ -65,7 +85,7 @@ struct TableGeometry {
     std::uint32_t slots = 4096;
     std::uint32_t stripes = 16;
     std::uint32_t max_key_exchanges = 2048;   // pending (unverified) sessions, whole table
-    std::uint32_t key_capacity = 1536;        // octets for K_c1 | K_s1 | S_s1-or-z
+    std::uint32_t key_capacity = 1536;        // octets for K_c1 | K_s1 | z
 };
 
 // The normalised geometry and the size of the memory block it needs; slots
@@ -92,7 +112,7 @@ struct NewSession {
     std::string_view user;
     const Bytes* k_c1 = nullptr;
     const Bytes* k_s1 = nullptr;
-    const Secret* s_s1 = nullptr;     // the session secret (server_exchange stores z here)
+    const Secret* z = nullptr;        // the session secret z
     std::uint64_t nc_max = 0;
     std::uint32_t nc_window = min_nc_window;
     std::int64_t now = 0;             // seconds
@@ -100,15 +120,27 @@ struct NewSession {
     std::uint64_t verifier_tag = 0;   // verifier_tag(J) of the key exchange (revocation)
 };
 
-// A copy of a session taken under the lock, for the crypto done outside it.
+// What begin_verify found, for the crypto done outside the lock. The keys
+// and the user name are views into the session's slot, not copies: they are
+// written once when the session is inserted and stay as they are until the
+// slot is released. A slot released (and perhaps reused) after begin_verify
+// may change under the views; finish_verify then answers vanished (the
+// slot's generation moved), so nothing computed from the views is used
+// unless finish_verify says ok. Copy what must outlive the exchange (the
+// user name) before finish_verify.
 struct SessionSnapshot {
     SessionState state = SessionState::free;
     bool fake = false;
     std::uint8_t algorithm = 0;
     std::int64_t created = 0;         // seconds: the key exchange
-    std::string user;
-    Bytes k_c1, k_s1;
-    Secret secret;                    // as inserted (z from server_exchange), or z from finish_verify
+    std::string_view user;
+    ByteView k_c1, k_s1;
+    ByteView z;                       // the session secret z (RFC 8121 §3)
+    // Where the session is, for finish_verify.
+    unsigned stripe = 0;
+    std::uint32_t slot = 0xffffffffu;
+    std::uint32_t generation = 0;
+    std::uint64_t sid_hash = 0;
     std::uint64_t verifier_tag = 0;   // as inserted
     std::int64_t verifier_checked = 0;  // seconds: last time the verifier was found unchanged
 };
@@ -150,7 +182,6 @@ enum class VerifyCheck {
     duplicate,      // nc seen before; inactive -> 401-STALE
     lock_failed,
 };
-const char* verify_check_name(VerifyCheck c) noexcept;
 
 // Outcome of the second (committing) step.
 enum class VerifyCommit {
@@ -162,7 +193,6 @@ enum class VerifyCommit {
     below_window,   // concurrent requests moved the window past nc -> 401-STALE
     lock_failed,
 };
-const char* verify_commit_name(VerifyCommit c) noexcept;
 
 struct TableStatistics {
     std::uint64_t slots = 0;
@@ -203,16 +233,14 @@ public:
                              std::int64_t now, SessionSnapshot& out,
                              const SessionLimits& limits = SessionLimits()) noexcept;
 
-    // req-VFY-C step 2, under the lock again: records the verdict. When
-    // verified, re-checks nc (another request may have used it meanwhile),
-    // records it, stores z (if given) and marks the session authenticated.
-    // When not verified, a key-exchanging session becomes rejected.
-    VerifyCommit finish_verify(const Bytes& sid, std::uint64_t realm_id, std::uint64_t nc,
-                               bool verified, const Secret* z, std::int64_t now,
+    // req-VFY-C step 2, under the lock again, for the session begin_verify
+    // found (vanished if its slot was released meanwhile): records the
+    // verdict. When verified, re-checks nc (another request may have used
+    // it meanwhile), records it and marks the session authenticated. When
+    // not verified, a key-exchanging session becomes rejected.
+    VerifyCommit finish_verify(const SessionSnapshot& found, std::uint64_t nc, bool verified,
+                               std::int64_t now,
                                const SessionLimits& limits = SessionLimits()) noexcept;
-
-    // Removes a session (tests, administrative use). false if absent.
-    bool remove(const Bytes& sid) noexcept;
 
     // Ends a session of this protection space for good (logout, revoked
     // verifier): the sid is gone, any later req-VFY-C for it is 401-STALE.
@@ -253,9 +281,11 @@ private:
     void list_append(unsigned stripe, std::uint32_t index, SessionState state) noexcept;
     void bucket_remove(unsigned stripe, std::uint32_t index) noexcept;
     void release(unsigned stripe, std::uint32_t index) noexcept;
+    struct Header;
+    static void reset_stripe(std::uint8_t* base, const Header& header, unsigned stripe) noexcept;
+    class Guard;
     std::uint32_t take_slot(unsigned stripe, std::int64_t now, Eviction& eviction) noexcept;
 
-    struct Header;
     Header* header_ = nullptr;
     std::uint8_t* base_ = nullptr;
     TableLayout layout_{};

@@ -1,4 +1,4 @@
-#include "server_exchange.h"
+#include "server/server_exchange.h"
 
 #include <algorithm>
 #include <cstring>
@@ -12,27 +12,14 @@
 #include <openssl/x509.h>
 
 #include "algorithm.h"
+#include "ascii.h"
 #include "encoding.h"
-#include "session_table.h"
+#include "server/session_table.h"
 #include "verifier_record.h"
-#include "verifier_store.h"
 
 namespace mutual {
 
 // ---- names ----------------------------------------------------------------
-
-const char* verifier_status_name(VerifierStatus s) noexcept {
-    switch (s) {
-        case VerifierStatus::found: return "found";
-        case VerifierStatus::unknown_user: return "unknown-user";
-        case VerifierStatus::no_verifier: return "no-verifier";
-        case VerifierStatus::wrong_realm: return "wrong-realm";
-        case VerifierStatus::bad_record: return "bad-record";
-        case VerifierStatus::unacceptable_user: return "user-name-too-long";
-        case VerifierStatus::store_failed: return "store-failed";
-    }
-    return "?";
-}
 
 const char* exchange_outcome_name(ExchangeOutcome o) noexcept {
     switch (o) {
@@ -44,60 +31,6 @@ const char* exchange_outcome_name(ExchangeOutcome o) noexcept {
     return "?";
 }
 
-namespace {
-
-// Octets of the well-formed UTF-8 sequence (RFC 3629: no overlongs, no
-// surrogates, at most U+10FFFF) of two or more octets at s[i], else 0.
-std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
-    const auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-    const unsigned char c = at(i);
-    std::size_t n;
-    unsigned char low = 0x80, high = 0xbf;  // range of the second octet
-    if (c >= 0xc2 && c <= 0xdf) n = 2;
-    else if (c >= 0xe0 && c <= 0xef) n = 3, low = c == 0xe0 ? 0xa0 : 0x80, high = c == 0xed ? 0x9f : 0xbf;
-    else if (c >= 0xf0 && c <= 0xf4) n = 4, low = c == 0xf0 ? 0x90 : 0x80, high = c == 0xf4 ? 0x8f : 0xbf;
-    else return 0;
-    if (i + n > s.size() || at(i + 1) < low || at(i + 1) > high) return 0;
-    for (std::size_t k = 2; k < n; ++k)
-        if (at(i + k) < 0x80 || at(i + k) > 0xbf) return 0;
-    return n;
-}
-
-// A user name or other client text made safe for one log line: printable
-// ASCII except quote and backslash kept, well-formed UTF-8 kept (httpd's
-// error log escapes it once, as \xHH; escaping it here too gave "\\xHH"),
-// everything else as \xHH, bounded.
-std::string loggable(std::string_view s) {
-    static const char hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(std::min<std::size_t>(s.size(), 128) + 8);
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (out.size() >= 256) {
-            out += "...";
-            break;
-        }
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (const std::size_t n = c >= 0x80 ? utf8_sequence(s, i) : 0; n != 0) {
-            out.append(s.substr(i, n));
-            i += n - 1;
-        } else if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-            out += static_cast<char>(c);
-        } else {
-            out += "\\x";
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
-}
-
-struct CipherCleanup {
-    void operator()(BIO* b) const noexcept { BIO_free(b); }
-    void operator()(X509* x) const noexcept { X509_free(x); }
-};
-
-}  // namespace
-
 // ---- out-of-line special members -------------------------------------------------
 
 LocationPolicy::LocationPolicy() = default;
@@ -108,83 +41,6 @@ ExchangeResult::ExchangeResult() = default;
 ExchangeResult::~ExchangeResult() = default;
 ExchangeResult::ExchangeResult(ExchangeResult&&) noexcept = default;
 ExchangeResult& ExchangeResult::operator=(ExchangeResult&&) noexcept = default;
-
-// ---- verifier source ----------------------------------------------------------
-
-VerifierAnswer lookup_dbm_verifier(const std::string& path, const std::string& dbm_type,
-                                   std::string_view user, const Algorithm& algorithm,
-                                   std::string_view auth_scope, std::string_view realm) {
-    VerifierAnswer answer;
-    std::string value, error;
-    const LookupStatus status = lookup_verifier_record(path, dbm_type, user, value, error);
-    switch (status) {
-        case LookupStatus::found:
-            break;
-        case LookupStatus::not_found:
-            answer.status = VerifierStatus::unknown_user;
-            answer.detail = "no record for user \"" + loggable(user) + "\" in " + path;
-            log(LogLevel::debug, "MUT01200", answer.detail);
-            return answer;
-        case LookupStatus::open_failed:
-        case LookupStatus::read_failed:
-            answer.status = VerifierStatus::store_failed;
-            answer.detail = std::string("cannot ") +
-                            (status == LookupStatus::open_failed ? "open" : "read") +
-                            " verifier file " + path + " (type " + dbm_type + "): " + error;
-            return answer;
-    }
-    std::vector<VerifierEntry> entries;
-    // J's group-element check is left to Algorithm::server_exchange, for the
-    // one entry used (an EC decompression saved per entry and per lookup).
-    const RecordError record_error = decode_record(value, entries, /*validate=*/false);
-    if (record_error != RecordError::none) {
-        answer.status = VerifierStatus::bad_record;
-        answer.detail = "verifier record of user \"" + loggable(user) + "\" in " + path +
-                        " is malformed (" + record_error_name(record_error) +
-                        "); rewrite it with htmutual";
-        log(LogLevel::error, "MUT01201", answer.detail);
-        return answer;
-    }
-    if (const VerifierEntry* entry = find_entry(entries, algorithm, auth_scope, realm)) {
-        answer.status = VerifierStatus::found;
-        answer.j = entry->j;
-        log(LogLevel::debug, "MUT01202",
-            "verifier of user \"" + loggable(user) + "\" for " + std::string(algorithm.name()) +
-                " found in " + path);
-        return answer;
-    }
-    // Is there an entry for this algorithm made for another realm or scope?
-    for (const VerifierEntry& e : entries) {
-        if (e.algorithm != &algorithm) continue;
-        answer.status = VerifierStatus::wrong_realm;
-        answer.detail = "verifier record of user \"" + loggable(user) + "\" in " + path +
-                        " was made for auth-scope \"" + loggable(e.auth_scope) +
-                        "\" realm \"" + loggable(e.realm) + "\" but this location expects" +
-                        " auth-scope \"" + loggable(auth_scope) + "\" realm \"" +
-                        loggable(realm) + "\" (" + std::string(algorithm.name()) +
-                        "): check AuthName/AuthMutualScope or re-create the verifier";
-        log(LogLevel::error, "MUT01203", answer.detail);
-        return answer;
-    }
-    answer.status = VerifierStatus::no_verifier;
-    answer.detail = "user \"" + loggable(user) + "\" has no " + std::string(algorithm.name()) +
-                    " verifier in " + path;
-    // warn: a user locked out by the order of AuthMutualAlgorithms (the
-    // client took an algorithm this user has no verifier for) must be seen
-    // at the default LogLevel.
-    log(LogLevel::warn, "MUT01204", answer.detail);
-    return answer;
-}
-
-DbmVerifierSource::DbmVerifierSource(const char* path, const char* dbm_type,
-                                     const LocationPolicy& policy)
-    : path_(path ? path : ""), dbm_type_(dbm_type ? dbm_type : "default"), policy_(policy) {}
-
-DbmVerifierSource::~DbmVerifierSource() = default;
-
-VerifierAnswer DbmVerifierSource::lookup(std::string_view user, const Algorithm& algorithm) const {
-    return lookup_dbm_verifier(path_, dbm_type_, user, algorithm, policy_.auth_scope, policy_.realm);
-}
 
 // ---- fake verifiers -------------------------------------------------------------
 
@@ -396,7 +252,7 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
     n.user = std::string_view(cred.user).substr(0, max_user_length);
     n.k_c1 = &*k_c1;
     n.k_s1 = &k_s1;
-    n.s_s1 = &z;  // the session secret: z, computed above
+    n.z = &z;
     n.nc_max = p.nc_max;
     n.nc_window = p.nc_window;
     n.now = ctx.now;
@@ -429,7 +285,8 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
     r.algorithm = std::string(a.name());
     r.log_level = LogLevel::debug;
     r.log_tag = "MUT01112";
-    r.log_message = "401-KEX-S1 for user \"" + user + "\" (" + std::string(a.name()) +
+    if (ctx.log_level >= LogLevel::debug)
+        r.log_message = "401-KEX-S1 for user \"" + user + "\" (" + std::string(a.name()) +
                     "), sid " + describe_sid(r.sid) +
                     (fake ? ", fake session (" + std::string(verifier_status_name(answer.status)) + ")"
                           : std::string()) +
@@ -456,7 +313,7 @@ std::optional<ExchangeResult> recheck_verifier(const LocationPolicy& p, const Al
     const std::string user = loggable(snap.user);
     if (answer.status == VerifierStatus::store_failed) {
         log(LogLevel::warn, "MUT01600",
-            "cannot re-read the verifier of user "" + user + "" (" + answer.detail +
+            "cannot re-read the verifier of user \"" + user + "\" (" + answer.detail +
                 "); the session is kept until the next check");
         return std::nullopt;
     }
@@ -476,7 +333,11 @@ std::optional<ExchangeResult> recheck_verifier(const LocationPolicy& p, const Al
 
 ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualCredentials& cred,
                       ExchangeContext& ctx) {
-    const std::string sid_text = cred.sid_text.empty() ? describe_sid(cred.sid) : loggable(cred.sid_text);
+    // Formatted only for a log line that is written (a failure, or debug).
+    auto sid_text = [&cred] {
+        return cred.sid_text.empty() ? describe_sid(cred.sid) : loggable(cred.sid_text);
+    };
+    auto nc_text = [&cred] { return std::to_string(cred.nc); };
     const std::uint64_t realm = session_space(ctx.table, p, a);
     // This location's limits apply to sessions made elsewhere in the realm.
     SessionLimits limits;
@@ -485,32 +346,31 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
     limits.lifetime = p.session_time;
     SessionSnapshot snap;
     const VerifyCheck check = ctx.table.begin_verify(cred.sid, realm, cred.nc, ctx.now, snap, limits);
-    const std::string nc_text = std::to_string(cred.nc);
     switch (check) {
         case VerifyCheck::ok:
             break;
         case VerifyCheck::unknown:
-            return stale_result(p, a, "MUT01114", "401-STALE: unknown sid " + sid_text);
+            return stale_result(p, a, "MUT01114", "401-STALE: unknown sid " + sid_text());
         case VerifyCheck::expired:
-            return stale_result(p, a, "MUT01115", "401-STALE: session " + sid_text + " expired");
+            return stale_result(p, a, "MUT01115", "401-STALE: session " + sid_text() + " expired");
         case VerifyCheck::above_nc_max:
-            return stale_result(p, a, "MUT01116", "401-STALE: nc " + nc_text + " above nc-max " +
+            return stale_result(p, a, "MUT01116", "401-STALE: nc " + nc_text() + " above nc-max " +
                                                       std::to_string(p.nc_max) + " in session " +
-                                                      sid_text + "; session made inactive");
+                                                      sid_text() + "; session made inactive");
         case VerifyCheck::below_window:
-            return stale_result(p, a, "MUT01117", "401-STALE: nc " + nc_text +
+            return stale_result(p, a, "MUT01117", "401-STALE: nc " + nc_text() +
                                                       " below the nonce window of session " +
-                                                      sid_text + "; session made inactive");
+                                                      sid_text() + "; session made inactive");
         case VerifyCheck::duplicate:
-            return stale_result(p, a, "MUT01118", "401-STALE: nc " + nc_text +
-                                                      " used twice (replay?) in session " + sid_text +
+            return stale_result(p, a, "MUT01118", "401-STALE: nc " + nc_text() +
+                                                      " used twice (replay?) in session " + sid_text() +
                                                       "; session made inactive");
         case VerifyCheck::rejected:
             return init_result(p, "auth-failed", LogLevel::error, "MUT01119",
-                               "req-VFY-C for rejected session " + sid_text + " refused");
+                               "req-VFY-C for rejected session " + sid_text() + " refused");
         case VerifyCheck::lock_failed:
             return init_result(p, "internal-error", LogLevel::error, "MUT01120",
-                               "req-VFY-C for sid " + sid_text + ": session table lock failed");
+                               "req-VFY-C for sid " + sid_text() + ": session table lock failed");
     }
     // RFC 8120 §11 looks the session up first: an unknown or expired sid is
     // 401-STALE whatever vkc holds. A malformed vkc is a failed verification
@@ -520,39 +380,51 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
     std::optional<Bytes> vkc = a.decode_vk(cred.vkc, &decode_error);
     if (!vkc) {
         const VerifyCommit failed =
-            ctx.table.finish_verify(cred.sid, realm, cred.nc, false, nullptr, ctx.now, limits);
+            ctx.table.finish_verify(snap, cred.nc, false, ctx.now, limits);
         return init_result(p, "invalid-parameters", LogLevel::error, "MUT01113",
-                           "req-VFY-C for sid " + sid_text + " rejected: vkc does not decode (" +
+                           "req-VFY-C for sid " + sid_text() + " rejected: vkc does not decode (" +
                                decode_error_name(decode_error) + ")" +
                                (failed == VerifyCommit::rejected ? "; session rejected" : ""));
     }
-    const std::string user = loggable(snap.user);
-
-    // Outside the lock: VK_c. z was computed at the key exchange and stored
-    // with the session. A fake session does the same work and fails only at
-    // the end.
+    // Outside the lock: VK_c, and VK_s when it matched, over the keys where
+    // the table keeps them (z was computed at the key exchange and stored
+    // with the session). A fake session does the same work and fails only at
+    // the end. What outlives the exchange (the user name) is copied before
+    // finish_verify, which tells whether the views stayed valid.
     const bool first = snap.state == SessionState::key_exchanging;
-    const Secret& z = snap.secret;
-    const Bytes expected = compute_vk_c(a, snap.k_c1, snap.k_s1, z, cred.nc, p.vh);
+    const Bytes expected = compute_vk_c(a, snap.k_c1, snap.k_s1, snap.z, cred.nc, p.vh);
     const bool match = !expected.empty() && equal_constant_time(expected, *vkc);
     const bool verified = match && !snap.fake;
+    std::string user(snap.user);
+    Bytes vks, b1_inner, b2_inner;
+    if (verified) {
+        vks = compute_vk_s(a, snap.k_c1, snap.k_s1, snap.z, cred.nc, p.vh);
+        b1_inner = compute_b1_inner(a, snap.k_c1, snap.k_s1, snap.z, p.vh);
+        b2_inner = compute_b2_inner(a, snap.k_c1, snap.k_s1, snap.z, cred.nc, p.vh);
+    }
     if (verified && !first) {
         std::optional<ExchangeResult> revoked = recheck_verifier(p, a, cred, snap, realm, ctx);
         if (revoked) return std::move(*revoked);
     }
 
-    const VerifyCommit commit =
-        ctx.table.finish_verify(cred.sid, realm, cred.nc, verified, nullptr, ctx.now, limits);
+    const VerifyCommit commit = ctx.table.finish_verify(snap, cred.nc, verified, ctx.now, limits);
+    // The slot was released while we hashed (a concurrent request used the
+    // same nc first, an eviction, a logout): the views may have seen a
+    // wiped or reused slot, so neither a match nor a mismatch means
+    // anything. The session is gone: 401-STALE, as for an unknown sid.
+    if (commit == VerifyCommit::vanished)
+        return stale_result(p, a, "MUT01126", "401-STALE: session " + sid_text() +
+                                                  " went away during verification");
     if (!verified) {
         if (commit == VerifyCommit::lock_failed)
             return init_result(p, "internal-error", LogLevel::error, "MUT01130",
-                               "req-VFY-C for sid " + sid_text + ": session table lock failed");
+                               "req-VFY-C for sid " + sid_text() + ": session table lock failed");
         if (snap.fake)
             return init_result(p, "auth-failed", LogLevel::error, "MUT01122",
-                               "user \"" + user + "\": authentication failure for sid " + sid_text +
+                               "user \"" + loggable(user) + "\": authentication failure for sid " + sid_text() +
                                    ": unknown user or no usable verifier");
         return init_result(p, "auth-failed", LogLevel::error, "MUT01123",
-                           "user \"" + user + "\": authentication failure for sid " + sid_text +
+                           "user \"" + loggable(user) + "\": authentication failure for sid " + sid_text() +
                                ": wrong vkc (password mismatch or wrong vh \"" +
                                (p.validation == "host" ? loggable(p.vh) : std::string("<tls cert hash>")) + "\")" +
                                (commit == VerifyCommit::rejected ? "; session rejected" : ""));
@@ -561,43 +433,43 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
         case VerifyCommit::ok:
             break;
         case VerifyCommit::duplicate:
-            return stale_result(p, a, "MUT01124", "401-STALE: nc " + nc_text +
+            return stale_result(p, a, "MUT01124", "401-STALE: nc " + nc_text() +
                                                       " used concurrently twice in session " +
-                                                      sid_text + "; session made inactive");
+                                                      sid_text() + "; session made inactive");
         case VerifyCommit::below_window:
-            return stale_result(p, a, "MUT01125", "401-STALE: nc " + nc_text +
+            return stale_result(p, a, "MUT01125", "401-STALE: nc " + nc_text() +
                                                       " fell below the nonce window of session " +
-                                                      sid_text + "; session made inactive");
-        case VerifyCommit::vanished:
-            return stale_result(p, a, "MUT01126", "401-STALE: session " + sid_text +
-                                                      " went away during verification");
+                                                      sid_text() + "; session made inactive");
+        case VerifyCommit::vanished:   // answered above
+            break;
         case VerifyCommit::rejected:
         case VerifyCommit::kept:
             return init_result(p, "auth-failed", LogLevel::error, "MUT01132",
-                               "req-VFY-C for rejected session " + sid_text + " refused");
+                               "req-VFY-C for rejected session " + sid_text() + " refused");
         case VerifyCommit::lock_failed:
             return init_result(p, "internal-error", LogLevel::error, "MUT01131",
-                               "req-VFY-C for sid " + sid_text + ": session table lock failed");
+                               "req-VFY-C for sid " + sid_text() + ": session table lock failed");
     }
 
     ExchangeResult r;
     r.outcome = ExchangeOutcome::verified;
     r.status = 200;
-    r.user = snap.user;
+    r.user = std::move(user);
     r.algorithm = std::string(a.name());
     r.sid = cred.sid;
     r.nc = cred.nc;
     r.session_created = snap.created;
     MutualAuthInfo info;
     info.sid = cred.sid;
-    info.vks = a.encode_vk(compute_vk_s(a, snap.k_c1, snap.k_s1, z, cred.nc, p.vh));
+    info.vks = a.encode_vk(vks);
     r.authentication_info = serialize_auth_info(info, a.quoted_on_wire());
-    r.b1_inner = compute_b1_inner(a, snap.k_c1, snap.k_s1, z, p.vh);
-    r.b2_inner = compute_b2_inner(a, snap.k_c1, snap.k_s1, z, cred.nc, p.vh);
+    r.b1_inner = std::move(b1_inner);
+    r.b2_inner = std::move(b2_inner);
     r.log_level = LogLevel::debug;
     r.log_tag = "MUT01127";
-    r.log_message = "user \"" + user + "\" authenticated (" + std::string(a.name()) + ", sid " +
-                    sid_text + ", nc " + nc_text + (first ? ", new session)" : ")");
+    if (ctx.log_level >= LogLevel::debug)
+        r.log_message = "user \"" + loggable(r.user) + "\" authenticated (" + std::string(a.name()) + ", sid " +
+                    sid_text() + ", nc " + nc_text() + (first ? ", new session)" : ")");
     return r;
 }
 

@@ -31,6 +31,7 @@
 #include "header.h"
 #include "log.h"
 #include "protocol_defaults.h"
+#include "server/verifier_source.h"
 
 namespace mutual {
 
@@ -66,48 +67,6 @@ struct LocationPolicy {
     LocationPolicy& operator=(const LocationPolicy&);
 };
 
-// Answer of a verifier source for (user, algorithm) in this location's realm.
-enum class VerifierStatus {
-    found,           // j holds OCTETS(J)
-    unknown_user,    // no record: fake session
-    no_verifier,     // record without an entry for this algorithm: fake session
-    wrong_realm,     // record made for another realm/scope (logged): fake session
-    bad_record,      // record does not decode (logged): fake session
-    unacceptable_user,  // name over max_user_length, never looked up: fake session
-    store_failed,    // the store could not be read: 401-INIT internal-error
-};
-const char* verifier_status_name(VerifierStatus s) noexcept;
-
-struct VerifierAnswer {
-    VerifierStatus status = VerifierStatus::unknown_user;
-    Bytes j;
-    std::string detail;  // for the log line (no secrets)
-};
-
-class VerifierSource {
-public:
-    virtual ~VerifierSource() = default;
-    virtual VerifierAnswer lookup(std::string_view user, const Algorithm& algorithm) const = 0;
-};
-
-// The DBM source the module uses (see lookup_dbm_verifier below).
-class DbmVerifierSource final : public VerifierSource {
-public:
-    DbmVerifierSource(const char* path, const char* dbm_type, const LocationPolicy& policy);
-    ~DbmVerifierSource() override;
-    VerifierAnswer lookup(std::string_view user, const Algorithm& algorithm) const override;
-
-private:
-    std::string path_, dbm_type_;
-    const LocationPolicy& policy_;
-};
-
-// The DBM source the module uses: lookup_verifier_record (open per lookup),
-// decode_record, find_entry. Logs misconfigured records (MUT012xx).
-VerifierAnswer lookup_dbm_verifier(const std::string& path, const std::string& dbm_type,
-                                   std::string_view user, const Algorithm& algorithm,
-                                   std::string_view auth_scope, std::string_view realm);
-
 // One random J per algorithm (from a random pi), used for fake sessions so
 // that an unknown user costs the server exactly the work of a known one.
 class FakeVerifiers {
@@ -125,6 +84,9 @@ struct ExchangeContext {
     const VerifierSource* verifiers;  // nullptr: no verifier file configured
     const FakeVerifiers& fakes;
     std::int64_t now = 0;  // seconds
+    // The most detailed level the caller records: messages of a level above
+    // it (debug lines on every request) are not even formatted.
+    LogLevel log_level = LogLevel::debug;
 };
 
 enum class ExchangeOutcome {
@@ -150,7 +112,7 @@ struct ExchangeResult {
     // (compute_b1_inner/compute_b2_inner), for the application. Never logged.
     Bytes b1_inner, b2_inner;
     LogLevel log_level = LogLevel::debug;
-    const char* log_tag = "MUT01100";
+    const char* log_tag = "";                  // set with log_message
     std::string log_message;
 
     ExchangeResult();
@@ -190,8 +152,7 @@ std::uint64_t session_space(const SessionTable& table, const LocationPolicy& pol
 // Index of an algorithm in all_algorithms() (stored in session slots).
 std::optional<std::uint8_t> algorithm_index(const Algorithm& algorithm) noexcept;
 
-// Octets of the session-table key area an algorithm needs (K_c1, K_s1 and
-// max(S_s1, z)).
+// Octets of the session-table key area an algorithm needs (K_c1, K_s1, z).
 std::size_t session_key_capacity(const Algorithm& algorithm) noexcept;
 
 }  // namespace mutual
