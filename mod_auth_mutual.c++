@@ -149,6 +149,8 @@ struct ModuleState {
     mutual::ProcessSharedLocks* throttle_lock = nullptr;
     mutual::ThrottleTable* throttle = nullptr;
     mutual::MetricCounters* counters = nullptr;
+    // Verifier records, per child process (created before the fork).
+    mutual::VerifierRecordCache* records = nullptr;
 };
 
 ModuleState* module_state = nullptr;
@@ -880,6 +882,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
         if (!state->table->valid())
             return fail_startup(s, 0, "MUT01005", "cannot attach to the session table");
 
+        state->records = pool_new<mutual::VerifierRecordCache>(pconf);
         state->fakes = pool_new<mutual::FakeVerifiers>(pconf);
         if (!state->fakes->generate())
             return fail_startup(s, 0, "MUT01008", "cannot generate the fake-session verifiers");
@@ -1265,7 +1268,8 @@ int check_authn(request_rec* r) noexcept {
             }
         }
 
-        const mutual::DbmVerifierSource dbm(d->user_file, d->dbm_type, policy);
+        const mutual::DbmVerifierSource dbm(d->user_file, d->dbm_type, policy.auth_scope,
+                                            policy.realm, module_state->records);
         mutual::ExchangeContext context{*module_state->table, d->user_file ? &dbm : nullptr,
                                         *module_state->fakes,
                                         static_cast<std::int64_t>(apr_time_sec(apr_time_now())),

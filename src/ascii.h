@@ -61,6 +61,9 @@ inline constexpr PrintablePolicy printable_replacing_controls{true, false, false
 // controls and DEL are never kept.
 std::string printable(std::string_view text, const PrintablePolicy& policy);
 
+// Client text for one server log line (printable_for_log).
+inline std::string loggable(std::string_view text) { return printable(text, printable_for_log); }
+
 }  // namespace mutual
 
 #endif

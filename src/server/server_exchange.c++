@@ -12,27 +12,14 @@
 #include <openssl/x509.h>
 
 #include "algorithm.h"
+#include "ascii.h"
 #include "encoding.h"
 #include "server/session_table.h"
 #include "verifier_record.h"
-#include "verifier_store.h"
 
 namespace mutual {
 
 // ---- names ----------------------------------------------------------------
-
-const char* verifier_status_name(VerifierStatus s) noexcept {
-    switch (s) {
-        case VerifierStatus::found: return "found";
-        case VerifierStatus::unknown_user: return "unknown-user";
-        case VerifierStatus::no_verifier: return "no-verifier";
-        case VerifierStatus::wrong_realm: return "wrong-realm";
-        case VerifierStatus::bad_record: return "bad-record";
-        case VerifierStatus::unacceptable_user: return "user-name-too-long";
-        case VerifierStatus::store_failed: return "store-failed";
-    }
-    return "?";
-}
 
 const char* exchange_outcome_name(ExchangeOutcome o) noexcept {
     switch (o) {
@@ -45,29 +32,6 @@ const char* exchange_outcome_name(ExchangeOutcome o) noexcept {
 }
 
 namespace {
-
-// A user name or other client text made safe for one log line: printable
-// ASCII except quote and backslash kept, everything else as \xHH, bounded.
-std::string loggable(std::string_view s) {
-    static const char hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(std::min<std::size_t>(s.size(), 128) + 8);
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (out.size() >= 256) {
-            out += "...";
-            break;
-        }
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-            out += static_cast<char>(c);
-        } else {
-            out += "\\x";
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
-}
 
 struct CipherCleanup {
     void operator()(BIO* b) const noexcept { BIO_free(b); }
@@ -86,80 +50,6 @@ ExchangeResult::ExchangeResult() = default;
 ExchangeResult::~ExchangeResult() = default;
 ExchangeResult::ExchangeResult(ExchangeResult&&) noexcept = default;
 ExchangeResult& ExchangeResult::operator=(ExchangeResult&&) noexcept = default;
-
-// ---- verifier source ----------------------------------------------------------
-
-VerifierAnswer lookup_dbm_verifier(const std::string& path, const std::string& dbm_type,
-                                   std::string_view user, const Algorithm& algorithm,
-                                   std::string_view auth_scope, std::string_view realm) {
-    VerifierAnswer answer;
-    std::string value, error;
-    const LookupStatus status = lookup_verifier_record(path, dbm_type, user, value, error);
-    switch (status) {
-        case LookupStatus::found:
-            break;
-        case LookupStatus::not_found:
-            answer.status = VerifierStatus::unknown_user;
-            answer.detail = "no record for user \"" + loggable(user) + "\" in " + path;
-            log(LogLevel::debug, "MUT01200", answer.detail);
-            return answer;
-        case LookupStatus::open_failed:
-        case LookupStatus::read_failed:
-            answer.status = VerifierStatus::store_failed;
-            answer.detail = std::string("cannot ") +
-                            (status == LookupStatus::open_failed ? "open" : "read") +
-                            " verifier file " + path + " (type " + dbm_type + "): " + error;
-            return answer;
-    }
-    std::vector<VerifierEntry> entries;
-    // J's group-element check is left to Algorithm::server_exchange, for the
-    // one entry used (an EC decompression saved per entry and per lookup).
-    const RecordError record_error = decode_record(value, entries, /*validate=*/false);
-    if (record_error != RecordError::none) {
-        answer.status = VerifierStatus::bad_record;
-        answer.detail = "verifier record of user \"" + loggable(user) + "\" in " + path +
-                        " is malformed (" + record_error_name(record_error) +
-                        "); rewrite it with htmutual";
-        log(LogLevel::error, "MUT01201", answer.detail);
-        return answer;
-    }
-    if (const VerifierEntry* entry = find_entry(entries, algorithm, auth_scope, realm)) {
-        answer.status = VerifierStatus::found;
-        answer.j = entry->j;
-        log(LogLevel::debug, "MUT01202",
-            "verifier of user \"" + loggable(user) + "\" for " + std::string(algorithm.name()) +
-                " found in " + path);
-        return answer;
-    }
-    // Is there an entry for this algorithm made for another realm or scope?
-    for (const VerifierEntry& e : entries) {
-        if (e.algorithm != &algorithm) continue;
-        answer.status = VerifierStatus::wrong_realm;
-        answer.detail = "verifier record of user \"" + loggable(user) + "\" in " + path +
-                        " was made for auth-scope \"" + loggable(e.auth_scope) +
-                        "\" realm \"" + loggable(e.realm) + "\" but this location expects" +
-                        " auth-scope \"" + loggable(auth_scope) + "\" realm \"" +
-                        loggable(realm) + "\" (" + std::string(algorithm.name()) +
-                        "): check AuthName/AuthMutualScope or re-create the verifier";
-        log(LogLevel::error, "MUT01203", answer.detail);
-        return answer;
-    }
-    answer.status = VerifierStatus::no_verifier;
-    answer.detail = "user \"" + loggable(user) + "\" has no " + std::string(algorithm.name()) +
-                    " verifier in " + path;
-    log(LogLevel::info, "MUT01204", answer.detail);
-    return answer;
-}
-
-DbmVerifierSource::DbmVerifierSource(const char* path, const char* dbm_type,
-                                     const LocationPolicy& policy)
-    : path_(path ? path : ""), dbm_type_(dbm_type ? dbm_type : "default"), policy_(policy) {}
-
-DbmVerifierSource::~DbmVerifierSource() = default;
-
-VerifierAnswer DbmVerifierSource::lookup(std::string_view user, const Algorithm& algorithm) const {
-    return lookup_dbm_verifier(path_, dbm_type_, user, algorithm, policy_.auth_scope, policy_.realm);
-}
 
 // ---- fake verifiers -------------------------------------------------------------
 

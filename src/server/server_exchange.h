@@ -29,6 +29,7 @@
 #include "bytes.h"
 #include "header.h"
 #include "log.h"
+#include "server/verifier_source.h"
 
 namespace mutual {
 
@@ -58,48 +59,6 @@ struct LocationPolicy {
     LocationPolicy(const LocationPolicy&);
     LocationPolicy& operator=(const LocationPolicy&);
 };
-
-// Answer of a verifier source for (user, algorithm) in this location's realm.
-enum class VerifierStatus {
-    found,           // j holds OCTETS(J)
-    unknown_user,    // no record: fake session
-    no_verifier,     // record without an entry for this algorithm: fake session
-    wrong_realm,     // record made for another realm/scope (logged): fake session
-    bad_record,      // record does not decode (logged): fake session
-    unacceptable_user,  // name over max_user_length, never looked up: fake session
-    store_failed,    // the store could not be read: 401-INIT internal-error
-};
-const char* verifier_status_name(VerifierStatus s) noexcept;
-
-struct VerifierAnswer {
-    VerifierStatus status = VerifierStatus::unknown_user;
-    Bytes j;
-    std::string detail;  // for the log line (no secrets)
-};
-
-class VerifierSource {
-public:
-    virtual ~VerifierSource() = default;
-    virtual VerifierAnswer lookup(std::string_view user, const Algorithm& algorithm) const = 0;
-};
-
-// The DBM source the module uses (see lookup_dbm_verifier below).
-class DbmVerifierSource final : public VerifierSource {
-public:
-    DbmVerifierSource(const char* path, const char* dbm_type, const LocationPolicy& policy);
-    ~DbmVerifierSource() override;
-    VerifierAnswer lookup(std::string_view user, const Algorithm& algorithm) const override;
-
-private:
-    std::string path_, dbm_type_;
-    const LocationPolicy& policy_;
-};
-
-// The DBM source the module uses: lookup_verifier_record (open per lookup),
-// decode_record, find_entry. Logs misconfigured records (MUT012xx).
-VerifierAnswer lookup_dbm_verifier(const std::string& path, const std::string& dbm_type,
-                                   std::string_view user, const Algorithm& algorithm,
-                                   std::string_view auth_scope, std::string_view realm);
 
 // One random J per algorithm (from a random pi), used for fake sessions so
 // that an unknown user costs the server exactly the work of a known one.

@@ -700,6 +700,11 @@ START_TEST(dbm_verifier_source) {
 
     captured.clear();
     set_log_sink(capture_sink, nullptr);
+    auto lookup_dbm_verifier = [](const std::string& file, const char* type, std::string_view user,
+                                  const Algorithm& algorithm, const std::string& auth_scope,
+                                  const std::string& auth_realm) {
+        return DbmVerifierSource(file.c_str(), type, auth_scope, auth_realm).lookup(user, algorithm);
+    };
     VerifierAnswer r = lookup_dbm_verifier(path, "default", "alice", a, scope, realm);
     ck_assert(r.status == VerifierStatus::found);
     ck_assert(r.j == e.j);
@@ -735,11 +740,26 @@ START_TEST(dbm_verifier_source) {
     // The source behind the exchange.
     Server s;
     s.policy.algorithms = {&a};
-    DbmVerifierSource dbm(path.c_str(), "default", s.policy);
+    VerifierRecordCache cache;
+    DbmVerifierSource dbm(path.c_str(), "default", s.policy.auth_scope, s.policy.realm, &cache);
     ExchangeContext ctx{*s.table, &dbm, fakes(), s.now};
     ClientSession c;
     read_kex_s1(c, process_request(s.policy, kex_c1_header(c, a, "alice", "pw"), ctx));
     expect_verified(c, process_request(s.policy, vfy_c_header(c, 1), ctx), 1, "alice");
+
+    // The per-process cache: the second lookup of a record, and of a
+    // missing one, is answered from memory; a change of the file is seen.
+    const auto misses = cache.statistics().misses;
+    ck_assert(dbm.lookup("alice", a).status == VerifierStatus::found);
+    ck_assert(dbm.lookup("frank", a).status == VerifierStatus::unknown_user);
+    ck_assert(dbm.lookup("frank", a).status == VerifierStatus::unknown_user);
+    ck_assert_uint_eq(cache.statistics().misses, misses + 1);  // alice came from the exchange
+    ck_assert_uint_ge(cache.statistics().hits, 2);
+    ck_assert_int_eq(apr_dbm_open_ex(&db, "default", path.c_str(), APR_DBM_READWRITE, APR_OS_DEFAULT, pool), APR_SUCCESS);
+    put("frank", encode_record({e}));
+    apr_dbm_close(db);
+    ck_assert(dbm.lookup("frank", a).status == VerifierStatus::found);
+    ck_assert_uint_ge(cache.statistics().invalidations, 1);
 
     std::string cleanup = std::string("rm -rf ") + dir;
     ck_assert_int_eq(std::system(cleanup.c_str()), 0);
