@@ -1185,13 +1185,20 @@ void count_outcome(request_rec* r, const DirConfig* d, const mutual::LocationPol
     mutual::MetricCounters::add(counters->verifications_failure);
     const mutual::ThrottlePolicy limits = throttle_policy(d);
     const std::string client = client_key(r);
-    if (module_state->throttle != nullptr &&
-        module_state->throttle->record_failure(policy.partition, result.user, client,
-                                               apr_time_as_msec(apr_time_now()), limits))
+    if (module_state->throttle == nullptr) return;
+    const mutual::ThrottleTable::NewLockOuts locked = module_state->throttle->record_failure(
+        policy.partition, result.user, client, apr_time_as_msec(apr_time_now()), limits);
+    if (locked.user)
         log_request(r, mutual::LogLevel::warn, "MUT01804",
-                    "locked out after repeated authentication failures: user \"" +
-                        text(ap_escape_logitem(r->pool, result.user.c_str())) + "\" or client " +
-                        client + " gets 429 for its next key exchanges");
+                    "user \"" + text(ap_escape_logitem(r->pool, result.user.c_str())) + "\" locked out for " +
+                        std::to_string(limits.user_failures.seconds) + " s after " +
+                        std::to_string(limits.user_failures.count) +
+                        " failed verifications: its key exchanges get 429");
+    if (locked.client)
+        log_request(r, mutual::LogLevel::warn, "MUT01807",
+                    "client " + client + " locked out for " + std::to_string(limits.client_failures.seconds) +
+                        " s after " + std::to_string(limits.client_failures.count) +
+                        " failed verifications: its key exchanges get 429");
 }
 
 int check_authn(request_rec* r) noexcept {

@@ -195,16 +195,17 @@ ThrottleDecision ThrottleTable::admit_key_exchange(std::string_view partition, s
     return d;
 }
 
-bool ThrottleTable::record_failure(std::string_view partition, std::string_view user,
+ThrottleTable::NewLockOuts ThrottleTable::record_failure(std::string_view partition, std::string_view user,
                                    std::string_view client, std::int64_t now_ms,
                                    const ThrottlePolicy& policy) noexcept {
-    if (!valid() || !(policy.user_failures.enabled() || policy.client_failures.enabled())) return false;
-    if (lock_.lock(0) == LockResult::failed) return false;
-    bool locked = false;
+    NewLockOuts locked;
+    if (!valid() || !(policy.user_failures.enabled() || policy.client_failures.enabled())) return locked;
+    if (lock_.lock(0) == LockResult::failed) return locked;
     auto count = [&](std::uint8_t kind, std::string_view a, std::string_view b, const ThrottleLimit& l) {
-        if (!l.enabled()) return;
+        if (!l.enabled()) return false;
         Entry* e = find(kind, a, b, now_ms, true);
-        if (e == nullptr) return;
+        if (e == nullptr) return false;
+        bool now_locked = false;
         const std::int64_t window = std::int64_t(l.seconds) * 1000;
         if (now_ms - e->window_start >= window) {
             e->window_start = now_ms;
@@ -215,12 +216,13 @@ bool ThrottleTable::record_failure(std::string_view partition, std::string_view 
         if (e->count >= l.count) {
             // Locked for `seconds` after the failure that reached the limit
             // (and again after each failure while locked).
-            if (e->blocked_until <= now_ms) locked = true;
+            now_locked = e->blocked_until <= now_ms;
             e->blocked_until = now_ms + window;
         }
+        return now_locked;
     };
-    count(user_failures, partition, user, policy.user_failures);
-    count(client_failures, std::string_view(), client, policy.client_failures);
+    locked.user = count(user_failures, partition, user, policy.user_failures);
+    locked.client = count(client_failures, std::string_view(), client, policy.client_failures);
     lock_.unlock(0);
     return locked;
 }

@@ -82,8 +82,11 @@ public:
                                         std::string_view client, std::int64_t now_ms,
                                         const ThrottlePolicy& policy) noexcept;
     // After a req-VFY-C answered auth-failed by the VK_c comparison.
-    // true when this failure locked the user name or the client out.
-    bool record_failure(std::string_view partition, std::string_view user,
+    // What this failure locked out (it was not locked before).
+    struct NewLockOuts {
+        bool user = false, client = false;
+    };
+    NewLockOuts record_failure(std::string_view partition, std::string_view user,
                         std::string_view client, std::int64_t now_ms,
                         const ThrottlePolicy& policy) noexcept;
 

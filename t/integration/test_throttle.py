@@ -23,6 +23,7 @@ EC256 = "iso-kam3-ec-p256-sha256"
 WRONG_VKC = "MUT01123"
 UNKNOWN_USER = "MUT01122"
 LOCKED_OUT = "MUT01804"
+CLIENT_LOCKED_OUT = "MUT01807"
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 
 
@@ -178,7 +179,7 @@ def test_lock_out_ends_after_the_window(h):
     login_ok(h, "/short/index.html", "carol", client)
 
 
-@expect_log(WRONG_VKC, UNKNOWN_USER, LOCKED_OUT)
+@expect_log(WRONG_VKC, UNKNOWN_USER, CLIENT_LOCKED_OUT)
 def test_per_client_failures_lock_the_address_not_the_users(h):
     bad = "203.0.113.7"
     # three different names (one unknown): the client is counted
@@ -192,7 +193,7 @@ def test_per_client_failures_lock_the_address_not_the_users(h):
     login_ok(h, "/client/index.html", "bob", "203.0.113.9")
 
 
-@expect_log(WRONG_VKC, LOCKED_OUT)
+@expect_log(WRONG_VKC, CLIENT_LOCKED_OUT)
 def test_per_client_counts_ipv6_by_64(h):
     for i in range(3):
         fail_login(h, "/client/index.html", "alice", "x", "2001:db8:15:1::%x" % (i + 1))

@@ -65,7 +65,7 @@ START_TEST(disabled_policy_allows_everything) {
     Fixture f;
     ThrottlePolicy none;
     for (int i = 0; i < 100; ++i) {
-        ck_assert(!f.table->record_failure("users", "alice", "192.0.2.1", 1000, none));
+        ck_assert(!f.table->record_failure("users", "alice", "192.0.2.1", 1000, none).user);
         ck_assert(f.table->admit_key_exchange("users", "alice", "192.0.2.1", 1000, none).verdict ==
                   ThrottleVerdict::allowed);
     }
@@ -78,11 +78,11 @@ START_TEST(user_locked_after_count_failures_for_seconds) {
     const ThrottlePolicy p = user_policy(5, 60);
     std::int64_t now = 1'000'000;
     for (int i = 0; i < 4; ++i) {
-        ck_assert(!f.table->record_failure("users", "alice", "192.0.2.1", now + i, p));
+        ck_assert(!f.table->record_failure("users", "alice", "192.0.2.1", now + i, p).user);
         ck_assert(f.table->admit_key_exchange("users", "alice", "192.0.2.1", now + i, p).verdict ==
                   ThrottleVerdict::allowed);
     }
-    ck_assert(f.table->record_failure("users", "alice", "192.0.2.1", now + 4, p));  // the fifth
+    ck_assert(f.table->record_failure("users", "alice", "192.0.2.1", now + 4, p).user);  // the fifth
     ThrottleDecision d = f.table->admit_key_exchange("users", "alice", "192.0.2.9", now + 5, p);
     ck_assert(d.verdict == ThrottleVerdict::user_locked);
     ck_assert_int_eq(d.retry_after, 60);
@@ -107,8 +107,8 @@ START_TEST(failures_outside_the_window_do_not_add_up) {
     std::int64_t now = 5'000'000;
     for (int i = 0; i < 10; ++i) {
         // two failures per 10-second window: never three in one
-        ck_assert(!f.table->record_failure("u", "alice", "c", now, p));
-        ck_assert(!f.table->record_failure("u", "alice", "c", now + 1, p));
+        ck_assert(!f.table->record_failure("u", "alice", "c", now, p).user);
+        ck_assert(!f.table->record_failure("u", "alice", "c", now + 1, p).user);
         now += 10'000;
         ck_assert(f.table->admit_key_exchange("u", "alice", "c", now, p).verdict == ThrottleVerdict::allowed);
     }
@@ -119,9 +119,9 @@ START_TEST(client_failures_lock_the_client_for_every_name) {
     Fixture f;
     ThrottlePolicy p;
     p.client_failures = {3, 60};
-    ck_assert(!f.table->record_failure("u", "alice", "192.0.2.7", 0, p));
-    ck_assert(!f.table->record_failure("u", "bob", "192.0.2.7", 1, p));
-    ck_assert(f.table->record_failure("u", "nobody", "192.0.2.7", 2, p));
+    ck_assert(!f.table->record_failure("u", "alice", "192.0.2.7", 0, p).client);
+    ck_assert(!f.table->record_failure("u", "bob", "192.0.2.7", 1, p).client);
+    ck_assert(f.table->record_failure("u", "nobody", "192.0.2.7", 2, p).client);
     ck_assert(f.table->admit_key_exchange("u", "carol", "192.0.2.7", 3, p).verdict ==
               ThrottleVerdict::client_locked);
     ck_assert(f.table->admit_key_exchange("u", "carol", "192.0.2.8", 3, p).verdict ==
@@ -171,7 +171,7 @@ END_TEST
 START_TEST(lock_outs_are_kept_when_the_table_is_full) {
     Fixture f(64);  // the smallest table: 64 entries, 8 probes
     const ThrottlePolicy p = user_policy(1, 600);
-    ck_assert(f.table->record_failure("u", "victim", "c", 0, p));
+    ck_assert(f.table->record_failure("u", "victim", "c", 0, p).user);
     // a flood of other names, none locked out: they replace one another,
     // never the entry that refuses someone now
     const ThrottlePolicy q = user_policy(1000, 1);
@@ -188,10 +188,10 @@ END_TEST
 START_TEST(lock_failure_fails_open_and_is_said) {
     Fixture f;
     const ThrottlePolicy p = user_policy(1, 60);
-    ck_assert(f.table->record_failure("u", "alice", "c", 0, p));
+    ck_assert(f.table->record_failure("u", "alice", "c", 0, p).user);
     f.lock.fail = true;
     ck_assert(f.table->admit_key_exchange("u", "alice", "c", 1, p).verdict == ThrottleVerdict::lock_failed);
-    ck_assert(!f.table->record_failure("u", "alice", "c", 1, p));
+    ck_assert(!f.table->record_failure("u", "alice", "c", 1, p).user);
 }
 END_TEST
 
