@@ -13,6 +13,9 @@ fuzz_packages() {
 PACKAGES="build-essential autoconf pkg-config apache2 apache2-dev libapr1-dev libaprutil1-dev
 libssl-dev openssl libicu-dev libcurl4-openssl-dev check libsubunit-dev nlohmann-json3-dev
 python3 curl ca-certificates"
+# fail2ban: fail2ban-regex checks conf/fail2ban/ against the error log of the
+# throttle tests (t/integration/test_throttle_fail2ban.sh).
+PACKAGES="$PACKAGES fail2ban"
 # The JavaScript client (js/, scripts/js-test.sh): node and npm, firefox-esr
 # for the extension's browser tests and certutil (libnss3-tools) to trust the
 # tests' generated CA. Debian 12's nodejs (18) needs Debian's npm package;
