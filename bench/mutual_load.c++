@@ -15,13 +15,18 @@
 //   mutual-reuse  one req-VFY-C -> 200-VFY-S per request on an established session
 //   fill          -n full handshakes (req-KEX-C1 first) as fast as possible, to
 //                 populate the server's session table; no latency report
+// -N (a new connection per measured unit, what a real client's first visit
+// costs): mutual-full on a new client, so normal request -> 401-INIT ->
+// req-KEX-C1 -> 401-KEX-S1 -> req-VFY-C -> 200-VFY-S on one new connection;
+// plain/basic/digest send three requests on one new connection, the same
+// pattern without authentication.
 //
 // With -P PID (the httpd parent) the server's CPU time (utime+stime of the
 // parent, of its reaped children and of every live child, from /proc) is read
 // when the measured interval starts and when it ends, and reported per request.
 //
 // Usage: mutual_load -m MODE [-c CONCURRENCY] [-d SECONDS] [-w WARMUP_SECONDS]
-//                    [-a ALGORITHM] [-u USER] [-n HANDSHAKES] [-P PID] [-k] [-M] URL
+//                    [-a ALGORITHM] [-u USER] [-n HANDSHAKES] [-P PID] [-k] [-N] [-M] URL
 // The password comes from the environment variable MUTUAL_PASSWORD.
 #include <algorithm>
 #include <atomic>
@@ -65,6 +70,7 @@ struct Config {
     unsigned long handshakes = 0;  // fill
     long server_pid = 0;
     bool kex_first = false;
+    bool new_connection = false;
     bool machine = false;
 };
 
@@ -192,7 +198,7 @@ std::size_t count_responses(char* data, std::size_t size, std::size_t n, void* c
 // plain, basic and digest through one libcurl easy handle.
 class CurlWorker : public Worker {
 public:
-    CurlWorker(const Config& config) : curl_(curl_easy_init()) {
+    CurlWorker(const Config& config) : curl_(curl_easy_init()), new_connection_(config.new_connection) {
         CURL* c = curl_.get();
         curl_easy_setopt(c, CURLOPT_URL, config.url.c_str());
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -214,6 +220,20 @@ public:
     }
 
     bool request(unsigned& http_requests) override {
+        if (!new_connection_) return perform(http_requests);
+        // Three requests on one new connection.
+        curl_easy_setopt(curl_.get(), CURLOPT_FRESH_CONNECT, 1L);
+        bool ok = perform(http_requests);
+        curl_easy_setopt(curl_.get(), CURLOPT_FRESH_CONNECT, 0L);
+        ok = ok && perform(http_requests);
+        curl_easy_setopt(curl_.get(), CURLOPT_FORBID_REUSE, 1L);
+        ok = ok && perform(http_requests);
+        curl_easy_setopt(curl_.get(), CURLOPT_FORBID_REUSE, 0L);
+        return ok;
+    }
+
+private:
+    bool perform(unsigned& http_requests) {
         responses_ = 0;
         CURLcode rc = curl_easy_perform(curl_.get());
         http_requests += responses_;
@@ -234,25 +254,27 @@ private:
     std::unique_ptr<CURL, CurlDeleter> curl_;
     std::unique_ptr<curl_slist, SlistDeleter> headers_;
     unsigned responses_ = 0;
+    bool new_connection_ = false;
 };
 
 class MutualWorker : public Worker {
 public:
     MutualWorker(const Config& config)
-        : client_(options(config)), url_(config.url) {
-        std::string user = config.user, password = config.password;
-        client_.set_credential_provider(
-            [user, password](const client::RealmInfo&, std::string& u, SecretString& p) {
-                u = user;
-                p.assign(password.begin(), password.end());
-                return true;
-            });
+        : config_(config), client_(std::make_unique<client::MutualClient>(options(config))),
+          url_(config.url) {
+        set_credentials(*client_);
     }
 
     bool request(unsigned& http_requests) override {
+        // -N: a new client knows no realm and has no connection: the whole
+        // first visit of a real client.
+        if (config_.new_connection) {
+            client_ = std::make_unique<client::MutualClient>(options(config_));
+            set_credentials(*client_);
+        }
         client::HttpRequest r;
         r.url = url_;
-        client::FetchResult result = client_.fetch(r);
+        client::FetchResult result = client_->fetch(r);
         http_requests += result.summary.requests;
         if (result.transport_failed) {
             error_ = "transport: " + result.detail;
@@ -267,6 +289,16 @@ public:
     }
 
 private:
+    void set_credentials(client::MutualClient& client) {
+        std::string user = config_.user, password = config_.password;
+        client.set_credential_provider(
+            [user, password](const client::RealmInfo&, std::string& u, SecretString& p) {
+                u = user;
+                p.assign(password.begin(), password.end());
+                return true;
+            });
+    }
+
     static client::ClientOptions options(const Config& config) {
         client::ClientOptions o;
         if (!config.algorithm.empty()) o.algorithms.push_back(config.algorithm);
@@ -276,7 +308,8 @@ private:
         return o;
     }
 
-    client::MutualClient client_;
+    const Config& config_;
+    std::unique_ptr<client::MutualClient> client_;
     std::string url_;
 };
 
@@ -480,7 +513,7 @@ int usage() {
                  "usage: mutual_load -m plain|basic|digest|mutual-full|mutual-reuse|fill\n"
                  "                   [-c CONCURRENCY] [-d SECONDS] [-w WARMUP_SECONDS]\n"
                  "                   [-a ALGORITHM] [-u USER] [-n HANDSHAKES] [-P HTTPD_PID]\n"
-                 "                   [-k] [-M] URL\n"
+                 "                   [-k] [-N] [-M] URL\n"
                  "  password: environment variable MUTUAL_PASSWORD\n");
     return 2;
 }
@@ -506,7 +539,7 @@ int main(int argc, char** argv) {
     using namespace mutual;
     Config config;
     int c;
-    while ((c = getopt(argc, argv, "m:c:d:w:a:u:n:P:kMh")) != -1) {
+    while ((c = getopt(argc, argv, "m:c:d:w:a:u:n:P:kNMh")) != -1) {
         switch (c) {
         case 'm':
             config.mode_name = optarg;
@@ -520,6 +553,7 @@ int main(int argc, char** argv) {
         case 'n': config.handshakes = std::strtoul(optarg, nullptr, 10); break;
         case 'P': config.server_pid = std::strtol(optarg, nullptr, 10); break;
         case 'k': config.kex_first = true; break;
+        case 'N': config.new_connection = true; break;
         case 'M': config.machine = true; break;
         default: return usage();
         }
