@@ -1151,9 +1151,11 @@ int throttle_key_exchange(request_rec* r, const DirConfig* d, const mutual::Loca
     const char* tag = decision.verdict == mutual::ThrottleVerdict::user_locked     ? "MUT01800"
                       : decision.verdict == mutual::ThrottleVerdict::client_locked ? "MUT01801"
                                                                                    : "MUT01802";
-    log_request(r, mutual::LogLevel::info, tag,
-                text("429 for a req-KEX-C1 (") + mutual::throttle_verdict_name(decision.verdict) +
-                    ", client " + client + "), Retry-After " + std::to_string(decision.retry_after));
+    // A flood is answered here: its lines are formatted only when written.
+    if (APLOG_R_IS_LEVEL(r, APLOG_INFO))
+        log_request(r, mutual::LogLevel::info, tag,
+                    text("429 for a req-KEX-C1 (") + mutual::throttle_verdict_name(decision.verdict) +
+                        ", client " + client + "), Retry-After " + std::to_string(decision.retry_after));
     apr_table_setn(r->err_headers_out, "Retry-After",
                    apr_psprintf(r->pool, "%" APR_INT64_T_FMT, static_cast<apr_int64_t>(decision.retry_after)));
     return HTTP_TOO_MANY_REQUESTS;
