@@ -713,6 +713,19 @@ bool same_geometry(const mutual::TableGeometry& a, const mutual::TableGeometry& 
            a.max_key_exchanges == b.max_key_exchanges && a.key_capacity == b.key_capacity;
 }
 
+// Anonymous shared memory, or a named segment in the runtime directory where
+// the platform has no anonymous one.
+apr_status_t create_shared_memory(apr_shm_t** shm, apr_size_t bytes, const char* name, apr_pool_t* pool) {
+    apr_status_t rv = apr_shm_create(shm, bytes, nullptr, pool);
+    if (rv == APR_ENOTIMPL) {
+        const char* file = ap_runtime_dir_relative(
+            pool, apr_psprintf(pool, "auth_mutual_shm.%" APR_PID_T_FMT ".%s", getpid(), name));
+        apr_shm_remove(file, pool);
+        rv = apr_shm_create(shm, bytes, file, pool);
+    }
+    return rv;
+}
+
 RetainedTable* retained_table(const mutual::TableGeometry& geometry, const mutual::TableLayout& layout,
                               server_rec* s) {
     const char* name = "mod_auth_mutual.table";
@@ -740,13 +753,7 @@ RetainedTable* retained_table(const mutual::TableGeometry& geometry, const mutua
     const apr_size_t lock_bytes = mutual::ProcessSharedLocks::bytes_needed(layout.stripes);
     const apr_size_t bytes = lock_bytes + static_cast<apr_size_t>(layout.total_bytes) + 64;
     apr_shm_t* shm = nullptr;
-    apr_status_t rv = apr_shm_create(&shm, bytes, nullptr, pool);
-    if (rv == APR_ENOTIMPL) {
-        const char* file = ap_runtime_dir_relative(
-            pool, apr_psprintf(pool, "auth_mutual_shm.%" APR_PID_T_FMT ".%s", getpid(), name));
-        apr_shm_remove(file, pool);
-        rv = apr_shm_create(&shm, bytes, file, pool);
-    }
+    const apr_status_t rv = create_shared_memory(&shm, bytes, name, pool);
     if (rv != APR_SUCCESS) {
         log_server(s, APLOG_CRIT, rv, "MUT01004",
                    apr_psprintf(pool, "cannot create the session table in shared memory (%" APR_SIZE_T_FMT
@@ -809,13 +816,7 @@ RetainedThrottle* retained_throttle(server_rec* s) {
     const apr_size_t table_bytes = mutual::ThrottleTable::bytes_needed(mutual::ThrottleTable::default_entries);
     const apr_size_t bytes = lock_bytes + counter_bytes + table_bytes + 64;
     apr_shm_t* shm = nullptr;
-    apr_status_t rv = apr_shm_create(&shm, bytes, nullptr, pool);
-    if (rv == APR_ENOTIMPL) {
-        const char* file = ap_runtime_dir_relative(
-            pool, apr_psprintf(pool, "auth_mutual_shm.%" APR_PID_T_FMT ".%s", getpid(), name));
-        apr_shm_remove(file, pool);
-        rv = apr_shm_create(&shm, bytes, file, pool);
-    }
+    const apr_status_t rv = create_shared_memory(&shm, bytes, name, pool);
     if (rv != APR_SUCCESS) {
         log_server(s, APLOG_CRIT, rv, "MUT01810", "cannot create the throttle counters in shared memory");
         return nullptr;

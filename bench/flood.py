@@ -180,6 +180,8 @@ def main():
             for budget in ("open", "budget"):
                 h.write_file("%s-%s-%s/index.html" % (p, short, budget), "ok\n")
     h.start()
+    print("load average before: %.2f %.2f %.2f (%d CPUs)" % (os.getloadavg() + (os.cpu_count(),)),
+          flush=True)
     rows = []
     try:
         for alg in ALGORITHMS:
@@ -194,6 +196,7 @@ def main():
                           alg, r["setting"], r["idle_median"], r["busy_median"], r["busy_max"],
                           r["busy_median"] / r["idle_median"], r["verified"], WAIT, r["pending"],
                           r["flood_rate"], r["kex_rate"]), flush=True)
+        print("load average after: %.2f %.2f %.2f" % os.getloadavg(), flush=True)
     finally:
         if os.environ.get("FLOOD_KEEP"):
             h.stop()
