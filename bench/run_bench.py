@@ -59,6 +59,8 @@ ENV = {
     "BENCH_ROUNDS": "1",            # repeat the comparison; the report shows medians
     "BENCH_VERIFIERS": "single",    # "all": one verifier record with all four algorithms
     "BENCH_PHASES": "ceiling comparison sessions",
+    # Which rows of the comparison to measure (a shorter run for one question).
+    "BENCH_MODES": "plain basic digest plain3 reuse full kexfirst visit plain2",
     # As Debian's apache2.conf: "Mutex file:${APACHE_LOCK_DIR} default" ("{run}" is
     # the throw-away run directory); "none" leaves httpd's built-in default.
     "BENCH_MUTEX": "file:{run} default",
@@ -74,6 +76,7 @@ ALGORITHMS = ENV["BENCH_ALGORITHMS"].split()
 PIN = ENV["BENCH_PIN"] == "1"
 ROUNDS = max(1, int(ENV["BENCH_ROUNDS"]))
 PHASES = ENV["BENCH_PHASES"].split()
+MODES = ENV["BENCH_MODES"].split()
 
 USER = "bench"
 PASSWORD = "bench-password-1"
@@ -456,6 +459,9 @@ def comparison():
         say("== apache2 %s (event MPM) on %s, pid %d" % (httpd_version(), server.base, server.pid))
 
         def phase(key, title, *args, **kwargs):
+            kind = key[0] if isinstance(key, tuple) else key
+            if kind not in MODES:
+                return
             say("-- %s" % title)
             runs.setdefault(key, []).append(load(*args, pid=server.pid, **kwargs))
 
@@ -583,7 +589,8 @@ def report(ceil, r, sessions, problems):
 
 
 def report_comparison(ceil, r):
-    plain, basic = r["plain"], r["basic"]
+    plain = r["plain"]
+    basic = r.get("basic", plain)   # BENCH_MODES may leave rows out
     say("RESULTS (same run, same generator, %d connections, %.0f s per phase%s)"
         % (CONCURRENCY, DURATION, ", medians of %d rounds" % ROUNDS if ROUNDS > 1 else ""))
     say("")
@@ -591,18 +598,15 @@ def report_comparison(ceil, r):
         "mode", "req/s", "HTTP/r", "errors", "p50_us", "p90_us", "p99_us", "srvCPU_us",
         "genCPU_us", "xplain", "xbasic", "other")
     say(head)
-    rows = [("no auth", plain), ("Basic (bcrypt cost %s)" % ENV["BENCH_BCRYPT_COST"], basic),
-            ("Digest (MD5)", r["digest"])]
-    for a in ALGORITHMS:
-        rows.append(("Mutual reuse %s" % short(a), r[("reuse", a)]))
-    for a in ALGORITHMS:
-        rows.append(("Mutual full %s" % short(a), r[("full", a)]))
-    for a in ALGORITHMS:
-        rows.append(("Mutual full KEX-first %s" % short(a), r[("kexfirst", a)]))
-    rows.append(("no auth, 3 req./new connection", r["plain3"]))
-    for a in ALGORITHMS:
-        rows.append(("Mutual first visit %s" % short(a), r[("visit", a)]))
-    rows.append(("no auth (again, at the end)", r["plain2"]))
+    wanted = [("no auth", "plain"), ("Basic (bcrypt cost %s)" % ENV["BENCH_BCRYPT_COST"], "basic"),
+              ("Digest (MD5)", "digest")]
+    wanted += [("Mutual reuse %s" % short(a), ("reuse", a)) for a in ALGORITHMS]
+    wanted += [("Mutual full %s" % short(a), ("full", a)) for a in ALGORITHMS]
+    wanted += [("Mutual full KEX-first %s" % short(a), ("kexfirst", a)) for a in ALGORITHMS]
+    wanted += [("no auth, 3 req./new connection", "plain3")]
+    wanted += [("Mutual first visit %s" % short(a), ("visit", a)) for a in ALGORITHMS]
+    wanted += [("no auth (again, at the end)", "plain2")]
+    rows = [(name, r[key]) for name, key in wanted if key in r]
     for name, x in rows:
         say("%-34s %9.1f %6.2f %6d %8.0f %8.0f %8.0f %9.1f %9.1f %7.3f %7.2f %6.2f" % (
             name, x["rps"], x["http_requests"] / max(x["requests"], 1), int(x["errors"]),
@@ -618,10 +622,10 @@ def report_comparison(ceil, r):
             "disturbed" % busy)
     say("")
     say("TARGETS")
-    plain_cpu = (plain["server_cpu_us"] + r["plain2"]["server_cpu_us"]) / 2
+    plain_cpu = (plain["server_cpu_us"] + r.get("plain2", plain)["server_cpu_us"]) / 2
     say("no-auth server CPU: %.1f us/request (mean of the two no-auth runs; issue: ~60)" % plain_cpu)
     say("")
-    plain3_cpu = r["plain3"]["server_cpu_us"]
+    plain3_cpu = r["plain3"]["server_cpu_us"] if "plain3" in r else 0
     say("1. server CPU per handshake <= 1.15 x (crypto ceiling + no-auth CPU of the same requests)")
     say("   a real client's first visit: a new connection, normal request -> 401-INIT ->")
     say("   req-KEX-C1 -> 401-KEX-S1 -> req-VFY-C -> 200-VFY-S; no auth: 3 requests on a new")
@@ -629,7 +633,7 @@ def report_comparison(ceil, r):
     say("   %-26s %11s %11s %11s %9s %9s" % ("algorithm", "ceiling_us", "bound_us", "visit_us",
                                               "ratio", ""))
     for a in ALGORITHMS:
-        if a not in ceil:
+        if a not in ceil or ("visit", a) not in r or "plain3" not in r:
             continue
         c = ceil[a][0]
         bound = 1.15 * (c + plain3_cpu)
@@ -638,10 +642,12 @@ def report_comparison(ceil, r):
                                                          verdict(full <= bound)))
     say("   (on a kept-alive connection, 3 x no-auth CPU: %s)" % ", ".join(
         "%s %.3f" % (short(a), r[("full", a)]["server_cpu_us"] / (1.15 * (ceil[a][0] + 3 * plain_cpu)))
-        for a in ALGORITHMS if a in ceil))
+        for a in ALGORITHMS if a in ceil and ("full", a) in r))
     say("")
     say("2. session-reuse throughput >= 0.95 x no-auth and >= 10 x Basic+bcrypt")
     for a in ALGORITHMS:
+        if ("reuse", a) not in r:
+            continue
         x = r[("reuse", a)]
         xp, xb = x["rps"] / plain["rps"], x["rps"] / basic["rps"]
         cp = x["server_cpu_us"] / plain_cpu

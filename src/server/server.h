@@ -1,0 +1,80 @@
+// The server core of mod_auth_mutual: one object owning what every request
+// of every location shares — the session table (in memory the caller
+// provides), its hash key, the fake verifiers and the table sizing — and
+// the one call the glue makes per request. The module, the unit tests, the
+// fuzz targets and the benchmarks all build it through the same
+// constructor. No httpd types.
+//
+//   Server::bytes_needed(options)            memory to provide (table only)
+//   Server::format(memory, size, options)    first start: an empty table
+//   Server(memory, size, locks, key)         attach (every start)
+//   server.handle(policy, verifiers, authorization, now, log_level)
+//
+// The seams the decision procedure uses: SessionTable (shared memory,
+// session_table.h) and VerifierSource (verifier_source.h).
+#ifndef MUTUAL_SERVER_H
+#define MUTUAL_SERVER_H
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "log.h"
+#include "server/server_exchange.h"
+#include "server/session_table.h"
+
+namespace mutual {
+
+class Algorithm;
+
+struct ServerOptions {
+    std::uint32_t table_slots = 4096;        // AuthMutualSessionTableSize
+    std::uint32_t max_key_exchanges = 0;     // AuthMutualMaxKeyExchanges; 0: half the slots
+    std::uint32_t stripes = 16;              // lock stripes
+    // Every algorithm a location may use (AuthMutualAlgorithms of the server
+    // configuration, plus the default): sizes the slots' key area.
+    std::vector<const Algorithm*> algorithms;
+};
+
+class Server {
+public:
+    // The table geometry for these options (slots == 0: unusable).
+    static TableGeometry geometry(const ServerOptions& options) noexcept;
+    static TableLayout layout(const ServerOptions& options) noexcept;
+    // Octets of memory (64-byte aligned) the table needs; 0 when unusable.
+    static std::size_t bytes_needed(const ServerOptions& options) noexcept;
+    // Writes an empty table into memory. false when unusable.
+    static bool format(void* memory, std::size_t size, const ServerOptions& options) noexcept;
+
+    // Attaches to a formatted table and draws the fake verifiers; valid()
+    // is false when either failed.
+    Server(void* memory, std::size_t size, StripeLocks& locks, const HashKey& key);
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+    bool valid() const noexcept { return valid_; }
+
+    // The RFC 8120 §11 decision for one request (exactly one log line in
+    // the result). verifiers: nullptr when the location has no verifier
+    // source. Never throws.
+    ExchangeResult handle(const LocationPolicy& policy, const VerifierSource* verifiers,
+                          std::optional<std::string_view> authorization, std::int64_t now,
+                          LogLevel log_level = LogLevel::debug) noexcept;
+    // The same from parsed credentials (error != none: the parse failed).
+    ExchangeResult handle(const LocationPolicy& policy, const VerifierSource* verifiers,
+                          HeaderError error, const MutualCredentials& credentials,
+                          std::int64_t now, LogLevel log_level = LogLevel::debug) noexcept;
+
+    SessionTable& table() noexcept { return table_; }
+    const SessionTable& table() const noexcept { return table_; }
+
+private:
+    SessionTable table_;
+    FakeVerifiers fakes_;
+    bool valid_ = false;
+};
+
+}  // namespace mutual
+
+#endif
