@@ -470,7 +470,7 @@ const char* set_max_key_exchanges(cmd_parms* cmd, void*, const char* arg) noexce
 }
 
 // AuthMutualMaxFailures / ...PerClient / AuthMutualMaxPendingPerClient:
-// <count> <seconds>, or "off". cmd->info names the field.
+// <count> <seconds>, or "off". The command's cmd_data names the field.
 const char* set_throttle_limit(cmd_parms* cmd, void* conf, const char* count, const char* seconds) noexcept {
     auto* d = static_cast<DirConfig*>(conf);
     mutual::ThrottleLimit limit;

@@ -296,3 +296,25 @@ def test_mod_status_shows_the_figures(h):
     assert re.search(r"^MutualThrottled: [0-9]+$", text, re.M), text
     r = h.get("/server-status")
     assert r.status == 200 and b"<h2>mod_auth_mutual</h2>" in r.body, r.body[-2000:]
+
+
+def test_directive_syntax_is_checked_at_startup(h):
+    for line, message in (("AuthMutualMaxFailures 5", "<count> <seconds> or off"),
+                          ("AuthMutualMaxFailuresPerClient 0 60", "out of range"),
+                          ("AuthMutualMaxPendingPerClient 20 ten", "not a decimal number")):
+        bad = Httpd("throttle-bad", conf=location("/x/", "x realm", [EC256], extra=line))
+        try:
+            bad.start()
+        except RuntimeError as e:
+            assert message in str(e), (line, str(e)[-600:])
+        else:
+            raise AssertionError("apache2 started with %r" % line)
+        finally:
+            bad.cleanup()
+    # "off" switches an inherited limit off
+    ok = Httpd("throttle-off", conf=location("/x/", "x realm", [EC256],
+                                             extra="AuthMutualMaxFailures off"))
+    try:
+        ok.start()
+    finally:
+        ok.cleanup()
