@@ -1,13 +1,14 @@
 // mod_auth_mutual: HTTP Mutual authentication (RFC 8120 / RFC 8121) for
 // Apache httpd 2.4 — the httpd glue only: module record, configuration
-// directives, hooks. The protocol lives in src/ (server_exchange.h for the
-// decision procedure, session_table.h for the shared-memory session table).
+// directives, hooks. The protocol lives in src/; the server core is
+// mutual::Server (src/server/server.h), see docs/architecture.md.
 //
 // Hooks (see docs/directives.md and docs/session-table.md):
 //   pre_config         registers the "auth-mutual-table" mutex type (kept
 //                      so that configurations naming it still parse; the
 //                      table locks itself, see docs/session-table.md)
-//   check_config       AuthType Mutual without AuthMutualScope fails startup
+//   check_config       AuthType Mutual without AuthMutualScope fails startup;
+//                      collects the algorithms in use (they size the table)
 //   post_config        creates the session table in shared memory with its
 //                      robust process-shared stripe mutexes, the server
 //                      secret and the fake verifiers (skipped during the
@@ -53,8 +54,7 @@
 #include "encoding.h"
 #include "log.h"
 #include "server/metrics.h"
-#include "server/server_exchange.h"
-#include "server/session_table.h"
+#include "server/server.h"
 #include "server/throttle.h"
 
 extern "C" {
@@ -144,8 +144,7 @@ struct ConnectionBinding {
 
 struct ModuleState {
     mutual::ProcessSharedLocks* locks = nullptr;
-    mutual::SessionTable* table = nullptr;
-    mutual::FakeVerifiers* fakes = nullptr;
+    mutual::Server* server = nullptr;
     mutual::ProcessSharedLocks* throttle_lock = nullptr;
     mutual::ThrottleTable* throttle = nullptr;
     mutual::MetricCounters* counters = nullptr;
@@ -155,8 +154,9 @@ struct ModuleState {
 
 ModuleState* module_state = nullptr;
 server_rec* main_server = nullptr;
-// Algorithms named by AuthMutualAlgorithms in the server configuration (bit
-// i = all_algorithms()[i]); sizes the session-table slots.
+// Algorithms named by AuthMutualAlgorithms in the server configuration and
+// the default one (bit i = all_algorithms()[i]), collected by check_config;
+// they size the session-table slots.
 unsigned used_algorithms = 0;
 // The request being processed by this thread, for the core's log sink.
 thread_local request_rec* current_request = nullptr;
@@ -352,10 +352,6 @@ const char* add_algorithm(cmd_parms* cmd, void* conf, const char* arg) noexcept 
         if (existing[i] == algorithm)
             return apr_psprintf(cmd->pool, "AuthMutualAlgorithms: \"%s\" listed twice", arg);
     *static_cast<const Algorithm**>(apr_array_push(d->algorithms)) = algorithm;
-    // Only the server configuration sizes the table (.htaccess is parsed by
-    // the children, after the table exists).
-    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_RUN_MPM)
-        if (auto index = mutual::algorithm_index(*algorithm)) used_algorithms |= 1u << *index;
     cmd->info = cmd->directive;
     return nullptr;
 }
@@ -675,7 +671,25 @@ bool check_directives(const ap_directive_t* node, apr_pool_t* ptemp, server_rec*
     return ok;
 }
 
+// Every algorithm AuthMutualAlgorithms names in the server configuration
+// (.htaccess files are parsed by the children, after the table exists: an
+// algorithm only they name must fit the slots, else MUT01111).
+void collect_algorithms(const ap_directive_t* node, apr_pool_t* ptemp) noexcept {
+    for (const ap_directive_t* d = node; d != nullptr; d = d->next) {
+        if (directive_is(d, "AuthMutualAlgorithms")) {
+            const char* args = d->args ? d->args : "";
+            while (*args) {
+                const char* name = ap_getword_conf(ptemp, &args);
+                if (const Algorithm* a = mutual::find_algorithm(name))
+                    if (auto index = mutual::algorithm_index(*a)) used_algorithms |= 1u << *index;
+            }
+        }
+        if (d->first_child != nullptr) collect_algorithms(d->first_child, ptemp);
+    }
+}
+
 int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) noexcept {
+    collect_algorithms(ap_conftree, ptemp);
     const bool scopes = check_scopes(ap_conftree, ptemp, s);
     const bool directives = check_directives(ap_conftree, ptemp, s);
     return scopes && directives ? OK : HTTP_INTERNAL_SERVER_ERROR;
@@ -726,8 +740,9 @@ apr_status_t create_shared_memory(apr_shm_t** shm, apr_size_t bytes, const char*
     return rv;
 }
 
-RetainedTable* retained_table(const mutual::TableGeometry& geometry, const mutual::TableLayout& layout,
-                              server_rec* s) {
+RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* s) {
+    const mutual::TableGeometry geometry = mutual::Server::geometry(options);
+    const mutual::TableLayout layout = mutual::Server::layout(options);
     const char* name = "mod_auth_mutual.table";
     auto* retained = static_cast<RetainedTable*>(ap_retained_data_get(name));
     if (retained != nullptr && retained->shm != nullptr && same_geometry(retained->geometry, geometry)) {
@@ -764,7 +779,7 @@ RetainedTable* retained_table(const mutual::TableGeometry& geometry, const mutua
     void* locks = reinterpret_cast<void*>((base + 63) & ~std::uintptr_t(63));
     void* aligned = static_cast<char*>(locks) + lock_bytes;
     const apr_size_t usable = bytes - lock_bytes - ((base + 63) / 64 * 64 - base);
-    if (!mutual::SessionTable::format(aligned, usable, geometry)) {
+    if (!mutual::Server::format(aligned, usable, options)) {
         log_server(s, APLOG_CRIT, 0, "MUT01500", "cannot format the session table");
         return nullptr;
     }
@@ -852,41 +867,33 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
         apr_pool_cleanup_register(pconf, nullptr, forget_module_state, apr_pool_cleanup_null);
 
         auto* sc = static_cast<ServerConfig*>(ap_get_module_config(s->module_config, &auth_mutual_module));
-        mutual::TableGeometry geometry;
-        geometry.slots = sc->table_size;
-        geometry.stripes = max_stripes;
-        geometry.max_key_exchanges = sc->max_key_exchanges_set ? sc->max_key_exchanges : sc->table_size / 2;
-        if (geometry.max_key_exchanges == 0) geometry.max_key_exchanges = 1;
-        if (geometry.max_key_exchanges > geometry.slots) {
+        mutual::ServerOptions options;
+        options.table_slots = sc->table_size;
+        options.stripes = max_stripes;
+        options.max_key_exchanges = sc->max_key_exchanges_set ? sc->max_key_exchanges : 0;
+        if (options.max_key_exchanges > options.table_slots) {
             log_server(s, APLOG_WARNING, 0, "MUT01002",
                        "AuthMutualMaxKeyExchanges is larger than AuthMutualSessionTableSize; "
                        "using the table size");
-            geometry.max_key_exchanges = geometry.slots;
+            options.max_key_exchanges = options.table_slots;
         }
-        std::size_t key_capacity = 0;
         const auto& all = mutual::all_algorithms();
         for (std::size_t i = 0; i < all.size(); ++i)
-            if (used_algorithms & (1u << i))
-                key_capacity = std::max(key_capacity, mutual::session_key_capacity(*all[i]));
-        if (key_capacity == 0) key_capacity = 3 * 67;
-        geometry.key_capacity = static_cast<std::uint32_t>(key_capacity);
-        const mutual::TableLayout layout = mutual::plan_table(geometry);
+            if (used_algorithms & (1u << i)) options.algorithms.push_back(all[i]);
+        const mutual::TableLayout layout = mutual::Server::layout(options);
         if (layout.slots == 0)
             return fail_startup(s, 0, "MUT01003", "session table geometry is unusable");
 
         auto* state = pool_new<ModuleState>(pconf);
-        RetainedTable* retained = retained_table(geometry, layout, s);
+        RetainedTable* retained = retained_table(options, s);
         if (retained == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged by retained_table
         state->locks = pool_new<mutual::ProcessSharedLocks>(pconf, retained->locks, retained->lock_count);
-        state->table = pool_new<mutual::SessionTable>(pconf, retained->memory, retained->usable,
-                                                      *state->locks, retained->key);
-        if (!state->table->valid())
-            return fail_startup(s, 0, "MUT01005", "cannot attach to the session table");
-
+        state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->usable,
+                                                 *state->locks, retained->key);
+        if (!state->server->valid())
+            return fail_startup(s, 0, "MUT01005",
+                                "cannot attach to the session table or draw the fake-session verifiers");
         state->records = pool_new<mutual::VerifierRecordCache>(pconf);
-        state->fakes = pool_new<mutual::FakeVerifiers>(pconf);
-        if (!state->fakes->generate())
-            return fail_startup(s, 0, "MUT01008", "cannot generate the fake-session verifiers");
 
         RetainedThrottle* throttle = retained_throttle(s);
         if (throttle == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged
@@ -1221,7 +1228,7 @@ int check_authn(request_rec* r) noexcept {
         std::string problem;
         if (!build_policy(r, d, realm, true, policy, tag, problem))
             return internal_error(r, d, realm, tag, problem);
-        if (module_state == nullptr || module_state->table == nullptr || module_state->fakes == nullptr)
+        if (module_state == nullptr || module_state->server == nullptr)
             return internal_error(r, d, realm, "MUT01016", "session table not initialised");
 
         const char* authorization = apr_table_get(r->headers_in, "Authorization");
@@ -1280,14 +1287,13 @@ int check_authn(request_rec* r) noexcept {
 
         const mutual::DbmVerifierSource dbm(d->user_file, d->dbm_type, policy.auth_scope,
                                             policy.realm, module_state->records);
-        mutual::ExchangeContext context{*module_state->table, d->user_file ? &dbm : nullptr,
-                                        *module_state->fakes,
-                                        static_cast<std::int64_t>(apr_time_sec(apr_time_now())),
-                                        APLOG_R_IS_LEVEL(r, APLOG_DEBUG) ? mutual::LogLevel::debug
-                                                                         : mutual::LogLevel::info};
+        const std::int64_t now = apr_time_sec(apr_time_now());
+        const mutual::LogLevel level =
+            APLOG_R_IS_LEVEL(r, APLOG_DEBUG) ? mutual::LogLevel::debug : mutual::LogLevel::info;
+        const mutual::VerifierSource* verifiers = d->user_file ? &dbm : nullptr;
         mutual::ExchangeResult result;
         if (authorization == nullptr) {
-            result = mutual::process_request(policy, std::nullopt, context);
+            result = module_state->server->handle(policy, verifiers, std::nullopt, now, level);
         } else {
             mutual::MutualCredentials credentials;
             const mutual::HeaderError error = mutual::parse_mutual_credentials(authorization, credentials);
@@ -1303,7 +1309,7 @@ int check_authn(request_rec* r) noexcept {
             }
             if (error == mutual::HeaderError::none && credentials.kind == mutual::RequestKind::kex_c1)
                 if (const int refused = throttle_key_exchange(r, d, policy, credentials.user)) return refused;
-            result = mutual::process_credentials(policy, error, credentials, context);
+            result = module_state->server->handle(policy, verifiers, error, credentials, now, level);
         }
         log_request(r, result.log_level, result.log_tag, result.log_message);
         count_outcome(r, d, policy, result);
@@ -1370,8 +1376,8 @@ mutual::MetricsSnapshot metrics_snapshot() {
     m.stale = c.verifications_stale.load(std::memory_order_relaxed);
     m.throttled = c.throttled.load(std::memory_order_relaxed);
     m.store_errors = c.store_errors.load(std::memory_order_relaxed);
-    if (module_state->table != nullptr) {
-        const mutual::TableStatistics t = module_state->table->statistics();
+    if (module_state->server != nullptr) {
+        const mutual::TableStatistics t = module_state->server->table().statistics();
         m.key_exchanging = t.key_exchanging;
         m.authenticated = t.authenticated;
         m.capacity = t.slots;

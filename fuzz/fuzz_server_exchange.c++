@@ -39,6 +39,7 @@
 #include "algorithm.h"
 #include "encoding.h"
 #include "header.h"
+#include "server/server.h"
 #include "server/server_exchange.h"
 #include "server/session_table.h"
 
@@ -89,10 +90,12 @@ struct Scenario {
 struct World {
     NoLocks locks;
     HashKey key{};
-    FakeVerifiers fakes;
     std::vector<std::unique_ptr<Scenario>> scenarios;
     std::unique_ptr<void, FreeDeleter> memory;  // the working table
     std::size_t memory_bytes = 0;
+    // The server core as the module builds it, over the working table (each
+    // input copies a scenario's pristine table into that memory first).
+    std::unique_ptr<Server> server;
 };
 
 Bytes hex_bytes(const std::string& hex) {
@@ -120,7 +123,6 @@ World& world() {
     static World* w = [] {
         auto* world = new World();
         world->key.bytes[0] = 7;
-        if (!world->fakes.generate()) std::abort();
         std::ifstream in(kat_path());
         if (!in) {
             std::fprintf(stderr, "fuzz_server_exchange: cannot read %s (set MUTUAL_KAT)\n",
@@ -128,18 +130,18 @@ World& world() {
             std::abort();
         }
         nlohmann::json kat = nlohmann::json::parse(in);
-        TableGeometry g;
-        g.slots = 32;
-        g.stripes = 2;
-        g.max_key_exchanges = 16;
-        g.key_capacity = 0;
-        for (const Algorithm* a : all_algorithms())
-            g.key_capacity = std::max<std::uint32_t>(
-                g.key_capacity, static_cast<std::uint32_t>(session_key_capacity(*a)));
-        const TableLayout layout = plan_table(g);
-        if (layout.slots == 0) std::abort();
-        world->memory_bytes = static_cast<std::size_t>(layout.total_bytes);
+        ServerOptions options;
+        options.table_slots = 32;
+        options.stripes = 2;
+        options.max_key_exchanges = 16;
+        options.algorithms = all_algorithms();
+        world->memory_bytes = Server::bytes_needed(options);
+        if (world->memory_bytes == 0) std::abort();
         world->memory.reset(aligned_block(world->memory_bytes));
+        if (!Server::format(world->memory.get(), world->memory_bytes, options)) std::abort();
+        world->server = std::make_unique<Server>(world->memory.get(), world->memory_bytes,
+                                                 world->locks, world->key);
+        if (!world->server->valid()) std::abort();
 
         for (const auto& v : kat["vectors"]) {
             const Algorithm* a = find_algorithm(v["algorithm"].get<std::string>());
@@ -157,7 +159,7 @@ World& world() {
 
             s->bytes = world->memory_bytes;
             s->pristine.reset(aligned_block(s->bytes));
-            if (!SessionTable::format(s->pristine.get(), s->bytes, g)) std::abort();
+            if (!Server::format(s->pristine.get(), s->bytes, options)) std::abort();
             SessionTable table(s->pristine.get(), s->bytes, world->locks, world->key);
             if (!table.valid()) std::abort();
             const Bytes k_c1 = hex_bytes(v["hex"]["K_c1"].get<std::string>());
@@ -261,13 +263,11 @@ int server_exchange_one_input(const std::uint8_t* data, std::size_t size) {
     const std::uint8_t selector = take_selector(data, size);
     const Scenario& s = *w.scenarios[(selector & 0x7f) % w.scenarios.size()];
     std::memcpy(w.memory.get(), s.pristine.get(), s.bytes);
-    SessionTable table(w.memory.get(), s.bytes, w.locks, w.key);
-    FUZZ_CHECK(table.valid());
-    ExchangeContext ctx{table, &s.source, w.fakes, fuzz_now};
+    SessionTable& table = w.server->table();
 
     std::optional<std::string_view> authorization;
     if (!((selector & 0x80) != 0 && size == 0)) authorization = as_text(data, size);
-    ExchangeResult r = process_request(s.policy, authorization, ctx);
+    ExchangeResult r = w.server->handle(s.policy, &s.source, authorization, fuzz_now);
     if (std::getenv("MUTUAL_FUZZ_VERBOSE") != nullptr)
         std::fprintf(stderr, "scenario %u: %s %s %s %s\n", (selector & 0x7f) % static_cast<unsigned>(w.scenarios.size()),
                      exchange_outcome_name(r.outcome), r.reason.c_str(), r.log_tag,
@@ -278,7 +278,7 @@ int server_exchange_one_input(const std::uint8_t* data, std::size_t size) {
 
     if (r.outcome == ExchangeOutcome::verified) {
         // The same request again is a replay: never accepted twice.
-        ExchangeResult again = process_request(s.policy, authorization, ctx);
+        ExchangeResult again = w.server->handle(s.policy, &s.source, authorization, fuzz_now);
         check_result(s, authorization, again);
         FUZZ_CHECK(again.outcome != ExchangeOutcome::verified);
         FUZZ_CHECK(table.validate(problem));

@@ -14,16 +14,6 @@ namespace mutual {
 
 // ---- names ----------------------------------------------------------------
 
-const char* session_state_name(SessionState s) noexcept {
-    switch (s) {
-        case SessionState::free: return "free";
-        case SessionState::key_exchanging: return "key-exchanging";
-        case SessionState::authenticated: return "authenticated";
-        case SessionState::rejected: return "rejected";
-    }
-    return "?";
-}
-
 const char* eviction_name(Eviction e) noexcept {
     switch (e) {
         case Eviction::none: return "none";
@@ -32,33 +22,6 @@ const char* eviction_name(Eviction e) noexcept {
         case Eviction::key_exchange_quota: return "key-exchange-quota";
         case Eviction::authenticated: return "authenticated";
         case Eviction::key_exchanging: return "key-exchanging";
-    }
-    return "?";
-}
-
-const char* verify_check_name(VerifyCheck c) noexcept {
-    switch (c) {
-        case VerifyCheck::ok: return "ok";
-        case VerifyCheck::unknown: return "unknown";
-        case VerifyCheck::expired: return "expired";
-        case VerifyCheck::rejected: return "rejected";
-        case VerifyCheck::above_nc_max: return "above-nc-max";
-        case VerifyCheck::below_window: return "below-window";
-        case VerifyCheck::duplicate: return "duplicate";
-        case VerifyCheck::lock_failed: return "lock-failed";
-    }
-    return "?";
-}
-
-const char* verify_commit_name(VerifyCommit c) noexcept {
-    switch (c) {
-        case VerifyCommit::ok: return "ok";
-        case VerifyCommit::rejected: return "rejected";
-        case VerifyCommit::kept: return "kept";
-        case VerifyCommit::vanished: return "vanished";
-        case VerifyCommit::duplicate: return "duplicate";
-        case VerifyCommit::below_window: return "below-window";
-        case VerifyCommit::lock_failed: return "lock-failed";
     }
     return "?";
 }

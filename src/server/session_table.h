@@ -41,7 +41,6 @@ enum class SessionState : std::uint8_t {
     authenticated = 2,
     rejected = 3,
 };
-const char* session_state_name(SessionState s) noexcept;
 
 // What taking a stripe lock gave.
 enum class LockResult {
@@ -180,7 +179,6 @@ enum class VerifyCheck {
     duplicate,      // nc seen before; inactive -> 401-STALE
     lock_failed,
 };
-const char* verify_check_name(VerifyCheck c) noexcept;
 
 // Outcome of the second (committing) step.
 enum class VerifyCommit {
@@ -192,7 +190,6 @@ enum class VerifyCommit {
     below_window,   // concurrent requests moved the window past nc -> 401-STALE
     lock_failed,
 };
-const char* verify_commit_name(VerifyCommit c) noexcept;
 
 struct TableStatistics {
     std::uint64_t slots = 0;

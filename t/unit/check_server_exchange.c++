@@ -24,6 +24,7 @@
 #include "encoding.h"
 #include "header.h"
 #include "log.h"
+#include "server/server.h"
 #include "server/server_exchange.h"
 #include "server/session_table.h"
 #include "verifier_record.h"
@@ -83,28 +84,24 @@ public:
     std::optional<VerifierStatus> forced;
 };
 
-const FakeVerifiers& fakes() {
-    static FakeVerifiers* f = [] {
-        auto* v = new FakeVerifiers();
-        ck_assert(v->generate());
-        return v;
-    }();
-    return *f;
-}
 
-struct Server {
-    Server() {
-        TableGeometry g;
-        g.slots = 256;
-        g.stripes = 4;
-        g.max_key_exchanges = 128;
-        g.key_capacity = 3 * 512;
-        const TableLayout l = plan_table(g);
-        memory.reset(std::aligned_alloc(64, (l.total_bytes + 63) / 64 * 64));
-        ck_assert(SessionTable::format(memory.get(), static_cast<std::size_t>(l.total_bytes), g));
+// The server core as the module builds it (mutual::Server over heap memory),
+// with one location's policy and verifiers.
+struct TestServer {
+    TestServer() {
+        ServerOptions o;
+        o.table_slots = 256;
+        o.stripes = 4;
+        o.max_key_exchanges = 128;
+        o.algorithms = all_algorithms();
+        const std::size_t bytes = mutual::Server::bytes_needed(o);
+        memory.reset(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+        ck_assert(mutual::Server::format(memory.get(), bytes, o));
         HashKey key{};
         key.bytes[0] = 42;
-        table = std::make_unique<SessionTable>(memory.get(), static_cast<std::size_t>(l.total_bytes), locks, key);
+        server = std::make_unique<mutual::Server>(memory.get(), bytes, locks, key);
+        ck_assert(server->valid());
+        table = &server->table();
         for (const Algorithm* a : all_algorithms()) policy.algorithms.push_back(a);
         policy.auth_scope = scope;
         policy.realm = realm;
@@ -121,14 +118,14 @@ struct Server {
         }
     }
     ExchangeResult handle(const std::optional<std::string>& authorization) {
-        ExchangeContext ctx{*table, use_source ? &source : nullptr, fakes(), now};
         std::optional<std::string_view> header;
         if (authorization) header = *authorization;
-        return process_request(policy, header, ctx);
+        return server->handle(policy, use_source ? &source : nullptr, header, now);
     }
     NoLocks locks;
     std::unique_ptr<void, FreeDeleter> memory;
-    std::unique_ptr<SessionTable> table;
+    std::unique_ptr<mutual::Server> server;
+    SessionTable* table = nullptr;
     LocationPolicy policy;
     MapSource source;
     bool use_source = true;
@@ -244,7 +241,7 @@ void expect_stale(const ExchangeResult& r, const char* tag) {
 }
 
 // A fully authenticated session for `user` with `a` (nc 1 used).
-ClientSession login(Server& s, const Algorithm& a, const char* user, const char* password) {
+ClientSession login(TestServer& s, const Algorithm& a, const char* user, const char* password) {
     ClientSession c;
     read_kex_s1(c, s.handle(kex_c1_header(c, a, user, password)));
     expect_verified(c, s.handle(vfy_c_header(c, 1)), 1, user);
@@ -258,7 +255,7 @@ const Algorithm& p256() { return *find_algorithm("iso-kam3-ec-p256-sha256"); }
 // ---- tests -------------------------------------------------------------------------
 
 START_TEST(initial_request_gets_one_challenge_per_algorithm) {
-    Server s;
+    TestServer s;
     ExchangeResult r = s.handle(std::nullopt);
     expect_init(r, "initial", "MUT01100", all_algorithms().size());
     for (std::size_t i = 0; i < r.www_authenticate.size(); ++i) {
@@ -280,7 +277,7 @@ START_TEST(initial_request_gets_one_challenge_per_algorithm) {
 END_TEST
 
 START_TEST(full_exchange_and_reuse_for_every_algorithm) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "correct horse");
     for (const Algorithm* a : all_algorithms()) {
         ClientSession c;
@@ -303,7 +300,7 @@ START_TEST(full_exchange_and_reuse_for_every_algorithm) {
 END_TEST
 
 START_TEST(replayed_nc_is_stale_and_kills_the_session) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     ClientSession c = login(s, p256(), "alice", "pw");
     expect_verified(c, s.handle(vfy_c_header(c, 2)), 2, "alice");
@@ -316,7 +313,7 @@ END_TEST
 // Issue #10: a session is bound to the origin and validation method of its
 // key exchange, and obeys the serving location's limits.
 START_TEST(sessions_are_bound_to_origin_and_location_limits) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     s.policy.origin = "http://www.example.com:8080";
     ClientSession c = login(s, p256(), "alice", "pw");
@@ -337,7 +334,7 @@ END_TEST
 // RFC 8120 §11: a malformed vkc is a failed verification; a key-exchanging
 // session becomes rejected, the correct vkc after it fails.
 START_TEST(malformed_vkc_rejects_a_key_exchanging_session) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     ClientSession c;
     read_kex_s1(c, s.handle(kex_c1_header(c, p256(), "alice", "pw")));
@@ -355,7 +352,7 @@ START_TEST(malformed_vkc_rejects_a_key_exchanging_session) {
 END_TEST
 
 START_TEST(nc_limits_and_expiry) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     s.policy.nc_max = 5;
     s.policy.session_time = 60;
@@ -380,7 +377,7 @@ START_TEST(nc_limits_and_expiry) {
 END_TEST
 
 START_TEST(wrong_password_fails_at_verification) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "right");
     ClientSession c;
     read_kex_s1(c, s.handle(kex_c1_header(c, p256(), "alice", "wrong")));
@@ -401,7 +398,7 @@ START_TEST(wrong_password_fails_at_verification) {
 END_TEST
 
 START_TEST(unknown_user_gets_an_indistinguishable_fake_session) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     for (const Algorithm* a : all_algorithms()) {
         ClientSession real, fake;
@@ -432,7 +429,7 @@ END_TEST
 // z is computed at req-KEX-C1 and stored with the session: the table never
 // holds S_s1, and req-VFY-C only hashes.
 START_TEST(session_stores_z_from_the_key_exchange) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     for (const Algorithm* a : all_algorithms()) {
         ClientSession c;
@@ -455,7 +452,7 @@ END_TEST
 // A stored J that is not a group element (validated only when used): logged
 // (MUT01205) and handled as a malformed record, a fake session.
 START_TEST(invalid_stored_j_gives_a_fake_session) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     for (const Algorithm* a : all_algorithms()) {
         Bytes invalid(a->element_length(), a->wire_format() == WireFormat::hex_fixed ? 0xff : 0);
@@ -476,7 +473,7 @@ START_TEST(invalid_stored_j_gives_a_fake_session) {
 END_TEST
 
 START_TEST(bad_kc1_is_invalid_parameters) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     for (const Algorithm* a : all_algorithms()) {
         ClientSession c;
@@ -499,7 +496,7 @@ START_TEST(bad_kc1_is_invalid_parameters) {
 END_TEST
 
 START_TEST(other_protection_space_is_invalid_parameters) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     s.policy.algorithms = {&p256()};
     ClientSession c;
@@ -529,7 +526,7 @@ START_TEST(other_protection_space_is_invalid_parameters) {
 END_TEST
 
 START_TEST(malformed_headers_are_invalid_parameters) {
-    Server s;
+    TestServer s;
     s.policy.algorithms = {&p256()};
     const char* bad[] = {
         "Mutual",
@@ -569,7 +566,7 @@ END_TEST
 // RFC 8120 §11: an invalid, unknown or unacceptable user name gets a fake
 // 401-KEX-S1 (Note 2), here a name over the 256-octet limit of the table.
 START_TEST(oversize_user_name_gets_a_fake_session) {
-    Server s;
+    TestServer s;
     std::string long_user(max_user_length + 1, 'u');
     s.add_user(long_user.substr(0, max_user_length), "pw");  // the stored prefix is no account
     for (std::size_t length : {max_user_length + 1, std::size_t{4000}}) {
@@ -589,7 +586,7 @@ START_TEST(oversize_user_name_gets_a_fake_session) {
 END_TEST
 
 START_TEST(stale_for_unknown_sid_and_shortcuts) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     ClientSession c = login(s, p256(), "alice", "pw");
     // Case B (reuse) works; a sid the server never issued is stale.
@@ -606,7 +603,7 @@ START_TEST(stale_for_unknown_sid_and_shortcuts) {
 END_TEST
 
 START_TEST(server_side_failures_are_internal_error) {
-    Server s;
+    TestServer s;
     s.source.forced = VerifierStatus::store_failed;
     ClientSession c;
     const ExchangeResult store = s.handle(kex_c1_header(c, p256(), "alice", "pw"));
@@ -626,7 +623,7 @@ START_TEST(server_side_failures_are_internal_error) {
 END_TEST
 
 START_TEST(kex_s1_carries_configured_parameters) {
-    Server s;
+    TestServer s;
     s.add_user("alice", "pw");
     s.policy.nc_max = 77;
     s.policy.nc_window = 256;
@@ -649,7 +646,7 @@ START_TEST(kex_s1_carries_configured_parameters) {
 END_TEST
 
 START_TEST(non_ascii_user_names) {
-    Server s;
+    TestServer s;
     const std::string user = "Ren\xc3\xa9" "e";
     s.add_user(user, "pw");
     ClientSession c;
@@ -746,14 +743,13 @@ START_TEST(dbm_verifier_source) {
     set_log_sink(nullptr, nullptr);
 
     // The source behind the exchange.
-    Server s;
+    TestServer s;
     s.policy.algorithms = {&a};
     VerifierRecordCache cache;
     DbmVerifierSource dbm(path.c_str(), "default", s.policy.auth_scope, s.policy.realm, &cache);
-    ExchangeContext ctx{*s.table, &dbm, fakes(), s.now};
     ClientSession c;
-    read_kex_s1(c, process_request(s.policy, kex_c1_header(c, a, "alice", "pw"), ctx));
-    expect_verified(c, process_request(s.policy, vfy_c_header(c, 1), ctx), 1, "alice");
+    read_kex_s1(c, s.server->handle(s.policy, &dbm, kex_c1_header(c, a, "alice", "pw"), s.now));
+    expect_verified(c, s.server->handle(s.policy, &dbm, vfy_c_header(c, 1), s.now), 1, "alice");
 
     // The per-process cache: the second lookup of a record, and of a
     // missing one, is answered from memory; a change of the file is seen.
