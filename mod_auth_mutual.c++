@@ -7,7 +7,8 @@
 //   pre_config         registers the "auth-mutual-table" mutex type (kept
 //                      so that configurations naming it still parse; the
 //                      table locks itself, see docs/session-table.md)
-//   check_config       AuthType Mutual without AuthMutualScope fails startup;
+//   check_config       AuthType Mutual without AuthMutualScope or AuthName
+//                      (after httpd's merge) fails startup;
 //                      collects the algorithms in use (they size the table)
 //   post_config        creates the session table in shared memory with its
 //                      robust process-shared stripe mutexes, the server
@@ -15,7 +16,12 @@
 //                      dry run)
 //   check_authn        the RFC 8120 §11 decision for AuthType Mutual
 //   note_auth_failure  authorization denials -> 401-INIT reason=authz-failed
-//   fixups             Authentication-Info kept on internal redirects
+//   fixups             Authentication-Info kept on internal redirects;
+//                      Optional-WWW-Authenticate on anonymous responses, whose
+//                      user is cleared first (AuthMutualOptional, RFC 8053)
+//   handler            SetHandler mutual-logout (ends the session)
+//   MUTUAL_CONNECT_INFO connection filter: Proxy-Authentication-Info on
+//                      mod_proxy_connect's 200 (RFC 8120 §14)
 //   handler            SetHandler mutual-status: Prometheus text (metrics.h)
 //   status_hook        the same figures in mod_status (HTML and ?auto)
 //
@@ -48,14 +54,18 @@
 #include "mod_status.h"
 #include "http_ssl.h"
 #include "util_cfgtree.h"
+#include "util_filter.h"
 #include "util_mutex.h"
 
 #include "algorithm.h"
+#include "authentication_control.h"
 #include "encoding.h"
 #include "log.h"
 #include "server/metrics.h"
 #include "server/server.h"
 #include "server/throttle.h"
+#include "string_prep.h"
+#include "verifier_file.h"
 
 extern "C" {
 extern module AP_MODULE_DECLARE_DATA auth_mutual_module __attribute__((visibility("default")));
@@ -76,6 +86,7 @@ constexpr unsigned default_session_time = 300;
 constexpr apr_uint64_t default_nc_max = 10000;
 constexpr apr_uint64_t max_nc_max = (apr_uint64_t(1) << 62);
 constexpr unsigned default_nc_window = 128;
+constexpr unsigned default_recheck_interval = 60;
 
 enum class Validation { automatic, host, tls_server_end_point };
 
@@ -92,6 +103,15 @@ struct DirConfig {
     unsigned session_time;
     unsigned nc_window;
     Validation validation;
+    // RFC 8053 and session control (issue #12)
+    int optional;                      // AuthMutualOptional
+    unsigned recheck_interval;         // AuthMutualRecheckInterval
+    apr_uint64_t logout_timeout;       // AuthMutualLogoutTimeout
+    const char* location_unauthenticated;  // AuthMutualLocationWhenUnauthenticated
+    const char* location_logout;       // AuthMutualLocationWhenLogout
+    int modal;                         // AuthMutualAuthStyle: 1 modal, 0 non-modal
+    int no_auth;                       // AuthMutualNoAuth
+    const char* username;              // AuthMutualUsername (prepared)
     mutual::ThrottleLimit max_failures, max_failures_per_client, max_pending_per_client;
     unsigned user_file_set : 1;
     unsigned dbm_type_set : 1;
@@ -103,6 +123,14 @@ struct DirConfig {
     unsigned session_time_set : 1;
     unsigned nc_window_set : 1;
     unsigned validation_set : 1;
+    unsigned optional_set : 1;
+    unsigned recheck_interval_set : 1;
+    unsigned logout_timeout_set : 1;
+    unsigned location_unauthenticated_set : 1;
+    unsigned location_logout_set : 1;
+    unsigned modal_set : 1;
+    unsigned no_auth_set : 1;
+    unsigned username_set : 1;
     unsigned max_failures_set : 1;
     unsigned max_failures_per_client_set : 1;
     unsigned max_pending_per_client_set : 1;
@@ -132,6 +160,10 @@ struct Verification {
     const char* authentication_info;
     apr_uint64_t nc;
     apr_int64_t session_created;   // seconds: the session's key exchange
+    const unsigned char* sid;      // session_id_length octets (mutual-logout)
+    apr_uint64_t space;            // session_space() of the session (mutual-logout)
+    const char* b1_inner;          // hex, RFC 8120 §13 (application channel binding)
+    const char* b2_inner;          // hex
 };
 
 // Per-connection cache of the tls-server-end-point binding.
@@ -244,6 +276,7 @@ void* create_dir_config(apr_pool_t* pool, char*) noexcept {
     d->nc_max = default_nc_max;
     d->nc_window = default_nc_window;
     d->validation = Validation::automatic;
+    d->recheck_interval = default_recheck_interval;
     return d;
 }
 
@@ -267,6 +300,14 @@ void* merge_dir_config(apr_pool_t* pool, void* base_v, void* add_v) noexcept {
     MUTUAL_MERGE(session_time);
     MUTUAL_MERGE(nc_window);
     MUTUAL_MERGE(validation);
+    MUTUAL_MERGE(optional);
+    MUTUAL_MERGE(recheck_interval);
+    MUTUAL_MERGE(logout_timeout);
+    MUTUAL_MERGE(location_unauthenticated);
+    MUTUAL_MERGE(location_logout);
+    MUTUAL_MERGE(modal);
+    MUTUAL_MERGE(no_auth);
+    MUTUAL_MERGE(username);
     MUTUAL_MERGE(max_failures);
     MUTUAL_MERGE(max_failures_per_client);
     MUTUAL_MERGE(max_pending_per_client);
@@ -312,10 +353,30 @@ const char* set_user_file(cmd_parms* cmd, void* conf, const char* arg) noexcept 
     return nullptr;
 }
 
+// Whether this APR-util has the DBM type (ndbm is often missing): asked
+// when the directive is read, so configtest and startup report it, not
+// every request.
+bool dbm_type_available(const char* type) noexcept {
+    try {
+        std::string first, second;
+        return static_cast<bool>(mutual::dbm_file_names("probe", type, first, second));
+    } catch (...) {
+        return false;
+    }
+}
+
 const char* set_dbm_type(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     static const char* const types[] = {"default", "db", "gdbm", "ndbm", "sdbm"};
     for (const char* t : types) {
         if (std::strcmp(arg, t) == 0) {
+            if (!dbm_type_available(t)) {
+                const char* available = "";
+                for (const char* other : types)
+                    if (dbm_type_available(other))
+                        available = apr_pstrcat(cmd->pool, available, *available ? ", " : "", other, nullptr);
+                return apr_psprintf(cmd->pool, "AuthMutualDBMType: %s is not available in this APR-util "
+                                                "(available: %s); htmutual -T must name the same type", t, available);
+            }
             auto* d = static_cast<DirConfig*>(conf);
             d->dbm_type = t;
             d->dbm_type_set = 1;
@@ -445,6 +506,97 @@ const char* set_nc_window(cmd_parms* cmd, void* conf, const char* arg) noexcept 
     return nullptr;
 }
 
+// ---- RFC 8053 and session control (issue #12) ----
+
+const char* set_optional(cmd_parms*, void* conf, int on) noexcept {
+    auto* d = static_cast<DirConfig*>(conf);
+    d->optional = on;
+    d->optional_set = 1;
+    return nullptr;
+}
+
+const char* set_recheck_interval(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    apr_uint64_t v = 0;
+    if (const char* e = parse_unsigned(cmd, arg, 0, 86400u * 366, v)) return e;
+    auto* d = static_cast<DirConfig*>(conf);
+    d->recheck_interval = static_cast<unsigned>(v);
+    d->recheck_interval_set = 1;
+    return nullptr;
+}
+
+const char* set_logout_timeout(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    apr_uint64_t v = 0;
+    if (const char* e = parse_unsigned(cmd, arg, 0, max_nc_max, v)) return e;
+    auto* d = static_cast<DirConfig*>(conf);
+    d->logout_timeout = v;
+    d->logout_timeout_set = 1;
+    return nullptr;
+}
+
+// A string parameter of Authentication-Control: any UTF-8 without control
+// characters (sent quoted, or as an ext-value when not ASCII).
+const char* control_string(cmd_parms* cmd, const char* arg, const char*& out) noexcept {
+    try {
+        const std::string problem = mutual::check_control_string(arg);
+        if (!problem.empty()) return apr_psprintf(cmd->pool, "%s \"%s\" %s", cmd->cmd->name, arg, problem.c_str());
+    } catch (...) {
+        return "out of memory";
+    }
+    if (*arg == '\0') return apr_psprintf(cmd->pool, "%s: empty value", cmd->cmd->name);
+    out = arg;
+    return nullptr;
+}
+
+const char* set_location_unauthenticated(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    auto* d = static_cast<DirConfig*>(conf);
+    if (const char* e = control_string(cmd, arg, d->location_unauthenticated)) return e;
+    d->location_unauthenticated_set = 1;
+    return nullptr;
+}
+
+const char* set_location_logout(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    auto* d = static_cast<DirConfig*>(conf);
+    if (const char* e = control_string(cmd, arg, d->location_logout)) return e;
+    d->location_logout_set = 1;
+    return nullptr;
+}
+
+const char* set_auth_style(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    auto* d = static_cast<DirConfig*>(conf);
+    if (std::strcmp(arg, "modal") == 0) d->modal = 1;
+    else if (std::strcmp(arg, "non-modal") == 0) d->modal = 0;
+    else return apr_pstrcat(cmd->pool, "AuthMutualAuthStyle: \"", arg, "\" is not modal or non-modal", nullptr);
+    d->modal_set = 1;
+    return nullptr;
+}
+
+const char* set_no_auth(cmd_parms*, void* conf, int on) noexcept {
+    auto* d = static_cast<DirConfig*>(conf);
+    d->no_auth = on;
+    d->no_auth_set = 1;
+    return nullptr;
+}
+
+// The user name as the client prepares it (RFC 8120 §9), so that a client
+// can use it as it is (RFC 8053 §4.7).
+const char* set_username(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    auto* d = static_cast<DirConfig*>(conf);
+    try {
+        std::string prepared;
+        const mutual::PrepError e = mutual::prepare_username(arg, prepared);
+        if (e != mutual::PrepError::none)
+            return apr_psprintf(cmd->pool, "AuthMutualUsername \"%s\": not a valid user name (%s)", arg,
+                                mutual::prep_error_name(e));
+        if (prepared.size() > mutual::max_user_length)
+            return "AuthMutualUsername: longer than 256 octets";
+        d->username = apr_pstrmemdup(cmd->pool, prepared.data(), prepared.size());
+    } catch (...) {
+        return "AuthMutualUsername: out of memory";
+    }
+    d->username_set = 1;
+    return nullptr;
+}
+
 const char* set_table_size(cmd_parms* cmd, void*, const char* arg) noexcept {
     if (const char* e = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return e;
     apr_uint64_t v = 0;
@@ -500,27 +652,49 @@ cmd_func as_cmd_func(F f) noexcept {
     return reinterpret_cast<cmd_func>(reinterpret_cast<void (*)()>(f));
 }
 
+// The per-directory directives are also allowed in the server config and in
+// <VirtualHost>: there they set the server's per-directory defaults
+// (lookup_defaults), which httpd merges under every section of that server,
+// the main server's under every virtual host's (merge_dir_config).
+constexpr int per_dir_context = RSRC_CONF | OR_AUTHCFG;
+
 const command_rec directives[] = {
-    {"AuthMutualUserFile", as_cmd_func(set_user_file), nullptr, OR_AUTHCFG, TAKE1,
+    {"AuthMutualUserFile", as_cmd_func(set_user_file), nullptr, per_dir_context, TAKE1,
      "DBM file of Mutual verifiers (written by htmutual)"},
-    {"AuthMutualDBMType", as_cmd_func(set_dbm_type), nullptr, OR_AUTHCFG, TAKE1,
+    {"AuthMutualDBMType", as_cmd_func(set_dbm_type), nullptr, per_dir_context, TAKE1,
      "APR DBM type of AuthMutualUserFile (default: default)"},
-    {"AuthMutualAlgorithms", as_cmd_func(add_algorithm), nullptr, OR_AUTHCFG, ITERATE,
+    {"AuthMutualAlgorithms", as_cmd_func(add_algorithm), nullptr, per_dir_context, ITERATE,
      "RFC 8121 algorithms offered, in order (default: iso-kam3-ec-p256-sha256)"},
-    {"AuthMutualScope", as_cmd_func(set_auth_scope), nullptr, OR_AUTHCFG, TAKE1,
+    {"AuthMutualScope", as_cmd_func(set_auth_scope), nullptr, per_dir_context, TAKE1,
      "auth-scope sent in every challenge (required with AuthType Mutual)"},
-    {"AuthMutualHost", as_cmd_func(set_host), nullptr, OR_AUTHCFG, TAKE1,
+    {"AuthMutualHost", as_cmd_func(set_host), nullptr, per_dir_context, TAKE1,
      "vh for validation=host as <scheme>://<host>:<port> (reverse proxies)"},
-    {"AuthMutualValidation", as_cmd_func(set_validation), nullptr, OR_AUTHCFG, TAKE1,
+    {"AuthMutualValidation", as_cmd_func(set_validation), nullptr, per_dir_context, TAKE1,
      "auto | host | tls-server-end-point (default: auto)"},
-    {"AuthMutualPath", as_cmd_func(add_path), nullptr, OR_AUTHCFG, ITERATE,
+    {"AuthMutualPath", as_cmd_func(add_path), nullptr, per_dir_context, ITERATE,
      "URIs sent as the path parameter of 401-KEX-S1"},
-    {"AuthMutualSessionTime", as_cmd_func(set_session_time), nullptr, OR_AUTHCFG, TAKE1,
+    {"AuthMutualSessionTime", as_cmd_func(set_session_time), nullptr, per_dir_context, TAKE1,
      "session lifetime in seconds, sent as time (default: 300)"},
-    {"AuthMutualNcMax", as_cmd_func(set_nc_max), nullptr, OR_AUTHCFG, TAKE1,
+    {"AuthMutualNcMax", as_cmd_func(set_nc_max), nullptr, per_dir_context, TAKE1,
      "largest nonce number accepted in a session (default: 10000)"},
-    {"AuthMutualNcWindow", as_cmd_func(set_nc_window), nullptr, OR_AUTHCFG, TAKE1,
+    {"AuthMutualNcWindow", as_cmd_func(set_nc_window), nullptr, per_dir_context, TAKE1,
      "nonce window, 128..1024 (default: 128)"},
+    {"AuthMutualOptional", as_cmd_func(set_optional), nullptr, per_dir_context, FLAG,
+     "On: serve unauthenticated requests with Optional-WWW-Authenticate (RFC 8053 section 3)"},
+    {"AuthMutualRecheckInterval", as_cmd_func(set_recheck_interval), nullptr, per_dir_context, TAKE1,
+     "seconds between re-reads of a session's verifier (revocation; default: 60)"},
+    {"AuthMutualLogoutTimeout", as_cmd_func(set_logout_timeout), nullptr, per_dir_context, TAKE1,
+     "Authentication-Control logout-timeout on 200-VFY-S, in seconds"},
+    {"AuthMutualLocationWhenUnauthenticated", as_cmd_func(set_location_unauthenticated), nullptr,
+     per_dir_context, TAKE1, "Authentication-Control location-when-unauthenticated on 401-INIT"},
+    {"AuthMutualLocationWhenLogout", as_cmd_func(set_location_logout), nullptr, per_dir_context, TAKE1,
+     "Authentication-Control location-when-logout on 200-VFY-S; mutual-logout redirects there"},
+    {"AuthMutualAuthStyle", as_cmd_func(set_auth_style), nullptr, per_dir_context, TAKE1,
+     "Authentication-Control auth-style on 401 responses: modal | non-modal"},
+    {"AuthMutualNoAuth", as_cmd_func(set_no_auth), nullptr, per_dir_context, FLAG,
+     "On: Authentication-Control no-auth=true on 401-INIT"},
+    {"AuthMutualUsername", as_cmd_func(set_username), nullptr, per_dir_context, TAKE1,
+     "Authentication-Control username on 401 responses (RFC 8053 section 8.1!)"},
     {"AuthMutualSessionTableSize", as_cmd_func(set_table_size), nullptr, RSRC_CONF, TAKE1,
      "number of sessions in the shared session table (default: 4096)"},
     {"AuthMutualMaxKeyExchanges", as_cmd_func(set_max_key_exchanges), nullptr, RSRC_CONF, TAKE1,
@@ -548,32 +722,122 @@ bool directive_is(const ap_directive_t* d, const char* name) noexcept {
     return d->directive != nullptr && strcasecmp(d->directive, name) == 0;
 }
 
-// AuthMutualScope must accompany AuthType Mutual in the same section or an
-// enclosing one (docs/directives.md). Walks the parsed configuration tree.
-bool check_scopes(const ap_directive_t* node, apr_pool_t* ptemp, server_rec* s) noexcept {
-    bool ok = true;
+// ---- the startup check of AuthType Mutual, following httpd's merge ----------
+// A section with AuthType Mutual takes AuthMutualScope and AuthName from
+// itself, from its server's defaults (server config or <VirtualHost>; the
+// main server's apply to every virtual host), or from another section httpd
+// merges into the same requests: a <Location> whose path covers this one's,
+// a <Directory> of a parent directory; and, since which <Directory> a URL
+// maps to (or which <Files>, <If>) is only known per request, any section
+// of another kind. Only what no merge can supply fails startup; .htaccess
+// is checked per request (MUT01012, MUT01015).
+
+enum class SectionKind { server, location, directory, other };
+
+struct Placement {
+    const ap_directive_t* node;
+    const ap_directive_t* server;   // its <VirtualHost>, nullptr for the main server
+    const ap_directive_t* section;  // innermost section, nullptr at server level
+    SectionKind kind;
+    std::string path;               // of a (non-regex) <Location> or <Directory>
+};
+
+bool is_section(const ap_directive_t* d) noexcept {
+    static const char* const sections[] = {"<Location", "<LocationMatch", "<Directory", "<DirectoryMatch",
+                                           "<Files", "<FilesMatch", "<If", "<ElseIf", "<Else",
+                                           "<Proxy", "<ProxyMatch"};
+    for (const char* name : sections)
+        if (directive_is(d, name)) return true;
+    return false;  // <Limit>, <LimitExcept>: their directives belong to the enclosing section
+}
+
+Placement place(const ap_directive_t* d, apr_pool_t* ptemp) {
+    Placement p{d, nullptr, nullptr, SectionKind::server, {}};
+    for (const ap_directive_t* up = d->parent; up != nullptr; up = up->parent) {
+        if (directive_is(up, "<VirtualHost")) {
+            p.server = up;
+            break;
+        }
+        if (p.section == nullptr && is_section(up)) p.section = up;
+    }
+    if (p.section == nullptr) return p;
+    p.kind = SectionKind::other;
+    const bool location = directive_is(p.section, "<Location");
+    const bool directory = directive_is(p.section, "<Directory");
+    if (!location && !directory) return p;
+    std::string args = text(p.section->args);
+    if (!args.empty() && args.back() == '>') args.pop_back();
+    const char* rest = args.c_str();
+    const char* word = ap_getword_conf(ptemp, &rest);
+    if (word == nullptr || *word == '\0' || std::strcmp(word, "~") == 0 ||
+        std::strpbrk(word, directory ? "*?[" : "") != nullptr)
+        return p;  // regex or wildcard: may apply anywhere
+    p.path.assign(word);
+    if (directory && p.path.back() != '/') p.path.push_back('/');
+    p.kind = location ? SectionKind::location : SectionKind::directory;
+    return p;
+}
+
+// <Location outer> applies to every URL of <Location inner> (httpd 2.4
+// matches "/a" against "/a", "/a/..." but not "/ab").
+bool location_covers(const std::string& outer, const std::string& inner) noexcept {
+    if (inner.compare(0, outer.size(), outer) != 0) return false;
+    return inner.size() == outer.size() || outer.back() == '/' || inner[outer.size()] == '/';
+}
+
+// Whether a directive placed at `source` is merged into requests of `target`.
+bool merges_into(const Placement& source, const Placement& target) noexcept {
+    if (source.server != nullptr && source.server != target.server) return false;
+    if (source.section == nullptr || source.section == target.section) return true;
+    if (target.kind == SectionKind::location && source.kind == SectionKind::location)
+        return location_covers(source.path, target.path);
+    if (target.kind == SectionKind::directory && source.kind == SectionKind::directory)
+        return target.path.compare(0, source.path.size(), source.path) == 0;
+    return true;  // another kind of section: decided per request
+}
+
+void collect(const ap_directive_t* node, apr_pool_t* ptemp, std::vector<Placement>& mutual_types,
+             std::vector<Placement>& scopes, std::vector<Placement>& names) {
     for (const ap_directive_t* d = node; d != nullptr; d = d->next) {
         if (directive_is(d, "AuthType") && d->args != nullptr) {
             const char* args = d->args;
             const char* type = ap_getword_conf(ptemp, &args);
-            if (type != nullptr && strcasecmp(type, "Mutual") == 0) {
-                bool found = false;
-                for (const ap_directive_t* level = d; level != nullptr && !found; level = level->parent) {
-                    const ap_directive_t* first = level->parent ? level->parent->first_child : ap_conftree;
-                    for (const ap_directive_t* sibling = first; sibling != nullptr; sibling = sibling->next)
-                        if (directive_is(sibling, "AuthMutualScope")) found = true;
-                }
-                if (!found) {
-                    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
-                                 "MUT01001: AuthType Mutual at %s:%d needs AuthMutualScope in the "
-                                 "same section or an enclosing one (the auth-scope is an input of "
-                                 "every verifier, so it is never guessed)",
-                                 d->filename ? d->filename : "?", d->line_num);
-                    ok = false;
-                }
-            }
+            if (type != nullptr && strcasecmp(type, "Mutual") == 0) mutual_types.push_back(place(d, ptemp));
+        } else if (directive_is(d, "AuthMutualScope")) {
+            scopes.push_back(place(d, ptemp));
+        } else if (directive_is(d, "AuthName")) {
+            names.push_back(place(d, ptemp));
         }
-        if (d->first_child != nullptr && !check_scopes(d->first_child, ptemp, s)) ok = false;
+        if (d->first_child != nullptr) collect(d->first_child, ptemp, mutual_types, scopes, names);
+    }
+}
+
+bool check_mutual_sections(apr_pool_t* ptemp, server_rec* s) {
+    std::vector<Placement> mutual_types, scopes, names;
+    collect(ap_conftree, ptemp, mutual_types, scopes, names);
+    auto supplied = [](const std::vector<Placement>& sources, const Placement& target) {
+        return std::any_of(sources.begin(), sources.end(),
+                           [&](const Placement& source) { return merges_into(source, target); });
+    };
+    bool ok = true;
+    for (const Placement& t : mutual_types) {
+        const char* file = t.node->filename ? t.node->filename : "?";
+        if (!supplied(scopes, t)) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
+                         "MUT01001: AuthType Mutual at %s:%d has no AuthMutualScope: set it in this "
+                         "section, in its <VirtualHost> or the server config, or in a section httpd "
+                         "merges into it (such as <Location /> for <Location /private>); the "
+                         "auth-scope is an input of every verifier, so it is never guessed",
+                         file, t.node->line_num);
+            ok = false;
+        }
+        if (!supplied(names, t)) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
+                         "MUT01702: AuthType Mutual at %s:%d has no AuthName: set the realm (the "
+                         "REALM given to htmutual) in this section or in one httpd merges into it",
+                         file, t.node->line_num);
+            ok = false;
+        }
     }
     return ok;
 }
@@ -689,10 +953,16 @@ void collect_algorithms(const ap_directive_t* node, apr_pool_t* ptemp) noexcept 
 }
 
 int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) noexcept {
-    collect_algorithms(ap_conftree, ptemp);
-    const bool scopes = check_scopes(ap_conftree, ptemp, s);
-    const bool directives = check_directives(ap_conftree, ptemp, s);
-    return scopes && directives ? OK : HTTP_INTERNAL_SERVER_ERROR;
+    try {
+        collect_algorithms(ap_conftree, ptemp);
+        const bool sections = check_mutual_sections(ptemp, s);
+        const bool directives = check_directives(ap_conftree, ptemp, s);
+        return sections && directives ? OK : HTTP_INTERNAL_SERVER_ERROR;
+    } catch (...) {
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
+                     "MUT01703: out of memory while checking the AuthType Mutual sections");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
 }
 
 int fail_startup(server_rec* s, apr_status_t status, const char* tag, const char* message) noexcept {
@@ -740,12 +1010,16 @@ apr_status_t create_shared_memory(apr_shm_t** shm, apr_size_t bytes, const char*
     return rv;
 }
 
-RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* s) {
+// `discard`: never keep the previous table (it was made by another version
+// of the module, whose table format differs).
+RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* s,
+                              bool discard = false) {
     const mutual::TableGeometry geometry = mutual::Server::geometry(options);
     const mutual::TableLayout layout = mutual::Server::layout(options);
     const char* name = "mod_auth_mutual.table";
     auto* retained = static_cast<RetainedTable*>(ap_retained_data_get(name));
-    if (retained != nullptr && retained->shm != nullptr && same_geometry(retained->geometry, geometry)) {
+    if (!discard && retained != nullptr && retained->shm != nullptr &&
+        same_geometry(retained->geometry, geometry)) {
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                      "MUT01022: keeping the session table of the previous generation");
         return retained;
@@ -858,6 +1132,28 @@ RetainedThrottle* retained_throttle(server_rec* s) {
     return retained;
 }
 
+// Says how much shared memory the session table takes, before creating it
+// (a large table takes a while to format), and warns when that is more than
+// an eighth of the machine's memory.
+void announce_table_size(server_rec* s, const mutual::TableLayout& layout) noexcept {
+    constexpr double mib = 1024.0 * 1024.0;
+    const double bytes = static_cast<double>(layout.total_bytes);
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                 "MUT01700: session table: %" APR_UINT64_T_FMT " slots of %u bytes, %.1f MiB of "
+                 "shared memory (AuthMutualSessionTableSize)",
+                 static_cast<apr_uint64_t>(layout.slots), layout.slot_stride, bytes / mib);
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    const long page_size = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page_size <= 0) return;
+    const double memory = static_cast<double>(pages) * static_cast<double>(page_size);
+    if (bytes > memory / 8)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "MUT01701: the session table takes %.1f MiB, more than an eighth of this "
+                     "machine's %.0f MiB of memory; lower AuthMutualSessionTableSize "
+                     "(docs/deploying.md, \"Sizing the session table\")",
+                     bytes / mib, memory / mib);
+}
+
 int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
     // The first run of post_config is a dry run of the configuration.
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
@@ -883,6 +1179,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
         const mutual::TableLayout layout = mutual::Server::layout(options);
         if (layout.slots == 0)
             return fail_startup(s, 0, "MUT01003", "session table geometry is unusable");
+        announce_table_size(s, layout);
 
         auto* state = pool_new<ModuleState>(pconf);
         RetainedTable* retained = retained_table(options, s);
@@ -890,6 +1187,18 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
         state->locks = pool_new<mutual::ProcessSharedLocks>(pconf, retained->locks, retained->lock_count);
         state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->usable,
                                                  *state->locks, retained->key);
+        if (!state->server->table().valid()) {
+            // A graceful restart into a new module version whose table
+            // format changed (the kept table's header does not match).
+            log_server(s, APLOG_INFO, 0, "MUT01607",
+                       "the kept session table has another format (module upgraded): "
+                       "starting a new one");
+            retained = retained_table(options, s, true);
+            if (retained == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged by retained_table
+            state->locks = pool_new<mutual::ProcessSharedLocks>(pconf, retained->locks, retained->lock_count);
+            state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->usable,
+                                                     *state->locks, retained->key);
+        }
         if (!state->server->valid())
             return fail_startup(s, 0, "MUT01005",
                                 "cannot attach to the session table or draw the fake-session verifiers");
@@ -1019,6 +1328,7 @@ bool build_policy(request_rec* r, const DirConfig* d, const char* realm, bool ne
     policy.session_time = d->session_time;
     if (d->path) policy.path = text(d->path);
     policy.partition = d->user_file ? d->user_file : "";
+    policy.recheck_interval = d->recheck_interval;
 
     Validation v = d->validation;
     if (v == Validation::automatic) v = is_tls(r) ? Validation::tls_server_end_point : Validation::host;
@@ -1075,19 +1385,201 @@ bool build_policy(request_rec* r, const DirConfig* d, const char* realm, bool ne
     return true;
 }
 
+// ---- RFC 8120 §14 proxy authentication (issue #12) -------------------------
+
+// A forward-proxy request (mod_proxy, ProxyRequests On, AuthType Mutual in
+// <Proxy>) is authenticated with 407 and the Proxy-* headers; the vh is the
+// proxy's own origin (own_origin: the target's host is never ours), the
+// path parameter is disregarded and RFC 8053 does not apply.
+struct AuthHeaders {
+    const char* authorization;
+    const char* challenge;
+    const char* info;
+    int status;
+};
+constexpr AuthHeaders origin_headers{"Authorization", "WWW-Authenticate", "Authentication-Info",
+                                     HTTP_UNAUTHORIZED};
+constexpr AuthHeaders proxy_headers{"Proxy-Authorization", "Proxy-Authenticate",
+                                    "Proxy-Authentication-Info", HTTP_PROXY_AUTHENTICATION_REQUIRED};
+
+bool proxy_request(const request_rec* r) noexcept { return r->proxyreq == PROXYREQ_PROXY; }
+const AuthHeaders& auth_headers(const request_rec* r) noexcept {
+    return proxy_request(r) ? proxy_headers : origin_headers;
+}
+bool is_challenge_status(int status) noexcept {
+    return status == HTTP_UNAUTHORIZED || status == HTTP_PROXY_AUTHENTICATION_REQUIRED;
+}
+
+// mod_proxy_connect writes its "HTTP/1.0 200 Connection Established" head
+// straight into the connection's filters, without the request's headers: a
+// verified CONNECT gets its Proxy-Authentication-Info from this connection
+// filter, inserted after that status line (only a 200: an error response
+// is built by httpd and carries err_headers_out). It removes itself after
+// the first brigade.
+constexpr const char* connect_info_filter_name = "MUTUAL_CONNECT_INFO";
+
+apr_status_t connect_info_filter(ap_filter_t* f, apr_bucket_brigade* bb) noexcept {
+    const char* line = static_cast<const char*>(f->ctx);
+    ap_remove_output_filter(f);
+    apr_bucket* b = APR_BRIGADE_FIRST(bb);
+    const char* data = nullptr;
+    apr_size_t length = 0;
+    if (line != nullptr && b != APR_BRIGADE_SENTINEL(bb) && !APR_BUCKET_IS_METADATA(b) &&
+        apr_bucket_read(b, &data, &length, APR_BLOCK_READ) == APR_SUCCESS) {
+        const std::string_view head(data, length);
+        const std::size_t end = head.find("\r\n");
+        if (head.rfind("HTTP/1.", 0) == 0 && head.size() > 12 && head.substr(9, 4) == "200 " &&
+            end != std::string_view::npos) {
+            if (end + 2 < length) apr_bucket_split(b, end + 2);
+            apr_bucket* info = apr_bucket_pool_create(line, std::strlen(line), f->c->pool, f->c->bucket_alloc);
+            APR_BUCKET_INSERT_AFTER(b, info);
+        }
+    }
+    return ap_pass_brigade(f->next, bb);
+}
+
+void add_connect_info(request_rec* r, const char* authentication_info) {
+    if (!proxy_request(r) || r->method_number != M_CONNECT) return;
+    const char* line = apr_pstrcat(r->connection->pool, proxy_headers.info, ": ", authentication_info,
+                                   "\r\n", nullptr);
+    ap_add_output_filter(connect_info_filter_name, const_cast<char*>(line), nullptr, r->connection);
+}
+
+// ---- RFC 8053 (issue #12) ----------------------------------------------------
+
+mutual::AuthenticationControl control_of(const DirConfig* d) {
+    mutual::AuthenticationControl c;
+    if (d->logout_timeout_set) c.logout_timeout = d->logout_timeout;
+    if (d->location_unauthenticated) c.location_when_unauthenticated = text(d->location_unauthenticated);
+    if (d->location_logout) c.location_when_logout = text(d->location_logout);
+    if (d->modal_set) c.modal = d->modal != 0;
+    c.no_auth = d->no_auth != 0;
+    if (d->username) c.username = text(d->username);
+    return c;
+}
+
+// Authentication-Control (RFC 8053 §4) for a response of this kind, from
+// r's location; removed when the location has nothing to say on it.
+void set_control(request_rec* r, mutual::ControlResponse kind) {
+    apr_table_unset(r->err_headers_out, "Authentication-Control");
+    if (proxy_request(r)) return;  // RFC 8120 §14: the extensions do not apply
+    const auto* d = static_cast<const DirConfig*>(ap_get_module_config(r->per_dir_config, &auth_mutual_module));
+    const char* realm = ap_auth_name(r);
+    if (d == nullptr || realm == nullptr) return;
+    const std::string value = mutual::authentication_control(realm, control_of(d), kind);
+    if (!value.empty()) apr_table_set(r->err_headers_out, "Authentication-Control", value.c_str());
+}
+
+constexpr const char* anonymous_note = "auth-mutual-anonymous";
+constexpr const char* optional_note = "auth-mutual-optional";
+
+// AuthMutualOptional: a request without Mutual credentials passes with an
+// empty r->user (so that Require valid-user grants it); clear_anonymous
+// removes it before any handler, so the application sees neither
+// REMOTE_USER nor AUTH_TYPE, and the response gets Optional-WWW-Authenticate
+// with the challenges of a 401-INIT (RFC 8053 §3).
+int serve_anonymously(request_rec* r, const mutual::LocationPolicy& policy) {
+    const std::string challenges =
+        mutual::optional_www_authenticate(mutual::init_challenges(policy, "initial"), policy.path);
+    apr_table_setn(r->notes, anonymous_note, "1");
+    apr_table_set(r->notes, optional_note, challenges.c_str());
+    r->user = apr_pstrdup(r->pool, "");
+    log_request(r, mutual::LogLevel::debug, "MUT01602",
+                "no Mutual credentials: " + text(r->uri ? r->uri : "?") +
+                    " served without authentication (AuthMutualOptional)");
+    return OK;
+}
+
+bool anonymous(const request_rec* r) noexcept {
+    return apr_table_get(r->notes, anonymous_note) != nullptr;
+}
+
+// First of the fixups: the anonymous request has no user for the handler.
+int clear_anonymous(request_rec* r) noexcept {
+    if (anonymous(r)) {
+        r->user = nullptr;
+        r->ap_auth_type = nullptr;
+    }
+    return DECLINED;
+}
+
+int send_challenges(request_rec* r, const mutual::ExchangeResult& result);
+
+// RFC 8120 §13 application channel binding: the inner hashes of b_1 and b_2
+// (hex, lower case) and what an application needs to finish them,
+// b = H(inner | VS(t)) with the algorithm's hash. Documented in
+// docs/channel-binding.md; never logged.
+void export_binding(request_rec* r, const Verification* v) {
+    apr_table_t* env = r->subprocess_env;
+    apr_table_setn(env, "MUTUAL_B1_INNER", v->b1_inner);
+    apr_table_setn(env, "MUTUAL_B2_INNER", v->b2_inner);
+    apr_table_setn(env, "MUTUAL_ALGORITHM", v->algorithm);
+    apr_table_setn(env, "MUTUAL_NC", apr_psprintf(r->pool, "%" APR_UINT64_T_FMT, v->nc));
+}
+
+// SetHandler mutual-logout: a verified request ends its session for good.
+int logout_handler(request_rec* r) noexcept {
+    if (r->handler == nullptr || std::strcmp(r->handler, "mutual-logout") != 0) return DECLINED;
+    CurrentRequest scope(r);
+    try {
+        const auto* d = static_cast<const DirConfig*>(ap_get_module_config(r->per_dir_config, &auth_mutual_module));
+        const char* type = ap_auth_type(r);
+        const char* realm = ap_auth_name(r);
+        if (type == nullptr || strcasecmp(type, "Mutual") != 0 || realm == nullptr) {
+            log_request(r, mutual::LogLevel::error, "MUT01603",
+                        "SetHandler mutual-logout for " + text(r->uri ? r->uri : "?") +
+                            " outside an AuthType Mutual location: nothing to log out of");
+            return HTTP_NOT_FOUND;
+        }
+        const Verification* v = verification_of(r);
+        if (v == nullptr) v = earlier_verification(r);
+        if (v == nullptr || v->sid == nullptr || module_state == nullptr || module_state->server == nullptr) {
+            // Only an anonymous request (AuthMutualOptional) gets here.
+            log_request(r, mutual::LogLevel::info, "MUT01604",
+                        "logout without an authenticated session: 401-INIT for " + text(r->uri ? r->uri : "?"));
+            mutual::LocationPolicy policy;
+            const char* tag = nullptr;
+            std::string problem;
+            build_policy(r, d, realm, false, policy, tag, problem);
+            if (policy.algorithms.empty() || policy.algorithms.front() == nullptr) return auth_headers(r).status;
+            return send_challenges(r, mutual::init_response(policy, "initial"));
+        }
+        const mutual::Bytes sid(v->sid, v->sid + mutual::session_id_length);
+        const bool ended = module_state->server->table().end_session(sid, v->space);
+        log_request(r, mutual::LogLevel::info, "MUT01605",
+                    "user \"" + text(v->user) + "\" logged out: session " + mutual::encode_hex_fixed(sid) +
+                        (ended ? " ended" : " was already gone"));
+        set_control(r, mutual::ControlResponse::logout);
+        if (d->location_logout != nullptr) {
+            apr_table_setn(r->headers_out, "Location", d->location_logout);
+            return HTTP_SEE_OTHER;
+        }
+        ap_set_content_type(r, "text/plain; charset=utf-8");
+        if (!r->header_only) ap_rputs("logged out\n", r);
+        return OK;
+    } catch (...) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "MUT01606: internal error in mutual-logout");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
 // 401 with the given challenges, in one WWW-Authenticate field (RFC 8120
 // §4.1: one and only one such header; several algorithms are several
 // challenges of its value).
 int send_challenges(request_rec* r, const mutual::ExchangeResult& result) {
-    apr_table_unset(r->err_headers_out, "WWW-Authenticate");
-    apr_table_unset(r->err_headers_out, "Authentication-Info");
+    set_control(r, result.outcome == mutual::ExchangeOutcome::stale    ? mutual::ControlResponse::negative
+                   : result.outcome == mutual::ExchangeOutcome::kex_s1 ? mutual::ControlResponse::intermediate
+                                                                       : mutual::ControlResponse::initializing);
+    const AuthHeaders& h = auth_headers(r);
+    apr_table_unset(r->err_headers_out, h.challenge);
+    apr_table_unset(r->err_headers_out, h.info);
     std::string value;
     for (const std::string& c : result.www_authenticate) {
         if (!value.empty()) value.append(", ");
         value.append(c);
     }
-    if (!value.empty()) apr_table_set(r->err_headers_out, "WWW-Authenticate", value.c_str());
-    return HTTP_UNAUTHORIZED;
+    if (!value.empty()) apr_table_set(r->err_headers_out, h.challenge, value.c_str());
+    return h.status;
 }
 
 // 401-INIT internal-error (or 500 when not even that can be built).
@@ -1231,21 +1723,27 @@ int check_authn(request_rec* r) noexcept {
         if (module_state == nullptr || module_state->server == nullptr)
             return internal_error(r, d, realm, "MUT01016", "session table not initialised");
 
-        const char* authorization = apr_table_get(r->headers_in, "Authorization");
+        const AuthHeaders& headers = auth_headers(r);
+        if (proxy_request(r)) policy.path.reset();  // RFC 8120 §14: disregarded
+        const char* authorization = apr_table_get(r->headers_in, headers.authorization);
 
         // The error document of a 401 (ErrorDocument 401 into a Mutual
         // location): the response is already a 401 with its challenges. No
         // second exchange (a second sid, RFC 8120 §11 runs one per request),
         // no Authentication-Info on a 401 (§4.5), and no protected page as
         // the body of a refusal: httpd answers with its own 401 text.
-        if (r->prev != nullptr && r->status == HTTP_UNAUTHORIZED) {
+        if (r->prev != nullptr && is_challenge_status(r->status)) {
             log_request(r, mutual::LogLevel::info, "MUT01402",
                         "ErrorDocument " + text(r->uri ? r->uri : "?") +
                             " for a 401 is in a Mutual location: not served (no second exchange)");
-            return HTTP_UNAUTHORIZED;
+            return headers.status;
         }
 
-        if (authorization != nullptr && d->host == nullptr && r->main == nullptr && r->prev == nullptr)
+        if (d->optional && !proxy_request(r) && (authorization == nullptr || !mutual::is_mutual_authorization(authorization)))
+            return serve_anonymously(r, policy);
+
+        if (authorization != nullptr && d->host == nullptr && r->main == nullptr && r->prev == nullptr &&
+            !proxy_request(r))
             log_foreign_host(r, policy);
 
         // A subrequest or internal redirect of an already verified request:
@@ -1275,8 +1773,9 @@ int check_authn(request_rec* r) noexcept {
                     r->user = apr_pstrdup(r->pool, v->user);
                     r->ap_auth_type = const_cast<char*>("Mutual");
                     ap_set_module_config(r->request_config, &auth_mutual_module, const_cast<Verification*>(v));
+                    export_binding(r, v);
                     if (r->main == nullptr)
-                        apr_table_setn(r->err_headers_out, "Authentication-Info", v->authentication_info);
+                        apr_table_setn(r->err_headers_out, headers.info, v->authentication_info);
                     log_request(r, mutual::LogLevel::debug, "MUT01017",
                                 "reusing the verification of the parent request for " +
                                     text(r->uri ? r->uri : "?"));
@@ -1305,7 +1804,7 @@ int check_authn(request_rec* r) noexcept {
                 log_request(r, mutual::LogLevel::debug, "MUT01403",
                             "req-KEX-C1 in a subrequest for " + text(r->uri ? r->uri : "?") +
                                 ": left to the main request");
-                return HTTP_UNAUTHORIZED;
+                return headers.status;
             }
             if (error == mutual::HeaderError::none && credentials.kind == mutual::RequestKind::kex_c1)
                 if (const int refused = throttle_key_exchange(r, d, policy, credentials.user)) return refused;
@@ -1333,6 +1832,16 @@ int check_authn(request_rec* r) noexcept {
         v->authentication_info = apr_pstrdup(pool, result.authentication_info.c_str());
         v->nc = result.nc;
         v->session_created = result.session_created;
+        if (result.sid.size() == mutual::session_id_length) {
+            auto* sid = static_cast<unsigned char*>(apr_palloc(pool, result.sid.size()));
+            std::memcpy(sid, result.sid.data(), result.sid.size());
+            v->sid = sid;
+        }
+        if (const Algorithm* a = mutual::find_algorithm(result.algorithm))
+            v->space = mutual::session_space(module_state->server->table(), policy, *a);
+        v->b1_inner = apr_pstrdup(pool, mutual::encode_hex_fixed(result.b1_inner).c_str());
+        v->b2_inner = apr_pstrdup(pool, mutual::encode_hex_fixed(result.b2_inner).c_str());
+        export_binding(r, v);
         ap_set_module_config(r->request_config, &auth_mutual_module, v);
         if (top != r && verification_of(top) == nullptr)
             ap_set_module_config(top->request_config, &auth_mutual_module, v);
@@ -1342,7 +1851,9 @@ int check_authn(request_rec* r) noexcept {
         // err_headers_out: kept on error documents and proxied responses.
         // A subrequest's answer goes on the response of the request the
         // client sent (its err_headers_out is shared with its redirects).
-        apr_table_setn(top->err_headers_out, "Authentication-Info", v->authentication_info);
+        apr_table_setn(top->err_headers_out, headers.info, v->authentication_info);
+        add_connect_info(r, v->authentication_info);
+        set_control(top, mutual::ControlResponse::success);
         return OK;
     } catch (const std::exception& e) {
         try {
@@ -1456,7 +1967,7 @@ int note_auth_failure(request_rec* r, const char* auth_type) noexcept {
         std::string problem;
         build_policy(r, d, realm, false, policy, tag, problem);
         if (policy.algorithms.empty() || policy.algorithms.front() == nullptr) return DECLINED;
-        const char* reason = r->user ? "authz-failed" : "initial";
+        const char* reason = r->user && !anonymous(r) ? "authz-failed" : "initial";
         // mod_authz_user and mod_authz_core may both call this: log once.
         if (apr_table_get(r->notes, "auth-mutual-authz-noted") == nullptr) {
             apr_table_setn(r->notes, "auth-mutual-authz-noted", "1");
@@ -1476,13 +1987,22 @@ int note_auth_failure(request_rec* r, const char* auth_type) noexcept {
 // err_headers_out; make sure the final main request carries the header.
 int fixups(request_rec* r) noexcept {
     if (r->main != nullptr) return DECLINED;
+    // Optional-WWW-Authenticate on the response to an anonymous request
+    // (its internal redirects too), never on a 401 (RFC 8053 §3).
+    for (const request_rec* q = r; q != nullptr; q = q->prev)
+        if (const char* optional = apr_table_get(q->notes, optional_note)) {
+            if (!is_challenge_status(r->status))
+                apr_table_setn(r->headers_out, "Optional-WWW-Authenticate", optional);
+            break;
+        }
     // A 401 (its error document) never carries Authentication-Info (§4.5).
-    if (r->status == HTTP_UNAUTHORIZED) return DECLINED;
+    if (is_challenge_status(r->status)) return DECLINED;
+    const char* info = auth_headers(r).info;
     const Verification* v = verification_of(r);
     if (v == nullptr) v = earlier_verification(r);
     if (v != nullptr && v->authentication_info != nullptr &&
-        apr_table_get(r->err_headers_out, "Authentication-Info") == nullptr)
-        apr_table_setn(r->err_headers_out, "Authentication-Info", v->authentication_info);
+        apr_table_get(r->err_headers_out, info) == nullptr)
+        apr_table_setn(r->err_headers_out, info, v->authentication_info);
     return DECLINED;
 }
 
@@ -1493,6 +2013,9 @@ void register_hooks(apr_pool_t*) noexcept {
     ap_hook_check_authn(check_authn, nullptr, nullptr, APR_HOOK_MIDDLE, AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_note_auth_failure(note_auth_failure, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_fixups(fixups, nullptr, nullptr, APR_HOOK_LAST);
+    ap_hook_fixups(clear_anonymous, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
+    ap_hook_handler(logout_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_register_output_filter(connect_info_filter_name, connect_info_filter, nullptr, AP_FTYPE_CONNECTION);
     ap_hook_handler(status_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(ap, status_hook, status_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
 }

@@ -216,10 +216,20 @@ int client_response_one_input(const std::uint8_t* data, std::size_t size) {
     Step step = exchange.begin();
     unsigned steps = 0;
     while (step.action != Step::Action::finished) {
-        FUZZ_CHECK(++steps <= max_requests + 2);
+        FUZZ_CHECK(++steps <= max_requests + 6);  // + credentials, + certificate re-keys
         if (step.action == Step::Action::send_request) {
-            check_request(step);
             if (next >= responses.size()) return 0;  // the input ran out
+            if (step.bind_to_connection) {
+                // The certificate of the connection is the one its response reports.
+                std::optional<std::string> bound =
+                    exchange.bind(responses[next].tls_server_end_point);
+                if (!bound) {
+                    step = exchange.connection_changed();
+                    continue;
+                }
+                step.authorization = *bound;
+            }
+            check_request(step);
             step = exchange.receive(responses[next++]);
         } else {
             step = decline ? exchange.decline_credentials()

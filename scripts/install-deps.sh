@@ -4,6 +4,8 @@
 #   sh scripts/install-deps.sh          the build, test and demo dependencies
 #   sh scripts/install-deps.sh --fuzz   also clang 14 and its libFuzzer/sanitizer
 #                                       runtimes, for `make fuzz` (docs/security.md)
+#   sh scripts/install-deps.sh --package  also what building and checking the
+#                                       Debian packages needs (scripts/package-smoke.sh)
 set -eu
 # Optional packages for the libFuzzer targets (fuzz/): clang++-14 and the
 # compiler-rt runtimes (libclang_rt.fuzzer / asan / ubsan).
@@ -11,8 +13,13 @@ fuzz_packages() {
     echo "clang-14 libclang-rt-14-dev llvm-14"
 }
 PACKAGES="build-essential autoconf pkg-config apache2 apache2-dev libapr1-dev libaprutil1-dev
-libssl-dev openssl libicu-dev libcurl4-openssl-dev check libsubunit-dev nlohmann-json3-dev
-python3 curl ca-certificates"
+libssl-dev openssl libicu-dev libcurl4-openssl-dev libpsl-dev publicsuffix check libsubunit-dev nlohmann-json3-dev
+python3 curl ca-certificates python3-h2 nghttp2-client"
+# debian/control's Build-Depends beyond the above, lintian, man-db (man -w),
+# git (the clean copy of the tree).
+package_packages() {
+    echo "debhelper dpkg-dev lintian man-db git"
+}
 # fail2ban: fail2ban-regex checks conf/fail2ban/ against the error log of the
 # throttle tests (t/integration/test_throttle_fail2ban.sh).
 PACKAGES="$PACKAGES fail2ban"
@@ -39,8 +46,9 @@ js_packages() {
 PACKAGES="$PACKAGES $(js_packages)"
 case "${1:-}" in
     --fuzz) PACKAGES="$PACKAGES $(fuzz_packages)" ;;
+    --package) PACKAGES="$PACKAGES $(package_packages)" ;;
     "") ;;
-    *) echo "usage: sh scripts/install-deps.sh [--fuzz]" >&2; exit 2 ;;
+    *) echo "usage: sh scripts/install-deps.sh [--fuzz | --package]" >&2; exit 2 ;;
 esac
 missing=""
 for p in $PACKAGES; do

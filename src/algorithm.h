@@ -135,6 +135,15 @@ Bytes compute_b1(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const
                  std::string_view vh, std::string_view t);
 Bytes compute_b2(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
                  std::uint64_t nc, std::string_view vh, std::string_view t);
+// The inner hashes of b_1 and b_2, which do not depend on t, and
+// b = H(inner | VS(t)): what an application derives its bindings from
+// (the module exports the inner hashes to the request environment). They
+// are keys of the session: never log them.
+Bytes compute_b1_inner(const Algorithm& a, ByteView k_c1, ByteView k_s1, ByteView z,
+                       std::string_view vh);
+Bytes compute_b2_inner(const Algorithm& a, ByteView k_c1, ByteView k_s1, ByteView z,
+                       std::uint64_t nc, std::string_view vh);
+Bytes channel_binding_from_inner(const Algorithm& a, const Bytes& inner, std::string_view t);
 
 // Constant-time comparison (CRYPTO_memcmp); false when lengths differ.
 bool equal_constant_time(const Bytes& a, const Bytes& b) noexcept;

@@ -61,8 +61,11 @@ inline constexpr PrintablePolicy printable_replacing_controls{true, false, false
 // controls and DEL are never kept.
 std::string printable(std::string_view text, const PrintablePolicy& policy);
 
-// Client text for one server log line (printable_for_log).
-inline std::string loggable(std::string_view text) { return printable(text, printable_for_log); }
+// Client text for one server log line: printable ASCII except '"' and '\'
+// kept, well-formed UTF-8 kept (httpd's error log escapes it once, as \xHH;
+// escaping it here too gave "\\xHH"), every other octet as \xHH, at most
+// 256 characters then "...".
+std::string loggable(std::string_view text);
 
 }  // namespace mutual
 

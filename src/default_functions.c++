@@ -37,24 +37,8 @@ void append(Secret& out, const std::uint8_t* data, std::size_t length) {
     out.insert(out.end(), data, data + length);
 }
 
-// octet(n) | OCTETS(K_c1) | OCTETS(K_s1) | OCTETS(z) | VI(nc) | VS(vh): the
-// transcript hashed by VK_c, VK_s, b_1 and b_2. It contains z, so it lives in
-// a wiped buffer.
-Secret transcript(std::uint8_t label, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
-                  std::uint64_t nc, std::string_view vh) {
-    Secret out;
-    out.reserve(1 + k_c1.size() + k_s1.size() + z.size() + 10 + 10 + vh.size());
-    out.push_back(label);
-    append(out, k_c1.data(), k_c1.size());
-    append(out, k_s1.data(), k_s1.size());
-    append(out, z.data(), z.size());
-    Bytes tail;
-    append_vi(tail, nc);
-    append_vs(tail, vh);
-    append(out, tail.data(), tail.size());
-    return out;
-}
-
+// H(octet(n) | OCTETS(K_c1) | OCTETS(K_s1) | OCTETS(z) | VI(nc) | VS(vh)):
+// the transcript hashed by VK_c, VK_s and the inner values of b_1 and b_2.
 // H(transcript) without allocating: the transcript is assembled in a stack
 // buffer (wiped afterwards) when it fits, which it does for every KAM3
 // algorithm and a vh of normal length.
@@ -84,21 +68,6 @@ Bytes transcript_digest(const Algorithm& a, std::uint8_t label, ByteView k_c1, B
     Bytes out = digest(a, buffer, length);
     OPENSSL_cleanse(buffer, length);
     return out;
-}
-
-// H(H(transcript) | VS(t))
-Bytes channel_binding(const Algorithm& a, std::uint8_t label, const Bytes& k_c1,
-                      const Bytes& k_s1, const Secret& z, std::uint64_t nc, std::string_view vh,
-                      std::string_view t) {
-    Secret inner_input = transcript(label, k_c1, k_s1, z, nc, vh);
-    Bytes inner = digest(a, inner_input);
-    if (inner.empty()) return Bytes();
-    Secret outer_input(inner.begin(), inner.end());
-    OPENSSL_cleanse(inner.data(), inner.size());
-    Bytes vs_t;
-    append_vs(vs_t, t);
-    append(outer_input, vs_t.data(), vs_t.size());
-    return digest(a, outer_input);
 }
 
 }  // namespace
@@ -157,14 +126,40 @@ Bytes compute_vk_s(const Algorithm& a, ByteView k_c1, ByteView k_s1, ByteView z,
     return transcript_digest(a, 3, k_c1, k_s1, z, nc, vh);
 }
 
+Bytes compute_b1_inner(const Algorithm& a, ByteView k_c1, ByteView k_s1, ByteView z,
+                       std::string_view vh) {
+    return transcript_digest(a, 6, k_c1, k_s1, z, 0, vh);
+}
+
+Bytes compute_b2_inner(const Algorithm& a, ByteView k_c1, ByteView k_s1, ByteView z,
+                       std::uint64_t nc, std::string_view vh) {
+    return transcript_digest(a, 7, k_c1, k_s1, z, nc, vh);
+}
+
+// H(inner | VS(t))
+Bytes channel_binding_from_inner(const Algorithm& a, const Bytes& inner, std::string_view t) {
+    if (inner.empty()) return Bytes();
+    Secret input(inner.begin(), inner.end());
+    Bytes vs_t;
+    append_vs(vs_t, t);
+    append(input, vs_t.data(), vs_t.size());
+    return digest(a, input);
+}
+
 Bytes compute_b1(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
                  std::string_view vh, std::string_view t) {
-    return channel_binding(a, 6, k_c1, k_s1, z, 0, vh, t);
+    Bytes inner = compute_b1_inner(a, k_c1, k_s1, z, vh);
+    Bytes b = channel_binding_from_inner(a, inner, t);
+    OPENSSL_cleanse(inner.data(), inner.size());
+    return b;
 }
 
 Bytes compute_b2(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
                  std::uint64_t nc, std::string_view vh, std::string_view t) {
-    return channel_binding(a, 7, k_c1, k_s1, z, nc, vh, t);
+    Bytes inner = compute_b2_inner(a, k_c1, k_s1, z, nc, vh);
+    Bytes b = channel_binding_from_inner(a, inner, t);
+    OPENSSL_cleanse(inner.data(), inner.size());
+    return b;
 }
 
 }  // namespace mutual

@@ -83,8 +83,10 @@ std::string join(const std::vector<std::string>& items) {
     return out;
 }
 
-std::string realm_key(std::string_view scope, std::string_view realm) {
+std::string realm_key(std::string_view algorithm, std::string_view scope,
+                      std::string_view realm) {
     Bytes key;
+    append_vs(key, algorithm);
     append_vs(key, scope);
     append_vs(key, realm);
     return std::string(key.begin(), key.end());
@@ -118,6 +120,7 @@ const char* outcome_name(Outcome o) noexcept {
         case Outcome::unsupported: return "unsupported";
         case Outcome::invalid_credentials: return "invalid-credentials";
         case Outcome::server_error: return "server-error";
+        case Outcome::http_error: return "http-error";
     }
     return "?";
 }
@@ -146,21 +149,26 @@ std::int64_t ClientContext::now() const {
         .count();
 }
 
-bool ClientContext::has_credentials(std::string_view scope, std::string_view realm) const {
+bool ClientContext::has_credentials(std::string_view algorithm, std::string_view scope,
+                                    std::string_view realm) const {
     for (const auto& c : credentials_)
-        if (c.scope == scope && c.realm == realm) return true;
+        if (c.algorithm == algorithm && c.scope == scope && c.realm == realm)
+            return !c.expires_at || now() < *c.expires_at;
     return false;
 }
 
-void ClientContext::forget_credentials(std::string_view scope, std::string_view realm) {
+void ClientContext::forget_credentials(std::string_view algorithm, std::string_view scope,
+                                       std::string_view realm) {
     credentials_.erase(std::remove_if(credentials_.begin(), credentials_.end(),
                                       [&](const CredentialEntry& c) {
-                                          return c.scope == scope && c.realm == realm;
+                                          return c.algorithm == algorithm && c.scope == scope &&
+                                                 c.realm == realm;
                                       }),
                        credentials_.end());
     sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(),
                                    [&](const Session& s) {
-                                       return s.scope == scope && s.id.realm == realm;
+                                       return s.id.algorithm == algorithm && s.scope == scope &&
+                                              s.id.realm == realm;
                                    }),
                     sessions_.end());
 }
@@ -176,7 +184,7 @@ ClientContext::KnownRealm* ClientContext::find_realm_for(const Target& t) {
     KnownRealm* best = nullptr;
     std::size_t best_length = 0;
     for (auto& realm : realms_) {
-        if (!has_credentials(realm.scope, realm.id.realm)) continue;
+        if (!has_credentials(realm.id.algorithm, realm.scope, realm.id.realm)) continue;
         for (const auto& c : realm.coverage) {
             if (c.origin != origin || t.path.compare(0, c.prefix.size(), c.prefix) != 0) continue;
             if (best == nullptr || c.prefix.size() >= best_length) {
@@ -233,10 +241,18 @@ void ClientContext::remember_realm(const RealmId& id, const std::string& scope, 
     }
 }
 
-ClientContext::CredentialEntry* ClientContext::find_credentials(std::string_view scope,
+ClientContext::CredentialEntry* ClientContext::find_credentials(std::string_view algorithm,
+                                                                std::string_view scope,
                                                                 std::string_view realm) {
-    for (auto& c : credentials_)
-        if (c.scope == scope && c.realm == realm) return &c;
+    for (auto& c : credentials_) {
+        if (c.algorithm != algorithm || c.scope != scope || c.realm != realm) continue;
+        if (c.expires_at && now() >= *c.expires_at) {  // RFC 8053 logout-timeout passed
+            const std::string a(algorithm), sc(scope), r(realm);
+            forget_credentials(a, sc, r);
+            return nullptr;
+        }
+        return &c;
+    }
     return nullptr;
 }
 
@@ -270,8 +286,13 @@ void ClientContext::drop_session(const Session* s) {
 
 // ---- Exchange -----------------------------------------------------------
 
-Exchange::Exchange(ClientContext& context, Target target)
-    : context_(context), target_(std::move(target)) {}
+Exchange::Exchange(ClientContext& context, Target target, Role role)
+    : context_(context), target_(std::move(target)), role_(role) {}
+
+std::string Exchange::omitted_scope() const {
+    // §14: a proxy's auth-scope is its host name; §4.1 otherwise.
+    return role_ == Role::proxy ? target_.host : default_auth_scope(target_);
+}
 
 bool Exchange::validation_acceptable(std::string_view validation) const {
     // §7: "host" on plain HTTP, "tls-server-end-point" on HTTPS with a
@@ -281,7 +302,8 @@ bool Exchange::validation_acceptable(std::string_view validation) const {
 }
 
 bool Exchange::same_realm(const RealmId& id, const std::string& scope) const {
-    return expected_ && expected_->scope == scope && expected_->id.realm == id.realm;
+    return expected_ && expected_->id.algorithm == id.algorithm && expected_->scope == scope &&
+           expected_->id.realm == id.realm;
 }
 
 std::string Exchange::vh_of(const Response& response) const {
@@ -313,6 +335,7 @@ Step Exchange::finish(AuthState state, Outcome outcome, Content content, std::st
         case Outcome::unsupported: log(LogLevel::warn, "MUT05017", line); break;
         case Outcome::invalid_credentials: log(LogLevel::info, "MUT05018", line); break;
         case Outcome::server_error: log(LogLevel::warn, "MUT05019", line); break;
+        case Outcome::http_error: log(LogLevel::info, "MUT03301", line); break;
     }
     return step;
 }
@@ -322,6 +345,7 @@ Step Exchange::send(MessageKind kind, std::string authorization) {
         return finish(AuthState::unauthenticated, Outcome::protocol_error, Content::withheld,
                       "too many requests in one exchange");
     ++requests_;
+    certificate_refused_ = false;
     summary_.requests = requests_;
     sent_ = kind;
     Step step;
@@ -350,7 +374,7 @@ Step Exchange::begin() {
             if (session != nullptr && session->nc_last < session->nc_max &&
                 context_.now() < session->reusable_until) {
                 summary_.reused = true;
-                return send_vfy(*session, session->vh);
+                return send_vfy(*session);
             }
             if (session != nullptr) context_.drop_session(session);
             // Step 4: req-KEX-C1 as the first request.
@@ -400,7 +424,7 @@ Step Exchange::handle_init(const std::vector<MutualChallenge>& challenges,
                               target_.scheme);
             continue;
         }
-        const std::string scope = c.id.auth_scope.value_or(default_auth_scope(target_));
+        const std::string scope = c.id.auth_scope.value_or(omitted_scope());
         if (!scope_covers(scope, target_)) {
             refused.push_back("auth-scope " + quoted(scope) + " does not include " +
                               target_.host);
@@ -442,7 +466,8 @@ Step Exchange::handle_init(const std::vector<MutualChallenge>& challenges,
 
 Step Exchange::after_realm_chosen(const Selected& chosen) {
     // Step 6: password known? Step 7: session available?
-    if (context_.find_credentials(chosen.scope, chosen.challenge.id.realm) != nullptr) {
+    if (context_.find_credentials(chosen.challenge.id.algorithm, chosen.scope,
+                                  chosen.challenge.id.realm) != nullptr) {
         ClientContext::Session* session =
             context_.options_.reuse_sessions
                 ? context_.find_session(target_.origin(), chosen.challenge.id.algorithm,
@@ -451,7 +476,7 @@ Step Exchange::after_realm_chosen(const Selected& chosen) {
         if (session != nullptr && session->nc_last < session->nc_max &&
             context_.now() < session->reusable_until) {
             summary_.reused = true;
-            return send_vfy(*session, session->vh);  // Step 8
+            return send_vfy(*session);  // Step 8
         }
         return send_kex(chosen);  // Step 9
     }
@@ -481,8 +506,10 @@ Step Exchange::supply_credentials(std::string_view user, std::string_view passwo
                           prep_error_name(password_error));
     const Selected chosen = *awaiting_;
     awaiting_.reset();
-    context_.forget_credentials(chosen.scope, chosen.challenge.id.realm);
+    context_.forget_credentials(chosen.challenge.id.algorithm, chosen.scope,
+                                chosen.challenge.id.realm);
     ClientContext::CredentialEntry entry;
+    entry.algorithm = chosen.challenge.id.algorithm;
     entry.scope = chosen.scope;
     entry.realm = chosen.challenge.id.realm;
     entry.user = std::move(prepared_user);
@@ -507,13 +534,14 @@ Step Exchange::decline_credentials() {
 }
 
 Step Exchange::send_kex(const Selected& chosen) {
-    const std::string key = realm_key(chosen.scope, chosen.challenge.id.realm);
+    const std::string key =
+        realm_key(chosen.challenge.id.algorithm, chosen.scope, chosen.challenge.id.realm);
     if (std::find(kex_realms_.begin(), kex_realms_.end(), key) != kex_realms_.end())
         return finish(AuthState::unauthenticated, Outcome::protocol_error, Content::withheld,
                       "the server asked for a second key exchange for realm " +
                           quoted(chosen.challenge.id.realm) + " in one request sequence");
-    ClientContext::CredentialEntry* credentials =
-        context_.find_credentials(chosen.scope, chosen.challenge.id.realm);
+    ClientContext::CredentialEntry* credentials = context_.find_credentials(
+        chosen.challenge.id.algorithm, chosen.scope, chosen.challenge.id.realm);
     if (credentials == nullptr) {
         // A 401-STALE after the credentials were forgotten: ask again.
         awaiting_ = chosen;
@@ -572,7 +600,8 @@ Step Exchange::handle_kex_s1(const MutualChallenge& challenge, const Response& r
     if (!k_s1)
         return finish(AuthState::unauthenticated, Outcome::protocol_error, Content::withheld,
                       std::string("ks1 does not decode: ") + decode_error_name(decode_error));
-    ClientContext::CredentialEntry* credentials = context_.find_credentials(p.scope, p.id.realm);
+    ClientContext::CredentialEntry* credentials =
+        context_.find_credentials(p.id.algorithm, p.scope, p.id.realm);
     const Secret* pi = credentials != nullptr ? context_.pi_for(*credentials, a) : nullptr;
     if (pi == nullptr)
         return finish(AuthState::unauthenticated, Outcome::protocol_error, Content::withheld,
@@ -602,7 +631,9 @@ Step Exchange::handle_kex_s1(const MutualChallenge& challenge, const Response& r
     session.reusable_until = now + static_cast<std::int64_t>(lifetime);
     session.vh = vh_of(response);
     pending_.reset();
-    context_.remember_realm(session.id, session.scope, target_, challenge.path);
+    // §14: a proxy's path parameter is disregarded.
+    context_.remember_realm(session.id, session.scope, target_,
+                            role_ == Role::proxy ? std::nullopt : challenge.path);
     if (ClientContext::Session* old = context_.find_session(session.origin, session.id.algorithm,
                                                             session.scope, session.id.realm))
         context_.drop_session(old);
@@ -612,15 +643,45 @@ Step Exchange::handle_kex_s1(const MutualChallenge& challenge, const Response& r
         "401-KEX-S1: session " + stored.sid_text + ", nc-max " + std::to_string(stored.nc_max) +
             ", nc-window " + std::to_string(stored.nc_window) + ", time " +
             std::to_string(challenge.time));
-    return send_vfy(stored, stored.vh);
+    summary_.reused = false;
+    return send_vfy(stored);
 }
 
-Step Exchange::send_vfy(ClientContext::Session& session, const std::string& vh) {
-    const Algorithm& a = *session.algorithm;
+ClientContext::Session* Exchange::current_session() {
+    return context_.find_session(session_origin_, session_algorithm_, session_scope_,
+                                 session_realm_);
+}
+
+Step Exchange::send_vfy(ClientContext::Session& session) {
     const std::uint64_t nc = session.nc_last + 1;
     if (nc > session.nc_max || nc == 0)
         return finish(AuthState::unauthenticated, Outcome::protocol_error, Content::withheld,
                       "no nonce number left in the session");
+    session_origin_ = session.origin;
+    session_algorithm_ = session.id.algorithm;
+    session_scope_ = session.scope;
+    session_realm_ = session.id.realm;
+    expected_ = RealmInfo{session.id, session.scope, target_.origin(), ""};
+    summary_.user = session.user;
+    summary_.realm = session.id.realm;
+    summary_.scope = session.scope;
+    summary_.algorithm = std::string(session.algorithm->name());
+    summary_.validation = session.id.validation;
+    summary_.sid = session.sid_text;
+    if (target_.https()) {
+        // vh is the certificate of the connection that will carry the
+        // request: known only once the transport has it (bind()).
+        vh_used_.clear();
+        Step step = send(MessageKind::req_vfy_c, std::string());
+        step.bind_to_connection = step.action == Step::Action::send_request;
+        return step;
+    }
+    return send(MessageKind::req_vfy_c, vfy_authorization(session, target_.origin()));
+}
+
+std::string Exchange::vfy_authorization(ClientContext::Session& session, const std::string& vh) {
+    const Algorithm& a = *session.algorithm;
+    const std::uint64_t nc = session.nc_last + 1;
     session.nc_last = nc;  // never reused, whatever the answer
     const Bytes vk_c = compute_vk_c(a, session.k_c1, session.k_s1, session.z, nc, vh);
     MutualCredentials c;
@@ -630,21 +691,60 @@ Step Exchange::send_vfy(ClientContext::Session& session, const std::string& vh) 
     c.sid_text = session.sid_text;
     c.nc = nc;
     c.vkc = a.encode_vk(vk_c);
-    session_origin_ = session.origin;
-    session_algorithm_ = session.id.algorithm;
-    session_scope_ = session.scope;
-    session_realm_ = session.id.realm;
     nc_used_ = nc;
     vh_used_ = vh;
-    expected_ = RealmInfo{session.id, session.scope, target_.origin(), ""};
-    summary_.user = session.user;
-    summary_.realm = session.id.realm;
-    summary_.scope = session.scope;
-    summary_.algorithm = std::string(a.name());
-    summary_.validation = session.id.validation;
-    summary_.sid = session.sid_text;
     summary_.nc = nc;
-    return send(MessageKind::req_vfy_c, serialize_credentials(c, a.quoted_on_wire()));
+    return serialize_credentials(c, a.quoted_on_wire());
+}
+
+std::optional<std::string> Exchange::bind(const Bytes& tls_server_end_point) {
+    if (finished_ || sent_ != MessageKind::req_vfy_c || !vh_used_.empty() || requests_ == 0)
+        return std::nullopt;
+    ClientContext::Session* session = current_session();
+    if (session == nullptr || session->nc_last >= session->nc_max) return std::nullopt;
+    const std::string vh(tls_server_end_point.begin(), tls_server_end_point.end());
+    // Compared in constant time: vh is public, but there is no reason to
+    // leak how much of it matched.
+    if (vh.empty() || vh.size() != session->vh.size() ||
+        !equal_constant_time(tls_server_end_point,
+                             Bytes(session->vh.begin(), session->vh.end()))) {
+        certificate_refused_ = true;
+        return std::nullopt;
+    }
+    return vfy_authorization(*session, vh);
+}
+
+Step Exchange::connection_changed() {
+    if (finished_ || !certificate_refused_)
+        return finish(AuthState::unauthenticated, Outcome::protocol_error, Content::withheld,
+                      "connection_changed() without a refused binding");
+    certificate_refused_ = false;
+    // The refused request never left the client.
+    if (requests_ > 0) --requests_;
+    ClientContext::Session* session = current_session();
+    if (session == nullptr)
+        return finish(AuthState::unauthenticated, Outcome::protocol_error, Content::withheld,
+                      "the session was lost before the request was sent");
+    if (++certificate_rekeys_ > 2)
+        return finish(AuthState::unauthenticated, Outcome::protocol_error, Content::withheld,
+                      "the server certificate changed on every connection; giving up");
+    Selected chosen;
+    chosen.challenge.kind = ResponseKind::init;
+    chosen.challenge.id = session->id;
+    chosen.algorithm = session->algorithm;
+    chosen.scope = session->scope;
+    log(LogLevel::info, "MUT03300",
+        "the connection to " + target_.origin() +
+            " presents another certificate than the one session " + session->sid_text +
+            " was keyed over: its req-VFY-C is not sent; re-keying with req-KEX-C1");
+    context_.drop_session(session);
+    summary_.reused = false;
+    // This key exchange replaces the session, so it is not the loop §10.1
+    // forbids (one req-KEX-C1 per realm): the certificate counter bounds it.
+    const std::string key =
+        realm_key(chosen.challenge.id.algorithm, chosen.scope, chosen.challenge.id.realm);
+    kex_realms_.erase(std::remove(kex_realms_.begin(), kex_realms_.end(), key), kex_realms_.end());
+    return send_kex(chosen);
 }
 
 Step Exchange::verify(const Response& response) {
@@ -687,10 +787,81 @@ Step Exchange::verify(const Response& response) {
             "wrong vks for session " + session->sid_text + " on " + target_.origin());
         return refuse("wrong vks: the server does not know the verifier");
     }
+    summary_.b1_inner = compute_b1_inner(a, session->k_c1, session->k_s1, session->z, vh_used_);
+    summary_.b2_inner = compute_b2_inner(a, session->k_c1, session->k_s1, session->z, nc_used_, vh_used_);
     return finish(AuthState::auth_succeed, Outcome::success, Content::verified, std::string());
 }
 
 Step Exchange::receive(const Response& response) {
+    Step step = receive_message(response);
+    apply_control(response, step);
+    return step;
+}
+
+void Exchange::apply_control(const Response& response, const Step& step) {
+    control_ = AuthenticationControl{};
+    if (role_ == Role::proxy) return;  // §14: RFC 8053 does not apply to proxies
+    // The relevant entry: scheme Mutual, the realm being (or about to be)
+    // authenticated (RFC 8053 §4 (1), (2)); the others are ignored.
+    std::string realm;
+    if (step.action == Step::Action::need_credentials)
+        realm = step.realm.id.realm;
+    else if (expected_)
+        realm = expected_->id.realm;
+    else
+        return;
+    const AuthItem* entry = nullptr;
+    std::vector<AuthItem> items;
+    for (const std::string* value : header_values(response.headers, "Authentication-Control")) {
+        std::vector<AuthItem> parsed;
+        if (parse_challenges(*value, parsed) != HeaderError::none) continue;
+        for (auto& item : parsed) items.push_back(std::move(item));
+    }
+    for (const AuthItem& item : items) {
+        const Param* r = item.find("realm");
+        if (iequals(item.scheme, "Mutual") && r != nullptr && r->value == realm) {
+            entry = &item;
+            break;  // duplicates: "MAY take any one"
+        }
+    }
+    if (entry == nullptr) return;
+    const bool success =
+        step.action == Step::Action::finished && step.outcome == Outcome::success;
+    if (const Param* p = entry->find("location-when-unauthenticated"))
+        control_.location_when_unauthenticated = p->value;
+    if (const Param* p = entry->find("location-when-logout"))
+        control_.location_when_logout = p->value;
+    if (const Param* p = entry->find("username"); p != nullptr && response.status == 401)
+        control_.username = p->value;
+    const Param* timeout = entry->find("logout-timeout");
+    if (timeout == nullptr || !success) return;  // §4.6: only a verified response counts
+    std::uint64_t seconds = 0;
+    if (timeout->value.empty() || (timeout->value.size() > 1 && timeout->value[0] == '0')) return;
+    for (char c : timeout->value) {
+        if (c < '0' || c > '9') return;
+        const std::uint64_t digit = static_cast<std::uint64_t>(c - '0');
+        seconds = seconds > (UINT64_MAX - digit) / 10 ? UINT64_MAX : seconds * 10 + digit;
+    }
+    control_.logout_timeout = seconds;
+    const std::string algorithm = session_algorithm_, scope = session_scope_;
+    if (seconds == 0) {
+        log(LogLevel::debug, "MUT03302",
+            "logout-timeout=0: forgetting the session and credentials of realm " + quoted(realm));
+        context_.forget_credentials(algorithm, scope, realm);
+        return;
+    }
+    const std::int64_t until =
+        context_.now() + static_cast<std::int64_t>(std::min<std::uint64_t>(seconds, INT32_MAX));
+    if (ClientContext::Session* session = current_session())
+        session->reusable_until = std::min(session->reusable_until, until);
+    if (ClientContext::CredentialEntry* c = context_.find_credentials(algorithm, scope, realm))
+        c->expires_at = until;
+    log(LogLevel::debug, "MUT03303",
+        "logout-timeout=" + std::to_string(seconds) + ": realm " + quoted(realm) +
+            " is forgotten after that many seconds");
+}
+
+Step Exchange::receive_message(const Response& response) {
     if (finished_ || awaiting_ || requests_ == 0)
         return finish(AuthState::unauthenticated, Outcome::protocol_error, Content::withheld,
                       "a response arrived that no request of this exchange asked for");
@@ -719,6 +890,14 @@ Step Exchange::receive(const Response& response) {
     if (status != 401 && has_auth_info && sent_ == MessageKind::req_vfy_c) last_kind_ = "200-VFY-S";
 
     const auto not_protected = [&]() {
+        // An error answer is reported as what it is, not as "not protected".
+        if (is_server_error(status))
+            return finish(AuthState::unauthenticated, Outcome::server_error,
+                          Content::unauthenticated, "server error " + std::to_string(status));
+        if (is_client_error(status) && status != 401 && status != 407 &&
+            www.other_schemes.empty())
+            return finish(AuthState::unauthenticated, Outcome::http_error,
+                          Content::unauthenticated, "HTTP error " + std::to_string(status));
         if (!www.other_schemes.empty())
             return finish(AuthState::unauthenticated, Outcome::not_protected,
                           Content::unauthenticated,
@@ -729,6 +908,15 @@ Step Exchange::receive(const Response& response) {
     };
 
     if (sent_ == MessageKind::normal_request) {
+        // §10.1: a 200-VFY-S is accepted only for req-VFY-C, a 401-KEX-S1
+        // only for req-KEX-C1; anything else is a fatal error.
+        if (has_auth_info)
+            return finish(AuthState::unauthenticated, Outcome::protocol_error, Content::withheld,
+                          "Authentication-Info on the response to a normal request");
+        for (const MutualChallenge& c : www.mutual)
+            if (c.kind == ResponseKind::kex_s1)
+                return finish(AuthState::unauthenticated, Outcome::protocol_error,
+                              Content::withheld, "401-KEX-S1 in response to a normal request");
         if (www.any_mutual()) return handle_init(www.mutual, www.first_error, false);
         if (status != 401 && !is_server_error(status)) {
             // RFC 8053: Optional-WWW-Authenticate offers authentication on
@@ -790,7 +978,7 @@ Step Exchange::receive(const Response& response) {
     if (sent_ == MessageKind::req_kex_c1) {
         for (const MutualChallenge& c : www.mutual) {
             if (c.kind != ResponseKind::kex_s1) continue;
-            const std::string scope = c.id.auth_scope.value_or(default_auth_scope(target_));
+            const std::string scope = c.id.auth_scope.value_or(omitted_scope());
             if (c.id.algorithm == pending_->id.algorithm && scope == pending_->scope &&
                 c.id.realm == pending_->id.realm && c.id.validation == pending_->id.validation &&
                 c.id.auth_scope == pending_->id.auth_scope)
@@ -807,7 +995,7 @@ Step Exchange::receive(const Response& response) {
                               Content::withheld, "401-KEX-S1 in response to req-VFY-C");
             continue;  // a 401-KEX-S1 for some other realm
         }
-        const std::string scope = c.id.auth_scope.value_or(default_auth_scope(target_));
+        const std::string scope = c.id.auth_scope.value_or(omitted_scope());
         if (same_realm(c.id, scope)) {
             if (ours == nullptr || (c.kind == ResponseKind::stale && ours->kind != c.kind))
                 ours = &c;
@@ -836,6 +1024,11 @@ Step Exchange::receive(const Response& response) {
                           "401-STALE names an algorithm or validation this client will not use");
         return send_kex(chosen);
     }
+    if (ours != nullptr && ours->kind == ResponseKind::stale)
+        // §10.1: 401-STALE is an answer to req-VFY-C only; the credentials
+        // stay (the server did not judge them).
+        return finish(AuthState::unauthenticated, Outcome::protocol_error, Content::withheld,
+                      "401-STALE in response to req-KEX-C1");
     if (ours != nullptr) {
         // Step 13: the credentials were not accepted.
         const std::string reason = ours->reason;
@@ -844,7 +1037,7 @@ Step Exchange::receive(const Response& response) {
             return finish(AuthState::auth_required, Outcome::authorization_failed,
                           Content::unauthenticated,
                           "user " + quoted(summary_.user) + " is authenticated but not authorized (authz-failed)");
-        context_.forget_credentials(realm.scope, realm.id.realm);
+        context_.forget_credentials(realm.id.algorithm, realm.scope, realm.id.realm);
         return finish(AuthState::auth_required, Outcome::credentials_rejected,
                       Content::unauthenticated,
                       "the server did not accept the credentials of user " + quoted(summary_.user) +

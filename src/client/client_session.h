@@ -46,7 +46,8 @@ enum class Outcome {
     protocol_error,            // malformed or out-of-sequence message
     unsupported,               // no challenge with a supported algorithm and validation
     invalid_credentials,       // user name or password failed string preparation (§9)
-    server_error,              // 5xx without Authentication-Info during the sequence
+    server_error,              // 5xx without Authentication-Info (UNAUTHENTICATED)
+    http_error,                // another 4xx answering the first request, no Mutual challenge
 };
 const char* outcome_name(Outcome o) noexcept;
 
@@ -58,6 +59,15 @@ enum class Content {
 };
 
 enum class MessageKind { normal_request, req_kex_c1, req_vfy_c };
+
+// Whom the exchange authenticates. RFC 8120 §14: with `proxy` the caller
+// maps 407 / Proxy-Authenticate / Proxy-Authentication-Info onto 401 /
+// WWW-Authenticate / Authentication-Info (and sends Proxy-Authorization);
+// the target is the proxy ("http://host:port/", which is also vh); an
+// omitted auth-scope is the proxy's host name; `path` does not apply (a
+// proxy realm covers every request through the proxy); RFC 8053 does not
+// apply.
+enum class Role { origin, proxy };
 const char* message_kind_name(MessageKind k) noexcept;
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
@@ -86,6 +96,12 @@ struct Step {
     // value (empty for a normal request).
     MessageKind message = MessageKind::normal_request;
     std::string authorization;
+    // send_request of a req-VFY-C over TLS: `authorization` is empty; the
+    // value depends on the certificate of the connection that will carry the
+    // request (§7 tls-server-end-point). Once the transport has that
+    // connection, and before it sends anything, it calls Exchange::bind();
+    // when bind() refuses, it sends nothing and calls connection_changed().
+    bool bind_to_connection = false;
     // need_credentials: call supply_credentials() or decline_credentials().
     RealmInfo realm;
     // finished
@@ -106,6 +122,27 @@ struct SessionSummary {
     std::uint64_t nc = 0;     // of the last req-VFY-C
     bool reused = false;      // the session existed before this exchange
     unsigned requests = 0;    // HTTP requests this exchange sent
+    // After a verified vks: the inner hashes of the RFC 8120 §13 channel
+    // bindings b_1 and b_2 of this request (the server exports the same to
+    // the application as MUTUAL_B1_INNER/MUTUAL_B2_INNER); b for an
+    // application's t is channel_binding_from_inner(a, inner, t). Session
+    // keys: never log them.
+    Bytes b1_inner, b2_inner;
+};
+
+// RFC 8053 §4: the Authentication-Control entry of the realm in use (scheme
+// Mutual, same realm name), as far as this client acts on it.
+struct AuthenticationControl {
+    // §4.6, honoured only on a verified (AUTH-SUCCEED) response: the session
+    // and the credentials expire after this many seconds; 0 forgets both now.
+    std::optional<std::uint64_t> logout_timeout;
+    std::string location_when_unauthenticated;  // §4.3, reported
+    std::string location_when_logout;           // §4.5, reported
+    std::string username;                       // §4.7, only on 401 responses
+    bool empty() const {
+        return !logout_timeout && location_when_unauthenticated.empty() &&
+               location_when_logout.empty() && username.empty();
+    }
 };
 
 struct ClientOptions {
@@ -129,9 +166,13 @@ public:
 
     const ClientOptions& options() const noexcept { return options_; }
 
-    bool has_credentials(std::string_view scope, std::string_view realm) const;
+    // A realm is the triple (algorithm, auth-scope, realm) (§5): credentials,
+    // pi and sessions are keyed on all three.
+    bool has_credentials(std::string_view algorithm, std::string_view scope,
+                         std::string_view realm) const;
     // Step 13 / log-out: forget user, password, pi and sessions of a realm.
-    void forget_credentials(std::string_view scope, std::string_view realm);
+    void forget_credentials(std::string_view algorithm, std::string_view scope,
+                            std::string_view realm);
     void forget_everything();
 
     std::size_t session_count() const noexcept { return sessions_.size(); }
@@ -151,11 +192,13 @@ private:
         std::vector<Coverage> coverage;
     };
     struct CredentialEntry {
+        std::string algorithm;
         std::string scope;
         std::string realm;
         std::string user;             // prepared (§9)
         SecretString password;        // prepared (§9)
         std::map<std::string, Secret> pi_by_algorithm;
+        std::optional<std::int64_t> expires_at;  // RFC 8053 logout-timeout
     };
     struct Session {
         std::string origin;
@@ -176,7 +219,8 @@ private:
     KnownRealm* find_realm_for(const Target& t);
     void remember_realm(const RealmId& id, const std::string& scope, const Target& t,
                         const std::optional<std::string>& path);
-    CredentialEntry* find_credentials(std::string_view scope, std::string_view realm);
+    CredentialEntry* find_credentials(std::string_view algorithm, std::string_view scope,
+                                      std::string_view realm);
     const Secret* pi_for(CredentialEntry& entry, const Algorithm& a);
     Session* find_session(const std::string& origin, std::string_view algorithm,
                           std::string_view scope, std::string_view realm);
@@ -191,7 +235,7 @@ private:
 
 class Exchange {
 public:
-    Exchange(ClientContext& context, Target target);
+    Exchange(ClientContext& context, Target target, Role role = Role::origin);
     Exchange(const Exchange&) = delete;
     Exchange& operator=(const Exchange&) = delete;
 
@@ -203,12 +247,26 @@ public:
     // (prepared here with the PRECIS profiles of §9).
     Step supply_credentials(std::string_view user, std::string_view password);
     Step decline_credentials();
+    // For a send_request step with bind_to_connection: the Authorization
+    // value of the req-VFY-C for the connection whose certificate hashes to
+    // `tls_server_end_point` (RFC 5929 §4.1), computed with that value as vh.
+    // nullopt when it is not the certificate the session was keyed over: the
+    // request must then not be sent at all (a man in the middle could relay
+    // it); call connection_changed().
+    std::optional<std::string> bind(const Bytes& tls_server_end_point);
+    // After bind() refused: the session is dropped (it belongs to another
+    // certificate) and the exchange re-keys with req-KEX-C1 on the new
+    // connection (§17.5), keeping the credentials.
+    Step connection_changed();
 
     const SessionSummary& summary() const noexcept { return summary_; }
     // The classification of the last response ("401-INIT", "401-STALE",
     // "401-KEX-S1", "200-VFY-S", "normal response", ...), for verbose output.
     const std::string& last_response_kind() const noexcept { return last_kind_; }
     const Target& target() const noexcept { return target_; }
+    // The Authentication-Control (RFC 8053) of the last response for the
+    // realm in use; logout-timeout is set only when it was honoured.
+    const AuthenticationControl& control() const noexcept { return control_; }
 
 private:
     struct Selected {
@@ -225,26 +283,35 @@ private:
         Bytes k_c1;
     };
 
+    Step receive_message(const Response& response);
+    void apply_control(const Response& response, const Step& step);
     Step handle_init(const std::vector<MutualChallenge>& challenges, HeaderError parse_error,
                      bool optional);
     Step after_realm_chosen(const Selected& chosen);
     Step send_kex(const Selected& chosen);
     Step handle_kex_s1(const MutualChallenge& challenge, const Response& response);
-    Step send_vfy(ClientContext::Session& session, const std::string& vh);
+    Step send_vfy(ClientContext::Session& session);
+    std::string vfy_authorization(ClientContext::Session& session, const std::string& vh);
     Step verify(const Response& response);
     Step finish(AuthState state, Outcome outcome, Content content, std::string detail);
     Step send(MessageKind kind, std::string authorization);
     std::string vh_of(const Response& response) const;
     bool validation_acceptable(std::string_view validation) const;
     bool same_realm(const RealmId& id, const std::string& scope) const;
+    ClientContext::Session* current_session();
+
+    std::string omitted_scope() const;
 
     ClientContext& context_;
     Target target_;
+    Role role_ = Role::origin;
     MessageKind sent_ = MessageKind::normal_request;
     unsigned requests_ = 0;
     bool finished_ = false;
     bool rekeyed_ = false;
     bool optional_init_ = false;
+    unsigned certificate_rekeys_ = 0;  // re-keys because the certificate changed
+    bool certificate_refused_ = false;  // bind() refused the request in flight
     std::vector<std::string> kex_realms_;   // realms a req-KEX-C1 was sent for
     std::optional<RealmInfo> expected_;     // the realm of the last authenticated request
     std::optional<Selected> awaiting_;      // the realm need_credentials asked about
@@ -255,6 +322,7 @@ private:
     std::string vh_used_;
     SessionSummary summary_;
     std::string last_kind_;
+    AuthenticationControl control_;
 };
 
 }  // namespace client

@@ -44,10 +44,18 @@ struct Transfer {
     bool certificate_seen = false;
     bool header_block_too_large = false;
     std::size_t header_octets = 0;
+    // Binding the credentials to the connection (PREREQFUNCTION).
+    const std::vector<std::string>* request_headers = nullptr;
+    const RequestCredentials* credentials = nullptr;
+    Slist bound_headers;
+    bool not_sent = false;
+    bool prerequest_done = false;  // header blocks before it answer a CONNECT
+    bool connect_seen = false;
 };
 
-// The certificate of the connection this response arrives on.
+// The certificate of the connection this transfer uses.
 void capture_certificate(Transfer& t) {
+    t.out->response.tls_server_end_point.clear();
     const curl_tlssessioninfo* info = nullptr;
     if (curl_easy_getinfo(t.curl, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || info == nullptr ||
         info->backend != CURLSSLBACKEND_OPENSSL || info->internals == nullptr)
@@ -62,6 +70,18 @@ void capture_certificate(Transfer& t) {
 void end_block(Transfer& t) {
     if (!t.in_block) return;
     t.in_block = false;
+    if (!t.prerequest_done) {
+        // The proxy's answer to CONNECT (the request reaches the server only
+        // after on_prerequest).
+        if (t.block_status >= 200) {
+            t.connect_seen = true;
+            t.out->proxy_response.status = t.block_status;
+            t.out->proxy_response.headers = std::move(t.block_headers);
+            t.out->reason_phrase = std::move(t.block_reason);
+        }
+        t.block_headers.clear();
+        return;
+    }
     if (t.block_status >= 100 && t.block_status < 200) {
         for (auto& h : t.block_headers) t.out->response.interim_headers.push_back(std::move(h));
     } else {
@@ -97,7 +117,7 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
             t.block_status = status;
             t.block_reason = trim(rest.substr(i));
         }
-        if (!t.certificate_seen) capture_certificate(t);
+        if (!t.certificate_seen && t.prerequest_done) capture_certificate(t);
         return length;
     }
     if (!t.in_block) return length;
@@ -114,6 +134,50 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
     if (colon == std::string_view::npos) return length;
     t.block_headers.emplace_back(trim(line.substr(0, colon)), trim(line.substr(colon + 1)));
     return length;
+}
+
+void append(Slist& list, const std::string& line) {
+    curl_slist* next = curl_slist_append(list.get(), line.c_str());
+    if (next != nullptr) {
+        (void)list.release();
+        list.reset(next);
+    }
+}
+
+Slist header_list(const std::vector<std::string>& lines, const RequestCredentials* credentials,
+                  const std::string* value) {
+    Slist headers;
+    for (const auto& h : lines) append(headers, h);
+    if (credentials != nullptr && value != nullptr && !value->empty())
+        append(headers, credentials->header + ": " + *value);
+    append(headers, "Expect:");  // no 100-continue round trip for request bodies
+    return headers;
+}
+
+// libcurl calls this once the connection is ready (after any proxy tunnel
+// and the TLS handshake, for new and reused connections alike) and before it
+// sends the request: the moment to learn the certificate of the connection
+// that will carry the request and to bind the credentials to it.
+int on_prerequest(void* user, char*, char*, int, int) {
+    Transfer& t = *static_cast<Transfer*>(user);
+    try {
+        t.prerequest_done = true;
+        capture_certificate(t);
+        t.certificate_seen = true;
+        if (t.credentials == nullptr || !t.credentials->bind) return CURL_PREREQFUNC_OK;
+        const std::optional<std::string> value =
+            t.credentials->bind(t.out->response.tls_server_end_point);
+        if (!value) {
+            t.not_sent = true;
+            return CURL_PREREQFUNC_ABORT;
+        }
+        t.bound_headers = header_list(*t.request_headers, t.credentials, &*value);
+        curl_easy_setopt(t.curl, CURLOPT_HTTPHEADER, t.bound_headers.get());
+        return CURL_PREREQFUNC_OK;
+    } catch (...) {
+        t.not_sent = true;
+        return CURL_PREREQFUNC_ABORT;
+    }
 }
 
 size_t on_body(char* data, size_t size, size_t count, void* user) {
@@ -147,7 +211,7 @@ HttpTransport::~HttpTransport() {
     curl_global_cleanup();
 }
 
-bool HttpTransport::perform(const HttpRequest& request, const std::string& authorization,
+bool HttpTransport::perform(const HttpRequest& request, const RequestCredentials& credentials,
                             HttpResult& out, std::string* error) {
     out = HttpResult{};
     CURL* curl = impl_->curl;
@@ -163,17 +227,12 @@ bool HttpTransport::perform(const HttpRequest& request, const std::string& autho
     transfer.out = &out;
     transfer.max_body = options_.max_body;
 
-    Slist headers;
-    auto add_header = [&headers](const std::string& line) {
-        curl_slist* next = curl_slist_append(headers.get(), line.c_str());
-        if (next != nullptr) {
-            (void)headers.release();
-            headers.reset(next);
-        }
-    };
-    for (const auto& h : request.headers) add_header(h);
-    if (!authorization.empty()) add_header("Authorization: " + authorization);
-    add_header("Expect:");  // no 100-continue round trip for request bodies
+    transfer.request_headers = &request.headers;
+    transfer.credentials = &credentials;
+    // With a binding, the request carries no credentials until the
+    // connection is known (on_prerequest).
+    Slist headers = header_list(request.headers, &credentials,
+                                credentials.bind ? nullptr : &credentials.value);
 
     impl_->error_buffer[0] = '\0';
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, impl_->error_buffer);
@@ -191,9 +250,30 @@ bool HttpTransport::perform(const HttpRequest& request, const std::string& autho
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &transfer);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
+    Slist proxy_headers;
+    if (!options_.proxy.empty()) {
+        curl_easy_setopt(curl, CURLOPT_PROXY, options_.proxy.c_str());
+        // HTTPHEADER to the server only, PROXYHEADER to the proxy only (for
+        // an http target, whose request the proxy receives, libcurl sends both).
+        curl_easy_setopt(curl, CURLOPT_HEADEROPT, static_cast<long>(CURLHEADER_SEPARATE));
+        if (!credentials.proxy_value.empty()) {
+            append(proxy_headers, "Proxy-Authorization: " + credentials.proxy_value);
+            curl_easy_setopt(curl, CURLOPT_PROXYHEADER, proxy_headers.get());
+        }
+    }
+    curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, on_prerequest);
+    curl_easy_setopt(curl, CURLOPT_PREREQDATA, &transfer);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, options_.insecure ? 0L : 1L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, options_.insecure ? 0L : 2L);
     if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
+    if (!options_.ca_path.empty()) curl_easy_setopt(curl, CURLOPT_CAPATH, options_.ca_path.c_str());
+    if (!options_.client_certificate.empty())
+        curl_easy_setopt(curl, CURLOPT_SSLCERT, options_.client_certificate.c_str());
+    if (!options_.client_key.empty())
+        curl_easy_setopt(curl, CURLOPT_SSLKEY, options_.client_key.c_str());
+    Slist resolve;
+    for (const auto& entry : options_.resolve) append(resolve, entry);
+    if (resolve) curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve.get());
 
     if (request.method == "HEAD") {
         curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
@@ -209,9 +289,23 @@ bool HttpTransport::perform(const HttpRequest& request, const std::string& autho
 
     const CURLcode rc = curl_easy_perform(curl);
     end_block(transfer);
+    if (rc != CURLE_OK && !options_.proxy.empty() && transfer.connect_seen &&
+        !transfer.prerequest_done && out.proxy_response.status >= 300) {
+        // The proxy refused the tunnel (a 407 asking for authentication, a
+        // 403, ...): its answer is the response.
+        out.proxy_seen = true;
+        out.tunnel_refused = true;
+        out.response.status = out.proxy_response.status;
+        out.response.headers = out.proxy_response.headers;
+        out.body.clear();
+        return true;
+    }
     if (rc != CURLE_OK) {
         std::string message;
-        if (transfer.body_too_large)
+        if (transfer.not_sent) {
+            out.not_sent = true;
+            message = "the request was not sent: its credentials belong to another connection";
+        } else if (transfer.body_too_large)
             message = "response body larger than " + std::to_string(options_.max_body) + " octets";
         else if (transfer.header_block_too_large)
             message = "response headers larger than 1 MiB";
@@ -229,6 +323,14 @@ bool HttpTransport::perform(const HttpRequest& request, const std::string& autho
     curl_easy_getinfo(curl, CURLINFO_SCHEME, &scheme);
     out.response.tls = scheme != nullptr && (std::strcmp(scheme, "HTTPS") == 0 ||
                                              std::strcmp(scheme, "https") == 0);
+    if (!options_.proxy.empty()) {
+        if (transfer.connect_seen) {
+            out.proxy_seen = true;  // the CONNECT of this transfer's tunnel
+        } else if (!out.response.tls) {
+            out.proxy_seen = true;  // the proxy answered the request itself
+            out.proxy_response = out.response;
+        }
+    }
     return true;
 }
 

@@ -26,14 +26,16 @@ using CredentialProvider =
 // One message of the exchange, for verbose output (never carries secrets:
 // Authorization values hold only kc1/vkc, which are public protocol values).
 struct ExchangeEvent {
-    enum class Kind { request, response };
+    enum class Kind { request, response, note };  // note: `message` explains a decision
     Kind kind = Kind::request;
+    bool proxy = false;         // a message of the proxy's exchange (RFC 8120 §14)
     std::string message;        // "req-KEX-C1", "401-KEX-S1", "200-VFY-S", ...
     std::string method, url;    // request
     std::string authorization;  // request; empty for a normal request
     long status = 0;            // response
     std::string reason_phrase;  // response
     HeaderList auth_headers;    // response: the authentication-related headers
+    AuthenticationControl control;  // response: RFC 8053 entry of the realm in use
 };
 using ExchangeObserver = std::function<void(const ExchangeEvent&)>;
 
@@ -48,8 +50,16 @@ struct FetchResult {
     std::string reason_phrase;
     HeaderList headers;             // only when released
     std::string body;               // only when released
+    // The Location of a 3xx response whose content may be processed
+    // (verified, or an unauthenticated response §10.1 allows), for
+    // following redirects; never from a withheld response.
+    std::string location;
     SessionSummary summary;
     std::string last_message;       // classification of the last response
+    AuthenticationControl control;  // RFC 8053, for the realm in use
+    // The outcome above is the proxy's exchange (RFC 8120 §14) that failed;
+    // nothing reached the server, or nothing of its answer is released.
+    bool proxy_failed = false;
 };
 
 class MutualClient {
@@ -61,6 +71,17 @@ public:
     MutualClient(ClientOptions client_options, Transport& transport);
 
     void set_credential_provider(CredentialProvider provider) { provider_ = std::move(provider); }
+    // Mutual authentication with an HTTP proxy (RFC 8120 §14): every request
+    // through it carries its own Proxy-Authorization exchange (for an https
+    // target, the CONNECT of each new tunnel). The constructor with
+    // TransportOptions calls this with TransportOptions::proxy; with a
+    // caller-owned transport, configure that transport's proxy too. Only
+    // http:// proxies (vh "http://host:port", validation host).
+    bool set_proxy(std::string_view url, std::string* error = nullptr);
+    void set_proxy_credential_provider(CredentialProvider provider) {
+        proxy_provider_ = std::move(provider);
+    }
+    ClientContext& proxy_context() noexcept { return proxy_context_; }
     void set_observer(ExchangeObserver observer) { observer_ = std::move(observer); }
     // Release bodies of UNAUTHENTICATED responses (normal responses to the
     // first request, 401 pages). Off by default.
@@ -72,7 +93,14 @@ public:
     Transport& transport() noexcept { return *transport_; }
 
 private:
+    bool perform(const HttpRequest& request, RequestCredentials credentials, HttpResult& out,
+                 std::string& error, std::optional<Step>& proxy_failure);
+
     ClientContext context_;
+    ClientContext proxy_context_;
+    std::optional<Target> proxy_target_;
+    std::string proxy_error_;
+    CredentialProvider proxy_provider_;
     std::unique_ptr<HttpTransport> owned_transport_;
     Transport* transport_;
     CredentialProvider provider_;

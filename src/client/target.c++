@@ -3,6 +3,7 @@
 #include <memory>
 
 #include <curl/curl.h>
+#include <libpsl.h>
 
 namespace mutual {
 namespace client {
@@ -104,7 +105,20 @@ std::optional<Target> parse_target(std::string_view url, std::string* error) {
     return target;
 }
 
-std::string default_auth_scope(const Target& target) { return target.host; }
+std::string default_auth_scope(const Target& target) { return target.single_server_scope(); }
+
+bool is_public_suffix(std::string_view domain) {
+    struct PslDeleter {
+        void operator()(psl_ctx_t* p) const noexcept { psl_free(p); }
+    };
+    // The newest list on the system (Debian's publicsuffix package), else
+    // the one built into libpsl; loaded once.
+    static const std::unique_ptr<psl_ctx_t, PslDeleter> list(psl_latest(nullptr));
+    const psl_ctx_t* psl = list ? list.get() : psl_builtin();
+    if (psl == nullptr) return true;  // no list: treat every wildcard as too wide
+    const std::string name = lower_ascii(std::string(domain));
+    return psl_is_public_suffix2(psl, name.c_str(), PSL_TYPE_ANY) != 0;
+}
 
 bool scope_covers(std::string_view scope, const Target& target) {
     if (scope.empty()) return false;
@@ -113,9 +127,10 @@ bool scope_covers(std::string_view scope, const Target& target) {
     const std::string lowered = lower_ascii(std::string(scope));
     if (lowered.size() > 2 && lowered[0] == '*' && lowered[1] == '.') {
         const std::string domain = lowered.substr(2);
-        // A one-label domain ("*.com") is a public suffix: refuse it.
-        if (domain.find('.') == std::string::npos || domain.front() == '.' ||
-            domain.back() == '.' || target.host.front() == '[')
+        // §5 RECOMMENDS refusing wildcards over a public suffix ("*.com",
+        // "*.co.uk", "*.github.io"): the Public Suffix List decides.
+        if (domain.front() == '.' || domain.back() == '.' || target.host.front() == '[' ||
+            is_public_suffix(domain))
             return false;
         if (target.host == domain) return true;
         return target.host.size() > domain.size() &&
@@ -123,6 +138,20 @@ bool scope_covers(std::string_view scope, const Target& target) {
                target.host[target.host.size() - domain.size() - 1] == '.';
     }
     return lowered == target.host;
+}
+
+std::optional<std::string> resolve_reference(std::string_view base,
+                                             std::string_view reference) {
+    UrlHandle handle(curl_url());
+    if (!handle) return std::nullopt;
+    const std::string b(base), r(reference);
+    if (curl_url_set(handle.get(), CURLUPART_URL, b.c_str(), CURLU_GUESS_SCHEME) != CURLUE_OK ||
+        curl_url_set(handle.get(), CURLUPART_URL, r.c_str(), CURLU_NON_SUPPORT_SCHEME) !=
+            CURLUE_OK)
+        return std::nullopt;
+    // A fragment never goes on the wire.
+    curl_url_set(handle.get(), CURLUPART_FRAGMENT, nullptr, 0);
+    return url_part(handle.get(), CURLUPART_URL, 0);
 }
 
 std::string path_directory(std::string_view path) {

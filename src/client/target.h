@@ -32,14 +32,26 @@ struct Target {
 std::optional<Target> parse_target(std::string_view url, std::string* error = nullptr);
 
 // The authentication scope assumed when a challenge carries no auth-scope:
-// the single-host type (the host), which §5 names as the default.
+// the single-server type "<scheme>://<host>[:<port>]" (default port omitted,
+// RFC 6454 serialization), as §4.1, which defines the parameter, says and
+// Appendix A.16 records as deliberate. (§5 calls single-host "the default";
+// docs/interop.md explains the reading.)
 std::string default_auth_scope(const Target& target);
 
 // §5: true when auth-scope `scope` includes the target's server. Accepts the
 // single-server ("scheme://host[:port]"), single-host ("host") and
-// wildcard-domain ("*.domain") forms; a wildcard whose domain has a single
-// label ("*.com") is refused, as §5 recommends for public suffixes.
+// wildcard-domain ("*.domain") forms; a wildcard whose domain is a public
+// suffix ("*.com", "*.co.uk", "*.github.io") is refused, as §5 recommends.
 bool scope_covers(std::string_view scope, const Target& target);
+
+// True when `domain` (lower case, punycode) is a public suffix of the Public
+// Suffix List (ICANN and private sections) as libpsl has it: the system's
+// newest list, else libpsl's built-in one.
+bool is_public_suffix(std::string_view domain);
+
+// A redirect's Location resolved against the URL it answered (RFC 3986
+// §5.2, with libcurl's parser). nullopt when it does not resolve.
+std::optional<std::string> resolve_reference(std::string_view base, std::string_view reference);
 
 // The directory of a path: everything up to and including the last "/".
 std::string path_directory(std::string_view path);

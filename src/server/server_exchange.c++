@@ -472,6 +472,7 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
     n.nc_window = p.nc_window;
     n.now = ctx.now;
     n.expires = ctx.now + static_cast<std::int64_t>(p.session_time);
+    n.verifier_tag = fake ? 0 : ctx.table.verifier_tag(*j);
     const InsertResult inserted = ctx.table.insert(n);
     if (inserted.status != InsertStatus::ok)
         return init_result(p, "internal-error", LogLevel::error, "MUT01111",
@@ -508,6 +509,41 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
                          ? std::string(", evicted one ") + eviction_name(inserted.eviction) + " session"
                          : std::string());
     return r;
+}
+
+// Revocation (RFC 8120 §11 leaves the session's end to the server): once
+// per recheck interval a verified request of an established session re-reads
+// the user's verifier. Deleted or changed: the session ends for good and the
+// request gets 401-STALE (the client's new key exchange then fails as for
+// any unknown user or wrong password). An unreadable store keeps the session
+// (and is checked again by the next request).
+std::optional<ExchangeResult> recheck_verifier(const LocationPolicy& p, const Algorithm& a,
+                                               const MutualCredentials& cred,
+                                               const SessionSnapshot& snap, std::uint64_t realm,
+                                               ExchangeContext& ctx) {
+    if (ctx.now - snap.verifier_checked < static_cast<std::int64_t>(p.recheck_interval))
+        return std::nullopt;
+    if (ctx.verifiers == nullptr) return std::nullopt;
+    const VerifierAnswer answer = ctx.verifiers->lookup(snap.user, a);
+    const std::string user = loggable(snap.user);
+    if (answer.status == VerifierStatus::store_failed) {
+        log(LogLevel::warn, "MUT01600",
+            "cannot re-read the verifier of user "" + user + "" (" + answer.detail +
+                "); the session is kept until the next check");
+        return std::nullopt;
+    }
+    if (answer.status == VerifierStatus::found && answer.j.size() == a.element_length() &&
+        ctx.table.verifier_tag(answer.j) == snap.verifier_tag) {
+        ctx.table.mark_verifier_checked(cred.sid, realm, ctx.now);
+        return std::nullopt;
+    }
+    ctx.table.end_session(cred.sid, realm);
+    const std::string what = answer.status == VerifierStatus::found
+                                 ? std::string("changed")
+                                 : std::string("is gone (") + verifier_status_name(answer.status) + ")";
+    return stale_result(p, a, "MUT01601",
+                        "401-STALE: the verifier of user \"" + user + "\" " + what + "; session " +
+                            describe_sid(cred.sid) + " ended");
 }
 
 ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualCredentials& cred,
@@ -575,10 +611,25 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
     const bool match = !expected.empty() && equal_constant_time(expected, *vkc);
     const bool verified = match && !snap.fake;
     std::string user(snap.user);
-    Bytes vks;
-    if (verified) vks = compute_vk_s(a, snap.k_c1, snap.k_s1, snap.z, cred.nc, p.vh);
+    Bytes vks, b1_inner, b2_inner;
+    if (verified) {
+        vks = compute_vk_s(a, snap.k_c1, snap.k_s1, snap.z, cred.nc, p.vh);
+        b1_inner = compute_b1_inner(a, snap.k_c1, snap.k_s1, snap.z, p.vh);
+        b2_inner = compute_b2_inner(a, snap.k_c1, snap.k_s1, snap.z, cred.nc, p.vh);
+    }
+    if (verified && !first) {
+        std::optional<ExchangeResult> revoked = recheck_verifier(p, a, cred, snap, realm, ctx);
+        if (revoked) return std::move(*revoked);
+    }
 
     const VerifyCommit commit = ctx.table.finish_verify(snap, cred.nc, verified, ctx.now, limits);
+    // The slot was released while we hashed (a concurrent request used the
+    // same nc first, an eviction, a logout): the views may have seen a
+    // wiped or reused slot, so neither a match nor a mismatch means
+    // anything. The session is gone: 401-STALE, as for an unknown sid.
+    if (commit == VerifyCommit::vanished)
+        return stale_result(p, a, "MUT01126", "401-STALE: session " + sid_text() +
+                                                  " went away during verification");
     if (!verified) {
         if (commit == VerifyCommit::lock_failed)
             return init_result(p, "internal-error", LogLevel::error, "MUT01130",
@@ -608,9 +659,8 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
             return stale_result(p, a, "MUT01125", "401-STALE: nc " + nc_text() +
                                                       " fell below the nonce window of session " +
                                                       sid_text() + "; session made inactive");
-        case VerifyCommit::vanished:
-            return stale_result(p, a, "MUT01126", "401-STALE: session " + sid_text() +
-                                                      " went away during verification");
+        case VerifyCommit::vanished:   // answered above
+            break;
         case VerifyCommit::rejected:
         case VerifyCommit::kept:
             return init_result(p, "auth-failed", LogLevel::error, "MUT01132",
@@ -632,6 +682,8 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
     info.sid = cred.sid;
     info.vks = a.encode_vk(vks);
     r.authentication_info = serialize_auth_info(info, a.quoted_on_wire());
+    r.b1_inner = std::move(b1_inner);
+    r.b2_inner = std::move(b2_inner);
     r.log_level = LogLevel::debug;
     r.log_tag = "MUT01127";
     if (ctx.log_level >= LogLevel::debug)

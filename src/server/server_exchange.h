@@ -53,6 +53,11 @@ struct LocationPolicy {
     std::uint32_t nc_window = 128;
     std::uint32_t session_time = 300;           // `time` parameter and server lifetime
     std::string partition;                      // verifier source identity (user file)
+    // Revocation (AuthMutualRecheckInterval): a verified session-reusing
+    // request re-reads the user's verifier when the session was last
+    // checked this many seconds ago or longer; a changed or deleted verifier
+    // ends the session (401-STALE). 0: on every verified request.
+    std::uint32_t recheck_interval = 60;
 
     LocationPolicy();
     ~LocationPolicy();  // out of line: the module's object emits no std templates
@@ -105,6 +110,9 @@ struct ExchangeResult {
     Bytes sid;                                 // kex_s1 / verified
     std::uint64_t nc = 0;                      // verified
     std::int64_t session_created = 0;          // verified: time of the key exchange
+    // verified: inner hashes of the RFC 8120 §13 channel bindings b_1, b_2
+    // (compute_b1_inner/compute_b2_inner), for the application. Never logged.
+    Bytes b1_inner, b2_inner;
     LogLevel log_level = LogLevel::debug;
     const char* log_tag = "";                  // set with log_message
     std::string log_message;

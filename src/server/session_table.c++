@@ -31,7 +31,7 @@ const char* eviction_name(Eviction e) noexcept {
 namespace {
 
 constexpr std::uint64_t table_magic = 0x3153534554554d4dULL;  // "MMUTESS1"
-constexpr std::uint32_t table_version = 2;
+constexpr std::uint32_t table_version = 3;  // 3: views/generation and verifier_tag/verifier_checked
 constexpr std::uint32_t nil = 0xffffffffu;
 constexpr unsigned list_count = 4;   // indexed by SessionState: free, kex, auth, rejected
 
@@ -109,6 +109,8 @@ struct alignas(8) SessionTable::Slot {
     std::uint16_t k_c1_length;
     std::uint16_t k_s1_length;
     std::uint16_t secret_length;
+    std::uint64_t verifier_tag;           // revocation: fingerprint of J at the key exchange
+    std::int64_t verifier_checked;        // revocation: last time J was found unchanged
 };
 
 namespace {
@@ -504,6 +506,8 @@ InsertResult SessionTable::insert(const NewSession& n) noexcept {
     sl.sid_hash = hash;
     sl.realm_id = n.realm_id;
     sl.created = n.now;
+    sl.verifier_tag = n.verifier_tag;
+    sl.verifier_checked = n.now;
     sl.expires = n.expires;
     sl.last_used = n.now;
     sl.nonces.reset(n.nc_max, n.nc_window);
@@ -590,6 +594,8 @@ VerifyCheck SessionTable::begin_verify(const Bytes& sid, std::uint64_t realm, st
     out.state = state;
     out.fake = sl.fake != 0;
     out.created = sl.created;
+    out.verifier_tag = sl.verifier_tag;
+    out.verifier_checked = sl.verifier_checked;
     out.algorithm = sl.algorithm;
     const std::uint8_t* keys = key_area(sl);
     out.user = std::string_view(reinterpret_cast<const char*>(user_area(sl)), sl.user_length);
@@ -665,6 +671,40 @@ VerifyCommit SessionTable::finish_verify(const SessionSnapshot& found, std::uint
     sl.last_used = now;
     ++st.verified;
     return VerifyCommit::ok;
+}
+
+// Runs f(stripe, index) on the session `sid` under its stripe lock; with a
+// realm, only when the session belongs to it. false when absent, of
+// another realm, or when the lock failed.
+template <typename F>
+bool SessionTable::with_session(const Bytes& sid, const std::uint64_t* realm, F f) noexcept {
+    if (!header_ || sid.size() != session_id_length) return false;
+    const std::uint64_t hash = sid_hash(sid.data(), sid.size());
+    const unsigned s = stripe_of(hash);
+    Guard guard(*this, s);
+    if (!guard.held()) return false;
+    const std::uint32_t i = find(s, hash, sid.data());
+    if (i == nil || (realm != nullptr && slot(s, i).realm_id != *realm)) return false;
+    f(s, i);
+    return true;
+}
+
+bool SessionTable::end_session(const Bytes& sid, std::uint64_t realm) noexcept {
+    return with_session(sid, &realm, [this](unsigned s, std::uint32_t i) { release(s, i); });
+}
+
+std::uint64_t SessionTable::verifier_tag(const Bytes& j) const noexcept {
+    // Another key than the sid hash's: derived, so the two never coincide.
+    HashKey key = key_;
+    key.bytes[0] ^= 0x5a;
+    return siphash24(key, j.data(), j.size());
+}
+
+bool SessionTable::mark_verifier_checked(const Bytes& sid, std::uint64_t realm, std::int64_t now) noexcept {
+    return with_session(sid, &realm, [this, now](unsigned s, std::uint32_t i) {
+        Slot& sl = slot(s, i);
+        if (now > sl.verifier_checked) sl.verifier_checked = now;
+    });
 }
 
 // ---- validation and statistics ----------------------------------------------

@@ -117,6 +117,7 @@ struct NewSession {
     std::uint32_t nc_window = min_nc_window;
     std::int64_t now = 0;             // seconds
     std::int64_t expires = 0;         // seconds; the session is gone at this time
+    std::uint64_t verifier_tag = 0;   // verifier_tag(J) of the key exchange (revocation)
 };
 
 // What begin_verify found, for the crypto done outside the lock. The keys
@@ -140,6 +141,8 @@ struct SessionSnapshot {
     std::uint32_t slot = 0xffffffffu;
     std::uint32_t generation = 0;
     std::uint64_t sid_hash = 0;
+    std::uint64_t verifier_tag = 0;   // as inserted
+    std::int64_t verifier_checked = 0;  // seconds: last time the verifier was found unchanged
 };
 
 // The limits of the location serving a request. A session made elsewhere in
@@ -239,6 +242,18 @@ public:
                                std::int64_t now,
                                const SessionLimits& limits = SessionLimits()) noexcept;
 
+    // Ends a session of this protection space for good (logout, revoked
+    // verifier): the sid is gone, any later req-VFY-C for it is 401-STALE.
+    // false if absent (or of another space) or the lock failed.
+    bool end_session(const Bytes& sid, std::uint64_t realm_id) noexcept;
+
+    // Revocation: a keyed fingerprint of a verifier J stored with the
+    // session at its key exchange, and the time it was last found unchanged.
+    std::uint64_t verifier_tag(const Bytes& j) const noexcept;
+    // Records that the session's verifier was re-read at `now` and is
+    // unchanged. false if the session is gone.
+    bool mark_verifier_checked(const Bytes& sid, std::uint64_t realm_id, std::int64_t now) noexcept;
+
     // Walks every stripe under its lock and checks every invariant: list
     // links and counts, states, bucket chains and hashes, slot bounds.
     bool validate(std::string& problem) const;
@@ -260,6 +275,8 @@ private:
     std::uint8_t* key_area(Slot& s) const noexcept;
 
     std::uint32_t find(unsigned stripe, std::uint64_t hash, const std::uint8_t* sid) const noexcept;
+    template <typename F>
+    bool with_session(const Bytes& sid, const std::uint64_t* realm_id, F f) noexcept;
     void list_remove(unsigned stripe, std::uint32_t index) noexcept;
     void list_append(unsigned stripe, std::uint32_t index, SessionState state) noexcept;
     void bucket_remove(unsigned stripe, std::uint32_t index) noexcept;

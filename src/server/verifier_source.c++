@@ -225,7 +225,10 @@ VerifierAnswer dbm_answer(LookupStatus status, const std::string& value, const s
     answer.status = VerifierStatus::no_verifier;
     answer.detail = "user \"" + loggable(user) + "\" has no " + std::string(algorithm.name()) +
                     " verifier in " + path;
-    log(LogLevel::info, "MUT01204", answer.detail);
+    // warn: a user locked out by the order of AuthMutualAlgorithms (the
+    // client took an algorithm this user has no verifier for) must be seen
+    // at the default LogLevel.
+    log(LogLevel::warn, "MUT01204", answer.detail);
     return answer;
 }
 

@@ -4,7 +4,10 @@
 // format and the math cannot drift. Manual: docs/htmutual.1.
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -14,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -23,6 +27,7 @@
 #include "algorithm.h"
 #include "bytes.h"
 #include "log.h"
+#include "server/server_exchange.h"
 #include "string_prep.h"
 #include "verifier_file.h"
 #include "verifier_record.h"
@@ -57,6 +62,17 @@ constexpr std::size_t max_password_bytes = 1024;  // as typed, before preparatio
 constexpr std::string_view default_algorithm = "iso-kam3-ec-p256-sha256";
 
 enum class Mode { update, print, verify, remove, list };
+
+#ifndef MUTUAL_VERSION
+#define MUTUAL_VERSION "unknown"
+#endif
+#ifndef MUTUAL_RELEASE_DATE
+#define MUTUAL_RELEASE_DATE "unknown"
+#endif
+
+// Where Debian's apache2 says which user it runs as (APACHE_RUN_USER);
+// $HTMUTUAL_APACHE_ENVVARS names another file (tests, other layouts).
+constexpr const char* default_envvars = "/etc/apache2/envvars";
 
 struct Options {
     Mode mode = Mode::update;
@@ -106,8 +122,9 @@ const char synopsis[] =
     "       htmutual -n [-a ALGORITHM]... -s AUTH-SCOPE [-i | -b] REALM USER [PASSWORD]\n"
     "       htmutual -v [-a ALGORITHM]... -s AUTH-SCOPE [-T DBMTYPE] [-i | -b] FILE REALM USER [PASSWORD]\n"
     "       htmutual -D [-a ALGORITHM]... -s AUTH-SCOPE [-T DBMTYPE] FILE REALM USER\n"
+    "       htmutual -D [-T DBMTYPE] FILE USER\n"
     "       htmutual -l [-T DBMTYPE] FILE\n"
-    "       htmutual -h | --help\n";
+    "       htmutual -h | --help | --version\n";
 
 void print_help() {
     std::printf(
@@ -134,7 +151,8 @@ void print_help() {
         "                With -v and -D, no -a means every algorithm.\n"
         "  -s AUTH-SCOPE The auth-scope (required except with -l): the module's\n"
         "                AuthMutualScope, for example http://www.example.com or\n"
-        "                *.example.com.\n"
+        "                *.example.com. Refused as the module refuses it (lower\n"
+        "                case, no default port, no path); give it once.\n"
         "  -c            Create FILE, replacing an existing verifier file (all its\n"
         "                users are lost). A file that is not a verifier file is never\n"
         "                replaced: remove it first.\n"
@@ -147,19 +165,25 @@ void print_help() {
         "                confirmation), for scripts.\n"
         "  -D            Delete the user's verifiers for AUTH-SCOPE, REALM and the -a\n"
         "                algorithms (all algorithms without -a); the user disappears\n"
-        "                when no verifier is left.\n"
+        "                when no verifier is left. With FILE USER only (no -s, no\n"
+        "                REALM): delete the user and all its verifiers, also a\n"
+        "                damaged record.\n"
+        "  -x            The same as -D (htdbm's letter).\n"
         "  -v            Verify the password against the stored verifiers (exit 0 when\n"
         "                it matches, 3 when not).\n"
         "  -l            List the users of FILE: one line per verifier,\n"
         "                USER<TAB>ALGORITHM<TAB>AUTH-SCOPE<TAB>REALM.\n"
         "  -T DBMTYPE    DBM type of FILE: default, db, gdbm, sdbm (as AuthMutualDBMType;\n"
         "                default: \"default\", APR-util's default type).\n"
-        "  -h, --help    Show this help.\n\n"
+        "  -h, --help    Show this help.\n"
+        "  --version     Show the version.\n\n"
         "Without -b or -i the password is asked twice on the terminal, without echo.\n"
         "Writers lock FILE.lock, write a complete new file and rename it over FILE,\n"
         "so concurrent runs lose nothing and a failed write leaves FILE intact. New\n"
         "files get mode 0600: let httpd read them once (chgrp www-data FILE;\n"
-        "chmod 640 FILE); an existing file keeps its mode, owner and group.\n\n"
+        "chmod 640 FILE); an existing file keeps its mode, owner and group. After\n"
+        "writing, htmutual warns when the user apache2 runs as (APACHE_RUN_USER in\n"
+        "/etc/apache2/envvars) cannot read FILE.\n\n"
         "Exit status:\n"
         "   0  success (with -v: the password matches)\n"
         "   1  FILE cannot be read, created, locked or written\n"
@@ -191,8 +215,9 @@ int usage_error(const char* tag, const std::string& message) {
 // ---- command line -----------------------------------------------------------
 
 // Returns exit_ok when the options are usable, or the exit code.
-int parse_options(int argc, char** argv, Options& options, bool& help) {
+int parse_options(int argc, char** argv, Options& options, bool& help, bool& version) {
     static const struct option long_options[] = {{"help", no_argument, nullptr, 'h'},
+                                                 {"version", no_argument, nullptr, 'V'},
                                                  {nullptr, 0, nullptr, 0}};
     bool mode_conflict = false;
     auto set_mode = [&](Mode mode) {
@@ -202,10 +227,17 @@ int parse_options(int argc, char** argv, Options& options, bool& help) {
     opterr = 0;
     int c;
     // "+": stop at the first operand, so a -b password may start with "-".
-    while ((c = getopt_long(argc, argv, "+a:s:cnbiDvlT:h", long_options, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, "+a:s:cnbiDxvlT:h", long_options, nullptr)) != -1) {
         switch (c) {
             case 'a': options.algorithm_names.emplace_back(optarg); break;
             case 's':
+                // One verifier is made for one auth-scope: a second -s would
+                // silently win, so it is refused.
+                if (options.have_scope)
+                    return usage_error("MUT04900", "-s given twice (\"" +
+                                                       printable(options.auth_scope) + "\" and \"" +
+                                                       printable(optarg) +
+                                                       "\"); run htmutual once per auth-scope");
                 options.auth_scope = optarg;
                 options.have_scope = true;
                 break;
@@ -213,7 +245,8 @@ int parse_options(int argc, char** argv, Options& options, bool& help) {
             case 'n': set_mode(Mode::print); break;
             case 'b': options.password_from_argv = true; break;
             case 'i': options.password_from_stdin = true; break;
-            case 'D': set_mode(Mode::remove); break;
+            case 'D':
+            case 'x': set_mode(Mode::remove); break;  // -x: htdbm's letter
             case 'v': set_mode(Mode::verify); break;
             case 'l': set_mode(Mode::list); break;
             case 'T':
@@ -221,6 +254,7 @@ int parse_options(int argc, char** argv, Options& options, bool& help) {
                 options.have_type = true;
                 break;
             case 'h': help = true; return exit_ok;
+            case 'V': version = true; return exit_ok;
             case ':':
                 return usage_error("MUT04001", std::string("option -") +
                                                    static_cast<char>(optopt) +
@@ -242,7 +276,7 @@ int parse_options(int argc, char** argv, Options& options, bool& help) {
                    [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
 
     if (mode_conflict)
-        return usage_error("MUT04004", "use only one of -n, -v, -D and -l");
+        return usage_error("MUT04004", "use only one of -n, -v, -D (-x) and -l");
     if (options.password_from_argv && options.password_from_stdin)
         return usage_error("MUT04005", "use either -b or -i, not both");
     const Mode mode = options.mode;
@@ -256,14 +290,28 @@ int parse_options(int argc, char** argv, Options& options, bool& help) {
         return usage_error("MUT04008", "-n writes no file: drop -T");
     if (mode == Mode::list && (options.have_scope || !options.algorithm_names.empty()))
         return usage_error("MUT04009", "-l lists every user of FILE: drop -s and -a");
-    if (mode != Mode::list && !options.have_scope)
+    // -D FILE USER (htdbm -x): the whole user, whatever its verifiers.
+    const bool whole_user = mode == Mode::remove && !options.have_scope &&
+                            options.algorithm_names.empty() && operand_count == 2;
+    if (mode != Mode::list && !whole_user && !options.have_scope)
         return usage_error("MUT04010",
                            "-s AUTH-SCOPE is required: give the AuthMutualScope of the "
                            "protected area (it is an input of pi)");
-    if (mode != Mode::list && options.auth_scope.empty())
+    if (mode != Mode::list && !whole_user && options.auth_scope.empty())
         return usage_error("MUT04011", "-s AUTH-SCOPE must not be empty");
+    // The module's own check (AuthMutualScope) and its words: a verifier for
+    // a scope the module refuses could never be used. -D and -v still take
+    // any scope, for verifiers older versions made.
+    if (options.have_scope && (mode == Mode::update || mode == Mode::print) &&
+        !options.auth_scope.empty()) {
+        const std::string problem = check_auth_scope(options.auth_scope);
+        if (!problem.empty())
+            return fail(exit_usage, "MUT04901",
+                        "-s \"" + printable(options.auth_scope) + "\": " + problem +
+                            " (the module refuses this AuthMutualScope too)");
+    }
 
-    std::size_t wanted = mode == Mode::list ? 1 : mode == Mode::print ? 2 : 3;
+    std::size_t wanted = mode == Mode::list ? 1 : mode == Mode::print || whole_user ? 2 : 3;
     if (options.password_from_argv) ++wanted;
     if (operand_count != wanted) {
         std::string what = mode == Mode::list    ? "FILE"
@@ -516,6 +564,131 @@ int check_text_lengths(const std::string& realm, const std::string& auth_scope) 
 
 // ---- the file -------------------------------------------------------------------
 
+// A word for a command line the user may paste: as is when plain, else in
+// single quotes (control characters shown as printable() does).
+std::string shell_quoted(std::string_view word) {
+    const bool plain = !word.empty() && std::all_of(word.begin(), word.end(), [](char ch) {
+        const auto c = static_cast<unsigned char>(ch);
+        return std::isalnum(c) || std::strchr("@%+=:,./-_", c) != nullptr;
+    });
+    if (plain) return std::string(word);
+    std::string out = "'";
+    for (char ch : word) {
+        if (ch == '\'') out += "'\\''";
+        else out += printable(std::string_view(&ch, 1));
+    }
+    return out + "'";
+}
+
+// The user (and group) apache2 runs as, from Debian's envvars file
+// ("export APACHE_RUN_USER=www-data"); false when there is no such file or
+// it computes the value (then htmutual cannot know it).
+bool apache_run_user(std::string& user, std::string& group, std::string& source) {
+    const char* env = std::getenv("HTMUTUAL_APACHE_ENVVARS");
+    source = env != nullptr && *env != '\0' ? env : default_envvars;
+    std::ifstream in(source);
+    if (!in) return false;
+    std::string line;
+    auto value_of = [&](std::string_view name, std::string& out) {
+        std::string_view rest(line);
+        rest.remove_prefix(std::min(rest.find_first_not_of(" \t"), rest.size()));
+        if (rest.substr(0, 7) == "export ") rest.remove_prefix(7);
+        if (rest.substr(0, name.size()) != name || rest.substr(name.size(), 1) != "=") return;
+        rest.remove_prefix(name.size() + 1);
+        rest = rest.substr(0, rest.find_first_of(" \t#;"));
+        if (rest.size() >= 2 && (rest.front() == '"' || rest.front() == '\'') &&
+            rest.back() == rest.front())
+            rest = rest.substr(1, rest.size() - 2);
+        out.assign(rest.data(), rest.size());
+    };
+    while (std::getline(in, line)) {
+        value_of("APACHE_RUN_USER", user);
+        value_of("APACHE_RUN_GROUP", group);
+    }
+    return !user.empty() && user.find('$') == std::string::npos;
+}
+
+// Whether the mode bits let uid (member of groups) do `want` (4 read,
+// 1 search). ACLs are not looked at.
+bool mode_permits(const struct stat& st, uid_t uid, const std::vector<gid_t>& groups,
+                  unsigned want) {
+    if (uid == 0) return true;
+    if (st.st_uid == uid) return ((st.st_mode >> 6) & want) == want;
+    if (std::find(groups.begin(), groups.end(), st.st_gid) != groups.end())
+        return ((st.st_mode >> 3) & want) == want;
+    return (st.st_mode & want) == want;
+}
+
+// After writing FILE: warns when the user apache2 runs as cannot read it
+// (the module would log "Permission denied" and refuse every login), with
+// the commands that fix it.
+void warn_unless_server_can_read(const std::string& path, const std::string& dbm_type) {
+    std::string user, group, source;
+    if (!apache_run_user(user, group, source)) return;
+    struct passwd* pw = ::getpwnam(user.c_str());
+    if (pw == nullptr) {
+        log(LogLevel::warn, "MUT04902",
+            source + " names APACHE_RUN_USER " + printable(user) +
+                ", but there is no such user; apache2 will not start as it is");
+        return;
+    }
+    const uid_t uid = pw->pw_uid;
+    const gid_t gid = pw->pw_gid;
+    int count = 32;
+    std::vector<gid_t> groups(static_cast<std::size_t>(count));
+    if (::getgrouplist(pw->pw_name, gid, groups.data(), &count) < 0) {
+        groups.resize(static_cast<std::size_t>(count));
+        if (::getgrouplist(pw->pw_name, gid, groups.data(), &count) < 0) count = 0;
+    }
+    groups.resize(static_cast<std::size_t>(count));
+    if (std::find(groups.begin(), groups.end(), gid) == groups.end()) groups.push_back(gid);
+    if (group.empty() || group.find('$') != std::string::npos) {
+        struct group* gr = ::getgrgid(gid);
+        group = gr != nullptr ? gr->gr_name : std::to_string(gid);
+    }
+
+    std::string first, second;
+    if (!dbm_file_names(path, dbm_type, first, second)) return;
+    std::vector<std::string> unreadable;
+    std::string blocked_directory;
+    for (const std::string& name : {first, second}) {
+        if (name.empty()) continue;
+        char* resolved = ::realpath(name.c_str(), nullptr);
+        if (resolved == nullptr) continue;
+        std::string full(resolved);
+        std::free(resolved);
+        // Every directory on the way must be searchable.
+        for (std::size_t slash = full.find('/', 1); slash != std::string::npos;
+             slash = full.find('/', slash + 1)) {
+            const std::string directory = full.substr(0, slash);
+            struct stat st;
+            if (::stat(directory.c_str(), &st) == 0 && !mode_permits(st, uid, groups, 1) &&
+                blocked_directory.empty())
+                blocked_directory = directory;
+        }
+        struct stat st;
+        if (::stat(full.c_str(), &st) == 0 && !mode_permits(st, uid, groups, 4))
+            unreadable.push_back(name);
+    }
+    if (!blocked_directory.empty()) {
+        log(LogLevel::warn, "MUT04903",
+            "the directory " + blocked_directory + " is not searchable by " + printable(user) +
+                " (APACHE_RUN_USER in " + source +
+                "), the user apache2 runs as: the module cannot open " + path +
+                " and will refuse every login (\"Permission denied\", MUT01108); keep the "
+                "file in a directory apache2 may enter, such as /etc/apache2");
+        return;
+    }
+    if (unreadable.empty()) return;
+    std::string files;
+    for (const std::string& name : unreadable) files += " " + shell_quoted(name);
+    log(LogLevel::warn, "MUT04904",
+        path + " is not readable by " + printable(user) + " (APACHE_RUN_USER in " + source +
+            "), the user apache2 runs as: the module will log \"Permission denied\" "
+            "(MUT01108) and refuse every login. Let it read the file: chgrp " +
+            shell_quoted(group) + files + " && chmod 640" + files);
+}
+
 int file_error(const DbmFileResult& r, const char* tag) {
     switch (r.error) {
         case DbmFileError::none: return exit_ok;
@@ -593,7 +766,9 @@ int list_users(const Options& options) {
             status = fail(exit_invalid_file, "MUT04052",
                           path + ": the record of user \"" + printable(key) +
                               "\" is not a valid verifier record (" + record_error_name(e) +
-                              "); check the file name and -T, or remove the user with -D");
+                              "); check the file name and -T, or remove the user with: "
+                              "htmutual -x " + (options.have_type ? "-T " + options.dbm_type + " " : "") +
+                              shell_quoted(path) + " " + shell_quoted(key));
             continue;
         }
         for (const VerifierEntry& entry : entries) {
@@ -605,6 +780,36 @@ int list_users(const Options& options) {
     if (std::fflush(stdout) != 0)
         return fail(exit_file, "MUT04053", "cannot write the list to standard output");
     return status;
+}
+
+// -D FILE USER: the user and every verifier, also a record that does not
+// decode (the advice -l gives for one); every other record must decode.
+int remove_whole_user(const Options& options, const std::string& typed_user) {
+    const std::string& path = options.operands[0];
+    FileLock lock;
+    if (DbmFileResult r = lock.acquire(path, true); !r) return file_error(r, "MUT04905");
+    DbmRecords records;
+    if (DbmFileResult r = read_dbm_file(path, options.dbm_type, records); !r)
+        return file_error(r, "MUT04906");
+    // The key as prepared (what htmutual stores), else byte for byte as -l shows it.
+    std::string user;
+    auto found = records.end();
+    if (prepare_username(typed_user, user) == PrepError::none) found = records.find(user);
+    if (found == records.end()) found = records.find(typed_user);
+    if (found == records.end())
+        return fail(exit_not_found, "MUT04907",
+                    "user \"" + printable(typed_user) + "\" is not in " + path +
+                        "; list the users with: htmutual -l " + path);
+    const std::string key = found->first;
+    std::vector<VerifierEntry> entries;
+    const bool damaged = decode_record(found->second, entries) != RecordError::none;
+    records.erase(found);
+    if (int s = validate_records(path, records, "modify"); s != exit_ok) return s;
+    if (int s = write_records(path, options.dbm_type, records); s != exit_ok) return s;
+    note("Deleted user " + printable(key) +
+         (damaged ? " (its damaged record)"
+                  : " and its " + std::to_string(entries.size()) + " verifier(s)"));
+    return exit_ok;
 }
 
 int remove_user(const Options& options, const std::string& realm, const std::string& user) {
@@ -795,13 +1000,30 @@ int add_user(const Options& options, const std::string& realm, const std::string
 int run(int argc, char** argv) {
     Options options;
     bool help = false;
+    bool version = false;
     if (argc <= 1) return usage_error("MUT04013", "no arguments");
-    if (int s = parse_options(argc, argv, options, help); s != exit_ok) return s;
+    if (int s = parse_options(argc, argv, options, help, version); s != exit_ok) return s;
     if (help) {
         print_help();
         return exit_ok;
     }
+    if (version) {
+        std::printf("htmutual, mod_auth_mutual %s (%s)\n", MUTUAL_VERSION, MUTUAL_RELEASE_DATE);
+        return exit_ok;
+    }
+    // An unusable DBM type fails before anything (a lock file) is created.
+    if (options.mode != Mode::print) {
+        std::string first, second;
+        if (DbmFileResult r = dbm_file_names(options.operands[0], options.dbm_type, first, second);
+            !r)
+            return file_error(r, "MUT04908");
+    }
     if (options.mode == Mode::list) return list_users(options);
+    if (options.mode == Mode::remove && options.operands.size() == 2) {
+        int s = remove_whole_user(options, options.operands[1]);
+        if (s == exit_ok) warn_unless_server_can_read(options.operands[0], options.dbm_type);
+        return s;
+    }
 
     // Operands: [FILE] REALM USER [PASSWORD]
     const std::size_t first = options.mode == Mode::print ? 0 : 1;
@@ -810,7 +1032,11 @@ int run(int argc, char** argv) {
     std::string user;
     if (int s = prepare_user(options.operands[first + 1], user); s != exit_ok) return s;
 
-    if (options.mode == Mode::remove) return remove_user(options, realm, user);
+    if (options.mode == Mode::remove) {
+        int s = remove_user(options, realm, user);
+        if (s == exit_ok) warn_unless_server_can_read(options.operands[0], options.dbm_type);
+        return s;
+    }
 
     SecretString typed, password;
     char* argv_password = options.password_from_argv ? argv[argc - 1] : nullptr;
@@ -818,7 +1044,10 @@ int run(int argc, char** argv) {
     if (int s = obtain_password(options, argv_password, confirm, typed); s != exit_ok) return s;
     if (int s = prepare_secret(typed, password); s != exit_ok) return s;
     if (options.mode == Mode::verify) return verify_user(options, realm, user, password);
-    return add_user(options, realm, user, password);
+    int s = add_user(options, realm, user, password);
+    if (s == exit_ok && options.mode == Mode::update)
+        warn_unless_server_can_read(options.operands[0], options.dbm_type);
+    return s;
 }
 
 }  // namespace

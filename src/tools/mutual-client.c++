@@ -34,8 +34,12 @@ using namespace mutual::client;
 
 namespace {
 
+#ifndef MUTUAL_VERSION  // from configure.ac's AC_INIT, through Makefile.in
+#define MUTUAL_VERSION "unknown"
+#endif
+
 const char* const program = "mutual-client";
-const char* const version = "1.0";
+const char* const version = MUTUAL_VERSION;
 
 // Exit statuses (documented in docs/mutual-client.1).
 enum Exit {
@@ -49,6 +53,7 @@ enum Exit {
     exit_authorization = 7,
     exit_not_protected = 8,
     exit_http_error = 9,
+    exit_redirects = 10,
 };
 
 struct Options {
@@ -62,12 +67,24 @@ struct Options {
     bool silent = false;
     bool include = false;
     bool allow_unauthenticated = false;
+    bool fail = false;               // -f: no body for HTTP errors (status >= 400)
+    bool follow = false;             // -L
+    long max_redirects = 50;
+    bool any_realm = false;          // offer the password to every realm that asks
+    std::optional<std::string> proxy_user;  // -U: the proxy's realm (RFC 8120 §14)
     bool reuse = true;
     bool kex_first = true;
     std::vector<std::string> algorithms;
     TransportOptions transport;
     std::vector<std::string> urls;
 };
+
+void short_usage(std::FILE* out) {
+    std::fprintf(out,
+                 "Usage: %s [options] URL...\n"
+                 "Try '%s --help' for more information.\n",
+                 program, program);
+}
 
 void usage(std::FILE* out) {
     std::fprintf(out,
@@ -84,10 +101,23 @@ void usage(std::FILE* out) {
         "  -H, --header 'N: V'      extra request header (repeatable)\n"
         "  -o, --output FILE        write bodies to FILE instead of stdout\n"
         "  -i, --include            print the verified response headers before the body\n"
+        "  -f, --fail               write no body for HTTP errors (status 400 or more)\n"
+        "  -L, --location           follow redirects (credentials only where a realm's\n"
+        "                           auth-scope and path cover the new URL)\n"
+        "      --max-redirs N       at most N redirects (default 50)\n"
+        "      --any-realm          offer the password to every realm that asks (default:\n"
+        "                           only to the first; others prompt or are refused)\n"
         "  -a, --algorithm LIST     algorithms to accept, most preferred first\n"
         "                           (comma-separated or repeated; default: all)\n"
         "  -k, --insecure           do not verify the TLS certificate chain and host name\n"
         "      --cacert FILE        trust the CA certificates in FILE (PEM)\n"
+        "      --capath DIR         trust the CA certificates in DIR (hashed names)\n"
+        "  -E, --cert FILE          TLS client certificate (PEM)\n"
+        "      --key FILE           its private key (default: in the --cert file)\n"
+        "      --resolve H:P:ADDR   connect to ADDR for host H and port P\n"
+        "  -x, --proxy URL          use the HTTP proxy URL (http://host:port)\n"
+        "  -U, --proxy-user USER    user name for Mutual authentication with the proxy\n"
+        "                           (password: $MUTUAL_PROXY_PASSWORD, else a prompt)\n"
         "      --max-filesize N     largest response body buffered (default 64 MiB)\n"
         "      --max-time SECONDS   limit for each HTTP request\n"
         "      --connect-timeout S  limit for connecting (default 30)\n"
@@ -104,8 +134,19 @@ void usage(std::FILE* out) {
         "1 local error; 2 usage; 3 credentials missing or rejected; 4 the server failed to\n"
         "authenticate itself (missing or wrong vks); 5 protocol error or nothing supported;\n"
         "6 transport error; 7 authorization failed; 8 not protected by Mutual authentication;\n"
-        "9 HTTP error status or server error.\n",
+        "9 HTTP error status (400 or more) or server error; 10 too many redirects.\n",
         program);
+}
+
+// Server-supplied text shown on the terminal: control characters (escape
+// sequences a hostile server could send) become '?'.
+std::string printable(std::string_view text) {
+    std::string out(text);
+    for (char& c : out) {
+        const unsigned char u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) c = '?';
+    }
+    return out;
 }
 
 // ---- passwords ------------------------------------------------------------
@@ -158,8 +199,10 @@ bool prompt_password(const std::string& prompt, SecretString& password) {
     struct termios silent = saved_terminal;
     silent.c_lflag &= static_cast<tcflag_t>(~(ECHO | ECHOE | ECHOK | ECHONL));
     silent.c_lflag |= ICANON;
-    (void)!write(fd, prompt.data(), prompt.size());
+    // Echo off before the prompt is shown (as getpass does): TCSAFLUSH
+    // discards what was typed before it, never an answer to the prompt.
     tcsetattr(fd, TCSAFLUSH, &silent);
+    (void)!write(fd, prompt.data(), prompt.size());
     const bool ok = read_line(fd, password);
     tcsetattr(fd, TCSAFLUSH, &saved_terminal);
     terminal_fd = -1;
@@ -192,50 +235,117 @@ public:
         return true;
     }
 
+    // The password of -u / --password-stdin / MUTUAL_PASSWORD is bound to
+    // the first realm (algorithm, auth-scope, realm, §5) it is used for.
+    // Another realm gets it only with --any-realm; otherwise it is asked
+    // for at the terminal, or refused without one.
     bool provide(const RealmInfo& realm, std::string& user, SecretString& password) {
-        if (!options_.user || rejected_) return false;
-        if (!have_password_) {
-            const std::string prompt = "Password for " + *options_.user + " (realm \"" +
-                                       realm.id.realm + "\" at " + realm.origin + "): ";
-            if (!prompt_password(prompt, password_)) {
-                std::fprintf(stderr,
-                             "%s: no terminal to ask for the password; use --password-stdin or "
-                             "MUTUAL_PASSWORD\n",
-                             program);
-                rejected_ = true;
-                return false;
+        if (!options_.user) return false;
+        const std::string key = realm_key(realm.id.algorithm, realm.scope, realm.id.realm);
+        for (const auto& r : rejected_)
+            if (r == key) return false;
+        for (const auto& entry : prompted_) {
+            if (entry.first != key) continue;
+            user = *options_.user;
+            password = entry.second;
+            return true;
+        }
+        const std::string where = "realm \"" + printable(realm.id.realm) + "\" at " +
+                                  printable(realm.origin);
+        if (have_password_ && (bound_.empty() || bound_ == key || options_.any_realm)) {
+            if (bound_.empty()) {
+                bound_ = key;
+                bound_name_ = where;
             }
+            user = *options_.user;
+            password = password_;
+            return true;
+        }
+        if (have_password_)
+            std::fprintf(stderr, "%s: %s asks for credentials; the password given is for %s\n",
+                         program, where.c_str(), bound_name_.c_str());
+        SecretString typed;
+        const std::string prompt = "Password for " + *options_.user + " (" + where + "): ";
+        if (!prompt_password(prompt, typed)) {
+            std::fprintf(stderr,
+                         have_password_
+                             ? "%s: no terminal to ask for it: refused (--any-realm offers the "
+                               "password to every realm)\n"
+                             : "%s: no terminal to ask for the password; use --password-stdin or "
+                               "MUTUAL_PASSWORD\n",
+                         program);
+            rejected_.push_back(key);
+            return false;
+        }
+        if (!have_password_) {
+            password_ = typed;
             have_password_ = true;
+            bound_ = key;
+            bound_name_ = where;
+        } else {
+            prompted_.emplace_back(key, typed);
         }
         user = *options_.user;
-        password = password_;
+        password = typed;
         return true;
     }
 
-    // After a rejection the same password is not offered again.
-    void rejected() { rejected_ = true; }
+    // After a rejection the same password is not offered to that realm again.
+    void rejected(const SessionSummary& s) {
+        rejected_.push_back(realm_key(s.algorithm, s.scope, s.realm));
+    }
+
+    static std::string realm_key(const std::string& algorithm, const std::string& scope,
+                                 const std::string& realm) {
+        // Lengths first: no two different triples give the same key.
+        return std::to_string(algorithm.size()) + ":" + algorithm + std::to_string(scope.size()) +
+               ":" + scope + realm;
+    }
 
 private:
     const Options& options_;
     SecretString password_;
     bool have_password_ = false;
-    bool rejected_ = false;
+    std::string bound_, bound_name_;
+    std::vector<std::pair<std::string, SecretString>> prompted_;
+    std::vector<std::string> rejected_;
 };
 
 // ---- output ---------------------------------------------------------------
 
-// Server-supplied text shown on the terminal: control characters (escape
-// sequences a hostile server could send) become '?'.
-std::string printable(std::string_view text) {
-    std::string out(text);
-    for (char& c : out) {
-        const unsigned char u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u == 0x7f) c = '?';
-    }
-    return out;
+// RFC 8053 Authentication-Control of the realm in use, in -v.
+void print_control(const AuthenticationControl& c) {
+    if (c.logout_timeout && *c.logout_timeout == 0)
+        std::fprintf(stderr,
+                     "* Authentication-Control: logout-timeout=0: session and credentials "
+                     "forgotten\n");
+    else if (c.logout_timeout)
+        std::fprintf(stderr,
+                     "* Authentication-Control: logout-timeout=%llu: session and credentials "
+                     "forgotten after that many seconds\n",
+                     static_cast<unsigned long long>(*c.logout_timeout));
+    if (!c.location_when_unauthenticated.empty())
+        std::fprintf(stderr, "* Authentication-Control: location-when-unauthenticated: %s\n",
+                     printable(c.location_when_unauthenticated).c_str());
+    if (!c.location_when_logout.empty())
+        std::fprintf(stderr, "* Authentication-Control: location-when-logout: %s\n",
+                     printable(c.location_when_logout).c_str());
+    if (!c.username.empty())
+        std::fprintf(stderr, "* Authentication-Control: the server accepts only user name %s\n",
+                     printable(c.username).c_str());
 }
 
 void print_event(const ExchangeEvent& e) {
+    if (e.kind == ExchangeEvent::Kind::note) {
+        std::fprintf(stderr, "* %s\n", printable(e.message).c_str());
+        return;
+    }
+    if (e.kind == ExchangeEvent::Kind::request && e.proxy) {
+        std::fprintf(stderr, "> (to the proxy %s)  [proxy %s]\n", printable(e.url).c_str(),
+                     e.message.c_str());
+        std::fprintf(stderr, "> Proxy-Authorization: %s\n", e.authorization.c_str());
+        return;
+    }
     if (e.kind == ExchangeEvent::Kind::request) {
         std::fprintf(stderr, "> %s %s  [%s]\n", printable(e.method).c_str(),
                      printable(e.url).c_str(), e.message.c_str());
@@ -243,11 +353,12 @@ void print_event(const ExchangeEvent& e) {
             std::fprintf(stderr, "> Authorization: %s\n", e.authorization.c_str());
         return;
     }
-    std::fprintf(stderr, "< %ld %s  [%s]\n", e.status, printable(e.reason_phrase).c_str(),
-                 e.message.c_str());
+    std::fprintf(stderr, "< %ld %s  [%s%s]\n", e.status, printable(e.reason_phrase).c_str(),
+                 e.proxy ? "proxy " : "", e.message.c_str());
     for (const auto& h : e.auth_headers)
         std::fprintf(stderr, "< %s: %s\n", printable(h.first).c_str(),
                      printable(h.second).c_str());
+    print_control(e.control);
 }
 
 class Output {
@@ -301,7 +412,8 @@ int exit_code_for(const FetchResult& r) {
         case Outcome::server_not_authenticated: return exit_server_not_authenticated;
         case Outcome::protocol_error:
         case Outcome::unsupported: return exit_protocol;
-        case Outcome::server_error: return exit_http_error;
+        case Outcome::server_error:
+        case Outcome::http_error: return exit_http_error;
     }
     return exit_protocol;
 }
@@ -386,6 +498,7 @@ int parse_options(int argc, char** argv, Options& o) {
     enum {
         opt_password_stdin = 256, opt_data_binary, opt_cacert, opt_max_filesize, opt_max_time,
         opt_connect_timeout, opt_no_reuse, opt_no_kex_first, opt_allow_unauthenticated,
+        opt_capath, opt_key, opt_resolve, opt_max_redirs, opt_any_realm,
     };
     static const struct option long_options[] = {
         {"user", required_argument, nullptr, 'u'},
@@ -399,6 +512,16 @@ int parse_options(int argc, char** argv, Options& o) {
         {"algorithm", required_argument, nullptr, 'a'},
         {"insecure", no_argument, nullptr, 'k'},
         {"cacert", required_argument, nullptr, opt_cacert},
+        {"capath", required_argument, nullptr, opt_capath},
+        {"cert", required_argument, nullptr, 'E'},
+        {"key", required_argument, nullptr, opt_key},
+        {"resolve", required_argument, nullptr, opt_resolve},
+        {"fail", no_argument, nullptr, 'f'},
+        {"location", no_argument, nullptr, 'L'},
+        {"max-redirs", required_argument, nullptr, opt_max_redirs},
+        {"any-realm", no_argument, nullptr, opt_any_realm},
+        {"proxy", required_argument, nullptr, 'x'},
+        {"proxy-user", required_argument, nullptr, 'U'},
         {"max-filesize", required_argument, nullptr, opt_max_filesize},
         {"max-time", required_argument, nullptr, opt_max_time},
         {"connect-timeout", required_argument, nullptr, opt_connect_timeout},
@@ -413,7 +536,7 @@ int parse_options(int argc, char** argv, Options& o) {
     };
     bool data_from_stdin = false;
     int c = 0;
-    while ((c = getopt_long(argc, argv, "u:X:d:H:o:ia:kvshV", long_options, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, "u:X:d:H:o:ia:kvshVfLE:x:U:", long_options, nullptr)) != -1) {
         switch (c) {
             case 'u': o.user = optarg; break;
             case opt_password_stdin: o.password_stdin = true; break;
@@ -475,6 +598,48 @@ int parse_options(int argc, char** argv, Options& o) {
             }
             case 'k': o.transport.insecure = true; break;
             case opt_cacert: o.transport.ca_file = optarg; break;
+            case opt_capath: o.transport.ca_path = optarg; break;
+            case 'E': o.transport.client_certificate = optarg; break;
+            case opt_key: o.transport.client_key = optarg; break;
+            case opt_resolve: {
+                // HOST:PORT:ADDRESS[,ADDRESS]... as curl takes it.
+                const std::string entry = optarg;
+                const std::size_t first = entry.find(':');
+                const std::size_t second =
+                    first == std::string::npos ? first : entry.find(':', first + 1);
+                if (first == 0 || second == std::string::npos || second == first + 1 ||
+                    second + 1 >= entry.size()) {
+                    std::fprintf(stderr, "%s: bad --resolve (want HOST:PORT:ADDRESS): %s\n",
+                                 program, optarg);
+                    return exit_usage;
+                }
+                o.transport.resolve.push_back(entry);
+                break;
+            }
+            case 'f': o.fail = true; break;
+            case 'L': o.follow = true; break;
+            case opt_max_redirs: {
+                unsigned long long n = 0;
+                if (!parse_size(optarg, n) || n > 1000) {
+                    std::fprintf(stderr, "%s: bad --max-redirs: %s\n", program, optarg);
+                    return exit_usage;
+                }
+                o.max_redirects = static_cast<long>(n);
+                break;
+            }
+            case opt_any_realm: o.any_realm = true; break;
+            case 'x': {
+                std::string error;
+                std::optional<Target> proxy = parse_target(optarg, &error);
+                if (!proxy || proxy->https()) {
+                    std::fprintf(stderr, "%s: bad --proxy (want http://host:port): %s\n", program,
+                                 optarg);
+                    return exit_usage;
+                }
+                o.transport.proxy = optarg;
+                break;
+            }
+            case 'U': o.proxy_user = optarg; break;
             case opt_max_filesize: {
                 unsigned long long n = 0;
                 if (!parse_size(optarg, n) || n == 0) {
@@ -505,13 +670,13 @@ int parse_options(int argc, char** argv, Options& o) {
                 std::printf("%s %s (%s, %s)\n", program, version, curl_version(),
                             OpenSSL_version(OPENSSL_VERSION));
                 return -1;
-            default: usage(stderr); return exit_usage;
+            default: short_usage(stderr); return exit_usage;
         }
     }
     for (int i = optind; i < argc; ++i) o.urls.push_back(argv[i]);
     if (o.urls.empty()) {
-        std::fprintf(stderr, "%s: no URL given\n", program);
-        usage(stderr);
+        if (argc > 1) std::fprintf(stderr, "%s: no URL given\n", program);
+        short_usage(stderr);
         return exit_usage;
     }
     if (o.password_stdin && data_from_stdin) {
@@ -520,6 +685,10 @@ int parse_options(int argc, char** argv, Options& o) {
     }
     if (o.password_stdin && !o.user) {
         std::fprintf(stderr, "%s: --password-stdin needs -u USER\n", program);
+        return exit_usage;
+    }
+    if (o.proxy_user && o.transport.proxy.empty()) {
+        std::fprintf(stderr, "%s: --proxy-user needs --proxy\n", program);
         return exit_usage;
     }
     if (o.method.empty()) o.method = o.data ? "POST" : "GET";
@@ -549,6 +718,7 @@ int main(int argc, char** argv) {
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int status = exit_success;
+    options.transport.user_agent = std::string(program) + "/" + version;
     {
         ClientOptions client_options;
         client_options.algorithms = options.algorithms;
@@ -560,6 +730,26 @@ int main(int argc, char** argv) {
                 return credentials.provide(realm, user, password);
             });
         client.set_release_unauthenticated(options.allow_unauthenticated);
+        // The proxy's realm has its own user and password (RFC 8120 §14).
+        client.set_proxy_credential_provider(
+            [&options](const RealmInfo& realm, std::string& user, SecretString& password) {
+                if (!options.proxy_user) return false;
+                if (const char* env = std::getenv("MUTUAL_PROXY_PASSWORD")) {
+                    password.assign(env);
+                } else if (!prompt_password("Proxy password for " + *options.proxy_user +
+                                                " (realm \"" + printable(realm.id.realm) +
+                                                "\" at the proxy " + printable(realm.origin) +
+                                                "): ",
+                                            password)) {
+                    std::fprintf(stderr,
+                                 "%s: no terminal to ask for the proxy password; use "
+                                 "MUTUAL_PROXY_PASSWORD\n",
+                                 program);
+                    return false;
+                }
+                user = *options.proxy_user;
+                return true;
+            });
         if (options.verbose >= 1) client.set_observer(print_event);
 
         Output output(options.output);
@@ -572,14 +762,52 @@ int main(int argc, char** argv) {
                 request.body = *options.data;
                 request.has_body = true;
             }
-            FetchResult result = client.fetch(request);
-            if (result.outcome == Outcome::credentials_rejected) credentials.rejected();
-            print_result(request, result, options.silent);
-            int code = exit_code_for(result);
-            if (result.released) {
-                if ((options.include && !output.write(headers_text(result))) ||
-                    !output.write(result.body))
-                    code = exit_local_error;
+            int code = exit_success;
+            for (long redirects = 0;; ++redirects) {
+                FetchResult result = client.fetch(request);
+                if (result.outcome == Outcome::credentials_rejected)
+                    credentials.rejected(result.summary);
+                const bool redirect = options.follow && !result.transport_failed &&
+                                      !result.location.empty();
+                code = exit_code_for(result);
+                std::optional<std::string> next;
+                if (redirect) next = resolve_reference(request.url, result.location);
+                const bool follow = redirect && next && parse_target(*next);
+                // A hop's result line only with -v; the last one always
+                // (unless -s and it succeeded).
+                if (!follow || options.verbose >= 1) print_result(request, result, options.silent);
+                if (follow) {
+                    if (redirects >= options.max_redirects) {
+                        std::fprintf(stderr, "%s: maximum (%ld) redirects followed\n", program,
+                                     options.max_redirects);
+                        code = exit_redirects;
+                        break;
+                    }
+                    if (options.verbose >= 1)
+                        std::fprintf(stderr, "* following the redirect to %s\n",
+                                     printable(*next).c_str());
+                    // As curl: 303 turns anything but HEAD into GET; 301 and
+                    // 302 turn a POST into GET.
+                    if ((result.status == 303 && request.method != "HEAD") ||
+                        ((result.status == 301 || result.status == 302) &&
+                         request.method == "POST")) {
+                        request.method = "GET";
+                        request.body.clear();
+                        request.has_body = false;
+                    }
+                    request.url = *next;
+                    continue;
+                }
+                if (redirect && !next)
+                    std::fprintf(stderr, "%s: cannot follow the redirect to %s\n", program,
+                                 printable(result.location).c_str());
+                const bool http_error = result.status >= 400 && !result.transport_failed;
+                if (result.released && !(options.fail && http_error)) {
+                    if ((options.include && !output.write(headers_text(result))) ||
+                        !output.write(result.body))
+                        code = exit_local_error;
+                }
+                break;
             }
             if (status == exit_success) status = code;
         }

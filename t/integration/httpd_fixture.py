@@ -382,14 +382,7 @@ class Httpd:
         with open(self.conf_path, "w") as f:
             f.write(self.config())
         make_readable(self.root)
-        env = dict(os.environ, MALLOC_CHECK_="3",
-                   MALLOC_PERTURB_=str(random.randint(1, 255)))
-        # a sanitizer build: the runtime and options go to apache2 only
-        for ours, httpds in (("HTTPD_LD_PRELOAD", "LD_PRELOAD"),
-                             ("HTTPD_ASAN_OPTIONS", "ASAN_OPTIONS"),
-                             ("HTTPD_UBSAN_OPTIONS", "UBSAN_OPTIONS")):
-            if os.environ.get(ours):
-                env[httpds] = os.environ[ours]
+        env = httpd_environment()
         self.stdio = open(self.path("logs", "stdio.log"), "ab")
         self.proc = subprocess.Popen(
             [httpd_binary(), "-d", self.root, "-f", self.conf_path, "-DFOREGROUND"],
@@ -579,6 +572,18 @@ class Httpd:
             return conn.request(method, path, headers)
         finally:
             conn.close()
+
+
+def httpd_environment():
+    """The environment of an apache2 process: malloc checks, and for a
+    sanitizer build the runtime and options, which go to apache2 only."""
+    env = dict(os.environ, MALLOC_CHECK_="3", MALLOC_PERTURB_=str(random.randint(1, 255)))
+    for ours, httpds in (("HTTPD_LD_PRELOAD", "LD_PRELOAD"),
+                         ("HTTPD_ASAN_OPTIONS", "ASAN_OPTIONS"),
+                         ("HTTPD_UBSAN_OPTIONS", "UBSAN_OPTIONS")):
+        if os.environ.get(ours):
+            env[httpds] = os.environ[ours]
+    return env
 
 
 def unprivileged_user():

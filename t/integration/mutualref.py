@@ -775,6 +775,9 @@ class Response:
         self.raw_head = raw_head
         self.authenticated = False  # set by Client after a verified vks
         self.session = None
+        # RFC 8120 §14: a proxy's answer (set by a Client in proxy mode):
+        # challenges in Proxy-Authenticate, vks in Proxy-Authentication-Info
+        self.proxy = False
 
     def header_all(self, name):
         return [v for n, v in self.headers if n.lower() == name.lower()]
@@ -785,7 +788,8 @@ class Response:
 
     @property
     def challenges(self):
-        return mutual_challenges(self.header_all("WWW-Authenticate"))
+        return mutual_challenges(self.header_all(
+            "Proxy-Authenticate" if self.proxy else "WWW-Authenticate"))
 
     @property
     def mutual_reason(self):
@@ -795,12 +799,31 @@ class Response:
 
     @property
     def auth_info(self):
-        values = self.header_all("Authentication-Info")
+        values = self.header_all(
+            "Proxy-Authentication-Info" if self.proxy else "Authentication-Info")
         if not values:
             return None
         if len(values) > 1:
             raise ProtocolError("several Authentication-Info headers")
         return parse_auth_info(values[0])
+
+    @property
+    def optional_challenges(self):
+        """Mutual challenges of Optional-WWW-Authenticate (RFC 8053 §3)."""
+        return mutual_challenges(self.header_all("Optional-WWW-Authenticate"))
+
+    def authentication_control(self, realm, scheme="Mutual"):
+        """The parameters of the Authentication-Control entry (RFC 8053 §4)
+        for scheme and realm, or None. Entries share the challenge grammar
+        (auth-scheme 1*SP 1#param, RFC 5987 ext-values decoded)."""
+        found = None
+        for value in self.header_all("Authentication-Control"):
+            for s, params in parse_challenges(value):
+                if s.lower() == scheme.lower() and params.get("realm") == realm:
+                    if found is not None:
+                        raise ProtocolError("two Authentication-Control entries for %r" % realm)
+                    found = params
+        return found
 
     def __repr__(self):
         return "<Response %d %s %s>" % (self.status, self.reason_phrase,
@@ -1019,7 +1042,7 @@ class Client:
     `requests` counts HTTP requests sent (round trips)."""
 
     def __init__(self, url, user, password, algorithms=None, ssl_context=None,
-                 persistent=True, timeout=30, vh=None):
+                 persistent=True, timeout=30, vh=None, proxy=False):
         u = urllib.parse.urlsplit(url)
         self.scheme = u.scheme
         self.host = u.hostname
@@ -1034,6 +1057,13 @@ class Client:
         self.requests = 0
         self.session = None
         self.challenge = None  # last 401-INIT/401-STALE: enables case A
+        # proxy=True: `url` is a forward proxy authenticating with Mutual
+        # (RFC 8120 §14): 407, Proxy-Authenticate, Proxy-Authorization,
+        # Proxy-Authentication-Info, vh = the proxy's scheme://host:port;
+        # request targets are then absolute URLs (absolute-form).
+        self.proxy = proxy
+        self.auth_status = 407 if proxy else 401
+        self.authorization_header = "Proxy-Authorization" if proxy else "Authorization"
         self._pi_cache = {}
 
     def close(self):
@@ -1042,7 +1072,9 @@ class Client:
     # -- transport
     def request(self, path, headers=(), method="GET", body=b""):
         self.requests += 1
-        return self.conn.request(method, path, headers, body)
+        resp = self.conn.request(method, path, headers, body)
+        resp.proxy = self.proxy
+        return resp
 
     # -- helpers
     def vh(self, validation):
@@ -1081,7 +1113,7 @@ class Client:
     def initial(self, path, headers=()):
         """Normal request; returns (response, chosen challenge or None)."""
         resp = self.request(path, headers)
-        if resp.status != 401:
+        if resp.status != self.auth_status:
             return resp, None
         challenge = self.choose([c.check() for c in resp.challenges])
         self.challenge = challenge
@@ -1094,8 +1126,8 @@ class Client:
         K_c1 = alg.client_kc1(S_c1)
         auth = kex_c1_header(alg.name, challenge.validation, challenge.auth_scope,
                              challenge.realm, self.user, alg.encode_element(K_c1))
-        resp = self.request(path, [("Authorization", auth)] + list(headers))
-        kex = [c for c in resp.challenges if c.kind == "kex-s1"] if resp.status == 401 else []
+        resp = self.request(path, [(self.authorization_header, auth)] + list(headers))
+        kex = [c for c in resp.challenges if c.kind == "kex-s1"] if resp.status == self.auth_status else []
         if not kex:
             raise AuthenticationFailed(resp.mutual_reason, resp, "kex")
         s1 = kex[0].check()
@@ -1116,9 +1148,9 @@ class Client:
         """req-VFY-C; a non-401 answer must carry the right vks (else
         ServerAuthenticationFailed); 401 answers are returned as they are."""
         nc = session.next_nc() if nc is None else nc
-        resp = self.request(path, [("Authorization", session.authorization(nc))] + list(headers),
+        resp = self.request(path, [(self.authorization_header, session.authorization(nc))] + list(headers),
                             method, body)
-        if resp.status != 401:
+        if resp.status != self.auth_status:
             self.check_vks(resp, session, nc)
         return resp
 
@@ -1153,7 +1185,7 @@ class Client:
         for attempt in range(attempts):
             _, session = self.key_exchange(path, challenge, headers)
             resp = self.verify(path, session, headers=headers)
-            if resp.status != 401:
+            if resp.status != self.auth_status:
                 self.session = session
                 return resp
             if resp.mutual_reason != "stale-session" or attempt == attempts - 1:
@@ -1163,7 +1195,7 @@ class Client:
     def get(self, path, headers=(), method="GET", body=b""):
         if self.session is not None:
             resp = self.verify(path, self.session, headers=headers, method=method, body=body)
-            if resp.status != 401:
+            if resp.status != self.auth_status:
                 return resp
             reason = resp.mutual_reason
             self.session = None

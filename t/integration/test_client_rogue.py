@@ -39,8 +39,12 @@ class Rogue(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.vh = ("http://127.0.0.1:%d" % self.port).encode()
         self.sessions = {}
         self.requests = []
-        password = PASSWORD if mode == "honest" else "a guess"
-        self.J = self.alg.J(self.alg.pi(password, SCOPE, REALM, USER))
+        password = PASSWORD if mode in ("honest", "no-scope", "auth-info-on-normal",
+                                        "stale-after-kex") else "a guess"
+        # Without auth-scope the scope is the single-server one (RFC 8120
+        # §4.1): pi is salted with "http://127.0.0.1:<port>".
+        self.scope = "http://127.0.0.1:%d" % self.port if mode == "no-scope" else SCOPE
+        self.J = self.alg.J(self.alg.pi(password, self.scope, REALM, USER))
         self.thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
@@ -53,6 +57,9 @@ class Rogue(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.thread.join(5)
 
     def common(self):
+        if self.mode == "no-scope":
+            return ('version=1, algorithm=%s, validation=host, realm="%s"'
+                    % (self.alg.name, REALM))
         return ('version=1, algorithm=%s, validation=host, auth-scope="%s", realm="%s"'
                 % (self.alg.name, SCOPE, REALM))
 
@@ -83,6 +90,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if mode == "basic-only":
             return self.reply(401, [("WWW-Authenticate", 'Basic realm="%s"' % REALM)])
         if not auth:
+            if mode == "auth-info-on-normal":  # a 200-VFY-S nobody asked for
+                return self.reply(200, [("Authentication-Info", "version=1, sid=%s, vks=%s" % (
+                    secrets.token_hex(16), srv.wire(A.encode_hash(secrets.randbelow(2 ** 64)))))])
             if mode == "kex-s1-first":  # a 401-KEX-S1 nobody asked for
                 return self.reply(401, [("WWW-Authenticate", "Mutual " + srv.common() +
                                          ", sid=%s, ks1=%s, nc-max=100, nc-window=128, time=300"
@@ -93,6 +103,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if "kc1" in p:
             if mode == "normal-after-kex":
                 return self.reply(200, [])
+            if mode == "stale-after-kex":  # 401-STALE answers only req-VFY-C
+                return self.reply(401, [("WWW-Authenticate", "Mutual " + srv.common() +
+                                         ", reason=stale-session")])
             K_c1 = A.decode_element(p["kc1"])
             if mode == "reflect-kc1":
                 K_s1, z = K_c1, secrets.randbelow(2 ** 200)  # echo the client's own key
@@ -236,3 +249,27 @@ def test_unsolicited_kex_s1():
 
 def test_downgrade_to_basic():
     refused("basic-only", 8)
+
+
+# ---- RFC 8120 §10.1: responses that end the sequence as fatal errors ------------------
+
+
+def test_authentication_info_on_a_normal_response_is_fatal():
+    # Even with --allow-unauthenticated: neither the body nor the headers.
+    refused("auth-info-on-normal", 5, args=["--allow-unauthenticated", "-i"])
+
+
+def test_stale_answering_the_key_exchange_is_fatal():
+    p, rogue = refused("stale-after-kex", 5, args=["--allow-unauthenticated"])
+    assert "401-STALE in response to req-KEX-C1" in p.stderr, p.stderr
+
+
+# ---- an independent server that omits auth-scope (RFC 8120 §4.1) ---------------------
+
+
+def test_omitted_auth_scope_is_single_server_for_every_algorithm():
+    for name in sorted(m.ALGORITHMS):
+        p, rogue, created = run_against("no-scope", name, output=False)
+        assert p.returncode == 0, "%s: exit %d\n%s" % (name, p.returncode, p.stderr)
+        assert p.stdout.encode() == BODY and "AUTH-SUCCEED" in p.stderr, p.stderr
+        assert len(rogue.requests) == 3

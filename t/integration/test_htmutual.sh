@@ -24,6 +24,9 @@ if [ ! -x "$HTMUTUAL" ]; then
 fi
 
 T=$(mktemp -d /tmp/test_htmutual.XXXXXX)
+# htmutual warns after writing a file apache2's user cannot read; only the
+# cases about that warning (below) point it at an envvars file.
+export HTMUTUAL_APACHE_ENVVARS=/nonexistent
 trap 'rm -rf "$T"' EXIT
 trap 'exit 130' INT TERM HUP
 cd "$T" || exit 1
@@ -72,6 +75,7 @@ run_in() {
     if [ "$got" -eq "$want" ]; then ok "$desc"; else not_ok "$desc (exit $got, want $want)" dump; fi
 }
 err_has() { grep -q -- "$1" "$T/err"; }
+err_has_text() { grep -qF -- "$1" "$T/err"; }
 out_has() { grep -q -- "$1" "$T/out"; }
 sum() { cat "$@" | sha256sum | cut -d' ' -f1; }
 users_in() { "$HTMUTUAL" -l "$@" 2>/dev/null | cut -f1 | sort -u | wc -l; }
@@ -80,7 +84,7 @@ no_leftovers() { ! ls "$T" | grep -q 'htmutual-new'; }
 # ---- help and usage ----------------------------------------------------------
 run 0 "--help exits 0" "$HTMUTUAL" --help
 check "--help says realm and auth-scope are inputs of pi" grep -q "inputs of pi" "$T/out"
-for flag in -a -s -c -n -b -i -D -v -l -T; do
+for flag in -a -s -c -n -b -i -D -x -v -l -T --version; do
     check "--help documents $flag" grep -q -- "^  $flag " "$T/out"
 done
 check "--help lists the exit codes" grep -q "^  10  unknown algorithm" "$T/out"
@@ -102,7 +106,7 @@ run 2 "-v with -D" "$HTMUTUAL" -vD -s "$SCOPE" f realm alice
 run 2 "-D takes no password" "$HTMUTUAL" -Db -s "$SCOPE" f realm alice pw
 run 2 "-l with -s" "$HTMUTUAL" -l -s "$SCOPE" f
 run 2 "-n with -T" "$HTMUTUAL" -nb -T db -s "$SCOPE" realm alice pw
-run 2 "unknown option" "$HTMUTUAL" -x -s "$SCOPE" f realm alice
+run 2 "unknown option" "$HTMUTUAL" -Z -s "$SCOPE" f realm alice
 check "unknown option: usage is shown" err_has "htmutual --help"
 run 2 "-a without its argument" "$HTMUTUAL" -s "$SCOPE" -a
 run 10 "unknown algorithm" "$HTMUTUAL" -nb -a iso-kam3-ec-p384-sha384 -s "$SCOPE" realm alice pw
@@ -259,7 +263,9 @@ for alg in ALGORITHMS:
         password = word(rng.randint(1, 24), accents + " ;:,%\"'\\")
         password = password.strip() or "x"
         realm = word(rng.randint(0, 20), accents + " ;:,%\"\\")
-        scope = rng.choice(["", "http://", "https://", "*."]) + word(rng.randint(1, 12)).lower() + ".example"
+        # A host the module accepts as AuthMutualScope (htmutual refuses others).
+        label = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(rng.randint(1, 12)))
+        scope = rng.choice(["", "http://", "https://", "*."]) + label + ".example"
         case = "%s user=%r realm=%r scope=%r (seed %d)" % (alg, user, realm, scope, seed)
         try:
             ok = htmutual_j(alg, scope, realm, user, password) == reference_j(alg, scope, realm, user, password)
@@ -587,6 +593,93 @@ run 4 "prompt: Ctrl-C at the prompt" tty_run '\x03' "$HTMUTUAL" -s "$SCOPE" tty.
 check "prompt: Ctrl-C adds nobody" test "$(users_in tty.db)" -eq 2
 run 2 "no terminal and no -i" setsid "$HTMUTUAL" -s "$SCOPE" tty.db Staff nottyuser
 check "no terminal: the message suggests -i" err_has "use -i"
+
+# ---- issue 16: -s as the module checks it, -x, --version, advice that works ---------
+VERSION=$(sed -n 's/^AC_INIT(\[[^]]*\], \[\([^]]*\)\].*/\1/p' "$OLDPWD/configure.ac" 2>/dev/null)
+run 0 "--version exits 0" "$HTMUTUAL" --version
+check "--version names configure.ac's version ($VERSION)" \
+    test -n "$VERSION" -a "$(cut -d' ' -f3 "$T/out")" = "$VERSION"
+# The module's words for an AuthMutualScope it refuses (apache2 -t).
+module_says() {
+    local mod=$MODULE_SO conf=$T/scope.conf
+    printf 'ServerRoot %s\nErrorLog %s/scope.log\nPidFile %s/scope.pid\nListen 127.0.0.1:1\n' \
+        "$T" "$T" "$T" >"$conf"
+    printf 'LoadModule mpm_event_module %s/mod_mpm_event.so\n' "$MODULES" >>"$conf"
+    printf 'LoadModule authn_core_module %s/mod_authn_core.so\n' "$MODULES" >>"$conf"
+    printf 'LoadModule authz_core_module %s/mod_authz_core.so\n' "$MODULES" >>"$conf"
+    printf 'LoadModule auth_mutual_module %s\n<Location />\nAuthMutualScope "%s"\n</Location>\n' \
+        "$mod" "$1" >>"$conf"
+    "$APACHE2" -t -f "$conf" 2>&1 | sed -n 's/.*AuthMutualScope "[^"]*": //p' | head -n 1
+}
+MODULE_SO=$OLDPWD/${B:-build}/mod_auth_mutual.so
+MODULES=${HTTPD_MODULES:-/usr/lib/apache2/modules}
+APACHE2=${HTTPD:-/usr/sbin/apache2}
+for bad in 'HTTP://Example.com' 'http://example.com:80' 'http://example.com/path' '*.com' \
+           'https://www.example.com:443' 'Example.com' 'example.com:8080'; do
+    run 2 "-s $bad refused (exit 2)" "$HTMUTUAL" -nb -s "$bad" Staff alice pw
+    if [ -x "$APACHE2" ] && [ -f "$MODULE_SO" ]; then
+        said=$(module_says "$bad")
+        check "-s $bad: the module refuses it too" test -n "$said"
+        check "-s $bad: htmutual gives the module's reason" err_has_text "-s \"$bad\": $said"
+    fi
+    check "-s $bad: nothing printed" test ! -s "$T/out"
+done
+for good in 'http://example.com:8080' 'https://www.example.com' '*.example.com' 'example.com' '127.0.0.1'; do
+    run 0 "-s $good accepted" "$HTMUTUAL" -nb -s "$good" Staff alice pw
+done
+run 2 "-s twice is refused" "$HTMUTUAL" -nb -s "$SCOPE" -s "*.example.com" Staff alice pw
+check "-s twice: the message names both" err_has '"https://www.example.com" and "\*.example.com"'
+
+run 10 "-T ndbm (not in this APR-util) is refused" "$HTMUTUAL" -cb -T ndbm -s "$SCOPE" nd.db Staff alice pw
+check "-T ndbm: no stray lock file or DBM" test ! -e nd.db.lock -a ! -e nd.db -a ! -e nd.db.db
+run 10 "-T ndbm: -D refused the same way" "$HTMUTUAL" -x -T ndbm nd.db alice
+check "-T ndbm -D: no stray lock file" test ! -e nd.db.lock
+
+"$HTMUTUAL" -cb -s "$SCOPE" x.db Staff alice pw 2>/dev/null
+"$HTMUTUAL" -b -s "$SCOPE" x.db Staff bob pw 2>/dev/null
+"$HTMUTUAL" -b -s "$SCOPE" x.db Other bob pw 2>/dev/null
+run 0 "-x is -D (htdbm's letter)" "$HTMUTUAL" -x -s "$SCOPE" x.db Other bob
+check "-x removed one verifier" test "$(grep -c '^bob	' <("$HTMUTUAL" -l x.db))" -eq 1
+run 0 "-x FILE USER removes the whole user" "$HTMUTUAL" -x x.db bob
+check "-x FILE USER: bob is gone, alice stays" test "$("$HTMUTUAL" -l x.db | cut -f1 | tr '\n' ' ')" = "alice "
+run 8 "-x FILE USER of an unknown user" "$HTMUTUAL" -x x.db nobody-here
+run 2 "-x FILE REALM USER without -s" "$HTMUTUAL" -x x.db Staff alice
+check "-x without -s: the message says -s is required" err_has "-s AUTH-SCOPE is required"
+run 8 "-D may name a scope the module refuses (old verifiers)" "$HTMUTUAL" -D -s "HTTP://X" x.db Staff alice
+check "-D of an old scope: looked up, not refused" err_has 'no verifier for auth-scope "HTTP://X"'
+run 8 "-v may name a scope the module refuses (old verifiers)" "$HTMUTUAL" -vb -s "HTTP://X" x.db Staff alice pw
+rm -f x.db x.db.lock
+
+# The damaged record of the foreign/damaged section above: -l's advice works.
+cp dmg.dir dmg2.dir && cp dmg.pag dmg2.pag
+run 7 "damaged record: -l reports it" "$HTMUTUAL" -l -T sdbm dmg2
+advice=$(sed -n 's/.*remove the user with: \(htmutual -x [^[]*\) \[MUT04052\]$/\1/p' "$T/err")
+check "damaged record: -l gives a command ($advice)" test -n "$advice"
+run 0 "damaged record: the advised command works" sh -c "PATH=$(dirname "$HTMUTUAL"):\$PATH; $advice"
+run 0 "damaged record: -l is clean afterwards" "$HTMUTUAL" -l -T sdbm dmg2
+check "damaged record: the five good users remain" test "$(users_in -T sdbm dmg2)" -eq 5
+run 0 "damaged record: adding works again" "$HTMUTUAL" -b -T sdbm -s "$SCOPE" dmg2 Staff user7 pw7
+
+# A file the server cannot read: htmutual says so, with the fix.
+printf '# Debian envvars\nexport APACHE_RUN_USER=nobody\nexport APACHE_RUN_GROUP="nogroup"\n' >envvars
+chmod 755 "$T"
+mkdir -m 755 rd
+run 0 "a new 0600 file: written" env HTMUTUAL_APACHE_ENVVARS=envvars "$HTMUTUAL" -cb -s "$SCOPE" rd/u.db Staff alice pw
+check "a new 0600 file: warns that nobody (APACHE_RUN_USER) cannot read it" \
+    err_has "rd/u.db is not readable by nobody (APACHE_RUN_USER in envvars).*MUT01108.*chgrp nogroup rd/u.db && chmod 640 rd/u.db"
+run 0 "-D on an unreadable file: warns too" env HTMUTUAL_APACHE_ENVVARS=envvars "$HTMUTUAL" -D -s "$SCOPE" rd/u.db Staff alice
+check "-D: the warning is there" err_has "MUT04904"
+chmod 644 rd/u.db
+run 0 "a readable file: no warning" env HTMUTUAL_APACHE_ENVVARS=envvars "$HTMUTUAL" -b -s "$SCOPE" rd/u.db Staff alice pw
+check "a readable file: no warning" sh -c "! grep -q 'MUT0490' '$T/err'"
+chmod 700 rd
+run 0 "a directory nobody may enter: written" env HTMUTUAL_APACHE_ENVVARS=envvars "$HTMUTUAL" -b -s "$SCOPE" rd/u.db Staff bob pw
+check "a directory nobody may enter: warns about the directory" err_has "the directory .*/rd is not searchable by nobody"
+chmod 755 rd
+run 0 "no envvars file: no warning" env HTMUTUAL_APACHE_ENVVARS=/nonexistent "$HTMUTUAL" -cb -s "$SCOPE" rd/v.db Staff alice pw
+check "no envvars file: silent" sh -c "! grep -q 'MUT0490' '$T/err'"
+run 0 "-l of a 0600 file: no warning (nothing written)" env HTMUTUAL_APACHE_ENVVARS=envvars "$HTMUTUAL" -l rd/v.db
+check "-l: silent" sh -c "! grep -q 'MUT0490' '$T/err'"
 
 # ---- -l format ---------------------------------------------------------------------
 "$HTMUTUAL" -cb -s "$SCOPE" fmt.db "tab	realm" "ctl" pw 2>/dev/null

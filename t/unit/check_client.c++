@@ -54,6 +54,9 @@ struct Server {
     RealmId id;
     std::string user = "alice";
     std::string vh = "http://example.com:80";
+    // The auth-scope the server salts pi with when it omits the parameter:
+    // single-server (§4.1).
+    std::string omitted_scope = "http://example.com";
     Bytes j;
     std::uint64_t nc_max = 100, nc_window = 128, time = 300;
     std::optional<std::string> path;
@@ -72,6 +75,8 @@ struct Server {
     bool always_stale = false;
     Ks1Fault ks1_fault = Ks1Fault::none;
     int kex_count = 0, vfy_count = 0, normal_count = 0;
+    int accepted = 0;  // req-VFY-C the server verified (the request "ran")
+    std::string control;  // an Authentication-Control value on every response (RFC 8053)
 
     explicit Server(const char* algorithm, std::string realm = "test realm",
                     std::optional<std::string> scope = std::string("example.com"),
@@ -85,7 +90,7 @@ struct Server {
         set_password("password123");
     }
     void set_password(const std::string& password) {
-        const Secret pi = compute_pi(*a, password, id.auth_scope.value_or("example.com"), id.realm,
+        const Secret pi = compute_pi(*a, password, id.auth_scope.value_or(omitted_scope), id.realm,
                                      user);
         ck_assert_int_gt(static_cast<int>(pi.size()), 0);
         ck_assert_int_eq(static_cast<int>(a->verifier(pi, j)), static_cast<int>(KexError::none));
@@ -100,6 +105,7 @@ struct Server {
         r.status = status;
         r.tls = tls;
         r.tls_server_end_point = certificate_hash;
+        if (!control.empty()) r.headers.emplace_back("Authentication-Control", control);
         return r;
     }
     std::string init_header(const std::string& reason = "initial") const {
@@ -176,6 +182,7 @@ struct Server {
             return init("auth-failed");
         }
         if (authz_fail) return init("authz-failed");
+        ++accepted;
         Bytes vks = compute_vk_s(*a, k_c1, k_s1, z, c.nc, vh);
         if (wrong_vks) vks[0] ^= 0x01;
         Response r = response(200);
@@ -193,6 +200,8 @@ struct Run {
     SessionSummary summary;
     std::vector<MessageKind> sent;
     int credential_requests = 0;
+    int refused_bindings = 0;
+    AuthenticationControl control;
 };
 
 // Drives one exchange against the scripted server.
@@ -205,8 +214,19 @@ Run run(ClientContext& context, const std::string& url, Server& server,
     Step step = exchange.begin();
     for (int guard = 0; guard < 12; ++guard) {
         if (step.action == Step::Action::send_request) {
+            std::string authorization = step.authorization;
+            if (step.bind_to_connection) {
+                // The connection's certificate is the one the server shows now.
+                std::optional<std::string> bound = exchange.bind(server.certificate_hash);
+                if (!bound) {
+                    ++r.refused_bindings;
+                    step = exchange.connection_changed();
+                    continue;
+                }
+                authorization = *bound;
+            }
             r.sent.push_back(step.message);
-            step = exchange.receive(server.respond(step.authorization));
+            step = exchange.receive(server.respond(authorization));
         } else if (step.action == Step::Action::need_credentials) {
             ++r.credential_requests;
             step = user != nullptr ? exchange.supply_credentials(user, password)
@@ -218,6 +238,7 @@ Run run(ClientContext& context, const std::string& url, Server& server,
     ck_assert(step.action == Step::Action::finished);
     r.last = step;
     r.summary = exchange.summary();
+    r.control = exchange.control();
     return r;
 }
 
@@ -281,6 +302,7 @@ START_TEST(stale_session_rekeys_without_asking_again) {
     assert_success(r);
     ck_assert(r.sent == (std::vector<MessageKind>{MessageKind::req_vfy_c, MessageKind::req_kex_c1,
                                                   MessageKind::req_vfy_c}));
+    ck_assert(!r.summary.reused);  // a brand-new session
     ck_assert_int_eq(r.credential_requests, 0);
     ck_assert_int_eq(server.kex_count, 2);
     ck_assert_uint_eq(context.pi_derivations(), 1);  // pi cached, not derived again
@@ -450,11 +472,181 @@ START_TEST(authentication_info_on_a_normal_request_is_not_success) {
     r.headers.emplace_back("Authentication-Info",
                            "version=1, sid=0011, vks=\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"");
     s = exchange.receive(r);
+    // §10.1: a 200-VFY-S only answers req-VFY-C: fatal, nothing released.
     ck_assert(s.state == AuthState::unauthenticated);
-    ck_assert(s.outcome == Outcome::not_protected);
-    ck_assert(s.content != Content::verified);
+    ck_assert(s.outcome == Outcome::protocol_error);
+    ck_assert(s.content == Content::withheld);
 }
 END_TEST
+
+START_TEST(kex_s1_answering_a_normal_request_is_fatal) {
+    Server server(p256);
+    ClientContext context;
+    assert_success(run(context, "http://example.com/private/a", server));
+    Exchange exchange(context, *parse_target("http://example.com/elsewhere/a"));
+    Step s = exchange.begin();
+    ck_assert(s.message == MessageKind::normal_request);
+    MutualChallenge s1;
+    s1.kind = ResponseKind::kex_s1;
+    s1.id = server.id;
+    s1.sid = Bytes(16, 1);
+    s1.ks1 = server.a->encode_key(server.k_s1);
+    s1.nc_max = 10;
+    s1.nc_window = 10;
+    s1.time = 10;
+    Response r = server.response(401);
+    r.headers.emplace_back("WWW-Authenticate", serialize_challenge(s1, server.a->quoted_on_wire()));
+    s = exchange.receive(r);
+    ck_assert(s.outcome == Outcome::protocol_error);
+    ck_assert(s.content == Content::withheld);
+    ck_assert(context.has_credentials(p256, "example.com", "test realm"));
+}
+END_TEST
+
+START_TEST(stale_answering_kex_c1_is_fatal_and_keeps_the_credentials) {
+    Server server(p256);
+    ClientContext context;
+    Exchange exchange(context, *parse_target("http://example.com/a"));
+    Step s = exchange.begin();
+    s = exchange.receive(server.respond(s.authorization));
+    s = exchange.supply_credentials("alice", "password123");
+    ck_assert(s.message == MessageKind::req_kex_c1);
+    s = exchange.receive(server.init("stale-session"));
+    ck_assert(s.outcome == Outcome::protocol_error);
+    ck_assert(s.content == Content::withheld);
+    ck_assert(context.has_credentials(p256, "example.com", "test realm"));
+}
+END_TEST
+
+START_TEST(driver_withholds_fatal_responses_even_when_unauthenticated_content_is_allowed) {
+    // Authentication-Info on the response to a normal request: a body that
+    // pretends to be authenticated is never released.
+    struct Fake : Transport {
+        bool perform(const HttpRequest&, const RequestCredentials&, HttpResult& out,
+                     std::string*) override {
+            out = HttpResult{};
+            out.response.status = 200;
+            out.response.headers.emplace_back("Content-Type", "text/html");
+            out.response.headers.emplace_back(
+                "Authentication-Info",
+                "sid=0011, vks=\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"");
+            out.body = "forged";
+            return true;
+        }
+    } transport;
+    MutualClient client(ClientOptions{}, transport);
+    client.set_release_unauthenticated(true);
+    HttpRequest request;
+    request.url = "http://example.com/a";
+    const FetchResult r = client.fetch(request);
+    ck_assert(r.outcome == Outcome::protocol_error);
+    ck_assert(!r.released);
+    ck_assert(r.body.empty() && r.headers.empty());
+}
+END_TEST
+
+// ---- the realm is (algorithm, auth-scope, realm) (§5) ---------------------
+
+START_TEST(stale_naming_another_algorithm_is_not_our_realm) {
+    Server server(p256);
+    Server other(p521);  // same realm name and scope, another algorithm
+    ClientContext context;
+    assert_success(run(context, "http://example.com/a", server));
+    // A 401-STALE with another algorithm answering the first request (a
+    // req-VFY-C): a new realm, so the credentials are asked for again instead
+    // of a silent switch of algorithm.
+    Exchange exchange(context, *parse_target("http://example.com/b"));
+    Step s = exchange.begin();
+    ck_assert(s.message == MessageKind::req_vfy_c);
+    s = exchange.receive(other.init("stale-session"));
+    ck_assert(s.action == Step::Action::need_credentials);
+    assert_string_eq(s.realm.id.algorithm, p521);
+    // In the middle of a sequence it is a protocol error.
+    ClientContext fresh;
+    Exchange mid(fresh, *parse_target("http://example.com/c"));
+    s = mid.begin();
+    s = mid.receive(server.respond(s.authorization));
+    s = mid.supply_credentials("alice", "password123");
+    s = mid.receive(server.respond(s.authorization));
+    ck_assert(s.message == MessageKind::req_vfy_c);
+    s = mid.receive(other.init("stale-session"));
+    ck_assert(s.outcome == Outcome::protocol_error);
+    ck_assert(s.content == Content::withheld);
+    ck_assert(fresh.has_credentials(p256, "example.com", "test realm"));
+    ck_assert(!fresh.has_credentials(p521, "example.com", "test realm"));
+}
+END_TEST
+
+// ---- RFC 8053 Authentication-Control ------------------------------------
+
+START_TEST(logout_timeout_zero_forgets_session_and_credentials) {
+    Server server(p256);
+    server.control = "Mutual realm=\"test realm\", logout-timeout=0";
+    ClientContext context;
+    const Run r = run(context, "http://example.com/a", server);
+    assert_success(r);
+    ck_assert(r.control.logout_timeout.has_value() && *r.control.logout_timeout == 0);
+    ck_assert_uint_eq(context.session_count(), 0);
+    ck_assert(!context.has_credentials(p256, "example.com", "test realm"));
+    const Run again = run(context, "http://example.com/a", server);
+    assert_success(again);
+    ck_assert_int_eq(again.credential_requests, 1);  // asked again
+    ck_assert(again.sent == full_flow);
+}
+END_TEST
+
+START_TEST(logout_timeout_expires_session_and_credentials) {
+    std::int64_t clock = 1000;
+    ClientOptions options;
+    options.clock = [&clock] { return clock; };
+    Server server(p256);
+    server.control = "Basic realm=\"test realm\", logout-timeout=0, "
+                     "Mutual realm=\"other\", logout-timeout=0, "
+                     "Mutual realm=\"test realm\", logout-timeout=\"60\"";  // quoted too
+    ClientContext context(options);
+    assert_success(run(context, "http://example.com/a", server));
+    clock += 59;
+    const Run reused = run(context, "http://example.com/a", server);
+    assert_success(reused);
+    ck_assert(reused.summary.reused);  // the other entries were ignored
+    ck_assert(*reused.control.logout_timeout == 60);
+    clock += 61;  // 60 s after the last verified response
+    ck_assert(!context.has_credentials(p256, "example.com", "test realm"));
+    const Run after = run(context, "http://example.com/a", server);
+    assert_success(after);
+    ck_assert_int_eq(after.credential_requests, 1);
+}
+END_TEST
+
+START_TEST(logout_timeout_on_an_unverified_response_is_ignored) {
+    Server server(p256, "test realm");
+    server.control = "Mutual realm=\"test realm\", logout-timeout=0, username=\"admin\", "
+                     "location-when-unauthenticated=\"http://example.com/login\"";
+    ClientContext context;
+    // A 401-INIT reports username and location; its logout-timeout is ignored.
+    Exchange exchange(context, *parse_target("http://example.com/a"));
+    Step s = exchange.begin();
+    s = exchange.receive(server.respond(s.authorization));
+    ck_assert(s.action == Step::Action::need_credentials);
+    assert_string_eq(exchange.control().username, "admin");
+    assert_string_eq(exchange.control().location_when_unauthenticated, "http://example.com/login");
+    ck_assert(!exchange.control().logout_timeout.has_value());
+    // Wrong password: a negatively-authenticated 401 (username reported).
+    s = exchange.supply_credentials("alice", "wrong");
+    s = exchange.receive(server.respond(s.authorization));
+    s = exchange.receive(server.respond(s.authorization));
+    ck_assert(s.outcome == Outcome::credentials_rejected);
+    assert_string_eq(exchange.control().username, "admin");
+    // On a verified response username is ignored (§4.7).
+    server.control = "Mutual realm=\"test realm\", username=admin, "
+                     "location-when-logout=\"http://example.com/bye\"";
+    const Run ok = run(context, "http://example.com/a", server);
+    assert_success(ok);
+    ck_assert(ok.control.username.empty());
+    assert_string_eq(ok.control.location_when_logout, "http://example.com/bye");
+}
+END_TEST
+
 
 // ---- failures reported by the server ------------------------------------
 
@@ -465,7 +657,7 @@ START_TEST(wrong_password_ends_auth_required_and_forgets_credentials) {
     ck_assert(r.last.state == AuthState::auth_required);
     ck_assert(r.last.outcome == Outcome::credentials_rejected);
     ck_assert(r.last.detail.find("auth-failed") != std::string::npos);
-    ck_assert(!context.has_credentials("example.com", "test realm"));
+    ck_assert(!context.has_credentials(p256, "example.com", "test realm"));
     ck_assert_uint_eq(context.session_count(), 0);
     // Next time the user is asked again (Step 13 -> Step 12).
     const Run again = run(context, "http://example.com/private/a", server);
@@ -651,12 +843,30 @@ START_TEST(auth_scope_must_include_the_host) {
 }
 END_TEST
 
-START_TEST(absent_auth_scope_means_the_host) {
-    Server server(p256, "test realm", std::nullopt);  // server's pi uses "example.com"
+START_TEST(absent_auth_scope_means_single_server) {
+    // §4.1: an omitted auth-scope is the single-server type; the server
+    // salts pi with "http://example.com". Every algorithm.
+    Server server(all_algorithms_names[_i], "test realm", std::nullopt);
     ClientContext context;
     const Run r = run(context, "http://example.com/a", server);
     assert_success(r);
-    assert_string_eq(r.summary.scope, "example.com");
+    assert_string_eq(r.summary.scope, "http://example.com");
+    // A non-default port is part of it.
+    Server on_port(all_algorithms_names[_i], "test realm", std::nullopt);
+    on_port.omitted_scope = "http://example.com:8080";
+    on_port.vh = "http://example.com:8080";
+    on_port.set_password("password123");
+    ClientContext other;
+    const Run p = run(other, "http://EXAMPLE.com:8080/a", on_port);
+    assert_success(p);
+    assert_string_eq(p.summary.scope, "http://example.com:8080");
+    // The host alone (§5's single-host reading) is not what the server used.
+    Server host_only(all_algorithms_names[_i], "test realm", std::nullopt);
+    host_only.omitted_scope = "example.com";
+    host_only.set_password("password123");
+    ClientContext third;
+    ck_assert(run(third, "http://example.com/a", host_only).last.outcome ==
+              Outcome::credentials_rejected);
 }
 END_TEST
 
@@ -745,6 +955,31 @@ START_TEST(server_error_without_vks_is_unauthenticated) {
 }
 END_TEST
 
+START_TEST(error_answers_to_a_normal_request_are_errors_not_unprotected) {
+    const long statuses[] = {400, 404, 500, 503};
+    for (long status : statuses) {
+        ClientContext context;
+        Exchange exchange(context, *parse_target("http://example.com/a"));
+        Step s = exchange.begin();
+        Response r;
+        r.status = status;
+        s = exchange.receive(r);
+        ck_assert(s.state == AuthState::unauthenticated);
+        ck_assert_msg(s.outcome == (status >= 500 ? Outcome::server_error : Outcome::http_error),
+                      "%ld: %s", status, outcome_name(s.outcome));
+        ck_assert(s.detail.find(std::to_string(status)) != std::string::npos);
+    }
+    // A 401 with only another scheme stays "not protected by Mutual".
+    ClientContext context;
+    Exchange exchange(context, *parse_target("http://example.com/a"));
+    exchange.begin();
+    Response basic;
+    basic.status = 401;
+    basic.headers.emplace_back("WWW-Authenticate", "Basic realm=\"x\"");
+    ck_assert(exchange.receive(basic).outcome == Outcome::not_protected);
+}
+END_TEST
+
 // ---- path and realm knowledge ---------------------------------------------
 
 START_TEST(path_parameter_decides_which_requests_carry_credentials) {
@@ -823,13 +1058,65 @@ START_TEST(tls_server_end_point_binds_the_exchange_to_the_certificate) {
     server.use_tls(hash);
     ClientContext context;
     assert_success(run(context, "https://example.com/a", server));
-    assert_success(run(context, "https://example.com/a", server));
-    // Another certificate on the next connection (a man in the middle that
-    // relays to the real server): the vks no longer matches.
+    const Run reused = run(context, "https://example.com/a", server);
+    assert_success(reused);
+    ck_assert(reused.summary.reused);
+    ck_assert_int_eq(server.accepted, 2);
+    // Another certificate on the next connection: a man in the middle that
+    // relays to the real server (which keeps vh = its own certificate). The
+    // session's vkc is never sent over that connection; the client re-keys,
+    // and the vkc of the new session, bound to the intruder's certificate,
+    // is refused by the real server: no request ran.
     server.certificate_hash = Bytes(32, 0xa5);
     const Run r = run(context, "https://example.com/a", server);
-    ck_assert(r.last.outcome == Outcome::server_not_authenticated);
-    ck_assert(r.last.content == Content::withheld);
+    ck_assert_int_eq(r.refused_bindings, 1);
+    ck_assert(r.sent == (std::vector<MessageKind>{MessageKind::req_kex_c1,
+                                                  MessageKind::req_vfy_c}));
+    ck_assert_int_eq(server.accepted, 2);
+    ck_assert(r.last.outcome != Outcome::success);
+    ck_assert(r.last.content != Content::verified);
+}
+END_TEST
+
+START_TEST(certificate_changing_on_every_connection_ends_as_protocol_error) {
+    Server server(p256, "test realm", std::string("example.com"), "tls-server-end-point");
+    server.use_tls(Bytes(32, 1));
+    ClientContext context;
+    assert_success(run(context, "https://example.com/a", server));
+    std::optional<Target> t = parse_target("https://example.com/a");
+    Exchange exchange(context, *t);
+    Step s = exchange.begin();
+    unsigned refused = 0;
+    for (std::uint8_t cert = 2; s.action == Step::Action::send_request; ++cert) {
+        if (s.bind_to_connection) {
+            ck_assert(!exchange.bind(Bytes(32, cert)).has_value());
+            ++refused;
+            s = exchange.connection_changed();
+            continue;
+        }
+        server.use_tls(Bytes(32, cert));
+        s = exchange.receive(server.respond(s.authorization));
+    }
+    ck_assert(s.outcome == Outcome::protocol_error);
+    ck_assert_uint_eq(refused, 3);
+    ck_assert_int_eq(server.accepted, 1);
+    // The credentials survive.
+    ck_assert(context.has_credentials(p256, "example.com", "test realm"));
+}
+END_TEST
+
+START_TEST(bind_refuses_without_a_certificate_and_outside_a_vfy) {
+    Server server(p256, "test realm", std::string("example.com"), "tls-server-end-point");
+    server.use_tls(Bytes(32, 7));
+    ClientContext context;
+    assert_success(run(context, "https://example.com/a", server));
+    std::optional<Target> t = parse_target("https://example.com/a");
+    Exchange exchange(context, *t);
+    Step s = exchange.begin();
+    ck_assert(s.bind_to_connection && s.authorization.empty());
+    ck_assert(!exchange.bind(Bytes()).has_value());
+    Exchange other(context, *parse_target("https://example.com/b"));
+    ck_assert(!other.bind(Bytes(32, 7)).has_value());  // nothing in flight
 }
 END_TEST
 
@@ -882,11 +1169,22 @@ struct ScriptedTransport : Transport {
     Server& server;
     std::string body;
     int calls = 0;
+    std::vector<std::string> sent;  // the Authorization of every request sent
     ScriptedTransport(Server& s, std::string b) : server(s), body(std::move(b)) {}
-    bool perform(const HttpRequest&, const std::string& authorization, HttpResult& out,
+    bool perform(const HttpRequest&, const RequestCredentials& credentials, HttpResult& out,
                  std::string*) override {
-        ++calls;
         out = HttpResult{};
+        std::string authorization = credentials.value;
+        if (credentials.bind) {
+            std::optional<std::string> bound = credentials.bind(server.certificate_hash);
+            if (!bound) {
+                out.not_sent = true;
+                return false;
+            }
+            authorization = *bound;
+        }
+        ++calls;
+        sent.push_back(authorization);
         out.response = server.respond(authorization);
         out.body = body;
         return true;
@@ -900,6 +1198,41 @@ CredentialProvider alice() {
         return true;
     };
 }
+
+START_TEST(request_with_a_vkc_for_another_certificate_never_reaches_the_server) {
+    // The driver over a transport whose connection shows another certificate
+    // than the session was keyed over: the transport is asked for the
+    // binding before sending and sends nothing for the old session.
+    Server server(p256, "test realm", std::string("example.com"), "tls-server-end-point");
+    server.use_tls(Bytes(32, 0x11));
+    ScriptedTransport transport(server, "page");
+    MutualClient client(ClientOptions{}, transport);
+    client.set_credential_provider(alice());
+    std::vector<std::string> notes;
+    client.set_observer([&notes](const ExchangeEvent& e) {
+        if (e.kind == ExchangeEvent::Kind::note) notes.push_back(e.message);
+    });
+    HttpRequest request;
+    request.url = "https://example.com/a";
+    ck_assert(client.fetch(request).outcome == Outcome::success);
+    const std::string old_sid = encode_hex_fixed(server.sid);
+    // A legitimate rotation: the server (behind a load balancer) now shows
+    // another certificate and uses it as vh. The password is not asked for
+    // again and the exchange succeeds through a re-key.
+    server.use_tls(Bytes(32, 0x22));
+    transport.sent.clear();
+    const FetchResult r = client.fetch(request);
+    ck_assert_msg(r.outcome == Outcome::success, "%s", r.detail.c_str());
+    ck_assert(!r.summary.reused);
+    ck_assert_int_eq(notes.size(), 1);
+    ck_assert_int_eq(transport.sent.size(), 2);
+    for (const std::string& a : transport.sent)
+        ck_assert(a.find(old_sid) == std::string::npos);  // the old session never went out
+    MutualCredentials c;
+    ck_assert(parse_mutual_credentials(transport.sent[0], c) == HeaderError::none);
+    ck_assert(c.kind == RequestKind::kex_c1);
+}
+END_TEST
 
 START_TEST(driver_releases_verified_content) {
     Server server(p256);
@@ -973,6 +1306,180 @@ START_TEST(driver_releases_unauthenticated_content_only_on_request) {
 }
 END_TEST
 
+START_TEST(driver_reports_authentication_control) {
+    Server server(p256);
+    server.control = "Mutual realm=\"test realm\", logout-timeout=0";
+    ScriptedTransport transport(server, "page");
+    MutualClient client(ClientOptions{}, transport);
+    client.set_credential_provider(alice());
+    HttpRequest request;
+    request.url = "http://example.com/a";
+    const FetchResult r = client.fetch(request);
+    ck_assert(r.outcome == Outcome::success);
+    ck_assert(r.control.logout_timeout && *r.control.logout_timeout == 0);
+    ck_assert_uint_eq(client.context().session_count(), 0);
+}
+END_TEST
+
+// ---- proxy authentication (RFC 8120 §14) ----------------------------------
+
+// The scripted Server speaking as a proxy: 407 for 401, Proxy-* headers.
+Response as_proxy(Response r) {
+    if (r.status == 401) r.status = 407;
+    for (auto& h : r.headers) {
+        if (h.first == "WWW-Authenticate") h.first = "Proxy-Authenticate";
+        if (h.first == "Authentication-Info") h.first = "Proxy-Authentication-Info";
+    }
+    return r;
+}
+
+// An http target through a proxy: the proxy answers 407 itself or forwards
+// to the origin and adds its Proxy-Authentication-Info.
+struct ProxyTransport : Transport {
+    Server& proxy;
+    Server& origin;
+    std::vector<std::string> to_origin;  // Authorization values the origin received
+    ProxyTransport(Server& p, Server& o) : proxy(p), origin(o) {}
+    bool perform(const HttpRequest&, const RequestCredentials& credentials, HttpResult& out,
+                 std::string*) override {
+        out = HttpResult{};
+        out.proxy_seen = true;
+        Response p = proxy.respond(credentials.proxy_value);
+        if (p.status == 401) {
+            out.response = as_proxy(p);
+            out.proxy_response = out.response;
+            out.body = "proxy says no";
+            return true;
+        }
+        to_origin.push_back(credentials.value);
+        Response o = origin.respond(credentials.value);
+        for (const auto& h : p.headers)
+            if (h.first == "Authentication-Info") o.headers.emplace_back("Proxy-Authentication-Info", h.second);
+        out.response = o;
+        out.proxy_response = o;
+        out.body = "origin page";
+        return true;
+    }
+};
+
+Server proxy_server(std::optional<std::string> scope = std::string("proxy.example")) {
+    Server proxy(p256, "proxy realm", std::move(scope));
+    proxy.user = "pat";
+    proxy.vh = "http://proxy.example:3128";  // §14: the proxy's scheme, host and port
+    proxy.omitted_scope = "proxy.example";   // §14: the proxy's host name
+    proxy.set_password("proxy secret");
+    return proxy;
+}
+
+START_TEST(proxy_and_origin_authenticate_independently) {
+    Server proxy = proxy_server();
+    Server origin(dl2048);
+    ProxyTransport transport(proxy, origin);
+    MutualClient client(ClientOptions{}, transport);
+    ck_assert(client.set_proxy("http://proxy.example:3128"));
+    client.set_credential_provider(alice());
+    std::vector<RealmInfo> asked;
+    client.set_proxy_credential_provider(
+        [&asked](const RealmInfo& realm, std::string& user, SecretString& password) {
+            asked.push_back(realm);
+            user = "pat";
+            password = "proxy secret";
+            return true;
+        });
+    std::vector<std::string> proxy_messages;
+    client.set_observer([&proxy_messages](const ExchangeEvent& e) {
+        if (e.proxy) proxy_messages.push_back(e.message);
+    });
+    HttpRequest request;
+    request.url = "http://example.com/private/a";
+    const FetchResult r = client.fetch(request);
+    ck_assert_msg(r.outcome == Outcome::success, "%s", r.detail.c_str());
+    ck_assert(r.released && r.body == "origin page");
+    ck_assert_int_eq(asked.size(), 1);
+    assert_string_eq(asked[0].id.realm, "proxy realm");
+    assert_string_eq(asked[0].scope, "proxy.example");
+    ck_assert_int_eq(proxy.kex_count, 1);     // one key exchange with the proxy
+    ck_assert_int_eq(proxy.accepted, 3);      // then each request re-verified (nc 1, 2, 3)
+    ck_assert(proxy.nc_log == (std::vector<std::uint64_t>{1, 2, 3}));
+    ck_assert_int_eq(origin.accepted, 1);
+    // The origin never saw the proxy's credentials, nor the proxy's 407 rounds.
+    ck_assert_int_eq(transport.to_origin.size(), 3);
+    ck_assert(proxy_messages.front() == "401-INIT");
+    // A second URL reuses both sessions: one request.
+    const FetchResult again = client.fetch(request);
+    ck_assert(again.outcome == Outcome::success);
+    ck_assert_int_eq(transport.to_origin.size(), 4);
+    ck_assert_int_eq(proxy.kex_count, 1);
+}
+END_TEST
+
+START_TEST(proxy_without_auth_scope_and_with_path_covers_everything) {
+    Server proxy = proxy_server(std::nullopt);  // pi salted with the proxy's host name
+    proxy.path = "/only/here/";                  // §14: disregarded
+    Server origin(p256);
+    ProxyTransport transport(proxy, origin);
+    MutualClient client(ClientOptions{}, transport);
+    ck_assert(client.set_proxy("http://proxy.example:3128/"));
+    client.set_credential_provider(alice());
+    client.set_proxy_credential_provider([](const RealmInfo&, std::string& u, SecretString& p) {
+        u = "pat";
+        p = "proxy secret";
+        return true;
+    });
+    HttpRequest request;
+    request.url = "http://example.com/private/a";
+    ck_assert(client.fetch(request).outcome == Outcome::success);
+    request.url = "http://elsewhere.example/other";
+    origin.vh = "http://elsewhere.example:80";
+    const FetchResult r = client.fetch(request);
+    ck_assert(!r.proxy_failed);
+    ck_assert_int_eq(proxy.kex_count, 1);  // the proxy session served the other URL too
+}
+END_TEST
+
+START_TEST(proxy_that_cannot_prove_the_verifier_gets_nothing_released) {
+    Server proxy = proxy_server();
+    proxy.wrong_vks = true;
+    Server origin(p256);
+    ProxyTransport transport(proxy, origin);
+    MutualClient client(ClientOptions{}, transport);
+    ck_assert(client.set_proxy("http://proxy.example:3128"));
+    client.set_credential_provider(alice());
+    client.set_release_unauthenticated(true);
+    client.set_proxy_credential_provider([](const RealmInfo&, std::string& u, SecretString& p) {
+        u = "pat";
+        p = "proxy secret";
+        return true;
+    });
+    HttpRequest request;
+    request.url = "http://example.com/a";
+    const FetchResult r = client.fetch(request);
+    ck_assert(r.proxy_failed);
+    ck_assert(r.outcome == Outcome::server_not_authenticated);
+    ck_assert(!r.released && r.body.empty());
+    ck_assert(r.detail.find("proxy http://proxy.example:3128/") == 0);
+}
+END_TEST
+
+START_TEST(proxy_credentials_declined_and_https_proxies_refused) {
+    Server proxy = proxy_server();
+    Server origin(p256);
+    ProxyTransport transport(proxy, origin);
+    MutualClient client(ClientOptions{}, transport);
+    std::string error;
+    ck_assert(!client.set_proxy("https://proxy.example/", &error));
+    ck_assert(client.set_proxy("proxy.example:3128"));
+    client.set_release_unauthenticated(true);
+    HttpRequest request;
+    request.url = "http://example.com/a";
+    const FetchResult r = client.fetch(request);  // no proxy credential provider
+    ck_assert(r.proxy_failed);
+    ck_assert(r.outcome == Outcome::credentials_required);
+    ck_assert(!r.released);  // the proxy's 407 page is not the server's content
+    ck_assert(transport.to_origin.empty());
+}
+END_TEST
+
 // ---- targets, scopes, channel binding -------------------------------------
 
 START_TEST(targets_fill_in_default_ports_and_lower_case) {
@@ -1009,9 +1516,30 @@ START_TEST(scopes_follow_section_5) {
     ck_assert(scope_covers("*.www.example.com", t));
     ck_assert(!scope_covers("*.ample.com", t));
     ck_assert(!scope_covers("*.com", t));  // public suffix
+    // Multi-label public suffixes, from the Public Suffix List (libpsl).
+    const Target uk = *parse_target("http://www.shop.co.uk/");
+    ck_assert(!scope_covers("*.co.uk", uk));
+    ck_assert(scope_covers("*.shop.co.uk", uk));
+    const Target io = *parse_target("https://alice.github.io/");
+    ck_assert(!scope_covers("*.github.io", io));  // the list's private section
+    // The list's wildcard rule "*.kawasaki.jp" and its exception
+    // "!city.kawasaki.jp".
+    const Target jp = *parse_target("http://www.foo.kawasaki.jp/");
+    ck_assert(!scope_covers("*.foo.kawasaki.jp", jp));
+    const Target city = *parse_target("http://www.city.kawasaki.jp/");
+    ck_assert(scope_covers("*.city.kawasaki.jp", city));
+    ck_assert(is_public_suffix("com") && is_public_suffix("CO.UK"));
+    ck_assert(!is_public_suffix("example.com"));
     ck_assert(!scope_covers("", t));
     const Target bare = *parse_target("http://example.com/");
     ck_assert(scope_covers("*.example.com", bare));
+    // Redirect targets (-L): RFC 3986 §5.2 references, fragments dropped.
+    assert_string_eq(*resolve_reference("http://a.example/b/c?q", "../d#f"), "http://a.example/d");
+    assert_string_eq(*resolve_reference("https://a.example/b/c", "//other.example/x"),
+                     "https://other.example/x");
+    assert_string_eq(*resolve_reference("http://a.example/b/", "https://c.example:8443/"),
+                     "https://c.example:8443/");
+    assert_string_eq(*resolve_reference("http://a.example/b/", "?x=1"), "http://a.example/b/?x=1");
     assert_string_eq(path_directory("/a/b/c"), "/a/b/");
     assert_string_eq(path_directory("/"), "/");
 }
@@ -1063,6 +1591,7 @@ START_TEST(names_are_stable) {
     assert_string_eq(auth_state_name(AuthState::unauthenticated), "UNAUTHENTICATED");
     assert_string_eq(message_kind_name(MessageKind::req_kex_c1), "req-KEX-C1");
     assert_string_eq(outcome_name(Outcome::server_not_authenticated), "server-not-authenticated");
+    assert_string_eq(outcome_name(Outcome::http_error), "http-error");
 }
 END_TEST
 
@@ -1094,10 +1623,19 @@ int main() {
     tcase_add_test(server_auth, authentication_info_for_another_sid_is_refused);
     tcase_add_test(server_auth, normal_response_after_key_exchange_is_refused);
     tcase_add_test(server_auth, authentication_info_on_a_normal_request_is_not_success);
+    tcase_add_test(server_auth, kex_s1_answering_a_normal_request_is_fatal);
+    tcase_add_test(server_auth, stale_answering_kex_c1_is_fatal_and_keeps_the_credentials);
+    tcase_add_test(server_auth,
+                   driver_withholds_fatal_responses_even_when_unauthenticated_content_is_allowed);
     tcase_add_test(server_auth, driver_releases_verified_content);
     tcase_add_test(server_auth, driver_withholds_content_of_a_wrong_vks);
     tcase_add_test(server_auth, driver_withholds_content_without_authentication_info);
     tcase_add_test(server_auth, driver_releases_unauthenticated_content_only_on_request);
+    tcase_add_test(server_auth, driver_reports_authentication_control);
+    tcase_add_test(server_auth, proxy_and_origin_authenticate_independently);
+    tcase_add_test(server_auth, proxy_without_auth_scope_and_with_path_covers_everything);
+    tcase_add_test(server_auth, proxy_that_cannot_prove_the_verifier_gets_nothing_released);
+    tcase_add_test(server_auth, proxy_credentials_declined_and_https_proxies_refused);
     suite_add_tcase(s, server_auth);
 
     TCase* failures = tcase_create("failures");
@@ -1108,6 +1646,10 @@ int main() {
     tcase_add_test(failures, declined_credentials_end_auth_required);
     tcase_add_test(failures, unpreparable_user_name_is_refused_before_sending);
     tcase_add_test(failures, server_error_without_vks_is_unauthenticated);
+    tcase_add_test(failures, logout_timeout_zero_forgets_session_and_credentials);
+    tcase_add_test(failures, logout_timeout_expires_session_and_credentials);
+    tcase_add_test(failures, logout_timeout_on_an_unverified_response_is_ignored);
+    tcase_add_test(failures, error_answers_to_a_normal_request_are_errors_not_unprotected);
     suite_add_tcase(s, failures);
 
     TCase* selection = tcase_create("selection");
@@ -1121,7 +1663,7 @@ int main() {
     tcase_add_test(selection, out_of_range_dl_ks1_is_a_protocol_error);
     tcase_add_test(selection, validation_must_match_the_scheme);
     tcase_add_test(selection, auth_scope_must_include_the_host);
-    tcase_add_test(selection, absent_auth_scope_means_the_host);
+    tcase_add_loop_test(selection, absent_auth_scope_means_single_server, 0, 4);
     tcase_add_test(selection, wildcard_scope_is_honoured);
     tcase_add_test(selection, unprotected_resource_is_unauthenticated);
     tcase_add_test(selection, other_scheme_only_is_not_protected_by_mutual);
@@ -1131,6 +1673,10 @@ int main() {
     tcase_add_test(selection, init_for_a_different_realm_on_first_request_switches_realm);
     tcase_add_test(selection, init_for_a_different_realm_mid_sequence_is_refused);
     tcase_add_test(selection, tls_server_end_point_binds_the_exchange_to_the_certificate);
+    tcase_add_test(selection, request_with_a_vkc_for_another_certificate_never_reaches_the_server);
+    tcase_add_test(selection, certificate_changing_on_every_connection_ends_as_protocol_error);
+    tcase_add_test(selection, bind_refuses_without_a_certificate_and_outside_a_vfy);
+    tcase_add_test(selection, stale_naming_another_algorithm_is_not_our_realm);
     tcase_add_test(selection, host_validation_on_https_is_refused);
     suite_add_tcase(s, selection);
 

@@ -218,6 +218,11 @@ START_TEST(kat_vector_reproduces_every_derived_value) {
 
     assert_text_eq(to_hex(compute_b1(a, k_c1, k_s1, z_client, vh, t)), d["b_1"].get<std::string>(), "b_1");
     assert_text_eq(to_hex(compute_b2(a, k_c1, k_s1, z_client, nc, vh, t)), d["b_2"].get<std::string>(), "b_2");
+    // What an application does with the exported inner hashes (issue #12).
+    assert_text_eq(to_hex(channel_binding_from_inner(a, compute_b1_inner(a, k_c1, k_s1, z_client, vh), t)),
+                   d["b_1"].get<std::string>(), "b_1 from its inner hash");
+    assert_text_eq(to_hex(channel_binding_from_inner(a, compute_b2_inner(a, k_c1, k_s1, z_server, nc, vh), t)),
+                   d["b_2"].get<std::string>(), "b_2 from its inner hash");
 }
 END_TEST
 

@@ -254,6 +254,50 @@ const Algorithm& p256() { return *find_algorithm("iso-kam3-ec-p256-sha256"); }
 
 // ---- tests -------------------------------------------------------------------------
 
+// Issue #12: a changed or deleted verifier ends the session within the
+// recheck interval; an unreadable store keeps it; one lookup per interval.
+START_TEST(revoked_verifier_ends_the_session) {
+    TestServer s;
+    s.policy.algorithms = {&p256()};
+    s.policy.recheck_interval = 60;
+    s.add_user("alice", "pw");
+    ClientSession c = login(s, p256(), "alice", "pw");
+    // Deleted inside the interval: the session goes on (amortised check).
+    s.source.j.clear();
+    s.now += 59;
+    expect_verified(c, s.handle(vfy_c_header(c, 2)), 2, "alice");
+    // Interval over: re-read, gone, session ended for good.
+    s.now += 1;
+    expect_stale(s.handle(vfy_c_header(c, 3)), "MUT01601");
+    expect_stale(s.handle(vfy_c_header(c, 4)), "MUT01114");
+    // Changed password: the same.
+    s.add_user("alice", "pw");
+    ClientSession d = login(s, p256(), "alice", "pw");
+    s.add_user("alice", "new pw");
+    s.now += 60;
+    expect_stale(s.handle(vfy_c_header(d, 2)), "MUT01601");
+    // Unchanged: kept, and checked again only after another interval.
+    ClientSession e = login(s, p256(), "alice", "new pw");
+    s.now += 60;
+    expect_verified(e, s.handle(vfy_c_header(e, 2)), 2, "alice");
+    s.source.forced = VerifierStatus::unknown_user;
+    s.now += 30;
+    expect_verified(e, s.handle(vfy_c_header(e, 3)), 3, "alice");
+    // Unreadable store: kept (the key exchange would fail internal-error).
+    s.source.forced = VerifierStatus::store_failed;
+    s.now += 30;
+    expect_verified(e, s.handle(vfy_c_header(e, 4)), 4, "alice");
+    s.source.forced.reset();
+    expect_verified(e, s.handle(vfy_c_header(e, 5)), 5, "alice");
+    // Interval 0: every verified reuse request re-reads.
+    s.policy.recheck_interval = 0;
+    s.source.forced = VerifierStatus::unknown_user;
+    expect_stale(s.handle(vfy_c_header(e, 6)), "MUT01601");
+    std::string problem;
+    ck_assert_msg(s.table->validate(problem), "%s", problem.c_str());
+}
+END_TEST
+
 START_TEST(initial_request_gets_one_challenge_per_algorithm) {
     TestServer s;
     ExchangeResult r = s.handle(std::nullopt);
@@ -902,6 +946,7 @@ int main() {
     TCase* tc = tcase_create("core");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, initial_request_gets_one_challenge_per_algorithm);
+    tcase_add_test(tc, revoked_verifier_ends_the_session);
     tcase_add_test(tc, full_exchange_and_reuse_for_every_algorithm);
     tcase_add_test(tc, replayed_nc_is_stale_and_kills_the_session);
     tcase_add_test(tc, nc_limits_and_expiry);

@@ -707,6 +707,47 @@ START_TEST(threads_share_the_table) {
 }
 END_TEST
 
+START_TEST(end_session_and_verifier_check) {
+    Fixture f(small_geometry(64, 4, 64));
+    const Bytes j1(33, 0x01), j2(33, 0x02);
+    ck_assert(f.table->verifier_tag(j1) == f.table->verifier_tag(Bytes(33, 0x01)));
+    ck_assert(f.table->verifier_tag(j1) != f.table->verifier_tag(j2));
+    static const Keys keys;
+    NewSession s;
+    s.sid = make_sid(1);
+    s.realm_id = 7;
+    s.user = "alice";
+    s.k_c1 = &keys.k_c1;
+    s.k_s1 = &keys.k_s1;
+    s.z = &keys.z;
+    s.nc_max = 100;
+    s.now = 1000;
+    s.expires = 2000;
+    s.verifier_tag = f.table->verifier_tag(j1);
+    CHECK_IS(f.table->insert(s).status, InsertStatus::ok);
+    const Bytes sid = sid_bytes(make_sid(1));
+    SessionSnapshot snap;
+    CHECK_IS(f.table->begin_verify(sid, 7, 1, 1001, snap), VerifyCheck::ok);
+    ck_assert(snap.verifier_tag == f.table->verifier_tag(j1));
+    ck_assert_int_eq(snap.verifier_checked, 1000);  // checked at the key exchange
+    ck_assert(f.table->mark_verifier_checked(sid, 7, 1500));
+    ck_assert(!f.table->mark_verifier_checked(sid, 8, 1600));   // another space
+    ck_assert(f.table->mark_verifier_checked(sid, 7, 1400));    // never backwards
+    CHECK_IS(f.table->begin_verify(sid, 7, 1, 1501, snap), VerifyCheck::ok);
+    ck_assert_int_eq(snap.verifier_checked, 1500);
+    // end_session: only in its own space, for good
+    ck_assert(!f.table->end_session(sid, 8));
+    CHECK_IS(f.table->begin_verify(sid, 7, 1, 1501, snap), VerifyCheck::ok);
+    const SessionSnapshot before_end = snap;
+    ck_assert(f.table->end_session(sid, 7));
+    ck_assert(!f.table->end_session(sid, 7));
+    CHECK_IS(f.table->begin_verify(sid, 7, 1, 1501, snap), VerifyCheck::unknown);
+    CHECK_IS(f.table->finish_verify(before_end, 1, true, 1501), VerifyCommit::vanished);
+    ck_assert(!f.table->mark_verifier_checked(sid, 7, 1600));
+    f.check_valid();
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("session_table");
     TCase* tc = tcase_create("core");
@@ -715,6 +756,7 @@ int main() {
     tcase_add_test(tc, geometry_is_normalised);
     tcase_add_test(tc, format_and_attach_checks);
     tcase_add_test(tc, insert_lookup_snapshot);
+    tcase_add_test(tc, end_session_and_verifier_check);
     tcase_add_test(tc, fake_flag_and_user_are_kept);
     tcase_add_test(tc, oversize_values_rejected);
     tcase_add_test(tc, nonce_duplicate_makes_session_inactive);
