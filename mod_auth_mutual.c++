@@ -22,6 +22,8 @@
 //   handler            SetHandler mutual-logout (ends the session)
 //   MUTUAL_CONNECT_INFO connection filter: Proxy-Authentication-Info on
 //                      mod_proxy_connect's 200 (RFC 8120 §14)
+//   handler            SetHandler mutual-status: Prometheus text (metrics.h)
+//   status_hook        the same figures in mod_status (HTML and ?auto)
 //
 // Every function httpd calls is noexcept and catches everything.
 
@@ -49,6 +51,7 @@
 #include "http_log.h"
 #include "http_protocol.h"
 #include "http_request.h"
+#include "mod_status.h"
 #include "http_ssl.h"
 #include "util_cfgtree.h"
 #include "util_filter.h"
@@ -58,7 +61,9 @@
 #include "authentication_control.h"
 #include "encoding.h"
 #include "log.h"
+#include "server/metrics.h"
 #include "server/server.h"
+#include "server/throttle.h"
 #include "string_prep.h"
 #include "verifier_file.h"
 #include "tls_server_end_point.h"
@@ -108,6 +113,7 @@ struct DirConfig {
     int modal;                         // AuthMutualAuthStyle: 1 modal, 0 non-modal
     int no_auth;                       // AuthMutualNoAuth
     const char* username;              // AuthMutualUsername (prepared)
+    mutual::ThrottleLimit max_failures, max_failures_per_client, max_pending_per_client;
     unsigned user_file_set : 1;
     unsigned dbm_type_set : 1;
     unsigned algorithms_set : 1;
@@ -126,6 +132,9 @@ struct DirConfig {
     unsigned modal_set : 1;
     unsigned no_auth_set : 1;
     unsigned username_set : 1;
+    unsigned max_failures_set : 1;
+    unsigned max_failures_per_client_set : 1;
+    unsigned max_pending_per_client_set : 1;
 };
 
 struct ServerConfig {
@@ -169,6 +178,9 @@ struct ConnectionBinding {
 struct ModuleState {
     mutual::ProcessSharedLocks* locks = nullptr;
     mutual::Server* server = nullptr;
+    mutual::ProcessSharedLocks* throttle_lock = nullptr;
+    mutual::ThrottleTable* throttle = nullptr;
+    mutual::MetricCounters* counters = nullptr;
     // Verifier records, per child process (created before the fork).
     mutual::VerifierRecordCache* records = nullptr;
 };
@@ -297,6 +309,9 @@ void* merge_dir_config(apr_pool_t* pool, void* base_v, void* add_v) noexcept {
     MUTUAL_MERGE(modal);
     MUTUAL_MERGE(no_auth);
     MUTUAL_MERGE(username);
+    MUTUAL_MERGE(max_failures);
+    MUTUAL_MERGE(max_failures_per_client);
+    MUTUAL_MERGE(max_pending_per_client);
 #undef MUTUAL_MERGE
     return d;
 }
@@ -603,6 +618,34 @@ const char* set_max_key_exchanges(cmd_parms* cmd, void*, const char* arg) noexce
     return nullptr;
 }
 
+// AuthMutualMaxFailures / ...PerClient / AuthMutualMaxPendingPerClient:
+// <count> <seconds>, or "off". The command's cmd_data names the field.
+const char* set_throttle_limit(cmd_parms* cmd, void* conf, const char* count, const char* seconds) noexcept {
+    auto* d = static_cast<DirConfig*>(conf);
+    mutual::ThrottleLimit limit;
+    if (strcasecmp(count, "off") != 0 || seconds != nullptr) {
+        if (seconds == nullptr)
+            return apr_psprintf(cmd->pool, "%s: <count> <seconds> or off", cmd->cmd->name);
+        apr_uint64_t c = 0, t = 0;
+        if (const char* e = parse_unsigned(cmd, count, 1, 1000000, c)) return e;
+        if (const char* e = parse_unsigned(cmd, seconds, 1, 86400u * 7, t)) return e;
+        limit.count = static_cast<std::uint32_t>(c);
+        limit.seconds = static_cast<std::uint32_t>(t);
+    }
+    const char* which = static_cast<const char*>(cmd->cmd->cmd_data);
+    if (std::strcmp(which, "user") == 0) {
+        d->max_failures = limit;
+        d->max_failures_set = 1;
+    } else if (std::strcmp(which, "client") == 0) {
+        d->max_failures_per_client = limit;
+        d->max_failures_per_client_set = 1;
+    } else {
+        d->max_pending_per_client = limit;
+        d->max_pending_per_client_set = 1;
+    }
+    return nullptr;
+}
+
 // g++ does not use httpd's designated-initializer command macros.
 template <typename F>
 cmd_func as_cmd_func(F f) noexcept {
@@ -657,6 +700,12 @@ const command_rec directives[] = {
      "number of sessions in the shared session table (default: 4096)"},
     {"AuthMutualMaxKeyExchanges", as_cmd_func(set_max_key_exchanges), nullptr, RSRC_CONF, TAKE1,
      "bound on pending key exchanges in the session table (default: half the table)"},
+    {"AuthMutualMaxFailures", as_cmd_func(set_throttle_limit), const_cast<char*>("user"), OR_AUTHCFG, TAKE12,
+     "<count> <seconds>: 429 for a user name after count failed verifications in seconds (default: off)"},
+    {"AuthMutualMaxFailuresPerClient", as_cmd_func(set_throttle_limit), const_cast<char*>("client"), OR_AUTHCFG,
+     TAKE12, "<count> <seconds>: 429 for a client address (IPv6 /64) after count failures in seconds (default: off)"},
+    {"AuthMutualMaxPendingPerClient", as_cmd_func(set_throttle_limit), const_cast<char*>("pending"), OR_AUTHCFG,
+     TAKE12, "<count> <seconds>: key exchanges per client address, a token bucket (default: off)"},
     {nullptr, cmd_func{}, nullptr, 0, NO_ARGS, nullptr},
 };
 
@@ -949,6 +998,19 @@ bool same_geometry(const mutual::TableGeometry& a, const mutual::TableGeometry& 
            a.max_key_exchanges == b.max_key_exchanges && a.key_capacity == b.key_capacity;
 }
 
+// Anonymous shared memory, or a named segment in the runtime directory where
+// the platform has no anonymous one.
+apr_status_t create_shared_memory(apr_shm_t** shm, apr_size_t bytes, const char* name, apr_pool_t* pool) {
+    apr_status_t rv = apr_shm_create(shm, bytes, nullptr, pool);
+    if (rv == APR_ENOTIMPL) {
+        const char* file = ap_runtime_dir_relative(
+            pool, apr_psprintf(pool, "auth_mutual_shm.%" APR_PID_T_FMT ".%s", getpid(), name));
+        apr_shm_remove(file, pool);
+        rv = apr_shm_create(shm, bytes, file, pool);
+    }
+    return rv;
+}
+
 // `discard`: never keep the previous table (it was made by another version
 // of the module, whose table format differs).
 RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* s,
@@ -981,13 +1043,7 @@ RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* 
     const apr_size_t lock_bytes = mutual::ProcessSharedLocks::bytes_needed(layout.stripes);
     const apr_size_t bytes = lock_bytes + static_cast<apr_size_t>(layout.total_bytes) + 64;
     apr_shm_t* shm = nullptr;
-    apr_status_t rv = apr_shm_create(&shm, bytes, nullptr, pool);
-    if (rv == APR_ENOTIMPL) {
-        const char* file = ap_runtime_dir_relative(
-            pool, apr_psprintf(pool, "auth_mutual_shm.%" APR_PID_T_FMT ".%s", getpid(), name));
-        apr_shm_remove(file, pool);
-        rv = apr_shm_create(&shm, bytes, file, pool);
-    }
+    const apr_status_t rv = create_shared_memory(&shm, bytes, name, pool);
     if (rv != APR_SUCCESS) {
         log_server(s, APLOG_CRIT, rv, "MUT01004",
                    apr_psprintf(pool, "cannot create the session table in shared memory (%" APR_SIZE_T_FMT
@@ -1015,6 +1071,64 @@ RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* 
     retained->memory = aligned;
     retained->usable = usable;
     retained->geometry = geometry;
+    retained->shm = shm;  // last: marks the record complete
+    return retained;
+}
+
+// ---- throttle counters and metrics across restarts --------------------------
+// One small segment, created once for the life of the parent and kept in
+// the process pool through ap_retained_data (its geometry never changes), so
+// lock-outs, buckets and the monotonic counters of mutual-status survive
+// every graceful restart: [mutex][MetricCounters][ThrottleTable], each
+// 64-byte aligned.
+struct RetainedThrottle {
+    apr_shm_t* shm;
+    void* lock;
+    void* counters;
+    void* table;
+    apr_size_t table_bytes;
+    mutual::HashKey key;
+};
+
+constexpr apr_size_t align64(apr_size_t n) noexcept { return (n + 63) & ~apr_size_t(63); }
+
+RetainedThrottle* retained_throttle(server_rec* s) {
+    const char* name = "mod_auth_mutual.throttle";
+    auto* retained = static_cast<RetainedThrottle*>(ap_retained_data_get(name));
+    if (retained != nullptr && retained->shm != nullptr) return retained;
+    if (retained == nullptr) {
+        retained = static_cast<RetainedThrottle*>(ap_retained_data_create(name, sizeof(RetainedThrottle)));
+        std::memset(static_cast<void*>(retained), 0, sizeof(RetainedThrottle));
+    }
+    apr_pool_t* pool = s->process->pool;
+    const apr_size_t lock_bytes = align64(mutual::ProcessSharedLocks::bytes_needed(1));
+    const apr_size_t counter_bytes = align64(sizeof(mutual::MetricCounters));
+    const apr_size_t table_bytes = mutual::ThrottleTable::bytes_needed(mutual::ThrottleTable::default_entries);
+    const apr_size_t bytes = lock_bytes + counter_bytes + table_bytes + 64;
+    apr_shm_t* shm = nullptr;
+    const apr_status_t rv = create_shared_memory(&shm, bytes, name, pool);
+    if (rv != APR_SUCCESS) {
+        log_server(s, APLOG_CRIT, rv, "MUT01810", "cannot create the throttle counters in shared memory");
+        return nullptr;
+    }
+    const auto base = reinterpret_cast<std::uintptr_t>(apr_shm_baseaddr_get(shm));
+    char* lock = reinterpret_cast<char*>(align64(base));
+    void* counters = lock + lock_bytes;
+    void* table = lock + lock_bytes + counter_bytes;
+    std::memset(counters, 0, counter_bytes);  // zeroed atomics: all counters 0
+    if (!mutual::ProcessSharedLocks::format(lock, 1) ||
+        !mutual::ThrottleTable::format(table, table_bytes, mutual::ThrottleTable::default_entries)) {
+        log_server(s, APLOG_CRIT, 0, "MUT01811", "cannot format the throttle counters");
+        return nullptr;
+    }
+    if (RAND_bytes(retained->key.bytes, sizeof retained->key.bytes) != 1) {
+        log_server(s, APLOG_CRIT, 0, "MUT01812", "the random number generator failed (throttle key)");
+        return nullptr;
+    }
+    retained->lock = lock;
+    retained->counters = counters;
+    retained->table = table;
+    retained->table_bytes = table_bytes;
     retained->shm = shm;  // last: marks the record complete
     return retained;
 }
@@ -1090,6 +1204,15 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
             return fail_startup(s, 0, "MUT01005",
                                 "cannot attach to the session table or draw the fake-session verifiers");
         state->records = pool_new<mutual::VerifierRecordCache>(pconf);
+
+        RetainedThrottle* throttle = retained_throttle(s);
+        if (throttle == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged
+        state->throttle_lock = pool_new<mutual::ProcessSharedLocks>(pconf, throttle->lock, 1u);
+        state->throttle = pool_new<mutual::ThrottleTable>(pconf, throttle->table, throttle->table_bytes,
+                                                          *state->throttle_lock, throttle->key);
+        if (!state->throttle->valid())
+            return fail_startup(s, 0, "MUT01813", "cannot attach to the throttle counters");
+        state->counters = static_cast<mutual::MetricCounters*>(throttle->counters);
 
         module_state = state;
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
@@ -1495,6 +1618,92 @@ void log_foreign_host(request_rec* r, const mutual::LocationPolicy& policy) {
                     "or a proxy in front without AuthMutualHost)");
 }
 
+// ---- throttle and metrics per request (throttle.h, metrics.h) ---------------
+
+mutual::ThrottlePolicy throttle_policy(const DirConfig* d) noexcept {
+    mutual::ThrottlePolicy p;
+    p.user_failures = d->max_failures;
+    p.client_failures = d->max_failures_per_client;
+    p.client_pending = d->max_pending_per_client;
+    return p;
+}
+
+std::string client_key(request_rec* r) {
+    return mutual::client_prefix(text(r->useragent_ip ? r->useragent_ip : r->connection->client_ip));
+}
+
+// Before the KAM3 work of a req-KEX-C1: 0 to go on, or 429 with
+// Retry-After. Known and unknown names take the same path (no lookup here).
+int throttle_key_exchange(request_rec* r, const DirConfig* d, const mutual::LocationPolicy& policy,
+                          std::string_view user) {
+    const mutual::ThrottlePolicy limits = throttle_policy(d);
+    if (!limits.any() || module_state->throttle == nullptr) return 0;
+    const std::string client = client_key(r);
+    const mutual::ThrottleDecision decision = module_state->throttle->admit_key_exchange(
+        policy.partition, user.substr(0, mutual::max_user_length), client,
+        apr_time_as_msec(apr_time_now()), limits);
+    if (decision.verdict == mutual::ThrottleVerdict::allowed) return 0;
+    if (decision.verdict == mutual::ThrottleVerdict::lock_failed) {
+        log_request(r, mutual::LogLevel::error, "MUT01803",
+                    text("throttle counters: lock failed; key exchange allowed"));
+        return 0;
+    }
+    mutual::MetricCounters::add(module_state->counters->throttled);
+    const char* tag = decision.verdict == mutual::ThrottleVerdict::user_locked     ? "MUT01800"
+                      : decision.verdict == mutual::ThrottleVerdict::client_locked ? "MUT01801"
+                                                                                   : "MUT01802";
+    // A flood is answered here: its lines are formatted only when written.
+    if (APLOG_R_IS_LEVEL(r, APLOG_INFO))
+        log_request(r, mutual::LogLevel::info, tag,
+                    text("429 for a req-KEX-C1 (") + mutual::throttle_verdict_name(decision.verdict) +
+                        ", client " + client + "), Retry-After " + std::to_string(decision.retry_after));
+    apr_table_setn(r->err_headers_out, "Retry-After",
+                   apr_psprintf(r->pool, "%" APR_INT64_T_FMT, static_cast<apr_int64_t>(decision.retry_after)));
+    return HTTP_TOO_MANY_REQUESTS;
+}
+
+// What the decision did, for the counters of mutual-status and the
+// failure throttle.
+void count_outcome(request_rec* r, const DirConfig* d, const mutual::LocationPolicy& policy,
+                   const mutual::ExchangeResult& result) {
+    mutual::MetricCounters* counters = module_state->counters;
+    switch (result.outcome) {
+        case mutual::ExchangeOutcome::verified:
+            mutual::MetricCounters::add(counters->verifications_success);
+            return;
+        case mutual::ExchangeOutcome::stale:
+            mutual::MetricCounters::add(counters->verifications_stale);
+            return;
+        case mutual::ExchangeOutcome::kex_s1:
+            if (const Algorithm* a = mutual::find_algorithm(result.algorithm))
+                if (auto index = mutual::algorithm_index(*a))
+                    if (*index < mutual::max_metric_algorithms)
+                        mutual::MetricCounters::add(counters->key_exchanges[*index]);
+            return;
+        case mutual::ExchangeOutcome::init:
+            break;
+    }
+    if (result.store_failed) mutual::MetricCounters::add(counters->store_errors);
+    if (!result.verification_failed) return;
+    mutual::MetricCounters::add(counters->verifications_failure);
+    const mutual::ThrottlePolicy limits = throttle_policy(d);
+    const std::string client = client_key(r);
+    if (module_state->throttle == nullptr) return;
+    const mutual::ThrottleTable::NewLockOuts locked = module_state->throttle->record_failure(
+        policy.partition, result.user, client, apr_time_as_msec(apr_time_now()), limits);
+    if (locked.user)
+        log_request(r, mutual::LogLevel::warn, "MUT01804",
+                    "user \"" + text(ap_escape_logitem(r->pool, result.user.c_str())) + "\" locked out for " +
+                        std::to_string(limits.user_failures.seconds) + " s after " +
+                        std::to_string(limits.user_failures.count) +
+                        " failed verifications: its key exchanges get 429");
+    if (locked.client)
+        log_request(r, mutual::LogLevel::warn, "MUT01807",
+                    "client " + client + " locked out for " + std::to_string(limits.client_failures.seconds) +
+                        " s after " + std::to_string(limits.client_failures.count) +
+                        " failed verifications: its key exchanges get 429");
+}
+
 int check_authn(request_rec* r) noexcept {
     const char* type = ap_auth_type(r);
     if (type == nullptr || strcasecmp(type, "Mutual") != 0) return DECLINED;
@@ -1598,9 +1807,12 @@ int check_authn(request_rec* r) noexcept {
                                 ": left to the main request");
                 return headers.status;
             }
+            if (error == mutual::HeaderError::none && credentials.kind == mutual::RequestKind::kex_c1)
+                if (const int refused = throttle_key_exchange(r, d, policy, credentials.user)) return refused;
             result = module_state->server->handle(policy, verifiers, error, credentials, now, level);
         }
         log_request(r, result.log_level, result.log_tag, result.log_message);
+        count_outcome(r, d, policy, result);
 
         if (result.outcome != mutual::ExchangeOutcome::verified)
             return send_challenges(r, result);
@@ -1657,6 +1869,88 @@ int check_authn(request_rec* r) noexcept {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "MUT01019: internal error while authenticating %s",
                   r->uri ? r->uri : "?");
     return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+// ---- mutual-status and mod_status ------------------------------------------
+
+mutual::MetricsSnapshot metrics_snapshot() {
+    mutual::MetricsSnapshot m;
+    if (module_state == nullptr || module_state->counters == nullptr) return m;
+    const mutual::MetricCounters& c = *module_state->counters;
+    const auto& all = mutual::all_algorithms();
+    for (std::size_t i = 0; i < all.size() && i < mutual::max_metric_algorithms; ++i) {
+        std::string name;
+        name.append(all[i]->name());
+        m.key_exchanges.emplace_back(std::move(name), c.key_exchanges[i].load(std::memory_order_relaxed));
+    }
+    m.success = c.verifications_success.load(std::memory_order_relaxed);
+    m.failure = c.verifications_failure.load(std::memory_order_relaxed);
+    m.stale = c.verifications_stale.load(std::memory_order_relaxed);
+    m.throttled = c.throttled.load(std::memory_order_relaxed);
+    m.store_errors = c.store_errors.load(std::memory_order_relaxed);
+    if (module_state->server != nullptr) {
+        const mutual::TableStatistics t = module_state->server->table().statistics();
+        m.key_exchanging = t.key_exchanging;
+        m.authenticated = t.authenticated;
+        m.capacity = t.slots;
+        m.evictions = t.evicted_expired + t.evicted_rejected + t.evicted_quota +
+                      t.evicted_authenticated + t.evicted_key_exchanging;
+    }
+    if (module_state->throttle != nullptr)
+        m.locked_out = module_state->throttle->statistics(apr_time_as_msec(apr_time_now())).locked;
+    return m;
+}
+
+// SetHandler mutual-status: Prometheus text format 0.0.4.
+int status_handler(request_rec* r) noexcept {
+    if (r->handler == nullptr || std::strcmp(r->handler, "mutual-status") != 0) return DECLINED;
+    try {
+        r->allowed = AP_METHOD_BIT << M_GET;
+        if (r->method_number != M_GET) return HTTP_METHOD_NOT_ALLOWED;
+        const std::string body = mutual::prometheus_text(metrics_snapshot());
+        ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
+        apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+        if (!r->header_only) ap_rwrite(body.data(), static_cast<int>(body.size()), r);
+        return OK;
+    } catch (...) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "MUT01805: cannot build the mutual-status page");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+// mod_status: the same figures on /server-status (a table) and ?auto.
+int status_hook(request_rec* r, int flags) noexcept {
+    try {
+        const mutual::MetricsSnapshot m = metrics_snapshot();
+        if (flags & AP_STATUS_SHORT) {
+            const std::string lines = mutual::status_auto_text(m);
+            ap_rwrite(lines.data(), static_cast<int>(lines.size()), r);
+            return OK;
+        }
+        ap_rputs("<hr /><h2>mod_auth_mutual</h2>\n<table border=\"0\">\n", r);
+        auto row = [r](const char* name, apr_uint64_t value) {
+            ap_rprintf(r, "<tr><td>%s</td><td>%" APR_UINT64_T_FMT "</td></tr>\n", name, value);
+        };
+        for (const auto& kex : m.key_exchanges)
+            if (kex.second != 0)
+                ap_rprintf(r, "<tr><td>key exchanges, %s</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
+                           ap_escape_html(r->pool, kex.first.c_str()), static_cast<apr_uint64_t>(kex.second));
+        row("verifications, success", m.success);
+        row("verifications, failure", m.failure);
+        row("verifications, stale", m.stale);
+        row("throttled (429)", m.throttled);
+        row("sessions key-exchanging", m.key_exchanging);
+        row("sessions authenticated", m.authenticated);
+        row("session capacity", m.capacity);
+        row("evictions", m.evictions);
+        row("store errors", m.store_errors);
+        row("lock-outs now", m.locked_out);
+        ap_rputs("</table>\n", r);
+        return OK;
+    } catch (...) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "MUT01806: cannot add to the mod_status page");
+        return OK;
+    }
 }
 
 // Authorization denied an authenticated user (Require user/group/...):
@@ -1723,6 +2017,8 @@ void register_hooks(apr_pool_t*) noexcept {
     ap_hook_fixups(clear_anonymous, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
     ap_hook_handler(logout_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_register_output_filter(connect_info_filter_name, connect_info_filter, nullptr, AP_FTYPE_CONNECTION);
+    ap_hook_handler(status_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ap, status_hook, status_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
 }
 
 }  // namespace

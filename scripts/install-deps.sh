@@ -20,6 +20,9 @@ python3 curl ca-certificates python3-h2 nghttp2-client"
 package_packages() {
     echo "debhelper dpkg-dev lintian man-db git"
 }
+# fail2ban: fail2ban-regex checks conf/fail2ban/ against the error log of the
+# throttle tests (t/integration/test_throttle_fail2ban.sh).
+PACKAGES="$PACKAGES fail2ban"
 # The JavaScript client (js/, scripts/js-test.sh): node and npm, firefox-esr
 # for the extension's browser tests and certutil (libnss3-tools) to trust the
 # tests' generated CA. Debian 12's nodejs (18) needs Debian's npm package;

@@ -206,9 +206,12 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
         answer.status = VerifierStatus::store_failed;
         answer.detail = "no verifier source configured (AuthMutualUserFile)";
     }
-    if (answer.status == VerifierStatus::store_failed)
-        return init_result(p, "internal-error", LogLevel::error, "MUT01108",
-                           "req-KEX-C1 from user \"" + user + "\": " + answer.detail);
+    if (answer.status == VerifierStatus::store_failed) {
+        ExchangeResult failed = init_result(p, "internal-error", LogLevel::error, "MUT01108",
+                                            "req-KEX-C1 from user \"" + user + "\": " + answer.detail);
+        failed.store_failed = true;
+        return failed;
+    }
     bool fake = answer.status != VerifierStatus::found ||
                 answer.j.size() != a.element_length();
     const Bytes* j = fake ? fake_j : &answer.j;
@@ -419,15 +422,19 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
         if (commit == VerifyCommit::lock_failed)
             return init_result(p, "internal-error", LogLevel::error, "MUT01130",
                                "req-VFY-C for sid " + sid_text() + ": session table lock failed");
-        if (snap.fake)
-            return init_result(p, "auth-failed", LogLevel::error, "MUT01122",
-                               "user \"" + loggable(user) + "\": authentication failure for sid " + sid_text() +
-                                   ": unknown user or no usable verifier");
-        return init_result(p, "auth-failed", LogLevel::error, "MUT01123",
+        ExchangeResult failed =
+            snap.fake
+                ? init_result(p, "auth-failed", LogLevel::error, "MUT01122",
+                              "user \"" + loggable(user) + "\": authentication failure for sid " +
+                                  sid_text() + ": unknown user or no usable verifier")
+                : init_result(p, "auth-failed", LogLevel::error, "MUT01123",
                            "user \"" + loggable(user) + "\": authentication failure for sid " + sid_text() +
                                ": wrong vkc (password mismatch or wrong vh \"" +
                                (p.validation == "host" ? loggable(p.vh) : std::string("<tls cert hash>")) + "\")" +
                                (commit == VerifyCommit::rejected ? "; session rejected" : ""));
+        failed.verification_failed = true;
+        failed.user = std::move(user);
+        return failed;
     }
     switch (commit) {
         case VerifyCommit::ok:

@@ -103,7 +103,11 @@ struct ExchangeResult {
     std::string reason;                        // init / stale
     std::vector<std::string> www_authenticate; // one header value per challenge
     std::string authentication_info;           // verified
-    std::string user;                          // verified
+    std::string user;                          // verified, verification_failed
+    // auth-failed by the VK_c comparison of a req-VFY-C (wrong password or
+    // unknown user): what the failure throttle counts, for `user`.
+    bool verification_failed = false;
+    bool store_failed = false;                 // the verifier source could not be read
     std::string algorithm;                     // kex_s1 / verified
     Bytes sid;                                 // kex_s1 / verified
     std::uint64_t nc = 0;                      // verified

@@ -426,9 +426,14 @@ START_TEST(wrong_password_fails_at_verification) {
     s.add_user("alice", "right");
     ClientSession c;
     read_kex_s1(c, s.handle(kex_c1_header(c, p256(), "alice", "wrong")));
-    expect_init(s.handle(vfy_c_header(c, 1)), "auth-failed", "MUT01123", all_algorithms().size());
-    // The session is rejected now.
-    expect_init(s.handle(vfy_c_header(c, 2)), "auth-failed", "MUT01119", all_algorithms().size());
+    const ExchangeResult failed = s.handle(vfy_c_header(c, 1));
+    expect_init(failed, "auth-failed", "MUT01123", all_algorithms().size());
+    // What the failure throttle counts: this failure, for this user.
+    ck_assert(failed.verification_failed && failed.user == "alice" && !failed.store_failed);
+    // The session is rejected now (a refusal, not another comparison).
+    const ExchangeResult again = s.handle(vfy_c_header(c, 2));
+    expect_init(again, "auth-failed", "MUT01119", all_algorithms().size());
+    ck_assert(!again.verification_failed);
     // A wrong vkc on an authenticated session does not consume the nonce.
     ClientSession d = login(s, p256(), "alice", "right");
     std::string forged = vfy_c_header(d, 2, "http://attacker.example:80");
@@ -452,8 +457,10 @@ START_TEST(unknown_user_gets_an_indistinguishable_fake_session) {
         ck_assert(fake.kex_s1.ks1.size() == real.kex_s1.ks1.size());
         ck_assert(a->check_server_key(fake.k_s1) == KexError::none);
         ck_assert(fake.kex_s1.nc_max == real.kex_s1.nc_max && fake.kex_s1.time == real.kex_s1.time);
-        // It fails only at req-VFY-C.
-        expect_init(s.handle(vfy_c_header(fake, 1)), "auth-failed", "MUT01122", all_algorithms().size());
+        // It fails only at req-VFY-C, counted like a wrong password.
+        const ExchangeResult failed = s.handle(vfy_c_header(fake, 1));
+        expect_init(failed, "auth-failed", "MUT01122", all_algorithms().size());
+        ck_assert(failed.verification_failed && failed.user == "mallory");
     }
     // A user with verifiers for other algorithms only, or a record for
     // another realm, is handled the same way.
@@ -644,8 +651,9 @@ START_TEST(server_side_failures_are_internal_error) {
     TestServer s;
     s.source.forced = VerifierStatus::store_failed;
     ClientSession c;
-    expect_init(s.handle(kex_c1_header(c, p256(), "alice", "pw")), "internal-error", "MUT01108",
-                all_algorithms().size());
+    const ExchangeResult store = s.handle(kex_c1_header(c, p256(), "alice", "pw"));
+    expect_init(store, "internal-error", "MUT01108", all_algorithms().size());
+    ck_assert(store.store_failed && !store.verification_failed);
     s.use_source = false;
     expect_init(s.handle(kex_c1_header(c, p256(), "alice", "pw")), "internal-error", "MUT01108",
                 all_algorithms().size());
