@@ -31,7 +31,7 @@ const char* eviction_name(Eviction e) noexcept {
 namespace {
 
 constexpr std::uint64_t table_magic = 0x3153534554554d4dULL;  // "MMUTESS1"
-constexpr std::uint32_t table_version = 3;  // 3: views/generation and verifier_tag/verifier_checked
+constexpr std::uint32_t table_version = 4;  // 3: views/generation and verifier_tag/verifier_checked; 4: slots handed out lazily (Stripe::fresh)
 constexpr std::uint32_t nil = 0xffffffffu;
 constexpr unsigned list_count = 4;   // indexed by SessionState: free, kex, auth, rejected
 
@@ -77,6 +77,12 @@ struct ListHead {
 
 struct alignas(64) SessionTable::Stripe {
     ListHead lists[list_count];
+    // Slots [0, fresh) have been handed out at least once and are on exactly
+    // one list; slots [fresh, slots_per_stripe) were never used and are free
+    // without being listed, so formatting never touches the slot area (a
+    // table of millions of slots starts at once and its pages are only
+    // faulted in as sessions arrive).
+    std::uint32_t fresh;
     std::uint64_t created;
     std::uint64_t verified;
     std::uint64_t failed;
@@ -165,7 +171,9 @@ bool SessionTable::format(void* memory, std::size_t size, const TableGeometry& g
     const std::uint64_t total = l.total_bytes;
     if (total > size) return false;
 
-    std::memset(memory, 0, static_cast<std::size_t>(total));
+    // The slot area is left as it is: slots are wiped as they are handed out
+    // (take_slot), and a fresh shared-memory segment is zero anyway.
+    std::memset(memory, 0, static_cast<std::size_t>(slot_off));
     auto* base = static_cast<std::uint8_t*>(memory);
     auto* h = reinterpret_cast<Header*>(base);
     h->magic = table_magic;
@@ -186,9 +194,20 @@ bool SessionTable::format(void* memory, std::size_t size, const TableGeometry& g
     return true;
 }
 
-// Empties one stripe: every slot wiped and on the free list in index order,
-// every bucket empty, counters kept. Used by format() and when a stripe's
-// lock comes back from an owner that died holding it.
+// Wipes one slot for a new use; its generation moves on, so that views a
+// reader took of its previous contents go stale.
+void SessionTable::wipe_slot(std::uint8_t* slot_memory, std::uint64_t stride) noexcept {
+    auto* sl = reinterpret_cast<Slot*>(slot_memory);
+    const std::uint32_t generation = sl->generation + 1;
+    OPENSSL_cleanse(sl, static_cast<std::size_t>(stride));
+    sl->generation = generation;
+    sl->bucket_next = sl->prev = sl->next = nil;
+    sl->state = static_cast<std::uint8_t>(SessionState::free);
+}
+
+// Empties one stripe: every slot used so far wiped, every slot fresh again
+// (never used, free), every bucket empty, counters kept. Used by format()
+// and when a stripe's lock comes back from an owner that died holding it.
 void SessionTable::reset_stripe(std::uint8_t* base, const Header& h, unsigned s) noexcept {
     const std::uint64_t stride = h.slot_stride;
     auto* buckets = reinterpret_cast<std::uint32_t*>(base + h.bucket_offset) +
@@ -197,17 +216,9 @@ void SessionTable::reset_stripe(std::uint8_t* base, const Header& h, unsigned s)
     auto* st = reinterpret_cast<Stripe*>(base + h.stripe_offset) + s;
     for (auto& list : st->lists) list = ListHead{nil, nil, 0};
     std::uint8_t* first = base + h.slot_offset + stride * std::uint64_t(s) * h.slots_per_stripe;
-    for (std::uint32_t i = 0; i < h.slots_per_stripe; ++i) {
-        auto* sl = reinterpret_cast<Slot*>(first + stride * i);
-        const std::uint32_t generation = sl->generation + 1;   // views of a reader go stale
-        OPENSSL_cleanse(sl, static_cast<std::size_t>(stride));
-        sl->generation = generation;
-        sl->bucket_next = nil;
-        sl->prev = (i == 0) ? nil : i - 1;
-        sl->next = (i + 1 == h.slots_per_stripe) ? nil : i + 1;
-        sl->state = static_cast<std::uint8_t>(SessionState::free);
-    }
-    st->lists[0] = ListHead{0, h.slots_per_stripe - 1, h.slots_per_stripe};
+    const std::uint32_t used = st->fresh < h.slots_per_stripe ? st->fresh : h.slots_per_stripe;
+    for (std::uint32_t i = 0; i < used; ++i) wipe_slot(first + stride * i, stride);
+    st->fresh = 0;
 }
 
 SessionTable::SessionTable(void* memory, std::size_t size, StripeLocks& locks,
@@ -379,6 +390,10 @@ std::uint32_t SessionTable::take_slot(unsigned s, std::int64_t now, Eviction& ev
     } else if (free_list.head != nil) {
         const std::uint32_t i = free_list.head;
         list_remove(s, i);
+        return i;
+    } else if (st.fresh < header_->slots_per_stripe) {
+        const std::uint32_t i = st.fresh++;
+        wipe_slot(reinterpret_cast<std::uint8_t*>(&slot(s, i)), header_->slot_stride);
         return i;
     } else if (rejected.head != nil) {
         victim = rejected.head;
@@ -722,13 +737,18 @@ bool SessionTable::validate(std::string& problem) const {
             return false;
         }
         const Stripe& st = stripe(s);
+        if (st.fresh > n) {
+            problem = "stripe " + std::to_string(s) + ": more slots handed out than it has";
+            return false;
+        }
+        const std::uint32_t used = st.fresh;  // slots [used, n) are fresh: free, on no list
         std::vector<std::uint8_t> seen(n, 0);
         std::uint64_t total = 0;
         for (unsigned l = 0; l < list_count; ++l) {
             const ListHead& list = st.lists[l];
             std::uint32_t count = 0, prev = nil, i = list.head;
             while (i != nil) {
-                if (i >= n) {
+                if (i >= used) {
                     problem = "stripe " + std::to_string(s) + ": index out of range in list " + std::to_string(l);
                     return false;
                 }
@@ -774,8 +794,8 @@ bool SessionTable::validate(std::string& problem) const {
             }
             total += count;
         }
-        if (total != n) {
-            problem = "stripe " + std::to_string(s) + ": " + std::to_string(n - total) + " slots on no list";
+        if (total != used) {
+            problem = "stripe " + std::to_string(s) + ": " + std::to_string(used - total) + " slots on no list";
             return false;
         }
         if (st.lists[static_cast<unsigned>(SessionState::key_exchanging)].count > header_->max_kex_per_stripe) {
@@ -787,7 +807,7 @@ bool SessionTable::validate(std::string& problem) const {
         for (std::uint32_t b = 0; b < header_->buckets_per_stripe; ++b) {
             std::uint32_t i = bucket(s, b), guard_count = n + 1;
             while (i != nil) {
-                if (i >= n || guard_count-- == 0) {
+                if (i >= used || guard_count-- == 0) {
                     problem = "stripe " + std::to_string(s) + ": bucket chain " + std::to_string(b) + " broken";
                     return false;
                 }
@@ -801,7 +821,7 @@ bool SessionTable::validate(std::string& problem) const {
                 i = sl.bucket_next;
             }
         }
-        if (chained != n - st.lists[0].count) {
+        if (chained != used - st.lists[0].count) {
             problem = "stripe " + std::to_string(s) + ": used slots missing from buckets";
             return false;
         }
@@ -818,7 +838,7 @@ TableStatistics SessionTable::statistics() const noexcept {
         Guard guard(*this, s);
         if (!guard.held()) continue;
         const Stripe& st = stripe(s);
-        t.free += st.lists[0].count;
+        t.free += st.lists[0].count + (header_->slots_per_stripe - st.fresh);
         t.key_exchanging += st.lists[1].count;
         t.authenticated += st.lists[2].count;
         t.rejected += st.lists[3].count;

@@ -274,6 +274,7 @@ private:
     std::uint8_t* user_area(Slot& s) const noexcept;
     std::uint8_t* key_area(Slot& s) const noexcept;
 
+    static void wipe_slot(std::uint8_t* slot_memory, std::uint64_t stride) noexcept;
     std::uint32_t find(unsigned stripe, std::uint64_t hash, const std::uint8_t* sid) const noexcept;
     template <typename F>
     bool with_session(const Bytes& sid, const std::uint64_t* realm_id, F f) noexcept;
