@@ -17,6 +17,7 @@ import threading
 import time
 
 import mutualref as m
+from scripted_servers import splice
 from httpd_fixture import (Httpd, add_users, assert_status, expect_log, free_port, location,
                            make_certificate, mutual_client, require_module, require_tool)
 
@@ -52,24 +53,7 @@ class Relay:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.target))
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            threading.Thread(target=splice, args=(client, upstream), daemon=True).start()
 
     def close(self):
         self.closed = True
