@@ -23,6 +23,11 @@ package_packages() {
 # fail2ban: fail2ban-regex checks conf/fail2ban/ against the error log of the
 # throttle tests (t/integration/test_throttle_fail2ban.sh).
 PACKAGES="$PACKAGES fail2ban"
+# Scale-out (docs/several-nodes.md): hiredis for the Redis session store, and
+# the servers the tests start on loopback ports in temporary directories —
+# redis-server (and redis-cli for the cluster), PostgreSQL, and the APR DBD
+# drivers mod_dbd loads for the SQL verifier provider (SQLite, PostgreSQL).
+PACKAGES="$PACKAGES libhiredis-dev redis-server redis-tools postgresql libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql"
 # The JavaScript client (js/, scripts/js-test.sh): node and npm, firefox-esr
 # for the extension's browser tests and certutil (libnss3-tools) to trust the
 # tests' generated CA. Debian 12's nodejs (18) needs Debian's npm package;
