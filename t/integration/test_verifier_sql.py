@@ -24,8 +24,11 @@ DL2048, DL4096 = "iso-kam3-dl-2048-sha256", "iso-kam3-dl-4096-sha512"
 ALL = [EC256, EC521, DL2048, DL4096]
 SQL_REALM, BOTH_REALM, DBM_REALM = "sql realm", "both realm", "dbm realm"
 QUERY = "SELECT record FROM mutual_verifiers WHERE username = %s"
+# the schemas of docs/verifiers-sql.md
 SCHEMA = ("CREATE TABLE mutual_verifiers (username TEXT NOT NULL, record TEXT NOT NULL, "
           "PRIMARY KEY (username, record))")
+PG_SCHEMA = ("CREATE TABLE mutual_verifiers (username text NOT NULL, "
+             "record text NOT NULL CHECK (record LIKE '1;%'), PRIMARY KEY (username, record))")
 DB_FILE = "{root}/conf/verifiers.sqlite"
 USERS = "{root}/conf/users"
 STORE_FAILED = "MUT01108"   # 401-INIT internal-error: the store cannot be read
@@ -73,8 +76,8 @@ class SqlServers(Servers):
                 self.postgres.cleanup()
 
 
-def sqlite_exec(h, sql, args=()):
-    db = sqlite3.connect(h.format(DB_FILE))
+def sqlite_exec(h, sql, args=(), path=DB_FILE):
+    db = sqlite3.connect(h.format(path))
     try:
         cur = db.execute(sql, args)
         rows = cur.fetchall()
@@ -150,7 +153,7 @@ def setup_sqlite():
 
 
 def setup_postgres(pg):
-    pg.psql(SCHEMA)
+    pg.psql(PG_SCHEMA)
     export = "alice:%s\n" % record(SQL_REALM, "alice", "alice-pw")
     pg.psql(PG_IMPORT, stdin=export)
     server = "\n".join(["DBDriver pgsql", 'DBDParams "%s"' % pg.dbd_params,
@@ -353,6 +356,28 @@ def test_postgres_down_is_internal_error_then_recovers_without_restart(ctx):
             assert time.time() < deadline, "no recovery within 15 s after the database came back"
             good = 0
             time.sleep(0.1)
+
+
+def test_conf_example_for_sqlite(ctx):
+    """conf/auth_mutual_sqlite.conf as shipped, with this test's paths."""
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "conf",
+                           "auth_mutual_sqlite.conf")) as f:
+        example = f.read()
+    assert QUERY in example
+    h = Httpd("sql-example", modules=["dbd"])
+    try:
+        db = h.path("conf", "example.sqlite")
+        example = example.replace("/var/lib/apache2/mutual/verifiers.sqlite", db)
+        h.conf = example.replace("www.example.com", SCOPE)
+        h.write_file("private/index.html", "private\n")
+        sqlite3.connect(db).execute(SCHEMA).connection.close()
+        sqlite_exec(h, "INSERT INTO mutual_verifiers VALUES (?, ?)",
+                    ("alice", record("Private area", "alice", "example-pw")), path=db)
+        h.start()
+        login(h, "/private/index.html", "alice", "example-pw")
+        assert h.end_case() == []
+    finally:
+        h.cleanup()
 
 
 # --------------------------------------------------------------------------
