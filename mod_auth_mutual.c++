@@ -452,11 +452,19 @@ const char* add_provider(cmd_parms* cmd, void* conf, const char* arg) noexcept {
 const char* set_dbd_query(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     if (const char* e = ap_check_cmd_context(cmd, NOT_IN_HTACCESS)) return e;
     if (!retrieve_dbd_functions()) return apr_psprintf(cmd->pool, "AuthMutualDBDUserQuery %s", no_mod_dbd);
-    unsigned placeholders = 0;
-    for (const char* p = std::strstr(arg, "%s"); p != nullptr; p = std::strstr(p + 2, "%s")) ++placeholders;
-    if (placeholders != 1)
+    // apr_dbd's parameters are %-conversions (%s, %d, %pDt, ...), %% a literal %.
+    unsigned placeholders = 0, strings = 0;
+    for (const char* p = std::strchr(arg, '%'); p != nullptr; p = std::strchr(p + 1, '%')) {
+        if (p[1] == '%') {
+            ++p;
+            continue;
+        }
+        ++placeholders;
+        if (p[1] == 's') ++strings;
+    }
+    if (placeholders != 1 || strings != 1)
         return apr_psprintf(cmd->pool, "AuthMutualDBDUserQuery \"%s\": needs exactly one %%s "
-                                       "(the user name), found %u", arg, placeholders);
+                                       "(the user name) and no other parameter, found %u", arg, placeholders);
     static unsigned label_number = 0;
     auto* d = static_cast<DirConfig*>(conf);
     d->dbd_query.label = apr_psprintf(cmd->pool, "auth_mutual_%u", ++label_number);

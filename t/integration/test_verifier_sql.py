@@ -402,6 +402,9 @@ def test_configuration_errors_fail_startup(ctx):
     _refused("sql-noplaceholder", location("/x/", SQL_REALM, "dbd"),
              dbd + '\nAuthMutualDBDUserQuery "SELECT record FROM t"', ["dbd"],
              "needs exactly one %s")
+    _refused("sql-twoplaceholders", location("/x/", SQL_REALM, "dbd"),
+             dbd + '\nAuthMutualDBDUserQuery "SELECT record FROM t WHERE u = %s AND n = %d"',
+             ["dbd"], "needs exactly one %s")
     _refused("sql-badprovider", location("/x/", SQL_REALM, "ldap"), "", [],
              'AuthMutualProvider: unknown provider "ldap"')
     _refused("sql-twice", location("/x/", SQL_REALM, "dbm dbm"), "", [], "listed twice")
