@@ -166,6 +166,18 @@ double machine_busy_seconds() {
     return busy / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+// Idle CPU seconds of the whole machine (idle + iowait), to show whether
+// anything waited during a run with spare CPUs (the two-CPU phase).
+double machine_idle_seconds() {
+    std::ifstream in("/proc/stat");
+    std::string cpu;
+    unsigned long long v[5] = {};
+    in >> cpu;
+    for (unsigned long long& x : v) in >> x;
+    if (!in || cpu != "cpu") return 0;
+    return (v[3] + v[4]) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 double own_cpu_seconds() {
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
@@ -415,6 +427,7 @@ int run_load(const Config& config) {
     if (config.server_pid) cpu_before = server_cpu(config.server_pid);
     double own_before = own_cpu_seconds();
     double machine_before = machine_busy_seconds();
+    double idle_before = machine_idle_seconds();
     auto start = Clock::now();
     phase.store(1);
     std::this_thread::sleep_for(std::chrono::duration<double>(config.duration));
@@ -425,6 +438,7 @@ int run_load(const Config& config) {
     ServerCpu cpu_after;
     if (config.server_pid) cpu_after = server_cpu(config.server_pid);
     const double machine_cpu = machine_busy_seconds() - machine_before;
+    const double idle_cpus = (machine_idle_seconds() - idle_before) / elapsed;
 
     std::vector<double> all;
     unsigned long http_requests = 0, errors = 0;
@@ -470,10 +484,10 @@ int run_load(const Config& config) {
     if (config.machine)
         std::printf("RESULT mode=%s algorithm=%s concurrency=%u seconds=%.3f requests=%.0f "
                     "http_requests=%lu errors=%lu rps=%.2f p50_us=%.1f p90_us=%.1f p99_us=%.1f "
-                    "server_cpu_us=%.2f client_cpu_us=%.2f other_cpus=%.3f\n",
+                    "server_cpu_us=%.2f client_cpu_us=%.2f other_cpus=%.3f idle_cpus=%.3f\n",
                     config.mode_name.c_str(), config.algorithm.empty() ? "-" : config.algorithm.c_str(),
                     config.concurrency, elapsed, requests, http_requests, errors + failed_threads,
-                    rps, p50, p90, p99, server_us, client_us, other_cpus);
+                    rps, p50, p90, p99, server_us, client_us, other_cpus, idle_cpus);
     std::fflush(stdout);
     return (requests == 0 || failed_threads) ? 1 : 0;
 }

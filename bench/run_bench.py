@@ -548,21 +548,26 @@ def report_scaling(scaling):
     one, two = scaling["1cpu"], scaling["2cpu"]
     say("4. full-handshake throughput on 2 CPUs >= 1.8 x on 1 CPU (%s, kept-alive connections,"
         " %d connections)" % (short(scaling["algorithm"]), CONCURRENCY))
-    say("   %-28s %9s %10s %9s %9s %9s %7s" % ("httpd on", "req/s", "srvCPU_us", "httpd", "generator",
-                                            "genCPU_us", "other"))
+    say("   %-28s %9s %10s %9s %9s %9s %7s %7s" % ("httpd on", "req/s", "srvCPU_us", "httpd", "generator",
+                                                "genCPU_us", "other", "idle"))
     for label, name, x in (("1cpu", "CPU 0 (generator CPU 1)", one),
                            ("2cpu", "CPUs 0-1 (generator shares)", two)):
-        say("   %-28s %9.1f %10.1f %9.2f %9.2f %9.1f %7.2f" % (
+        say("   %-28s %9.1f %10.1f %9.2f %9.2f %9.1f %7.2f %7.2f" % (
             name, x["rps"], x["server_cpu_us"], x["server_cpus"], x["generator_cpus"],
-            x["client_cpu_us"], x["other_cpus"]))
+            x["client_cpu_us"], x["other_cpus"], x.get("idle_cpus", 0)))
+    say("   (httpd, generator, other, idle: CPUs used during the phase)")
+    if one["server_cpus"] < 0.95:
+        say("   WARNING: httpd used only %.2f CPUs on its one CPU: the generator limited the "
+            "one-CPU figure" % one["server_cpus"])
     raw = two["rps"] / one["rps"]
     left = 2 - two["generator_cpus"] - two["other_cpus"]
     per_cpu = two["rps"] * 2 / left / one["rps"] if left > 0 else 0
     say("   raw ratio %.3f (the generator takes %.2f CPUs of the two)" % (raw, two["generator_cpus"]))
     say("   ratio per CPU left to httpd (rate x 2 / %.2f CPUs): %.3f (%s)"
         % (left, per_cpu, verdict(per_cpu >= 1.8)))
-    say("   httpd CPU per handshake on 2 CPUs / on 1 CPU: %.3f"
-        % (two["server_cpu_us"] / one["server_cpu_us"]))
+    say("   httpd CPU per handshake on 2 CPUs / on 1 CPU: %.3f (above 1: contention); "
+        "idle during the two-CPU phase: %.2f CPUs (waits)"
+        % (two["server_cpu_us"] / one["server_cpu_us"], two.get("idle_cpus", 0)))
     return per_cpu
 
 
