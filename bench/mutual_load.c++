@@ -150,32 +150,29 @@ ServerCpu server_cpu(long parent) {
     return cpu;
 }
 
-// Busy CPU seconds of the whole machine (all CPUs; /proc/stat user + nice +
-// system), to show how much other processes took during a run. Interrupt and
-// softirq time (on loopback, most of the TCP receive path of both sides) is
-// left out: it belongs to no process, so it is in neither figure.
-double machine_busy_seconds() {
+// CPU seconds of the whole machine (all CPUs, /proc/stat): busy (user +
+// nice + system), to show how much other processes took during a run, and
+// idle (idle + iowait), to show whether anything waited with CPUs to spare
+// (the two-CPU phase). Interrupt and softirq time (on loopback, most of the
+// TCP receive path of both sides) is left out of both: it belongs to no
+// process.
+struct MachineTimes {
+    double busy = 0, idle = 0;
+};
+
+MachineTimes machine_times() {
+    MachineTimes t;
     std::ifstream in("/proc/stat");
     std::string cpu;
     unsigned long long v[10] = {};
     in >> cpu;
     for (unsigned long long& x : v) in >> x;
-    if (!in || cpu != "cpu") return 0;
+    if (!in || cpu != "cpu") return t;
     // user nice system idle iowait irq softirq steal guest guest_nice
-    unsigned long long busy = v[0] + v[1] + v[2];
-    return busy / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-// Idle CPU seconds of the whole machine (idle + iowait), to show whether
-// anything waited during a run with spare CPUs (the two-CPU phase).
-double machine_idle_seconds() {
-    std::ifstream in("/proc/stat");
-    std::string cpu;
-    unsigned long long v[5] = {};
-    in >> cpu;
-    for (unsigned long long& x : v) in >> x;
-    if (!in || cpu != "cpu") return 0;
-    return (v[3] + v[4]) / static_cast<double>(sysconf(_SC_CLK_TCK));
+    const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+    t.busy = (v[0] + v[1] + v[2]) / tick;
+    t.idle = (v[3] + v[4]) / tick;
+    return t;
 }
 
 double own_cpu_seconds() {
@@ -426,8 +423,7 @@ int run_load(const Config& config) {
     ServerCpu cpu_before;
     if (config.server_pid) cpu_before = server_cpu(config.server_pid);
     double own_before = own_cpu_seconds();
-    double machine_before = machine_busy_seconds();
-    double idle_before = machine_idle_seconds();
+    const MachineTimes machine_before = machine_times();
     auto start = Clock::now();
     phase.store(1);
     std::this_thread::sleep_for(std::chrono::duration<double>(config.duration));
@@ -437,8 +433,9 @@ int run_load(const Config& config) {
     double own_cpu = own_cpu_seconds() - own_before;
     ServerCpu cpu_after;
     if (config.server_pid) cpu_after = server_cpu(config.server_pid);
-    const double machine_cpu = machine_busy_seconds() - machine_before;
-    const double idle_cpus = (machine_idle_seconds() - idle_before) / elapsed;
+    const MachineTimes machine_after = machine_times();
+    const double machine_cpu = machine_after.busy - machine_before.busy;
+    const double idle_cpus = (machine_after.idle - machine_before.idle) / elapsed;
 
     std::vector<double> all;
     unsigned long http_requests = 0, errors = 0;

@@ -60,7 +60,7 @@ ENV = {
     "BENCH_REPEAT_FEW": "2",        # reuse runs at the small table (shows the noise)
     "BENCH_ROUNDS": "1",            # repeat the comparison; the report shows medians
     "BENCH_VERIFIERS": "single",    # "all": one verifier record with all four algorithms
-    "BENCH_PHASES": "ceiling comparison sessions",   # also: scaling
+    "BENCH_PHASES": "ceiling comparison sessions scaling",
     # Which rows of the comparison to measure (a shorter run for one question).
     "BENCH_MODES": "plain basic digest plain3 reuse full kexfirst visit plain2",
     # As Debian's apache2.conf: "Mutex file:${APACHE_LOCK_DIR} default" ("{run}" is
@@ -670,6 +670,9 @@ def report(ceil, r, sessions, problems, scaling=None):
                        "%.3f (target >= 1.8: %s)" % (short(scaling["algorithm"]), ratio,
                                                       verdict(ratio >= 1.8)))
         problems = problems + scaling["problems"]
+    elif r is not None:
+        summary.append("full-handshake throughput 2 CPUs / 1 CPU: not measured (add \"scaling\" to "
+                       "BENCH_PHASES)")
     if summary:
         say("")
         say("THE ISSUE'S TARGETS (this run)")
