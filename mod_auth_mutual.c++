@@ -1443,7 +1443,7 @@ struct OptionalText {
 // The policy check_authn built last on this connection, for the next
 // request: a keep-alive connection asks for the same location again and
 // again, and building it (its strings, the origin, the auth-scope coverage
-// check) was a fifth of the module's work on a session-reusing request.
+// check) was an eighth of check_authn's time on a session-reusing request.
 // Keyed on everything build_policy reads: the location's fields, the realm,
 // the virtual host, the request's host name and whether it is a proxy
 // request (the connection's TLS and binding belong to the connection). By
