@@ -518,56 +518,87 @@ def scaling_phase():
     idle or extra httpd CPU per handshake, which lowers that figure.
     """
     a = ENV["BENCH_SCALING_ALGORITHM"] or ALGORITHMS[0]
-    out = {"algorithm": a}
-    for label, server_cpus, generator_cpus in (("1cpu", "0", "1"), ("2cpu", "0,1", "0,1")):
-        server = Server("scaling-" + label, "", cpus=server_cpus)
-        _, _, mutual_file = write_users(server.root)
-        url = server.add_page("mutual")
-        server.locations = mutual_location("/mutual", a, mutual_file[a])
-        runs = []
-        try:
+    out = {"algorithm": a, "problems": []}
+    # Both servers run side by side (the idle one costs nothing) and the
+    # rounds alternate between them, so drifting load on a shared machine
+    # touches both figures alike.
+    setups = (("1cpu", "0", "1"), ("2cpu", "0,1", "0,1"))
+    servers, runs = {}, {}
+    try:
+        for label, server_cpus, generator_cpus in setups:
+            server = Server("scaling-" + label, "", cpus=server_cpus)
+            servers[label] = server
+            _, _, mutual_file = write_users(server.root)
+            server.url = server.add_page("mutual")
+            server.plain_url = server.add_page("plain")
+            server.locations = mutual_location("/mutual", a, mutual_file[a])
             server.start()
             say("== scaling: httpd on CPU %s, generator on CPU %s, pid %d"
                 % (server_cpus, generator_cpus, server.pid))
-            for n in range(ROUNDS):
-                say("-- mutual-full %s (kept-alive, pi cached), round %d of %d" % (a, n + 1, ROUNDS))
-                runs.append(load("mutual-full", url, a, pid=server.pid, extra=["-p"],
-                                 cpus=generator_cpus))
-        finally:
+        for n in range(ROUNDS):
+            for label, server_cpus, generator_cpus in (setups if n % 2 == 0 else setups[::-1]):
+                server = servers[label]
+                say("-- mutual-full %s (kept-alive, pi cached), httpd on CPU %s, round %d of %d"
+                    % (a, server_cpus, n + 1, ROUNDS))
+                runs.setdefault(label, []).append(
+                    load("mutual-full", server.url, a, pid=server.pid, extra=["-p"], cpus=generator_cpus))
+                # The control: no authentication through the same setup.
+                say("-- plain, httpd on CPU %s, round %d of %d" % (server_cpus, n + 1, ROUNDS))
+                runs.setdefault(label + "-plain", []).append(
+                    load("plain", server.plain_url, pid=server.pid, cpus=generator_cpus))
+    finally:
+        for server in servers.values():
             server.stop()
-            out.setdefault("problems", []).extend(server.problems())
+            out["problems"].extend(server.problems())
             server.remove()
-        x = median_result(runs)
+    for label, x in ((label, median_result(v)) for label, v in runs.items()):
         x["generator_cpus"] = x["client_cpu_us"] * x["rps"] / 1e6
         x["server_cpus"] = x["server_cpu_us"] * x["rps"] / 1e6
         out[label] = x
     return out
 
 
+def scaling_ratio(one, two):
+    """Two-CPU rate per CPU left to httpd over the one-CPU rate."""
+    left = 2 - two["generator_cpus"] - two["other_cpus"]
+    return two["rps"] * 2 / left / one["rps"] if left > 0 else 0
+
+
 def report_scaling(scaling):
     one, two = scaling["1cpu"], scaling["2cpu"]
     say("4. full-handshake throughput on 2 CPUs >= 1.8 x on 1 CPU (%s, kept-alive connections,"
         " %d connections)" % (short(scaling["algorithm"]), CONCURRENCY))
-    say("   %-28s %9s %10s %9s %9s %9s %7s %7s" % ("httpd on", "req/s", "srvCPU_us", "httpd", "generator",
+    say("   %-34s %9s %10s %9s %9s %9s %7s %7s" % ("httpd on", "req/s", "srvCPU_us", "httpd", "generator",
                                                 "genCPU_us", "other", "idle"))
-    for label, name, x in (("1cpu", "CPU 0 (generator CPU 1)", one),
-                           ("2cpu", "CPUs 0-1 (generator shares)", two)):
-        say("   %-28s %9.1f %10.1f %9.2f %9.2f %9.1f %7.2f %7.2f" % (
+    rows = (("1cpu", "CPU 0 (generator CPU 1)"), ("2cpu", "CPUs 0-1 (generator shares)"),
+            ("1cpu-plain", "no auth, CPU 0"), ("2cpu-plain", "no auth, CPUs 0-1"))
+    for label, name in rows:
+        if label not in scaling:
+            continue
+        x = scaling[label]
+        say("   %-34s %9.1f %10.1f %9.2f %9.2f %9.1f %7.2f %7.2f" % (
             name, x["rps"], x["server_cpu_us"], x["server_cpus"], x["generator_cpus"],
             x["client_cpu_us"], x["other_cpus"], x.get("idle_cpus", 0)))
-    say("   (httpd, generator, other, idle: CPUs used during the phase)")
+    say("   (httpd, generator, other, idle: CPUs used during the phase; rounds alternate between")
+    say("   the two setups)")
     if one["server_cpus"] < 0.95:
         say("   WARNING: httpd used only %.2f CPUs on its one CPU: the generator limited the "
             "one-CPU figure" % one["server_cpus"])
-    raw = two["rps"] / one["rps"]
-    left = 2 - two["generator_cpus"] - two["other_cpus"]
-    per_cpu = two["rps"] * 2 / left / one["rps"] if left > 0 else 0
-    say("   raw ratio %.3f (the generator takes %.2f CPUs of the two)" % (raw, two["generator_cpus"]))
+    per_cpu = scaling_ratio(one, two)
+    say("   raw ratio %.3f (the generator takes %.2f CPUs of the two)"
+        % (two["rps"] / one["rps"], two["generator_cpus"]))
     say("   ratio per CPU left to httpd (rate x 2 / %.2f CPUs): %.3f (%s)"
-        % (left, per_cpu, verdict(per_cpu >= 1.8)))
-    say("   httpd CPU per handshake on 2 CPUs / on 1 CPU: %.3f (above 1: contention); "
-        "idle during the two-CPU phase: %.2f CPUs (waits)"
-        % (two["server_cpu_us"] / one["server_cpu_us"], two.get("idle_cpus", 0)))
+        % (2 - two["generator_cpus"] - two["other_cpus"], per_cpu, verdict(per_cpu >= 1.8)))
+    say("   httpd CPU per handshake on 2 CPUs / on 1 CPU: %.3f (above 1: contention, or the"
+        % (two["server_cpu_us"] / one["server_cpu_us"]))
+    say("   generator's threads sharing httpd's CPUs); idle during the two-CPU phase: %.2f CPUs (waits)"
+        % two.get("idle_cpus", 0))
+    if "1cpu-plain" in scaling and "2cpu-plain" in scaling:
+        p1, p2 = scaling["1cpu-plain"], scaling["2cpu-plain"]
+        control = scaling_ratio(p1, p2)
+        say("   control, no auth through the same setups: ratio %.3f, httpd CPU per request %.3f;"
+            % (control, p2["server_cpu_us"] / p1["server_cpu_us"]))
+        say("   full handshakes relative to the control: %.3f" % (per_cpu / control if control else 0))
     return per_cpu
 
 
