@@ -182,7 +182,6 @@ struct Verification {
     apr_uint64_t nc;
     apr_int64_t session_created;   // seconds: the session's key exchange
     const unsigned char* sid;      // session_id_length octets (mutual-logout)
-    apr_uint64_t space;            // session_space() of the session (mutual-logout)
     const char* b1_inner;          // hex, RFC 8120 §13 (application channel binding)
     const char* b2_inner;          // hex
 };
@@ -191,6 +190,16 @@ struct Verification {
 struct ConnectionBinding {
     const char* vh;
     apr_size_t length;
+};
+
+class PolicyCache;
+
+// What the module keeps per connection (conn_config, in the connection's
+// pool): the binding (vh null until computed) and the last location policy
+// check_authn built (PolicyCache, created on first use).
+struct ConnectionState {
+    ConnectionBinding binding;
+    PolicyCache* policies;
 };
 
 // ---- process state (lives in pconf; reset by a pconf cleanup) ------------
@@ -1379,22 +1388,29 @@ const Verification* earlier_verification(const request_rec* r) noexcept {
 
 bool is_tls(request_rec* r) noexcept { return ap_ssl_conn_is_ssl(r->connection) != 0; }
 
+ConnectionState* connection_state(conn_rec* c) {
+    auto* state = static_cast<ConnectionState*>(ap_get_module_config(c->conn_config, &auth_mutual_module));
+    if (state == nullptr) {
+        state = static_cast<ConnectionState*>(apr_pcalloc(c->pool, sizeof(ConnectionState)));
+        ap_set_module_config(c->conn_config, &auth_mutual_module, state);
+    }
+    return state;
+}
+
 // vh of tls-server-end-point for this connection, computed once per connection.
 const ConnectionBinding* tls_binding(request_rec* r) {
     conn_rec* c = r->connection;
-    if (auto* cached = static_cast<ConnectionBinding*>(ap_get_module_config(c->conn_config, &auth_mutual_module)))
-        return cached;
+    ConnectionState* state = connection_state(c);
+    if (state->binding.vh != nullptr) return &state->binding;
     const char* pem = ap_ssl_var_lookup(r->pool, r->server, c, r, "SSL_SERVER_CERT");
     if (pem == nullptr || *pem == '\0') return nullptr;
     std::optional<mutual::Bytes> hash = mutual::tls_server_end_point(pem);
     if (!hash) return nullptr;
-    auto* binding = static_cast<ConnectionBinding*>(apr_palloc(c->pool, sizeof(ConnectionBinding)));
     char* octets = static_cast<char*>(apr_palloc(c->pool, hash->size() + 1));
     std::memcpy(octets, hash->data(), hash->size());
-    binding->vh = octets;
-    binding->length = hash->size();
-    ap_set_module_config(c->conn_config, &auth_mutual_module, binding);
-    return binding;
+    state->binding.vh = octets;
+    state->binding.length = hash->size();
+    return &state->binding;
 }
 
 // The request names this virtual host: its ServerName, one of its
@@ -1688,6 +1704,111 @@ bool is_challenge_status(int status) noexcept {
     return status == HTTP_UNAUTHORIZED || status == HTTP_PROXY_AUTHENTICATION_REQUIRED;
 }
 
+// ---- the policy of a request (per-connection cache) ------------------------
+
+// A configuration string that may be unset (a null pointer), by content.
+struct OptionalText {
+    bool set = false;
+    std::string value;
+    void remember(const char* p) {
+        set = p != nullptr;
+        value.assign(p != nullptr ? p : "");
+    }
+    bool same(const char* p) const noexcept { return p != nullptr ? set && value == p : !set; }
+};
+
+// The policy check_authn built last on this connection, for the next
+// request: a keep-alive connection asks for the same location again and
+// again, and building it (its strings, the origin, the auth-scope coverage
+// check) was an eighth of check_authn's time on a session-reusing request.
+// Keyed on everything build_policy reads: the location's fields, the realm,
+// the virtual host, the request's host name and whether it is a proxy
+// request (the connection's TLS and binding belong to the connection). By
+// content, not by address: an .htaccess configuration lives in the request
+// pool, where the next request's may reuse the addresses with other text.
+// One connection is served by one thread at a time.
+class PolicyCache {
+public:
+    const mutual::LocationPolicy* find(const request_rec* r, const DirConfig* d, const char* realm) const noexcept {
+        if (!valid_ || r->server != server_ || proxy_ != proxy_request(r) || !realm_.same(realm) ||
+            !hostname_.same(r->hostname) || !auth_scope_.same(d->auth_scope) || !path_.same(d->path) ||
+            !user_file_.same(d->user_file) || !host_.same(d->host) || d->nc_max != nc_max_ ||
+            d->nc_window != nc_window_ || d->session_time != session_time_ ||
+            d->recheck_interval != recheck_interval_ || d->validation != validation_ ||
+            !same_algorithms(d))
+            return nullptr;
+        return &policy_;
+    }
+
+    const mutual::LocationPolicy& remember(const request_rec* r, const DirConfig* d, const char* realm,
+                                           mutual::LocationPolicy&& policy) {
+        valid_ = false;
+        policy_ = std::move(policy);
+        server_ = r->server;
+        proxy_ = proxy_request(r);
+        realm_.remember(realm);
+        hostname_.remember(r->hostname);
+        auth_scope_.remember(d->auth_scope);
+        path_.remember(d->path);
+        user_file_.remember(d->user_file);
+        host_.remember(d->host);
+        nc_max_ = d->nc_max;
+        nc_window_ = d->nc_window;
+        session_time_ = d->session_time;
+        recheck_interval_ = d->recheck_interval;
+        validation_ = d->validation;
+        algorithms_set_ = configured_algorithms(d);
+        own_host_.remember(nullptr);
+        valid_ = true;
+        return policy_;
+    }
+
+    // log_foreign_host's answer "this Host is the origin" for the policy
+    // above (only that answer: a foreign Host is logged on every request).
+    bool host_is_own(const char* host) const noexcept { return own_host_.set && own_host_.same(host); }
+    void remember_own_host(const char* host) { own_host_.remember(host); }
+
+private:
+    static bool configured_algorithms(const DirConfig* d) noexcept {
+        return d->algorithms_set && d->algorithms != nullptr && d->algorithms->nelts > 0;
+    }
+    // The offered algorithms are the policy's own list (build_policy copies
+    // it from the configuration, or takes the default).
+    bool same_algorithms(const DirConfig* d) const noexcept {
+        if (configured_algorithms(d) != algorithms_set_) return false;
+        if (!algorithms_set_) return true;
+        const auto* list = reinterpret_cast<const Algorithm* const*>(d->algorithms->elts);
+        const std::size_t n = static_cast<std::size_t>(d->algorithms->nelts);
+        return n == policy_.algorithms.size() && std::equal(list, list + n, policy_.algorithms.begin());
+    }
+
+    bool valid_ = false;
+    mutual::LocationPolicy policy_;
+    const server_rec* server_ = nullptr;
+    bool proxy_ = false;
+    bool algorithms_set_ = false;
+    OptionalText realm_, hostname_, auth_scope_, path_, user_file_, host_, own_host_;
+    apr_uint64_t nc_max_ = 0;
+    unsigned nc_window_ = 0, session_time_ = 0, recheck_interval_ = 0;
+    Validation validation_ = Validation::automatic;
+};
+
+// check_authn's policy for r: the connection's cached one when nothing it
+// depends on changed, else build_policy's (then cached). nullptr (with
+// tag/problem) when it cannot be built; failures are not cached. A proxy
+// request has no path parameter (RFC 8120 §14: disregarded).
+const mutual::LocationPolicy* request_policy(request_rec* r, const DirConfig* d, const char* realm,
+                                             PolicyCache*& cache, const char*& tag, std::string& problem) {
+    ConnectionState* state = connection_state(r->connection);
+    if (state->policies == nullptr) state->policies = pool_new<PolicyCache>(r->connection->pool);
+    cache = state->policies;
+    if (const mutual::LocationPolicy* cached = cache->find(r, d, realm)) return cached;
+    mutual::LocationPolicy policy;
+    if (!build_policy(r, d, realm, true, policy, tag, problem)) return nullptr;
+    if (proxy_request(r)) policy.path.reset();
+    return &cache->remember(r, d, realm, std::move(policy));
+}
+
 // mod_proxy_connect writes its "HTTP/1.0 200 Connection Established" head
 // straight into the connection's filters, without the request's headers: a
 // verified CONNECT gets its Proxy-Authentication-Info from this connection
@@ -1792,7 +1913,30 @@ void export_binding(request_rec* r, const Verification* v) {
     apr_table_setn(env, "MUTUAL_B1_INNER", v->b1_inner);
     apr_table_setn(env, "MUTUAL_B2_INNER", v->b2_inner);
     apr_table_setn(env, "MUTUAL_ALGORITHM", v->algorithm);
-    apr_table_setn(env, "MUTUAL_NC", apr_psprintf(r->pool, "%" APR_UINT64_T_FMT, v->nc));
+    // nc <= nc-max <= 2^62: an apr_off_t (64-bit signed) holds it.
+    static_assert(sizeof(apr_off_t) >= 8, "apr_off_t holds a nonce number");
+    apr_table_setn(env, "MUTUAL_NC", apr_off_t_toa(r->pool, static_cast<apr_off_t>(v->nc)));
+}
+
+// Lower-case hex of b in pool memory.
+const char* pool_hex(apr_pool_t* pool, const mutual::Bytes& b) {
+    char* out = static_cast<char*>(apr_palloc(pool, 2 * b.size() + 1));
+    ap_bin2hex(b.data(), b.size(), out);
+    return out;
+}
+
+// The session-table protection space of a verified request's session
+// (session_space), for mutual-logout: from what the verification kept,
+// computed only when a logout needs it.
+std::uint64_t verified_space(const Verification& v) {
+    mutual::LocationPolicy p;
+    p.auth_scope.assign(v.auth_scope);
+    p.realm.assign(v.realm);
+    p.partition.assign(v.partition);
+    p.validation.assign(v.validation);
+    p.origin.assign(v.origin);
+    const Algorithm* a = mutual::find_algorithm(v.algorithm);
+    return a != nullptr ? mutual::session_space(module_state->server->table(), p, *a) : 0;
 }
 
 // SetHandler mutual-logout: a verified request ends its session for good.
@@ -1823,7 +1967,7 @@ int logout_handler(request_rec* r) noexcept {
             return send_challenges(r, mutual::init_response(policy, "initial"));
         }
         const mutual::Bytes sid(v->sid, v->sid + mutual::session_id_length);
-        const bool ended = module_state->server->table().end_session(sid, v->space);
+        const bool ended = module_state->server->table().end_session(sid, verified_space(*v));
         log_request(r, mutual::LogLevel::info, "MUT01605",
                     "user \"" + text(v->user) + "\" logged out: session " + mutual::encode_hex_fixed(sid) +
                         (ended ? " ended" : " was already gone"));
@@ -1877,9 +2021,9 @@ bool same(const char* a, std::string_view b) noexcept { return a != nullptr && b
 // One info line when the request's Host names another host or port than the
 // origin the server binds the exchange to (a relayed or misdirected
 // request, or a proxy in front without AuthMutualHost).
-void log_foreign_host(request_rec* r, const mutual::LocationPolicy& policy) {
+void log_foreign_host(request_rec* r, const mutual::LocationPolicy& policy, PolicyCache& cache) {
     const char* host = apr_table_get(r->headers_in, "Host");
-    if (host == nullptr) return;
+    if (host == nullptr || cache.host_is_own(host)) return;
     const bool tls = is_tls(r);
     std::string claimed = mutual::host_validation_value(tls ? "https" : "http", host, 0);
     claimed.resize(claimed.size() - 2);  // ":0"
@@ -1888,7 +2032,10 @@ void log_foreign_host(request_rec* r, const mutual::LocationPolicy& policy) {
     if (claimed.find(':', claimed[authority] == '[' ? claimed.find(']', authority) : authority) ==
         std::string::npos)
         claimed += tls ? ":443" : ":80";
-    if (claimed == policy.origin) return;
+    if (claimed == policy.origin) {
+        cache.remember_own_host(host);
+        return;
+    }
     log_request(r, mutual::LogLevel::info, "MUT01401",
                 "vh is " + policy.origin + ": the request's Host \"" + claimed.substr(authority) +
                     "\" is not this server's name and port (relayed or misdirected request, "
@@ -1993,16 +2140,16 @@ int check_authn(request_rec* r) noexcept {
                         text("AuthType Mutual needs AuthName: ") + (r->uri ? r->uri : "?"));
             return HTTP_INTERNAL_SERVER_ERROR;
         }
-        mutual::LocationPolicy policy;
+        PolicyCache* cache = nullptr;
         const char* tag = nullptr;
         std::string problem;
-        if (!build_policy(r, d, realm, true, policy, tag, problem))
-            return internal_error(r, d, realm, tag, problem);
+        const mutual::LocationPolicy* built = request_policy(r, d, realm, cache, tag, problem);
+        if (built == nullptr) return internal_error(r, d, realm, tag, problem);
+        const mutual::LocationPolicy& policy = *built;
         if (module_state == nullptr || module_state->server == nullptr)
             return internal_error(r, d, realm, "MUT01016", "session table not initialised");
 
         const AuthHeaders& headers = auth_headers(r);
-        if (proxy_request(r)) policy.path.reset();  // RFC 8120 §14: disregarded
         const char* authorization = apr_table_get(r->headers_in, headers.authorization);
 
         // The error document of a 401 (ErrorDocument 401 into a Mutual
@@ -2022,7 +2169,7 @@ int check_authn(request_rec* r) noexcept {
 
         if (authorization != nullptr && d->host == nullptr && r->main == nullptr && r->prev == nullptr &&
             !proxy_request(r))
-            log_foreign_host(r, policy);
+            log_foreign_host(r, policy, *cache);
 
         // A subrequest or internal redirect of an already verified request:
         // the same Authorization must not be verified twice (same nc).
@@ -2114,10 +2261,8 @@ int check_authn(request_rec* r) noexcept {
             std::memcpy(sid, result.sid.data(), result.sid.size());
             v->sid = sid;
         }
-        if (const Algorithm* a = mutual::find_algorithm(result.algorithm))
-            v->space = mutual::session_space(module_state->server->table(), policy, *a);
-        v->b1_inner = apr_pstrdup(pool, mutual::encode_hex_fixed(result.b1_inner).c_str());
-        v->b2_inner = apr_pstrdup(pool, mutual::encode_hex_fixed(result.b2_inner).c_str());
+        v->b1_inner = pool_hex(pool, result.b1_inner);
+        v->b2_inner = pool_hex(pool, result.b2_inner);
         export_binding(r, v);
         ap_set_module_config(r->request_config, &auth_mutual_module, v);
         if (top != r && verification_of(top) == nullptr)

@@ -9,7 +9,9 @@
 # BENCH_CONCURRENCY, BENCH_ALGORITHMS, BENCH_CEILING_TIME, BENCH_SESSIONS_FEW,
 # BENCH_SESSIONS_MANY, BENCH_SESSIONS_ALGORITHM, BENCH_PIN, BENCH_BCRYPT_COST,
 # BENCH_REPEAT_FEW, BENCH_ROUNDS, BENCH_VERIFIERS, BENCH_PHASES, BENCH_NICE,
-# BENCH_KEEP; B (build directory), HTTPD (apache2 binary).
+# BENCH_KEEP, BENCH_MODES, BENCH_MUTEX, BENCH_SCALING_ALGORITHM; B (build directory),
+# HTTPD (apache2 binary). BENCH_PHASES (default: ceiling comparison sessions scaling)
+# (scaling: full-handshake throughput with httpd on one CPU and on both).
 set -eu
 cd "$(dirname "$0")/.."
 if [ "${BENCH_NO_BUILD:-}" != 1 ]; then

@@ -12,6 +12,8 @@ throw-away ServerRoot, with build/bench/mutual_load as the only load generator:
      interval);
   3. session reuse with few and with many live sessions in the table
      (a second apache2 with a large AuthMutualSessionTableSize);
+  4. full-handshake throughput with httpd on one CPU and on both (phase
+     "scaling", scaling_phase below);
 
 then prints ratios and the issue's targets. Every knob is an environment
 variable (see ENV below); apache2 is always stopped at the end.
@@ -58,13 +60,15 @@ ENV = {
     "BENCH_REPEAT_FEW": "2",        # reuse runs at the small table (shows the noise)
     "BENCH_ROUNDS": "1",            # repeat the comparison; the report shows medians
     "BENCH_VERIFIERS": "single",    # "all": one verifier record with all four algorithms
-    "BENCH_PHASES": "ceiling comparison sessions",
+    "BENCH_PHASES": "ceiling comparison sessions scaling",
     # Which rows of the comparison to measure (a shorter run for one question).
     "BENCH_MODES": "plain basic digest plain3 reuse full kexfirst visit plain2",
     # As Debian's apache2.conf: "Mutex file:${APACHE_LOCK_DIR} default" ("{run}" is
     # the throw-away run directory); "none" leaves httpd's built-in default.
     "BENCH_MUTEX": "file:{run} default",
     "BENCH_NICE": "",               # e.g. -10: scheduler priority of the benchmark's autogroup
+    # Phase "scaling": the algorithm of its full handshakes (default: the first of BENCH_ALGORITHMS).
+    "BENCH_SCALING_ALGORITHM": "",
 }
 for k, v in ENV.items():
     ENV[k] = env(k, v)
@@ -124,7 +128,7 @@ def run_user():
 class Server:
     """One apache2 -DFOREGROUND in its own process group."""
 
-    def __init__(self, name, locations, server_conf=""):
+    def __init__(self, name, locations, server_conf="", cpus=None):
         self.root = tempfile.mkdtemp(prefix="mutual-bench-%s-" % name)
         for d in ("htdocs", "logs", "run", "conf"):
             os.makedirs(os.path.join(self.root, d))
@@ -132,6 +136,8 @@ class Server:
         self.base = "http://127.0.0.1:%d" % self.port
         self.locations = locations
         self.server_conf = server_conf
+        # CPUs httpd may run on (taskset -c): BENCH_PIN's CPU 0 by default.
+        self.cpus = cpus if cpus is not None else ("0" if PIN else "")
         self.proc = None
 
     def path(self, *parts):
@@ -200,8 +206,8 @@ class Server:
         make_readable(self.root)
         os.chmod(self.root, 0o755)
         cmd = [HTTPD, "-d", self.root, "-f", conf, "-DFOREGROUND"]
-        if PIN:
-            cmd = ["taskset", "-c", "0"] + cmd
+        if self.cpus:
+            cmd = ["taskset", "-c", self.cpus] + cmd
         self.stdio = open(self.path("logs", "stdio.log"), "ab")
         # Its own process group (stopped with killpg) but the benchmark's
         # session, so it shares the scheduler autogroup BENCH_NICE adjusts.
@@ -270,7 +276,8 @@ class Server:
 
 
 def load(mode, url, algorithm=None, duration=DURATION, concurrency=CONCURRENCY, pid=None,
-         handshakes=None, extra=()):
+         handshakes=None, extra=(), cpus=None):
+    """One run of mutual_load; cpus: where it runs (default: CPU 1 with BENCH_PIN)."""
     cmd = [LOAD, "-m", mode, "-c", str(concurrency), "-d", str(duration),
            "-w", str(WARMUP), "-u", USER, "-M"]
     if algorithm:
@@ -280,8 +287,9 @@ def load(mode, url, algorithm=None, duration=DURATION, concurrency=CONCURRENCY, 
     if handshakes:
         cmd += ["-n", str(handshakes)]
     cmd += list(extra) + [url]
-    if PIN:
-        cmd = ["taskset", "-c", "1"] + cmd
+    cpus = cpus if cpus is not None else ("1" if PIN else "")
+    if cpus:
+        cmd = ["taskset", "-c", cpus] + cmd
     e = dict(os.environ, MUTUAL_PASSWORD=PASSWORD)
     p = subprocess.run(cmd, capture_output=True, text=True, env=e)
     for line in p.stdout.splitlines():
@@ -317,8 +325,10 @@ def ceiling():
     out = {}
     for line in p.stdout.splitlines():
         if line.startswith("ceiling "):
-            _, name, hs, reuse = line.split()
-            out[name] = (float(hs), float(reuse))
+            # handshake and reuse through mutual::Server::handle, then the
+            # KAM3 math alone (kam3_ceiling.c++)
+            parts = line.split()
+            out[parts[1]] = tuple(float(x) for x in parts[2:6])
         else:
             say("  " + line)
     return out
@@ -418,8 +428,9 @@ def main():
     ceil = ceiling() if "ceiling" in PHASES else {}
     results, problems = comparison() if "comparison" in PHASES else (None, [])
     sessions = sessions_phase() if "sessions" in PHASES else None
+    scaling = scaling_phase() if "scaling" in PHASES else None
     say("load average at end: %s" % load_average())
-    report(ceil, results, sessions, problems)
+    report(ceil, results, sessions, problems, scaling)
 
 
 def load_average():
@@ -480,8 +491,10 @@ def comparison():
                 phase(("kexfirst", a), "mutual-full (req-KEX-C1 first) " + a, "mutual-full",
                       urls[a], a, extra=["-k"])
             for a in ALGORITHMS:
-                phase(("visit", a), "mutual-full, a new client on a new connection " + a,
-                      "mutual-full", urls[a], a, extra=["-N"])
+                # -p: the new client's pi is derived once per process, not per
+                # visit (PBKDF2 would make the generator the bottleneck).
+                phase(("visit", a), "mutual-full, a new client on a new connection (pi cached) " + a,
+                      "mutual-full", urls[a], a, extra=["-N", "-p"])
             # no auth again at the end of the round: shows the drift over the run
             phase("plain2", "plain (again)", "plain", urls["plain"])
     finally:
@@ -489,6 +502,104 @@ def comparison():
         problems = server.problems()
         server.remove()
     return {k: median_result(v) for k, v in runs.items()}, problems
+
+
+def scaling_phase():
+    """Full-handshake throughput with httpd on one CPU and on both CPUs.
+
+    One CPU: httpd on CPU 0, the generator on CPU 1. Both CPUs: httpd on CPUs
+    0-1, and the generator necessarily shares them (the machine has two). To
+    keep the comparison fair the generator is as cheap as a real client can
+    be (kept-alive connections, pi derived once: what remains is the client's
+    own KAM3 math and HTTP) and its CPU is measured: the two-CPU throughput
+    is also given per CPU left to httpd, rate x 2 / (2 - generator CPUs -
+    other CPUs), the figure a generator on a third machine would see if
+    httpd scaled with the CPUs it gets. Lock waits or contention show as
+    idle or extra httpd CPU per handshake, which lowers that figure.
+    """
+    a = ENV["BENCH_SCALING_ALGORITHM"] or ALGORITHMS[0]
+    out = {"algorithm": a, "problems": []}
+    # Both servers run side by side (the idle one costs nothing) and the
+    # rounds alternate between them, so drifting load on a shared machine
+    # touches both figures alike.
+    setups = (("1cpu", "0", "1"), ("2cpu", "0,1", "0,1"))
+    servers, runs = {}, {}
+    try:
+        for label, server_cpus, generator_cpus in setups:
+            server = Server("scaling-" + label, "", cpus=server_cpus)
+            servers[label] = server
+            _, _, mutual_file = write_users(server.root)
+            server.url = server.add_page("mutual")
+            server.plain_url = server.add_page("plain")
+            server.locations = mutual_location("/mutual", a, mutual_file[a])
+            server.start()
+            say("== scaling: httpd on CPU %s, generator on CPU %s, pid %d"
+                % (server_cpus, generator_cpus, server.pid))
+        for n in range(ROUNDS):
+            for label, server_cpus, generator_cpus in (setups if n % 2 == 0 else setups[::-1]):
+                server = servers[label]
+                say("-- mutual-full %s (kept-alive, pi cached), httpd on CPU %s, round %d of %d"
+                    % (a, server_cpus, n + 1, ROUNDS))
+                runs.setdefault(label, []).append(
+                    load("mutual-full", server.url, a, pid=server.pid, extra=["-p"], cpus=generator_cpus))
+                # The control: no authentication through the same setup.
+                say("-- plain, httpd on CPU %s, round %d of %d" % (server_cpus, n + 1, ROUNDS))
+                runs.setdefault(label + "-plain", []).append(
+                    load("plain", server.plain_url, pid=server.pid, cpus=generator_cpus))
+    finally:
+        for server in servers.values():
+            server.stop()
+            out["problems"].extend(server.problems())
+            server.remove()
+    for label, x in ((label, median_result(v)) for label, v in runs.items()):
+        x["generator_cpus"] = x["client_cpu_us"] * x["rps"] / 1e6
+        x["server_cpus"] = x["server_cpu_us"] * x["rps"] / 1e6
+        out[label] = x
+    return out
+
+
+def scaling_ratio(one, two):
+    """Two-CPU rate per CPU left to httpd over the one-CPU rate."""
+    left = 2 - two["generator_cpus"] - two["other_cpus"]
+    return two["rps"] * 2 / left / one["rps"] if left > 0 else 0
+
+
+def report_scaling(scaling):
+    one, two = scaling["1cpu"], scaling["2cpu"]
+    say("4. full-handshake throughput on 2 CPUs >= 1.8 x on 1 CPU (%s, kept-alive connections,"
+        " %d connections)" % (short(scaling["algorithm"]), CONCURRENCY))
+    say("   %-34s %9s %10s %9s %9s %9s %7s %7s" % ("httpd on", "req/s", "srvCPU_us", "httpd", "generator",
+                                                "genCPU_us", "other", "idle"))
+    rows = (("1cpu", "CPU 0 (generator CPU 1)"), ("2cpu", "CPUs 0-1 (generator shares)"),
+            ("1cpu-plain", "no auth, CPU 0"), ("2cpu-plain", "no auth, CPUs 0-1"))
+    for label, name in rows:
+        if label not in scaling:
+            continue
+        x = scaling[label]
+        say("   %-34s %9.1f %10.1f %9.2f %9.2f %9.1f %7.2f %7.2f" % (
+            name, x["rps"], x["server_cpu_us"], x["server_cpus"], x["generator_cpus"],
+            x["client_cpu_us"], x["other_cpus"], x.get("idle_cpus", 0)))
+    say("   (httpd, generator, other, idle: CPUs used during the phase; rounds alternate between")
+    say("   the two setups)")
+    if one["server_cpus"] < 0.95:
+        say("   WARNING: httpd used only %.2f CPUs on its one CPU: the generator limited the "
+            "one-CPU figure" % one["server_cpus"])
+    per_cpu = scaling_ratio(one, two)
+    say("   raw ratio %.3f (the generator takes %.2f CPUs of the two)"
+        % (two["rps"] / one["rps"], two["generator_cpus"]))
+    say("   ratio per CPU left to httpd (rate x 2 / %.2f CPUs): %.3f (%s)"
+        % (2 - two["generator_cpus"] - two["other_cpus"], per_cpu, verdict(per_cpu >= 1.8)))
+    say("   httpd CPU per handshake on 2 CPUs / on 1 CPU: %.3f (above 1: contention, or the"
+        % (two["server_cpu_us"] / one["server_cpu_us"]))
+    say("   generator's threads sharing httpd's CPUs); idle during the two-CPU phase: %.2f CPUs (waits)"
+        % two.get("idle_cpus", 0))
+    if "1cpu-plain" in scaling and "2cpu-plain" in scaling:
+        p1, p2 = scaling["1cpu-plain"], scaling["2cpu-plain"]
+        control = scaling_ratio(p1, p2)
+        say("   control, no auth through the same setups: ratio %.3f, httpd CPU per request %.3f;"
+            % (control, p2["server_cpu_us"] / p1["server_cpu_us"]))
+        say("   full handshakes relative to the control: %.3f" % (per_cpu / control if control else 0))
+    return per_cpu
 
 
 def sessions_phase():
@@ -564,21 +675,40 @@ def verdict(ok):
     return "MET" if ok else "NOT MET"
 
 
-def report(ceil, r, sessions, problems):
+def report(ceil, r, sessions, problems, scaling=None):
     say("")
     say("=" * 100)
+    summary = []
     if ceil:
-        say("CRYPTO CEILING (server KAM3 math per handshake / per reuse request, median CPU)")
+        say("CRYPTO CEILING (server work per handshake / per reuse request, median CPU; through")
+        say("mutual::Server::handle, and the KAM3 math alone)")
+        say("   %-26s %13s %11s %13s %11s" % ("algorithm", "handshake_us", "reuse_us", "kam3_hs_us",
+                                               "kam3_reuse"))
         for a in ALGORITHMS:
             if a in ceil:
-                say("   %-26s %10.1f us  %8.3f us" % (short(a), ceil[a][0], ceil[a][1]))
+                say("   %-26s %13.1f %11.3f %13.1f %11.3f" % ((short(a),) + ceil[a]))
         say("")
     if r is not None:
-        report_comparison(ceil, r)
+        summary += report_comparison(ceil, r)
     if sessions is not None:
         say("")
         report_sessions(sessions)
         problems = problems + sessions["problems"]
+    if scaling is not None:
+        say("")
+        ratio = report_scaling(scaling)
+        summary.append("full-handshake throughput 2 CPUs / 1 CPU (%s, per CPU left to httpd): "
+                       "%.3f (target >= 1.8: %s)" % (short(scaling["algorithm"]), ratio,
+                                                      verdict(ratio >= 1.8)))
+        problems = problems + scaling["problems"]
+    elif r is not None:
+        summary.append("full-handshake throughput 2 CPUs / 1 CPU: not measured (add \"scaling\" to "
+                       "BENCH_PHASES)")
+    if summary:
+        say("")
+        say("THE ISSUE'S TARGETS (this run)")
+        for line in summary:
+            say("   " + line)
     say("")
     if problems:
         say("error log lines (%d):" % len(problems))
@@ -626,20 +756,28 @@ def report_comparison(ceil, r):
     say("no-auth server CPU: %.1f us/request (mean of the two no-auth runs; issue: ~60)" % plain_cpu)
     say("")
     plain3_cpu = r["plain3"]["server_cpu_us"] if "plain3" in r else 0
+    summary = []
     say("1. server CPU per handshake <= 1.15 x (crypto ceiling + no-auth CPU of the same requests)")
     say("   a real client's first visit: a new connection, normal request -> 401-INIT ->")
-    say("   req-KEX-C1 -> 401-KEX-S1 -> req-VFY-C -> 200-VFY-S; no auth: 3 requests on a new")
-    say("   connection (%.1f us); httpd CPU from /proc" % plain3_cpu)
-    say("   %-26s %11s %11s %11s %9s %9s" % ("algorithm", "ceiling_us", "bound_us", "visit_us",
-                                              "ratio", ""))
+    say("   req-KEX-C1 -> 401-KEX-S1 -> req-VFY-C -> 200-VFY-S (a new client; pi derived once")
+    say("   per generator process, not per visit); no auth: 3 requests on a new connection")
+    say("   (%.1f us); httpd CPU from /proc; ceiling: mutual::Server::handle (kam3: the math alone)"
+        % plain3_cpu)
+    say("   %-26s %11s %11s %11s %9s %9s %11s" % ("algorithm", "ceiling_us", "bound_us", "visit_us",
+                                                   "ratio", "", "ratio_kam3"))
     for a in ALGORITHMS:
         if a not in ceil or ("visit", a) not in r or "plain3" not in r:
             continue
         c = ceil[a][0]
         bound = 1.15 * (c + plain3_cpu)
         full = r[("visit", a)]["server_cpu_us"]
-        say("   %-26s %11.1f %11.1f %11.1f %9.3f %9s" % (short(a), c, bound, full, full / bound,
-                                                         verdict(full <= bound)))
+        kam3_ratio = full / (1.15 * (ceil[a][2] + plain3_cpu))
+        say("   %-26s %11.1f %11.1f %11.1f %9.3f %9s %11.3f" % (short(a), c, bound, full, full / bound,
+                                                               verdict(full <= bound), kam3_ratio))
+        summary.append("first visit %s: httpd CPU %.1f us / bound %.1f us = %.3f (target <= 1.0, "
+                       "i.e. <= 1.15 x (ceiling + 3 no-auth requests): %s; %.3f against the KAM3 "
+                       "math alone)" % (short(a), full, bound, full / bound, verdict(full <= bound),
+                                       kam3_ratio))
     say("   (on a kept-alive connection, 3 x no-auth CPU: %s)" % ", ".join(
         "%s %.3f" % (short(a), r[("full", a)]["server_cpu_us"] / (1.15 * (ceil[a][0] + 3 * plain_cpu)))
         for a in ALGORITHMS if a in ceil and ("full", a) in r))
@@ -653,6 +791,10 @@ def report_comparison(ceil, r):
         cp = x["server_cpu_us"] / plain_cpu
         say("   %-26s %8.3f x no-auth (%s)  %8.2f x Basic (%s)  server CPU %.2f x no-auth"
             % (short(a), xp, verdict(xp >= 0.95), xb, verdict(xb >= 10), cp))
+        summary.append("reuse %s / no-auth throughput: %.3f (target >= 0.95: %s); httpd CPU %.1f vs "
+                       "%.1f us per request" % (short(a), xp, verdict(xp >= 0.95), x["server_cpu_us"],
+                                                 plain_cpu))
+    return summary
 
 
 def report_sessions(sessions):

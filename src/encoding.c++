@@ -42,6 +42,13 @@ constexpr std::array<std::int8_t, 256> make_base64_table() {
 }
 constexpr std::array<std::int8_t, 256> base64_table = make_base64_table();
 
+constexpr std::array<std::int8_t, 256> make_hex_table() {
+    std::array<std::int8_t, 256> table{};
+    for (int c = 0; c < 256; ++c) table[c] = static_cast<std::int8_t>(hex_digit_value(static_cast<char>(c)));
+    return table;
+}
+constexpr std::array<std::int8_t, 256> hex_table = make_hex_table();
+
 }  // namespace
 
 void append_vi(Bytes& out, std::uint64_t i) {
@@ -87,15 +94,17 @@ std::string encode_integer(std::uint64_t value) { return std::to_string(value); 
 std::optional<Bytes> decode_hex_fixed(std::string_view text, std::size_t natural_length,
                                       DecodeError* error) {
     if (text.empty()) return fail(error, DecodeError::empty);
-    for (char c : text)
-        if (hex_digit_value(c) < 0) return fail(error, DecodeError::bad_character);
+    // One table lookup per character (every request carries a sid and a vkc).
+    int bad = 0;
+    for (char c : text) bad |= hex_table[static_cast<unsigned char>(c)];
+    if (bad < 0) return fail(error, DecodeError::bad_character);
     if (text.size() % 2 != 0) return fail(error, DecodeError::odd_length);
     if (natural_length != 0 && text.size() != 2 * natural_length)
         return fail(error, DecodeError::wrong_length);
     Bytes out(text.size() / 2);
     for (std::size_t i = 0; i < out.size(); ++i)
-        out[i] = static_cast<std::uint8_t>(hex_digit_value(text[2 * i]) << 4 |
-                                           hex_digit_value(text[2 * i + 1]));
+        out[i] = static_cast<std::uint8_t>(hex_table[static_cast<unsigned char>(text[2 * i])] << 4 |
+                                           hex_table[static_cast<unsigned char>(text[2 * i + 1])]);
     succeed(error);
     return out;
 }

@@ -153,6 +153,9 @@ HeaderError decode_ext_value(std::string_view text, std::string& out) {
 
 enum class ListKind { challenges, credentials, auth_info };
 
+// Parameters reserved per item (more are allowed, up to max_params).
+constexpr std::size_t usual_params = 8;
+
 class Parser {
 public:
     Parser(std::string_view text, ListKind kind) : text_(text), kind_(kind) {}
@@ -186,7 +189,10 @@ private:
 
 HeaderError Parser::run(std::vector<AuthItem>& items) {
     if (text_.size() > max_header_length) return HeaderError::too_long;
-    if (kind_ == ListKind::auth_info) items.emplace_back();
+    if (kind_ == ListKind::auth_info) {
+        items.emplace_back();
+        items.back().params.reserve(usual_params);
+    }
     bool seen_element = false;
     // #element with empty elements tolerated (RFC 7230 §7): elements are
     // separated by OWS "," OWS; runs of commas are skipped.
@@ -232,6 +238,8 @@ HeaderError Parser::parse_element(std::vector<AuthItem>& items) {
         return HeaderError::missing_equals;
     items.emplace_back();
     AuthItem& item = items.back();
+    // Room for a whole Mutual message (req-VFY-C: 8 parameters) at once.
+    item.params.reserve(usual_params);
     item.scheme.assign(text_.substr(pos_, name_end - pos_));
     pos_ = name_end;
     return parse_after_scheme(item);
@@ -353,6 +361,7 @@ HeaderError parse_challenges(std::string_view value, std::vector<AuthItem>& out)
 HeaderError parse_credentials(std::string_view value, AuthItem& out) {
     out = AuthItem{};
     std::vector<AuthItem> items;
+    items.reserve(1);
     Parser parser(value, ListKind::credentials);
     HeaderError e = parser.run(items);
     if (e != HeaderError::none) return e;

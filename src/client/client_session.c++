@@ -240,8 +240,9 @@ const Secret* ClientContext::pi_for(CredentialEntry& entry, const Algorithm& a) 
     const std::string name(a.name());
     auto found = entry.pi_by_algorithm.find(name);
     if (found != entry.pi_by_algorithm.end()) return &found->second;
-    Secret pi = compute_pi(a, std::string_view(entry.password.data(), entry.password.size()),
-                           entry.scope, entry.realm, entry.user);
+    const std::string_view password(entry.password.data(), entry.password.size());
+    Secret pi = options_.derive_pi ? options_.derive_pi(a, password, entry.scope, entry.realm, entry.user)
+                                   : compute_pi(a, password, entry.scope, entry.realm, entry.user);
     if (pi.empty()) return nullptr;
     ++pi_derivations_;
     return &entry.pi_by_algorithm.emplace(name, std::move(pi)).first->second;

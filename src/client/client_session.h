@@ -154,6 +154,13 @@ struct ClientOptions {
     unsigned max_requests = 6;   // per exchange, against loops
     // Monotonic seconds for session lifetimes (`time`); default steady_clock.
     std::function<std::int64_t()> clock;
+    // Derives pi (RFC 8121 §3.1, PBKDF2); default compute_pi. A user agent
+    // that keeps pi beyond one context (the benchmark's "new client" that
+    // must not spend its CPU on PBKDF2) supplies its own; an empty Secret
+    // is a failure.
+    std::function<Secret(const Algorithm&, std::string_view password, std::string_view scope,
+                         std::string_view realm, std::string_view user)>
+        derive_pi;
 };
 
 class Exchange;

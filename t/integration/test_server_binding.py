@@ -116,6 +116,7 @@ def setup_module():
         "    AddOutputFilter INCLUDES .shtml\n</Directory>",
         "DirectoryIndex index.html",
         '<Directory "{htdocs}/noscope">\n    AllowOverride AuthConfig\n</Directory>',
+        '<Directory "{htdocs}/edited">\n    AllowOverride AuthConfig\n</Directory>',
     ]
     h.conf = "\n".join(conf)
     add_users(h, REALM, PASSWORDS, [EC256])
@@ -551,3 +552,38 @@ def test_htaccess_without_scope_sends_no_empty_auth_scope(h):
     r = h.get("/noscope/")
     assert_status(r, 401, "internal-error")
     assert "auth-scope" not in r.header("WWW-Authenticate"), r.header("WWW-Authenticate")
+
+
+def edited_htaccess(h, realm):
+    h.write_file("edited/.htaccess", 'AuthType Mutual\nAuthName "%s"\nAuthMutualScope "127.0.0.1"\n'
+                 'AuthMutualUserFile "%s"\nRequire valid-user\n' % (realm, h.path("conf", "users")))
+
+
+def test_one_connection_gets_each_locations_own_challenge(h):
+    """check_authn keeps the policy it built last per connection: one
+    keep-alive connection that alternates between locations, and an
+    .htaccess edited between two of its requests (its configuration lives in
+    the request pool, where the next request's may reuse the addresses),
+    still get each location's own realm."""
+    h.write_file("edited/index.html", "edited\n")
+    edited_htaccess(h, "edited realm A")
+    conn = m.Connection("127.0.0.1", h.port, None, persistent=True)
+    try:
+        def realm_of(path):
+            r = conn.request("GET", path)
+            assert_status(r, 401, "initial")
+            found = re.search(r'realm="([^"]*)"', r.header("WWW-Authenticate"))
+            assert found, r.header("WWW-Authenticate")
+            return found.group(1)
+
+        assert realm_of("/private/") == REALM
+        sock = conn.sock
+        assert realm_of("/multi/") == MULTI_REALM
+        assert realm_of("/private/") == REALM
+        assert realm_of("/edited/") == "edited realm A"
+        edited_htaccess(h, "edited realm B")  # the same length
+        assert realm_of("/edited/") == "edited realm B"
+        assert realm_of("/private/") == REALM
+        assert conn.sock is sock, "the connection was not kept alive"
+    finally:
+        conn.close()

@@ -291,6 +291,36 @@ START_TEST(session_reuse_sends_one_request_with_increasing_nc) {
 }
 END_TEST
 
+// ClientOptions::derive_pi replaces PBKDF2 (the benchmark's new clients
+// share one pi): it gets the prepared inputs, and its pi is the one used.
+START_TEST(derive_pi_hook_supplies_pi) {
+    Server server(p256);
+    ClientOptions options;
+    int calls = 0;
+    options.derive_pi = [&calls](const Algorithm& a, std::string_view password, std::string_view scope,
+                                 std::string_view realm, std::string_view user) {
+        ++calls;
+        ck_assert(password == "password123" && user == "alice" && realm == "test realm");
+        return compute_pi(a, password, scope, realm, user);
+    };
+    ClientContext context(options);
+    assert_success(run(context, "http://example.com/private/a", server));
+    ck_assert_int_eq(calls, 1);
+    ck_assert_uint_eq(context.pi_derivations(), 1);
+
+    // A hook answering another pi: the server rejects the client's vkc.
+    ClientOptions wrong;
+    wrong.derive_pi = [](const Algorithm& a, std::string_view, std::string_view scope,
+                         std::string_view realm, std::string_view user) {
+        return compute_pi(a, "another password", scope, realm, user);
+    };
+    Server other(p256);
+    ClientContext refused(wrong);
+    const Run r = run(refused, "http://example.com/private/a", other);
+    ck_assert(r.last.outcome != Outcome::success);
+}
+END_TEST
+
 START_TEST(stale_session_rekeys_without_asking_again) {
     Server server(p256);
     ClientContext context;
@@ -1565,6 +1595,7 @@ int main() {
     tcase_set_timeout(flow, 300);
     tcase_add_loop_test(flow, full_flow_succeeds_for_every_algorithm, 0, 4);
     tcase_add_test(flow, session_reuse_sends_one_request_with_increasing_nc);
+    tcase_add_test(flow, derive_pi_hook_supplies_pi);
     tcase_add_test(flow, stale_session_rekeys_without_asking_again);
     tcase_add_test(flow, second_stale_in_one_sequence_is_a_protocol_error);
     tcase_add_test(flow, kex_s1_without_nonce_numbers_is_a_protocol_error);
