@@ -1546,7 +1546,7 @@ int logout_handler(request_rec* r) noexcept {
             return send_challenges(r, mutual::init_response(policy, "initial"));
         }
         const mutual::Bytes sid(v->sid, v->sid + mutual::session_id_length);
-        const bool ended = module_state->server->table().end_session(sid, v->space);
+        const bool ended = module_state->server->store().end_session(sid, v->space);
         log_request(r, mutual::LogLevel::info, "MUT01605",
                     "user \"" + text(v->user) + "\" logged out: session " + mutual::encode_hex_fixed(sid) +
                         (ended ? " ended" : " was already gone"));
@@ -1679,6 +1679,9 @@ void count_outcome(request_rec* r, const DirConfig* d, const mutual::LocationPol
                 if (auto index = mutual::algorithm_index(*a))
                     if (*index < mutual::max_metric_algorithms)
                         mutual::MetricCounters::add(counters->key_exchanges[*index]);
+            return;
+        case mutual::ExchangeOutcome::unavailable:
+            mutual::MetricCounters::add(counters->store_errors);
             return;
         case mutual::ExchangeOutcome::init:
             break;
@@ -1814,6 +1817,14 @@ int check_authn(request_rec* r) noexcept {
         log_request(r, result.log_level, result.log_tag, result.log_message);
         count_outcome(r, d, policy, result);
 
+        // The session store (Redis) did not answer: 503 with Retry-After,
+        // never a 401 the client would answer with a new key exchange, and
+        // never an acceptance without the store's atomic check.
+        if (result.outcome == mutual::ExchangeOutcome::unavailable) {
+            apr_table_setn(r->err_headers_out, "Retry-After",
+                           apr_psprintf(r->pool, "%u", static_cast<unsigned>(result.retry_after)));
+            return HTTP_SERVICE_UNAVAILABLE;
+        }
         if (result.outcome != mutual::ExchangeOutcome::verified)
             return send_challenges(r, result);
 
@@ -1839,7 +1850,7 @@ int check_authn(request_rec* r) noexcept {
             v->sid = sid;
         }
         if (const Algorithm* a = mutual::find_algorithm(result.algorithm))
-            v->space = mutual::session_space(module_state->server->table(), policy, *a);
+            v->space = mutual::session_space(module_state->server->store(), policy, *a);
         v->b1_inner = apr_pstrdup(pool, mutual::encode_hex_fixed(result.b1_inner).c_str());
         v->b2_inner = apr_pstrdup(pool, mutual::encode_hex_fixed(result.b2_inner).c_str());
         export_binding(r, v);
@@ -1889,7 +1900,7 @@ mutual::MetricsSnapshot metrics_snapshot() {
     m.throttled = c.throttled.load(std::memory_order_relaxed);
     m.store_errors = c.store_errors.load(std::memory_order_relaxed);
     if (module_state->server != nullptr) {
-        const mutual::TableStatistics t = module_state->server->table().statistics();
+        const mutual::TableStatistics t = module_state->server->store().statistics();
         m.key_exchanging = t.key_exchanging;
         m.authenticated = t.authenticated;
         m.capacity = t.slots;
