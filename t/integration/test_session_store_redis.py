@@ -22,6 +22,7 @@ EC256, EC521 = "iso-kam3-ec-p256-sha256", "iso-kam3-ec-p521-sha512"
 DL2048, DL4096 = "iso-kam3-dl-2048-sha256", "iso-kam3-dl-4096-sha512"
 AREAS = {"/ec256/": EC256, "/ec521/": EC521, "/dl2048/": DL2048, "/dl4096/": DL4096}
 USER, PASSWORD = "alice-in-redis", "alice's redis secret"
+WRONG_VKC, UNKNOWN_USER = "MUT01123", "MUT01122"
 OUTAGE = "MUT02010"     # error: the store is unavailable (once per outage per process)
 BACK = "MUT02011"       # notice: it answers again
 
@@ -138,6 +139,24 @@ def test_sessions_live_in_redis_encrypted(ctx):
     c.session = None
     r = c.get("/ec256/index.html")
     assert r.status == 200 and r.authenticated, r
+
+
+@expect_log(WRONG_VKC, UNKNOWN_USER)
+def test_unknown_user_looks_like_known_until_vfy(ctx):
+    # The fake session of an unknown user is stored like any other (sealed
+    # in Redis) and fails only at req-VFY-C, with the same 401s as shm.
+    known, unknown = ctx.httpd.client(USER, "x"), ctx.httpd.client("mallory", "x")
+    shapes = []
+    for c in (known, unknown):
+        _, challenge = c.initial("/ec256/index.html")
+        resp, session = c.key_exchange("/ec256/index.html", challenge)
+        s1 = resp.challenges[0]
+        shapes.append((resp.status, sorted(s1.params), len(s1.sid), len(s1.ks1),
+                       len(resp.body), resp.header("Content-Type")))
+        assert any(k.endswith(":s:" + session.sid.lower()) for k in session_keys(ctx.redis))
+        r = c.verify("/ec256/index.html", session)
+        assert_status(r, 401, "auth-failed", "VFY of %s" % c.user)
+    assert shapes[0] == shapes[1], "401-KEX-S1 differs:\n known   %s\n unknown %s" % tuple(shapes)
 
 
 def test_logout_ends_the_session_in_redis(ctx):
