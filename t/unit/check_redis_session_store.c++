@@ -5,7 +5,8 @@
 // server killed and restarted, the encryption of the records (a dump holds
 // no K_c1, z or user name), a tampered record, two "nodes" racing on one
 // (sid, nc), the pending key-exchange quota, and a 3-master Redis Cluster
-// (MOVED and ASK) made with redis-cli --cluster create.
+// (MOVED and ASK) made with redis-cli --cluster create; and the decision
+// procedure over the store (mutual::Server) answering 503 while Redis is gone.
 #include "test_support.h"
 
 #include <check.h>
@@ -30,9 +31,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "algorithm.h"
 #include "encoding.h"
+#include "header.h"
 #include "log.h"
 #include "server/redis_session_store.h"
+#include "server/server.h"
 
 using namespace mutual;
 
@@ -646,6 +650,78 @@ START_TEST(pending_quota) {
 }
 END_TEST
 
+// Every user is unknown: the key exchange makes a fake session.
+class NoUsers final : public VerifierSource {
+public:
+    VerifierAnswer lookup(std::string_view, const Algorithm&) const override {
+        VerifierAnswer a;
+        a.status = VerifierStatus::unknown_user;
+        return a;
+    }
+};
+
+START_TEST(decision_answers_503_when_redis_is_gone) {
+    RedisServer server;
+    RedisSessionStore store(options_for(server.port()), key_material());
+    mutual::Server core(store);
+    ck_assert(core.valid());
+    const Algorithm& a = *find_algorithm("iso-kam3-ec-p256-sha256");
+    LocationPolicy policy;
+    policy.algorithms = {&a};
+    policy.auth_scope = "example.com";
+    policy.realm = "redis realm";
+    policy.vh = "http://example.com:80";
+    policy.origin = "http://example.com:80";
+    policy.partition = "none";
+    const NoUsers users;
+    MutualCredentials kex;
+    kex.kind = RequestKind::kex_c1;
+    kex.id.algorithm = std::string(a.name());
+    kex.id.validation = "host";
+    kex.id.auth_scope = policy.auth_scope;
+    kex.id.realm = policy.realm;
+    kex.user = "nobody";
+    Bytes k_c1;
+    ck_assert(a.client_key(a.random_client_scalar(), k_c1) == KexError::none);
+    kex.kc1 = a.encode_key(k_c1);
+    const std::string kex_header = serialize_credentials(kex, a.quoted_on_wire());
+    const std::int64_t now = now_s();
+    ExchangeResult r = core.handle(policy, &users, kex_header, now);
+    ck_assert_msg(r.outcome == ExchangeOutcome::kex_s1, "%s %s", r.log_tag, r.log_message.c_str());
+    // A req-VFY-C for that (fake) session, with a well-formed vkc.
+    MutualCredentials vfy;
+    vfy.kind = RequestKind::vfy_c;
+    vfy.id = kex.id;
+    vfy.sid = r.sid;
+    vfy.nc = 1;
+    vfy.vkc = a.encode_vk(Bytes(a.hash_length(), 0x42));
+    const std::string vfy_header = serialize_credentials(vfy, a.quoted_on_wire());
+
+    server.stop(SIGKILL);
+    for (const std::string* header : {&kex_header, &vfy_header}) {
+        r = core.handle(policy, &users, *header, now);
+        ck_assert_msg(r.outcome == ExchangeOutcome::unavailable, "%s: %s %s", header->c_str(), r.log_tag,
+                      r.log_message.c_str());
+        ck_assert_int_eq(r.status, 503);
+        ck_assert_uint_gt(r.retry_after, 0);
+        ck_assert(r.www_authenticate.empty() && r.authentication_info.empty() && r.user.empty());
+        ck_assert_str_eq(r.log_tag, header == &kex_header ? "MUT02000" : "MUT02001");
+    }
+    // No Authorization needs no store: 401-INIT as always.
+    r = core.handle(policy, &users, std::nullopt, now);
+    ck_assert(r.outcome == ExchangeOutcome::init && r.status == 401);
+    // Back: the fake session went with the data; a new one works.
+    server.start();
+    const auto t = std::chrono::steady_clock::now();
+    do {
+        r = core.handle(policy, &users, kex_header, now);
+    } while (r.outcome == ExchangeOutcome::unavailable && seconds_since(t) < 10 && usleep(50000) == 0);
+    ck_assert_msg(r.outcome == ExchangeOutcome::kex_s1, "%s %s", r.log_tag, r.log_message.c_str());
+    r = core.handle(policy, &users, vfy_header, now);
+    ck_assert_msg(r.outcome == ExchangeOutcome::stale, "%s %s", r.log_tag, r.log_message.c_str());
+}
+END_TEST
+
 // ---- Redis Cluster ---------------------------------------------------------------------
 
 struct Cluster {
@@ -779,6 +855,7 @@ Suite* redis_suite() {
     tcase_add_test(tc, tampered_or_foreign_records);
     tcase_add_test(tc, nodes_agree_and_race);
     tcase_add_test(tc, pending_quota);
+    tcase_add_test(tc, decision_answers_503_when_redis_is_gone);
     tcase_add_test(tc, cluster_moved_and_ask);
     suite_add_tcase(s, tc);
     return s;
