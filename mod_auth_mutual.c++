@@ -345,6 +345,56 @@ const char* parse_unsigned(cmd_parms* cmd, const char* arg, apr_uint64_t low, ap
     return nullptr;
 }
 
+// The numeric directives share one setter: the command's cmd_data is a
+// NumberDirective with the bounds and where the value goes.
+struct NumberDirective {
+    apr_uint64_t low, high;
+    bool server_wide;  // RSRC_CONF outside sections only; stored in ServerConfig
+    void (*store)(void* config, apr_uint64_t value) noexcept;
+};
+
+// A store function for NumberDirective: sets `field` and its `_set` bit.
+#define MUTUAL_STORE(Config, field)                                        \
+    [](void* config, apr_uint64_t value) noexcept {                        \
+        auto* c = static_cast<Config*>(config);                            \
+        c->field = static_cast<decltype(c->field)>(value);                 \
+        c->field##_set = 1;                                                \
+    }
+
+constexpr apr_uint64_t max_seconds = 86400u * 366;
+constexpr NumberDirective session_time_number{1, max_seconds, false,
+                                              MUTUAL_STORE(DirConfig, session_time)};
+constexpr NumberDirective nc_max_number{1, max_nc_max, false, MUTUAL_STORE(DirConfig, nc_max)};
+constexpr NumberDirective nc_window_number{mutual::min_nc_window, mutual::max_nc_window, false,
+                                           MUTUAL_STORE(DirConfig, nc_window)};
+constexpr NumberDirective recheck_interval_number{0, max_seconds, false,
+                                                  MUTUAL_STORE(DirConfig, recheck_interval)};
+constexpr NumberDirective logout_timeout_number{0, max_nc_max, false,
+                                                MUTUAL_STORE(DirConfig, logout_timeout)};
+constexpr NumberDirective table_size_number{min_table_size, max_table_size, true,
+                                            MUTUAL_STORE(ServerConfig, table_size)};
+constexpr NumberDirective max_key_exchanges_number{1, max_table_size, true,
+                                                   MUTUAL_STORE(ServerConfig, max_key_exchanges)};
+#undef MUTUAL_STORE
+
+const char* set_number(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    const auto& number = *static_cast<const NumberDirective*>(cmd->cmd->cmd_data);
+    void* config = conf;
+    if (number.server_wide) {
+        if (const char* e = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return e;
+        config = ap_get_module_config(cmd->server->module_config, &auth_mutual_module);
+    }
+    apr_uint64_t value = 0;
+    if (const char* e = parse_unsigned(cmd, arg, number.low, number.high, value)) return e;
+    number.store(config, value);
+    return nullptr;
+}
+
+// A NumberDirective as a command's cmd_data (command_rec wants void*).
+constexpr void* number_data(const NumberDirective& number) noexcept {
+    return const_cast<NumberDirective*>(&number);
+}
+
 const char* set_user_file(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     auto* d = static_cast<DirConfig*>(conf);
     const char* path = ap_server_root_relative(cmd->pool, arg);
@@ -480,57 +530,12 @@ const char* add_path(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     return nullptr;
 }
 
-const char* set_session_time(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    apr_uint64_t v = 0;
-    if (const char* e = parse_unsigned(cmd, arg, 1, 86400u * 366, v)) return e;
-    auto* d = static_cast<DirConfig*>(conf);
-    d->session_time = static_cast<unsigned>(v);
-    d->session_time_set = 1;
-    return nullptr;
-}
-
-const char* set_nc_max(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    apr_uint64_t v = 0;
-    if (const char* e = parse_unsigned(cmd, arg, 1, max_nc_max, v)) return e;
-    auto* d = static_cast<DirConfig*>(conf);
-    d->nc_max = v;
-    d->nc_max_set = 1;
-    return nullptr;
-}
-
-const char* set_nc_window(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    apr_uint64_t v = 0;
-    if (const char* e = parse_unsigned(cmd, arg, mutual::min_nc_window, mutual::max_nc_window, v)) return e;
-    auto* d = static_cast<DirConfig*>(conf);
-    d->nc_window = static_cast<unsigned>(v);
-    d->nc_window_set = 1;
-    return nullptr;
-}
-
 // ---- RFC 8053 and session control (issue #12) ----
 
 const char* set_optional(cmd_parms*, void* conf, int on) noexcept {
     auto* d = static_cast<DirConfig*>(conf);
     d->optional = on;
     d->optional_set = 1;
-    return nullptr;
-}
-
-const char* set_recheck_interval(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    apr_uint64_t v = 0;
-    if (const char* e = parse_unsigned(cmd, arg, 0, 86400u * 366, v)) return e;
-    auto* d = static_cast<DirConfig*>(conf);
-    d->recheck_interval = static_cast<unsigned>(v);
-    d->recheck_interval_set = 1;
-    return nullptr;
-}
-
-const char* set_logout_timeout(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    apr_uint64_t v = 0;
-    if (const char* e = parse_unsigned(cmd, arg, 0, max_nc_max, v)) return e;
-    auto* d = static_cast<DirConfig*>(conf);
-    d->logout_timeout = v;
-    d->logout_timeout_set = 1;
     return nullptr;
 }
 
@@ -598,26 +603,6 @@ const char* set_username(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     return nullptr;
 }
 
-const char* set_table_size(cmd_parms* cmd, void*, const char* arg) noexcept {
-    if (const char* e = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return e;
-    apr_uint64_t v = 0;
-    if (const char* e = parse_unsigned(cmd, arg, min_table_size, max_table_size, v)) return e;
-    auto* s = static_cast<ServerConfig*>(ap_get_module_config(cmd->server->module_config, &auth_mutual_module));
-    s->table_size = static_cast<unsigned>(v);
-    s->table_size_set = 1;
-    return nullptr;
-}
-
-const char* set_max_key_exchanges(cmd_parms* cmd, void*, const char* arg) noexcept {
-    if (const char* e = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return e;
-    apr_uint64_t v = 0;
-    if (const char* e = parse_unsigned(cmd, arg, 1, max_table_size, v)) return e;
-    auto* s = static_cast<ServerConfig*>(ap_get_module_config(cmd->server->module_config, &auth_mutual_module));
-    s->max_key_exchanges = static_cast<unsigned>(v);
-    s->max_key_exchanges_set = 1;
-    return nullptr;
-}
-
 // AuthMutualMaxFailures / ...PerClient / AuthMutualMaxPendingPerClient:
 // <count> <seconds>, or "off". The command's cmd_data names the field.
 const char* set_throttle_limit(cmd_parms* cmd, void* conf, const char* count, const char* seconds) noexcept {
@@ -674,18 +659,18 @@ const command_rec directives[] = {
      "auto | host | tls-server-end-point (default: auto)"},
     {"AuthMutualPath", as_cmd_func(add_path), nullptr, per_dir_context, ITERATE,
      "URIs sent as the path parameter of 401-KEX-S1"},
-    {"AuthMutualSessionTime", as_cmd_func(set_session_time), nullptr, per_dir_context, TAKE1,
-     "session lifetime in seconds, sent as time (default: 300)"},
-    {"AuthMutualNcMax", as_cmd_func(set_nc_max), nullptr, per_dir_context, TAKE1,
-     "largest nonce number accepted in a session (default: 10000)"},
-    {"AuthMutualNcWindow", as_cmd_func(set_nc_window), nullptr, per_dir_context, TAKE1,
-     "nonce window, 128..1024 (default: 128)"},
+    {"AuthMutualSessionTime", as_cmd_func(set_number), number_data(session_time_number), per_dir_context,
+     TAKE1, "session lifetime in seconds, sent as time (default: 300)"},
+    {"AuthMutualNcMax", as_cmd_func(set_number), number_data(nc_max_number), per_dir_context,
+     TAKE1, "largest nonce number accepted in a session (default: 10000)"},
+    {"AuthMutualNcWindow", as_cmd_func(set_number), number_data(nc_window_number), per_dir_context,
+     TAKE1, "nonce window, 128..1024 (default: 128)"},
     {"AuthMutualOptional", as_cmd_func(set_optional), nullptr, per_dir_context, FLAG,
      "On: serve unauthenticated requests with Optional-WWW-Authenticate (RFC 8053 section 3)"},
-    {"AuthMutualRecheckInterval", as_cmd_func(set_recheck_interval), nullptr, per_dir_context, TAKE1,
-     "seconds between re-reads of a session's verifier (revocation; default: 60)"},
-    {"AuthMutualLogoutTimeout", as_cmd_func(set_logout_timeout), nullptr, per_dir_context, TAKE1,
-     "Authentication-Control logout-timeout on 200-VFY-S, in seconds"},
+    {"AuthMutualRecheckInterval", as_cmd_func(set_number), number_data(recheck_interval_number), per_dir_context,
+     TAKE1, "seconds between re-reads of a session's verifier (revocation; default: 60)"},
+    {"AuthMutualLogoutTimeout", as_cmd_func(set_number), number_data(logout_timeout_number), per_dir_context,
+     TAKE1, "Authentication-Control logout-timeout on 200-VFY-S, in seconds"},
     {"AuthMutualLocationWhenUnauthenticated", as_cmd_func(set_location_unauthenticated), nullptr,
      per_dir_context, TAKE1, "Authentication-Control location-when-unauthenticated on 401-INIT"},
     {"AuthMutualLocationWhenLogout", as_cmd_func(set_location_logout), nullptr, per_dir_context, TAKE1,
@@ -696,10 +681,10 @@ const command_rec directives[] = {
      "On: Authentication-Control no-auth=true on 401-INIT"},
     {"AuthMutualUsername", as_cmd_func(set_username), nullptr, per_dir_context, TAKE1,
      "Authentication-Control username on 401 responses (RFC 8053 section 8.1!)"},
-    {"AuthMutualSessionTableSize", as_cmd_func(set_table_size), nullptr, RSRC_CONF, TAKE1,
-     "number of sessions in the shared session table (default: 4096)"},
-    {"AuthMutualMaxKeyExchanges", as_cmd_func(set_max_key_exchanges), nullptr, RSRC_CONF, TAKE1,
-     "bound on pending key exchanges in the session table (default: half the table)"},
+    {"AuthMutualSessionTableSize", as_cmd_func(set_number), number_data(table_size_number), RSRC_CONF,
+     TAKE1, "number of sessions in the shared session table (default: 4096)"},
+    {"AuthMutualMaxKeyExchanges", as_cmd_func(set_number), number_data(max_key_exchanges_number), RSRC_CONF,
+     TAKE1, "bound on pending key exchanges in the session table (default: half the table)"},
     {"AuthMutualMaxFailures", as_cmd_func(set_throttle_limit), const_cast<char*>("user"), OR_AUTHCFG, TAKE12,
      "<count> <seconds>: 429 for a user name after count failed verifications in seconds (default: off)"},
     {"AuthMutualMaxFailuresPerClient", as_cmd_func(set_throttle_limit), const_cast<char*>("client"), OR_AUTHCFG,
