@@ -61,6 +61,7 @@
 #include "authentication_control.h"
 #include "encoding.h"
 #include "log.h"
+#include "protocol_defaults.h"
 #include "server/metrics.h"
 #include "server/server.h"
 #include "server/throttle.h"
@@ -78,15 +79,17 @@ namespace {
 using mutual::Algorithm;
 
 constexpr const char* mutex_type = "auth-mutual-table";
-constexpr const char* default_algorithm = "iso-kam3-ec-p256-sha256";
+// The protocol defaults (default algorithm, nc-max, nc-window, time) are
+// the core's, src/protocol_defaults.h.
+constexpr std::string_view default_algorithm = mutual::default_algorithm_name;
+using mutual::default_nc_max;
+using mutual::default_nc_window;
+using mutual::default_session_time;
 constexpr unsigned max_stripes = 16;
 constexpr unsigned default_table_size = 4096;
 constexpr unsigned min_table_size = 16;
 constexpr unsigned max_table_size = 4u * 1024 * 1024;
-constexpr unsigned default_session_time = 300;
-constexpr apr_uint64_t default_nc_max = 10000;
 constexpr apr_uint64_t max_nc_max = (apr_uint64_t(1) << 62);
-constexpr unsigned default_nc_window = 128;
 constexpr unsigned default_recheck_interval = 60;
 
 enum class Validation { automatic, host, tls_server_end_point };
@@ -593,8 +596,9 @@ const char* set_username(cmd_parms* cmd, void* conf, const char* arg) noexcept {
         if (e != mutual::PrepError::none)
             return apr_psprintf(cmd->pool, "AuthMutualUsername \"%s\": not a valid user name (%s)", arg,
                                 mutual::prep_error_name(e));
-        if (prepared.size() > mutual::max_user_length)
-            return "AuthMutualUsername: longer than 256 octets";
+        if (prepared.size() > mutual::max_user_name_length)
+            return apr_psprintf(cmd->pool, "AuthMutualUsername: longer than %" APR_SIZE_T_FMT " octets",
+                                mutual::max_user_name_length);
         d->username = apr_pstrmemdup(cmd->pool, prepared.data(), prepared.size());
     } catch (...) {
         return "AuthMutualUsername: out of memory";
@@ -1625,7 +1629,7 @@ int throttle_key_exchange(request_rec* r, const DirConfig* d, const mutual::Loca
     if (!limits.any() || module_state->throttle == nullptr) return 0;
     const std::string client = client_key(r);
     const mutual::ThrottleDecision decision = module_state->throttle->admit_key_exchange(
-        policy.partition, user.substr(0, mutual::max_user_length), client,
+        policy.partition, user.substr(0, mutual::max_user_name_length), client,
         apr_time_as_msec(apr_time_now()), limits);
     if (decision.verdict == mutual::ThrottleVerdict::allowed) return 0;
     if (decision.verdict == mutual::ThrottleVerdict::lock_failed) {

@@ -27,6 +27,7 @@
 #include "algorithm.h"
 #include "bytes.h"
 #include "log.h"
+#include "protocol_defaults.h"
 #include "server/server_exchange.h"
 #include "string_prep.h"
 #include "verifier_file.h"
@@ -55,11 +56,8 @@ enum ExitCode {
     exit_unsupported = 10,  // unknown algorithm or DBM type
 };
 
-constexpr std::size_t max_user_bytes = 255;
 constexpr std::size_t max_text_bytes = 1024;      // realm, auth-scope
 constexpr std::size_t max_password_bytes = 1024;  // as typed, before preparation
-
-constexpr std::string_view default_algorithm = "iso-kam3-ec-p256-sha256";
 
 enum class Mode { update, print, verify, remove, list };
 
@@ -144,7 +142,7 @@ void print_help() {
         "Options:\n"
         "  -a ALGORITHM  Algorithm of the verifier; repeat for several. Default:\n"
         "                %s. Supported:\n",
-        std::string(default_algorithm).c_str());
+        std::string(default_algorithm_name).c_str());
     for (const Algorithm* a : all_algorithms())
         std::printf("                  %s\n", std::string(a->name()).c_str());
     std::printf(
@@ -491,7 +489,7 @@ int obtain_password(const Options& options, char* argv_password, bool confirm,
 int select_algorithms(const Options& options, bool default_when_empty,
                       std::vector<const Algorithm*>& algorithms) {
     std::vector<std::string> names = options.algorithm_names;
-    if (names.empty() && default_when_empty) names.emplace_back(default_algorithm);
+    if (names.empty() && default_when_empty) names.emplace_back(default_algorithm_name);
     for (const std::string& name : names) {
         const Algorithm* a = find_algorithm(name);
         if (a == nullptr) {
@@ -524,12 +522,16 @@ int compute_verifier(const Algorithm& a, const SecretString& password,
     return exit_ok;
 }
 
+// The limit is the server's (protocol_defaults.h), on the name as prepared
+// (the module never looks up a longer one); a name that is too long as typed
+// and cannot be prepared is too long as well.
 int prepare_user(const std::string& input, std::string& user) {
-    if (input.size() > max_user_bytes)
-        return fail(exit_too_long, "MUT04033",
-                    "the user name is longer than " + std::to_string(max_user_bytes) +
-                        " bytes; choose a shorter one");
     PrepError e = prepare_username(input, user);
+    if (user.size() > max_user_name_length ||
+        (e != PrepError::none && input.size() > max_user_name_length))
+        return fail(exit_too_long, "MUT04033",
+                    "the user name is longer than " + std::to_string(max_user_name_length) +
+                        " bytes; choose a shorter one");
     if (e != PrepError::none)
         return fail(exit_bad_input, "MUT04034",
                     "user name \"" + printable(input) + "\" is not allowed (" +

@@ -274,7 +274,9 @@ def test_configtest_refuses_numbers_out_of_range_with_the_directive_and_bounds(h
                ("AuthMutualLogoutTimeout 99999999999999999999999",
                 "AuthMutualLogoutTimeout: 99999999999999999999999 is out of range"),
                ("AuthMutualSessionTime 060", 'AuthMutualSessionTime: "060" is not a decimal number'),
-               ("AuthMutualNcMax 1e3", 'AuthMutualNcMax: "1e3" is not a decimal number')]
+               ("AuthMutualNcMax 1e3", 'AuthMutualNcMax: "1e3" is not a decimal number'),
+               # the user-name limit is the server's (protocol_defaults.h)
+               ('AuthMutualUsername "%s"' % ("u" * 257), "AuthMutualUsername: longer than 256 octets")]
     for line, message in per_dir:
         rc, out = configtest(h, section("/x/", MUTUAL + ['AuthMutualScope "%s"' % SCOPE, line]))
         assert rc != 0 and message in out, (line, out)
@@ -294,5 +296,6 @@ def test_configtest_refuses_numbers_out_of_range_with_the_directive_and_bounds(h
                                                   "AuthMutualSessionTime 31622400",
                                                   "AuthMutualNcWindow 1024",
                                                   "AuthMutualRecheckInterval 0",
-                                                  "AuthMutualLogoutTimeout 0"]))
+                                                  "AuthMutualLogoutTimeout 0",
+                                                  'AuthMutualUsername "%s"' % ("u" * 256)]))
     assert rc == 0, out

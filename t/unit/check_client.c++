@@ -24,6 +24,7 @@
 #include "client/target.h"
 #include "encoding.h"
 #include "header.h"
+#include "protocol_defaults.h"
 
 using namespace mutual;
 using namespace mutual::client;
@@ -692,6 +693,25 @@ START_TEST(declined_credentials_end_auth_required) {
     ck_assert(r.last.state == AuthState::auth_required);
     ck_assert(r.last.outcome == Outcome::credentials_required);
     ck_assert_int_eq(server.kex_count, 0);
+}
+END_TEST
+
+// The server's limit (protocol_defaults.h): 256 octets as prepared.
+START_TEST(user_name_over_the_server_limit_is_refused_before_sending) {
+    Server server(p256);
+    ClientContext context;
+    const std::string longest(mutual::max_user_name_length, 'u');
+    server.user = longest;
+    server.set_password("password123");
+    const Run fits = run(context, "http://example.com/a", server, longest.c_str());
+    ck_assert_int_eq(server.kex_count, 1);
+    ck_assert(fits.last.outcome == Outcome::success);
+    const std::string over(mutual::max_user_name_length + 1, 'u');
+    ClientContext other;
+    const Run r = run(other, "http://example.com/a", server, over.c_str());
+    ck_assert(r.last.outcome == Outcome::invalid_credentials);
+    ck_assert_str_eq(r.last.detail.c_str(), "the user name cannot be used: longer than 256 octets");
+    ck_assert_int_eq(server.kex_count, 1);
 }
 END_TEST
 
@@ -1603,6 +1623,7 @@ int main() {
     tcase_add_test(failures, authz_failed_is_reported_as_authorization_failure);
     tcase_add_test(failures, declined_credentials_end_auth_required);
     tcase_add_test(failures, unpreparable_user_name_is_refused_before_sending);
+    tcase_add_test(failures, user_name_over_the_server_limit_is_refused_before_sending);
     tcase_add_test(failures, server_error_without_vks_is_unauthenticated);
     tcase_add_test(failures, logout_timeout_zero_forgets_session_and_credentials);
     tcase_add_test(failures, logout_timeout_expires_session_and_credentials);
