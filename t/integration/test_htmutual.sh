@@ -599,6 +599,8 @@ check "prompt: mismatch adds nobody" test "$(users_in tty.db)" -eq 2
 run 0 "prompt: -v asks once" tty_run 's3cret-tty\n' "$HTMUTUAL" -v -s "$SCOPE" tty.db Staff ttyuser
 run 3 "prompt: -v wrong password" tty_run 'nope\n' "$HTMUTUAL" -v -s "$SCOPE" tty.db Staff ttyuser
 run 4 "prompt: Ctrl-C at the prompt" tty_run '\x03' "$HTMUTUAL" -s "$SCOPE" tty.db Staff ttyuser3
+check "prompt: Ctrl-C says nothing was changed" out_has "interrupted; nothing was changed \[MUT04020\]"
+run 4 "prompt: Ctrl-C at the confirmation" tty_run 'first-pw\n\x03' "$HTMUTUAL" -s "$SCOPE" tty.db Staff ttyuser3
 check "prompt: Ctrl-C adds nobody" test "$(users_in tty.db)" -eq 2
 run 2 "no terminal and no -i" setsid "$HTMUTUAL" -s "$SCOPE" tty.db Staff nottyuser
 check "no terminal: the message suggests -i" err_has "use -i"
