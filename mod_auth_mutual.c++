@@ -348,21 +348,33 @@ const char* parse_unsigned(cmd_parms* cmd, const char* arg, apr_uint64_t low, ap
     return nullptr;
 }
 
-// The numeric directives share one setter: the command's cmd_data is a
-// NumberDirective with the bounds and where the value goes.
+// Directives of one kind share one setter: the command's cmd_data
+// describes the directive (NumberDirective, StringDirective, FlagDirective)
+// and holds its store function, which sets the field and its `_set` bit.
+#define MUTUAL_STORE(Config, field)                                        \
+    [](void* config, auto value) noexcept {                                \
+        auto* c = static_cast<Config*>(config);                            \
+        c->field = static_cast<decltype(c->field)>(value);                 \
+        c->field##_set = 1;                                                \
+    }
+
+// A directive's descriptor as a command's cmd_data (command_rec wants void*).
+template <typename Directive>
+constexpr void* directive_data(const Directive& directive) noexcept {
+    return const_cast<Directive*>(&directive);
+}
+
+template <typename Directive>
+const Directive& directive_of(const cmd_parms* cmd) noexcept {
+    return *static_cast<const Directive*>(cmd->cmd->cmd_data);
+}
+
+// An unsigned decimal number within bounds.
 struct NumberDirective {
     apr_uint64_t low, high;
     bool server_wide;  // RSRC_CONF outside sections only; stored in ServerConfig
     void (*store)(void* config, apr_uint64_t value) noexcept;
 };
-
-// A store function for NumberDirective: sets `field` and its `_set` bit.
-#define MUTUAL_STORE(Config, field)                                        \
-    [](void* config, apr_uint64_t value) noexcept {                        \
-        auto* c = static_cast<Config*>(config);                            \
-        c->field = static_cast<decltype(c->field)>(value);                 \
-        c->field##_set = 1;                                                \
-    }
 
 constexpr apr_uint64_t max_seconds = 86400u * 366;
 constexpr NumberDirective session_time_number{1, max_seconds, false,
@@ -378,10 +390,9 @@ constexpr NumberDirective table_size_number{min_table_size, max_table_size, true
                                             MUTUAL_STORE(ServerConfig, table_size)};
 constexpr NumberDirective max_key_exchanges_number{1, max_table_size, true,
                                                    MUTUAL_STORE(ServerConfig, max_key_exchanges)};
-#undef MUTUAL_STORE
 
 const char* set_number(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    const auto& number = *static_cast<const NumberDirective*>(cmd->cmd->cmd_data);
+    const auto& number = directive_of<NumberDirective>(cmd);
     void* config = conf;
     if (number.server_wide) {
         if (const char* e = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return e;
@@ -393,9 +404,52 @@ const char* set_number(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     return nullptr;
 }
 
-// A NumberDirective as a command's cmd_data (command_rec wants void*).
-constexpr void* number_data(const NumberDirective& number) noexcept {
-    return const_cast<NumberDirective*>(&number);
+// A string the core checks (an empty answer: usable), kept as it is.
+struct StringDirective {
+    std::string (*check)(std::string_view value);
+    void (*store)(void* config, const char* value) noexcept;
+};
+
+// Authentication-Control's string parameters: any UTF-8 without control
+// characters (sent quoted, or as an ext-value when not ASCII), not empty.
+std::string check_control_value(std::string_view value) {
+    std::string problem = mutual::check_control_string(value);
+    if (problem.empty() && value.empty()) problem = "empty value";
+    return problem;
+}
+
+constexpr StringDirective auth_scope_string{mutual::check_auth_scope, MUTUAL_STORE(DirConfig, auth_scope)};
+constexpr StringDirective host_string{mutual::check_explicit_vh, MUTUAL_STORE(DirConfig, host)};
+constexpr StringDirective location_unauthenticated_string{
+    check_control_value, MUTUAL_STORE(DirConfig, location_unauthenticated)};
+constexpr StringDirective location_logout_string{check_control_value,
+                                                 MUTUAL_STORE(DirConfig, location_logout)};
+
+const char* set_checked_string(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    const auto& directive = directive_of<StringDirective>(cmd);
+    try {
+        const std::string problem = directive.check(arg);
+        if (!problem.empty())
+            return apr_psprintf(cmd->pool, "%s \"%s\": %s", cmd->cmd->name, arg, problem.c_str());
+    } catch (...) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": out of memory", nullptr);
+    }
+    directive.store(conf, arg);
+    return nullptr;
+}
+
+// On or Off.
+struct FlagDirective {
+    void (*store)(void* config, int on) noexcept;
+};
+
+constexpr FlagDirective optional_flag{MUTUAL_STORE(DirConfig, optional)};
+constexpr FlagDirective no_auth_flag{MUTUAL_STORE(DirConfig, no_auth)};
+#undef MUTUAL_STORE
+
+const char* set_flag(cmd_parms* cmd, void* conf, int on) noexcept {
+    directive_of<FlagDirective>(cmd).store(conf, on);
+    return nullptr;
 }
 
 const char* set_user_file(cmd_parms* cmd, void* conf, const char* arg) noexcept {
@@ -471,34 +525,6 @@ const char* add_algorithm(cmd_parms* cmd, void* conf, const char* arg) noexcept 
     return nullptr;
 }
 
-const char* set_auth_scope(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    try {
-        const std::string problem = mutual::check_auth_scope(arg);
-        if (!problem.empty())
-            return apr_psprintf(cmd->pool, "AuthMutualScope \"%s\": %s", arg, problem.c_str());
-    } catch (...) {
-        return "AuthMutualScope: out of memory";
-    }
-    auto* d = static_cast<DirConfig*>(conf);
-    d->auth_scope = arg;
-    d->auth_scope_set = 1;
-    return nullptr;
-}
-
-const char* set_host(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    try {
-        const std::string problem = mutual::check_explicit_vh(arg);
-        if (!problem.empty())
-            return apr_psprintf(cmd->pool, "AuthMutualHost \"%s\": %s", arg, problem.c_str());
-    } catch (...) {
-        return "AuthMutualHost: out of memory";
-    }
-    auto* d = static_cast<DirConfig*>(conf);
-    d->host = arg;
-    d->host_set = 1;
-    return nullptr;
-}
-
 const char* set_validation(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     auto* d = static_cast<DirConfig*>(conf);
     if (strcasecmp(arg, "auto") == 0) d->validation = Validation::automatic;
@@ -535,54 +561,12 @@ const char* add_path(cmd_parms* cmd, void* conf, const char* arg) noexcept {
 
 // ---- RFC 8053 and session control (issue #12) ----
 
-const char* set_optional(cmd_parms*, void* conf, int on) noexcept {
-    auto* d = static_cast<DirConfig*>(conf);
-    d->optional = on;
-    d->optional_set = 1;
-    return nullptr;
-}
-
-// A string parameter of Authentication-Control: any UTF-8 without control
-// characters (sent quoted, or as an ext-value when not ASCII).
-const char* control_string(cmd_parms* cmd, const char* arg, const char*& out) noexcept {
-    try {
-        const std::string problem = mutual::check_control_string(arg);
-        if (!problem.empty()) return apr_psprintf(cmd->pool, "%s \"%s\" %s", cmd->cmd->name, arg, problem.c_str());
-    } catch (...) {
-        return "out of memory";
-    }
-    if (*arg == '\0') return apr_psprintf(cmd->pool, "%s: empty value", cmd->cmd->name);
-    out = arg;
-    return nullptr;
-}
-
-const char* set_location_unauthenticated(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    auto* d = static_cast<DirConfig*>(conf);
-    if (const char* e = control_string(cmd, arg, d->location_unauthenticated)) return e;
-    d->location_unauthenticated_set = 1;
-    return nullptr;
-}
-
-const char* set_location_logout(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    auto* d = static_cast<DirConfig*>(conf);
-    if (const char* e = control_string(cmd, arg, d->location_logout)) return e;
-    d->location_logout_set = 1;
-    return nullptr;
-}
-
 const char* set_auth_style(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     auto* d = static_cast<DirConfig*>(conf);
     if (std::strcmp(arg, "modal") == 0) d->modal = 1;
     else if (std::strcmp(arg, "non-modal") == 0) d->modal = 0;
     else return apr_pstrcat(cmd->pool, "AuthMutualAuthStyle: \"", arg, "\" is not modal or non-modal", nullptr);
     d->modal_set = 1;
-    return nullptr;
-}
-
-const char* set_no_auth(cmd_parms*, void* conf, int on) noexcept {
-    auto* d = static_cast<DirConfig*>(conf);
-    d->no_auth = on;
-    d->no_auth_set = 1;
     return nullptr;
 }
 
@@ -655,39 +639,40 @@ const command_rec directives[] = {
      "APR DBM type of AuthMutualUserFile (default: default)"},
     {"AuthMutualAlgorithms", as_cmd_func(add_algorithm), nullptr, per_dir_context, ITERATE,
      "RFC 8121 algorithms offered, in order (default: iso-kam3-ec-p256-sha256)"},
-    {"AuthMutualScope", as_cmd_func(set_auth_scope), nullptr, per_dir_context, TAKE1,
-     "auth-scope sent in every challenge (required with AuthType Mutual)"},
-    {"AuthMutualHost", as_cmd_func(set_host), nullptr, per_dir_context, TAKE1,
-     "vh for validation=host as <scheme>://<host>:<port> (reverse proxies)"},
+    {"AuthMutualScope", as_cmd_func(set_checked_string), directive_data(auth_scope_string), per_dir_context,
+     TAKE1, "auth-scope sent in every challenge (required with AuthType Mutual)"},
+    {"AuthMutualHost", as_cmd_func(set_checked_string), directive_data(host_string), per_dir_context,
+     TAKE1, "vh for validation=host as <scheme>://<host>:<port> (reverse proxies)"},
     {"AuthMutualValidation", as_cmd_func(set_validation), nullptr, per_dir_context, TAKE1,
      "auto | host | tls-server-end-point (default: auto)"},
     {"AuthMutualPath", as_cmd_func(add_path), nullptr, per_dir_context, ITERATE,
      "URIs sent as the path parameter of 401-KEX-S1"},
-    {"AuthMutualSessionTime", as_cmd_func(set_number), number_data(session_time_number), per_dir_context,
+    {"AuthMutualSessionTime", as_cmd_func(set_number), directive_data(session_time_number), per_dir_context,
      TAKE1, "session lifetime in seconds, sent as time (default: 300)"},
-    {"AuthMutualNcMax", as_cmd_func(set_number), number_data(nc_max_number), per_dir_context,
+    {"AuthMutualNcMax", as_cmd_func(set_number), directive_data(nc_max_number), per_dir_context,
      TAKE1, "largest nonce number accepted in a session (default: 10000)"},
-    {"AuthMutualNcWindow", as_cmd_func(set_number), number_data(nc_window_number), per_dir_context,
+    {"AuthMutualNcWindow", as_cmd_func(set_number), directive_data(nc_window_number), per_dir_context,
      TAKE1, "nonce window, 128..1024 (default: 128)"},
-    {"AuthMutualOptional", as_cmd_func(set_optional), nullptr, per_dir_context, FLAG,
+    {"AuthMutualOptional", as_cmd_func(set_flag), directive_data(optional_flag), per_dir_context, FLAG,
      "On: serve unauthenticated requests with Optional-WWW-Authenticate (RFC 8053 section 3)"},
-    {"AuthMutualRecheckInterval", as_cmd_func(set_number), number_data(recheck_interval_number), per_dir_context,
+    {"AuthMutualRecheckInterval", as_cmd_func(set_number), directive_data(recheck_interval_number), per_dir_context,
      TAKE1, "seconds between re-reads of a session's verifier (revocation; default: 60)"},
-    {"AuthMutualLogoutTimeout", as_cmd_func(set_number), number_data(logout_timeout_number), per_dir_context,
+    {"AuthMutualLogoutTimeout", as_cmd_func(set_number), directive_data(logout_timeout_number), per_dir_context,
      TAKE1, "Authentication-Control logout-timeout on 200-VFY-S, in seconds"},
-    {"AuthMutualLocationWhenUnauthenticated", as_cmd_func(set_location_unauthenticated), nullptr,
-     per_dir_context, TAKE1, "Authentication-Control location-when-unauthenticated on 401-INIT"},
-    {"AuthMutualLocationWhenLogout", as_cmd_func(set_location_logout), nullptr, per_dir_context, TAKE1,
-     "Authentication-Control location-when-logout on 200-VFY-S; mutual-logout redirects there"},
+    {"AuthMutualLocationWhenUnauthenticated", as_cmd_func(set_checked_string),
+     directive_data(location_unauthenticated_string), per_dir_context, TAKE1,
+     "Authentication-Control location-when-unauthenticated on 401-INIT"},
+    {"AuthMutualLocationWhenLogout", as_cmd_func(set_checked_string), directive_data(location_logout_string),
+     per_dir_context, TAKE1, "Authentication-Control location-when-logout on 200-VFY-S; mutual-logout redirects there"},
     {"AuthMutualAuthStyle", as_cmd_func(set_auth_style), nullptr, per_dir_context, TAKE1,
      "Authentication-Control auth-style on 401 responses: modal | non-modal"},
-    {"AuthMutualNoAuth", as_cmd_func(set_no_auth), nullptr, per_dir_context, FLAG,
+    {"AuthMutualNoAuth", as_cmd_func(set_flag), directive_data(no_auth_flag), per_dir_context, FLAG,
      "On: Authentication-Control no-auth=true on 401-INIT"},
     {"AuthMutualUsername", as_cmd_func(set_username), nullptr, per_dir_context, TAKE1,
      "Authentication-Control username on 401 responses (RFC 8053 section 8.1!)"},
-    {"AuthMutualSessionTableSize", as_cmd_func(set_number), number_data(table_size_number), RSRC_CONF,
+    {"AuthMutualSessionTableSize", as_cmd_func(set_number), directive_data(table_size_number), RSRC_CONF,
      TAKE1, "number of sessions in the shared session table (default: 4096)"},
-    {"AuthMutualMaxKeyExchanges", as_cmd_func(set_number), number_data(max_key_exchanges_number), RSRC_CONF,
+    {"AuthMutualMaxKeyExchanges", as_cmd_func(set_number), directive_data(max_key_exchanges_number), RSRC_CONF,
      TAKE1, "bound on pending key exchanges in the session table (default: half the table)"},
     {"AuthMutualMaxFailures", as_cmd_func(set_throttle_limit), const_cast<char*>("user"), OR_AUTHCFG, TAKE12,
      "<count> <seconds>: 429 for a user name after count failed verifications in seconds (default: off)"},
@@ -860,12 +845,8 @@ bool mutual_section(apr_pool_t* ptemp, const ap_directive_t* d) noexcept {
 // AuthName (for Basic); control characters and bytes that are not UTF-8
 // cannot be sent in a quoted-string or an ext-value faithfully.
 const char* realm_problem(const char* realm) noexcept {
-    for (const char* p = realm; *p; ++p) {
-        const auto c = static_cast<unsigned char>(*p);
-        if (c < 0x20 || c == 0x7f) return "contains a control character";
-        if (c == '"' || c == '\\') return "contains a quote or a backslash";
-    }
-    if (!mutual::is_valid_utf8(realm)) return "is not valid UTF-8";
+    if (const char* problem = mutual::control_string_problem(realm)) return problem;
+    if (std::strpbrk(realm, "\"\\") != nullptr) return "contains a quote or a backslash";
     return nullptr;
 }
 

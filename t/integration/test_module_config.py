@@ -299,3 +299,24 @@ def test_configtest_refuses_numbers_out_of_range_with_the_directive_and_bounds(h
                                                   "AuthMutualLogoutTimeout 0",
                                                   'AuthMutualUsername "%s"' % ("u" * 256)]))
     assert rc == 0, out
+
+
+def test_configtest_refuses_unusable_strings_naming_the_directive(h):
+    # AuthMutualScope, AuthMutualHost and the Authentication-Control strings
+    # share one setter: "<directive> "<value>": <problem>".
+    # (httpd escapes control characters when it prints the message)
+    cases = [('AuthMutualScope "HTTP://Example.com"', 'AuthMutualScope "HTTP://Example.com": '),
+             ('AuthMutualHost "example.com"', 'AuthMutualHost "example.com": '),
+             ('AuthMutualLocationWhenLogout "/\x7f"', 'AuthMutualLocationWhenLogout "/\\x7f": '
+                                                      'contains a control character'),
+             ('AuthMutualLocationWhenUnauthenticated "/a\x01b"',
+              'AuthMutualLocationWhenUnauthenticated "/a\\x01b": contains a control character')]
+    for line, message in cases:
+        rc, out = configtest(h, section("/x/", MUTUAL + ['AuthMutualScope "%s"' % SCOPE, line]))
+        assert rc != 0 and message in out, (line, out)
+    rc, out = configtest(h, section("/x/", MUTUAL + ['AuthMutualScope "%s"' % SCOPE,
+                                                    'AuthMutualHost "http://127.0.0.1:{port}"',
+                                                    'AuthMutualLocationWhenLogout "/bye.html"',
+                                                    'AuthMutualLocationWhenUnauthenticated "/in.html"',
+                                                    "AuthMutualOptional On", "AuthMutualNoAuth Off"]))
+    assert rc == 0, out
