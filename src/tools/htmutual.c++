@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +21,7 @@
 #include <openssl/crypto.h>
 
 #include "algorithm.h"
+#include "ascii.h"
 #include "bytes.h"
 #include "log.h"
 #include "protocol_defaults.h"
@@ -96,21 +96,7 @@ void note(const std::string& message) { std::fprintf(stderr, "%s\n", message.c_s
 
 // A user name, realm or key as it may be shown on a terminal: control
 // characters and backslash as \xHH, everything else (UTF-8 too) as is.
-std::string printable(std::string_view s) {
-    static const char digits[] = "0123456789abcdef";
-    std::string out;
-    for (char ch : s) {
-        unsigned char c = static_cast<unsigned char>(ch);
-        if (c < 0x20 || c == 0x7f || c == '\\') {
-            out += "\\x";
-            out.push_back(digits[c >> 4]);
-            out.push_back(digits[c & 15]);
-        } else {
-            out.push_back(ch);
-        }
-    }
-    return out;
-}
+std::string printable(std::string_view s) { return mutual::printable(s, printable_for_terminal); }
 
 const char synopsis[] =
     "Usage: htmutual [-c] [-a ALGORITHM]... -s AUTH-SCOPE [-T DBMTYPE] [-i] FILE REALM USER\n"
@@ -268,8 +254,7 @@ int parse_options(int argc, char** argv, Options& options, bool& help, bool& ver
     const std::size_t operand_count = static_cast<std::size_t>(argc - optind);
     const int copied_end = options.password_from_argv && operand_count > 0 ? argc - 1 : argc;
     for (int i = optind; i < copied_end; ++i) options.operands.emplace_back(argv[i]);
-    std::transform(options.dbm_type.begin(), options.dbm_type.end(), options.dbm_type.begin(),
-                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    options.dbm_type = ascii_lowercase(options.dbm_type);
 
     if (mode_conflict)
         return usage_error("MUT04004", "use only one of -n, -v, -D (-x) and -l");
