@@ -981,6 +981,20 @@ apr_status_t create_shared_memory(apr_shm_t** shm, apr_size_t bytes, const char*
     return rv;
 }
 
+constexpr apr_size_t align64(apr_size_t n) noexcept { return (n + 63) & ~apr_size_t(63); }
+
+// The record `name` kept across restarts in the process pool (zeroed when
+// it is new).
+template <typename T>
+T* retained_record(const char* name) noexcept {
+    auto* retained = static_cast<T*>(ap_retained_data_get(name));
+    if (retained == nullptr) {
+        retained = static_cast<T*>(ap_retained_data_create(name, sizeof(T)));
+        std::memset(static_cast<void*>(retained), 0, sizeof(T));
+    }
+    return retained;
+}
+
 // `discard`: never keep the previous table (it was made by another version
 // of the module, whose table format differs).
 RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* s,
@@ -988,16 +1002,11 @@ RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* 
     const mutual::TableGeometry geometry = mutual::Server::geometry(options);
     const mutual::TableLayout layout = mutual::Server::layout(options);
     const char* name = "mod_auth_mutual.table";
-    auto* retained = static_cast<RetainedTable*>(ap_retained_data_get(name));
-    if (!discard && retained != nullptr && retained->shm != nullptr &&
-        same_geometry(retained->geometry, geometry)) {
+    auto* retained = retained_record<RetainedTable>(name);
+    if (!discard && retained->shm != nullptr && same_geometry(retained->geometry, geometry)) {
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                      "MUT01022: keeping the session table of the previous generation");
         return retained;
-    }
-    if (retained == nullptr) {
-        retained = static_cast<RetainedTable*>(ap_retained_data_create(name, sizeof(RetainedTable)));
-        std::memset(static_cast<void*>(retained), 0, sizeof(RetainedTable));
     }
     apr_pool_t* pool = s->process->pool;
     if (retained->shm != nullptr) {
@@ -1020,10 +1029,10 @@ RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* 
                                 " bytes)", bytes));
         return nullptr;
     }
-    auto base = reinterpret_cast<std::uintptr_t>(apr_shm_baseaddr_get(shm));
-    void* locks = reinterpret_cast<void*>((base + 63) & ~std::uintptr_t(63));
+    const auto base = reinterpret_cast<std::uintptr_t>(apr_shm_baseaddr_get(shm));
+    void* locks = reinterpret_cast<void*>(align64(base));
     void* aligned = static_cast<char*>(locks) + lock_bytes;
-    const apr_size_t usable = bytes - lock_bytes - ((base + 63) / 64 * 64 - base);
+    const apr_size_t usable = bytes - lock_bytes - (align64(base) - base);
     if (!mutual::Server::format(aligned, usable, options)) {
         log_server(s, APLOG_CRIT, 0, "MUT01500", "cannot format the session table");
         return nullptr;
@@ -1060,16 +1069,10 @@ struct RetainedThrottle {
     mutual::HashKey key;
 };
 
-constexpr apr_size_t align64(apr_size_t n) noexcept { return (n + 63) & ~apr_size_t(63); }
-
 RetainedThrottle* retained_throttle(server_rec* s) {
     const char* name = "mod_auth_mutual.throttle";
-    auto* retained = static_cast<RetainedThrottle*>(ap_retained_data_get(name));
-    if (retained != nullptr && retained->shm != nullptr) return retained;
-    if (retained == nullptr) {
-        retained = static_cast<RetainedThrottle*>(ap_retained_data_create(name, sizeof(RetainedThrottle)));
-        std::memset(static_cast<void*>(retained), 0, sizeof(RetainedThrottle));
-    }
+    auto* retained = retained_record<RetainedThrottle>(name);
+    if (retained->shm != nullptr) return retained;
     apr_pool_t* pool = s->process->pool;
     const apr_size_t lock_bytes = align64(mutual::ProcessSharedLocks::bytes_needed(1));
     const apr_size_t counter_bytes = align64(sizeof(mutual::MetricCounters));
