@@ -58,13 +58,21 @@ ENV = {
     "BENCH_REPEAT_FEW": "2",        # reuse runs at the small table (shows the noise)
     "BENCH_ROUNDS": "1",            # repeat the comparison; the report shows medians
     "BENCH_VERIFIERS": "single",    # "all": one verifier record with all four algorithms
-    "BENCH_PHASES": "ceiling comparison sessions",
+    "BENCH_PHASES": "ceiling comparison sessions store nodes",
     # Which rows of the comparison to measure (a shorter run for one question).
     "BENCH_MODES": "plain basic digest plain3 reuse full kexfirst visit plain2",
     # As Debian's apache2.conf: "Mutex file:${APACHE_LOCK_DIR} default" ("{run}" is
     # the throw-away run directory); "none" leaves httpd's built-in default.
     "BENCH_MUTEX": "file:{run} default",
     "BENCH_NICE": "",               # e.g. -10: scheduler priority of the benchmark's autogroup
+    # The "store" and "nodes" phases (issue 14): session reuse with
+    # AuthMutualSessionStore redis against shm on one apache2, and handshakes
+    # through a round-robin balancer in front of two nodes sharing Redis.
+    "BENCH_STORE_ALGORITHM": "iso-kam3-ec-p256-sha256",
+    "BENCH_STORE_REPEAT": "3",      # alternating shm / redis reuse runs
+    "BENCH_STORE_MODES": "shm redis",  # rows of the store phase
+    "BENCH_NODES_MODES": "single full reuse",  # rows of the nodes phase
+    "BENCH_REDIS_SERVER": "redis-server",
 }
 for k, v in ENV.items():
     ENV[k] = env(k, v)
@@ -124,8 +132,9 @@ def run_user():
 class Server:
     """One apache2 -DFOREGROUND in its own process group."""
 
-    def __init__(self, name, locations, server_conf=""):
+    def __init__(self, name, locations, server_conf="", modules=()):
         self.root = tempfile.mkdtemp(prefix="mutual-bench-%s-" % name)
+        self.extra_modules = list(modules)
         for d in ("htdocs", "logs", "run", "conf"):
             os.makedirs(os.path.join(self.root, d))
         self.port = free_port()
@@ -146,7 +155,7 @@ class Server:
 
     def config(self):
         modules = ["authn_core", "authz_core", "authz_user", "authn_file", "auth_basic",
-                   "auth_digest", "mime"]
+                   "auth_digest", "mime"] + self.extra_modules
         lines = [
             'ServerRoot "%s"' % self.root,
             'DefaultRuntimeDir "%s"' % self.path("run"),
@@ -270,13 +279,14 @@ class Server:
 
 
 def load(mode, url, algorithm=None, duration=DURATION, concurrency=CONCURRENCY, pid=None,
-         handshakes=None, extra=()):
+         handshakes=None, extra=(), pids=()):
     cmd = [LOAD, "-m", mode, "-c", str(concurrency), "-d", str(duration),
            "-w", str(WARMUP), "-u", USER, "-M"]
     if algorithm:
         cmd += ["-a", algorithm]
-    if pid:
-        cmd += ["-P", str(pid)]
+    pids = ([pid] if pid else []) + list(pids)
+    if pids:
+        cmd += ["-P", ",".join(str(p) for p in pids)]
     if handshakes:
         cmd += ["-n", str(handshakes)]
     cmd += list(extra) + [url]
@@ -418,8 +428,14 @@ def main():
     ceil = ceiling() if "ceiling" in PHASES else {}
     results, problems = comparison() if "comparison" in PHASES else (None, [])
     sessions = sessions_phase() if "sessions" in PHASES else None
+    store = store_phase() if "store" in PHASES else None
+    nodes = nodes_phase() if "nodes" in PHASES else None
     say("load average at end: %s" % load_average())
     report(ceil, results, sessions, problems)
+    for part, printer in ((store, report_store), (nodes, report_nodes)):
+        if part is not None:
+            say("")
+            printer(part)
 
 
 def load_average():
@@ -530,6 +546,169 @@ def sessions_phase():
         out["problems"] = server.problems()
         server.remove()
     return out
+
+
+# ---------------------------------------------------------------------------
+# Issue 14: the Redis session store, several nodes
+
+
+def integration_fixtures():
+    """The test suite's Redis and cluster helpers (t/integration), so the
+    benchmark starts redis-server and the balancer exactly as the tests do."""
+    path = os.path.join(REPO, "t", "integration")
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    import cluster_fixture
+    import redis_servers
+    return redis_servers, cluster_fixture
+
+
+def store_conf(redis_url, key_file):
+    return ('AuthMutualSessionStore "%s"\nAuthMutualSessionStoreKey "%s"\n'
+            % (redis_url, key_file))
+
+
+def cpu_seconds(pid):
+    """utime+stime of one process (redis-server), from /proc."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+
+
+def store_phase():
+    """Session reuse on one apache2 with the shm table and on an identical one
+    with AuthMutualSessionStore redis, alternating, in the same run."""
+    redis_servers, _ = integration_fixtures()
+    a = ENV["BENCH_STORE_ALGORITHM"]
+    modes = ENV["BENCH_STORE_MODES"].split()
+    out = {"algorithm": a, "runs": {m: [] for m in modes}, "redis_cpu_us": []}
+    redis = redis_servers.start_single()
+    servers = {}
+    try:
+        for m in modes:
+            conf = "" if m == "shm" else store_conf(redis.url, redis_servers.write_key(
+                os.path.join(tempfile.gettempdir())))
+            servers[m] = Server("store-" + m, "", server_conf=conf)
+        for m, server in servers.items():
+            _, _, mutual_file = write_users(server.root)
+            server.url = server.add_page("mutual")
+            server.locations = mutual_location("/mutual", a, mutual_file[a])
+            server.start()
+            say("== session store %s: apache2 pid %d on %s" % (m, server.pid, server.base))
+        say("== redis-server pid %d on %s" % (redis.pid, redis.url))
+        for i in range(int(ENV["BENCH_STORE_REPEAT"])):
+            for m, server in servers.items():
+                say("-- mutual-reuse %s, store %s (run %d)" % (short(a), m, i + 1))
+                pids = [server.pid] + ([redis.pid] if m == "redis" else [])
+                before = cpu_seconds(redis.pid)
+                x = load("mutual-reuse", server.url, a, pids=pids)
+                if m == "redis":
+                    out["redis_cpu_us"].append((cpu_seconds(redis.pid) - before) * 1e6 /
+                                               max(x["requests"], 1))
+                out["runs"][m].append(x)
+    finally:
+        out["problems"] = []
+        for server in servers.values():
+            server.stop()
+            out["problems"] += server.problems()
+            server.remove()
+        redis.stop()
+    return out
+
+
+def nodes_phase():
+    """Full handshakes (and reuse) through a round-robin mod_proxy_balancer in
+    front of two nodes sharing one redis-server; one apache2 with the shm
+    table, reached directly, for reference."""
+    redis_servers, cluster_fixture = integration_fixtures()
+    a = ENV["BENCH_STORE_ALGORITHM"]
+    modes = ENV["BENCH_NODES_MODES"].split()
+    out = {"algorithm": a, "rows": {}}
+    redis = redis_servers.start_single()
+    key = redis_servers.write_key(tempfile.gettempdir())
+    balancer = Server("balancer", "", modules=cluster_fixture.PROXY_MODULES)
+    nodes = [Server("node%d" % i, "", server_conf=store_conf(redis.url, key)) for i in (0, 1)]
+    single = Server("single", "")
+    everything = [single] + nodes + [balancer]
+    try:
+        for server in [single] + nodes:
+            _, _, mutual_file = write_users(server.root)
+            server.add_page("mutual")
+            extra = "" if server is single else "    AuthMutualHost %s\n" % balancer.base
+            server.locations = mutual_location("/mutual", a, mutual_file[a], extra)
+        balancer.locations = cluster_fixture.BALANCER_CONF.format(members="\n".join(
+            '    BalancerMember "%s"' % n.base for n in nodes))
+        for server in everything:
+            server.start()
+        say("== two nodes (pids %s) behind a balancer (pid %d, %s), redis-server pid %d; "
+            "one shm node (pid %d)" % (", ".join(str(n.pid) for n in nodes), balancer.pid,
+                                       balancer.base, redis.pid, single.pid))
+        cluster = [balancer.pid] + [n.pid for n in nodes] + [redis.pid]
+        url = balancer.base + "/mutual/index.txt"
+        if "single" in modes:
+            say("-- mutual-full %s, one node, shm, direct" % short(a))
+            out["rows"]["single"] = load("mutual-full", single.base + "/mutual/index.txt", a,
+                                         pids=[single.pid])
+        if "full" in modes:
+            say("-- mutual-full %s, two nodes + Redis, through the balancer" % short(a))
+            out["rows"]["full"] = load("mutual-full", url, a, pids=cluster)
+        if "reuse" in modes:
+            say("-- mutual-reuse %s, two nodes + Redis, through the balancer" % short(a))
+            out["rows"]["reuse"] = load("mutual-reuse", url, a, pids=cluster)
+    finally:
+        out["problems"] = []
+        for server in everything:
+            server.stop()
+            out["problems"] += server.problems()
+            server.remove()
+        redis.stop()
+    return out
+
+
+def report_store(store):
+    say("4. session reuse with AuthMutualSessionStore redis >= 0.8 x shm (issue 14), %s, "
+        "one apache2 each" % short(store["algorithm"]))
+    runs = store["runs"]
+    for m in runs:
+        for i, x in enumerate(runs[m]):
+            say("   %-6s run %d: %9.1f req/s, %d errors, p50 %5.0f us, p99 %6.0f us, server CPU "
+                "%6.1f us/req%s (other %.2f CPUs)"
+                % (m, i + 1, x["rps"], int(x["errors"]), x["p50_us"], x["p99_us"],
+                   x["server_cpu_us"],
+                   ", of which redis-server %.1f" % store["redis_cpu_us"][i] if m == "redis" else "",
+                   x["other_cpus"]))
+    if runs.get("shm") and runs.get("redis"):
+        shm = sorted(x["rps"] for x in runs["shm"])[len(runs["shm"]) // 2]
+        red = sorted(x["rps"] for x in runs["redis"])[len(runs["redis"]) // 2]
+        say("   medians: shm %.1f req/s, redis %.1f req/s: %.3f x shm (%s)"
+            % (shm, red, red / shm, verdict(red / shm >= 0.8)))
+    report_problems(store["problems"])
+
+
+def report_nodes(nodes):
+    say("5. two nodes sharing Redis behind a round-robin balancer, %s" % short(nodes["algorithm"]))
+    titles = {"single": "full handshakes, one node (shm), direct",
+              "full": "full handshakes, 2 nodes + Redis, balancer",
+              "reuse": "session reuse, 2 nodes + Redis, balancer"}
+    for key, x in nodes["rows"].items():
+        say("   %-44s %9.1f req/s, %d errors, HTTP/r %.2f, p50 %6.0f us, p99 %7.0f us, "
+            "server CPU %7.1f us/req (other %.2f CPUs)"
+            % (titles[key], x["rps"], int(x["errors"]), x["http_requests"] / max(x["requests"], 1),
+               x["p50_us"], x["p99_us"], x["server_cpu_us"], x["other_cpus"]))
+    say("   (server CPU: every apache2 involved, balancer included, and redis-server)")
+    report_problems(nodes["problems"])
+
+
+def report_problems(problems):
+    if problems:
+        say("   error log lines (%d):" % len(problems))
+        for l in problems[:10]:
+            say("      " + l)
+    else:
+        say("   error logs: no error-level lines")
 
 
 def shared_memory_kb(pid):
