@@ -42,6 +42,9 @@
 #include <openssl/rand.h>
 
 #include "ap_config.h"
+#include "apr_dbd.h"
+#include "apr_hash.h"
+#include "apr_optional.h"
 #include "apr_shm.h"
 #include "apr_strings.h"
 #include "apr_time.h"
@@ -53,6 +56,7 @@
 #include "http_request.h"
 #include "mod_status.h"
 #include "http_ssl.h"
+#include "mod_dbd.h"
 #include "util_cfgtree.h"
 #include "util_filter.h"
 #include "util_mutex.h"
@@ -93,9 +97,23 @@ enum class Validation { automatic, host, tls_server_end_point };
 
 // ---- configuration records (pool memory: trivially destructible) ---------
 
+// AuthMutualProvider and AuthMutualDBDUserQuery (verifiers from SQL).
+enum class Provider : unsigned char { dbm, dbd };
+constexpr unsigned max_providers = 2;  // each provider at most once
+struct ProviderList {
+    unsigned count;                    // 0: not set, the default (dbm)
+    Provider list[max_providers];
+};
+struct DbdQuery {
+    const char* label;                 // of the statement prepared by mod_dbd
+    const char* text;                  // the query as written (log lines)
+};
+
 struct DirConfig {
     const char* user_file;
     const char* dbm_type;
+    ProviderList providers;            // AuthMutualProvider
+    DbdQuery dbd_query;                // AuthMutualDBDUserQuery
     apr_array_header_t* algorithms;   // const Algorithm*
     const char* auth_scope;
     const char* host;
@@ -116,6 +134,8 @@ struct DirConfig {
     mutual::ThrottleLimit max_failures, max_failures_per_client, max_pending_per_client;
     unsigned user_file_set : 1;
     unsigned dbm_type_set : 1;
+    unsigned providers_set : 1;
+    unsigned dbd_query_set : 1;
     unsigned algorithms_set : 1;
     unsigned auth_scope_set : 1;
     unsigned host_set : 1;
@@ -293,6 +313,8 @@ void* merge_dir_config(apr_pool_t* pool, void* base_v, void* add_v) noexcept {
     } while (0)
     MUTUAL_MERGE(user_file);
     MUTUAL_MERGE(dbm_type);
+    MUTUAL_MERGE(providers);
+    MUTUAL_MERGE(dbd_query);
     MUTUAL_MERGE(algorithms);
     MUTUAL_MERGE(auth_scope);
     MUTUAL_MERGE(host);
@@ -386,6 +408,62 @@ const char* set_dbm_type(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     }
     return apr_pstrcat(cmd->pool, "AuthMutualDBMType: unknown DBM type \"", arg,
                        "\" (default, db, gdbm, ndbm, sdbm)", nullptr);
+}
+
+// ---- verifiers from SQL: AuthMutualProvider, AuthMutualDBDUserQuery ----
+// mod_dbd's optional functions, taken when a directive needs them (as
+// mod_authn_dbd does); reset by pre_config, mod_dbd may be reloaded.
+APR_OPTIONAL_FN_TYPE(ap_dbd_acquire)* dbd_acquire_fn = nullptr;
+APR_OPTIONAL_FN_TYPE(ap_dbd_prepare)* dbd_prepare_fn = nullptr;
+
+bool retrieve_dbd_functions() noexcept {
+    if (dbd_acquire_fn == nullptr) dbd_acquire_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+    if (dbd_prepare_fn == nullptr) dbd_prepare_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
+    return dbd_acquire_fn != nullptr && dbd_prepare_fn != nullptr;
+}
+
+constexpr const char* no_mod_dbd =
+    "needs mod_dbd: load it (LoadModule dbd_module) before this directive and configure "
+    "DBDriver and DBDParams";
+
+// ITERATE: dbm | dbd, in order; a new directive line replaces the list.
+const char* add_provider(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    auto* d = static_cast<DirConfig*>(conf);
+    Provider provider;
+    if (std::strcmp(arg, "dbm") == 0) provider = Provider::dbm;
+    else if (std::strcmp(arg, "dbd") == 0) provider = Provider::dbd;
+    else return apr_psprintf(cmd->pool, "AuthMutualProvider: unknown provider \"%s\" (dbm, dbd)", arg);
+    if (provider == Provider::dbd && !retrieve_dbd_functions())
+        return apr_psprintf(cmd->pool, "AuthMutualProvider dbd %s", no_mod_dbd);
+    if (!d->providers_set || cmd->directive != static_cast<ap_directive_t*>(cmd->info)) {
+        d->providers.count = 0;
+        d->providers_set = 1;
+    }
+    for (unsigned i = 0; i < d->providers.count; ++i)
+        if (d->providers.list[i] == provider)
+            return apr_psprintf(cmd->pool, "AuthMutualProvider: \"%s\" listed twice", arg);
+    d->providers.list[d->providers.count++] = provider;
+    cmd->info = cmd->directive;
+    return nullptr;
+}
+
+// The query is prepared by mod_dbd for this server under a label of ours
+// (mod_authn_dbd's way); %s is the prepared user name.
+const char* set_dbd_query(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    if (const char* e = ap_check_cmd_context(cmd, NOT_IN_HTACCESS)) return e;
+    if (!retrieve_dbd_functions()) return apr_psprintf(cmd->pool, "AuthMutualDBDUserQuery %s", no_mod_dbd);
+    unsigned placeholders = 0;
+    for (const char* p = std::strstr(arg, "%s"); p != nullptr; p = std::strstr(p + 2, "%s")) ++placeholders;
+    if (placeholders != 1)
+        return apr_psprintf(cmd->pool, "AuthMutualDBDUserQuery \"%s\": needs exactly one %%s "
+                                       "(the user name), found %u", arg, placeholders);
+    static unsigned label_number = 0;
+    auto* d = static_cast<DirConfig*>(conf);
+    d->dbd_query.label = apr_psprintf(cmd->pool, "auth_mutual_%u", ++label_number);
+    d->dbd_query.text = arg;
+    d->dbd_query_set = 1;
+    dbd_prepare_fn(cmd->server, arg, d->dbd_query.label);
+    return nullptr;
 }
 
 // ITERATE: one call per token; the first call of a directive line replaces
@@ -664,6 +742,10 @@ const command_rec directives[] = {
      "DBM file of Mutual verifiers (written by htmutual)"},
     {"AuthMutualDBMType", as_cmd_func(set_dbm_type), nullptr, per_dir_context, TAKE1,
      "APR DBM type of AuthMutualUserFile (default: default)"},
+    {"AuthMutualProvider", as_cmd_func(add_provider), nullptr, per_dir_context, ITERATE,
+     "verifier providers asked in order, first hit wins: dbm | dbd (default: dbm)"},
+    {"AuthMutualDBDUserQuery", as_cmd_func(set_dbd_query), nullptr, RSRC_CONF | ACCESS_CONF, TAKE1,
+     "SQL query (mod_dbd) returning the user's verifier records; %s is the user name"},
     {"AuthMutualAlgorithms", as_cmd_func(add_algorithm), nullptr, per_dir_context, ITERATE,
      "RFC 8121 algorithms offered, in order (default: iso-kam3-ec-p256-sha256)"},
     {"AuthMutualScope", as_cmd_func(set_auth_scope), nullptr, per_dir_context, TAKE1,
@@ -713,6 +795,8 @@ const command_rec directives[] = {
 
 int pre_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*) noexcept {
     used_algorithms = 0;
+    dbd_acquire_fn = nullptr;
+    dbd_prepare_fn = nullptr;
     if (const Algorithm* a = mutual::find_algorithm(default_algorithm))
         if (auto index = mutual::algorithm_index(*a)) used_algorithms |= 1u << *index;
     const apr_status_t rv = ap_mutex_register(pconf, mutex_type, nullptr, APR_LOCK_DEFAULT, 0);
@@ -843,6 +927,40 @@ bool check_mutual_sections(apr_pool_t* ptemp, server_rec* s) {
     return ok;
 }
 
+// AuthMutualProvider naming dbd needs an AuthMutualDBDUserQuery that httpd
+// merges into the same requests (the mod_dbd module itself is checked when
+// the directives are read).
+void collect_named(const ap_directive_t* node, const char* name, const char* word, apr_pool_t* ptemp,
+                   std::vector<Placement>& out) {
+    for (const ap_directive_t* d = node; d != nullptr; d = d->next) {
+        if (directive_is(d, name)) {
+            bool has = word == nullptr;
+            for (const char* args = d->args ? d->args : ""; !has && *args;)
+                has = std::strcmp(ap_getword_conf(ptemp, &args), word) == 0;
+            if (has) out.push_back(place(d, ptemp));
+        }
+        if (d->first_child != nullptr) collect_named(d->first_child, name, word, ptemp, out);
+    }
+}
+
+bool check_dbd_providers(apr_pool_t* ptemp, server_rec* s) {
+    std::vector<Placement> providers, queries;
+    collect_named(ap_conftree, "AuthMutualProvider", "dbd", ptemp, providers);
+    collect_named(ap_conftree, "AuthMutualDBDUserQuery", nullptr, ptemp, queries);
+    bool ok = true;
+    for (const Placement& t : providers) {
+        if (std::any_of(queries.begin(), queries.end(),
+                        [&](const Placement& q) { return merges_into(q, t); }))
+            continue;
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
+                     "MUT02200: AuthMutualProvider dbd at %s:%d has no AuthMutualDBDUserQuery: "
+                     "set the query (SELECT ... WHERE user = %%s) in this section or in one httpd "
+                     "merges into it", t.node->filename ? t.node->filename : "?", t.node->line_num);
+        ok = false;
+    }
+    return ok;
+}
+
 // The directive `name` nearest to d: the last one in d's own section, else
 // in the enclosing sections, outwards (how the per-directory merge sees it).
 const ap_directive_t* nearest(const ap_directive_t* d, const char* name) noexcept {
@@ -958,7 +1076,8 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) noe
         collect_algorithms(ap_conftree, ptemp);
         const bool sections = check_mutual_sections(ptemp, s);
         const bool directives = check_directives(ap_conftree, ptemp, s);
-        return sections && directives ? OK : HTTP_INTERNAL_SERVER_ERROR;
+        const bool providers = check_dbd_providers(ptemp, s);
+        return sections && directives && providers ? OK : HTTP_INTERNAL_SERVER_ERROR;
     } catch (...) {
         ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
                      "MUT01703: out of memory while checking the AuthType Mutual sections");
@@ -1311,6 +1430,125 @@ std::string own_origin(request_rec* r) {
     return mutual::host_validation_value(is_tls(r) ? "https" : "http", name, port);
 }
 
+// ---- the verifier sources of a request (AuthMutualProvider) ----------------
+
+bool only_dbm(const DirConfig* d) noexcept {
+    return d->providers.count == 0 || (d->providers.count == 1 && d->providers.list[0] == Provider::dbm);
+}
+
+// What keeps sessions and throttle counters of different verifier sources
+// apart: the user file alone (as before AuthMutualProvider), else the list.
+std::string verifier_partition(const DirConfig* d) {
+    if (only_dbm(d)) return text(d->user_file);
+    std::string partition;
+    for (unsigned i = 0; i < d->providers.count; ++i) {
+        if (i > 0) partition.append("\n");
+        if (d->providers.list[i] == Provider::dbm) partition.append("dbm:").append(text(d->user_file));
+        else partition.append("dbd:").append(text(d->dbd_query.text));
+    }
+    return partition;
+}
+
+// AuthMutualDBDUserQuery through mod_dbd's pool and prepared statement:
+// every row's first column, joined with "," (mutual::record_answer decodes
+// them as one DBM record).
+class DbdRecordQuery final : public mutual::RecordQuery {
+public:
+    DbdRecordQuery(request_rec* r, const char* label) noexcept : r_(r), label_(label) {}
+
+    mutual::LookupStatus fetch(std::string_view user, std::string& value, std::string& error) const override {
+        ap_dbd_t* dbd = dbd_acquire_fn != nullptr ? dbd_acquire_fn(r_) : nullptr;
+        if (dbd == nullptr) {
+            error.assign("cannot get a database connection from mod_dbd (database down? see "
+                         "mod_dbd's lines above, DBDriver, DBDParams)");
+            return mutual::LookupStatus::open_failed;
+        }
+        auto* statement = static_cast<apr_dbd_prepared_t*>(
+            label_ != nullptr ? apr_hash_get(dbd->prepared, label_, APR_HASH_KEY_STRING) : nullptr);
+        if (statement == nullptr) {
+            error.assign("mod_dbd has no prepared AuthMutualDBDUserQuery for this server (is the "
+                         "query valid SQL for the DBDriver? see mod_dbd's startup lines)");
+            return mutual::LookupStatus::open_failed;
+        }
+        std::string name;
+        name.append(user);   // NUL-terminated for the driver
+        apr_dbd_results_t* results = nullptr;
+        const int rc = apr_dbd_pvselect(dbd->driver, r_->pool, dbd->handle, &results, statement, 0,
+                                        name.c_str(), static_cast<const char*>(nullptr));
+        if (rc != 0) {
+            error.assign("AuthMutualDBDUserQuery failed: ")
+                .append(text(apr_dbd_error(dbd->driver, dbd->handle, rc)));
+            return mutual::LookupStatus::read_failed;
+        }
+        bool any = false, failed = false;
+        apr_dbd_row_t* row = nullptr;
+        // Every row is read, even after a failure: the driver cleans up
+        // its results at the end (mod_authn_dbd's rule).
+        for (int rv = apr_dbd_get_row(dbd->driver, r_->pool, results, &row, -1); rv != -1;
+             rv = apr_dbd_get_row(dbd->driver, r_->pool, results, &row, -1)) {
+            if (rv != 0) {
+                failed = true;
+                continue;
+            }
+            if (any) value.append(",");
+            value.append(text(apr_dbd_get_entry(dbd->driver, row, 0)));
+            any = true;
+        }
+        if (failed) {
+            error.assign("AuthMutualDBDUserQuery: reading the result rows failed");
+            return mutual::LookupStatus::read_failed;
+        }
+        return any ? mutual::LookupStatus::found : mutual::LookupStatus::not_found;
+    }
+
+private:
+    request_rec* r_;
+    const char* label_;
+};
+
+// The sources of one request: AuthMutualProvider's list over the DBM file
+// and the mod_dbd query; without the directive, the DBM file alone.
+class RequestVerifiers {
+public:
+    RequestVerifiers(request_rec* r, const DirConfig* d, const mutual::LocationPolicy& policy,
+                     std::int64_t now)
+        : dbm_(d->user_file, d->dbm_type, policy.auth_scope, policy.realm, module_state->records),
+          query_(r, d->dbd_query.label),
+          sql_(query_, dbd_cache_name(r, d), dbd_where(d), policy.auth_scope, policy.realm,
+               module_state->records, now, mutual::database_record_age(policy.recheck_interval)) {
+        if (d->providers.count == 0) {
+            source_ = d->user_file ? &dbm_ : nullptr;
+            return;
+        }
+        for (unsigned i = 0; i < d->providers.count; ++i) {
+            if (d->providers.list[i] == Provider::dbm)
+                chain_.add(&dbm_, d->user_file ? nullptr : "AuthMutualProvider dbm without AuthMutualUserFile");
+            else
+                chain_.add(&sql_, d->dbd_query.label ? nullptr
+                                                     : "AuthMutualProvider dbd without AuthMutualDBDUserQuery");
+        }
+        source_ = &chain_;
+    }
+    const mutual::VerifierSource* get() const noexcept { return source_; }
+
+private:
+    // The cache keeps each server's query apart (its own DBDParams).
+    static std::string dbd_cache_name(request_rec* r, const DirConfig* d) {
+        return text(apr_psprintf(r->pool, "%pp %s", static_cast<void*>(r->server),
+                                 d->dbd_query.label ? d->dbd_query.label : ""));
+    }
+    static std::string dbd_where(const DirConfig* d) {
+        std::string where;
+        where.append("the database (AuthMutualDBDUserQuery \"").append(text(d->dbd_query.text)).append("\")");
+        return where;
+    }
+    mutual::DbmVerifierSource dbm_;
+    DbdRecordQuery query_;
+    mutual::DatabaseVerifierSource sql_;
+    mutual::VerifierChain chain_;
+    const mutual::VerifierSource* source_ = nullptr;
+};
+
 // The location's policy for this request. false (with tag/message) when the
 // configuration or the connection does not allow building it; `need_vh`
 // false for plain 401-INIT challenges.
@@ -1328,7 +1566,7 @@ bool build_policy(request_rec* r, const DirConfig* d, const char* realm, bool ne
     policy.nc_window = d->nc_window;
     policy.session_time = d->session_time;
     if (d->path) policy.path = text(d->path);
-    policy.partition = d->user_file ? d->user_file : "";
+    policy.partition = verifier_partition(d);
     policy.recheck_interval = d->recheck_interval;
 
     Validation v = d->validation;
@@ -1785,12 +2023,11 @@ int check_authn(request_rec* r) noexcept {
             }
         }
 
-        const mutual::DbmVerifierSource dbm(d->user_file, d->dbm_type, policy.auth_scope,
-                                            policy.realm, module_state->records);
         const std::int64_t now = apr_time_sec(apr_time_now());
+        const RequestVerifiers sources(r, d, policy, now);
         const mutual::LogLevel level =
             APLOG_R_IS_LEVEL(r, APLOG_DEBUG) ? mutual::LogLevel::debug : mutual::LogLevel::info;
-        const mutual::VerifierSource* verifiers = d->user_file ? &dbm : nullptr;
+        const mutual::VerifierSource* verifiers = sources.get();
         mutual::ExchangeResult result;
         if (authorization == nullptr) {
             result = module_state->server->handle(policy, verifiers, std::nullopt, now, level);

@@ -312,7 +312,7 @@ std::optional<ExchangeResult> recheck_verifier(const LocationPolicy& p, const Al
     if (ctx.now - snap.verifier_checked < static_cast<std::int64_t>(p.recheck_interval))
         return std::nullopt;
     if (ctx.verifiers == nullptr) return std::nullopt;
-    const VerifierAnswer answer = ctx.verifiers->lookup(snap.user, a);
+    const VerifierAnswer answer = ctx.verifiers->lookup_current(snap.user, a);
     const std::string user = loggable(snap.user);
     if (answer.status == VerifierStatus::store_failed) {
         log(LogLevel::warn, "MUT01600",

@@ -1,18 +1,22 @@
 // The verifier-source seam of the server core: where the decision procedure
 // (server_exchange.h) gets OCTETS(J) for a user and an algorithm. The DBM
-// file of AuthMutualUserFile is the first source; SQL (mod_dbd) comes
-// later behind the same interface. No httpd types.
+// file of AuthMutualUserFile and an SQL query through mod_dbd
+// (AuthMutualDBDUserQuery; the query itself runs in the module's glue,
+// behind RecordQuery) are the sources; AuthMutualProvider chains them
+// (VerifierChain). No httpd types.
 #ifndef MUTUAL_VERIFIER_SOURCE_H
 #define MUTUAL_VERIFIER_SOURCE_H
 
 #include <cstddef>
 #include <cstdint>
 #include <list>
+#include <vector>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "bytes.h"
 #include "verifier_store.h"
@@ -43,7 +47,41 @@ class VerifierSource {
 public:
     virtual ~VerifierSource() = default;
     virtual VerifierAnswer lookup(std::string_view user, const Algorithm& algorithm) const = 0;
+    // The revocation recheck (server_exchange.c++): the store's current
+    // record, never a cached copy older than the store. The default is
+    // lookup(), right for sources whose cache is validated on every lookup
+    // (DBM: the file's identity).
+    virtual VerifierAnswer lookup_current(std::string_view user, const Algorithm& algorithm) const;
 };
+
+// The answer for (user, algorithm) in this realm from what a store returned
+// for `user`: the DBM value, or the rows of an SQL query joined with ","
+// (each row one record in the DBM value format, so several rows decode as
+// one record with several entries: duplicates, bad rows and the realm
+// check behave exactly as in a DBM file). `where` names the store in the
+// log lines ("/etc/apache2/users", "the database ..."); for a failed
+// lookup `error` is the whole reason. Logs as the DBM source always did
+// (MUT01200..MUT01204). Shared by every source.
+VerifierAnswer record_answer(LookupStatus status, const std::string& value, const std::string& error,
+                             std::string_view where, std::string_view user, const Algorithm& algorithm,
+                             std::string_view auth_scope, std::string_view realm);
+
+// The fetch of a store without a file identity (the module's mod_dbd
+// query): every record of `user` joined with ",", or not_found when there
+// is none; open_failed/read_failed with `error` when the store cannot be
+// asked.
+class RecordQuery {
+public:
+    virtual ~RecordQuery() = default;
+    virtual LookupStatus fetch(std::string_view user, std::string& value, std::string& error) const = 0;
+};
+
+// How long a key exchange may use a record read from a store without a
+// file identity: at most this many seconds, and never longer than the
+// location's AuthMutualRecheckInterval (0: not cached at all). The
+// revocation recheck always reads the store (lookup_current).
+constexpr std::uint32_t database_record_max_age = 10;
+std::uint32_t database_record_age(std::uint32_t recheck_interval) noexcept;
 
 // Verifier records read from DBM files, kept per process. Opening a DBM
 // file costs about 90 µs, a stat() about 1 µs: every lookup stats the
@@ -65,6 +103,15 @@ public:
     LookupStatus lookup(const std::string& path, const std::string& dbm_type,
                         std::string_view user, std::string& value, std::string& error);
 
+    // A store without a file identity (SQL), named by `source`: an answer
+    // (record or "no record") stored at most `max_age` seconds before `now`
+    // is reused; otherwise `query` is asked and its answer stored with the
+    // time `now` (max_age 0: always asked, the entry refreshed). Failures
+    // are never kept.
+    LookupStatus lookup_timed(const std::string& source, std::string_view user, std::int64_t now,
+                              std::uint32_t max_age, const RecordQuery& query, std::string& value,
+                              std::string& error);
+
     struct Statistics {
         std::uint64_t hits = 0, misses = 0, invalidations = 0;
     };
@@ -78,6 +125,10 @@ private:
         bool operator==(const FileIdentity& o) const noexcept;
     };
     struct File;
+    File& file_slot(const std::string& key);  // under mutex_
+    // Stores an answer in `file` (under mutex_), evicting the oldest.
+    void keep(File& file, const std::string& user, LookupStatus status, const std::string& value,
+              std::int64_t stored);
     static bool identify(const std::string& path, const std::string& dbm_type,
                          FileIdentity (&out)[2]);
 
@@ -102,6 +153,52 @@ private:
     std::string path_, dbm_type_;
     std::string_view auth_scope_, realm_;
     VerifierRecordCache* cache_;
+};
+
+// A store without a file identity (an SQL query through mod_dbd: the
+// module's glue implements RecordQuery). Records go through `cache` (when
+// given) under the name `source`, reused by key exchanges for `max_age`
+// seconds (database_record_age); lookup_current asks the store. `where`
+// names the store in log lines.
+class DatabaseVerifierSource final : public VerifierSource {
+public:
+    DatabaseVerifierSource(const RecordQuery& query, std::string source, std::string where,
+                           std::string_view auth_scope, std::string_view realm,
+                           VerifierRecordCache* cache, std::int64_t now, std::uint32_t max_age);
+    ~DatabaseVerifierSource() override;
+    VerifierAnswer lookup(std::string_view user, const Algorithm& algorithm) const override;
+    VerifierAnswer lookup_current(std::string_view user, const Algorithm& algorithm) const override;
+
+private:
+    VerifierAnswer ask(std::string_view user, const Algorithm& algorithm, std::uint32_t max_age) const;
+    const RecordQuery& query_;
+    std::string source_, where_;
+    std::string_view auth_scope_, realm_;
+    VerifierRecordCache* cache_;
+    std::int64_t now_;
+    std::uint32_t max_age_;
+};
+
+// AuthMutualProvider: sources asked in order, the first that knows the
+// user answers. unknown_user passes to the next source; store_failed ends
+// the search (fail closed: a user of a later source is not looked up while
+// an earlier one cannot be read); found, no_verifier, wrong_realm and
+// bad_record end it too (the user exists in that source; another source's
+// record for the same name is never consulted). No source: store_failed.
+class VerifierChain final : public VerifierSource {
+public:
+    VerifierChain();
+    ~VerifierChain() override;
+    // `unconfigured`: the source lacks its configuration (the reason):
+    // it answers store_failed with it.
+    void add(const VerifierSource* source, const char* unconfigured = nullptr);
+    bool empty() const noexcept { return sources_.empty(); }
+    VerifierAnswer lookup(std::string_view user, const Algorithm& algorithm) const override;
+    VerifierAnswer lookup_current(std::string_view user, const Algorithm& algorithm) const override;
+
+private:
+    VerifierAnswer ask(std::string_view user, const Algorithm& algorithm, bool current) const;
+    std::vector<std::pair<const VerifierSource*, const char*>> sources_;
 };
 
 }  // namespace mutual
