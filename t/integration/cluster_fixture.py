@@ -83,10 +83,12 @@ ProxyPassReverse "/" "balancer://nodes/"
 class Cluster(Servers):
     """`nodes` httpd nodes with `node_conf` (placeholders of Httpd plus
     {balancer} and {node}) behind one balancer. `node_server_conf` goes
-    before `node_conf`; `member_options` are the BalancerMember parameters."""
+    before `node_conf`; `member_options` are the BalancerMember parameters;
+    `node_modules` are loaded on the nodes besides httpd_fixture's."""
 
     def __init__(self, name, node_conf="", nodes=2, node_server_conf="", mpm="event",
-                 member_options="retry=0", loglevel="info", balancer_conf=""):
+                 member_options="retry=0", loglevel="info", balancer_conf="",
+                 node_modules=()):
         super().__init__()
         self.name = name
         self.member_options = member_options
@@ -98,7 +100,7 @@ class Cluster(Servers):
         for i in range(nodes):
             self.nodes.append(Node(self, i, name="%s-node%d" % (name, i), conf=node_conf,
                                    server_conf=DEBIAN_MUTEX + node_server_conf,
-                                   mpm=mpm, loglevel=loglevel))
+                                   mpm=mpm, loglevel=loglevel, modules=node_modules))
         self.append(self.balancer)
         self.extend(self.nodes)
 

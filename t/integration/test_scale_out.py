@@ -60,23 +60,73 @@ def directive_known(directive_line):
         shutil.rmtree(d, ignore_errors=True)
 
 
+SQL_REALM = "sql realm"
+SQL_USERS = {"carol": "carol's SQL password", "dave": "dave-sql"}
+# verifiers from SQLite through mod_dbd (helper B's AuthMutualProvider dbd);
+# the table holds what `htmutual -n` prints after "user:"
+DBD_SERVER_CONF = """
+DBDriver sqlite3
+DBDParams "{root}/conf/verifiers.sqlite"
+"""
+SQL_QUERY = "SELECT verifier FROM mutual_verifiers WHERE name = %s"
+
+
 def node_conf(extra=""):
     return location("/p/", REALM, ALGORITHMS,
                     extra="AuthMutualHost {balancer}\n" + extra) + "\n"
 
 
+def sql_conf():
+    return ('<Location "/sql/">\n    AuthType Mutual\n    AuthName "%s"\n'
+            '    AuthMutualScope "%s"\n    AuthMutualHost {balancer}\n'
+            "    AuthMutualAlgorithms %s %s\n    AuthMutualProvider dbd\n"
+            '    AuthMutualDBDUserQuery "%s"\n    Require valid-user\n</Location>\n'
+            % (SQL_REALM, SCOPE, EC256, DL2048, SQL_QUERY))
+
+
+def with_sql():
+    return directive_known('AuthMutualDBDUserQuery "SELECT 1 WHERE 1 = %s"')
+
+
 def make_cluster(name, node_server_conf="", conf=None, **kw):
     """A cluster whose nodes protect /p/ with the same users file (made once
-    by htmutual, copied to each node as an administrator would)."""
-    c = Cluster(name, node_conf=conf if conf is not None else node_conf(),
-                node_server_conf=node_server_conf, **kw)
+    by htmutual, copied to each node as an administrator would) and, when the
+    module has AuthMutualProvider dbd, /sql/ from one SQLite file per node."""
+    sql = with_sql()
+    c = Cluster(name, node_conf=(conf if conf is not None else node_conf()) +
+                (sql_conf() if sql else ""),
+                node_server_conf=node_server_conf + (DBD_SERVER_CONF if sql else ""),
+                node_modules=["dbd"] if sql else [], **kw)
     first = c.nodes[0]
     add_users(first, REALM, dict(USERS, **LOAD_USERS), ALGORITHMS)
+    if sql:
+        make_sqlite(first.path("conf", "verifiers.sqlite"))
     for n in c.nodes[1:]:
-        shutil.copy(first.path("conf", "users"), n.path("conf", "users"))
+        for f in ("users", "verifiers.sqlite") if sql else ("users",):
+            shutil.copy(first.path("conf", f), n.path("conf", f))
     for n in c.nodes:
         n.write_file("p/index.html", PAGE.format(node=n.number))
+        n.write_file("sql/index.html", PAGE.format(node=n.number))
     return c
+
+
+def make_sqlite(path):
+    """The verifier table, filled from `htmutual -n` output as an
+    administrator would (docs/several-nodes.md, SQL verifiers)."""
+    import sqlite3
+    require_tool("htmutual")
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE mutual_verifiers (name TEXT NOT NULL, verifier TEXT NOT NULL)")
+    for user, password in SQL_USERS.items():
+        for alg in (EC256, DL2048):
+            p = subprocess.run([httpd_fixture.tool_path("htmutual"), "-n", "-b", "-s", SCOPE,
+                                "-a", alg, SQL_REALM, user, password],
+                               capture_output=True, text=True, timeout=60, check=True)
+            name, _, record = p.stdout.strip().partition(":")
+            assert name == user and record.startswith("1;"), p.stdout
+            db.execute("INSERT INTO mutual_verifiers VALUES (?, ?)", (name, record))
+    db.commit()
+    db.close()
 
 
 class Context(Servers):
@@ -103,6 +153,12 @@ def setup_module():
 
 def teardown_module(ctx):
     ctx.cleanup()
+
+
+def protected(served):
+    """served_by() without the fixture's /alive.txt polls."""
+    return {n: [e for e in entries if " /alive.txt " not in e[0]]
+            for n, entries in served.items()}
 
 
 def node_of(response):
@@ -132,7 +188,7 @@ def test_shm_store_login_through_balancer_fails_with_401_stale(ctx):
         challenge = c.choose([x.check() for x in r.challenges])
     # 7 requests alternate between the nodes (4 on one, 3 on the other); every
     # req-VFY-C named a sid its node never made
-    served = cl.served_by(marks)
+    served = protected(cl.served_by(marks))
     assert sorted(len(e) for e in served.values()) == [3, 4], served
     unknown = sum(n.count_log(STALE_VFY) for n in cl.nodes)
     assert unknown == 3, "%d unknown-sid lines for 3 req-VFY-C" % unknown
@@ -154,6 +210,22 @@ def test_shm_store_each_node_alone_works(ctx):
         r = c.get("/p/index.html")
         assert r.status == 200 and r.authenticated, r
         assert node_of(r) == i, r
+
+
+@expect_log("MUT01122")  # a fake session (user not in the table) reached req-VFY-C
+def test_sqlite_verifiers_at_each_node_directly(ctx):
+    require_directive(DBD_DIRECTIVE, 'AuthMutualDBDUserQuery "SELECT 1 WHERE 1 = %s"',
+                      "issue-14s")
+    for i in (0, 1):
+        for user, alg in (("carol", EC256), ("dave", DL2048)):
+            c = ctx.shm.node_client(i, user, SQL_USERS[user], algorithms=[alg])
+            r = c.get("/sql/index.html")
+            assert r.status == 200 and r.authenticated and node_of(r) == i, r
+    # not in the table: a fake session, 401-INIT at req-VFY-C
+    c = ctx.shm.node_client(0, "alice", USERS["alice"], algorithms=[EC256])
+    resp, challenge = c.initial("/sql/index.html")
+    _, s = c.key_exchange("/sql/index.html", challenge)
+    assert_status(c.verify("/sql/index.html", s), 401, "auth-failed", "unknown SQL user")
 
 
 # ---------------------------------------------------------------------------
@@ -247,7 +319,7 @@ def test_redis_replays_refused_across_nodes(ctx):
     second = c.request("/p/index.html", [("Authorization", s.authorization(nc))])
     assert first.status == 200 and c.check_vks(first, s, nc).authenticated, first
     assert_status(second, 401, "stale-session", "replay through the balancer")
-    served = cl.served_by(marks)
+    served = protected(cl.served_by(marks))
     assert sorted(len(e) for e in served.values()) == [1, 1], served
 
 
