@@ -107,6 +107,7 @@ def make_cluster(name, node_server_conf="", conf=None, **kw):
     for n in c.nodes:
         n.write_file("p/index.html", PAGE.format(node=n.number))
         n.write_file("sql/index.html", PAGE.format(node=n.number))
+        n.write_file("free/index.html", PAGE.format(node=n.number))
     return c
 
 
@@ -170,6 +171,25 @@ def node_of(response):
 
 # ---------------------------------------------------------------------------
 # 1. the bug: the default shm store behind a round-robin balancer
+
+
+def test_balancer_alternates_between_the_nodes(ctx):
+    # the fixture itself: round robin, no stickiness, on one kept-alive
+    # client connection too
+    conn = mutualref_connection(ctx.shm.balancer)
+    try:
+        seen = [node_of(conn.request("GET", "/free/index.html")) for _ in range(10)]
+    finally:
+        conn.close()
+    assert all(a != b for a, b in zip(seen, seen[1:])), seen
+    assert set(seen) == {0, 1}, seen
+    # every node has its own ServerRoot, port and Debian Mutex line
+    roots = {n.root for n in ctx.shm.nodes} | {ctx.shm.balancer.root}
+    ports = {n.port for n in ctx.shm.nodes} | {ctx.shm.balancer.port}
+    assert len(roots) == 3 and len(ports) == 3, (roots, ports)
+    for n in ctx.shm.nodes:
+        with open(n.conf_path) as f:
+            assert "Mutex file:${APACHE_LOCK_DIR} default" in f.read()
 
 
 def test_shm_store_login_through_balancer_fails_with_401_stale(ctx):
@@ -261,10 +281,26 @@ def redis_cluster(ctx):
     return ctx.redis
 
 
-def login_through(cl, user, algorithm, reuses=5, path="/p/index.html"):
+def redis_cluster_store(ctx):
+    """(cluster, masters): the two nodes on a 3-master Redis Cluster
+    (started on first use)."""
+    if getattr(ctx, "rcluster", None) is None:
+        require_directive(STORE_DIRECTIVE, "AuthMutualSessionStore shm", "issue-14r")
+        import redis_servers
+        masters = redis_servers.start_cluster()
+        ctx.append(masters)
+        key = write_store_key(ctx)
+        cl = make_cluster("scale-rcluster", node_server_conf=store_conf(masters.url, key))
+        ctx.append(cl)
+        ctx.rcluster = (cl.start(), masters)
+    return ctx.rcluster
+
+
+def login_through(cl, user, algorithm, reuses=5, path="/p/index.html", password=None):
     """A mutualref login through the balancer plus `reuses` reuse requests;
     returns (client, nodes that answered 200)."""
-    c = cl.client(user, (USERS.get(user) or LOAD_USERS[user]), algorithms=[algorithm])
+    password = password or USERS.get(user) or LOAD_USERS[user]
+    c = cl.client(user, password, algorithms=[algorithm])
     nodes = set()
     for i in range(1 + reuses):
         r = c.get(path)
@@ -515,3 +551,38 @@ def test_redis_graceful_restart_of_one_node_under_load_no_failed_login(ctx):
     print("    %d logins, %d requests around the graceful restart" % (
         logins, sum(d[1] for d in done)))
     assert logins >= len(LOAD_USERS) * 2, done
+
+
+def test_redis_sqlite_verifiers_through_balancer(ctx):
+    require_directive(DBD_DIRECTIVE, 'AuthMutualDBDUserQuery "SELECT 1 WHERE 1 = %s"',
+                      "issue-14s")
+    cl = redis_cluster(ctx)
+    for user, alg in (("carol", EC256), ("dave", DL2048)):
+        c, nodes = login_through(cl, user, alg, reuses=3, path="/sql/index.html",
+                                 password=SQL_USERS[user])
+        assert c.requests == 3 + 3 and nodes == {0, 1}, (user, c.requests, nodes)
+    p = mutual_client(cl.url("/sql/index.html"), "carol", SQL_USERS["carol"], EC256,
+                      args=[cl.url("/sql/index.html")])
+    assert p.returncode == 0, "exit %d\n%s%s" % (p.returncode, p.stdout, p.stderr)
+    assert "served by node 0" in p.stdout and "served by node 1" in p.stdout, p.stdout
+
+
+@timeout(300)
+def test_redis_cluster_logins_through_balancer(ctx):
+    cl, masters = redis_cluster_store(ctx)
+    users = dict(USERS, **LOAD_USERS)
+    for i, user in enumerate(users):
+        alg = ALGORITHMS[i % 2]  # the EC ones: many logins, quickly
+        c, nodes = login_through(cl, user, alg, reuses=3)
+        assert c.requests == 6 and nodes == {0, 1}, (user, c.requests, nodes)
+    # the sessions are spread over the masters' slots: redirections followed
+    counts = masters.key_counts()
+    print("    session keys per master: %s" % counts)
+    assert sum(1 for n in counts if n) >= 2, counts
+    # replays are refused across nodes in the cluster too
+    c, _ = login_through(cl, "alice", EC256, reuses=0)
+    s = c.session
+    direct = [cl.node_client(i, "alice", USERS["alice"]) for i in (0, 1)]
+    assert direct[0].verify("/p/index.html", s, nc=7).status == 200
+    assert_status(direct[1].verify("/p/index.html", s, nc=7), 401, "stale-session",
+                  "replay at the other node, Redis Cluster")
