@@ -19,6 +19,8 @@
 //   fixups             Authentication-Info kept on internal redirects;
 //                      Optional-WWW-Authenticate on anonymous responses, whose
 //                      user is cleared first (AuthMutualOptional, RFC 8053)
+//   child_init         a Redis session store drops connections inherited
+//                      from the parent (each process makes its own)
 //   handler            SetHandler mutual-logout (ends the session)
 //   MUTUAL_CONNECT_INFO connection filter: Proxy-Authentication-Info on
 //                      mod_proxy_connect's 200 (RFC 8120 §14)
@@ -66,6 +68,7 @@
 #include "encoding.h"
 #include "log.h"
 #include "server/metrics.h"
+#include "server/redis_session_store.h"
 #include "server/server.h"
 #include "server/throttle.h"
 #include "string_prep.h"
@@ -162,6 +165,11 @@ struct ServerConfig {
     unsigned max_key_exchanges;
     unsigned table_size_set : 1;
     unsigned max_key_exchanges_set : 1;
+    // AuthMutualSessionStore (nullptr: shm), AuthMutualSessionStoreKey,
+    // AuthMutualSessionStoreTimeout (0: the default).
+    const char* store_url;
+    const char* store_key_file;
+    unsigned store_timeout_ms;
 };
 
 // What check_authn remembers about a successful verification, so that
@@ -198,6 +206,7 @@ struct ConnectionBinding {
 struct ModuleState {
     mutual::ProcessSharedLocks* locks = nullptr;
     mutual::Server* server = nullptr;
+    mutual::RedisSessionStore* redis = nullptr;   // AuthMutualSessionStore redis://
     mutual::ProcessSharedLocks* throttle_lock = nullptr;
     mutual::ThrottleTable* throttle = nullptr;
     mutual::MetricCounters* counters = nullptr;
@@ -264,6 +273,7 @@ int apache_level(mutual::LogLevel level) noexcept {
     switch (level) {
         case mutual::LogLevel::error: return APLOG_ERR;
         case mutual::LogLevel::warn: return APLOG_WARNING;
+        case mutual::LogLevel::notice: return APLOG_NOTICE;
         case mutual::LogLevel::info: return APLOG_INFO;
         case mutual::LogLevel::debug: return APLOG_DEBUG;
     }
@@ -696,6 +706,49 @@ const char* set_max_key_exchanges(cmd_parms* cmd, void*, const char* arg) noexce
     return nullptr;
 }
 
+// ---- the session store (AuthMutualSessionStore*, server config only) ----------
+constexpr unsigned default_store_timeout_ms = 500;
+
+ServerConfig* server_config_of(cmd_parms* cmd) noexcept {
+    return static_cast<ServerConfig*>(ap_get_module_config(cmd->server->module_config, &auth_mutual_module));
+}
+
+const char* set_session_store(cmd_parms* cmd, void*, const char* arg) noexcept {
+    if (const char* e = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return e;
+    try {
+        ServerConfig* s = server_config_of(cmd);
+        if (strcasecmp(arg, "shm") == 0) {
+            s->store_url = nullptr;
+            return nullptr;
+        }
+        mutual::RedisStoreOptions options;
+        std::string error;
+        if (!mutual::parse_redis_url(arg, options, error))
+            return apr_psprintf(cmd->pool, "AuthMutualSessionStore: %s (expected shm or "
+                                "redis://[[user]:password@]host[:port][/db])", error.c_str());
+        s->store_url = apr_pstrdup(cmd->pool, arg);
+        return nullptr;
+    } catch (...) {
+        return "AuthMutualSessionStore: out of memory";
+    }
+}
+
+const char* set_session_store_timeout(cmd_parms* cmd, void*, const char* arg) noexcept {
+    if (const char* e = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return e;
+    apr_uint64_t v = 0;
+    if (const char* e = parse_unsigned(cmd, arg, 1, 60000, v)) return e;
+    server_config_of(cmd)->store_timeout_ms = static_cast<unsigned>(v);
+    return nullptr;
+}
+
+const char* set_session_store_key(cmd_parms* cmd, void*, const char* arg) noexcept {
+    if (const char* e = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return e;
+    const char* path = ap_server_root_relative(cmd->pool, arg);
+    if (path == nullptr) return apr_psprintf(cmd->pool, "AuthMutualSessionStoreKey: bad path \"%s\"", arg);
+    server_config_of(cmd)->store_key_file = path;
+    return nullptr;
+}
+
 // AuthMutualMaxFailures / ...PerClient / AuthMutualMaxPendingPerClient:
 // <count> <seconds>, or "off". The command's cmd_data names the field.
 const char* set_throttle_limit(cmd_parms* cmd, void* conf, const char* count, const char* seconds) noexcept {
@@ -782,6 +835,13 @@ const command_rec directives[] = {
      "number of sessions in the shared session table (default: 4096)"},
     {"AuthMutualMaxKeyExchanges", as_cmd_func(set_max_key_exchanges), nullptr, RSRC_CONF, TAKE1,
      "bound on pending key exchanges in the session table (default: half the table)"},
+    {"AuthMutualSessionStore", as_cmd_func(set_session_store), nullptr, RSRC_CONF, TAKE1,
+     "where sessions live: shm (this server's shared memory, the default) or "
+     "redis://[[user]:password@]host[:port][/db] (shared by several nodes)"},
+    {"AuthMutualSessionStoreTimeout", as_cmd_func(set_session_store_timeout), nullptr, RSRC_CONF, TAKE1,
+     "milliseconds for connecting to and every command of a Redis session store (default: 500)"},
+    {"AuthMutualSessionStoreKey", as_cmd_func(set_session_store_key), nullptr, RSRC_CONF, TAKE1,
+     "file with the key (>= 32 octets) every node uses to encrypt session records (required for redis://)"},
     {"AuthMutualMaxFailures", as_cmd_func(set_throttle_limit), const_cast<char*>("user"), OR_AUTHCFG, TAKE12,
      "<count> <seconds>: 429 for a user name after count failed verifications in seconds (default: off)"},
     {"AuthMutualMaxFailuresPerClient", as_cmd_func(set_throttle_limit), const_cast<char*>("client"), OR_AUTHCFG,
@@ -1071,13 +1131,26 @@ void collect_algorithms(const ap_directive_t* node, apr_pool_t* ptemp) noexcept 
     }
 }
 
+// A non-shm session store needs the shared key (also at apache2 -t).
+bool check_session_store(server_rec* s) noexcept {
+    const auto* sc = static_cast<const ServerConfig*>(ap_get_module_config(s->module_config, &auth_mutual_module));
+    if (sc->store_url == nullptr || sc->store_key_file != nullptr) return true;
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
+                 "MUT02100: AuthMutualSessionStore %s needs AuthMutualSessionStoreKey <file>: the key "
+                 "(at least 32 octets, the same file on every node) that encrypts the session records "
+                 "in Redis; make one with \"openssl rand -out FILE 32\"",
+                 "redis://...");
+    return false;
+}
+
 int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) noexcept {
     try {
         collect_algorithms(ap_conftree, ptemp);
         const bool sections = check_mutual_sections(ptemp, s);
         const bool directives = check_directives(ap_conftree, ptemp, s);
         const bool providers = check_dbd_providers(ptemp, s);
-        return sections && directives && providers ? OK : HTTP_INTERNAL_SERVER_ERROR;
+        const bool store = check_session_store(s);
+        return sections && directives && providers && store ? OK : HTTP_INTERNAL_SERVER_ERROR;
     } catch (...) {
         ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
                      "MUT01703: out of memory while checking the AuthType Mutual sections");
@@ -1274,6 +1347,66 @@ void announce_table_size(server_rec* s, const mutual::TableLayout& layout) noexc
                      bytes / mib, memory / mib);
 }
 
+// What every store needs: the per-process verifier cache, the throttle
+// counters and metrics. 0, or the startup failure (logged).
+int attach_process_state(apr_pool_t* pconf, server_rec* s, ModuleState& state) {
+    state.records = pool_new<mutual::VerifierRecordCache>(pconf);
+    RetainedThrottle* throttle = retained_throttle(s);
+    if (throttle == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged
+    state.throttle_lock = pool_new<mutual::ProcessSharedLocks>(pconf, throttle->lock, 1u);
+    state.throttle = pool_new<mutual::ThrottleTable>(pconf, throttle->table, throttle->table_bytes,
+                                                     *state.throttle_lock, throttle->key);
+    if (!state.throttle->valid())
+        return fail_startup(s, 0, "MUT01813", "cannot attach to the throttle counters");
+    state.counters = static_cast<mutual::MetricCounters*>(throttle->counters);
+    return 0;
+}
+
+// AuthMutualSessionStore redis://…: sessions in Redis, shared by every node
+// with the same AuthMutualSessionStoreKey (read here, by the parent, so the
+// file may be readable by root only). No shared-memory table. Connections
+// are made per child process on first use (child_init drops any the parent
+// made); an unreachable Redis does not stop httpd from starting: requests
+// needing it get 503 until it answers.
+int start_with_redis(apr_pool_t* pconf, server_rec* s, const ServerConfig& sc) {
+    mutual::RedisStoreOptions options;
+    std::string error;
+    if (!mutual::parse_redis_url(sc.store_url, options, error))
+        return fail_startup(s, 0, "MUT02101", apr_pstrcat(pconf, "AuthMutualSessionStore: ", error.c_str(), nullptr));
+    options.timeout_ms = sc.store_timeout_ms != 0 ? sc.store_timeout_ms : default_store_timeout_ms;
+    mutual::ServerOptions table_options;
+    table_options.table_slots = sc.table_size;
+    table_options.max_key_exchanges = sc.max_key_exchanges_set ? sc.max_key_exchanges : 0;
+    options.max_key_exchanges = mutual::Server::geometry(table_options).max_key_exchanges;
+    mutual::Secret key;
+    if (sc.store_key_file == nullptr || !mutual::read_store_key(sc.store_key_file, key, error))
+        return fail_startup(s, 0, "MUT02102",
+                            apr_pstrcat(pconf, "AuthMutualSessionStoreKey: ",
+                                        sc.store_key_file ? error.c_str() : "missing", nullptr));
+    auto* state = pool_new<ModuleState>(pconf);
+    state->redis = pool_new<mutual::RedisSessionStore>(pconf, options, mutual::ByteView(key));
+    if (!state->redis->valid())
+        return fail_startup(s, 0, "MUT02103", "cannot derive the session store keys (OpenSSL HKDF, AES-256-GCM)");
+    state->server = pool_new<mutual::Server>(pconf, *state->redis);
+    if (!state->server->valid())
+        return fail_startup(s, 0, "MUT02104", "cannot draw the fake-session verifiers");
+    if (const int failed = attach_process_state(pconf, s, *state)) return failed;
+    // A first contact, so that a wrong address or password shows at
+    // startup (MUT02010); children make their own connections.
+    const bool reachable = state->redis->ping();
+    state->redis->reset_connections();
+    module_state = state;
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                 "MUT02105: sessions in Redis at %s (timeout %u ms, at most %u pending key exchanges)%s",
+                 mutual::redis_url_for_log(options).c_str(), options.timeout_ms, options.max_key_exchanges,
+                 reachable ? "" : "; not reachable yet");
+    return OK;
+}
+
+void child_init(apr_pool_t*, server_rec*) noexcept {
+    if (module_state != nullptr && module_state->redis != nullptr) module_state->redis->reset_connections();
+}
+
 int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
     // The first run of post_config is a dry run of the configuration.
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
@@ -1283,6 +1416,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
         apr_pool_cleanup_register(pconf, nullptr, forget_module_state, apr_pool_cleanup_null);
 
         auto* sc = static_cast<ServerConfig*>(ap_get_module_config(s->module_config, &auth_mutual_module));
+        if (sc->store_url != nullptr) return start_with_redis(pconf, s, *sc);
         mutual::ServerOptions options;
         options.table_slots = sc->table_size;
         options.stripes = max_stripes;
@@ -1322,17 +1456,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
         if (!state->server->valid())
             return fail_startup(s, 0, "MUT01005",
                                 "cannot attach to the session table or draw the fake-session verifiers");
-        state->records = pool_new<mutual::VerifierRecordCache>(pconf);
-
-        RetainedThrottle* throttle = retained_throttle(s);
-        if (throttle == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged
-        state->throttle_lock = pool_new<mutual::ProcessSharedLocks>(pconf, throttle->lock, 1u);
-        state->throttle = pool_new<mutual::ThrottleTable>(pconf, throttle->table, throttle->table_bytes,
-                                                          *state->throttle_lock, throttle->key);
-        if (!state->throttle->valid())
-            return fail_startup(s, 0, "MUT01813", "cannot attach to the throttle counters");
-        state->counters = static_cast<mutual::MetricCounters*>(throttle->counters);
-
+        if (const int failed = attach_process_state(pconf, s, *state)) return failed;
         module_state = state;
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                      "MUT01009: session table ready: %" APR_UINT64_T_FMT " slots of %u bytes in %u stripes, "
@@ -1784,7 +1908,7 @@ int logout_handler(request_rec* r) noexcept {
             return send_challenges(r, mutual::init_response(policy, "initial"));
         }
         const mutual::Bytes sid(v->sid, v->sid + mutual::session_id_length);
-        const bool ended = module_state->server->table().end_session(sid, v->space);
+        const bool ended = module_state->server->store().end_session(sid, v->space);
         log_request(r, mutual::LogLevel::info, "MUT01605",
                     "user \"" + text(v->user) + "\" logged out: session " + mutual::encode_hex_fixed(sid) +
                         (ended ? " ended" : " was already gone"));
@@ -1917,6 +2041,9 @@ void count_outcome(request_rec* r, const DirConfig* d, const mutual::LocationPol
                 if (auto index = mutual::algorithm_index(*a))
                     if (*index < mutual::max_metric_algorithms)
                         mutual::MetricCounters::add(counters->key_exchanges[*index]);
+            return;
+        case mutual::ExchangeOutcome::unavailable:
+            mutual::MetricCounters::add(counters->store_errors);
             return;
         case mutual::ExchangeOutcome::init:
             break;
@@ -2051,6 +2178,14 @@ int check_authn(request_rec* r) noexcept {
         log_request(r, result.log_level, result.log_tag, result.log_message);
         count_outcome(r, d, policy, result);
 
+        // The session store (Redis) did not answer: 503 with Retry-After,
+        // never a 401 the client would answer with a new key exchange, and
+        // never an acceptance without the store's atomic check.
+        if (result.outcome == mutual::ExchangeOutcome::unavailable) {
+            apr_table_setn(r->err_headers_out, "Retry-After",
+                           apr_psprintf(r->pool, "%u", static_cast<unsigned>(result.retry_after)));
+            return HTTP_SERVICE_UNAVAILABLE;
+        }
         if (result.outcome != mutual::ExchangeOutcome::verified)
             return send_challenges(r, result);
 
@@ -2076,7 +2211,7 @@ int check_authn(request_rec* r) noexcept {
             v->sid = sid;
         }
         if (const Algorithm* a = mutual::find_algorithm(result.algorithm))
-            v->space = mutual::session_space(module_state->server->table(), policy, *a);
+            v->space = mutual::session_space(module_state->server->store(), policy, *a);
         v->b1_inner = apr_pstrdup(pool, mutual::encode_hex_fixed(result.b1_inner).c_str());
         v->b2_inner = apr_pstrdup(pool, mutual::encode_hex_fixed(result.b2_inner).c_str());
         export_binding(r, v);
@@ -2126,7 +2261,7 @@ mutual::MetricsSnapshot metrics_snapshot() {
     m.throttled = c.throttled.load(std::memory_order_relaxed);
     m.store_errors = c.store_errors.load(std::memory_order_relaxed);
     if (module_state->server != nullptr) {
-        const mutual::TableStatistics t = module_state->server->table().statistics();
+        const mutual::TableStatistics t = module_state->server->store().statistics();
         m.key_exchanging = t.key_exchanging;
         m.authenticated = t.authenticated;
         m.capacity = t.slots;
@@ -2248,6 +2383,7 @@ void register_hooks(apr_pool_t*) noexcept {
     ap_hook_pre_config(pre_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_check_config(check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_check_authn(check_authn, nullptr, nullptr, APR_HOOK_MIDDLE, AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_note_auth_failure(note_auth_failure, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_fixups(fixups, nullptr, nullptr, APR_HOOK_LAST);

@@ -31,7 +31,7 @@ void log(LogLevel level, const char* tag, const std::string& message) noexcept {
 
 void stderr_log_sink(void* program_name, LogLevel level, const char* tag,
                      const std::string& message) {
-    static const char* const names[] = {"error", "warning", "info", "debug"};
+    static const char* const names[] = {"error", "warning", "notice", "info", "debug"};
     std::fprintf(stderr, "%s: %s: %s [%s]\n",
                  program_name ? static_cast<const char*>(program_name) : "mutual",
                  names[static_cast<int>(level)], message.c_str(), tag);

@@ -7,7 +7,7 @@
 
 namespace mutual {
 
-enum class LogLevel { error, warn, info, debug };
+enum class LogLevel { error, warn, notice, info, debug };
 
 // tag: a stable identifier of the call site, "MUT" followed by five digits
 // (for example "MUT01001"), which tests and fail2ban can match.

@@ -33,21 +33,23 @@ bool Server::format(void* memory, std::size_t size, const ServerOptions& options
 }
 
 Server::Server(void* memory, std::size_t size, StripeLocks& locks, const HashKey& key)
-    : table_(memory, size, locks, key) {
-    valid_ = table_.valid() && fakes_.generate();
+    : table_(std::make_unique<SessionTable>(memory, size, locks, key)), store_(table_.get()) {
+    valid_ = table_->valid() && fakes_.generate();
 }
+
+Server::Server(SessionStore& store) : store_(&store) { valid_ = fakes_.generate(); }
 
 ExchangeResult Server::handle(const LocationPolicy& policy, const VerifierSource* verifiers,
                               std::optional<std::string_view> authorization, std::int64_t now,
                               LogLevel log_level) noexcept {
-    ExchangeContext context{table_, verifiers, fakes_, now, log_level};
+    ExchangeContext context{*store_, verifiers, fakes_, now, log_level};
     return process_request(policy, authorization, context);
 }
 
 ExchangeResult Server::handle(const LocationPolicy& policy, const VerifierSource* verifiers,
                               HeaderError error, const MutualCredentials& credentials,
                               std::int64_t now, LogLevel log_level) noexcept {
-    ExchangeContext context{table_, verifiers, fakes_, now, log_level};
+    ExchangeContext context{*store_, verifiers, fakes_, now, log_level};
     return process_credentials(policy, error, credentials, context);
 }
 

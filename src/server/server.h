@@ -8,15 +8,18 @@
 //   Server::bytes_needed(options)            memory to provide (table only)
 //   Server::format(memory, size, options)    first start: an empty table
 //   Server(memory, size, locks, key)         attach (every start)
+//   Server(store)                            over another SessionStore (Redis)
 //   server.handle(policy, verifiers, authorization, now, log_level)
 //
-// The seams the decision procedure uses: SessionTable (shared memory,
-// session_table.h) and VerifierSource (verifier_source.h).
+// The seams the decision procedure uses: SessionStore (session_store.h:
+// SessionTable in shared memory, or RedisSessionStore) and VerifierSource
+// (verifier_source.h).
 #ifndef MUTUAL_SERVER_H
 #define MUTUAL_SERVER_H
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -51,6 +54,9 @@ public:
     // Attaches to a formatted table and draws the fake verifiers; valid()
     // is false when either failed.
     Server(void* memory, std::size_t size, StripeLocks& locks, const HashKey& key);
+    // Over a store the caller owns (it outlives the server); valid() is
+    // false when the fake verifiers could not be drawn.
+    explicit Server(SessionStore& store);
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
     bool valid() const noexcept { return valid_; }
@@ -66,11 +72,15 @@ public:
                           HeaderError error, const MutualCredentials& credentials,
                           std::int64_t now, LogLevel log_level = LogLevel::debug) noexcept;
 
-    SessionTable& table() noexcept { return table_; }
-    const SessionTable& table() const noexcept { return table_; }
+    SessionStore& store() noexcept { return *store_; }
+    const SessionStore& store() const noexcept { return *store_; }
+    // The shared-memory table (only for a server built over memory).
+    SessionTable& table() noexcept { return *table_; }
+    const SessionTable& table() const noexcept { return *table_; }
 
 private:
-    SessionTable table_;
+    std::unique_ptr<SessionTable> table_;
+    SessionStore* store_ = nullptr;
     FakeVerifiers fakes_;
     bool valid_ = false;
 };

@@ -14,7 +14,7 @@
 #include "algorithm.h"
 #include "ascii.h"
 #include "encoding.h"
-#include "server/session_table.h"
+#include "server/session_store.h"
 #include "verifier_record.h"
 
 namespace mutual {
@@ -27,6 +27,7 @@ const char* exchange_outcome_name(ExchangeOutcome o) noexcept {
         case ExchangeOutcome::stale: return "401-STALE";
         case ExchangeOutcome::kex_s1: return "401-KEX-S1";
         case ExchangeOutcome::verified: return "200-VFY-S";
+        case ExchangeOutcome::unavailable: return "503";
     }
     return "?";
 }
@@ -127,15 +128,30 @@ ExchangeResult stale_result(const LocationPolicy& p, const Algorithm& a, const c
 
 std::string describe_sid(const Bytes& sid) { return encode_hex_fixed(sid); }
 
+// The store did not answer: 503, no challenge (the client retries the same
+// request later). The store logs the outage once; this line is per request.
+constexpr std::uint32_t unavailable_retry_after = 5;   // seconds
+ExchangeResult unavailable_result(const char* tag, std::string message) {
+    ExchangeResult r;
+    r.outcome = ExchangeOutcome::unavailable;
+    r.status = 503;
+    r.reason = "unavailable";
+    r.retry_after = unavailable_retry_after;
+    r.log_level = LogLevel::info;
+    r.log_tag = tag;
+    r.log_message = std::move(message);
+    return r;
+}
+
 }  // namespace
 
-std::uint64_t session_space(const SessionTable& table, const LocationPolicy& p, const Algorithm& a) {
+std::uint64_t session_space(const SessionStore& store, const LocationPolicy& p, const Algorithm& a) {
     std::string origin;
     origin.reserve(p.validation.size() + p.origin.size() + 1);
     origin += p.validation;
     origin += ' ';
     origin += p.origin;
-    return table.realm_id(a.name(), p.auth_scope, p.realm, p.partition, origin);
+    return store.realm_id(a.name(), p.auth_scope, p.realm, p.partition, origin);
 }
 
 namespace {
@@ -249,7 +265,7 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
     if (RAND_bytes(n.sid.data(), static_cast<int>(n.sid.size())) != 1)
         return init_result(p, "internal-error", LogLevel::error, "MUT01110",
                            "req-KEX-C1: the random number generator failed");
-    n.realm_id = session_space(ctx.table, p, a);
+    n.realm_id = session_space(ctx.store, p, a);
     n.algorithm = *index;
     n.fake = fake;
     n.user = std::string_view(cred.user).substr(0, max_user_length);
@@ -260,8 +276,11 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
     n.nc_window = p.nc_window;
     n.now = ctx.now;
     n.expires = ctx.now + static_cast<std::int64_t>(p.session_time);
-    n.verifier_tag = fake ? 0 : ctx.table.verifier_tag(*j);
-    const InsertResult inserted = ctx.table.insert(n);
+    n.verifier_tag = fake ? 0 : ctx.store.verifier_tag(*j);
+    const InsertResult inserted = ctx.store.insert(n);
+    if (inserted.status == InsertStatus::unavailable)
+        return unavailable_result("MUT02000", "req-KEX-C1 from user \"" + user +
+                                                  "\": 503, the session store is unavailable");
     if (inserted.status != InsertStatus::ok)
         return init_result(p, "internal-error", LogLevel::error, "MUT01111",
                            "req-KEX-C1 from user \"" + user + "\": storing the session failed (" +
@@ -321,11 +340,11 @@ std::optional<ExchangeResult> recheck_verifier(const LocationPolicy& p, const Al
         return std::nullopt;
     }
     if (answer.status == VerifierStatus::found && answer.j.size() == a.element_length() &&
-        ctx.table.verifier_tag(answer.j) == snap.verifier_tag) {
-        ctx.table.mark_verifier_checked(cred.sid, realm, ctx.now);
+        ctx.store.verifier_tag(answer.j) == snap.verifier_tag) {
+        ctx.store.mark_verifier_checked(cred.sid, realm, ctx.now);
         return std::nullopt;
     }
-    ctx.table.end_session(cred.sid, realm);
+    ctx.store.end_session(cred.sid, realm);
     const std::string what = answer.status == VerifierStatus::found
                                  ? std::string("changed")
                                  : std::string("is gone (") + verifier_status_name(answer.status) + ")";
@@ -341,14 +360,14 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
         return cred.sid_text.empty() ? describe_sid(cred.sid) : loggable(cred.sid_text);
     };
     auto nc_text = [&cred] { return std::to_string(cred.nc); };
-    const std::uint64_t realm = session_space(ctx.table, p, a);
+    const std::uint64_t realm = session_space(ctx.store, p, a);
     // This location's limits apply to sessions made elsewhere in the realm.
     SessionLimits limits;
     limits.nc_max = p.nc_max;
     limits.nc_window = p.nc_window;
     limits.lifetime = p.session_time;
     SessionSnapshot snap;
-    const VerifyCheck check = ctx.table.begin_verify(cred.sid, realm, cred.nc, ctx.now, snap, limits);
+    const VerifyCheck check = ctx.store.begin_verify(cred.sid, realm, cred.nc, ctx.now, snap, limits);
     switch (check) {
         case VerifyCheck::ok:
             break;
@@ -371,6 +390,9 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
         case VerifyCheck::rejected:
             return init_result(p, "auth-failed", LogLevel::error, "MUT01119",
                                "req-VFY-C for rejected session " + sid_text() + " refused");
+        case VerifyCheck::unavailable:
+            return unavailable_result("MUT02001", "req-VFY-C for sid " + sid_text() +
+                                                      ": 503, the session store is unavailable");
         case VerifyCheck::lock_failed:
             return init_result(p, "internal-error", LogLevel::error, "MUT01120",
                                "req-VFY-C for sid " + sid_text() + ": session table lock failed");
@@ -383,7 +405,7 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
     std::optional<Bytes> vkc = a.decode_vk(cred.vkc, &decode_error);
     if (!vkc) {
         const VerifyCommit failed =
-            ctx.table.finish_verify(snap, cred.nc, false, ctx.now, limits);
+            ctx.store.finish_verify(snap, cred.nc, false, ctx.now, limits);
         return init_result(p, "invalid-parameters", LogLevel::error, "MUT01113",
                            "req-VFY-C for sid " + sid_text() + " rejected: vkc does not decode (" +
                                decode_error_name(decode_error) + ")" +
@@ -410,11 +432,14 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
         if (revoked) return std::move(*revoked);
     }
 
-    const VerifyCommit commit = ctx.table.finish_verify(snap, cred.nc, verified, ctx.now, limits);
+    const VerifyCommit commit = ctx.store.finish_verify(snap, cred.nc, verified, ctx.now, limits);
     // The slot was released while we hashed (a concurrent request used the
     // same nc first, an eviction, a logout): the views may have seen a
     // wiped or reused slot, so neither a match nor a mismatch means
     // anything. The session is gone: 401-STALE, as for an unknown sid.
+    if (commit == VerifyCommit::unavailable)
+        return unavailable_result("MUT02002", "req-VFY-C for sid " + sid_text() +
+                                                  ": 503, the session store is unavailable (verdict not recorded)");
     if (commit == VerifyCommit::vanished)
         return stale_result(p, a, "MUT01126", "401-STALE: session " + sid_text() +
                                                   " went away during verification");
@@ -448,6 +473,7 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
                                                       " fell below the nonce window of session " +
                                                       sid_text() + "; session made inactive");
         case VerifyCommit::vanished:   // answered above
+        case VerifyCommit::unavailable:
             break;
         case VerifyCommit::rejected:
         case VerifyCommit::kept:

@@ -17,6 +17,7 @@
 //   authz-failed       built by the module's note_auth_failure hook
 // 401-STALE (stale-session): unknown, expired or inactive sid; nc above
 // nc-max, below the window or already used.
+// 503 (unavailable): the session store did not answer (Redis down or slow).
 #ifndef MUTUAL_SERVER_EXCHANGE_H
 #define MUTUAL_SERVER_EXCHANGE_H
 
@@ -36,7 +37,7 @@
 namespace mutual {
 
 class Algorithm;
-class SessionTable;
+class SessionStore;
 
 // The administrator's choices for one protected location, resolved for the
 // request at hand (validation method and vh depend on the connection).
@@ -80,7 +81,7 @@ private:
 };
 
 struct ExchangeContext {
-    SessionTable& table;
+    SessionStore& store;
     const VerifierSource* verifiers;  // nullptr: no verifier file configured
     const FakeVerifiers& fakes;
     std::int64_t now = 0;  // seconds
@@ -94,6 +95,10 @@ enum class ExchangeOutcome {
     stale,       // 401-STALE
     kex_s1,      // 401-KEX-S1
     verified,    // 200-VFY-S: the request proceeds
+    // The session store did not answer (down or slow): 503 with
+    // Retry-After (retry_after), no WWW-Authenticate; nothing was decided
+    // (no req-VFY-C is accepted without its atomic check).
+    unavailable,
 };
 const char* exchange_outcome_name(ExchangeOutcome o) noexcept;
 
@@ -112,6 +117,7 @@ struct ExchangeResult {
     Bytes sid;                                 // kex_s1 / verified
     std::uint64_t nc = 0;                      // verified
     std::int64_t session_created = 0;          // verified: time of the key exchange
+    std::uint32_t retry_after = 0;             // unavailable: seconds for Retry-After
     // verified: inner hashes of the RFC 8120 §13 channel bindings b_1, b_2
     // (compute_b1_inner/compute_b2_inner), for the application. Never logged.
     Bytes b1_inner, b2_inner;
@@ -150,7 +156,7 @@ ExchangeResult init_response(const LocationPolicy& policy, std::string_view reas
 // The session-table identifier of this location's protection space for one
 // algorithm: realm, scope, verifier source, validation method and origin.
 // A session made under another of these is an unknown session here.
-std::uint64_t session_space(const SessionTable& table, const LocationPolicy& policy,
+std::uint64_t session_space(const SessionStore& store, const LocationPolicy& policy,
                             const Algorithm& algorithm);
 
 // Index of an algorithm in all_algorithms() (stored in session slots).

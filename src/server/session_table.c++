@@ -14,18 +14,6 @@ namespace mutual {
 
 // ---- names ----------------------------------------------------------------
 
-const char* eviction_name(Eviction e) noexcept {
-    switch (e) {
-        case Eviction::none: return "none";
-        case Eviction::expired: return "expired";
-        case Eviction::rejected: return "rejected";
-        case Eviction::key_exchange_quota: return "key-exchange-quota";
-        case Eviction::authenticated: return "authenticated";
-        case Eviction::key_exchanging: return "key-exchanging";
-    }
-    return "?";
-}
-
 // ---- layout ---------------------------------------------------------------
 
 namespace {
@@ -285,18 +273,7 @@ std::uint8_t* SessionTable::key_area(Slot& s) const noexcept {
 std::uint64_t SessionTable::realm_id(std::string_view algorithm, std::string_view auth_scope,
                                      std::string_view realm, std::string_view partition,
                                      std::string_view origin) const {
-    Bytes input;
-    input.reserve(algorithm.size() + auth_scope.size() + realm.size() + partition.size() +
-                  origin.size() + 20);
-    append_vs(input, algorithm);
-    append_vs(input, auth_scope);
-    append_vs(input, realm);
-    append_vs(input, partition);
-    append_vs(input, origin);
-    // A different key than the sid hash: realm ids never collide with sid hashes by design.
-    HashKey k = key_;
-    for (auto& b : k.bytes) b ^= 0x5c;
-    return siphash24(k, input.data(), input.size());
+    return keyed_realm_id(key_, algorithm, auth_scope, realm, partition, origin);
 }
 
 // ---- lists and buckets (caller holds the stripe lock) ---------------------
@@ -709,10 +686,7 @@ bool SessionTable::end_session(const Bytes& sid, std::uint64_t realm) noexcept {
 }
 
 std::uint64_t SessionTable::verifier_tag(const Bytes& j) const noexcept {
-    // Another key than the sid hash's: derived, so the two never coincide.
-    HashKey key = key_;
-    key.bytes[0] ^= 0x5a;
-    return siphash24(key, j.data(), j.size());
+    return keyed_verifier_tag(key_, j);
 }
 
 bool SessionTable::mark_verifier_checked(const Bytes& sid, std::uint64_t realm, std::int64_t now) noexcept {

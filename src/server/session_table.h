@@ -23,24 +23,10 @@
 
 #include "bytes.h"
 #include "server/nonce_window.h"
+#include "server/session_store.h"
 #include "server/siphash.h"
 
 namespace mutual {
-
-constexpr std::size_t session_id_length = 16;     // 128 random bits
-constexpr std::size_t max_user_length = 256;      // octets of the user name
-
-using SessionId = std::array<std::uint8_t, session_id_length>;
-
-// Session states of RFC 8120 §11. "inactive" sessions are removed from the
-// table at once: the answer to an inactive sid and to an unknown one is the
-// same 401-STALE.
-enum class SessionState : std::uint8_t {
-    free = 0,
-    key_exchanging = 1,
-    authenticated = 2,
-    rejected = 3,
-};
 
 // What taking a stripe lock gave.
 enum class LockResult {
@@ -103,106 +89,7 @@ struct TableLayout {
 };
 TableLayout plan_table(const TableGeometry& geometry) noexcept;
 
-// What a req-KEX-C1 creates.
-struct NewSession {
-    SessionId sid{};
-    std::uint64_t realm_id = 0;
-    std::uint8_t algorithm = 0;       // index into all_algorithms()
-    bool fake = false;
-    std::string_view user;
-    const Bytes* k_c1 = nullptr;
-    const Bytes* k_s1 = nullptr;
-    const Secret* z = nullptr;        // the session secret z
-    std::uint64_t nc_max = 0;
-    std::uint32_t nc_window = min_nc_window;
-    std::int64_t now = 0;             // seconds
-    std::int64_t expires = 0;         // seconds; the session is gone at this time
-    std::uint64_t verifier_tag = 0;   // verifier_tag(J) of the key exchange (revocation)
-};
-
-// What begin_verify found, for the crypto done outside the lock. The keys
-// and the user name are views into the session's slot, not copies: they are
-// written once when the session is inserted and stay as they are until the
-// slot is released. A slot released (and perhaps reused) after begin_verify
-// may change under the views; finish_verify then answers vanished (the
-// slot's generation moved), so nothing computed from the views is used
-// unless finish_verify says ok. Copy what must outlive the exchange (the
-// user name) before finish_verify.
-struct SessionSnapshot {
-    SessionState state = SessionState::free;
-    bool fake = false;
-    std::uint8_t algorithm = 0;
-    std::int64_t created = 0;         // seconds: the key exchange
-    std::string_view user;
-    ByteView k_c1, k_s1;
-    ByteView z;                       // the session secret z (RFC 8121 §3)
-    // Where the session is, for finish_verify.
-    unsigned stripe = 0;
-    std::uint32_t slot = 0xffffffffu;
-    std::uint32_t generation = 0;
-    std::uint64_t sid_hash = 0;
-    std::uint64_t verifier_tag = 0;   // as inserted
-    std::int64_t verifier_checked = 0;  // seconds: last time the verifier was found unchanged
-};
-
-// The limits of the location serving a request. A session made elsewhere in
-// the realm obeys both its own limits (announced when it was made) and
-// these; the stricter wins (lifetime counted from the key exchange).
-struct SessionLimits {
-    std::uint64_t nc_max = UINT64_MAX;
-    std::uint32_t nc_window = max_nc_window;
-    std::int64_t lifetime = INT64_MAX;   // seconds since the key exchange
-};
-
-// Which session an insertion had to push out (for statistics and debug logs).
-enum class Eviction : std::uint8_t {
-    none,
-    expired,            // an expired session (checked at the list heads)
-    rejected,           // a rejected session
-    key_exchange_quota, // the oldest pending key exchange, quota reached
-    authenticated,      // the least recently used authenticated session
-    key_exchanging,     // the oldest pending key exchange, table full of them
-};
-const char* eviction_name(Eviction e) noexcept;
-
-enum class InsertStatus { ok, lock_failed, too_large, bad_argument };
-struct InsertResult {
-    InsertStatus status = InsertStatus::ok;
-    Eviction eviction = Eviction::none;
-};
-
-// Outcome of the first (checking) step of a req-VFY-C.
-enum class VerifyCheck {
-    ok,             // snapshot filled in; compute and compare VK_c
-    unknown,        // no such sid for this realm (or inactive) -> 401-STALE
-    expired,        // the session's time is over; removed -> 401-STALE
-    rejected,       // the session failed verification before -> 401-INIT
-    above_nc_max,   // nc > nc-max; session made inactive -> 401-STALE
-    below_window,   // nc <= largest-nc - nc-window; inactive -> 401-STALE
-    duplicate,      // nc seen before; inactive -> 401-STALE
-    lock_failed,
-};
-
-// Outcome of the second (committing) step.
-enum class VerifyCommit {
-    ok,             // nonce recorded, session authenticated
-    rejected,       // failure recorded (key-exchanging -> rejected)
-    kept,           // failure on an authenticated session, left as it was
-    vanished,       // the session went away between the two steps -> 401-STALE
-    duplicate,      // a concurrent request used the same nc first -> 401-STALE
-    below_window,   // concurrent requests moved the window past nc -> 401-STALE
-    lock_failed,
-};
-
-struct TableStatistics {
-    std::uint64_t slots = 0;
-    std::uint64_t key_exchanging = 0, authenticated = 0, rejected = 0, free = 0;
-    std::uint64_t created = 0, verified = 0, failed = 0, stale = 0;
-    std::uint64_t evicted_expired = 0, evicted_rejected = 0, evicted_quota = 0;
-    std::uint64_t evicted_authenticated = 0, evicted_key_exchanging = 0;
-};
-
-class SessionTable {
+class SessionTable final : public SessionStore {
 public:
     // Writes an empty table into memory (at least plan_table().total_bytes,
     // 64-byte aligned). false when the geometry or the memory is unusable.
@@ -220,10 +107,10 @@ public:
     // exchange (RFC 8120 §6: sessions are local to scheme, host and port).
     std::uint64_t realm_id(std::string_view algorithm, std::string_view auth_scope,
                            std::string_view realm, std::string_view partition,
-                           std::string_view origin = std::string_view()) const;
+                           std::string_view origin = std::string_view()) const override;
 
     // req-KEX-C1: stores a new key-exchanging session, evicting one if needed.
-    InsertResult insert(const NewSession& session) noexcept;
+    InsertResult insert(const NewSession& session) noexcept override;
 
     // req-VFY-C step 1, under the stripe lock: finds the session, applies the
     // nonce rules of §6/§11 and copies what the verification needs. Nothing
@@ -231,7 +118,7 @@ public:
     // removes it.
     VerifyCheck begin_verify(const Bytes& sid, std::uint64_t realm_id, std::uint64_t nc,
                              std::int64_t now, SessionSnapshot& out,
-                             const SessionLimits& limits = SessionLimits()) noexcept;
+                             const SessionLimits& limits = SessionLimits()) noexcept override;
 
     // req-VFY-C step 2, under the lock again, for the session begin_verify
     // found (vanished if its slot was released meanwhile): records the
@@ -240,25 +127,25 @@ public:
     // not verified, a key-exchanging session becomes rejected.
     VerifyCommit finish_verify(const SessionSnapshot& found, std::uint64_t nc, bool verified,
                                std::int64_t now,
-                               const SessionLimits& limits = SessionLimits()) noexcept;
+                               const SessionLimits& limits = SessionLimits()) noexcept override;
 
     // Ends a session of this protection space for good (logout, revoked
     // verifier): the sid is gone, any later req-VFY-C for it is 401-STALE.
     // false if absent (or of another space) or the lock failed.
-    bool end_session(const Bytes& sid, std::uint64_t realm_id) noexcept;
+    bool end_session(const Bytes& sid, std::uint64_t realm_id) noexcept override;
 
     // Revocation: a keyed fingerprint of a verifier J stored with the
     // session at its key exchange, and the time it was last found unchanged.
-    std::uint64_t verifier_tag(const Bytes& j) const noexcept;
+    std::uint64_t verifier_tag(const Bytes& j) const noexcept override;
     // Records that the session's verifier was re-read at `now` and is
     // unchanged. false if the session is gone.
-    bool mark_verifier_checked(const Bytes& sid, std::uint64_t realm_id, std::int64_t now) noexcept;
+    bool mark_verifier_checked(const Bytes& sid, std::uint64_t realm_id, std::int64_t now) noexcept override;
 
     // Walks every stripe under its lock and checks every invariant: list
     // links and counts, states, bucket chains and hashes, slot bounds.
     bool validate(std::string& problem) const;
 
-    TableStatistics statistics() const noexcept;
+    TableStatistics statistics() const noexcept override;
 
 private:
     friend TableLayout plan_table(const TableGeometry& geometry) noexcept;
