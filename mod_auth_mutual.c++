@@ -1578,7 +1578,7 @@ std::string verifier_partition(const DirConfig* d) {
 // them as one DBM record).
 class DbdRecordQuery final : public mutual::RecordQuery {
 public:
-    DbdRecordQuery(request_rec* r, const char* label) noexcept : r_(r), label_(label) {}
+    DbdRecordQuery(request_rec* r, const DbdQuery& query) noexcept : r_(r), query_(query) {}
 
     mutual::LookupStatus fetch(std::string_view user, std::string& value, std::string& error) const override {
         ap_dbd_t* dbd = dbd_acquire_fn != nullptr ? dbd_acquire_fn(r_) : nullptr;
@@ -1588,7 +1588,8 @@ public:
             return mutual::LookupStatus::open_failed;
         }
         auto* statement = static_cast<apr_dbd_prepared_t*>(
-            label_ != nullptr ? apr_hash_get(dbd->prepared, label_, APR_HASH_KEY_STRING) : nullptr);
+            query_.label != nullptr ? apr_hash_get(dbd->prepared, query_.label, APR_HASH_KEY_STRING)
+                                    : nullptr);
         if (statement == nullptr) {
             error.assign("mod_dbd has no prepared AuthMutualDBDUserQuery for this server (is the "
                          "query valid SQL for the DBDriver? see mod_dbd's startup lines)");
@@ -1597,12 +1598,30 @@ public:
         std::string name;
         name.append(user);   // NUL-terminated for the driver
         apr_dbd_results_t* results = nullptr;
-        const int rc = apr_dbd_pvselect(dbd->driver, r_->pool, dbd->handle, &results, statement, 0,
-                                        name.c_str(), static_cast<const char*>(nullptr));
+        // Random access (seek 1), unlike mod_authn_dbd: the whole result at
+        // once, so a failed query is an error here. Sequentially, the pgsql
+        // driver reports a dropped connection as "no rows" (an unknown
+        // user: the next provider would answer) and sleeps 0.1 s on every
+        // empty result.
+        int rc = apr_dbd_pvselect(dbd->driver, r_->pool, dbd->handle, &results, statement, 1,
+                                  name.c_str(), static_cast<const char*>(nullptr));
         if (rc != 0) {
             error.assign("AuthMutualDBDUserQuery failed: ")
                 .append(text(apr_dbd_error(dbd->driver, dbd->handle, rc)));
-            return mutual::LookupStatus::read_failed;
+            // A pooled connection the driver re-opened behind mod_dbd's back
+            // (pgsql's PQreset once the database is back) has lost its
+            // prepared statements, for as long as it stays in the pool:
+            // prepare the query on it again and retry, once.
+            apr_dbd_prepared_t* again = nullptr;
+            if (apr_dbd_prepare(dbd->driver, dbd->pool, dbd->handle, query_.text, query_.label, &again) != 0 ||
+                again == nullptr)
+                return mutual::LookupStatus::read_failed;
+            apr_hash_set(dbd->prepared, query_.label, APR_HASH_KEY_STRING, again);
+            results = nullptr;
+            rc = apr_dbd_pvselect(dbd->driver, r_->pool, dbd->handle, &results, again, 1, name.c_str(),
+                                  static_cast<const char*>(nullptr));
+            if (rc != 0) return mutual::LookupStatus::read_failed;
+            error.clear();
         }
         bool any = false, failed = false;
         apr_dbd_row_t* row = nullptr;
@@ -1627,7 +1646,7 @@ public:
 
 private:
     request_rec* r_;
-    const char* label_;
+    const DbdQuery& query_;
 };
 
 // The sources of one request: AuthMutualProvider's list over the DBM file
@@ -1637,7 +1656,7 @@ public:
     RequestVerifiers(request_rec* r, const DirConfig* d, const mutual::LocationPolicy& policy,
                      std::int64_t now)
         : dbm_(d->user_file, d->dbm_type, policy.auth_scope, policy.realm, module_state->records),
-          query_(r, d->dbd_query.label),
+          query_(r, d->dbd_query),
           sql_(query_, dbd_cache_name(r, d), dbd_where(d), policy.auth_scope, policy.realm,
                module_state->records, now, mutual::database_record_age(policy.recheck_interval)) {
         if (d->providers.count == 0) {

@@ -85,6 +85,7 @@ struct Options {
     bool have_type = false;
     std::vector<std::string> algorithm_names;
     std::vector<std::string> operands;
+    bool export_records = false;  // -e: -l printing "user:record" lines
 };
 
 // ---- messages ---------------------------------------------------------------
@@ -124,6 +125,7 @@ const char synopsis[] =
     "       htmutual -D [-a ALGORITHM]... -s AUTH-SCOPE [-T DBMTYPE] FILE REALM USER\n"
     "       htmutual -D [-T DBMTYPE] FILE USER\n"
     "       htmutual -l [-T DBMTYPE] FILE\n"
+    "       htmutual -e [-T DBMTYPE] FILE\n"
     "       htmutual -h | --help | --version\n";
 
 void print_help() {
@@ -173,6 +175,8 @@ void print_help() {
         "                it matches, 3 when not).\n"
         "  -l            List the users of FILE: one line per verifier,\n"
         "                USER<TAB>ALGORITHM<TAB>AUTH-SCOPE<TAB>REALM.\n"
+        "  -e            Export FILE: one \"user:record\" line per user, the -n format\n"
+        "                (to load the verifiers into SQL, AuthMutualProvider dbd).\n"
         "  -T DBMTYPE    DBM type of FILE: default, db, gdbm, sdbm (as AuthMutualDBMType;\n"
         "                default: \"default\", APR-util's default type).\n"
         "  -h, --help    Show this help.\n"
@@ -227,7 +231,7 @@ int parse_options(int argc, char** argv, Options& options, bool& help, bool& ver
     opterr = 0;
     int c;
     // "+": stop at the first operand, so a -b password may start with "-".
-    while ((c = getopt_long(argc, argv, "+a:s:cnbiDxvlT:h", long_options, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, "+a:s:cnbiDxvleT:h", long_options, nullptr)) != -1) {
         switch (c) {
             case 'a': options.algorithm_names.emplace_back(optarg); break;
             case 's':
@@ -249,6 +253,10 @@ int parse_options(int argc, char** argv, Options& options, bool& help, bool& ver
             case 'x': set_mode(Mode::remove); break;  // -x: htdbm's letter
             case 'v': set_mode(Mode::verify); break;
             case 'l': set_mode(Mode::list); break;
+            case 'e':
+                set_mode(Mode::list);
+                options.export_records = true;
+                break;
             case 'T':
                 options.dbm_type = optarg;
                 options.have_type = true;
@@ -276,7 +284,7 @@ int parse_options(int argc, char** argv, Options& options, bool& help, bool& ver
                    [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
 
     if (mode_conflict)
-        return usage_error("MUT04004", "use only one of -n, -v, -D (-x) and -l");
+        return usage_error("MUT04004", "use only one of -n, -v, -D (-x) and -l (-e)");
     if (options.password_from_argv && options.password_from_stdin)
         return usage_error("MUT04005", "use either -b or -i, not both");
     const Mode mode = options.mode;
@@ -769,6 +777,21 @@ int list_users(const Options& options) {
                               "); check the file name and -T, or remove the user with: "
                               "htmutual -x " + (options.have_type ? "-T " + options.dbm_type + " " : "") +
                               shell_quoted(path) + " " + shell_quoted(key));
+            continue;
+        }
+        if (options.export_records) {
+            // The -n format: user names never hold ':' (htmutual refuses
+            // them) nor control characters (RFC 7613), so a line is one user.
+            const bool control = std::any_of(key.begin(), key.end(), [](char c) {
+                return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+            });
+            if (key.find(':') != std::string::npos || control) {
+                status = fail(exit_invalid_file, "MUT04054",
+                              path + ": user \"" + printable(key) +
+                                  "\" contains ':' or a control character: not exported");
+                continue;
+            }
+            std::printf("%s:%s\n", key.c_str(), value.c_str());
             continue;
         }
         for (const VerifierEntry& entry : entries) {
