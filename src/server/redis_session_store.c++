@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -566,6 +567,13 @@ struct RedisSessionStore::Impl {
         c.context = nullptr;
     }
 
+    void drop_idle(const std::string& name) noexcept {
+        std::lock_guard<std::mutex> lock(mutex);
+        Node& n = node_locked(name);
+        for (redisContext* c : n.idle) redisFree(c);
+        n.idle.clear();
+    }
+
     // A failed attempt that started at `started`: the node is down (one
     // error line per outage, then back-off), unless the node came back
     // after the attempt began (a straggler, not a new outage).
@@ -681,15 +689,19 @@ struct RedisSessionStore::Impl {
             }
             if (!r) {
                 const std::string why = c.context->errstr[0] != '\0' ? c.context->errstr : "no reply";
+                // A pooled connection the server closed (Redis restarted):
+                // end of file or a reset at once, not a timeout. Once more
+                // on a new connection before calling it an outage (the
+                // other pooled ones are as old: dropped). Re-running a
+                // script is safe: a repeated check-and-record finds its nc
+                // used (401-STALE), never a second acceptance.
+                const bool closed = c.context->err == REDIS_ERR_EOF || why.find("reset") != std::string::npos ||
+                                    why.find("Broken pipe") != std::string::npos;
                 const bool was_reused = c.reused;
                 release(c, false);
-                // A pooled connection may be one the server closed (Redis
-                // restarted): once more on a new connection before calling
-                // it an outage. Re-running a script is safe: a repeated
-                // check-and-record finds its nc used (401-STALE), never a
-                // second acceptance.
-                if (was_reused && !retried) {
+                if (was_reused && closed && !retried) {
                     retried = true;
+                    drop_idle(name);
                     --hop;
                     continue;
                 }
@@ -717,6 +729,16 @@ struct RedisSessionStore::Impl {
                     asking = false;
                     learn_slot(slot, name);
                 }
+                continue;
+            }
+            if (error_is(r.get(), "TRYAGAIN")) {
+                // A slot in the middle of a migration with only some of
+                // the keys moved: wait a little, within the timeout; no
+                // outage (the node answers), but no decision either.
+                release(c, true);
+                if (monotonic_ms() - started + 20 > static_cast<std::int64_t>(options.timeout_ms)) return nullptr;
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                --hop;   // bounded by the timeout, not by the redirections
                 continue;
             }
             if (r->type == REDIS_REPLY_ERROR) {

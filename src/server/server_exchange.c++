@@ -130,7 +130,7 @@ std::string describe_sid(const Bytes& sid) { return encode_hex_fixed(sid); }
 
 // The store did not answer: 503, no challenge (the client retries the same
 // request later). The store logs the outage once; this line is per request.
-constexpr std::uint32_t unavailable_retry_after = 5;   // seconds
+constexpr std::uint32_t unavailable_retry_after = 2;   // seconds
 ExchangeResult unavailable_result(const char* tag, std::string message) {
     ExchangeResult r;
     r.outcome = ExchangeOutcome::unavailable;
