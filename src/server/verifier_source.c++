@@ -136,6 +136,16 @@ bool VerifierRecordCache::identify(const std::string& path, const std::string& d
     return true;
 }
 
+LookupStatus VerifierRecordCache::cached(const std::optional<std::string>& record, std::string& value,
+                                         std::string& error) {
+    ++statistics_.hits;
+    value.clear();
+    error.clear();
+    if (!record) return LookupStatus::not_found;
+    value = *record;
+    return LookupStatus::found;
+}
+
 LookupStatus VerifierRecordCache::lookup(const std::string& path, const std::string& dbm_type,
                                          std::string_view user, std::string& value,
                                          std::string& error) {
@@ -155,12 +165,7 @@ LookupStatus VerifierRecordCache::lookup(const std::string& path, const std::str
             if (file.identity[0] == identity[0] && file.identity[1] == identity[1]) {
                 auto r = file.records.find(user_key);
                 if (r != file.records.end()) {
-                    ++statistics_.hits;
-                    value.clear();
-                    error.clear();
-                    if (!r->second.value) return LookupStatus::not_found;
-                    value = *r->second.value;
-                    return LookupStatus::found;
+                    return cached(r->second.value, value, error);
                 }
             }
         }
@@ -206,12 +211,7 @@ LookupStatus VerifierRecordCache::lookup_timed(const std::string& source, std::s
             // seconds (a clock set back does not make an entry eternal).
             if (r != f->second->records.end() && r->second.stored <= now &&
                 now - r->second.stored < static_cast<std::int64_t>(max_age)) {
-                ++statistics_.hits;
-                value.clear();
-                error.clear();
-                if (!r->second.value) return LookupStatus::not_found;
-                value = *r->second.value;
-                return LookupStatus::found;
+                return cached(r->second.value, value, error);
             }
         }
     }

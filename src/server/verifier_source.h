@@ -126,6 +126,8 @@ private:
     };
     struct File;
     File& file_slot(const std::string& key);  // under mutex_
+    // A hit (under mutex_): the kept record, or "no record".
+    LookupStatus cached(const std::optional<std::string>& record, std::string& value, std::string& error);
     // Stores an answer in `file` (under mutex_), evicting the oldest.
     void keep(File& file, const std::string& user, LookupStatus status, const std::string& value,
               std::int64_t stored);

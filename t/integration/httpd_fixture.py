@@ -429,16 +429,7 @@ class Httpd:
         if self.proc is None:
             return
         pgid = self.proc.pid
-        for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.proc.wait(grace)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop_group(self.proc, ((signal.SIGTERM, 10), (signal.SIGKILL, 5)))
         try:  # children outliving the parent (cgid daemon, stuck workers)
             os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:
@@ -572,6 +563,21 @@ class Httpd:
             return conn.request(method, path, headers)
         finally:
             conn.close()
+
+
+def stop_group(proc, steps):
+    """Signals the process group of `proc` (started with start_new_session)
+    with each (signal, grace seconds) of `steps` until proc has exited."""
+    for sig, grace in steps:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def httpd_environment():

@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 import time
 
-from httpd_fixture import Skip, free_port
+from httpd_fixture import Skip, free_port, stop_group
 
 
 def postgres_bin():
@@ -117,16 +117,7 @@ class PostgresServer:
         """Fast shutdown (SIGINT: clients are disconnected at once)."""
         if self.proc is None:
             return
-        for sig, grace in ((signal.SIGINT, 20), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.proc.wait(grace)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop_group(self.proc, ((signal.SIGINT, 20), (signal.SIGKILL, 5)))
         self.proc = None
         # the port is free again once nothing listens there
         deadline = time.time() + 10

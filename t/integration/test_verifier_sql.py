@@ -24,8 +24,11 @@ DL2048, DL4096 = "iso-kam3-dl-2048-sha256", "iso-kam3-dl-4096-sha512"
 ALL = [EC256, EC521, DL2048, DL4096]
 SQL_REALM, BOTH_REALM, DBM_REALM = "sql realm", "both realm", "dbm realm"
 QUERY = "SELECT record FROM mutual_verifiers WHERE username = %s"
+# the schemas of docs/verifiers-sql.md
 SCHEMA = ("CREATE TABLE mutual_verifiers (username TEXT NOT NULL, record TEXT NOT NULL, "
           "PRIMARY KEY (username, record))")
+PG_SCHEMA = ("CREATE TABLE mutual_verifiers (username text NOT NULL, "
+             "record text NOT NULL CHECK (record LIKE '1;%'), PRIMARY KEY (username, record))")
 DB_FILE = "{root}/conf/verifiers.sqlite"
 USERS = "{root}/conf/users"
 STORE_FAILED = "MUT01108"   # 401-INIT internal-error: the store cannot be read
@@ -73,8 +76,8 @@ class SqlServers(Servers):
                 self.postgres.cleanup()
 
 
-def sqlite_exec(h, sql, args=()):
-    db = sqlite3.connect(h.format(DB_FILE))
+def sqlite_exec(h, sql, args=(), path=DB_FILE):
+    db = sqlite3.connect(h.format(path))
     try:
         cur = db.execute(sql, args)
         rows = cur.fetchall()
@@ -150,7 +153,7 @@ def setup_sqlite():
 
 
 def setup_postgres(pg):
-    pg.psql(SCHEMA)
+    pg.psql(PG_SCHEMA)
     export = "alice:%s\n" % record(SQL_REALM, "alice", "alice-pw")
     pg.psql(PG_IMPORT, stdin=export)
     server = "\n".join(["DBDriver pgsql", 'DBDParams "%s"' % pg.dbd_params,
@@ -173,6 +176,16 @@ def login(h, path, user, password, **kw):
     r = c.get(path)
     assert r.status == 200 and r.authenticated, r
     return c, r
+
+
+def refused(h, path, user, password, what, stage="vfy", reason="auth-failed"):
+    """A login that must fail at `stage` with `reason`."""
+    try:
+        login(h, path, user, password)
+    except m.AuthenticationFailed as e:
+        assert e.stage == stage and e.reason == reason, (what, e)
+        return e
+    raise AssertionError(what)
 
 
 def kex_shape(h, path, user):
@@ -200,26 +213,20 @@ def test_sqlite_logins_for_all_four_algorithms(ctx):
         assert c.get("/sql/index.html").authenticated  # session reuse
 
 
+@expect_log(UNKNOWN_USER)
 def test_user_in_sql_only_and_in_dbm_only(ctx):
     login(ctx.lite, "/both/index.html", "sqlonly", "sql-pw")
     login(ctx.lite, "/both/index.html", "dbmonly", "dbm-pw")
-    # the DBM provider is not asked for SQL rows, and vice versa
-    try:
-        login(ctx.lite, "/dbm/index.html", "sqlonly", "sql-pw")
-        raise AssertionError("an SQL user logged in where AuthMutualProvider is dbm")
-    except m.AuthenticationFailed as e:
-        assert e.stage == "vfy" and e.reason == "auth-failed", e
-    ctx.lite.end_case((UNKNOWN_USER,))
+    # a provider that is not listed is not asked
+    refused(ctx.lite, "/dbm/index.html", "sqlonly", "sql-pw",
+            "an SQL user logged in where AuthMutualProvider is dbm")
 
 
 @expect_log(WRONG_VKC)
 def test_first_provider_that_knows_the_user_wins(ctx):
     login(ctx.lite, "/both/index.html", "twin", "twin-dbm-pw")
-    try:
-        login(ctx.lite, "/both/index.html", "twin", "twin-sql-pw")
-        raise AssertionError("the second provider answered for a user the first one knows")
-    except m.AuthenticationFailed as e:
-        assert e.stage == "vfy" and e.reason == "auth-failed", e
+    refused(ctx.lite, "/both/index.html", "twin", "twin-sql-pw",
+            "the second provider answered for a user the first one knows")
 
 
 @expect_log(WRONG_VKC, UNKNOWN_USER)
@@ -255,12 +262,7 @@ def test_sql_injection_in_the_user_name_is_harmless(ctx):
     before = sqlite_exec(h, "SELECT count(*) FROM mutual_verifiers")[0][0]
     for name in ("x' OR '1'='1", "alice' --", "alice'; DROP TABLE mutual_verifiers; --",
                  "%s", "alice\\", "' UNION SELECT record FROM mutual_verifiers --"):
-        c = h.client(name, "alice-pw")
-        try:
-            c.get("/sql/index.html")
-            raise AssertionError("%r logged in" % name)
-        except m.AuthenticationFailed as e:
-            assert e.stage == "vfy" and e.reason == "auth-failed", (name, e)
+        refused(h, "/sql/index.html", name, "alice-pw", "%r logged in" % name)
     assert sqlite_exec(h, "SELECT count(*) FROM mutual_verifiers")[0][0] == before
     # a real name with a quote is just a name
     login(h, "/sql/index.html", "o'brien", "quote-pw")
@@ -279,11 +281,8 @@ def test_deleted_row_ends_the_session_at_the_next_recheck(ctx):
     r = c.verify("/sql/index.html", c.session)
     assert_status(r, 401, "stale-session", "session of a deleted row")
     assert REVOKED in h.log_from(mark)
-    try:   # and no new session from a cached copy of the row
-        login(h, "/sql/index.html", "carol", "carol-pw")
-        raise AssertionError("a deleted row still logs in")
-    except m.AuthenticationFailed as e:
-        assert e.reason == "auth-failed", e
+    # and no new session from a cached copy of the row
+    refused(h, "/sql/index.html", "carol", "carol-pw", "a deleted row still logs in")
 
 
 @expect_log(REVOKED, WRONG_VKC)
@@ -319,12 +318,9 @@ def test_postgres_down_is_internal_error_then_recovers_without_restart(ctx):
     for i in range(attempts):
         r = h.client("alice", "alice-pw").initial("/sql/index.html")[0]
         assert_status(r, 401, None, "INIT while the database is down")
-        try:
-            login(h, "/sql/index.html", "alice", "alice-pw")
-            raise AssertionError("logged in while the database is down")
-        except m.AuthenticationFailed as e:
-            assert e.stage == "kex", e
-            assert_status(e.response, 401, "internal-error", "KEX while the database is down")
+        e = refused(h, "/sql/index.html", "alice", "alice-pw", "logged in while the database is down",
+                    stage="kex", reason="internal-error")
+        assert_status(e.response, 401, "internal-error", "KEX while the database is down")
     # an established session is kept while its recheck cannot read the store
     r = c.get("/sql/index.html")
     assert r.status == 200 and r.authenticated, r
@@ -353,6 +349,28 @@ def test_postgres_down_is_internal_error_then_recovers_without_restart(ctx):
             assert time.time() < deadline, "no recovery within 15 s after the database came back"
             good = 0
             time.sleep(0.1)
+
+
+def test_conf_example_for_sqlite(ctx):
+    """conf/auth_mutual_sqlite.conf as shipped, with this test's paths."""
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "conf",
+                           "auth_mutual_sqlite.conf")) as f:
+        example = f.read()
+    assert QUERY in example
+    h = Httpd("sql-example", modules=["dbd"])
+    try:
+        db = h.path("conf", "example.sqlite")
+        example = example.replace("/var/lib/apache2/mutual/verifiers.sqlite", db)
+        h.conf = example.replace("www.example.com", SCOPE)
+        h.write_file("private/index.html", "private\n")
+        sqlite3.connect(db).execute(SCHEMA).connection.close()
+        sqlite_exec(h, "INSERT INTO mutual_verifiers VALUES (?, ?)",
+                    ("alice", record("Private area", "alice", "example-pw")), path=db)
+        h.start()
+        login(h, "/private/index.html", "alice", "example-pw")
+        assert h.end_case() == []
+    finally:
+        h.cleanup()
 
 
 # --------------------------------------------------------------------------
