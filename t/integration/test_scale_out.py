@@ -148,6 +148,7 @@ class Context(Servers):
         super().__init__()
         self.shm = None
         self.temp_dirs = []  # shared verifier files, store keys
+        self.stores = []     # redis_servers' servers and clusters
 
 
 def setup_module():
@@ -168,6 +169,8 @@ def teardown_module(ctx):
     try:
         ctx.cleanup()
     finally:
+        for store in ctx.stores:
+            store.cleanup()
         for d in ctx.temp_dirs:
             shutil.rmtree(d, ignore_errors=True)
 
@@ -291,7 +294,7 @@ def redis_fixture():
     return redis_servers
 
 
-def write_store_key(ctx):
+def make_store_key(ctx):
     """The shared store key, made as docs/several-nodes.md says (openssl rand,
     root only: the parent reads it before dropping privileges)."""
     d = temp_dir(ctx, "mutual-store-key-")
@@ -316,9 +319,10 @@ def redis_cluster(ctx):
     if getattr(ctx, "redis", None) is None:
         require_directive(STORE_DIRECTIVE, "AuthMutualSessionStore shm", "issue-14r")
         redis_servers = redis_fixture()
-        ctx.redis_server = redis_servers.start_single()
-        ctx.append(ctx.redis_server)
-        key = write_store_key(ctx)
+        ctx.redis_server = redis_servers.RedisServer()
+        ctx.stores.append(ctx.redis_server)
+        ctx.redis_server.start()
+        key = make_store_key(ctx)
         cl = make_cluster(ctx, "scale-redis",
                           node_server_conf=store_conf(ctx.redis_server.url, key),
                           member_options=MEMBER_OPTIONS)
@@ -333,9 +337,10 @@ def redis_cluster_store(ctx):
     if getattr(ctx, "rcluster", None) is None:
         require_directive(STORE_DIRECTIVE, "AuthMutualSessionStore shm", "issue-14r")
         redis_servers = redis_fixture()
-        masters = redis_servers.start_cluster()
-        ctx.append(masters)
-        key = write_store_key(ctx)
+        masters = redis_servers.RedisCluster()
+        ctx.stores.append(masters)
+        masters.start()
+        key = make_store_key(ctx)
         cl = make_cluster(ctx, "scale-rcluster", node_server_conf=store_conf(masters.url, key))
         ctx.append(cl)
         ctx.rcluster = (cl.start(), masters)
@@ -624,7 +629,7 @@ def test_redis_cluster_logins_through_balancer(ctx):
         c, nodes = login_through(cl, user, alg, reuses=3)
         assert c.requests == 6 and nodes == {0, 1}, (user, c.requests, nodes)
     # the sessions are spread over the masters' slots: redirections followed
-    counts = masters.key_counts()
+    counts = [int(n.cli("DBSIZE")) for n in masters.nodes]
     print("    session keys per master: %s" % counts)
     assert sum(1 for n in counts if n) >= 2, counts
     # replays are refused across nodes in the cluster too
