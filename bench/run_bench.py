@@ -578,6 +578,23 @@ def cpu_seconds(pid):
         return 0.0
 
 
+def start_redis(redis_servers):
+    """A throw-away redis-server and a store key file in its directory."""
+    redis = redis_servers.RedisServer().start()
+    key = redis_servers.write_store_key(os.path.join(redis.dir, "store.key"))
+    return redis, key
+
+
+def command_stats(redis):
+    """{command: (calls, usec_per_call)} from Redis's INFO commandstats."""
+    out = {}
+    for line in redis.cli("INFO", "commandstats").splitlines():
+        m = re.match(r"cmdstat_(\w+):calls=(\d+),usec=\d+,usec_per_call=([\d.]+)", line)
+        if m:
+            out[m.group(1)] = (int(m.group(2)), float(m.group(3)))
+    return out
+
+
 def store_phase():
     """Session reuse on one apache2 with the shm table and on an identical one
     with AuthMutualSessionStore redis, alternating, in the same run."""
@@ -585,37 +602,37 @@ def store_phase():
     a = ENV["BENCH_STORE_ALGORITHM"]
     modes = ENV["BENCH_STORE_MODES"].split()
     out = {"algorithm": a, "runs": {m: [] for m in modes}, "redis_cpu_us": []}
-    redis = redis_servers.start_single()
+    redis, key = start_redis(redis_servers)
     servers = {}
     try:
         for m in modes:
-            conf = "" if m == "shm" else store_conf(redis.url, redis_servers.write_key(
-                os.path.join(tempfile.gettempdir())))
-            servers[m] = Server("store-" + m, "", server_conf=conf)
+            servers[m] = Server("store-" + m, "",
+                                server_conf="" if m == "shm" else store_conf(redis.url, key))
         for m, server in servers.items():
             _, _, mutual_file = write_users(server.root)
             server.url = server.add_page("mutual")
             server.locations = mutual_location("/mutual", a, mutual_file[a])
             server.start()
             say("== session store %s: apache2 pid %d on %s" % (m, server.pid, server.base))
-        say("== redis-server pid %d on %s" % (redis.pid, redis.url))
+        say("== redis-server pid %d on %s" % (redis.proc.pid, redis.url))
         for i in range(int(ENV["BENCH_STORE_REPEAT"])):
             for m, server in servers.items():
                 say("-- mutual-reuse %s, store %s (run %d)" % (short(a), m, i + 1))
-                pids = [server.pid] + ([redis.pid] if m == "redis" else [])
-                before = cpu_seconds(redis.pid)
+                pids = [server.pid] + ([redis.proc.pid] if m == "redis" else [])
+                before = cpu_seconds(redis.proc.pid)
                 x = load("mutual-reuse", server.url, a, pids=pids)
                 if m == "redis":
-                    out["redis_cpu_us"].append((cpu_seconds(redis.pid) - before) * 1e6 /
+                    out["redis_cpu_us"].append((cpu_seconds(redis.proc.pid) - before) * 1e6 /
                                                max(x["requests"], 1))
                 out["runs"][m].append(x)
+        out["commandstats"] = command_stats(redis)
     finally:
         out["problems"] = []
         for server in servers.values():
             server.stop()
             out["problems"] += server.problems()
             server.remove()
-        redis.stop()
+        redis.cleanup()
     return out
 
 
@@ -627,26 +644,30 @@ def nodes_phase():
     a = ENV["BENCH_STORE_ALGORITHM"]
     modes = ENV["BENCH_NODES_MODES"].split()
     out = {"algorithm": a, "rows": {}}
-    redis = redis_servers.start_single()
-    key = redis_servers.write_key(tempfile.gettempdir())
+    redis, key = start_redis(redis_servers)
     balancer = Server("balancer", "", modules=cluster_fixture.PROXY_MODULES)
     nodes = [Server("node%d" % i, "", server_conf=store_conf(redis.url, key)) for i in (0, 1)]
     single = Server("single", "")
     everything = [single] + nodes + [balancer]
     try:
+        # the nodes read one verifier file at one path (the path is part of a
+        # session's protection space: docs/several-nodes.md)
+        _, _, single_file = write_users(single.root)
+        _, _, nodes_file = write_users(nodes[0].root)
         for server in [single] + nodes:
-            _, _, mutual_file = write_users(server.root)
             server.add_page("mutual")
             extra = "" if server is single else "    AuthMutualHost %s\n" % balancer.base
-            server.locations = mutual_location("/mutual", a, mutual_file[a], extra)
+            server.locations = mutual_location(
+                "/mutual", a, (single_file if server is single else nodes_file)[a], extra)
         balancer.locations = cluster_fixture.BALANCER_CONF.format(members="\n".join(
-            '    BalancerMember "%s"' % n.base for n in nodes))
+            '    BalancerMember "%s" %s' % (n.base, cluster_fixture.MEMBER_OPTIONS)
+            for n in nodes))
         for server in everything:
             server.start()
         say("== two nodes (pids %s) behind a balancer (pid %d, %s), redis-server pid %d; "
             "one shm node (pid %d)" % (", ".join(str(n.pid) for n in nodes), balancer.pid,
-                                       balancer.base, redis.pid, single.pid))
-        cluster = [balancer.pid] + [n.pid for n in nodes] + [redis.pid]
+                                       balancer.base, redis.proc.pid, single.pid))
+        cluster = [balancer.pid] + [n.pid for n in nodes] + [redis.proc.pid]
         url = balancer.base + "/mutual/index.txt"
         if "single" in modes:
             say("-- mutual-full %s, one node, shm, direct" % short(a))
@@ -664,7 +685,7 @@ def nodes_phase():
             server.stop()
             out["problems"] += server.problems()
             server.remove()
-        redis.stop()
+        redis.cleanup()
     return out
 
 
@@ -685,6 +706,10 @@ def report_store(store):
         red = sorted(x["rps"] for x in runs["redis"])[len(runs["redis"]) // 2]
         say("   medians: shm %.1f req/s, redis %.1f req/s: %.3f x shm (%s)"
             % (shm, red, red / shm, verdict(red / shm >= 0.8)))
+    stats = store.get("commandstats") or {}
+    if stats:
+        say("   Redis commands (whole phase, warm-up included): " + ", ".join(
+            "%s %d calls %.1f us/call" % (k.upper(), c, u) for k, (c, u) in sorted(stats.items())))
     report_problems(store["problems"])
 
 

@@ -67,6 +67,12 @@ class Balancer(Httpd):
                          for n in self.cluster.nodes)
 
 
+# The BalancerMember parameters of docs/several-nodes.md: a node that was down
+# takes requests again at once, and no pooled connections to the nodes (a
+# node's graceful restart closes them, sometimes under a request the
+# balancer just sent: a 502 for the client).
+MEMBER_OPTIONS = "retry=0 disablereuse=On"
+
 BALANCER_CONF = """
 ProxyRequests Off
 ProxyTimeout 30
@@ -87,7 +93,7 @@ class Cluster(Servers):
     `node_modules` are loaded on the nodes besides httpd_fixture's."""
 
     def __init__(self, name, node_conf="", nodes=2, node_server_conf="", mpm="event",
-                 member_options="retry=0", loglevel="info", balancer_conf="",
+                 member_options=MEMBER_OPTIONS, loglevel="info", balancer_conf="",
                  node_modules=()):
         super().__init__()
         self.name = name

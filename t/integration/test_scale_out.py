@@ -308,12 +308,6 @@ def make_store_key(ctx):
     return path
 
 
-# The BalancerMember parameters of docs/several-nodes.md: back at once after an
-# outage, and no pooled connections to the nodes, which a node's graceful
-# restart would close under a request in flight (a 502 from the balancer).
-MEMBER_OPTIONS = "retry=0 disablereuse=On"
-
-
 def redis_cluster(ctx):
     """The two nodes on one redis-server (started on first use)."""
     if getattr(ctx, "redis", None) is None:
@@ -324,8 +318,7 @@ def redis_cluster(ctx):
         ctx.redis_server.start()
         key = make_store_key(ctx)
         cl = make_cluster(ctx, "scale-redis",
-                          node_server_conf=store_conf(ctx.redis_server.url, key),
-                          member_options=MEMBER_OPTIONS)
+                          node_server_conf=store_conf(ctx.redis_server.url, key))
         ctx.append(cl)
         ctx.redis = cl.start()
     return ctx.redis
