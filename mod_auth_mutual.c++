@@ -1927,7 +1927,15 @@ int logout_handler(request_rec* r) noexcept {
             return send_challenges(r, mutual::init_response(policy, "initial"));
         }
         const mutual::Bytes sid(v->sid, v->sid + mutual::session_id_length);
-        const bool ended = module_state->server->store().end_session(sid, v->space);
+        const mutual::SessionStore::EndResult end = module_state->server->store().end(sid, v->space);
+        if (end == mutual::SessionStore::EndResult::unavailable) {
+            // The session store (Redis) did not answer: the session may live on.
+            log_request(r, mutual::LogLevel::info, "MUT02106",
+                        "logout of user \"" + text(v->user) + "\": 503, the session store is unavailable");
+            apr_table_setn(r->err_headers_out, "Retry-After", "2");
+            return HTTP_SERVICE_UNAVAILABLE;
+        }
+        const bool ended = end == mutual::SessionStore::EndResult::ended;
         log_request(r, mutual::LogLevel::info, "MUT01605",
                     "user \"" + text(v->user) + "\" logged out: session " + mutual::encode_hex_fixed(sid) +
                         (ended ? " ended" : " was already gone"));

@@ -1029,15 +1029,20 @@ VerifyCommit RedisSessionStore::finish_verify(const SessionSnapshot& found, std:
 }
 
 bool RedisSessionStore::end_session(const Bytes& sid, std::uint64_t realm) noexcept {
+    return end(sid, realm) == EndResult::ended;
+}
+
+SessionStore::EndResult RedisSessionStore::end(const Bytes& sid, std::uint64_t realm) noexcept {
     Impl& m = *impl_;
     try {
-        if (!m.valid || sid.size() != session_id_length) return false;
+        if (!m.valid || sid.size() != session_id_length) return EndResult::absent;
         const std::string prefix = m.shard_prefix(m.shard_of(sid.data()));
         const std::string member = encode_hex_fixed(sid);
         const Reply r = m.run(m.end, prefix + "s:" + member, prefix + "pending", {std::to_string(realm), member});
-        return r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+        if (!r || r->type != REDIS_REPLY_INTEGER) return EndResult::unavailable;
+        return r->integer == 1 ? EndResult::ended : EndResult::absent;
     } catch (...) {
-        return false;
+        return EndResult::unavailable;
     }
 }
 

@@ -72,6 +72,7 @@ public:
                                std::int64_t now,
                                const SessionLimits& limits = SessionLimits()) noexcept override;
     bool end_session(const Bytes& sid, std::uint64_t realm_id) noexcept override;
+    EndResult end(const Bytes& sid, std::uint64_t realm_id) noexcept override;
     std::uint64_t verifier_tag(const Bytes& j) const noexcept override;
     bool mark_verifier_checked(const Bytes& sid, std::uint64_t realm_id,
                                std::int64_t now) noexcept override;

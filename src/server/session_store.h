@@ -181,6 +181,12 @@ public:
     // Ends a session of this protection space for good (logout, revoked
     // verifier). false if absent, of another space, or the store failed.
     virtual bool end_session(const Bytes& sid, std::uint64_t realm_id) noexcept = 0;
+    // The same, telling a store that did not answer apart (the logout
+    // handler answers 503 then, not "logged out").
+    enum class EndResult { ended, absent, unavailable };
+    virtual EndResult end(const Bytes& sid, std::uint64_t realm_id) noexcept {
+        return end_session(sid, realm_id) ? EndResult::ended : EndResult::absent;
+    }
 
     // Revocation: a keyed fingerprint of a verifier J (the same on every
     // node sharing the store), and the record of a successful re-check.

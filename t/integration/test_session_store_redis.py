@@ -50,6 +50,7 @@ def setup_module():
     require_tool("htmutual")
     redis = RedisServer().start()
     conf = [location(path, "%s realm" % alg, [alg]) for path, alg in AREAS.items()]
+    conf.append('<Location "/ec256/logout">\n    SetHandler mutual-logout\n</Location>')
     h = Httpd("redis-store", conf="\n".join(conf), mpm="event", server_conf=store_conf(redis.url))
     write_store_key(h.path("conf", "store.key"))
     for path, alg in AREAS.items():
@@ -137,6 +138,17 @@ def test_sessions_live_in_redis_encrypted(ctx):
     c.session = None
     r = c.get("/ec256/index.html")
     assert r.status == 200 and r.authenticated, r
+
+
+def test_logout_ends_the_session_in_redis(ctx):
+    c = login(ctx)
+    sid = c.session.sid.lower()
+    assert any(k.endswith(":s:" + sid) for k in session_keys(ctx.redis))
+    r = c.get("/ec256/logout")
+    assert r.status == 200 and b"logged out" in r.body, r
+    assert not any(k.endswith(":s:" + sid) for k in session_keys(ctx.redis))
+    r = c.verify("/ec256/index.html", c.session)
+    assert_status(r, 401, "stale-session", "reuse after logout")
 
 
 def test_one_vfy_sent_on_many_connections_is_accepted_once(ctx):
