@@ -3,7 +3,8 @@
 # verifier file with htmutual, start apache2 on 127.0.0.1 with one location
 # protected by Mutual authentication, fetch it with mutual-client (which
 # prints the body only after the server has proved it knows the verifier),
-# show a wrong password being refused, and stop apache2 again.
+# show a wrong password being refused, fetch a second location that reads
+# the same verifier from SQLite through mod_dbd, and stop apache2 again.
 #
 # Environment: B (build directory, default build), HTTPD (default
 # /usr/sbin/apache2), HTTPD_MODULES (default /usr/lib/apache2/modules).
@@ -45,6 +46,17 @@ echo "== 1. verifier file (htmutual stores J(pi), never the password)"
 printf '%s\n' "$DEMO_PASSWORD" |
     "$B/htmutual" -c -i -s "$SCOPE" "$root/conf/mutual-users" "$REALM" "$DEMO_USER"
 "$B/htmutual" -l "$root/conf/mutual-users"
+# The same verifier in SQLite for /sql/ (AuthMutualProvider dbd through
+# mod_dbd; docs/verifiers-sql.md): htmutual -e exports, one row per record.
+"$B/htmutual" -e "$root/conf/mutual-users" | python3 -c '
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("CREATE TABLE mutual_verifiers (username TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (username, record))")
+db.executemany("INSERT INTO mutual_verifiers (username, record) VALUES (?, ?)",
+               (l.rstrip("\n").split(":", 1) for l in sys.stdin if l.strip()))
+db.commit()' "$root/conf/verifiers.sqlite"
+mkdir -p "$root/htdocs/sql"
+cp "$root/htdocs/private/index.html" "$root/htdocs/sql/index.html"
 
 user_lines=""
 if [ "$(id -u)" -eq 0 ]; then
@@ -67,7 +79,11 @@ LoadModule authz_user_module $MODULES/mod_authz_user.so
 LoadModule mime_module $MODULES/mod_mime.so
 LoadModule dir_module $MODULES/mod_dir.so
 DirectoryIndex index.html
+LoadModule dbd_module $MODULES/mod_dbd.so
 LoadModule auth_mutual_module $PWD/$B/mod_auth_mutual.so
+DBDriver sqlite3
+DBDParams "$root/conf/verifiers.sqlite"
+AuthMutualDBDUserQuery "SELECT record FROM mutual_verifiers WHERE username = %s"
 $user_lines
 TypesConfig /etc/mime.types
 DocumentRoot "$root/htdocs"
@@ -81,11 +97,18 @@ DocumentRoot "$root/htdocs"
     AuthMutualUserFile "$root/conf/mutual-users"
     Require valid-user
 </Location>
+<Location "/sql/">
+    AuthType Mutual
+    AuthName "$REALM"
+    AuthMutualScope "$SCOPE"
+    AuthMutualProvider dbd
+    Require valid-user
+</Location>
 EOF
 chmod -R a+rX "$root"
 
 echo
-echo "== 2. apache2 on http://127.0.0.1:$port/ with /private/ protected:"
+echo "== 2. apache2 on http://127.0.0.1:$port/ with /private/ (DBM) and /sql/ (SQLite) protected:"
 sed -n '/<Location/,/<\/Location>/p' "$root/conf/httpd.conf"
 "$HTTPD" -d "$root" -f "$root/conf/httpd.conf" -DFOREGROUND &
 pid=$!
@@ -113,7 +136,11 @@ echo "exit status $status"
 [ "$status" -eq 3 ] || { echo "demo: expected exit status 3" >&2; exit 1; }
 
 echo
-echo "== 5. stopping apache2"
+echo "== 5. mutual-client -u $DEMO_USER http://127.0.0.1:$port/sql/ (the verifier from SQLite)"
+MUTUAL_PASSWORD="$DEMO_PASSWORD" "$B/mutual-client" -u "$DEMO_USER" "http://127.0.0.1:$port/sql/" 2>&1
+
+echo
+echo "== 6. stopping apache2"
 kill -TERM "$pid"
 wait "$pid" 2>/dev/null || true
 pid=""

@@ -84,7 +84,7 @@ no_leftovers() { ! ls "$T" | grep -q 'htmutual-new'; }
 # ---- help and usage ----------------------------------------------------------
 run 0 "--help exits 0" "$HTMUTUAL" --help
 check "--help says realm and auth-scope are inputs of pi" grep -q "inputs of pi" "$T/out"
-for flag in -a -s -c -n -b -i -D -x -v -l -T --version; do
+for flag in -a -s -c -n -b -i -D -x -v -l -e -T --version; do
     check "--help documents $flag" grep -q -- "^  $flag " "$T/out"
 done
 check "--help lists the exit codes" grep -q "^  10  unknown algorithm" "$T/out"
@@ -307,6 +307,10 @@ check "-c creates the file" test -f users.db
 check "-c creates mode 0600 even with umask 000" test "$(stat -c %a users.db)" = 600
 check "-c leaves the lock file" test -f users.db.lock
 check "-l lists the new user" grep -q "^alice	$P256	$SCOPE	Staff$" <("$HTMUTUAL" -l users.db)
+run 0 "-e exports the file" "$HTMUTUAL" -e users.db
+check "-e prints what -n prints (user:record)" \
+    cmp -s "$T/out" <("$HTMUTUAL" -nb -s "$SCOPE" Staff alice pw1 2>/dev/null)
+run 2 "-e with -s" "$HTMUTUAL" -e -s "$SCOPE" users.db
 run 0 "-v right password" "$HTMUTUAL" -vb -s "$SCOPE" users.db Staff alice pw1
 check "-v right password: says correct" err_has "correct"
 run 3 "-v wrong password" "$HTMUTUAL" -vb -s "$SCOPE" users.db Staff alice wrong
