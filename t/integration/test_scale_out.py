@@ -308,6 +308,22 @@ def make_store_key(ctx):
     return path
 
 
+REDIS_USER, REDIS_PASSWORD, REDIS_DB = "mutual", "redis-password-1", 2
+# docs/several-nodes.md's line of redis.conf, less "user default off" (the
+# fixture's redis-cli is the default user)
+REDIS_ACL = ("user %s on >%s ~mutual:* +@read +@write +@scripting +ping +select +asking"
+             % (REDIS_USER, REDIS_PASSWORD))
+
+
+def start_redis(server):
+    """Start (or restart) the redis-server and give it the guide's ACL user
+    (docs/several-nodes.md, Redis), whom the nodes' URL names
+    (redis://user:password@host:port/db). Without persistence a restarted
+    Redis has forgotten its users, as its sessions."""
+    server.start()
+    assert server.cli("ACL", "SETUSER", *REDIS_ACL.split()[1:]) == "OK"
+
+
 def redis_cluster(ctx):
     """The two nodes on one redis-server (started on first use)."""
     if getattr(ctx, "redis", None) is None:
@@ -315,10 +331,11 @@ def redis_cluster(ctx):
         redis_servers = redis_fixture()
         ctx.redis_server = redis_servers.RedisServer()
         ctx.stores.append(ctx.redis_server)
-        ctx.redis_server.start()
+        start_redis(ctx.redis_server)
+        url = "redis://%s:%s@127.0.0.1:%d/%d" % (REDIS_USER, REDIS_PASSWORD,
+                                                 ctx.redis_server.port, REDIS_DB)
         key = make_store_key(ctx)
-        cl = make_cluster(ctx, "scale-redis",
-                          node_server_conf=store_conf(ctx.redis_server.url, key))
+        cl = make_cluster(ctx, "scale-redis", node_server_conf=store_conf(url, key))
         ctx.append(cl)
         ctx.redis = cl.start()
     return ctx.redis
@@ -360,6 +377,11 @@ def test_redis_logins_and_reuse_through_balancer_all_algorithms(ctx):
         # one login (INIT, KEX, VFY) then one request per reuse: no re-keying
         assert c.requests == 3 + 5, "%s: %d requests" % (alg, c.requests)
         assert nodes == {0, 1}, "%s: 200s only from nodes %s" % (alg, nodes)
+    # the sessions are in the URL's database, under the module's prefix,
+    # written as the ACL user
+    keys = ctx.redis_server.cli("-n", str(REDIS_DB), "--scan", "--pattern", "*").split()
+    assert keys and all(k.startswith("mutual:") for k in keys), keys
+    assert ctx.redis_server.cli("-n", "0", "DBSIZE") == "0"
 
 
 def test_redis_mutual_client_through_balancer_all_algorithms(ctx):
@@ -481,7 +503,29 @@ def test_redis_down_503_then_logins_within_15s_of_its_return(ctx):
     server = ctx.redis_server
     clients = [login_through(cl, u, EC256, reuses=1)[0] for u in list(LOAD_USERS)[:4]]
     marks = [n.log_size() for n in cl.nodes]
+    # background load through the balancer all along: logins and reuse
+    stop_load = threading.Event()
+    records = []  # (sent, answered, status)
+
+    def background(user):
+        c = cl.client(user, LOAD_USERS[user], algorithms=[EC256])
+        while not stop_load.is_set():
+            t = time.time()
+            try:
+                r = c.get("/p/index.html")
+                records.append((t, time.time(), r.status))
+            except httpd_fixture.mutualref.MutualError as e:  # a 503 at some step
+                status = getattr(getattr(e, "response", None), "status", None)
+                records.append((t, time.time(), status or str(e)))
+                c = cl.client(user, LOAD_USERS[user], algorithms=[EC256])
+            time.sleep(0.01)
+
+    load = [threading.Thread(target=background, args=(u,)) for u in list(LOAD_USERS)[4:]]
+    for t in load:
+        t.start()
+    time.sleep(1)
     server.stop()
+    down_at = time.time()
     statuses, slowest = {}, 0.0
     end = time.time() + 5
     while time.time() < end:
@@ -509,24 +553,50 @@ def test_redis_down_503_then_logins_within_15s_of_its_return(ctx):
         assert max(per_pid.values()) == 1, "node %d: %s" % (n.number, per_pid)
     print("    while down: %s, slowest %.2f s" % (statuses, slowest))
 
-    server.start()
+    start_redis(server)
     t0 = time.time()
-    while True:
-        try:
-            c, nodes = login_through(cl, "alice", EC256, reuses=1)
-            break
-        except (AssertionError, httpd_fixture.mutualref.MutualError):
-            assert time.time() - t0 < 15, "no login within 15 s of Redis's return"
-            time.sleep(0.2)
-    back = time.time() - t0
-    print("    first login %.2f s after Redis came back" % back)
-    assert back < 15
-    # every client recovers (the restarted Redis lost the sessions: re-keying)
-    for c in clients:
+    deadline = t0 + 15
+    # while Redis was down, the background load got no 200 (nor any other
+    # acceptance): 503s, or 401s that need no store (401-INIT)
+    during = [r for r in records if r[0] > down_at and r[1] < t0]
+    assert during, "no background request while Redis was down"
+    assert not [r for r in during if r[2] == 200], [r for r in during if r[2] == 200][:5]
+    assert {r[2] for r in during} <= {503, 401}, {r[2] for r in during}
+
+    def retried(what, fn):
+        # each httpd process retries Redis after its own back-off (at most
+        # 2 s) and answers 503 until then: a client retries after Retry-After
+        while True:
+            try:
+                return fn()
+            except (AssertionError, httpd_fixture.mutualref.MutualError) as e:
+                assert time.time() < deadline, "%s: not back within 15 s of Redis's return: %s" % (
+                    what, e)
+                time.sleep(0.2)
+
+    retried("a login through the balancer", lambda: login_through(cl, "alice", EC256, reuses=1))
+    first = time.time() - t0
+
+    def reuse_or_rekey(c):
+        # the restarted Redis lost the sessions: 401-STALE, then a new login
         r = c.get("/p/index.html")
         assert r.status == 200 and r.authenticated, r
+
+    for c in clients:
+        retried("client %s" % c.user, lambda: reuse_or_rekey(c))
     for alg in ALGORITHMS:
-        login_through(cl, "bob", alg, reuses=2)
+        retried("a login with %s" % alg, lambda: login_through(cl, "bob", alg, reuses=2))
+    everything = time.time() - t0
+    time.sleep(1)
+    stop_load.set()
+    for t in load:
+        t.join(30)
+    after = [r for r in records if r[0] > t0 + everything]
+    print("    after Redis came back: first login %.2f s, every client and algorithm %.2f s; "
+          "background load: %d requests while down (all refused), %d after recovery"
+          % (first, everything, len(during), len(after)))
+    assert everything < 15
+    assert after and all(r[2] == 200 for r in after), after[:5]
     # and each node said so (notice level), once per process that had lost it
     for n, mark in zip(cl.nodes, marks):
         text = n.log_from(mark)
