@@ -72,7 +72,7 @@ ENV = {
     "BENCH_STORE_REPEAT": "3",      # alternating shm / redis reuse runs
     "BENCH_STORE_MODES": "shm redis",  # rows of the store phase
     "BENCH_NODES_MODES": "single full reuse",  # rows of the nodes phase
-    "BENCH_REDIS_SERVER": "redis-server",
+    "BENCH_NODES_MEMBER": "",       # BalancerMember parameters (default: the tests' and the guide's)
 }
 for k, v in ENV.items():
     ENV[k] = env(k, v)
@@ -568,14 +568,29 @@ def store_conf(redis_url, key_file):
             % (redis_url, key_file))
 
 
-def cpu_seconds(pid):
-    """utime+stime of one process (redis-server), from /proc."""
+def cpu_seconds(pid, children=False):
+    """utime+stime of one process (redis-server), from /proc; children=True
+    adds its reaped children's and every live child's (an apache2), as
+    mutual_load -P does."""
+    def stat(p):
+        with open("/proc/%d/stat" % p) as f:
+            return f.read().rsplit(")", 1)[1].split()
     try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        fields = stat(pid)
     except OSError:
         return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != pid:
+                try:
+                    f = stat(int(entry))
+                except OSError:
+                    continue
+                if int(f[1]) == pid:
+                    ticks += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def start_redis(redis_servers):
@@ -659,9 +674,10 @@ def nodes_phase():
             extra = "" if server is single else "    AuthMutualHost %s\n" % balancer.base
             server.locations = mutual_location(
                 "/mutual", a, (single_file if server is single else nodes_file)[a], extra)
+        member = ENV["BENCH_NODES_MEMBER"] or cluster_fixture.MEMBER_OPTIONS
+        out["member"] = member
         balancer.locations = cluster_fixture.BALANCER_CONF.format(members="\n".join(
-            '    BalancerMember "%s" %s' % (n.base, cluster_fixture.MEMBER_OPTIONS)
-            for n in nodes))
+            '    BalancerMember "%s" %s' % (n.base, member) for n in nodes))
         for server in everything:
             server.start()
         say("== two nodes (pids %s) behind a balancer (pid %d, %s), redis-server pid %d; "
@@ -673,12 +689,19 @@ def nodes_phase():
             say("-- mutual-full %s, one node, shm, direct" % short(a))
             out["rows"]["single"] = load("mutual-full", single.base + "/mutual/index.txt", a,
                                          pids=[single.pid])
-        if "full" in modes:
-            say("-- mutual-full %s, two nodes + Redis, through the balancer" % short(a))
-            out["rows"]["full"] = load("mutual-full", url, a, pids=cluster)
-        if "reuse" in modes:
-            say("-- mutual-reuse %s, two nodes + Redis, through the balancer" % short(a))
-            out["rows"]["reuse"] = load("mutual-reuse", url, a, pids=cluster)
+        parts = [("balancer", balancer.pid, True)] + [
+            ("node%d" % i, n.pid, True) for i, n in enumerate(nodes)] + [
+            ("redis", redis.proc.pid, False)]
+        for key, mode in (("full", "mutual-full"), ("reuse", "mutual-reuse")):
+            if key not in modes:
+                continue
+            say("-- %s %s, two nodes + Redis, through the balancer" % (mode, short(a)))
+            before = {name: cpu_seconds(pid, tree) for name, pid, tree in parts}
+            x = load(mode, url, a, pids=cluster)
+            # which process spent the server CPU (includes warm-up edges: approximate)
+            x["split"] = {name: (cpu_seconds(pid, tree) - before[name]) * 1e6 / max(x["requests"], 1)
+                          for name, pid, tree in parts}
+            out["rows"][key] = x
     finally:
         out["problems"] = []
         for server in everything:
@@ -723,7 +746,16 @@ def report_nodes(nodes):
             "server CPU %7.1f us/req (other %.2f CPUs)"
             % (titles[key], x["rps"], int(x["errors"]), x["http_requests"] / max(x["requests"], 1),
                x["p50_us"], x["p99_us"], x["server_cpu_us"], x["other_cpus"]))
-    say("   (server CPU: every apache2 involved, balancer included, and redis-server)")
+    for key, x in nodes["rows"].items():
+        if "split" in x:
+            # the split's edges include the warm-up: its shares, scaled to
+            # the measured server CPU
+            total = sum(x["split"].values()) or 1
+            say("   %-44s server CPU by process (us/req): %s" % (titles[key], ", ".join(
+                "%s %.0f" % (name, v / total * x["server_cpu_us"])
+                for name, v in x["split"].items())))
+    say("   (server CPU: every apache2 involved, balancer included, and redis-server; "
+        "BalancerMember %s)" % nodes.get("member", ""))
     report_problems(nodes["problems"])
 
 

@@ -68,7 +68,7 @@ DBD_SERVER_CONF = """
 DBDriver sqlite3
 DBDParams "{root}/conf/verifiers.sqlite"
 """
-SQL_QUERY = "SELECT verifier FROM mutual_verifiers WHERE name = %s"
+SQL_QUERY = "SELECT record FROM mutual_verifiers WHERE username = %s"
 
 
 def node_conf(user_file, extra=""):
@@ -127,7 +127,9 @@ def make_sqlite(path):
     import sqlite3
     require_tool("htmutual")
     db = sqlite3.connect(path)
-    db.execute("CREATE TABLE mutual_verifiers (name TEXT NOT NULL, verifier TEXT NOT NULL)")
+    # docs/verifiers-sql.md's SQLite schema
+    db.execute("CREATE TABLE mutual_verifiers (username TEXT NOT NULL, record TEXT NOT NULL, "
+               "PRIMARY KEY (username, record))")
     for user, password in SQL_USERS.items():
         for alg in (EC256, DL2048):
             p = subprocess.run([httpd_fixture.tool_path("htmutual"), "-n", "-b", "-s", SCOPE,
@@ -135,7 +137,8 @@ def make_sqlite(path):
                                capture_output=True, text=True, timeout=60, check=True)
             name, _, record = p.stdout.strip().partition(":")
             assert name == user and record.startswith("1;"), p.stdout
-            db.execute("INSERT INTO mutual_verifiers VALUES (?, ?)", (name, record))
+            db.execute("INSERT INTO mutual_verifiers (username, record) VALUES (?, ?)",
+                       (name, record))
     db.commit()
     db.close()
 
