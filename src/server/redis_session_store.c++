@@ -586,6 +586,10 @@ struct RedisSessionStore::Impl {
             for (redisContext* c : n.idle) redisFree(c);
             n.idle.clear();
             if (!n.down && started < n.up_since) return;
+            // Slots learnt for it are asked of the configured node again
+            // (after a failover they live elsewhere).
+            for (auto it = slot_nodes.begin(); it != slot_nodes.end();)
+                it = it->second == name ? slot_nodes.erase(it) : std::next(it);
             const std::int64_t now = monotonic_ms();
             if (!n.down) {
                 n.down = true;
@@ -620,6 +624,15 @@ struct RedisSessionStore::Impl {
             log(LogLevel::notice, "MUT02011",
                 "session store " + redis_url_for_log(options) + (name == seed ? "" : " (node " + name + ")") +
                     " answers again");
+    }
+
+    // A known node other than `name` that is not in its back-off, if any.
+    std::string another_node(const std::string& name) {
+        std::lock_guard<std::mutex> lock(mutex);
+        const std::int64_t now = monotonic_ms();
+        for (const auto& entry : nodes)
+            if (entry.first != name && (!entry.second.down || now >= entry.second.retry_at)) return entry.first;
+        return std::string();
     }
 
     std::string node_for_slot(unsigned slot) {
@@ -665,7 +678,14 @@ struct RedisSessionStore::Impl {
         for (const std::string& a : args) argv.push_back(a);
         for (int hop = 0; hop < 6; ++hop) {
             Connection c;
-            if (!acquire(name, c, started)) return nullptr;
+            if (!acquire(name, c, started)) {
+                // A cluster node down (its master failed over to a replica
+                // elsewhere): ask another known node, which redirects.
+                std::string other;
+                if (hop != 0 || asking || (other = another_node(name)).empty()) return nullptr;
+                name = other;
+                continue;
+            }
             if (asking) {
                 Reply ok = command(c.context, {"ASKING"});
                 if (!ok || ok->type == REDIS_REPLY_ERROR) {
