@@ -462,11 +462,19 @@ const char* add_provider(cmd_parms* cmd, void* conf, const char* arg) noexcept {
 const char* set_dbd_query(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     if (const char* e = ap_check_cmd_context(cmd, NOT_IN_HTACCESS)) return e;
     if (!retrieve_dbd_functions()) return apr_psprintf(cmd->pool, "AuthMutualDBDUserQuery %s", no_mod_dbd);
-    unsigned placeholders = 0;
-    for (const char* p = std::strstr(arg, "%s"); p != nullptr; p = std::strstr(p + 2, "%s")) ++placeholders;
-    if (placeholders != 1)
+    // apr_dbd's parameters are %-conversions (%s, %d, %pDt, ...), %% a literal %.
+    unsigned placeholders = 0, strings = 0;
+    for (const char* p = std::strchr(arg, '%'); p != nullptr; p = std::strchr(p + 1, '%')) {
+        if (p[1] == '%') {
+            ++p;
+            continue;
+        }
+        ++placeholders;
+        if (p[1] == 's') ++strings;
+    }
+    if (placeholders != 1 || strings != 1)
         return apr_psprintf(cmd->pool, "AuthMutualDBDUserQuery \"%s\": needs exactly one %%s "
-                                       "(the user name), found %u", arg, placeholders);
+                                       "(the user name) and no other parameter, found %u", arg, placeholders);
     static unsigned label_number = 0;
     auto* d = static_cast<DirConfig*>(conf);
     d->dbd_query.label = apr_psprintf(cmd->pool, "auth_mutual_%u", ++label_number);
@@ -1596,7 +1604,7 @@ public:
             return mutual::LookupStatus::open_failed;
         }
         std::string name;
-        name.append(user);   // NUL-terminated for the driver
+        name.assign(user.data(), user.size());   // NUL-terminated for the driver
         apr_dbd_results_t* results = nullptr;
         // Random access (seek 1), unlike mod_authn_dbd: the whole result at
         // once, so a failed query is an error here. Sequentially, the pgsql
@@ -1608,12 +1616,16 @@ public:
         if (rc != 0) {
             error.assign("AuthMutualDBDUserQuery failed: ")
                 .append(text(apr_dbd_error(dbd->driver, dbd->handle, rc)));
-            // A pooled connection the driver re-opened behind mod_dbd's back
-            // (pgsql's PQreset once the database is back) has lost its
-            // prepared statements, for as long as it stays in the pool:
-            // prepare the query on it again and retry, once.
+            // A pooled connection the pgsql driver re-opened behind mod_dbd's
+            // back (PQreset once the database is back) has lost its prepared
+            // statements for as long as it stays in the pool (PostgreSQL
+            // names the missing statement): prepare it again and retry, once.
+            std::string missing;
+            missing.assign("\"").append(text(query_.label)).append("\"");
             apr_dbd_prepared_t* again = nullptr;
-            if (apr_dbd_prepare(dbd->driver, dbd->pool, dbd->handle, query_.text, query_.label, &again) != 0 ||
+            if (std::strcmp(apr_dbd_name(dbd->driver), "pgsql") != 0 ||
+                error.find(missing) == std::string::npos ||
+                apr_dbd_prepare(dbd->driver, dbd->pool, dbd->handle, query_.text, query_.label, &again) != 0 ||
                 again == nullptr)
                 return mutual::LookupStatus::read_failed;
             apr_hash_set(dbd->prepared, query_.label, APR_HASH_KEY_STRING, again);
@@ -1621,6 +1633,8 @@ public:
             rc = apr_dbd_pvselect(dbd->driver, r_->pool, dbd->handle, &results, again, 1, name.c_str(),
                                   static_cast<const char*>(nullptr));
             if (rc != 0) return mutual::LookupStatus::read_failed;
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r_, "MUT02201: AuthMutualDBDUserQuery prepared "
+                          "again on a database connection the driver re-opened");
             error.clear();
         }
         bool any = false, failed = false;
@@ -1657,7 +1671,8 @@ public:
                      std::int64_t now)
         : dbm_(d->user_file, d->dbm_type, policy.auth_scope, policy.realm, module_state->records),
           query_(r, d->dbd_query),
-          sql_(query_, dbd_cache_name(r, d), dbd_where(d), policy.auth_scope, policy.realm,
+          sql_(query_, lists_dbd(d) ? dbd_cache_name(r, d) : std::string(),
+               lists_dbd(d) ? dbd_where(d) : std::string(), policy.auth_scope, policy.realm,
                module_state->records, now, mutual::database_record_age(policy.recheck_interval)) {
         if (d->providers.count == 0) {
             source_ = d->user_file ? &dbm_ : nullptr;
@@ -1675,6 +1690,11 @@ public:
     const mutual::VerifierSource* get() const noexcept { return source_; }
 
 private:
+    static bool lists_dbd(const DirConfig* d) noexcept {
+        for (unsigned i = 0; i < d->providers.count; ++i)
+            if (d->providers.list[i] == Provider::dbd) return true;
+        return false;
+    }
     // The cache keeps each server's query apart (its own DBDParams).
     static std::string dbd_cache_name(request_rec* r, const DirConfig* d) {
         return text(apr_psprintf(r->pool, "%pp %s", static_cast<void*>(r->server),

@@ -160,7 +160,8 @@ def setup_postgres(pg):
                         'AuthMutualDBDUserQuery "%s"' % QUERY])
     conf = [location("/sql/", SQL_REALM, "dbd", extra="AuthMutualRecheckInterval 1"),
             location("/dbm/", DBM_REALM, "dbm")]
-    h = Httpd("sql-pg", conf="\n".join(conf), server_conf=server, modules=["dbd"])
+    h = Httpd("sql-pg", conf="\n".join(conf), server_conf=server, modules=["dbd"],
+              loglevel="info auth_mutual:debug")
     htmutual(h.format(USERS), DBM_REALM, "dana", "dana-pw", SCOPE, [EC256])
     for d in ("sql", "dbm"):
         h.write_file(d + "/index.html", "welcome to /%s/\n" % d)
@@ -326,7 +327,7 @@ def test_postgres_down_is_internal_error_then_recovers_without_restart(ctx):
     assert r.status == 200 and r.authenticated, r
     log = h.log_from(mark)
     assert RECHECK_FAILED in log, log[-2000:]
-    ours = re.findall(r"MUT\d{5}", log)
+    ours = re.findall(r"\[auth_mutual:(?:error|warn|notice|info)\].*?(MUT\d{5})", log)
     assert ours.count(STORE_FAILED) == attempts, log[-3000:]
     assert set(ours) <= {STORE_FAILED, RECHECK_FAILED}, ours
     for line in re.findall(STORE_FAILED + r".*", log):
@@ -401,6 +402,9 @@ def test_configuration_errors_fail_startup(ctx):
     _refused("sql-noplaceholder", location("/x/", SQL_REALM, "dbd"),
              dbd + '\nAuthMutualDBDUserQuery "SELECT record FROM t"', ["dbd"],
              "needs exactly one %s")
+    _refused("sql-twoplaceholders", location("/x/", SQL_REALM, "dbd"),
+             dbd + '\nAuthMutualDBDUserQuery "SELECT record FROM t WHERE u = %s AND n = %d"',
+             ["dbd"], "needs exactly one %s")
     _refused("sql-badprovider", location("/x/", SQL_REALM, "ldap"), "", [],
              'AuthMutualProvider: unknown provider "ldap"')
     _refused("sql-twice", location("/x/", SQL_REALM, "dbm dbm"), "", [], "listed twice")
