@@ -387,9 +387,11 @@ def test_redis_logins_and_reuse_through_balancer_all_algorithms(ctx):
     assert ctx.redis_server.cli("-n", "0", "DBSIZE") == "0"
     # what a session costs Redis (docs/several-nodes.md, Sizing): the four
     # algorithms' sessions of alice, and the shards' pending sets
-    sizes = sorted(int(ctx.redis_server.cli("-n", str(REDIS_DB), "MEMORY", "USAGE", k))
+    sizes = sorted(int(ctx.redis_server.cli("-n", str(REDIS_DB), "MEMORY", "USAGE", k, "SAMPLES", "0"))
                    for k in keys if ":s:" in k)
-    print("    Redis memory per session key: %s bytes" % sizes)
+    sealed = sorted(int(ctx.redis_server.cli("-n", str(REDIS_DB), "HSTRLEN", k, "b"))
+                    for k in keys if ":s:" in k)
+    print("    Redis memory per session key: %s bytes (sealed records %s)" % (sizes, sealed))
     assert len(sizes) == 4 and sizes[0] < 2048 and sizes[-1] < 8192, sizes
 
 
