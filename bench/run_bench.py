@@ -759,13 +759,13 @@ def report_nodes(nodes):
     report_problems(nodes["problems"])
 
 
-def report_problems(problems):
+def report_problems(problems, indent="   ", most=10):
     if problems:
-        say("   error log lines (%d):" % len(problems))
-        for l in problems[:10]:
-            say("      " + l)
+        say("%serror log lines (%d):" % (indent, len(problems)))
+        for l in problems[:most]:
+            say(indent + "   " + l)
     else:
-        say("   error logs: no error-level lines")
+        say(indent + "error logs: no error-level lines")
 
 
 def shared_memory_kb(pid):
@@ -816,12 +816,7 @@ def report(ceil, r, sessions, problems):
         report_sessions(sessions)
         problems = problems + sessions["problems"]
     say("")
-    if problems:
-        say("error log lines (%d):" % len(problems))
-        for l in problems[:20]:
-            say("   " + l)
-    else:
-        say("error logs: no error-level lines")
+    report_problems(problems, indent="", most=20)
 
 
 def report_comparison(ceil, r):
