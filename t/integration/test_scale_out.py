@@ -697,6 +697,24 @@ def test_redis_sqlite_verifiers_through_balancer(ctx):
     assert "served by node 0" in p.stdout and "served by node 1" in p.stdout, p.stdout
 
 
+def test_redis_flush_logs_everybody_out(ctx):
+    # docs/several-nodes.md, Operations: the flush command, as the ACL user
+    cl = redis_cluster(ctx)
+    c, _ = login_through(cl, "alice", EC256, reuses=1)
+    r = ctx.redis_server
+    flush = ("redis-cli -h 127.0.0.1 -p {port} --user {user} -n {db} --scan --pattern 'mutual:*' |"
+             " xargs -r redis-cli -h 127.0.0.1 -p {port} --user {user} -n {db} del").format(
+                 port=r.port, user=REDIS_USER, db=REDIS_DB)
+    p = subprocess.run(["sh", "-c", flush], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, REDISCLI_AUTH=REDIS_PASSWORD))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert r.cli("-n", str(REDIS_DB), "DBSIZE") == "0"
+    s = c.session
+    assert_status(c.verify("/p/index.html", s), 401, "stale-session", "session after the flush")
+    # and a new login works at once
+    login_through(cl, "alice", EC256, reuses=1)
+
+
 @timeout(300)
 def test_redis_cluster_logins_through_balancer(ctx):
     cl, masters = redis_cluster_store(ctx)
