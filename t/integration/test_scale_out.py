@@ -298,16 +298,16 @@ def redis_fixture():
 
 
 def make_store_key(ctx):
-    """The shared store key, made as docs/several-nodes.md says (openssl rand,
-    root only: the parent reads it before dropping privileges)."""
+    """The shared store key, made as docs/several-nodes.md says: 64 hex
+    digits from openssl, root only (the parent reads it before dropping
+    privileges). Not `openssl rand -out FILE 32`: a binary key whose last
+    octet is a line feed or carriage return is shortened by the module's
+    reader and refused at startup (2 in 256 keys; see the guide)."""
     d = temp_dir(ctx, "mutual-store-key-")
     path = os.path.join(d, "mutual-store.key")
-    old = os.umask(0o077)
-    try:
-        subprocess.run(["openssl", "rand", "-out", path, "32"], check=True, timeout=30)
-    finally:
-        os.umask(old)
-    assert os.path.getsize(path) == 32
+    subprocess.run(["sh", "-c", "umask 077 && openssl rand -hex 32 > \"$1\"", "sh", path],
+                   check=True, timeout=30)
+    assert os.path.getsize(path) == 65 and os.stat(path).st_mode & 0o077 == 0
     return path
 
 
