@@ -2089,8 +2089,7 @@ void count_outcome(request_rec* r, const DirConfig* d, const mutual::LocationPol
                     if (*index < mutual::max_metric_algorithms)
                         mutual::MetricCounters::add(counters->key_exchanges[*index]);
             return;
-        case mutual::ExchangeOutcome::unavailable:
-            mutual::MetricCounters::add(counters->store_errors);
+        case mutual::ExchangeOutcome::unavailable:   // logged by the session store
             return;
         case mutual::ExchangeOutcome::init:
             break;

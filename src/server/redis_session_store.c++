@@ -529,7 +529,14 @@ struct RedisSessionStore::Impl {
         {
             std::lock_guard<std::mutex> lock(mutex);
             Node& n = node_locked(name);
-            if (n.down && monotonic_ms() < n.retry_at) return false;
+            if (n.down) {
+                const std::int64_t now = monotonic_ms();
+                if (now < n.retry_at) return false;
+                // This request probes the node; the others keep failing
+                // fast until it has its answer (a slow node would make
+                // every one of them wait the timeout).
+                n.retry_at = now + static_cast<std::int64_t>(options.timeout_ms) + n.backoff;
+            }
             if (!n.idle.empty()) {
                 out.context = n.idle.back();
                 n.idle.pop_back();

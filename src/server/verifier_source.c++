@@ -202,21 +202,17 @@ LookupStatus VerifierRecordCache::lookup_timed(const std::string& source, std::s
     std::string file_key("\0timed\0", 7);
     file_key += source;
     const std::string user_key(user);
-    if (max_age > 0) {
+    {
         std::lock_guard<std::mutex> hold(mutex_);
-        auto f = files_.find(file_key);
+        auto f = max_age > 0 ? files_.find(file_key) : files_.end();
         if (f != files_.end()) {
             auto r = f->second->records.find(user_key);
             // Stored in [now - max_age + 1, now]: younger than max_age
             // seconds (a clock set back does not make an entry eternal).
             if (r != f->second->records.end() && r->second.stored <= now &&
-                now - r->second.stored < static_cast<std::int64_t>(max_age)) {
+                now - r->second.stored < static_cast<std::int64_t>(max_age))
                 return cached(r->second.value, value, error);
-            }
         }
-    }
-    {
-        std::lock_guard<std::mutex> hold(mutex_);
         ++statistics_.misses;
     }
     // Outside the lock: the query.

@@ -175,6 +175,13 @@ def test_logout_ends_the_session_in_redis(ctx):
     assert_status(r, 401, "stale-session", "reuse after logout")
 
 
+def test_sessions_survive_a_graceful_restart(ctx):
+    c = login(ctx)
+    ctx.httpd.graceful()
+    r = c.get("/ec256/index.html")
+    assert r.status == 200 and r.authenticated and c.requests == 4, (r, c.requests)
+
+
 def test_one_vfy_sent_on_many_connections_is_accepted_once(ctx):
     doubles = 0
     for _ in range(15):

@@ -117,6 +117,7 @@ def setup_sqlite():
         location("/dbm/", DBM_REALM, "dbm"),
         # a record htdbm wrote (not a Mutual record) in a DBM file
         location("/dbm-htdbm/", SQL_REALM, "dbm").replace(USERS, "{root}/conf/htdbm-users"),
+        '<Directory "{htdocs}/ht">\n    AllowOverride AuthConfig\n</Directory>',
     ]
     h = Httpd("sql-lite", conf="\n".join(conf), server_conf=server, modules=["dbd"],
               loglevel="info auth_mutual:debug")
@@ -147,8 +148,11 @@ def setup_sqlite():
     bcrypt = subprocess.run(["htpasswd", "-nbB", "broken", "pw"], capture_output=True,
                             text=True, timeout=60, check=True).stdout.strip().split(":", 1)[1]
     sqlite_insert(h, "broken", bcrypt)
-    for d in ("sql", "both", "dbm", "dbm-htdbm"):
+    for d in ("sql", "both", "dbm", "dbm-htdbm", "ht"):
         h.write_file(d + "/index.html", "welcome to /%s/\n" % d)
+    h.write_file("ht/.htaccess", "\n".join([
+        "AuthType Mutual", 'AuthName "%s"' % SQL_REALM, 'AuthMutualScope "%s"' % SCOPE,
+        "AuthMutualProvider dbd", "Require valid-user", ""]))
     return h.start()
 
 
@@ -297,6 +301,18 @@ def test_changed_row_ends_the_session_and_the_new_password_works(ctx):
     r = c.verify("/sql/index.html", c.session)
     assert_status(r, 401, "stale-session", "session after the row changed")
     login(h, "/sql/index.html", "dave", "new-pw")
+
+
+def test_htaccess_and_graceful_restart(ctx):
+    """AuthMutualProvider dbd in .htaccess (the query from the server
+    config); a graceful restart prepares the query again, sessions survive."""
+    h = ctx.lite
+    c, _ = login(h, "/ht/index.html", "alice", "alice-pw")
+    h.graceful()
+    c.conn.close()
+    r = c.verify("/ht/index.html", c.session)   # the same session, no new key exchange
+    assert r.status == 200 and r.authenticated, r
+    login(h, "/ht/index.html", "o'brien", "quote-pw")   # a new key exchange: the query works
 
 
 # --------------------------------------------------------------------------

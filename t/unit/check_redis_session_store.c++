@@ -138,7 +138,9 @@ public:
         }
         for (int i = 0; i < 200; ++i) {
             Reply r = raw(port_, {"PING"});
-            if (r && r->type == REDIS_REPLY_STATUS) return;
+            if (r && (r->type == REDIS_REPLY_STATUS ||
+                      (r->type == REDIS_REPLY_ERROR && std::strncmp(r->str, "NOAUTH", 6) == 0)))
+                return;
             usleep(25000);
         }
         ck_abort_msg("redis-server on port %d did not start", port_);
@@ -310,6 +312,46 @@ START_TEST(key_file) {
     ck_assert_uint_eq(k.size(), 64);
     const std::string cmd = "rm -rf '" + dir + "'";
     ck_assert_int_eq(std::system(cmd.c_str()), 0);
+}
+END_TEST
+
+START_TEST(password_and_database) {
+    RedisServer server({"--requirepass", "pässword with spaces"});
+    set_log_sink(capture, nullptr);
+    RedisStoreOptions o = options_for(server.port());
+    std::string error;
+    ck_assert(parse_redis_url("redis://:p%C3%A4ssword%20with%20spaces@127.0.0.1:" + std::to_string(server.port()) + "/5",
+                              o, error));
+    o.timeout_ms = 3000;
+    RedisSessionStore store(o, key_material());
+    const std::int64_t now = now_s();
+    ck_assert(add(store, make_sid(80), now).status == InsertStatus::ok);
+    USE_IS(use(store, make_sid(80), 1, now), "ok");
+    // In database 5, not 0.
+    {
+        timeval tv{2, 0};
+        redisContext* c = redisConnectWithTimeout("127.0.0.1", server.port(), tv);
+        ck_assert(c != nullptr && c->err == 0);
+        Reply auth(static_cast<redisReply*>(redisCommand(c, "AUTH %s", "pässword with spaces")));
+        ck_assert(auth && auth->type == REDIS_REPLY_STATUS);
+        Reply in0(static_cast<redisReply*>(redisCommand(c, "DBSIZE")));
+        Reply select(static_cast<redisReply*>(redisCommand(c, "SELECT 5")));
+        Reply in5(static_cast<redisReply*>(redisCommand(c, "DBSIZE")));
+        redisFree(c);
+        ck_assert(in0 && in0->integer == 0 && in5 && in5->integer >= 1);
+    }
+    // A wrong password: unavailable, said once, the password not in the line.
+    RedisStoreOptions wrong = o;
+    wrong.password = SecretString("not the password");
+    RedisSessionStore refused(wrong, key_material());
+    ck_assert(add(refused, make_sid(81), now).status == InsertStatus::unavailable);
+    ck_assert_int_eq(count_tag("MUT02010"), 1);
+    for (const auto& l : log_lines) {
+        ck_assert(l.second.find("not the password") == std::string::npos);
+        ck_assert(l.second.find("spaces") == std::string::npos);
+    }
+    ck_assert(log_lines.back().second.find("AUTH refused") != std::string::npos);
+    set_log_sink(nullptr, nullptr);
 }
 END_TEST
 
@@ -848,6 +890,7 @@ Suite* redis_suite() {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, url_parsing);
     tcase_add_test(tc, key_file);
+    tcase_add_test(tc, password_and_database);
     tcase_add_test(tc, create_verify_replay);
     tcase_add_test(tc, window_and_nc_max);
     tcase_add_test(tc, rejected_and_logout);
