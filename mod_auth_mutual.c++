@@ -67,10 +67,9 @@
 #include "authentication_control.h"
 #include "encoding.h"
 #include "log.h"
-#include "server/metrics.h"
 #include "server/redis_session_store.h"
+#include "server/request_guard.h"
 #include "server/server.h"
-#include "server/throttle.h"
 #include "string_prep.h"
 #include "verifier_file.h"
 #include "tls_server_end_point.h"
@@ -216,9 +215,7 @@ struct ModuleState {
     mutual::ProcessSharedLocks* locks = nullptr;
     mutual::Server* server = nullptr;
     mutual::RedisSessionStore* redis = nullptr;   // AuthMutualSessionStore redis://
-    mutual::ProcessSharedLocks* throttle_lock = nullptr;
-    mutual::ThrottleTable* throttle = nullptr;
-    mutual::MetricCounters* counters = nullptr;
+    mutual::RequestGuard* guard = nullptr;  // throttle and mutual-status counters
     // Verifier records, per child process (created before the fork).
     mutual::VerifierRecordCache* records = nullptr;
 };
@@ -1288,18 +1285,13 @@ RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* 
 // One small segment, created once for the life of the parent and kept in
 // the process pool through ap_retained_data (its geometry never changes), so
 // lock-outs, buckets and the monotonic counters of mutual-status survive
-// every graceful restart: [mutex][MetricCounters][ThrottleTable], each
-// 64-byte aligned.
+// every graceful restart; its layout is the core's (RequestGuard).
 struct RetainedThrottle {
     apr_shm_t* shm;
-    void* lock;
-    void* counters;
-    void* table;
-    apr_size_t table_bytes;
+    void* memory;
+    apr_size_t size;
     mutual::HashKey key;
 };
-
-constexpr apr_size_t align64(apr_size_t n) noexcept { return (n + 63) & ~apr_size_t(63); }
 
 RetainedThrottle* retained_throttle(server_rec* s) {
     const char* name = "mod_auth_mutual.throttle";
@@ -1310,23 +1302,15 @@ RetainedThrottle* retained_throttle(server_rec* s) {
         std::memset(static_cast<void*>(retained), 0, sizeof(RetainedThrottle));
     }
     apr_pool_t* pool = s->process->pool;
-    const apr_size_t lock_bytes = align64(mutual::ProcessSharedLocks::bytes_needed(1));
-    const apr_size_t counter_bytes = align64(sizeof(mutual::MetricCounters));
-    const apr_size_t table_bytes = mutual::ThrottleTable::bytes_needed(mutual::ThrottleTable::default_entries);
-    const apr_size_t bytes = lock_bytes + counter_bytes + table_bytes + 64;
+    const apr_size_t bytes = mutual::RequestGuard::bytes_needed();
     apr_shm_t* shm = nullptr;
     const apr_status_t rv = create_shared_memory(&shm, bytes, name, pool);
     if (rv != APR_SUCCESS) {
         log_server(s, APLOG_CRIT, rv, "MUT01810", "cannot create the throttle counters in shared memory");
         return nullptr;
     }
-    const auto base = reinterpret_cast<std::uintptr_t>(apr_shm_baseaddr_get(shm));
-    char* lock = reinterpret_cast<char*>(align64(base));
-    void* counters = lock + lock_bytes;
-    void* table = lock + lock_bytes + counter_bytes;
-    std::memset(counters, 0, counter_bytes);  // zeroed atomics: all counters 0
-    if (!mutual::ProcessSharedLocks::format(lock, 1) ||
-        !mutual::ThrottleTable::format(table, table_bytes, mutual::ThrottleTable::default_entries)) {
+    void* memory = apr_shm_baseaddr_get(shm);
+    if (!mutual::RequestGuard::format(memory, bytes)) {
         log_server(s, APLOG_CRIT, 0, "MUT01811", "cannot format the throttle counters");
         return nullptr;
     }
@@ -1334,10 +1318,8 @@ RetainedThrottle* retained_throttle(server_rec* s) {
         log_server(s, APLOG_CRIT, 0, "MUT01812", "the random number generator failed (throttle key)");
         return nullptr;
     }
-    retained->lock = lock;
-    retained->counters = counters;
-    retained->table = table;
-    retained->table_bytes = table_bytes;
+    retained->memory = memory;
+    retained->size = bytes;
     retained->shm = shm;  // last: marks the record complete
     return retained;
 }
@@ -1370,12 +1352,9 @@ int attach_process_state(apr_pool_t* pconf, server_rec* s, ModuleState& state) {
     state.records = pool_new<mutual::VerifierRecordCache>(pconf);
     RetainedThrottle* throttle = retained_throttle(s);
     if (throttle == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged
-    state.throttle_lock = pool_new<mutual::ProcessSharedLocks>(pconf, throttle->lock, 1u);
-    state.throttle = pool_new<mutual::ThrottleTable>(pconf, throttle->table, throttle->table_bytes,
-                                                     *state.throttle_lock, throttle->key);
-    if (!state.throttle->valid())
+    state.guard = pool_new<mutual::RequestGuard>(pconf, throttle->memory, throttle->size, throttle->key);
+    if (!state.guard->valid())
         return fail_startup(s, 0, "MUT01813", "cannot attach to the throttle counters");
-    state.counters = static_cast<mutual::MetricCounters*>(throttle->counters);
     return 0;
 }
 
@@ -2184,37 +2163,21 @@ mutual::ThrottlePolicy throttle_policy(const DirConfig* d) noexcept {
     return p;
 }
 
-std::string client_key(request_rec* r) {
-    return mutual::client_prefix(text(r->useragent_ip ? r->useragent_ip : r->connection->client_ip));
+std::string client_address(request_rec* r) {
+    return text(r->useragent_ip ? r->useragent_ip : r->connection->client_ip);
 }
 
 // Before the KAM3 work of a req-KEX-C1: 0 to go on, or 429 with
 // Retry-After. Known and unknown names take the same path (no lookup here).
 int throttle_key_exchange(request_rec* r, const DirConfig* d, const mutual::LocationPolicy& policy,
                           std::string_view user) {
-    const mutual::ThrottlePolicy limits = throttle_policy(d);
-    if (!limits.any() || module_state->throttle == nullptr) return 0;
-    const std::string client = client_key(r);
-    const mutual::ThrottleDecision decision = module_state->throttle->admit_key_exchange(
-        policy.partition, user.substr(0, mutual::max_user_length), client,
-        apr_time_as_msec(apr_time_now()), limits);
-    if (decision.verdict == mutual::ThrottleVerdict::allowed) return 0;
-    if (decision.verdict == mutual::ThrottleVerdict::lock_failed) {
-        log_request(r, mutual::LogLevel::error, "MUT01803",
-                    text("throttle counters: lock failed; key exchange allowed"));
-        return 0;
-    }
-    mutual::MetricCounters::add(module_state->counters->throttled);
-    const char* tag = decision.verdict == mutual::ThrottleVerdict::user_locked     ? "MUT01800"
-                      : decision.verdict == mutual::ThrottleVerdict::client_locked ? "MUT01801"
-                                                                                   : "MUT01802";
-    // A flood is answered here: its lines are formatted only when written.
-    if (APLOG_R_IS_LEVEL(r, APLOG_INFO))
-        log_request(r, mutual::LogLevel::info, tag,
-                    text("429 for a req-KEX-C1 (") + mutual::throttle_verdict_name(decision.verdict) +
-                        ", client " + client + "), Retry-After " + std::to_string(decision.retry_after));
+    if (module_state->guard == nullptr) return 0;
+    const std::uint32_t retry_after = module_state->guard->admit_key_exchange(
+        throttle_policy(d), policy.partition, user, client_address(r), apr_time_as_msec(apr_time_now()),
+        APLOG_R_IS_LEVEL(r, APLOG_INFO) ? mutual::LogLevel::info : mutual::LogLevel::notice);
+    if (retry_after == 0) return 0;
     apr_table_setn(r->err_headers_out, "Retry-After",
-                   apr_psprintf(r->pool, "%" APR_INT64_T_FMT, static_cast<apr_int64_t>(decision.retry_after)));
+                   apr_psprintf(r->pool, "%" APR_INT64_T_FMT, static_cast<apr_int64_t>(retry_after)));
     return HTTP_TOO_MANY_REQUESTS;
 }
 
@@ -2222,44 +2185,9 @@ int throttle_key_exchange(request_rec* r, const DirConfig* d, const mutual::Loca
 // failure throttle.
 void count_outcome(request_rec* r, const DirConfig* d, const mutual::LocationPolicy& policy,
                    const mutual::ExchangeResult& result) {
-    mutual::MetricCounters* counters = module_state->counters;
-    switch (result.outcome) {
-        case mutual::ExchangeOutcome::verified:
-            mutual::MetricCounters::add(counters->verifications_success);
-            return;
-        case mutual::ExchangeOutcome::stale:
-            mutual::MetricCounters::add(counters->verifications_stale);
-            return;
-        case mutual::ExchangeOutcome::kex_s1:
-            if (const Algorithm* a = mutual::find_algorithm(result.algorithm))
-                if (auto index = mutual::algorithm_index(*a))
-                    if (*index < mutual::max_metric_algorithms)
-                        mutual::MetricCounters::add(counters->key_exchanges[*index]);
-            return;
-        case mutual::ExchangeOutcome::unavailable:   // logged by the session store
-            return;
-        case mutual::ExchangeOutcome::init:
-            break;
-    }
-    if (result.store_failed) mutual::MetricCounters::add(counters->store_errors);
-    if (!result.verification_failed) return;
-    mutual::MetricCounters::add(counters->verifications_failure);
-    const mutual::ThrottlePolicy limits = throttle_policy(d);
-    const std::string client = client_key(r);
-    if (module_state->throttle == nullptr) return;
-    const mutual::ThrottleTable::NewLockOuts locked = module_state->throttle->record_failure(
-        policy.partition, result.user, client, apr_time_as_msec(apr_time_now()), limits);
-    if (locked.user)
-        log_request(r, mutual::LogLevel::warn, "MUT01804",
-                    "user \"" + text(ap_escape_logitem(r->pool, result.user.c_str())) + "\" locked out for " +
-                        std::to_string(limits.user_failures.seconds) + " s after " +
-                        std::to_string(limits.user_failures.count) +
-                        " failed verifications: its key exchanges get 429");
-    if (locked.client)
-        log_request(r, mutual::LogLevel::warn, "MUT01807",
-                    "client " + client + " locked out for " + std::to_string(limits.client_failures.seconds) +
-                        " s after " + std::to_string(limits.client_failures.count) +
-                        " failed verifications: its key exchanges get 429");
+    if (module_state->guard == nullptr) return;
+    module_state->guard->count(throttle_policy(d), policy.partition, result, client_address(r),
+                               apr_time_as_msec(apr_time_now()));
 }
 
 int check_authn(request_rec* r) noexcept {
@@ -2436,32 +2364,9 @@ int check_authn(request_rec* r) noexcept {
 
 // ---- mutual-status and mod_status ------------------------------------------
 
-mutual::MetricsSnapshot metrics_snapshot() {
-    mutual::MetricsSnapshot m;
-    if (module_state == nullptr || module_state->counters == nullptr) return m;
-    const mutual::MetricCounters& c = *module_state->counters;
-    const auto& all = mutual::all_algorithms();
-    for (std::size_t i = 0; i < all.size() && i < mutual::max_metric_algorithms; ++i) {
-        std::string name;
-        name.append(all[i]->name());
-        m.key_exchanges.emplace_back(std::move(name), c.key_exchanges[i].load(std::memory_order_relaxed));
-    }
-    m.success = c.verifications_success.load(std::memory_order_relaxed);
-    m.failure = c.verifications_failure.load(std::memory_order_relaxed);
-    m.stale = c.verifications_stale.load(std::memory_order_relaxed);
-    m.throttled = c.throttled.load(std::memory_order_relaxed);
-    m.store_errors = c.store_errors.load(std::memory_order_relaxed);
-    if (module_state->server != nullptr) {
-        const mutual::TableStatistics t = module_state->server->store().statistics();
-        m.key_exchanging = t.key_exchanging;
-        m.authenticated = t.authenticated;
-        m.capacity = t.slots;
-        m.evictions = t.evicted_expired + t.evicted_rejected + t.evicted_quota +
-                      t.evicted_authenticated + t.evicted_key_exchanging;
-    }
-    if (module_state->throttle != nullptr)
-        m.locked_out = module_state->throttle->statistics(apr_time_as_msec(apr_time_now())).locked;
-    return m;
+// The session store whose gauges the pages show (none before startup).
+const mutual::SessionStore* shown_store() noexcept {
+    return module_state != nullptr && module_state->server != nullptr ? &module_state->server->store() : nullptr;
 }
 
 // SetHandler mutual-status: Prometheus text format 0.0.4.
@@ -2470,7 +2375,8 @@ int status_handler(request_rec* r) noexcept {
     try {
         r->allowed = AP_METHOD_BIT << M_GET;
         if (r->method_number != M_GET) return HTTP_METHOD_NOT_ALLOWED;
-        const std::string body = mutual::prometheus_text(metrics_snapshot());
+        if (module_state == nullptr || module_state->guard == nullptr) return HTTP_SERVICE_UNAVAILABLE;
+        const std::string body = module_state->guard->prometheus(shown_store(), apr_time_as_msec(apr_time_now()));
         ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
         apr_table_setn(r->headers_out, "Cache-Control", "no-store");
         if (!r->header_only) ap_rwrite(body.data(), static_cast<int>(body.size()), r);
@@ -2484,30 +2390,17 @@ int status_handler(request_rec* r) noexcept {
 // mod_status: the same figures on /server-status (a table) and ?auto.
 int status_hook(request_rec* r, int flags) noexcept {
     try {
-        const mutual::MetricsSnapshot m = metrics_snapshot();
+        if (module_state == nullptr || module_state->guard == nullptr) return OK;
+        const std::int64_t now_ms = apr_time_as_msec(apr_time_now());
         if (flags & AP_STATUS_SHORT) {
-            const std::string lines = mutual::status_auto_text(m);
+            const std::string lines = module_state->guard->status_auto(shown_store(), now_ms);
             ap_rwrite(lines.data(), static_cast<int>(lines.size()), r);
             return OK;
         }
         ap_rputs("<hr /><h2>mod_auth_mutual</h2>\n<table border=\"0\">\n", r);
-        auto row = [r](const char* name, apr_uint64_t value) {
-            ap_rprintf(r, "<tr><td>%s</td><td>%" APR_UINT64_T_FMT "</td></tr>\n", name, value);
-        };
-        for (const auto& kex : m.key_exchanges)
-            if (kex.second != 0)
-                ap_rprintf(r, "<tr><td>key exchanges, %s</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
-                           ap_escape_html(r->pool, kex.first.c_str()), static_cast<apr_uint64_t>(kex.second));
-        row("verifications, success", m.success);
-        row("verifications, failure", m.failure);
-        row("verifications, stale", m.stale);
-        row("throttled (429)", m.throttled);
-        row("sessions key-exchanging", m.key_exchanging);
-        row("sessions authenticated", m.authenticated);
-        row("session capacity", m.capacity);
-        row("evictions", m.evictions);
-        row("store errors", m.store_errors);
-        row("lock-outs now", m.locked_out);
+        for (const auto& row : module_state->guard->status_rows(shown_store(), now_ms))
+            ap_rprintf(r, "<tr><td>%s</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
+                       ap_escape_html(r->pool, row.first.c_str()), static_cast<apr_uint64_t>(row.second));
         ap_rputs("</table>\n", r);
         return OK;
     } catch (...) {
