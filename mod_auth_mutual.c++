@@ -686,12 +686,9 @@ const char* set_username(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     auto* d = static_cast<DirConfig*>(conf);
     try {
         std::string prepared;
-        const mutual::PrepError e = mutual::prepare_username(arg, prepared);
-        if (e != mutual::PrepError::none)
-            return apr_psprintf(cmd->pool, "AuthMutualUsername \"%s\": not a valid user name (%s)", arg,
-                                mutual::prep_error_name(e));
-        if (prepared.size() > mutual::max_user_length)
-            return "AuthMutualUsername: longer than 256 octets";
+        const std::string problem = mutual::check_configured_username(arg, prepared);
+        if (!problem.empty())
+            return apr_psprintf(cmd->pool, "AuthMutualUsername \"%s\": %s", arg, problem.c_str());
         d->username = apr_pstrmemdup(cmd->pool, prepared.data(), prepared.size());
     } catch (...) {
         return "AuthMutualUsername: out of memory";
