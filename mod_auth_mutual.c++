@@ -212,7 +212,6 @@ struct ConnectionState {
 // ---- process state (lives in pconf; reset by a pconf cleanup) ------------
 
 struct ModuleState {
-    mutual::ProcessSharedLocks* locks = nullptr;
     mutual::Server* server = nullptr;
     mutual::RedisSessionStore* redis = nullptr;   // AuthMutualSessionStore redis://
     mutual::RequestGuard* guard = nullptr;  // throttle and mutual-status counters
@@ -223,9 +222,9 @@ struct ModuleState {
 ModuleState* module_state = nullptr;
 server_rec* main_server = nullptr;
 // Algorithms named by AuthMutualAlgorithms in the server configuration and
-// the default one (bit i = all_algorithms()[i]), collected by check_config;
+// the default one, collected by check_config (in pconf, made by pre_config);
 // they size the session-table slots.
-unsigned used_algorithms = 0;
+mutual::ServerOptions* used_algorithms = nullptr;
 // The request being processed by this thread, for the core's log sink.
 thread_local request_rec* current_request = nullptr;
 
@@ -494,16 +493,13 @@ const char* set_dbd_query(cmd_parms* cmd, void* conf, const char* arg) noexcept 
 // an inherited list.
 const char* add_algorithm(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     auto* d = static_cast<DirConfig*>(conf);
-    const Algorithm* algorithm = mutual::find_algorithm(arg);
-    if (algorithm == nullptr) {
-        const char* known = "";
-        for (const Algorithm* a : mutual::all_algorithms()) {
-            const std::string_view name = a->name();
-            known = apr_psprintf(cmd->pool, "%s%s%.*s", known, *known ? ", " : "",
-                                 static_cast<int>(name.size()), name.data());
-        }
-        return apr_psprintf(cmd->pool, "AuthMutualAlgorithms: unknown algorithm \"%s\" (known: %s)",
-                            arg, known);
+    const Algorithm* algorithm = nullptr;
+    try {
+        std::string problem;
+        algorithm = mutual::find_algorithm(arg, problem);
+        if (algorithm == nullptr) return apr_pstrcat(cmd->pool, "AuthMutualAlgorithms: ", problem.c_str(), nullptr);
+    } catch (...) {
+        return "AuthMutualAlgorithms: out of memory";
     }
     // A new directive line (not the continuation of the same one) starts a new list.
     if (!d->algorithms_set || d->algorithms == nullptr ||
@@ -865,11 +861,14 @@ const command_rec directives[] = {
 // ---- startup -------------------------------------------------------------------
 
 int pre_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*) noexcept {
-    used_algorithms = 0;
     dbd_acquire_fn = nullptr;
     dbd_prepare_fn = nullptr;
-    if (const Algorithm* a = mutual::find_algorithm(default_algorithm))
-        if (auto index = mutual::algorithm_index(*a)) used_algorithms |= 1u << *index;
+    try {
+        used_algorithms = pool_new<mutual::ServerOptions>(pconf);
+        used_algorithms->use_algorithm(default_algorithm);
+    } catch (...) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     const apr_status_t rv = ap_mutex_register(pconf, mutex_type, nullptr, APR_LOCK_DEFAULT, 0);
     return rv == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
 }
@@ -1128,14 +1127,13 @@ bool check_directives(const ap_directive_t* node, apr_pool_t* ptemp, server_rec*
 // Every algorithm AuthMutualAlgorithms names in the server configuration
 // (.htaccess files are parsed by the children, after the table exists: an
 // algorithm only they name must fit the slots, else MUT01111).
-void collect_algorithms(const ap_directive_t* node, apr_pool_t* ptemp) noexcept {
+void collect_algorithms(const ap_directive_t* node, apr_pool_t* ptemp) {
     for (const ap_directive_t* d = node; d != nullptr; d = d->next) {
         if (directive_is(d, "AuthMutualAlgorithms")) {
             const char* args = d->args ? d->args : "";
             while (*args) {
                 const char* name = ap_getword_conf(ptemp, &args);
-                if (const Algorithm* a = mutual::find_algorithm(name))
-                    if (auto index = mutual::algorithm_index(*a)) used_algorithms |= 1u << *index;
+                used_algorithms->use_algorithm(name);
             }
         }
         if (d->first_child != nullptr) collect_algorithms(d->first_child, ptemp);
@@ -1188,18 +1186,11 @@ int fail_startup(server_rec* s, apr_status_t status, const char* tag, const char
 // pool points into this module's code, which is unloaded at every restart.
 struct RetainedTable {
     apr_shm_t* shm;
-    void* memory;
-    apr_size_t usable;
-    mutual::TableGeometry geometry;
-    void* locks;        // ProcessSharedLocks memory, before the table
-    unsigned lock_count;
+    void* memory;       // Server::format_shared: [stripe mutexes][table]
+    apr_size_t size;
+    mutual::ServerPlan plan;
     mutual::HashKey key;
 };
-
-bool same_geometry(const mutual::TableGeometry& a, const mutual::TableGeometry& b) noexcept {
-    return a.slots == b.slots && a.stripes == b.stripes &&
-           a.max_key_exchanges == b.max_key_exchanges && a.key_capacity == b.key_capacity;
-}
 
 // Anonymous shared memory, or a named segment in the runtime directory where
 // the platform has no anonymous one.
@@ -1218,12 +1209,11 @@ apr_status_t create_shared_memory(apr_shm_t** shm, apr_size_t bytes, const char*
 // of the module, whose table format differs).
 RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* s,
                               bool discard = false) {
-    const mutual::TableGeometry geometry = mutual::Server::geometry(options);
-    const mutual::TableLayout layout = mutual::Server::layout(options);
+    const mutual::ServerPlan plan = mutual::Server::plan(options);
     const char* name = "mod_auth_mutual.table";
     auto* retained = static_cast<RetainedTable*>(ap_retained_data_get(name));
     if (!discard && retained != nullptr && retained->shm != nullptr &&
-        same_geometry(retained->geometry, geometry)) {
+        plan.same_table(retained->plan)) {
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                      "MUT01022: keeping the session table of the previous generation");
         return retained;
@@ -1242,9 +1232,7 @@ RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* 
                      "MUT01404: the session table geometry changed: the previous table and its "
                      "sessions are discarded (its memory is freed when its last child exits)");
     }
-    // [stripe mutexes][table], both 64-byte aligned.
-    const apr_size_t lock_bytes = mutual::ProcessSharedLocks::bytes_needed(layout.stripes);
-    const apr_size_t bytes = lock_bytes + static_cast<apr_size_t>(layout.total_bytes) + 64;
+    const apr_size_t bytes = plan.shared_bytes;
     apr_shm_t* shm = nullptr;
     const apr_status_t rv = create_shared_memory(&shm, bytes, name, pool);
     if (rv != APR_SUCCESS) {
@@ -1253,27 +1241,18 @@ RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* 
                                 " bytes)", bytes));
         return nullptr;
     }
-    auto base = reinterpret_cast<std::uintptr_t>(apr_shm_baseaddr_get(shm));
-    void* locks = reinterpret_cast<void*>((base + 63) & ~std::uintptr_t(63));
-    void* aligned = static_cast<char*>(locks) + lock_bytes;
-    const apr_size_t usable = bytes - lock_bytes - ((base + 63) / 64 * 64 - base);
-    if (!mutual::Server::format(aligned, usable, options)) {
-        log_server(s, APLOG_CRIT, 0, "MUT01500", "cannot format the session table");
+    void* memory = apr_shm_baseaddr_get(shm);
+    if (!mutual::Server::format_shared(memory, bytes, options)) {
+        log_server(s, APLOG_CRIT, 0, "MUT01500", "cannot format the session table or create its mutexes");
         return nullptr;
     }
-    if (!mutual::ProcessSharedLocks::format(locks, layout.stripes)) {
-        log_server(s, APLOG_CRIT, 0, "MUT01006", "cannot create the session table mutexes");
-        return nullptr;
-    }
-    retained->locks = locks;
-    retained->lock_count = layout.stripes;
     if (RAND_bytes(retained->key.bytes, sizeof retained->key.bytes) != 1) {
         log_server(s, APLOG_CRIT, 0, "MUT01007", "the random number generator failed (server secret)");
         return nullptr;
     }
-    retained->memory = aligned;
-    retained->usable = usable;
-    retained->geometry = geometry;
+    retained->memory = memory;
+    retained->size = bytes;
+    retained->plan = plan;
     retained->shm = shm;  // last: marks the record complete
     return retained;
 }
@@ -1324,7 +1303,8 @@ RetainedThrottle* retained_throttle(server_rec* s) {
 // Says how much shared memory the session table takes, before creating it
 // (a large table takes a while to format), and warns when that is more than
 // an eighth of the machine's memory.
-void announce_table_size(server_rec* s, const mutual::TableLayout& layout) noexcept {
+void announce_table_size(server_rec* s, const mutual::ServerPlan& plan) noexcept {
+    const auto& layout = plan.layout;
     constexpr double mib = 1024.0 * 1024.0;
     const double bytes = static_cast<double>(layout.total_bytes);
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
@@ -1370,7 +1350,7 @@ int start_with_redis(apr_pool_t* pconf, server_rec* s, const ServerConfig& sc) {
     mutual::ServerOptions table_options;
     table_options.table_slots = sc.table_size;
     table_options.max_key_exchanges = sc.max_key_exchanges_set ? sc.max_key_exchanges : 0;
-    options.max_key_exchanges = mutual::Server::geometry(table_options).max_key_exchanges;
+    options.max_key_exchanges = mutual::Server::plan(table_options).geometry.max_key_exchanges;
     mutual::Secret key;
     if (sc.store_key_file == nullptr || !mutual::read_store_key(sc.store_key_file, key, error))
         return fail_startup(s, 0, "MUT02102",
@@ -1410,7 +1390,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
 
         auto* sc = static_cast<ServerConfig*>(ap_get_module_config(s->module_config, &auth_mutual_module));
         if (sc->store_url != nullptr) return start_with_redis(pconf, s, *sc);
-        mutual::ServerOptions options;
+        mutual::ServerOptions options = *used_algorithms;
         options.table_slots = sc->table_size;
         options.stripes = max_stripes;
         options.max_key_exchanges = sc->max_key_exchanges_set ? sc->max_key_exchanges : 0;
@@ -1420,21 +1400,17 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
                        "using the table size");
             options.max_key_exchanges = options.table_slots;
         }
-        const auto& all = mutual::all_algorithms();
-        for (std::size_t i = 0; i < all.size(); ++i)
-            if (used_algorithms & (1u << i)) options.algorithms.push_back(all[i]);
-        const mutual::TableLayout layout = mutual::Server::layout(options);
-        if (layout.slots == 0)
+        const mutual::ServerPlan plan = mutual::Server::plan(options);
+        if (!plan.usable())
             return fail_startup(s, 0, "MUT01003", "session table geometry is unusable");
-        announce_table_size(s, layout);
+        announce_table_size(s, plan);
+        const auto& layout = plan.layout;
 
         auto* state = pool_new<ModuleState>(pconf);
         RetainedTable* retained = retained_table(options, s);
         if (retained == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged by retained_table
-        state->locks = pool_new<mutual::ProcessSharedLocks>(pconf, retained->locks, retained->lock_count);
-        state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->usable,
-                                                 *state->locks, retained->key);
-        if (!state->server->table().valid()) {
+        state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->size, options, retained->key);
+        if (!state->server->table_valid()) {
             // A graceful restart into a new module version whose table
             // format changed (the kept table's header does not match).
             log_server(s, APLOG_INFO, 0, "MUT01607",
@@ -1442,9 +1418,8 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
                        "starting a new one");
             retained = retained_table(options, s, true);
             if (retained == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged by retained_table
-            state->locks = pool_new<mutual::ProcessSharedLocks>(pconf, retained->locks, retained->lock_count);
-            state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->usable,
-                                                     *state->locks, retained->key);
+            state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->size, options,
+                                                     retained->key);
         }
         if (!state->server->valid())
             return fail_startup(s, 0, "MUT01005",

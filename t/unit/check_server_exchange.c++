@@ -927,6 +927,44 @@ START_TEST(tls_server_end_point_binding) {
 }
 END_TEST
 
+// The module's start: one plan, the locks and the table in one block of
+// memory of any alignment, algorithms collected by name.
+START_TEST(shared_plan_formats_and_attaches) {
+    ServerOptions o;
+    o.table_slots = 64;
+    o.stripes = 4;
+    o.use_algorithm("ISO-KAM3-EC-P256-SHA256");
+    o.use_algorithm("iso-kam3-ec-p256-sha256");
+    o.use_algorithm("no-such-algorithm");
+    ck_assert_uint_eq(o.algorithms.size(), 1);
+    const ServerPlan plan = mutual::Server::plan(o);
+    ck_assert(plan.usable());
+    ck_assert_uint_eq(plan.layout.stripes, 4);
+    ck_assert_uint_eq(plan.geometry.max_key_exchanges, 32);
+    ck_assert_uint_ge(plan.shared_bytes, mutual::Server::bytes_needed(o) + ProcessSharedLocks::bytes_needed(4));
+    ServerOptions bigger = o;
+    bigger.use_algorithm("iso-kam3-dl-4096-sha512");
+    ck_assert(!mutual::Server::plan(bigger).same_table(plan));
+    ck_assert(mutual::Server::plan(o).same_table(plan));
+    ServerOptions none;
+    none.table_slots = 64;
+    ck_assert(!mutual::Server::plan(none).usable());
+
+    std::vector<unsigned char> memory(plan.shared_bytes + 1);
+    void* unaligned = memory.data() + 1;
+    ck_assert(!mutual::Server::format_shared(unaligned, plan.shared_bytes - 1, o));
+    ck_assert(mutual::Server::format_shared(unaligned, plan.shared_bytes, o));
+    HashKey key{};
+    mutual::Server server(unaligned, plan.shared_bytes, o, key);
+    ck_assert(server.valid());
+    ck_assert(server.table_valid());
+    ck_assert_uint_eq(server.store().statistics().slots, 64);
+    mutual::Server too_small(unaligned, plan.shared_bytes - 1, o, key);
+    ck_assert(!too_small.valid());
+    ck_assert(!too_small.table_valid());
+}
+END_TEST
+
 START_TEST(fake_verifiers_cover_every_algorithm) {
     FakeVerifiers f;
     ck_assert(f.generate());
@@ -970,6 +1008,7 @@ int main() {
     tcase_add_test(tc, scope_and_vh_syntax);
     tcase_add_test(tc, tls_server_end_point_binding);
     tcase_add_test(tc, fake_verifiers_cover_every_algorithm);
+    tcase_add_test(tc, shared_plan_formats_and_attaches);
     suite_add_tcase(s, tc);
     SRunner* sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
