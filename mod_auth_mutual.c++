@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <optional>
 #include <string>
@@ -67,7 +68,7 @@
 #include "authentication_control.h"
 #include "encoding.h"
 #include "log.h"
-#include "server/redis_session_store.h"
+#include "server/store_setup.h"
 #include "server/request_guard.h"
 #include "server/server.h"
 #include "string_prep.h"
@@ -213,7 +214,7 @@ struct ConnectionState {
 
 struct ModuleState {
     mutual::Server* server = nullptr;
-    mutual::RedisSessionStore* redis = nullptr;   // AuthMutualSessionStore redis://
+    std::unique_ptr<mutual::RedisSessionStore> redis;   // AuthMutualSessionStore redis://
     mutual::RequestGuard* guard = nullptr;  // throttle and mutual-status counters
     // Verifier records, per child process (created before the fork).
     mutual::VerifierRecordCache* records = nullptr;
@@ -714,8 +715,6 @@ const char* set_max_key_exchanges(cmd_parms* cmd, void*, const char* arg) noexce
 }
 
 // ---- the session store (AuthMutualSessionStore*, server config only) ----------
-constexpr unsigned default_store_timeout_ms = 500;
-
 ServerConfig* server_config_of(cmd_parms* cmd) noexcept {
     return static_cast<ServerConfig*>(ap_get_module_config(cmd->server->module_config, &auth_mutual_module));
 }
@@ -728,9 +727,8 @@ const char* set_session_store(cmd_parms* cmd, void*, const char* arg) noexcept {
             s->store_url = nullptr;
             return nullptr;
         }
-        mutual::RedisStoreOptions options;
-        std::string error;
-        if (!mutual::parse_redis_url(arg, options, error))
+        const std::string error = mutual::check_redis_store_url(arg);
+        if (!error.empty())
             return apr_psprintf(cmd->pool, "AuthMutualSessionStore: %s (expected shm or "
                                 "redis://[[user]:password@]host[:port][/db])", error.c_str());
         s->store_url = apr_pstrdup(cmd->pool, arg);
@@ -1342,24 +1340,14 @@ int attach_process_state(apr_pool_t* pconf, server_rec* s, ModuleState& state) {
 // made); an unreachable Redis does not stop httpd from starting: requests
 // needing it get 503 until it answers.
 int start_with_redis(apr_pool_t* pconf, server_rec* s, const ServerConfig& sc) {
-    mutual::RedisStoreOptions options;
-    std::string error;
-    if (!mutual::parse_redis_url(sc.store_url, options, error))
-        return fail_startup(s, 0, "MUT02101", apr_pstrcat(pconf, "AuthMutualSessionStore: ", error.c_str(), nullptr));
-    options.timeout_ms = sc.store_timeout_ms != 0 ? sc.store_timeout_ms : default_store_timeout_ms;
     mutual::ServerOptions table_options;
     table_options.table_slots = sc.table_size;
     table_options.max_key_exchanges = sc.max_key_exchanges_set ? sc.max_key_exchanges : 0;
-    options.max_key_exchanges = mutual::Server::plan(table_options).geometry.max_key_exchanges;
-    mutual::Secret key;
-    if (sc.store_key_file == nullptr || !mutual::read_store_key(sc.store_key_file, key, error))
-        return fail_startup(s, 0, "MUT02102",
-                            apr_pstrcat(pconf, "AuthMutualSessionStoreKey: ",
-                                        sc.store_key_file ? error.c_str() : "missing", nullptr));
+    mutual::RedisStoreSetup setup =
+        mutual::make_redis_store(sc.store_url, sc.store_key_file, sc.store_timeout_ms, table_options);
+    if (setup.store == nullptr) return fail_startup(s, 0, setup.tag, setup.problem.c_str());
     auto* state = pool_new<ModuleState>(pconf);
-    state->redis = pool_new<mutual::RedisSessionStore>(pconf, options, mutual::ByteView(key));
-    if (!state->redis->valid())
-        return fail_startup(s, 0, "MUT02103", "cannot derive the session store keys (OpenSSL HKDF, AES-256-GCM)");
+    state->redis = std::move(setup.store);
     state->server = pool_new<mutual::Server>(pconf, *state->redis);
     if (!state->server->valid())
         return fail_startup(s, 0, "MUT02104", "cannot draw the fake-session verifiers");
@@ -1370,8 +1358,7 @@ int start_with_redis(apr_pool_t* pconf, server_rec* s, const ServerConfig& sc) {
     state->redis->reset_connections();
     module_state = state;
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
-                 "MUT02105: sessions in Redis at %s (timeout %u ms, at most %u pending key exchanges)%s",
-                 mutual::redis_url_for_log(options).c_str(), options.timeout_ms, options.max_key_exchanges,
+                 "MUT02105: sessions in Redis %s%s", setup.summary.c_str(),
                  reachable ? "" : "; not reachable yet");
     return OK;
 }
