@@ -2185,7 +2185,7 @@ int check_authn(request_rec* r) noexcept {
             return headers.status;
         }
 
-        if (d->optional && !proxy_request(r) && (authorization == nullptr || !mutual::is_mutual_authorization(authorization)))
+        if (d->optional && !proxy_request(r) && (authorization == nullptr || !mutual::ParsedAuthorization::is_mutual(authorization)))
             return serve_anonymously(r, policy);
 
         if (authorization != nullptr && d->host == nullptr && r->main == nullptr && r->prev == nullptr &&
@@ -2239,21 +2239,19 @@ int check_authn(request_rec* r) noexcept {
         if (authorization == nullptr) {
             result = module_state->server->handle(policy, verifiers, std::nullopt, now, level);
         } else {
-            mutual::MutualCredentials credentials;
-            const mutual::HeaderError error = mutual::parse_mutual_credentials(authorization, credentials);
+            const mutual::ParsedAuthorization parsed(authorization);
             // A key exchange belongs to the request the client sent: a
             // subrequest (mod_rewrite LA-U, mod_include) that sees a
             // req-KEX-C1 would create a session nobody receives.
-            if (r->main != nullptr && error == mutual::HeaderError::none &&
-                credentials.kind == mutual::RequestKind::kex_c1) {
+            if (r->main != nullptr && parsed.is_key_exchange()) {
                 log_request(r, mutual::LogLevel::debug, "MUT01403",
                             "req-KEX-C1 in a subrequest for " + text(r->uri ? r->uri : "?") +
                                 ": left to the main request");
                 return headers.status;
             }
-            if (error == mutual::HeaderError::none && credentials.kind == mutual::RequestKind::kex_c1)
-                if (const int refused = throttle_key_exchange(r, d, policy, credentials.user)) return refused;
-            result = module_state->server->handle(policy, verifiers, error, credentials, now, level);
+            if (parsed.is_key_exchange())
+                if (const int refused = throttle_key_exchange(r, d, policy, parsed.user())) return refused;
+            result = module_state->server->handle(policy, verifiers, parsed, now, level);
         }
         log_request(r, result.log_level, result.log_tag, result.log_message);
         count_outcome(r, d, policy, result);

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "algorithm.h"
+#include "authentication_control.h"
 
 namespace mutual {
 
@@ -41,6 +42,14 @@ Server::Server(void* memory, std::size_t size, StripeLocks& locks, const HashKey
 Server::Server(SessionStore& store) : store_(&store) { valid_ = fakes_.generate(); }
 
 Server::~Server() = default;
+
+ParsedAuthorization::ParsedAuthorization(std::string_view authorization) {
+    error_ = parse_mutual_credentials(authorization, credentials_);   // credentials_ exists by now
+}
+
+bool ParsedAuthorization::is_mutual(std::string_view authorization) noexcept {
+    return is_mutual_authorization(authorization);
+}
 
 void ServerOptions::use_algorithm(std::string_view name) {
     const Algorithm* a = find_algorithm(name);
@@ -112,10 +121,10 @@ ExchangeResult Server::handle(const LocationPolicy& policy, const VerifierSource
 }
 
 ExchangeResult Server::handle(const LocationPolicy& policy, const VerifierSource* verifiers,
-                              HeaderError error, const MutualCredentials& credentials,
-                              std::int64_t now, LogLevel log_level) noexcept {
+                              const ParsedAuthorization& authorization, std::int64_t now,
+                              LogLevel log_level) noexcept {
     ExchangeContext context{*store_, verifiers, fakes_, now, log_level};
-    return process_credentials(policy, error, credentials, context);
+    return process_credentials(policy, authorization.error_, authorization.credentials_, context);
 }
 
 }  // namespace mutual

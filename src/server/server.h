@@ -58,6 +58,27 @@ struct ServerPlan {
     bool same_table(const ServerPlan& other) const noexcept;
 };
 
+// The Authorization header of one request, parsed once: what the glue
+// needs before the decision (a req-KEX-C1 is kept out of subrequests and
+// throttled by its user name) and what Server::handle decides from.
+class ParsedAuthorization {
+public:
+    explicit ParsedAuthorization(std::string_view authorization);
+    // A well-formed req-KEX-C1; user() is its user name.
+    bool is_key_exchange() const noexcept {
+        return error_ == HeaderError::none && credentials_.kind == RequestKind::kex_c1;
+    }
+    const std::string& user() const noexcept { return credentials_.user; }
+    // Whether a header value is Mutual credentials at all (RFC 8053
+    // optional authentication serves a request without them anonymously).
+    static bool is_mutual(std::string_view authorization) noexcept;
+
+private:
+    friend class Server;
+    HeaderError error_ = HeaderError::none;
+    MutualCredentials credentials_;
+};
+
 class Server {
 public:
     // The table geometry for these options (slots == 0: unusable).
@@ -93,10 +114,10 @@ public:
     ExchangeResult handle(const LocationPolicy& policy, const VerifierSource* verifiers,
                           std::optional<std::string_view> authorization, std::int64_t now,
                           LogLevel log_level = LogLevel::debug) noexcept;
-    // The same from parsed credentials (error != none: the parse failed).
+    // The same from a parsed header.
     ExchangeResult handle(const LocationPolicy& policy, const VerifierSource* verifiers,
-                          HeaderError error, const MutualCredentials& credentials,
-                          std::int64_t now, LogLevel log_level = LogLevel::debug) noexcept;
+                          const ParsedAuthorization& authorization, std::int64_t now,
+                          LogLevel log_level = LogLevel::debug) noexcept;
 
     SessionStore& store() noexcept { return *store_; }
     const SessionStore& store() const noexcept { return *store_; }

@@ -927,6 +927,26 @@ START_TEST(tls_server_end_point_binding) {
 }
 END_TEST
 
+// The glue parses the header once: what it asks before the decision, and
+// the decision from the parsed header.
+START_TEST(parsed_authorization_is_what_handle_decides_from) {
+    TestServer s;
+    s.add_user("alice", "pw");
+    ClientSession c;
+    const std::string header = kex_c1_header(c, p256(), "alice", "pw");
+    const ParsedAuthorization parsed(header);
+    ck_assert(parsed.is_key_exchange());
+    ck_assert(parsed.user() == "alice");
+    ck_assert(ParsedAuthorization::is_mutual(header));
+    ck_assert(!ParsedAuthorization::is_mutual("Basic YWxpY2U6cHc="));
+    ck_assert(!ParsedAuthorization("Basic YWxpY2U6cHc=").is_key_exchange());
+    ck_assert(!ParsedAuthorization("Mutual user=").is_key_exchange());
+    const ExchangeResult result = s.server->handle(s.policy, &s.source, parsed, s.now);
+    ck_assert(result.outcome == ExchangeOutcome::kex_s1);
+    read_kex_s1(c, result);
+}
+END_TEST
+
 // The module's start: one plan, the locks and the table in one block of
 // memory of any alignment, algorithms collected by name.
 START_TEST(shared_plan_formats_and_attaches) {
@@ -1009,6 +1029,7 @@ int main() {
     tcase_add_test(tc, tls_server_end_point_binding);
     tcase_add_test(tc, fake_verifiers_cover_every_algorithm);
     tcase_add_test(tc, shared_plan_formats_and_attaches);
+    tcase_add_test(tc, parsed_authorization_is_what_handle_decides_from);
     suite_add_tcase(s, tc);
     SRunner* sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
