@@ -70,6 +70,7 @@
 #include "log.h"
 #include "server/store_setup.h"
 #include "server/request_guard.h"
+#include "server/location_verifiers.h"
 #include "server/server.h"
 #include "string_prep.h"
 #include "verifier_file.h"
@@ -1623,47 +1624,36 @@ class RequestVerifiers {
 public:
     RequestVerifiers(request_rec* r, const DirConfig* d, const mutual::LocationPolicy& policy,
                      std::int64_t now)
-        : dbm_(d->user_file, d->dbm_type, policy.auth_scope, policy.realm, module_state->records),
-          query_(r, d->dbd_query),
-          sql_(query_, lists_dbd(d) ? dbd_cache_name(r, d) : std::string(),
-               lists_dbd(d) ? dbd_where(d) : std::string(), policy.auth_scope, policy.realm,
-               module_state->records, now, mutual::database_record_age(policy.recheck_interval)) {
-        if (d->providers.count == 0) {
-            source_ = d->user_file ? &dbm_ : nullptr;
-            return;
-        }
+        : query_(r, d->dbd_query),
+          sources_(settings(r, d, query_, policy), policy.auth_scope, policy.realm, module_state->records, now) {
         for (unsigned i = 0; i < d->providers.count; ++i) {
             if (d->providers.list[i] == Provider::dbm)
-                chain_.add(&dbm_, d->user_file ? nullptr : "AuthMutualProvider dbm without AuthMutualUserFile");
+                sources_.add_dbm();
             else
-                chain_.add(&sql_, d->dbd_query.label ? nullptr
-                                                     : "AuthMutualProvider dbd without AuthMutualDBDUserQuery");
+                sources_.add_database();
         }
-        source_ = &chain_;
     }
-    const mutual::VerifierSource* get() const noexcept { return source_; }
+    const mutual::VerifierSource* get() const noexcept { return sources_.get(); }
 
 private:
-    static bool lists_dbd(const DirConfig* d) noexcept {
-        for (unsigned i = 0; i < d->providers.count; ++i)
-            if (d->providers.list[i] == Provider::dbd) return true;
-        return false;
+    static mutual::LocationVerifiers::Settings settings(request_rec* r, const DirConfig* d,
+                                                        const DbdRecordQuery& query,
+                                                        const mutual::LocationPolicy& policy) {
+        mutual::LocationVerifiers::Settings s;
+        s.user_file = d->user_file;
+        s.dbm_type = d->dbm_type;
+        if (d->dbd_query.label != nullptr) {
+            s.query = &query;
+            // The cache keeps each server's query apart (its own DBDParams).
+            s.query_cache_name = text(apr_psprintf(r->pool, "%pp %s", static_cast<void*>(r->server),
+                                                   d->dbd_query.label));
+            s.query_text = d->dbd_query.text;
+        }
+        s.recheck_interval = policy.recheck_interval;
+        return s;
     }
-    // The cache keeps each server's query apart (its own DBDParams).
-    static std::string dbd_cache_name(request_rec* r, const DirConfig* d) {
-        return text(apr_psprintf(r->pool, "%pp %s", static_cast<void*>(r->server),
-                                 d->dbd_query.label ? d->dbd_query.label : ""));
-    }
-    static std::string dbd_where(const DirConfig* d) {
-        std::string where;
-        where.append("the database (AuthMutualDBDUserQuery \"").append(text(d->dbd_query.text)).append("\")");
-        return where;
-    }
-    mutual::DbmVerifierSource dbm_;
     DbdRecordQuery query_;
-    mutual::DatabaseVerifierSource sql_;
-    mutual::VerifierChain chain_;
-    const mutual::VerifierSource* source_ = nullptr;
+    mutual::LocationVerifiers sources_;
 };
 
 // The location's policy for this request. false (with tag/message) when the
