@@ -190,7 +190,8 @@ struct Verification {
     const char* authentication_info;
     apr_uint64_t nc;
     apr_int64_t session_created;   // seconds: the session's key exchange
-    const unsigned char* sid;      // session_id_length octets (mutual-logout)
+    const unsigned char* sid;      // the session id (mutual-logout)
+    apr_size_t sid_length;
     const char* b1_inner;          // hex, RFC 8120 §13 (application channel binding)
     const char* b2_inner;          // hex
 };
@@ -1977,20 +1978,6 @@ const char* pool_hex(apr_pool_t* pool, const mutual::Bytes& b) {
     return out;
 }
 
-// The session-table protection space of a verified request's session
-// (session_space), for mutual-logout: from what the verification kept,
-// computed only when a logout needs it.
-std::uint64_t verified_space(const Verification& v) {
-    mutual::LocationPolicy p;
-    p.auth_scope.assign(v.auth_scope);
-    p.realm.assign(v.realm);
-    p.partition.assign(v.partition);
-    p.validation.assign(v.validation);
-    p.origin.assign(v.origin);
-    const Algorithm* a = mutual::find_algorithm(v.algorithm);
-    return a != nullptr ? mutual::session_space(module_state->server->store(), p, *a) : 0;
-}
-
 // SetHandler mutual-logout: a verified request ends its session for good.
 int logout_handler(request_rec* r) noexcept {
     if (r->handler == nullptr || std::strcmp(r->handler, "mutual-logout") != 0) return DECLINED;
@@ -2018,19 +2005,21 @@ int logout_handler(request_rec* r) noexcept {
             if (policy.algorithms.empty() || policy.algorithms.front() == nullptr) return auth_headers(r).status;
             return send_challenges(r, mutual::init_response(policy, "initial"));
         }
-        const mutual::Bytes sid(v->sid, v->sid + mutual::session_id_length);
-        const mutual::SessionStore::EndResult end = module_state->server->store().end(sid, verified_space(*v));
-        if (end == mutual::SessionStore::EndResult::unavailable) {
-            // The session store (Redis) did not answer: the session may live on.
-            log_request(r, mutual::LogLevel::info, "MUT02106",
-                        "logout of user \"" + text(v->user) + "\": 503, the session store is unavailable");
+        mutual::VerifiedSession session;
+        session.algorithm = v->algorithm;
+        session.auth_scope = v->auth_scope;
+        session.realm = v->realm;
+        session.partition = v->partition;
+        session.validation = v->validation;
+        session.origin = v->origin;
+        session.user = v->user;
+        session.sid = {v->sid, v->sid_length};
+        const mutual::LogoutResult logout = module_state->server->logout(session);
+        log_request(r, logout.log_level, logout.log_tag, logout.log_message);
+        if (logout.unavailable) {
             apr_table_setn(r->err_headers_out, "Retry-After", "2");
             return HTTP_SERVICE_UNAVAILABLE;
         }
-        const bool ended = end == mutual::SessionStore::EndResult::ended;
-        log_request(r, mutual::LogLevel::info, "MUT01605",
-                    "user \"" + text(v->user) + "\" logged out: session " + mutual::encode_hex_fixed(sid) +
-                        (ended ? " ended" : " was already gone"));
         set_control(r, mutual::ControlResponse::logout);
         if (d->location_logout != nullptr) {
             apr_table_setn(r->headers_out, "Location", d->location_logout);
@@ -2273,10 +2262,11 @@ int check_authn(request_rec* r) noexcept {
         v->authentication_info = apr_pstrdup(pool, result.authentication_info.c_str());
         v->nc = result.nc;
         v->session_created = result.session_created;
-        if (result.sid.size() == mutual::session_id_length) {
+        if (!result.sid.empty()) {
             auto* sid = static_cast<unsigned char*>(apr_palloc(pool, result.sid.size()));
             std::memcpy(sid, result.sid.data(), result.sid.size());
             v->sid = sid;
+            v->sid_length = result.sid.size();
         }
         v->b1_inner = pool_hex(pool, result.b1_inner);
         v->b2_inner = pool_hex(pool, result.b2_inner);

@@ -79,6 +79,20 @@ private:
     MutualCredentials credentials_;
 };
 
+// What a verification kept of its session, for mutual-logout (views of
+// the caller's memory).
+struct VerifiedSession {
+    std::string_view algorithm, auth_scope, realm, partition, validation, origin, user;
+    ByteView sid;
+};
+
+struct LogoutResult {
+    bool unavailable = false;   // the session store did not answer: the session may live on
+    LogLevel log_level = LogLevel::info;
+    const char* log_tag = "";
+    std::string log_message;
+};
+
 class Server {
 public:
     // The table geometry for these options (slots == 0: unusable).
@@ -118,6 +132,10 @@ public:
     ExchangeResult handle(const LocationPolicy& policy, const VerifierSource* verifiers,
                           const ParsedAuthorization& authorization, std::int64_t now,
                           LogLevel log_level = LogLevel::debug) noexcept;
+
+    // SetHandler mutual-logout: ends the session for good (exactly one log
+    // line in the result). Never throws.
+    LogoutResult logout(const VerifiedSession& session) noexcept;
 
     SessionStore& store() noexcept { return *store_; }
     const SessionStore& store() const noexcept { return *store_; }

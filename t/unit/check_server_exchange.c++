@@ -947,6 +947,37 @@ START_TEST(parsed_authorization_is_what_handle_decides_from) {
 }
 END_TEST
 
+// mutual-logout: the session of a verification ends for good, in the
+// protection space the verification kept.
+START_TEST(logout_ends_the_verified_session) {
+    TestServer s;
+    s.add_user("alice", "pw");
+    ClientSession c = login(s, p256(), "alice", "pw");
+    VerifiedSession v;
+    v.algorithm = p256().name();
+    v.auth_scope = s.policy.auth_scope;
+    v.realm = s.policy.realm;
+    v.partition = s.policy.partition;
+    v.validation = s.policy.validation;
+    v.origin = s.policy.origin;
+    v.user = "alice";
+    v.sid = c.sid;
+    VerifiedSession elsewhere = v;
+    elsewhere.realm = "another realm";
+    LogoutResult r = s.server->logout(elsewhere);
+    ck_assert(!r.unavailable);
+    ck_assert(r.log_message == "user \"alice\" logged out: session " + encode_hex_fixed(c.sid) + " was already gone");
+    expect_verified(c, s.handle(vfy_c_header(c, 2)), 2, "alice");
+    r = s.server->logout(v);
+    ck_assert(!r.unavailable);
+    ck_assert_str_eq(r.log_tag, "MUT01605");
+    ck_assert(r.log_message == "user \"alice\" logged out: session " + encode_hex_fixed(c.sid) + " ended");
+    ck_assert(s.handle(vfy_c_header(c, 3)).outcome != ExchangeOutcome::verified);
+    r = s.server->logout(v);
+    ck_assert(r.log_message.find(" was already gone") != std::string::npos);
+}
+END_TEST
+
 // The module's start: one plan, the locks and the table in one block of
 // memory of any alignment, algorithms collected by name.
 START_TEST(shared_plan_formats_and_attaches) {
@@ -1029,6 +1060,7 @@ int main() {
     tcase_add_test(tc, tls_server_end_point_binding);
     tcase_add_test(tc, fake_verifiers_cover_every_algorithm);
     tcase_add_test(tc, shared_plan_formats_and_attaches);
+    tcase_add_test(tc, logout_ends_the_verified_session);
     tcase_add_test(tc, parsed_authorization_is_what_handle_decides_from);
     suite_add_tcase(s, tc);
     SRunner* sr = srunner_create(s);
