@@ -8,10 +8,13 @@
 
 #include "server/store_setup.h"
 
+#include "test_support.h"  // before check.h (its fail() macro)
+
 // check.h defines a fail() macro: include it after the C++ library headers.
 #include <check.h>
 
 using namespace mutual;
+using namespace mutual::test;
 
 START_TEST(urls_are_checked) {
     ck_assert(check_redis_store_url("redis://127.0.0.1:6390/2").empty());
@@ -53,9 +56,5 @@ int main() {
     tcase_add_test(tc, urls_are_checked);
     tcase_add_test(tc, store_made_from_directive_values);
     suite_add_tcase(s, tc);
-    SRunner* sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(s);
 }
