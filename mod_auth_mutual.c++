@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <optional>
 #include <string>
@@ -68,10 +69,10 @@
 #include "encoding.h"
 #include "log.h"
 #include "protocol_defaults.h"
-#include "server/metrics.h"
-#include "server/redis_session_store.h"
+#include "server/store_setup.h"
+#include "server/request_guard.h"
+#include "server/location_verifiers.h"
 #include "server/server.h"
-#include "server/throttle.h"
 #include "string_prep.h"
 #include "verifier_file.h"
 #include "tls_server_end_point.h"
@@ -193,7 +194,8 @@ struct Verification {
     const char* authentication_info;
     apr_uint64_t nc;
     apr_int64_t session_created;   // seconds: the session's key exchange
-    const unsigned char* sid;      // session_id_length octets (mutual-logout)
+    const unsigned char* sid;      // the session id (mutual-logout)
+    apr_size_t sid_length;
     const char* b1_inner;          // hex, RFC 8120 §13 (application channel binding)
     const char* b2_inner;          // hex
 };
@@ -217,12 +219,9 @@ struct ConnectionState {
 // ---- process state (lives in pconf; reset by a pconf cleanup) ------------
 
 struct ModuleState {
-    mutual::ProcessSharedLocks* locks = nullptr;
     mutual::Server* server = nullptr;
-    mutual::RedisSessionStore* redis = nullptr;   // AuthMutualSessionStore redis://
-    mutual::ProcessSharedLocks* throttle_lock = nullptr;
-    mutual::ThrottleTable* throttle = nullptr;
-    mutual::MetricCounters* counters = nullptr;
+    std::unique_ptr<mutual::RedisSessionStore> redis;   // AuthMutualSessionStore redis://
+    mutual::RequestGuard* guard = nullptr;  // throttle and mutual-status counters
     // Verifier records, per child process (created before the fork).
     mutual::VerifierRecordCache* records = nullptr;
 };
@@ -230,9 +229,9 @@ struct ModuleState {
 ModuleState* module_state = nullptr;
 server_rec* main_server = nullptr;
 // Algorithms named by AuthMutualAlgorithms in the server configuration and
-// the default one (bit i = all_algorithms()[i]), collected by check_config;
+// the default one, collected by check_config (in pconf, made by pre_config);
 // they size the session-table slots.
-unsigned used_algorithms = 0;
+mutual::ServerOptions* used_algorithms = nullptr;
 // The request being processed by this thread, for the core's log sink.
 thread_local request_rec* current_request = nullptr;
 
@@ -606,16 +605,13 @@ const char* set_dbd_query(cmd_parms* cmd, void* conf, const char* arg) noexcept 
 // an inherited list.
 const char* add_algorithm(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     auto* d = static_cast<DirConfig*>(conf);
-    const Algorithm* algorithm = mutual::find_algorithm(arg);
-    if (algorithm == nullptr) {
-        const char* known = "";
-        for (const Algorithm* a : mutual::all_algorithms()) {
-            const std::string_view name = a->name();
-            known = apr_psprintf(cmd->pool, "%s%s%.*s", known, *known ? ", " : "",
-                                 static_cast<int>(name.size()), name.data());
-        }
-        return apr_psprintf(cmd->pool, "AuthMutualAlgorithms: unknown algorithm \"%s\" (known: %s)",
-                            arg, known);
+    const Algorithm* algorithm = nullptr;
+    try {
+        std::string problem;
+        algorithm = mutual::find_algorithm(arg, problem);
+        if (algorithm == nullptr) return apr_pstrcat(cmd->pool, "AuthMutualAlgorithms: ", problem.c_str(), nullptr);
+    } catch (...) {
+        return "AuthMutualAlgorithms: out of memory";
     }
     // A new directive line (not the continuation of the same one) starts a new list.
     if (!d->algorithms_set || d->algorithms == nullptr ||
@@ -683,13 +679,9 @@ const char* set_username(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     auto* d = static_cast<DirConfig*>(conf);
     try {
         std::string prepared;
-        const mutual::PrepError e = mutual::prepare_username(arg, prepared);
-        if (e != mutual::PrepError::none)
-            return apr_psprintf(cmd->pool, "AuthMutualUsername \"%s\": not a valid user name (%s)", arg,
-                                mutual::prep_error_name(e));
-        if (prepared.size() > mutual::max_user_name_length)
-            return apr_psprintf(cmd->pool, "AuthMutualUsername: longer than %" APR_SIZE_T_FMT " octets",
-                                mutual::max_user_name_length);
+        const std::string problem = mutual::check_configured_username(arg, prepared);
+        if (!problem.empty())
+            return apr_psprintf(cmd->pool, "AuthMutualUsername \"%s\": %s", arg, problem.c_str());
         d->username = apr_pstrmemdup(cmd->pool, prepared.data(), prepared.size());
     } catch (...) {
         return "AuthMutualUsername: out of memory";
@@ -699,8 +691,6 @@ const char* set_username(cmd_parms* cmd, void* conf, const char* arg) noexcept {
 }
 
 // ---- the session store (AuthMutualSessionStore*, server config only) ----------
-constexpr unsigned default_store_timeout_ms = 500;
-
 ServerConfig* server_config_of(cmd_parms* cmd) noexcept {
     return static_cast<ServerConfig*>(ap_get_module_config(cmd->server->module_config, &auth_mutual_module));
 }
@@ -713,9 +703,8 @@ const char* set_session_store(cmd_parms* cmd, void*, const char* arg) noexcept {
             s->store_url = nullptr;
             return nullptr;
         }
-        mutual::RedisStoreOptions options;
-        std::string error;
-        if (!mutual::parse_redis_url(arg, options, error))
+        const std::string error = mutual::check_redis_store_url(arg);
+        if (!error.empty())
             return apr_psprintf(cmd->pool, "AuthMutualSessionStore: %s (expected shm or "
                                 "redis://[[user]:password@]host[:port][/db])", error.c_str());
         s->store_url = apr_pstrdup(cmd->pool, arg);
@@ -839,11 +828,14 @@ const command_rec directives[] = {
 // ---- startup -------------------------------------------------------------------
 
 int pre_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*) noexcept {
-    used_algorithms = 0;
     dbd_acquire_fn = nullptr;
     dbd_prepare_fn = nullptr;
-    if (const Algorithm* a = mutual::find_algorithm(default_algorithm))
-        if (auto index = mutual::algorithm_index(*a)) used_algorithms |= 1u << *index;
+    try {
+        used_algorithms = pool_new<mutual::ServerOptions>(pconf);
+        used_algorithms->use_algorithm(default_algorithm);
+    } catch (...) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     const apr_status_t rv = ap_mutex_register(pconf, mutex_type, nullptr, APR_LOCK_DEFAULT, 0);
     return rv == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
 }
@@ -1098,14 +1090,13 @@ bool check_directives(const ap_directive_t* node, apr_pool_t* ptemp, server_rec*
 // Every algorithm AuthMutualAlgorithms names in the server configuration
 // (.htaccess files are parsed by the children, after the table exists: an
 // algorithm only they name must fit the slots, else MUT01111).
-void collect_algorithms(const ap_directive_t* node, apr_pool_t* ptemp) noexcept {
+void collect_algorithms(const ap_directive_t* node, apr_pool_t* ptemp) {
     for (const ap_directive_t* d = node; d != nullptr; d = d->next) {
         if (directive_is(d, "AuthMutualAlgorithms")) {
             const char* args = d->args ? d->args : "";
             while (*args) {
                 const char* name = ap_getword_conf(ptemp, &args);
-                if (const Algorithm* a = mutual::find_algorithm(name))
-                    if (auto index = mutual::algorithm_index(*a)) used_algorithms |= 1u << *index;
+                used_algorithms->use_algorithm(name);
             }
         }
         if (d->first_child != nullptr) collect_algorithms(d->first_child, ptemp);
@@ -1158,18 +1149,11 @@ int fail_startup(server_rec* s, apr_status_t status, const char* tag, const char
 // pool points into this module's code, which is unloaded at every restart.
 struct RetainedTable {
     apr_shm_t* shm;
-    void* memory;
-    apr_size_t usable;
-    mutual::TableGeometry geometry;
-    void* locks;        // ProcessSharedLocks memory, before the table
-    unsigned lock_count;
+    void* memory;       // Server::format_shared: [stripe mutexes][table]
+    apr_size_t size;
+    mutual::ServerPlan plan;
     mutual::HashKey key;
 };
-
-bool same_geometry(const mutual::TableGeometry& a, const mutual::TableGeometry& b) noexcept {
-    return a.slots == b.slots && a.stripes == b.stripes &&
-           a.max_key_exchanges == b.max_key_exchanges && a.key_capacity == b.key_capacity;
-}
 
 // Anonymous shared memory, or a named segment in the runtime directory where
 // the platform has no anonymous one.
@@ -1183,8 +1167,6 @@ apr_status_t create_shared_memory(apr_shm_t** shm, apr_size_t bytes, const char*
     }
     return rv;
 }
-
-constexpr apr_size_t align64(apr_size_t n) noexcept { return (n + 63) & ~apr_size_t(63); }
 
 // The record `name` kept across restarts in the process pool (zeroed when
 // it is new).
@@ -1202,11 +1184,10 @@ T* retained_record(const char* name) noexcept {
 // of the module, whose table format differs).
 RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* s,
                               bool discard = false) {
-    const mutual::TableGeometry geometry = mutual::Server::geometry(options);
-    const mutual::TableLayout layout = mutual::Server::layout(options);
+    const mutual::ServerPlan plan = mutual::Server::plan(options);
     const char* name = "mod_auth_mutual.table";
     auto* retained = retained_record<RetainedTable>(name);
-    if (!discard && retained->shm != nullptr && same_geometry(retained->geometry, geometry)) {
+    if (!discard && retained->shm != nullptr && plan.same_table(retained->plan)) {
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                      "MUT01022: keeping the session table of the previous generation");
         return retained;
@@ -1221,9 +1202,7 @@ RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* 
                      "MUT01404: the session table geometry changed: the previous table and its "
                      "sessions are discarded (its memory is freed when its last child exits)");
     }
-    // [stripe mutexes][table], both 64-byte aligned.
-    const apr_size_t lock_bytes = mutual::ProcessSharedLocks::bytes_needed(layout.stripes);
-    const apr_size_t bytes = lock_bytes + static_cast<apr_size_t>(layout.total_bytes) + 64;
+    const apr_size_t bytes = plan.shared_bytes;
     apr_shm_t* shm = nullptr;
     const apr_status_t rv = create_shared_memory(&shm, bytes, name, pool);
     if (rv != APR_SUCCESS) {
@@ -1232,27 +1211,18 @@ RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* 
                                 " bytes)", bytes));
         return nullptr;
     }
-    const auto base = reinterpret_cast<std::uintptr_t>(apr_shm_baseaddr_get(shm));
-    void* locks = reinterpret_cast<void*>(align64(base));
-    void* aligned = static_cast<char*>(locks) + lock_bytes;
-    const apr_size_t usable = bytes - lock_bytes - (align64(base) - base);
-    if (!mutual::Server::format(aligned, usable, options)) {
-        log_server(s, APLOG_CRIT, 0, "MUT01500", "cannot format the session table");
+    void* memory = apr_shm_baseaddr_get(shm);
+    if (!mutual::Server::format_shared(memory, bytes, options)) {
+        log_server(s, APLOG_CRIT, 0, "MUT01500", "cannot format the session table or create its mutexes");
         return nullptr;
     }
-    if (!mutual::ProcessSharedLocks::format(locks, layout.stripes)) {
-        log_server(s, APLOG_CRIT, 0, "MUT01006", "cannot create the session table mutexes");
-        return nullptr;
-    }
-    retained->locks = locks;
-    retained->lock_count = layout.stripes;
     if (RAND_bytes(retained->key.bytes, sizeof retained->key.bytes) != 1) {
         log_server(s, APLOG_CRIT, 0, "MUT01007", "the random number generator failed (server secret)");
         return nullptr;
     }
-    retained->memory = aligned;
-    retained->usable = usable;
-    retained->geometry = geometry;
+    retained->memory = memory;
+    retained->size = bytes;
+    retained->plan = plan;
     retained->shm = shm;  // last: marks the record complete
     return retained;
 }
@@ -1261,14 +1231,11 @@ RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* 
 // One small segment, created once for the life of the parent and kept in
 // the process pool through ap_retained_data (its geometry never changes), so
 // lock-outs, buckets and the monotonic counters of mutual-status survive
-// every graceful restart: [mutex][MetricCounters][ThrottleTable], each
-// 64-byte aligned.
+// every graceful restart; its layout is the core's (RequestGuard).
 struct RetainedThrottle {
     apr_shm_t* shm;
-    void* lock;
-    void* counters;
-    void* table;
-    apr_size_t table_bytes;
+    void* memory;
+    apr_size_t size;
     mutual::HashKey key;
 };
 
@@ -1277,23 +1244,15 @@ RetainedThrottle* retained_throttle(server_rec* s) {
     auto* retained = retained_record<RetainedThrottle>(name);
     if (retained->shm != nullptr) return retained;
     apr_pool_t* pool = s->process->pool;
-    const apr_size_t lock_bytes = align64(mutual::ProcessSharedLocks::bytes_needed(1));
-    const apr_size_t counter_bytes = align64(sizeof(mutual::MetricCounters));
-    const apr_size_t table_bytes = mutual::ThrottleTable::bytes_needed(mutual::ThrottleTable::default_entries);
-    const apr_size_t bytes = lock_bytes + counter_bytes + table_bytes + 64;
+    const apr_size_t bytes = mutual::RequestGuard::bytes_needed();
     apr_shm_t* shm = nullptr;
     const apr_status_t rv = create_shared_memory(&shm, bytes, name, pool);
     if (rv != APR_SUCCESS) {
         log_server(s, APLOG_CRIT, rv, "MUT01810", "cannot create the throttle counters in shared memory");
         return nullptr;
     }
-    const auto base = reinterpret_cast<std::uintptr_t>(apr_shm_baseaddr_get(shm));
-    char* lock = reinterpret_cast<char*>(align64(base));
-    void* counters = lock + lock_bytes;
-    void* table = lock + lock_bytes + counter_bytes;
-    std::memset(counters, 0, counter_bytes);  // zeroed atomics: all counters 0
-    if (!mutual::ProcessSharedLocks::format(lock, 1) ||
-        !mutual::ThrottleTable::format(table, table_bytes, mutual::ThrottleTable::default_entries)) {
+    void* memory = apr_shm_baseaddr_get(shm);
+    if (!mutual::RequestGuard::format(memory, bytes)) {
         log_server(s, APLOG_CRIT, 0, "MUT01811", "cannot format the throttle counters");
         return nullptr;
     }
@@ -1301,10 +1260,8 @@ RetainedThrottle* retained_throttle(server_rec* s) {
         log_server(s, APLOG_CRIT, 0, "MUT01812", "the random number generator failed (throttle key)");
         return nullptr;
     }
-    retained->lock = lock;
-    retained->counters = counters;
-    retained->table = table;
-    retained->table_bytes = table_bytes;
+    retained->memory = memory;
+    retained->size = bytes;
     retained->shm = shm;  // last: marks the record complete
     return retained;
 }
@@ -1312,7 +1269,8 @@ RetainedThrottle* retained_throttle(server_rec* s) {
 // Says how much shared memory the session table takes, before creating it
 // (a large table takes a while to format), and warns when that is more than
 // an eighth of the machine's memory.
-void announce_table_size(server_rec* s, const mutual::TableLayout& layout) noexcept {
+void announce_table_size(server_rec* s, const mutual::ServerPlan& plan) noexcept {
+    const auto& layout = plan.layout;
     constexpr double mib = 1024.0 * 1024.0;
     const double bytes = static_cast<double>(layout.total_bytes);
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
@@ -1337,12 +1295,9 @@ int attach_process_state(apr_pool_t* pconf, server_rec* s, ModuleState& state) {
     state.records = pool_new<mutual::VerifierRecordCache>(pconf);
     RetainedThrottle* throttle = retained_throttle(s);
     if (throttle == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged
-    state.throttle_lock = pool_new<mutual::ProcessSharedLocks>(pconf, throttle->lock, 1u);
-    state.throttle = pool_new<mutual::ThrottleTable>(pconf, throttle->table, throttle->table_bytes,
-                                                     *state.throttle_lock, throttle->key);
-    if (!state.throttle->valid())
+    state.guard = pool_new<mutual::RequestGuard>(pconf, throttle->memory, throttle->size, throttle->key);
+    if (!state.guard->valid())
         return fail_startup(s, 0, "MUT01813", "cannot attach to the throttle counters");
-    state.counters = static_cast<mutual::MetricCounters*>(throttle->counters);
     return 0;
 }
 
@@ -1353,24 +1308,14 @@ int attach_process_state(apr_pool_t* pconf, server_rec* s, ModuleState& state) {
 // made); an unreachable Redis does not stop httpd from starting: requests
 // needing it get 503 until it answers.
 int start_with_redis(apr_pool_t* pconf, server_rec* s, const ServerConfig& sc) {
-    mutual::RedisStoreOptions options;
-    std::string error;
-    if (!mutual::parse_redis_url(sc.store_url, options, error))
-        return fail_startup(s, 0, "MUT02101", apr_pstrcat(pconf, "AuthMutualSessionStore: ", error.c_str(), nullptr));
-    options.timeout_ms = sc.store_timeout_ms != 0 ? sc.store_timeout_ms : default_store_timeout_ms;
     mutual::ServerOptions table_options;
     table_options.table_slots = sc.table_size;
     table_options.max_key_exchanges = sc.max_key_exchanges_set ? sc.max_key_exchanges : 0;
-    options.max_key_exchanges = mutual::Server::geometry(table_options).max_key_exchanges;
-    mutual::Secret key;
-    if (sc.store_key_file == nullptr || !mutual::read_store_key(sc.store_key_file, key, error))
-        return fail_startup(s, 0, "MUT02102",
-                            apr_pstrcat(pconf, "AuthMutualSessionStoreKey: ",
-                                        sc.store_key_file ? error.c_str() : "missing", nullptr));
+    mutual::RedisStoreSetup setup =
+        mutual::make_redis_store(sc.store_url, sc.store_key_file, sc.store_timeout_ms, table_options);
+    if (setup.store == nullptr) return fail_startup(s, 0, setup.tag, setup.problem.c_str());
     auto* state = pool_new<ModuleState>(pconf);
-    state->redis = pool_new<mutual::RedisSessionStore>(pconf, options, mutual::ByteView(key));
-    if (!state->redis->valid())
-        return fail_startup(s, 0, "MUT02103", "cannot derive the session store keys (OpenSSL HKDF, AES-256-GCM)");
+    state->redis = std::move(setup.store);
     state->server = pool_new<mutual::Server>(pconf, *state->redis);
     if (!state->server->valid())
         return fail_startup(s, 0, "MUT02104", "cannot draw the fake-session verifiers");
@@ -1381,8 +1326,7 @@ int start_with_redis(apr_pool_t* pconf, server_rec* s, const ServerConfig& sc) {
     state->redis->reset_connections();
     module_state = state;
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
-                 "MUT02105: sessions in Redis at %s (timeout %u ms, at most %u pending key exchanges)%s",
-                 mutual::redis_url_for_log(options).c_str(), options.timeout_ms, options.max_key_exchanges,
+                 "MUT02105: sessions in Redis %s%s", setup.summary.c_str(),
                  reachable ? "" : "; not reachable yet");
     return OK;
 }
@@ -1401,7 +1345,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
 
         auto* sc = static_cast<ServerConfig*>(ap_get_module_config(s->module_config, &auth_mutual_module));
         if (sc->store_url != nullptr) return start_with_redis(pconf, s, *sc);
-        mutual::ServerOptions options;
+        mutual::ServerOptions options = *used_algorithms;
         options.table_slots = sc->table_size;
         options.stripes = max_stripes;
         options.max_key_exchanges = sc->max_key_exchanges_set ? sc->max_key_exchanges : 0;
@@ -1411,21 +1355,17 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
                        "using the table size");
             options.max_key_exchanges = options.table_slots;
         }
-        const auto& all = mutual::all_algorithms();
-        for (std::size_t i = 0; i < all.size(); ++i)
-            if (used_algorithms & (1u << i)) options.algorithms.push_back(all[i]);
-        const mutual::TableLayout layout = mutual::Server::layout(options);
-        if (layout.slots == 0)
+        const mutual::ServerPlan plan = mutual::Server::plan(options);
+        if (!plan.usable())
             return fail_startup(s, 0, "MUT01003", "session table geometry is unusable");
-        announce_table_size(s, layout);
+        announce_table_size(s, plan);
+        const auto& layout = plan.layout;
 
         auto* state = pool_new<ModuleState>(pconf);
         RetainedTable* retained = retained_table(options, s);
         if (retained == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged by retained_table
-        state->locks = pool_new<mutual::ProcessSharedLocks>(pconf, retained->locks, retained->lock_count);
-        state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->usable,
-                                                 *state->locks, retained->key);
-        if (!state->server->table().valid()) {
+        state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->size, options, retained->key);
+        if (!state->server->table_valid()) {
             // A graceful restart into a new module version whose table
             // format changed (the kept table's header does not match).
             log_server(s, APLOG_INFO, 0, "MUT01607",
@@ -1433,9 +1373,8 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
                        "starting a new one");
             retained = retained_table(options, s, true);
             if (retained == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged by retained_table
-            state->locks = pool_new<mutual::ProcessSharedLocks>(pconf, retained->locks, retained->lock_count);
-            state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->usable,
-                                                     *state->locks, retained->key);
+            state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->size, options,
+                                                     retained->key);
         }
         if (!state->server->valid())
             return fail_startup(s, 0, "MUT01005",
@@ -1652,47 +1591,36 @@ class RequestVerifiers {
 public:
     RequestVerifiers(request_rec* r, const DirConfig* d, const mutual::LocationPolicy& policy,
                      std::int64_t now)
-        : dbm_(d->user_file, d->dbm_type, policy.auth_scope, policy.realm, module_state->records),
-          query_(r, d->dbd_query),
-          sql_(query_, lists_dbd(d) ? dbd_cache_name(r, d) : std::string(),
-               lists_dbd(d) ? dbd_where(d) : std::string(), policy.auth_scope, policy.realm,
-               module_state->records, now, mutual::database_record_age(policy.recheck_interval)) {
-        if (d->providers.count == 0) {
-            source_ = d->user_file ? &dbm_ : nullptr;
-            return;
-        }
+        : query_(r, d->dbd_query),
+          sources_(settings(r, d, query_, policy), policy.auth_scope, policy.realm, module_state->records, now) {
         for (unsigned i = 0; i < d->providers.count; ++i) {
             if (d->providers.list[i] == Provider::dbm)
-                chain_.add(&dbm_, d->user_file ? nullptr : "AuthMutualProvider dbm without AuthMutualUserFile");
+                sources_.add_dbm();
             else
-                chain_.add(&sql_, d->dbd_query.label ? nullptr
-                                                     : "AuthMutualProvider dbd without AuthMutualDBDUserQuery");
+                sources_.add_database();
         }
-        source_ = &chain_;
     }
-    const mutual::VerifierSource* get() const noexcept { return source_; }
+    const mutual::VerifierSource* get() const noexcept { return sources_.get(); }
 
 private:
-    static bool lists_dbd(const DirConfig* d) noexcept {
-        for (unsigned i = 0; i < d->providers.count; ++i)
-            if (d->providers.list[i] == Provider::dbd) return true;
-        return false;
+    static mutual::LocationVerifiers::Settings settings(request_rec* r, const DirConfig* d,
+                                                        const DbdRecordQuery& query,
+                                                        const mutual::LocationPolicy& policy) {
+        mutual::LocationVerifiers::Settings s;
+        s.user_file = d->user_file;
+        s.dbm_type = d->dbm_type;
+        if (d->dbd_query.label != nullptr) {
+            s.query = &query;
+            // The cache keeps each server's query apart (its own DBDParams).
+            s.query_cache_name = text(apr_psprintf(r->pool, "%pp %s", static_cast<void*>(r->server),
+                                                   d->dbd_query.label));
+            s.query_text = d->dbd_query.text;
+        }
+        s.recheck_interval = policy.recheck_interval;
+        return s;
     }
-    // The cache keeps each server's query apart (its own DBDParams).
-    static std::string dbd_cache_name(request_rec* r, const DirConfig* d) {
-        return text(apr_psprintf(r->pool, "%pp %s", static_cast<void*>(r->server),
-                                 d->dbd_query.label ? d->dbd_query.label : ""));
-    }
-    static std::string dbd_where(const DirConfig* d) {
-        std::string where;
-        where.append("the database (AuthMutualDBDUserQuery \"").append(text(d->dbd_query.text)).append("\")");
-        return where;
-    }
-    mutual::DbmVerifierSource dbm_;
     DbdRecordQuery query_;
-    mutual::DatabaseVerifierSource sql_;
-    mutual::VerifierChain chain_;
-    const mutual::VerifierSource* source_ = nullptr;
+    mutual::LocationVerifiers sources_;
 };
 
 // The location's policy for this request. false (with tag/message) when the
@@ -2016,20 +1944,6 @@ const char* pool_hex(apr_pool_t* pool, const mutual::Bytes& b) {
     return out;
 }
 
-// The session-table protection space of a verified request's session
-// (session_space), for mutual-logout: from what the verification kept,
-// computed only when a logout needs it.
-std::uint64_t verified_space(const Verification& v) {
-    mutual::LocationPolicy p;
-    p.auth_scope.assign(v.auth_scope);
-    p.realm.assign(v.realm);
-    p.partition.assign(v.partition);
-    p.validation.assign(v.validation);
-    p.origin.assign(v.origin);
-    const Algorithm* a = mutual::find_algorithm(v.algorithm);
-    return a != nullptr ? mutual::session_space(module_state->server->store(), p, *a) : 0;
-}
-
 // SetHandler mutual-logout: a verified request ends its session for good.
 int logout_handler(request_rec* r) noexcept {
     if (r->handler == nullptr || std::strcmp(r->handler, "mutual-logout") != 0) return DECLINED;
@@ -2057,19 +1971,21 @@ int logout_handler(request_rec* r) noexcept {
             if (policy.algorithms.empty() || policy.algorithms.front() == nullptr) return auth_headers(r).status;
             return send_challenges(r, mutual::init_response(policy, "initial"));
         }
-        const mutual::Bytes sid(v->sid, v->sid + mutual::session_id_length);
-        const mutual::SessionStore::EndResult end = module_state->server->store().end(sid, verified_space(*v));
-        if (end == mutual::SessionStore::EndResult::unavailable) {
-            // The session store (Redis) did not answer: the session may live on.
-            log_request(r, mutual::LogLevel::info, "MUT02106",
-                        "logout of user \"" + text(v->user) + "\": 503, the session store is unavailable");
+        mutual::VerifiedSession session;
+        session.algorithm = v->algorithm;
+        session.auth_scope = v->auth_scope;
+        session.realm = v->realm;
+        session.partition = v->partition;
+        session.validation = v->validation;
+        session.origin = v->origin;
+        session.user = v->user;
+        session.sid = {v->sid, v->sid_length};
+        const mutual::LogoutResult logout = module_state->server->logout(session);
+        log_request(r, logout.log_level, logout.log_tag, logout.log_message);
+        if (logout.unavailable) {
             apr_table_setn(r->err_headers_out, "Retry-After", "2");
             return HTTP_SERVICE_UNAVAILABLE;
         }
-        const bool ended = end == mutual::SessionStore::EndResult::ended;
-        log_request(r, mutual::LogLevel::info, "MUT01605",
-                    "user \"" + text(v->user) + "\" logged out: session " + mutual::encode_hex_fixed(sid) +
-                        (ended ? " ended" : " was already gone"));
         set_control(r, mutual::ControlResponse::logout);
         if (d->location_logout != nullptr) {
             apr_table_setn(r->headers_out, "Location", d->location_logout);
@@ -2151,37 +2067,21 @@ mutual::ThrottlePolicy throttle_policy(const DirConfig* d) noexcept {
     return p;
 }
 
-std::string client_key(request_rec* r) {
-    return mutual::client_prefix(text(r->useragent_ip ? r->useragent_ip : r->connection->client_ip));
+std::string client_address(request_rec* r) {
+    return text(r->useragent_ip ? r->useragent_ip : r->connection->client_ip);
 }
 
 // Before the KAM3 work of a req-KEX-C1: 0 to go on, or 429 with
 // Retry-After. Known and unknown names take the same path (no lookup here).
 int throttle_key_exchange(request_rec* r, const DirConfig* d, const mutual::LocationPolicy& policy,
                           std::string_view user) {
-    const mutual::ThrottlePolicy limits = throttle_policy(d);
-    if (!limits.any() || module_state->throttle == nullptr) return 0;
-    const std::string client = client_key(r);
-    const mutual::ThrottleDecision decision = module_state->throttle->admit_key_exchange(
-        policy.partition, user.substr(0, mutual::max_user_name_length), client,
-        apr_time_as_msec(apr_time_now()), limits);
-    if (decision.verdict == mutual::ThrottleVerdict::allowed) return 0;
-    if (decision.verdict == mutual::ThrottleVerdict::lock_failed) {
-        log_request(r, mutual::LogLevel::error, "MUT01803",
-                    text("throttle counters: lock failed; key exchange allowed"));
-        return 0;
-    }
-    mutual::MetricCounters::add(module_state->counters->throttled);
-    const char* tag = decision.verdict == mutual::ThrottleVerdict::user_locked     ? "MUT01800"
-                      : decision.verdict == mutual::ThrottleVerdict::client_locked ? "MUT01801"
-                                                                                   : "MUT01802";
-    // A flood is answered here: its lines are formatted only when written.
-    if (APLOG_R_IS_LEVEL(r, APLOG_INFO))
-        log_request(r, mutual::LogLevel::info, tag,
-                    text("429 for a req-KEX-C1 (") + mutual::throttle_verdict_name(decision.verdict) +
-                        ", client " + client + "), Retry-After " + std::to_string(decision.retry_after));
+    if (module_state->guard == nullptr) return 0;
+    const std::uint32_t retry_after = module_state->guard->admit_key_exchange(
+        throttle_policy(d), policy.partition, user, client_address(r), apr_time_as_msec(apr_time_now()),
+        APLOG_R_IS_LEVEL(r, APLOG_INFO) ? mutual::LogLevel::info : mutual::LogLevel::notice);
+    if (retry_after == 0) return 0;
     apr_table_setn(r->err_headers_out, "Retry-After",
-                   apr_psprintf(r->pool, "%" APR_INT64_T_FMT, static_cast<apr_int64_t>(decision.retry_after)));
+                   apr_psprintf(r->pool, "%" APR_INT64_T_FMT, static_cast<apr_int64_t>(retry_after)));
     return HTTP_TOO_MANY_REQUESTS;
 }
 
@@ -2189,44 +2089,9 @@ int throttle_key_exchange(request_rec* r, const DirConfig* d, const mutual::Loca
 // failure throttle.
 void count_outcome(request_rec* r, const DirConfig* d, const mutual::LocationPolicy& policy,
                    const mutual::ExchangeResult& result) {
-    mutual::MetricCounters* counters = module_state->counters;
-    switch (result.outcome) {
-        case mutual::ExchangeOutcome::verified:
-            mutual::MetricCounters::add(counters->verifications_success);
-            return;
-        case mutual::ExchangeOutcome::stale:
-            mutual::MetricCounters::add(counters->verifications_stale);
-            return;
-        case mutual::ExchangeOutcome::kex_s1:
-            if (const Algorithm* a = mutual::find_algorithm(result.algorithm))
-                if (auto index = mutual::algorithm_index(*a))
-                    if (*index < mutual::max_metric_algorithms)
-                        mutual::MetricCounters::add(counters->key_exchanges[*index]);
-            return;
-        case mutual::ExchangeOutcome::unavailable:   // logged by the session store
-            return;
-        case mutual::ExchangeOutcome::init:
-            break;
-    }
-    if (result.store_failed) mutual::MetricCounters::add(counters->store_errors);
-    if (!result.verification_failed) return;
-    mutual::MetricCounters::add(counters->verifications_failure);
-    const mutual::ThrottlePolicy limits = throttle_policy(d);
-    const std::string client = client_key(r);
-    if (module_state->throttle == nullptr) return;
-    const mutual::ThrottleTable::NewLockOuts locked = module_state->throttle->record_failure(
-        policy.partition, result.user, client, apr_time_as_msec(apr_time_now()), limits);
-    if (locked.user)
-        log_request(r, mutual::LogLevel::warn, "MUT01804",
-                    "user \"" + text(ap_escape_logitem(r->pool, result.user.c_str())) + "\" locked out for " +
-                        std::to_string(limits.user_failures.seconds) + " s after " +
-                        std::to_string(limits.user_failures.count) +
-                        " failed verifications: its key exchanges get 429");
-    if (locked.client)
-        log_request(r, mutual::LogLevel::warn, "MUT01807",
-                    "client " + client + " locked out for " + std::to_string(limits.client_failures.seconds) +
-                        " s after " + std::to_string(limits.client_failures.count) +
-                        " failed verifications: its key exchanges get 429");
+    if (module_state->guard == nullptr) return;
+    module_state->guard->count(throttle_policy(d), policy.partition, result, client_address(r),
+                               apr_time_as_msec(apr_time_now()));
 }
 
 int check_authn(request_rec* r) noexcept {
@@ -2265,7 +2130,7 @@ int check_authn(request_rec* r) noexcept {
             return headers.status;
         }
 
-        if (d->optional && !proxy_request(r) && (authorization == nullptr || !mutual::is_mutual_authorization(authorization)))
+        if (d->optional && !proxy_request(r) && (authorization == nullptr || !mutual::ParsedAuthorization::is_mutual(authorization)))
             return serve_anonymously(r, policy);
 
         if (authorization != nullptr && d->host == nullptr && r->main == nullptr && r->prev == nullptr &&
@@ -2319,21 +2184,19 @@ int check_authn(request_rec* r) noexcept {
         if (authorization == nullptr) {
             result = module_state->server->handle(policy, verifiers, std::nullopt, now, level);
         } else {
-            mutual::MutualCredentials credentials;
-            const mutual::HeaderError error = mutual::parse_mutual_credentials(authorization, credentials);
+            const mutual::ParsedAuthorization parsed(authorization);
             // A key exchange belongs to the request the client sent: a
             // subrequest (mod_rewrite LA-U, mod_include) that sees a
             // req-KEX-C1 would create a session nobody receives.
-            if (r->main != nullptr && error == mutual::HeaderError::none &&
-                credentials.kind == mutual::RequestKind::kex_c1) {
+            if (r->main != nullptr && parsed.is_key_exchange()) {
                 log_request(r, mutual::LogLevel::debug, "MUT01403",
                             "req-KEX-C1 in a subrequest for " + text(r->uri ? r->uri : "?") +
                                 ": left to the main request");
                 return headers.status;
             }
-            if (error == mutual::HeaderError::none && credentials.kind == mutual::RequestKind::kex_c1)
-                if (const int refused = throttle_key_exchange(r, d, policy, credentials.user)) return refused;
-            result = module_state->server->handle(policy, verifiers, error, credentials, now, level);
+            if (parsed.is_key_exchange())
+                if (const int refused = throttle_key_exchange(r, d, policy, parsed.user())) return refused;
+            result = module_state->server->handle(policy, verifiers, parsed, now, level);
         }
         log_request(r, result.log_level, result.log_tag, result.log_message);
         count_outcome(r, d, policy, result);
@@ -2365,10 +2228,11 @@ int check_authn(request_rec* r) noexcept {
         v->authentication_info = apr_pstrdup(pool, result.authentication_info.c_str());
         v->nc = result.nc;
         v->session_created = result.session_created;
-        if (result.sid.size() == mutual::session_id_length) {
+        if (!result.sid.empty()) {
             auto* sid = static_cast<unsigned char*>(apr_palloc(pool, result.sid.size()));
             std::memcpy(sid, result.sid.data(), result.sid.size());
             v->sid = sid;
+            v->sid_length = result.sid.size();
         }
         v->b1_inner = pool_hex(pool, result.b1_inner);
         v->b2_inner = pool_hex(pool, result.b2_inner);
@@ -2403,32 +2267,9 @@ int check_authn(request_rec* r) noexcept {
 
 // ---- mutual-status and mod_status ------------------------------------------
 
-mutual::MetricsSnapshot metrics_snapshot() {
-    mutual::MetricsSnapshot m;
-    if (module_state == nullptr || module_state->counters == nullptr) return m;
-    const mutual::MetricCounters& c = *module_state->counters;
-    const auto& all = mutual::all_algorithms();
-    for (std::size_t i = 0; i < all.size() && i < mutual::max_metric_algorithms; ++i) {
-        std::string name;
-        name.append(all[i]->name());
-        m.key_exchanges.emplace_back(std::move(name), c.key_exchanges[i].load(std::memory_order_relaxed));
-    }
-    m.success = c.verifications_success.load(std::memory_order_relaxed);
-    m.failure = c.verifications_failure.load(std::memory_order_relaxed);
-    m.stale = c.verifications_stale.load(std::memory_order_relaxed);
-    m.throttled = c.throttled.load(std::memory_order_relaxed);
-    m.store_errors = c.store_errors.load(std::memory_order_relaxed);
-    if (module_state->server != nullptr) {
-        const mutual::TableStatistics t = module_state->server->store().statistics();
-        m.key_exchanging = t.key_exchanging;
-        m.authenticated = t.authenticated;
-        m.capacity = t.slots;
-        m.evictions = t.evicted_expired + t.evicted_rejected + t.evicted_quota +
-                      t.evicted_authenticated + t.evicted_key_exchanging;
-    }
-    if (module_state->throttle != nullptr)
-        m.locked_out = module_state->throttle->statistics(apr_time_as_msec(apr_time_now())).locked;
-    return m;
+// The session store whose gauges the pages show (none before startup).
+const mutual::SessionStore* shown_store() noexcept {
+    return module_state != nullptr && module_state->server != nullptr ? &module_state->server->store() : nullptr;
 }
 
 // SetHandler mutual-status: Prometheus text format 0.0.4.
@@ -2437,7 +2278,8 @@ int status_handler(request_rec* r) noexcept {
     try {
         r->allowed = AP_METHOD_BIT << M_GET;
         if (r->method_number != M_GET) return HTTP_METHOD_NOT_ALLOWED;
-        const std::string body = mutual::prometheus_text(metrics_snapshot());
+        if (module_state == nullptr || module_state->guard == nullptr) return HTTP_SERVICE_UNAVAILABLE;
+        const std::string body = module_state->guard->prometheus(shown_store(), apr_time_as_msec(apr_time_now()));
         ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
         apr_table_setn(r->headers_out, "Cache-Control", "no-store");
         if (!r->header_only) ap_rwrite(body.data(), static_cast<int>(body.size()), r);
@@ -2451,30 +2293,17 @@ int status_handler(request_rec* r) noexcept {
 // mod_status: the same figures on /server-status (a table) and ?auto.
 int status_hook(request_rec* r, int flags) noexcept {
     try {
-        const mutual::MetricsSnapshot m = metrics_snapshot();
+        if (module_state == nullptr || module_state->guard == nullptr) return OK;
+        const std::int64_t now_ms = apr_time_as_msec(apr_time_now());
         if (flags & AP_STATUS_SHORT) {
-            const std::string lines = mutual::status_auto_text(m);
+            const std::string lines = module_state->guard->status_auto(shown_store(), now_ms);
             ap_rwrite(lines.data(), static_cast<int>(lines.size()), r);
             return OK;
         }
         ap_rputs("<hr /><h2>mod_auth_mutual</h2>\n<table border=\"0\">\n", r);
-        auto row = [r](const char* name, apr_uint64_t value) {
-            ap_rprintf(r, "<tr><td>%s</td><td>%" APR_UINT64_T_FMT "</td></tr>\n", name, value);
-        };
-        for (const auto& kex : m.key_exchanges)
-            if (kex.second != 0)
-                ap_rprintf(r, "<tr><td>key exchanges, %s</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
-                           ap_escape_html(r->pool, kex.first.c_str()), static_cast<apr_uint64_t>(kex.second));
-        row("verifications, success", m.success);
-        row("verifications, failure", m.failure);
-        row("verifications, stale", m.stale);
-        row("throttled (429)", m.throttled);
-        row("sessions key-exchanging", m.key_exchanging);
-        row("sessions authenticated", m.authenticated);
-        row("session capacity", m.capacity);
-        row("evictions", m.evictions);
-        row("store errors", m.store_errors);
-        row("lock-outs now", m.locked_out);
+        for (const auto& row : module_state->guard->status_rows(shown_store(), now_ms))
+            ap_rprintf(r, "<tr><td>%s</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
+                       ap_escape_html(r->pool, row.first.c_str()), static_cast<apr_uint64_t>(row.second));
         ap_rputs("</table>\n", r);
         return OK;
     } catch (...) {

@@ -109,6 +109,11 @@ public:
 const Algorithm* find_algorithm(std::string_view name) noexcept;
 // Every supported algorithm, in the order of RFC 8121 §3.
 const std::vector<const Algorithm*>& all_algorithms() noexcept;
+// Their names, joined with ", " (for a refusal naming what is supported).
+std::string known_algorithm_names();
+// find_algorithm, and when unknown, the problem for a configuration error:
+// unknown algorithm "name" (known: ...).
+const Algorithm* find_algorithm(std::string_view name, std::string& problem);
 
 // ---- RFC 8120 §12.2 default functions and §13 channel bindings -----------
 

@@ -4,6 +4,7 @@
 // intentionally leaked: the module is unloaded and reloaded on every httpd
 // restart, and nothing here may run a destructor at unload time.
 #include <cstddef>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -49,6 +50,25 @@ const Algorithm* find_algorithm(std::string_view name) noexcept {
     for (const Algorithm* algorithm : all_algorithms())
         if (equal_ignoring_ascii_case(algorithm->name(), name)) return algorithm;
     return nullptr;
+}
+
+std::string known_algorithm_names() {
+    std::string known;
+    for (const Algorithm* algorithm : all_algorithms()) {
+        if (!known.empty()) known.append(", ");
+        known.append(algorithm->name());
+    }
+    return known;
+}
+
+const Algorithm* find_algorithm(std::string_view name, std::string& problem) {
+    const Algorithm* algorithm = find_algorithm(name);
+    if (algorithm == nullptr) {
+        problem.assign("unknown algorithm \"");
+        problem.append(name);
+        problem.append("\" (known: " + known_algorithm_names() + ")");
+    }
+    return algorithm;
 }
 
 }  // namespace mutual

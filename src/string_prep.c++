@@ -23,6 +23,7 @@
 #include <unicode/utf8.h>
 
 #include "encoding.h"
+#include "protocol_defaults.h"
 
 namespace mutual {
 
@@ -404,6 +405,19 @@ PrepError prepare_password(std::string_view in, SecretString& out) {
     if (!conforms(text, StringClass::freeform)) return PrepError::disallowed_char;
     encode_utf8(text, out);
     return PrepError::none;
+}
+
+std::string check_configured_username(std::string_view in, std::string& out) {
+    const PrepError e = prepare_username(in, out);
+    std::string problem;
+    if (e != PrepError::none) {
+        problem.assign("not a valid user name (");
+        problem.append(prep_error_name(e));
+        problem.append(")");
+    } else if (out.size() > max_user_name_length) {
+        problem.assign("longer than " + std::to_string(max_user_name_length) + " octets");
+    }
+    return problem;
 }
 
 }  // namespace mutual

@@ -27,6 +27,12 @@ PrepError prepare_username(std::string_view in, std::string& out);
 // OpaqueString: non-ASCII spaces to U+0020, NFC, FreeformClass.
 PrepError prepare_password(std::string_view in, SecretString& out);
 
+// A user name a server configuration names (AuthMutualUsername, RFC 8053
+// §4.7: the name as the client prepares it): prepared into `out`; "" when
+// acceptable, else the problem ("not a valid user name (reason)", or longer
+// than max_user_name_length octets).
+std::string check_configured_username(std::string_view in, std::string& out);
+
 }  // namespace mutual
 
 #endif

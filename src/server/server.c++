@@ -1,8 +1,11 @@
 #include "server/server.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "algorithm.h"
+#include "authentication_control.h"
+#include "encoding.h"
 
 namespace mutual {
 
@@ -39,6 +42,113 @@ Server::Server(void* memory, std::size_t size, StripeLocks& locks, const HashKey
 
 Server::Server(SessionStore& store) : store_(&store) { valid_ = fakes_.generate(); }
 
+Server::~Server() = default;
+
+LogoutResult Server::logout(const VerifiedSession& session) noexcept {
+    LogoutResult result;
+    try {
+        // The session's protection space (session_space), from what the
+        // verification kept.
+        LocationPolicy p;
+        p.auth_scope.assign(session.auth_scope);
+        p.realm.assign(session.realm);
+        p.partition.assign(session.partition);
+        p.validation.assign(session.validation);
+        p.origin.assign(session.origin);
+        const Algorithm* a = find_algorithm(session.algorithm);
+        const std::uint64_t space = a != nullptr ? session_space(*store_, p, *a) : 0;
+        const Bytes sid(session.sid.data(), session.sid.data() + session.sid.size());
+        const SessionStore::EndResult end = store_->end(sid, space);
+        std::string user;
+        user.assign(session.user);
+        if (end == SessionStore::EndResult::unavailable) {
+            result.unavailable = true;
+            result.log_tag = "MUT02106";
+            result.log_message = "logout of user \"" + user + "\": 503, the session store is unavailable";
+            return result;
+        }
+        result.log_tag = "MUT01605";
+        result.log_message = "user \"" + user + "\" logged out: session " + encode_hex_fixed(sid) +
+                             (end == SessionStore::EndResult::ended ? " ended" : " was already gone");
+    } catch (...) {
+        result.unavailable = true;
+        result.log_level = LogLevel::error;
+        result.log_tag = "MUT02700";
+        result.log_message = "logout: out of memory";
+    }
+    return result;
+}
+
+ParsedAuthorization::ParsedAuthorization(std::string_view authorization) {
+    error_ = parse_mutual_credentials(authorization, credentials_);   // credentials_ exists by now
+}
+
+bool ParsedAuthorization::is_mutual(std::string_view authorization) noexcept {
+    return is_mutual_authorization(authorization);
+}
+
+void ServerOptions::use_algorithm(std::string_view name) {
+    const Algorithm* a = find_algorithm(name);
+    if (a != nullptr && std::find(algorithms.begin(), algorithms.end(), a) == algorithms.end())
+        algorithms.push_back(a);
+}
+
+bool ServerPlan::same_table(const ServerPlan& o) const noexcept {
+    return geometry.slots == o.geometry.slots && geometry.stripes == o.geometry.stripes &&
+           geometry.max_key_exchanges == o.geometry.max_key_exchanges &&
+           geometry.key_capacity == o.geometry.key_capacity;
+}
+
+namespace {
+
+constexpr std::uintptr_t align64(std::uintptr_t n) noexcept { return (n + 63) & ~std::uintptr_t(63); }
+
+// format_shared memory: [stripe locks][table] from the first 64-octet boundary.
+struct SharedParts {
+    void* locks = nullptr;
+    void* table = nullptr;
+    std::size_t table_bytes = 0;
+    unsigned stripes = 0;
+};
+
+bool split_shared(void* memory, std::size_t size, const ServerPlan& plan, SharedParts& parts) noexcept {
+    if (memory == nullptr || !plan.usable() || size < plan.shared_bytes) return false;
+    const auto base = reinterpret_cast<std::uintptr_t>(memory);
+    const std::size_t lock_bytes = ProcessSharedLocks::bytes_needed(plan.layout.stripes);
+    parts.stripes = plan.layout.stripes;
+    parts.locks = reinterpret_cast<void*>(align64(base));
+    parts.table = static_cast<char*>(parts.locks) + lock_bytes;
+    parts.table_bytes = size - lock_bytes - (align64(base) - base);
+    return true;
+}
+
+}  // namespace
+
+ServerPlan Server::plan(const ServerOptions& options) noexcept {
+    ServerPlan p;
+    p.geometry = geometry(options);
+    p.layout = plan_table(p.geometry);
+    if (p.usable())
+        p.shared_bytes = ProcessSharedLocks::bytes_needed(p.layout.stripes) +
+                         static_cast<std::size_t>(p.layout.total_bytes) + 64;
+    return p;
+}
+
+bool Server::format_shared(void* memory, std::size_t size, const ServerOptions& options) noexcept {
+    SharedParts parts;
+    if (!split_shared(memory, size, plan(options), parts)) return false;
+    return format(parts.table, parts.table_bytes, options) && ProcessSharedLocks::format(parts.locks, parts.stripes);
+}
+
+Server::Server(void* memory, std::size_t size, const ServerOptions& options, const HashKey& key) {
+    SharedParts parts;
+    if (!split_shared(memory, size, plan(options), parts)) return;
+    own_locks_ = std::make_unique<ProcessSharedLocks>(parts.locks, parts.stripes);
+    table_ = std::make_unique<SessionTable>(parts.table, parts.table_bytes, *own_locks_, key);
+    store_ = table_.get();
+    valid_ = table_->valid() && fakes_.generate();
+}
+
 ExchangeResult Server::handle(const LocationPolicy& policy, const VerifierSource* verifiers,
                               std::optional<std::string_view> authorization, std::int64_t now,
                               LogLevel log_level) noexcept {
@@ -47,10 +157,10 @@ ExchangeResult Server::handle(const LocationPolicy& policy, const VerifierSource
 }
 
 ExchangeResult Server::handle(const LocationPolicy& policy, const VerifierSource* verifiers,
-                              HeaderError error, const MutualCredentials& credentials,
-                              std::int64_t now, LogLevel log_level) noexcept {
+                              const ParsedAuthorization& authorization, std::int64_t now,
+                              LogLevel log_level) noexcept {
     ExchangeContext context{*store_, verifiers, fakes_, now, log_level};
-    return process_credentials(policy, error, credentials, context);
+    return process_credentials(policy, authorization.error_, authorization.credentials_, context);
 }
 
 }  // namespace mutual

@@ -9,6 +9,8 @@
 //   Server::format(memory, size, options)    first start: an empty table
 //   Server(memory, size, locks, key)         attach (every start)
 //   Server(store)                            over another SessionStore (Redis)
+//   Server::plan(options)                    the same for shared memory with its locks:
+//   Server::format_shared(memory, size, options), Server(memory, size, options, key)
 //   server.handle(policy, verifiers, authorization, now, log_level)
 //
 // The seams the decision procedure uses: SessionStore (session_store.h:
@@ -39,6 +41,56 @@ struct ServerOptions {
     // Every algorithm a location may use (AuthMutualAlgorithms of the server
     // configuration, plus the default): sizes the slots' key area.
     std::vector<const Algorithm*> algorithms;
+    // Adds the algorithm of this name (as a configuration names it) to
+    // `algorithms`; unknown names and repeats are ignored.
+    void use_algorithm(std::string_view name);
+};
+
+// What a start with some options takes (Server::plan): the normalised
+// geometry and layout of the table, and the octets of one block of memory
+// holding the process-shared stripe locks and the table (format_shared).
+struct ServerPlan {
+    TableGeometry geometry;
+    TableLayout layout;
+    std::size_t shared_bytes = 0;   // [stripe locks][table], 64 octets of alignment slack
+    bool usable() const noexcept { return layout.slots != 0; }
+    // Whether a table made for `other` serves these options as it is.
+    bool same_table(const ServerPlan& other) const noexcept;
+};
+
+// The Authorization header of one request, parsed once: what the glue
+// needs before the decision (a req-KEX-C1 is kept out of subrequests and
+// throttled by its user name) and what Server::handle decides from.
+class ParsedAuthorization {
+public:
+    explicit ParsedAuthorization(std::string_view authorization);
+    // A well-formed req-KEX-C1; user() is its user name.
+    bool is_key_exchange() const noexcept {
+        return error_ == HeaderError::none && credentials_.kind == RequestKind::kex_c1;
+    }
+    const std::string& user() const noexcept { return credentials_.user; }
+    // Whether a header value is Mutual credentials at all (RFC 8053
+    // optional authentication serves a request without them anonymously).
+    static bool is_mutual(std::string_view authorization) noexcept;
+
+private:
+    friend class Server;
+    HeaderError error_ = HeaderError::none;
+    MutualCredentials credentials_;
+};
+
+// What a verification kept of its session, for mutual-logout (views of
+// the caller's memory).
+struct VerifiedSession {
+    std::string_view algorithm, auth_scope, realm, partition, validation, origin, user;
+    ByteView sid;
+};
+
+struct LogoutResult {
+    bool unavailable = false;   // the session store did not answer: the session may live on
+    LogLevel log_level = LogLevel::info;
+    const char* log_tag = "";
+    std::string log_message;
 };
 
 class Server {
@@ -50,6 +102,11 @@ public:
     static std::size_t bytes_needed(const ServerOptions& options) noexcept;
     // Writes an empty table into memory. false when unusable.
     static bool format(void* memory, std::size_t size, const ServerOptions& options) noexcept;
+    // Everything above in one answer, for memory shared between processes.
+    static ServerPlan plan(const ServerOptions& options) noexcept;
+    // Writes process-shared stripe locks and an empty table into
+    // plan(options).shared_bytes of memory (any alignment). false on failure.
+    static bool format_shared(void* memory, std::size_t size, const ServerOptions& options) noexcept;
 
     // Attaches to a formatted table and draws the fake verifiers; valid()
     // is false when either failed.
@@ -57,6 +114,10 @@ public:
     // Over a store the caller owns (it outlives the server); valid() is
     // false when the fake verifiers could not be drawn.
     explicit Server(SessionStore& store);
+    // Attaches to memory format_shared made for these options, with its
+    // process-shared locks (the module: shared memory of every child).
+    Server(void* memory, std::size_t size, const ServerOptions& options, const HashKey& key);
+    ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
     bool valid() const noexcept { return valid_; }
@@ -67,18 +128,25 @@ public:
     ExchangeResult handle(const LocationPolicy& policy, const VerifierSource* verifiers,
                           std::optional<std::string_view> authorization, std::int64_t now,
                           LogLevel log_level = LogLevel::debug) noexcept;
-    // The same from parsed credentials (error != none: the parse failed).
+    // The same from a parsed header.
     ExchangeResult handle(const LocationPolicy& policy, const VerifierSource* verifiers,
-                          HeaderError error, const MutualCredentials& credentials,
-                          std::int64_t now, LogLevel log_level = LogLevel::debug) noexcept;
+                          const ParsedAuthorization& authorization, std::int64_t now,
+                          LogLevel log_level = LogLevel::debug) noexcept;
+
+    // SetHandler mutual-logout: ends the session for good (exactly one log
+    // line in the result). Never throws.
+    LogoutResult logout(const VerifiedSession& session) noexcept;
 
     SessionStore& store() noexcept { return *store_; }
     const SessionStore& store() const noexcept { return *store_; }
     // The shared-memory table (only for a server built over memory).
     SessionTable& table() noexcept { return *table_; }
     const SessionTable& table() const noexcept { return *table_; }
+    // Whether there is a table and its header matches this version's format.
+    bool table_valid() const noexcept { return table_ != nullptr && table_->valid(); }
 
 private:
+    std::unique_ptr<ProcessSharedLocks> own_locks_;   // format_shared memory
     std::unique_ptr<SessionTable> table_;
     SessionStore* store_ = nullptr;
     FakeVerifiers fakes_;

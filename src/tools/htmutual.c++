@@ -389,13 +389,9 @@ int select_algorithms(const Options& options, bool default_when_empty,
     if (names.empty() && default_when_empty) names.emplace_back(default_algorithm_name);
     for (const std::string& name : names) {
         const Algorithm* a = find_algorithm(name);
-        if (a == nullptr) {
-            std::string known;
-            for (const Algorithm* k : all_algorithms())
-                known += (known.empty() ? "" : ", ") + std::string(k->name());
+        if (a == nullptr)
             return fail(exit_unsupported, "MUT04030",
-                        "unknown algorithm \"" + printable(name) + "\"; use one of " + known);
-        }
+                        "unknown algorithm \"" + printable(name) + "\"; use one of " + known_algorithm_names());
         if (std::find(algorithms.begin(), algorithms.end(), a) == algorithms.end())
             algorithms.push_back(a);
     }

@@ -101,6 +101,16 @@ START_TEST(registry_lists_the_four_algorithms_in_rfc_order) {
 }
 END_TEST
 
+START_TEST(unknown_algorithm_problem_names_the_known_ones) {
+    std::string problem;
+    ck_assert_ptr_eq(find_algorithm("ISO-KAM3-EC-P256-SHA256", problem), all_algorithms()[2]);
+    ck_assert(problem.empty());
+    ck_assert_ptr_null(find_algorithm("rot13", problem));
+    ck_assert(problem == "unknown algorithm \"rot13\" (known: iso-kam3-dl-2048-sha256, iso-kam3-dl-4096-sha512, "
+                         "iso-kam3-ec-p256-sha256, iso-kam3-ec-p521-sha512)");
+}
+END_TEST
+
 START_TEST(find_algorithm_ignores_case_and_rejects_unknown) {
     ck_assert_ptr_eq(find_algorithm("ISO-KAM3-EC-P256-SHA256"), find_algorithm("iso-kam3-ec-p256-sha256"));
     ck_assert_ptr_eq(find_algorithm("Iso-Kam3-Dl-4096-Sha512"), all_algorithms()[1]);
@@ -699,6 +709,7 @@ int main() {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, registry_lists_the_four_algorithms_in_rfc_order);
     tcase_add_test(tc, find_algorithm_ignores_case_and_rejects_unknown);
+    tcase_add_test(tc, unknown_algorithm_problem_names_the_known_ones);
     tcase_add_test(tc, algorithm_sizes_follow_rfc8121_appendix_b);
     tcase_add_test(tc, kat_has_twelve_vectors_covering_every_algorithm);
     tcase_add_loop_test(tc, kat_vector_reproduces_every_derived_value, 0, 12);

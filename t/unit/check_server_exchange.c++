@@ -927,6 +927,95 @@ START_TEST(tls_server_end_point_binding) {
 }
 END_TEST
 
+// The glue parses the header once: what it asks before the decision, and
+// the decision from the parsed header.
+START_TEST(parsed_authorization_is_what_handle_decides_from) {
+    TestServer s;
+    s.add_user("alice", "pw");
+    ClientSession c;
+    const std::string header = kex_c1_header(c, p256(), "alice", "pw");
+    const ParsedAuthorization parsed(header);
+    ck_assert(parsed.is_key_exchange());
+    ck_assert(parsed.user() == "alice");
+    ck_assert(ParsedAuthorization::is_mutual(header));
+    ck_assert(!ParsedAuthorization::is_mutual("Basic YWxpY2U6cHc="));
+    ck_assert(!ParsedAuthorization("Basic YWxpY2U6cHc=").is_key_exchange());
+    ck_assert(!ParsedAuthorization("Mutual user=").is_key_exchange());
+    const ExchangeResult result = s.server->handle(s.policy, &s.source, parsed, s.now);
+    ck_assert(result.outcome == ExchangeOutcome::kex_s1);
+    read_kex_s1(c, result);
+}
+END_TEST
+
+// mutual-logout: the session of a verification ends for good, in the
+// protection space the verification kept.
+START_TEST(logout_ends_the_verified_session) {
+    TestServer s;
+    s.add_user("alice", "pw");
+    ClientSession c = login(s, p256(), "alice", "pw");
+    VerifiedSession v;
+    v.algorithm = p256().name();
+    v.auth_scope = s.policy.auth_scope;
+    v.realm = s.policy.realm;
+    v.partition = s.policy.partition;
+    v.validation = s.policy.validation;
+    v.origin = s.policy.origin;
+    v.user = "alice";
+    v.sid = c.sid;
+    VerifiedSession elsewhere = v;
+    elsewhere.realm = "another realm";
+    LogoutResult r = s.server->logout(elsewhere);
+    ck_assert(!r.unavailable);
+    ck_assert(r.log_message == "user \"alice\" logged out: session " + encode_hex_fixed(c.sid) + " was already gone");
+    expect_verified(c, s.handle(vfy_c_header(c, 2)), 2, "alice");
+    r = s.server->logout(v);
+    ck_assert(!r.unavailable);
+    ck_assert_str_eq(r.log_tag, "MUT01605");
+    ck_assert(r.log_message == "user \"alice\" logged out: session " + encode_hex_fixed(c.sid) + " ended");
+    ck_assert(s.handle(vfy_c_header(c, 3)).outcome != ExchangeOutcome::verified);
+    r = s.server->logout(v);
+    ck_assert(r.log_message.find(" was already gone") != std::string::npos);
+}
+END_TEST
+
+// The module's start: one plan, the locks and the table in one block of
+// memory of any alignment, algorithms collected by name.
+START_TEST(shared_plan_formats_and_attaches) {
+    ServerOptions o;
+    o.table_slots = 64;
+    o.stripes = 4;
+    o.use_algorithm("ISO-KAM3-EC-P256-SHA256");
+    o.use_algorithm("iso-kam3-ec-p256-sha256");
+    o.use_algorithm("no-such-algorithm");
+    ck_assert_uint_eq(o.algorithms.size(), 1);
+    const ServerPlan plan = mutual::Server::plan(o);
+    ck_assert(plan.usable());
+    ck_assert_uint_eq(plan.layout.stripes, 4);
+    ck_assert_uint_eq(plan.geometry.max_key_exchanges, 32);
+    ck_assert_uint_ge(plan.shared_bytes, mutual::Server::bytes_needed(o) + ProcessSharedLocks::bytes_needed(4));
+    ServerOptions bigger = o;
+    bigger.use_algorithm("iso-kam3-dl-4096-sha512");
+    ck_assert(!mutual::Server::plan(bigger).same_table(plan));
+    ck_assert(mutual::Server::plan(o).same_table(plan));
+    ServerOptions none;
+    none.table_slots = 64;
+    ck_assert(!mutual::Server::plan(none).usable());
+
+    std::vector<unsigned char> memory(plan.shared_bytes + 1);
+    void* unaligned = memory.data() + 1;
+    ck_assert(!mutual::Server::format_shared(unaligned, plan.shared_bytes - 1, o));
+    ck_assert(mutual::Server::format_shared(unaligned, plan.shared_bytes, o));
+    HashKey key{};
+    mutual::Server server(unaligned, plan.shared_bytes, o, key);
+    ck_assert(server.valid());
+    ck_assert(server.table_valid());
+    ck_assert_uint_eq(server.store().statistics().slots, 64);
+    mutual::Server too_small(unaligned, plan.shared_bytes - 1, o, key);
+    ck_assert(!too_small.valid());
+    ck_assert(!too_small.table_valid());
+}
+END_TEST
+
 START_TEST(fake_verifiers_cover_every_algorithm) {
     FakeVerifiers f;
     ck_assert(f.generate());
@@ -970,6 +1059,9 @@ int main() {
     tcase_add_test(tc, scope_and_vh_syntax);
     tcase_add_test(tc, tls_server_end_point_binding);
     tcase_add_test(tc, fake_verifiers_cover_every_algorithm);
+    tcase_add_test(tc, shared_plan_formats_and_attaches);
+    tcase_add_test(tc, logout_ends_the_verified_session);
+    tcase_add_test(tc, parsed_authorization_is_what_handle_decides_from);
     suite_add_tcase(s, tc);
     SRunner* sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -233,6 +233,16 @@ START_TEST(error_names_are_distinct) {
 }
 END_TEST
 
+START_TEST(configured_username_is_prepared_and_bounded) {
+    std::string out;
+    ck_assert(check_configured_username("alice", out).empty());
+    ck_assert(out == "alice");
+    ck_assert(check_configured_username("", out) == "not a valid user name (empty)");
+    ck_assert(check_configured_username(std::string(256, 'a'), out).empty());
+    ck_assert(check_configured_username(std::string(257, 'a'), out) == "longer than 256 octets");
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("string_prep");
     TCase* tc = tcase_create("core");
@@ -249,6 +259,7 @@ int main() {
     tcase_add_test(tc, empty_rejected);
     tcase_add_test(tc, kat_strings_are_already_prepared);
     tcase_add_test(tc, error_names_are_distinct);
+    tcase_add_test(tc, configured_username_is_prepared_and_bounded);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

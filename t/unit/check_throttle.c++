@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "server/metrics.h"
+#include "server/request_guard.h"
+#include "server/server_exchange.h"
 #include "server/throttle.h"
 
 using namespace mutual;
@@ -233,6 +235,62 @@ START_TEST(prometheus_exposition) {
 }
 END_TEST
 
+// The facade the module uses: counters, the failure throttle and its log
+// lines, the pages, over memory of any alignment.
+std::vector<std::string> guard_log;
+void guard_capture(void*, LogLevel, const char* tag, const std::string& message) {
+    guard_log.push_back(std::string(tag) + " " + message);
+}
+
+START_TEST(request_guard_counts_throttles_and_shows) {
+    std::vector<unsigned char> memory(RequestGuard::bytes_needed() + 1);
+    void* unaligned = memory.data() + 1;
+    ck_assert(!RequestGuard::format(unaligned, RequestGuard::bytes_needed() - 1));
+    ck_assert(RequestGuard::format(unaligned, RequestGuard::bytes_needed()));
+    HashKey key{};
+    RequestGuard guard(unaligned, RequestGuard::bytes_needed(), key);
+    ck_assert(guard.valid());
+    guard_log.clear();
+    set_log_sink(guard_capture, nullptr);
+    const ThrottlePolicy limits = user_policy(2, 60);
+    ck_assert_uint_eq(guard.admit_key_exchange(limits, "p", "alice", "192.0.2.1", 1000, LogLevel::info), 0);
+    ExchangeResult kex;
+    kex.outcome = ExchangeOutcome::kex_s1;
+    kex.algorithm = "iso-kam3-ec-p256-sha256";
+    guard.count(limits, "p", kex, "192.0.2.1", 1000);
+    ExchangeResult failed;
+    failed.verification_failed = true;
+    failed.user = "alice";
+    guard.count(limits, "p", failed, "192.0.2.1", 1001);
+    ck_assert(guard_log.empty());
+    guard.count(limits, "p", failed, "192.0.2.1", 1002);
+    ck_assert_uint_eq(guard_log.size(), 1);
+    ck_assert_str_eq(guard_log[0].c_str(),
+                     "MUT01804 user \"alice\" locked out for 60 s after 2 failed verifications: its key exchanges get 429");
+    // Refused, the line formatted only when info is shown.
+    const std::uint32_t quiet = guard.admit_key_exchange(limits, "p", "alice", "192.0.2.1", 2000, LogLevel::notice);
+    ck_assert_uint_gt(quiet, 0);
+    ck_assert_uint_eq(guard_log.size(), 1);
+    ck_assert_uint_gt(guard.admit_key_exchange(limits, "p", "alice", "192.0.2.1", 2000, LogLevel::info), 0);
+    ck_assert_uint_eq(guard_log.size(), 2);
+    ck_assert(guard_log[1].rfind("MUT01800 429 for a req-KEX-C1 (", 0) == 0);
+    set_log_sink(nullptr, nullptr);
+    const std::string page = guard.prometheus(nullptr, 2000);
+    ck_assert(page.find("mutual_key_exchanges_total{algorithm=\"iso-kam3-ec-p256-sha256\"} 1\n") != std::string::npos);
+    ck_assert(page.find("mutual_verifications_total{result=\"failure\"} 2\n") != std::string::npos);
+    ck_assert(page.find("mutual_throttled_total 2\n") != std::string::npos);
+    ck_assert(guard.status_auto(nullptr, 2000).find("MutualThrottled: 2\n") != std::string::npos);
+    const auto rows = guard.status_rows(nullptr, 2000);
+    ck_assert_str_eq(rows.at(0).first.c_str(), "key exchanges, iso-kam3-ec-p256-sha256");
+    ck_assert_uint_eq(rows.at(0).second, 1);
+    ck_assert_str_eq(rows.back().first.c_str(), "lock-outs now");
+    ck_assert_uint_eq(rows.back().second, 1);
+    // A second attachment sees the same counters (the memory is what is shared).
+    RequestGuard again(unaligned, RequestGuard::bytes_needed(), key);
+    ck_assert(again.prometheus(nullptr, 2000) == page);
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("throttle");
     TCase* tc = tcase_create("core");
@@ -246,6 +304,7 @@ int main() {
     tcase_add_test(tc, lock_failure_fails_open_and_is_said);
     tcase_add_test(tc, format_checks);
     tcase_add_test(tc, prometheus_exposition);
+    tcase_add_test(tc, request_guard_counts_throttles_and_shows);
     suite_add_tcase(s, tc);
     return mutual::test::run_suite(s);
 }

@@ -14,6 +14,7 @@
 
 #include "algorithm.h"
 #include "log.h"
+#include "server/location_verifiers.h"
 #include "server/verifier_source.h"
 #include "verifier_record.h"
 
@@ -312,6 +313,42 @@ START_TEST(chain_of_dbm_and_database) {
 }
 END_TEST
 
+// A location's sources from its directive values, as the module composes
+// them: no provider list means the DBM file alone (or nothing); a listed
+// source without its directive answers store_failed, saying which.
+START_TEST(location_verifiers_follow_the_directives) {
+    TableQuery table;
+    const VerifierEntry e = entry(p256(), "alice", "pw");
+    table.rows["alice"] = {encode_record({e})};
+    VerifierRecordCache cache;
+    LocationVerifiers::Settings none;
+    ck_assert_ptr_null(LocationVerifiers(none, scope, realm, &cache, 1000).get());
+
+    LocationVerifiers::Settings file;
+    file.user_file = "/nonexistent/users.db";
+    LocationVerifiers dbm_only(file, scope, realm, &cache, 1000);
+    ck_assert_ptr_nonnull(dbm_only.get());
+    dbm_only.add_database();   // AuthMutualProvider dbd: the list replaces the file alone
+    ck_assert(dbm_only.get()->lookup("alice", p256()).status == VerifierStatus::store_failed);
+
+    LocationVerifiers unconfigured(none, scope, realm, &cache, 1000);
+    unconfigured.add_database();
+    const VerifierAnswer a = unconfigured.get()->lookup("alice", p256());
+    ck_assert(a.status == VerifierStatus::store_failed);
+    ck_assert(a.detail.find("AuthMutualProvider dbd without AuthMutualDBDUserQuery") != std::string::npos);
+
+    LocationVerifiers::Settings sql;
+    sql.query = &table;
+    sql.query_cache_name = "server 1 query 1";
+    sql.query_text = "SELECT verifier FROM users WHERE name = %s";
+    sql.recheck_interval = 60;
+    LocationVerifiers database(sql, scope, realm, &cache, 1000);
+    database.add_database();
+    ck_assert(database.get()->lookup("alice", p256()).j == e.j);
+    ck_assert_int_eq(table.queries, 1);
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("verifier_source");
     TCase* tc = tcase_create("core");
@@ -321,6 +358,7 @@ int main() {
     tcase_add_test(tc, timed_cache_respects_its_size_limit);
     tcase_add_test(tc, chain_first_hit_wins);
     tcase_add_test(tc, chain_of_dbm_and_database);
+    tcase_add_test(tc, location_verifiers_follow_the_directives);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
