@@ -29,10 +29,12 @@
 //
 // With -P PID (the httpd parent) the server's CPU time (utime+stime of the
 // parent, of its reaped children and of every live child, from /proc) is read
-// when the measured interval starts and when it ends, and reported per request.
+// when the measured interval starts and when it ends, and reported per request;
+// -P PID,PID,... adds up several parents (the nodes and the balancer of a
+// cluster, a redis-server).
 //
 // Usage: mutual_load -m MODE [-c CONCURRENCY] [-d SECONDS] [-w WARMUP_SECONDS]
-//                    [-a ALGORITHM] [-u USER] [-n HANDSHAKES] [-P PID] [-k] [-N] [-p] [-M] URL
+//                    [-a ALGORITHM] [-u USER] [-n HANDSHAKES] [-P PID[,PID]...] [-k] [-N] [-p] [-M] URL
 // The password comes from the environment variable MUTUAL_PASSWORD.
 #include <algorithm>
 #include <atomic>
@@ -75,7 +77,7 @@ struct Config {
     double duration = 5.0;
     double warmup = 1.0;
     unsigned long handshakes = 0;  // fill
-    long server_pid = 0;
+    std::vector<long> server_pids;  // -P: httpd parents (and other server processes)
     bool kex_first = false;
     bool new_connection = false;
     bool cache_pi = false;
@@ -126,20 +128,27 @@ struct ServerCpu {
 // The parent's own and reaped-children time plus every live child's, so a
 // child that exits during the interval is not lost (its time moves into the
 // parent's cutime/cstime when the parent reaps it).
-ServerCpu server_cpu(long parent) {
+// Several parents (-P PID,PID...: the httpd nodes of a cluster, redis-server)
+// add up.
+ServerCpu server_cpu(const std::vector<long>& parents) {
     ServerCpu cpu;
     const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-    ProcStat p;
-    if (!read_proc_stat(parent, p)) return cpu;
-    unsigned long long ticks = p.utime + p.stime + p.cutime + p.cstime;
-    cpu.processes = 1;
+    unsigned long long ticks = 0;
+    for (long parent : parents) {
+        ProcStat p;
+        if (!read_proc_stat(parent, p)) continue;
+        ticks += p.utime + p.stime + p.cutime + p.cstime;
+        ++cpu.processes;
+    }
     if (DIR* d = opendir("/proc")) {
         while (dirent* e = readdir(d)) {
             char* end = nullptr;
             long pid = std::strtol(e->d_name, &end, 10);
-            if (pid <= 0 || *end != '\0' || pid == parent) continue;
+            if (pid <= 0 || *end != '\0') continue;
             ProcStat c;
-            if (read_proc_stat(pid, c) && c.ppid == parent) {
+            if (std::find(parents.begin(), parents.end(), pid) == parents.end() &&
+                read_proc_stat(pid, c) &&
+                std::find(parents.begin(), parents.end(), c.ppid) != parents.end()) {
                 ticks += c.utime + c.stime + c.cutime + c.cstime;
                 ++cpu.processes;
             }
@@ -421,7 +430,7 @@ int run_load(const Config& config) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
 
     ServerCpu cpu_before;
-    if (config.server_pid) cpu_before = server_cpu(config.server_pid);
+    if (!config.server_pids.empty()) cpu_before = server_cpu(config.server_pids);
     double own_before = own_cpu_seconds();
     const MachineTimes machine_before = machine_times();
     auto start = Clock::now();
@@ -432,7 +441,7 @@ int run_load(const Config& config) {
     double elapsed = seconds_since(start);
     double own_cpu = own_cpu_seconds() - own_before;
     ServerCpu cpu_after;
-    if (config.server_pid) cpu_after = server_cpu(config.server_pid);
+    if (!config.server_pids.empty()) cpu_after = server_cpu(config.server_pids);
     const MachineTimes machine_after = machine_times();
     const double machine_cpu = machine_after.busy - machine_before.busy;
     const double idle_cpus = (machine_after.idle - machine_before.idle) / elapsed;
@@ -453,11 +462,11 @@ int run_load(const Config& config) {
     const double requests = static_cast<double>(all.size());
     const double rps = requests / elapsed;
     const double server_us =
-        config.server_pid && requests > 0 ? (cpu_after.seconds - cpu_before.seconds) * 1e6 / requests : 0;
+        !config.server_pids.empty() && requests > 0 ? (cpu_after.seconds - cpu_before.seconds) * 1e6 / requests : 0;
     const double client_us = requests > 0 ? own_cpu * 1e6 / requests : 0;
     // CPUs' worth of time taken by processes other than httpd and this generator.
     const double other_cpus =
-        config.server_pid
+        !config.server_pids.empty()
             ? std::max(0.0, machine_cpu - own_cpu - (cpu_after.seconds - cpu_before.seconds)) / elapsed
             : 0.0;
     const double p50 = percentile(all, 50), p90 = percentile(all, 90), p99 = percentile(all, 99);
@@ -468,12 +477,12 @@ int run_load(const Config& config) {
     std::printf("  requests %.0f (%lu HTTP, %.2f per request), errors %lu: %.1f requests/s\n",
                 requests, http_requests, requests > 0 ? http_requests / requests : 0.0, errors, rps);
     std::printf("  latency p50 %.0f us, p90 %.0f us, p99 %.0f us\n", p50, p90, p99);
-    if (config.server_pid)
+    if (!config.server_pids.empty())
         std::printf("  server CPU %.1f us/request (%.2f s in %u httpd processes), "
                     "generator CPU %.1f us/request\n",
                     server_us, cpu_after.seconds - cpu_before.seconds, cpu_after.processes,
                     client_us);
-    if (config.server_pid)
+    if (!config.server_pids.empty())
         std::printf("  other processes used %.2f CPUs during the run\n", other_cpus);
     if (!first_error.empty())
         std::printf("  first error: %s%s\n", first_error.c_str(),
@@ -550,7 +559,7 @@ int usage() {
     std::fprintf(stderr,
                  "usage: mutual_load -m plain|basic|digest|mutual-full|mutual-reuse|fill\n"
                  "                   [-c CONCURRENCY] [-d SECONDS] [-w WARMUP_SECONDS]\n"
-                 "                   [-a ALGORITHM] [-u USER] [-n HANDSHAKES] [-P HTTPD_PID]\n"
+                 "                   [-a ALGORITHM] [-u USER] [-n HANDSHAKES] [-P PID[,PID]...]\n"
                  "                   [-k] [-N] [-p] [-M] URL\n"
                  "  password: environment variable MUTUAL_PASSWORD\n");
     return 2;
@@ -589,7 +598,15 @@ int main(int argc, char** argv) {
         case 'a': config.algorithm = optarg; break;
         case 'u': config.user = optarg; break;
         case 'n': config.handshakes = std::strtoul(optarg, nullptr, 10); break;
-        case 'P': config.server_pid = std::strtol(optarg, nullptr, 10); break;
+        case 'P':
+            for (char* p = optarg; *p;) {
+                char* end = nullptr;
+                long pid = std::strtol(p, &end, 10);
+                if (end == p || pid <= 0 || (*end != ',' && *end != '\0')) return usage();
+                config.server_pids.push_back(pid);
+                p = *end == ',' ? end + 1 : end;
+            }
+            break;
         case 'k': config.kex_first = true; break;
         case 'N': config.new_connection = true; break;
         case 'p': config.cache_pi = true; break;

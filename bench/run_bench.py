@@ -60,7 +60,7 @@ ENV = {
     "BENCH_REPEAT_FEW": "2",        # reuse runs at the small table (shows the noise)
     "BENCH_ROUNDS": "1",            # repeat the comparison; the report shows medians
     "BENCH_VERIFIERS": "single",    # "all": one verifier record with all four algorithms
-    "BENCH_PHASES": "ceiling comparison sessions scaling",
+    "BENCH_PHASES": "ceiling comparison sessions scaling store nodes",
     # Which rows of the comparison to measure (a shorter run for one question).
     "BENCH_MODES": "plain basic digest plain3 reuse full kexfirst visit plain2",
     # As Debian's apache2.conf: "Mutex file:${APACHE_LOCK_DIR} default" ("{run}" is
@@ -69,6 +69,14 @@ ENV = {
     "BENCH_NICE": "",               # e.g. -10: scheduler priority of the benchmark's autogroup
     # Phase "scaling": the algorithm of its full handshakes (default: the first of BENCH_ALGORITHMS).
     "BENCH_SCALING_ALGORITHM": "",
+    # The "store" and "nodes" phases (issue 14): session reuse with
+    # AuthMutualSessionStore redis against shm on one apache2, and handshakes
+    # through a round-robin balancer in front of two nodes sharing Redis.
+    "BENCH_STORE_ALGORITHM": "iso-kam3-ec-p256-sha256",
+    "BENCH_STORE_REPEAT": "3",      # alternating shm / redis reuse runs
+    "BENCH_STORE_MODES": "shm redis",  # rows of the store phase
+    "BENCH_NODES_MODES": "single full reuse",  # rows of the nodes phase
+    "BENCH_NODES_MEMBER": "",       # BalancerMember parameters (default: the tests' and the guide's)
 }
 for k, v in ENV.items():
     ENV[k] = env(k, v)
@@ -128,8 +136,9 @@ def run_user():
 class Server:
     """One apache2 -DFOREGROUND in its own process group."""
 
-    def __init__(self, name, locations, server_conf="", cpus=None):
+    def __init__(self, name, locations, server_conf="", cpus=None, modules=()):
         self.root = tempfile.mkdtemp(prefix="mutual-bench-%s-" % name)
+        self.extra_modules = list(modules)
         for d in ("htdocs", "logs", "run", "conf"):
             os.makedirs(os.path.join(self.root, d))
         self.port = free_port()
@@ -152,7 +161,7 @@ class Server:
 
     def config(self):
         modules = ["authn_core", "authz_core", "authz_user", "authn_file", "auth_basic",
-                   "auth_digest", "mime"]
+                   "auth_digest", "mime"] + self.extra_modules
         lines = [
             'ServerRoot "%s"' % self.root,
             'DefaultRuntimeDir "%s"' % self.path("run"),
@@ -276,14 +285,15 @@ class Server:
 
 
 def load(mode, url, algorithm=None, duration=DURATION, concurrency=CONCURRENCY, pid=None,
-         handshakes=None, extra=(), cpus=None):
+         handshakes=None, extra=(), cpus=None, pids=()):
     """One run of mutual_load; cpus: where it runs (default: CPU 1 with BENCH_PIN)."""
     cmd = [LOAD, "-m", mode, "-c", str(concurrency), "-d", str(duration),
            "-w", str(WARMUP), "-u", USER, "-M"]
     if algorithm:
         cmd += ["-a", algorithm]
-    if pid:
-        cmd += ["-P", str(pid)]
+    pids = ([pid] if pid else []) + list(pids)
+    if pids:
+        cmd += ["-P", ",".join(str(p) for p in pids)]
     if handshakes:
         cmd += ["-n", str(handshakes)]
     cmd += list(extra) + [url]
@@ -429,8 +439,14 @@ def main():
     results, problems = comparison() if "comparison" in PHASES else (None, [])
     sessions = sessions_phase() if "sessions" in PHASES else None
     scaling = scaling_phase() if "scaling" in PHASES else None
+    store = store_phase() if "store" in PHASES else None
+    nodes = nodes_phase() if "nodes" in PHASES else None
     say("load average at end: %s" % load_average())
     report(ceil, results, sessions, problems, scaling)
+    for part, printer in ((store, report_store), (nodes, report_nodes)):
+        if part is not None:
+            say("")
+            printer(part)
 
 
 def load_average():
@@ -643,6 +659,230 @@ def sessions_phase():
     return out
 
 
+# ---------------------------------------------------------------------------
+# Issue 14: the Redis session store, several nodes
+
+
+def integration_fixtures():
+    """The test suite's Redis and cluster helpers (t/integration), so the
+    benchmark starts redis-server and the balancer exactly as the tests do."""
+    path = os.path.join(REPO, "t", "integration")
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    import cluster_fixture
+    import redis_servers
+    return redis_servers, cluster_fixture
+
+
+def store_conf(redis_url, key_file):
+    return ('AuthMutualSessionStore "%s"\nAuthMutualSessionStoreKey "%s"\n'
+            % (redis_url, key_file))
+
+
+def cpu_seconds(pid, children=False):
+    """utime+stime of one process (redis-server), from /proc; children=True
+    adds its reaped children's and every live child's (an apache2), as
+    mutual_load -P does."""
+    def stat(p):
+        with open("/proc/%d/stat" % p) as f:
+            return f.read().rsplit(")", 1)[1].split()
+    try:
+        fields = stat(pid)
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != pid:
+                try:
+                    f = stat(int(entry))
+                except OSError:
+                    continue
+                if int(f[1]) == pid:
+                    ticks += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def start_redis(redis_servers):
+    """A throw-away redis-server and a store key file in its directory."""
+    redis = redis_servers.RedisServer().start()
+    # 64 hex digits, as docs/several-nodes.md makes it (a binary key ending in
+    # a line-end octet is refused at startup)
+    key = os.path.join(redis.dir, "store.key")
+    with open(os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+        f.write(os.urandom(32).hex() + "\n")
+    return redis, key
+
+
+def command_stats(redis):
+    """{command: (calls, usec_per_call)} from Redis's INFO commandstats."""
+    out = {}
+    for line in redis.cli("INFO", "commandstats").splitlines():
+        m = re.match(r"cmdstat_(\w+):calls=(\d+),usec=\d+,usec_per_call=([\d.]+)", line)
+        if m:
+            out[m.group(1)] = (int(m.group(2)), float(m.group(3)))
+    return out
+
+
+def store_phase():
+    """Session reuse on one apache2 with the shm table and on an identical one
+    with AuthMutualSessionStore redis, alternating, in the same run."""
+    redis_servers, _ = integration_fixtures()
+    a = ENV["BENCH_STORE_ALGORITHM"]
+    modes = ENV["BENCH_STORE_MODES"].split()
+    out = {"algorithm": a, "runs": {m: [] for m in modes}, "redis_cpu_us": []}
+    redis, key = start_redis(redis_servers)
+    servers = {}
+    try:
+        for m in modes:
+            servers[m] = Server("store-" + m, "",
+                                server_conf="" if m == "shm" else store_conf(redis.url, key))
+        for m, server in servers.items():
+            _, _, mutual_file = write_users(server.root)
+            server.url = server.add_page("mutual")
+            server.locations = mutual_location("/mutual", a, mutual_file[a])
+            server.start()
+            say("== session store %s: apache2 pid %d on %s" % (m, server.pid, server.base))
+        say("== redis-server pid %d on %s" % (redis.proc.pid, redis.url))
+        for i in range(int(ENV["BENCH_STORE_REPEAT"])):
+            for m, server in servers.items():
+                say("-- mutual-reuse %s, store %s (run %d)" % (short(a), m, i + 1))
+                pids = [server.pid] + ([redis.proc.pid] if m == "redis" else [])
+                before = cpu_seconds(redis.proc.pid)
+                x = load("mutual-reuse", server.url, a, pids=pids)
+                if m == "redis":
+                    out["redis_cpu_us"].append((cpu_seconds(redis.proc.pid) - before) * 1e6 /
+                                               max(x["requests"], 1))
+                out["runs"][m].append(x)
+        out["commandstats"] = command_stats(redis)
+    finally:
+        out["problems"] = []
+        for server in servers.values():
+            server.stop()
+            out["problems"] += server.problems()
+            server.remove()
+        redis.cleanup()
+    return out
+
+
+def nodes_phase():
+    """Full handshakes (and reuse) through a round-robin mod_proxy_balancer in
+    front of two nodes sharing one redis-server; one apache2 with the shm
+    table, reached directly, for reference."""
+    redis_servers, cluster_fixture = integration_fixtures()
+    a = ENV["BENCH_STORE_ALGORITHM"]
+    modes = ENV["BENCH_NODES_MODES"].split()
+    out = {"algorithm": a, "rows": {}}
+    redis, key = start_redis(redis_servers)
+    balancer = Server("balancer", "", modules=cluster_fixture.PROXY_MODULES)
+    nodes = [Server("node%d" % i, "", server_conf=store_conf(redis.url, key)) for i in (0, 1)]
+    single = Server("single", "")
+    everything = [single] + nodes + [balancer]
+    try:
+        # the nodes read one verifier file at one path (the path is part of a
+        # session's protection space: docs/several-nodes.md)
+        _, _, single_file = write_users(single.root)
+        _, _, nodes_file = write_users(nodes[0].root)
+        for server in [single] + nodes:
+            server.add_page("mutual")
+            extra = "" if server is single else "    AuthMutualHost %s\n" % balancer.base
+            server.locations = mutual_location(
+                "/mutual", a, (single_file if server is single else nodes_file)[a], extra)
+        member = ENV["BENCH_NODES_MEMBER"] or cluster_fixture.MEMBER_OPTIONS
+        out["member"] = member
+        balancer.locations = cluster_fixture.BALANCER_CONF.format(members="\n".join(
+            '    BalancerMember "%s" %s' % (n.base, member) for n in nodes))
+        for server in everything:
+            server.start()
+        say("== two nodes (pids %s) behind a balancer (pid %d, %s), redis-server pid %d; "
+            "one shm node (pid %d)" % (", ".join(str(n.pid) for n in nodes), balancer.pid,
+                                       balancer.base, redis.proc.pid, single.pid))
+        cluster = [balancer.pid] + [n.pid for n in nodes] + [redis.proc.pid]
+        url = balancer.base + "/mutual/index.txt"
+        if "single" in modes:
+            say("-- mutual-full %s, one node, shm, direct" % short(a))
+            out["rows"]["single"] = load("mutual-full", single.base + "/mutual/index.txt", a,
+                                         pids=[single.pid])
+        parts = [("balancer", balancer.pid, True)] + [
+            ("node%d" % i, n.pid, True) for i, n in enumerate(nodes)] + [
+            ("redis", redis.proc.pid, False)]
+        for key, mode in (("full", "mutual-full"), ("reuse", "mutual-reuse")):
+            if key not in modes:
+                continue
+            say("-- %s %s, two nodes + Redis, through the balancer" % (mode, short(a)))
+            before = {name: cpu_seconds(pid, tree) for name, pid, tree in parts}
+            x = load(mode, url, a, pids=cluster)
+            # which process spent the server CPU (includes warm-up edges: approximate)
+            x["split"] = {name: (cpu_seconds(pid, tree) - before[name]) * 1e6 / max(x["requests"], 1)
+                          for name, pid, tree in parts}
+            out["rows"][key] = x
+    finally:
+        out["problems"] = []
+        for server in everything:
+            server.stop()
+            out["problems"] += server.problems()
+            server.remove()
+        redis.cleanup()
+    return out
+
+
+def report_store(store):
+    say("4. session reuse with AuthMutualSessionStore redis >= 0.8 x shm (issue 14), %s, "
+        "one apache2 each" % short(store["algorithm"]))
+    runs = store["runs"]
+    for m in runs:
+        for i, x in enumerate(runs[m]):
+            say("   %-6s run %d: %9.1f req/s, %d errors, p50 %5.0f us, p99 %6.0f us, server CPU "
+                "%6.1f us/req%s (other %.2f CPUs)"
+                % (m, i + 1, x["rps"], int(x["errors"]), x["p50_us"], x["p99_us"],
+                   x["server_cpu_us"],
+                   ", of which redis-server %.1f" % store["redis_cpu_us"][i] if m == "redis" else "",
+                   x["other_cpus"]))
+    if runs.get("shm") and runs.get("redis"):
+        shm = sorted(x["rps"] for x in runs["shm"])[len(runs["shm"]) // 2]
+        red = sorted(x["rps"] for x in runs["redis"])[len(runs["redis"]) // 2]
+        say("   medians: shm %.1f req/s, redis %.1f req/s: %.3f x shm (%s)"
+            % (shm, red, red / shm, verdict(red / shm >= 0.8)))
+    stats = store.get("commandstats") or {}
+    if stats:
+        say("   Redis commands (whole phase, warm-up included): " + ", ".join(
+            "%s %d calls %.1f us/call" % (k.upper(), c, u) for k, (c, u) in sorted(stats.items())))
+    report_problems(store["problems"])
+
+
+def report_nodes(nodes):
+    say("5. two nodes sharing Redis behind a round-robin balancer, %s" % short(nodes["algorithm"]))
+    titles = {"single": "full handshakes, one node (shm), direct",
+              "full": "full handshakes, 2 nodes + Redis, balancer",
+              "reuse": "session reuse, 2 nodes + Redis, balancer"}
+    for key, x in nodes["rows"].items():
+        say("   %-44s %9.1f req/s, %d errors, HTTP/r %.2f, p50 %6.0f us, p99 %7.0f us, "
+            "server CPU %7.1f us/req (other %.2f CPUs)"
+            % (titles[key], x["rps"], int(x["errors"]), x["http_requests"] / max(x["requests"], 1),
+               x["p50_us"], x["p99_us"], x["server_cpu_us"], x["other_cpus"]))
+    for key, x in nodes["rows"].items():
+        if "split" in x:
+            # the split's edges include the warm-up: its shares, scaled to
+            # the measured server CPU
+            total = sum(x["split"].values()) or 1
+            say("   %-44s server CPU by process (us/req): %s" % (titles[key], ", ".join(
+                "%s %.0f" % (name, v / total * x["server_cpu_us"])
+                for name, v in x["split"].items())))
+    say("   (server CPU: every apache2 involved, balancer included, and redis-server; "
+        "BalancerMember %s)" % nodes.get("member", ""))
+    report_problems(nodes["problems"])
+
+
+def report_problems(problems, indent="   ", most=10):
+    if problems:
+        say("%serror log lines (%d):" % (indent, len(problems)))
+        for l in problems[:most]:
+            say(indent + "   " + l)
+    else:
+        say(indent + "error logs: no error-level lines")
+
+
 def shared_memory_kb(pid):
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -710,12 +950,7 @@ def report(ceil, r, sessions, problems, scaling=None):
         for line in summary:
             say("   " + line)
     say("")
-    if problems:
-        say("error log lines (%d):" % len(problems))
-        for l in problems[:20]:
-            say("   " + l)
-    else:
-        say("error logs: no error-level lines")
+    report_problems(problems, indent="", most=20)
 
 
 def report_comparison(ceil, r):
