@@ -14,6 +14,7 @@
 #ifndef MUTUAL_REDIS_SESSION_STORE_H
 #define MUTUAL_REDIS_SESSION_STORE_H
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -33,6 +34,11 @@ struct RedisStoreOptions {
     unsigned timeout_ms = 500;         // connect and every command
     std::uint32_t max_key_exchanges = 2048;   // pending key exchanges, all shards together
     std::uint32_t shards = 64;         // pending-index shards (hash tags)
+    // Per-process cache of the immutable part of authenticated sessions
+    // (session_cache.h): a session-reusing req-VFY-C then takes one round
+    // trip (the finish script, which re-checks everything) instead of two.
+    // 0: off.
+    std::size_t cache_entries = 1024;
 };
 
 // Parses redis://[[user]:password@]host[:port][/db] (host may be [v6]).
@@ -49,6 +55,7 @@ bool read_store_key(const std::string& path, Secret& material, std::string& erro
 // Test hooks: counters of this process's store.
 struct RedisStoreCounters {
     std::uint64_t moved = 0, ask = 0, noscript = 0, connects = 0, failures = 0;
+    std::uint64_t cache_hits = 0, cache_misses = 0, cache_entries = 0, cache_evictions = 0;
 };
 
 class RedisSessionStore final : public SessionStore {
@@ -86,6 +93,8 @@ public:
     // The Redis key of a session (tests).
     std::string session_key(const Bytes& sid) const;
     RedisStoreCounters counters() const noexcept;
+    // Tests: the octets of slot i of the session cache's arena.
+    ByteView cache_slot(std::size_t i) const noexcept;
 
 private:
     struct Impl;
