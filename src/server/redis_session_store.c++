@@ -73,25 +73,40 @@ local function check(nc, m, lm, l, w, lw, ring)
   return 'fresh'
 end
 local function record(nc, l, ring)
-  local t = {string.byte(ring, 1, 128)}
+  -- The octets that change (usually one: nc = largest + 1), spliced into
+  -- the ring; a table of all 128 only when many change.
+  local changed, count = {}, 0
+  local function put(j, v)
+    if not changed[j] then count = count + 1 end
+    changed[j] = v
+  end
+  local function get(j) return changed[j] or string.byte(ring, j) end
   if less(l, nc) then
     local k = diff(nc, l)
     if k >= 1024 then
-      for i = 1, 128 do t[i] = 0 end
+      ring = string.rep('\0', 128)
     else
       local p = ringpos(l)
       for i = 1, k do
         local q = (p + i) % 1024
         local j = math.floor(q / 8) + 1
-        t[j] = bit.band(t[j], bit.bnot(bit.lshift(1, q % 8)))
+        put(j, bit.band(get(j), bit.bnot(bit.lshift(1, q % 8))))
       end
     end
     l = nc
   end
   local p = ringpos(nc)
   local j = math.floor(p / 8) + 1
-  t[j] = bit.bor(t[j], bit.lshift(1, p % 8))
-  return l, string.char(unpack(t))
+  put(j, bit.bor(get(j), bit.lshift(1, p % 8)))
+  if count > 8 then
+    local t = {string.byte(ring, 1, 128)}
+    for at, v in pairs(changed) do t[at] = v end
+    return l, string.char(unpack(t))
+  end
+  for at, v in pairs(changed) do
+    ring = string.sub(ring, 1, at - 1) .. string.char(v) .. string.sub(ring, at + 1)
+  end
+  return l, ring
 end
 local function gone(member)
   redis.call('DEL', KEYS[1])
