@@ -338,10 +338,75 @@ void put_u16(Secret& out, std::size_t v) {
 
 // ---- configuration ------------------------------------------------------------------
 
+namespace {
+
+bool parse_userinfo(std::string_view userinfo, RedisStoreOptions& out, std::string& error) {
+    const std::size_t colon = userinfo.find(':');
+    std::string user, password;
+    if (!percent_decode(userinfo.substr(0, colon), user) ||
+        (colon != std::string_view::npos && !percent_decode(userinfo.substr(colon + 1), password))) {
+        error = "bad percent-escape in the user or password";
+        return false;
+    }
+    if (colon == std::string_view::npos) {
+        // redis://password@host (the older form without a user)
+        password.swap(user);
+    }
+    out.user = user;
+    out.password.assign(password.begin(), password.end());
+    OPENSSL_cleanse(password.data(), password.size());
+    return true;
+}
+
+// redis+unix://[[user]:password@]/path/to/redis.sock[?db=N]: a Redis on
+// this machine through its Unix socket (port 0 marks it).
+bool parse_unix_url(std::string_view rest, RedisStoreOptions& out, std::string& error) {
+    const std::size_t slash = rest.find('/');
+    if (slash == std::string_view::npos) {
+        error = "no socket path";
+        return false;
+    }
+    if (slash != 0) {
+        if (rest[slash - 1] != '@') {
+            error = "junk before the socket path";
+            return false;
+        }
+        if (!parse_userinfo(rest.substr(0, slash - 1), out, error)) return false;
+    }
+    std::string_view path = rest.substr(slash);
+    std::string_view query;
+    const std::size_t question = path.find('?');
+    if (question != std::string_view::npos) {
+        query = path.substr(question + 1);
+        path = path.substr(0, question);
+    }
+    out.host = std::string(path);
+    out.port = 0;
+    out.db = 0;
+    if (!query.empty()) {
+        const std::optional<std::uint64_t> db =
+            query.substr(0, 3) == "db=" ? decode_integer(query.substr(3)) : std::nullopt;
+        if (!db || *db > 1000000) {
+            error = "bad query \"" + loggable(query) + "\" (expected db=N)";
+            return false;
+        }
+        out.db = static_cast<unsigned>(*db);
+    }
+    return true;
+}
+
+}  // namespace
+
 bool parse_redis_url(std::string_view url, RedisStoreOptions& out, std::string& error) {
+    out.user.clear();
+    out.password.clear();
+    constexpr std::string_view unix_scheme = "redis+unix://";
+    if (url.size() >= unix_scheme.size() &&
+        equal_ignoring_ascii_case(url.substr(0, unix_scheme.size()), unix_scheme))
+        return parse_unix_url(url.substr(unix_scheme.size()), out, error);
     constexpr std::string_view scheme = "redis://";
     if (url.size() < scheme.size() || !equal_ignoring_ascii_case(url.substr(0, scheme.size()), scheme)) {
-        error = "not a redis:// URL";
+        error = "not a redis:// or redis+unix:// URL";
         return false;
     }
     std::string_view rest = url.substr(scheme.size());
@@ -352,20 +417,7 @@ bool parse_redis_url(std::string_view url, RedisStoreOptions& out, std::string& 
     if (at != std::string_view::npos) {
         const std::string_view userinfo = rest.substr(0, at);
         rest = rest.substr(at + 1);
-        const std::size_t colon = userinfo.find(':');
-        std::string user, password;
-        if (!percent_decode(userinfo.substr(0, colon), user) ||
-            (colon != std::string_view::npos && !percent_decode(userinfo.substr(colon + 1), password))) {
-            error = "bad percent-escape in the user or password";
-            return false;
-        }
-        if (colon == std::string_view::npos) {
-            // redis://password@host (the older form without a user)
-            password.swap(user);
-        }
-        out.user = user;
-        out.password.assign(password.begin(), password.end());
-        OPENSSL_cleanse(password.data(), password.size());
+        if (!parse_userinfo(userinfo, out, error)) return false;
     }
     std::string_view host = rest;
     std::string_view port;
@@ -416,8 +468,9 @@ bool parse_redis_url(std::string_view url, RedisStoreOptions& out, std::string& 
 }
 
 std::string redis_url_for_log(const RedisStoreOptions& o) {
-    std::string s = "redis://";
+    std::string s = o.port == 0 ? "redis+unix://" : "redis://";
     if (!o.user.empty() || !o.password.empty()) s += loggable(o.user) + (o.password.empty() ? "@" : ":***@");
+    if (o.port == 0) return s + loggable(o.host) + (o.db != 0 ? "?db=" + std::to_string(o.db) : std::string());
     s += o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
     s += ":" + std::to_string(o.port);
     if (o.db != 0) s += "/" + std::to_string(o.db);
@@ -519,7 +572,9 @@ struct RedisSessionStore::Impl {
     // A new connection (outside the lock); nullptr with `why`.
     redisContext* connect(const std::string& host, int port, std::string& why) {
         ++connects;
-        redisContext* c = redisConnectWithTimeout(host.c_str(), port, timeout());
+        // port 0: host is the path of a Unix socket (redis+unix://).
+        redisContext* c = port == 0 ? redisConnectUnixWithTimeout(host.c_str(), timeout())
+                                    : redisConnectWithTimeout(host.c_str(), port, timeout());
         if (c == nullptr) {
             why = "out of memory";
             return nullptr;
@@ -530,7 +585,7 @@ struct RedisSessionStore::Impl {
             return nullptr;
         }
         redisSetTimeout(c, timeout());
-        redisEnableKeepAlive(c);
+        if (port != 0) redisEnableKeepAlive(c);
         if (!options.password.empty()) {
             std::vector<const char*> argv{"AUTH"};
             std::vector<std::size_t> lengths{4};

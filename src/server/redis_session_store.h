@@ -26,7 +26,7 @@
 namespace mutual {
 
 struct RedisStoreOptions {
-    std::string host = "127.0.0.1";
+    std::string host = "127.0.0.1";    // port 0: the path of a Unix socket
     unsigned port = 6379;
     unsigned db = 0;                   // SELECT (0 in a cluster)
     std::string user;                  // Redis 6 ACL user; empty: the default user
@@ -41,7 +41,8 @@ struct RedisStoreOptions {
     std::size_t cache_entries = 1024;
 };
 
-// Parses redis://[[user]:password@]host[:port][/db] (host may be [v6]).
+// Parses redis://[[user]:password@]host[:port][/db] (host may be [v6]), or
+// redis+unix://[[user]:password@]/path/to/socket[?db=N] (port 0).
 // Percent-escapes in user and password are decoded. false with `error`.
 bool parse_redis_url(std::string_view url, RedisStoreOptions& out, std::string& error);
 // The URL without its password, for log lines.

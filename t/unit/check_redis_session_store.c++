@@ -890,6 +890,36 @@ START_TEST(cache_is_bounded_and_cleansed) {
 }
 END_TEST
 
+START_TEST(unix_socket) {
+    RedisStoreOptions o;
+    std::string error;
+    ck_assert(parse_redis_url("redis+unix:///run/redis/redis.sock", o, error));
+    ck_assert(o.host == "/run/redis/redis.sock" && o.port == 0 && o.db == 0 && o.password.empty());
+    ck_assert(parse_redis_url("redis+unix://:p%40ss@/tmp/r.sock?db=3", o, error));
+    ck_assert(o.host == "/tmp/r.sock" && o.port == 0 && o.db == 3);
+    ck_assert(std::string(o.password.begin(), o.password.end()) == "p@ss");
+    ck_assert(redis_url_for_log(o) == "redis+unix://:***@/tmp/r.sock?db=3");
+    ck_assert(!parse_redis_url("redis+unix://", o, error));
+    ck_assert(!parse_redis_url("redis+unix://host/tmp/r.sock", o, error));
+    ck_assert(!parse_redis_url("redis+unix:///tmp/r.sock?db=x", o, error));
+    // A real Redis through its socket: the same sessions as over TCP.
+    const std::string path = "/tmp/check-redis-" + std::to_string(getpid()) + ".sock";
+    RedisServer server({"--unixsocket", path, "--unixsocketperm", "700"});
+    ck_assert(parse_redis_url("redis+unix://" + path, o, error));
+    o.timeout_ms = 3000;
+    RedisSessionStore over_unix(o, key_material());
+    RedisSessionStore over_tcp(options_for(server.port()), key_material());
+    ck_assert(over_unix.ping());
+    const std::int64_t now = now_s();
+    const SessionId sid = make_sid(500);
+    ck_assert(add(over_unix, sid, now).status == InsertStatus::ok);
+    USE_IS(use(over_unix, sid, 1, now), "ok");
+    USE_IS(use(over_tcp, sid, 2, now), "ok");
+    USE_IS(use(over_unix, sid, 2, now), "commit-duplicate");
+    ck_assert_uint_eq(over_unix.counters().failures, 0);
+}
+END_TEST
+
 START_TEST(pending_quota) {
     RedisServer server;
     RedisStoreOptions o = options_for(server.port());
@@ -1129,6 +1159,7 @@ Suite* redis_suite() {
     tcase_add_test(tc, cache_replay_across_nodes);
     tcase_add_test(tc, cache_rejected_stays_rejected);
     tcase_add_test(tc, cache_is_bounded_and_cleansed);
+    tcase_add_test(tc, unix_socket);
     tcase_add_test(tc, pending_quota);
     tcase_add_test(tc, decision_answers_503_when_redis_is_gone);
     tcase_add_test(tc, cluster_moved_and_ask);
