@@ -67,6 +67,7 @@
 #include "authentication_control.h"
 #include "encoding.h"
 #include "log.h"
+#include "protocol_defaults.h"
 #include "server/metrics.h"
 #include "server/redis_session_store.h"
 #include "server/server.h"
@@ -85,15 +86,17 @@ namespace {
 using mutual::Algorithm;
 
 constexpr const char* mutex_type = "auth-mutual-table";
-constexpr const char* default_algorithm = "iso-kam3-ec-p256-sha256";
+// The protocol defaults (default algorithm, nc-max, nc-window, time) are
+// the core's, src/protocol_defaults.h.
+constexpr std::string_view default_algorithm = mutual::default_algorithm_name;
+using mutual::default_nc_max;
+using mutual::default_nc_window;
+using mutual::default_session_time;
 constexpr unsigned max_stripes = 16;
 constexpr unsigned default_table_size = 4096;
 constexpr unsigned min_table_size = 16;
 constexpr unsigned max_table_size = 4u * 1024 * 1024;
-constexpr unsigned default_session_time = 300;
-constexpr apr_uint64_t default_nc_max = 10000;
 constexpr apr_uint64_t max_nc_max = (apr_uint64_t(1) << 62);
-constexpr unsigned default_nc_window = 128;
 constexpr unsigned default_recheck_interval = 60;
 
 enum class Validation { automatic, host, tls_server_end_point };
@@ -170,6 +173,7 @@ struct ServerConfig {
     const char* store_url;
     const char* store_key_file;
     unsigned store_timeout_ms;
+    unsigned store_timeout_ms_set : 1;
 };
 
 // What check_authn remembers about a successful verification, so that
@@ -386,6 +390,111 @@ const char* parse_unsigned(cmd_parms* cmd, const char* arg, apr_uint64_t low, ap
     return nullptr;
 }
 
+// Directives of one kind share one setter: the command's cmd_data
+// describes the directive (NumberDirective, StringDirective, FlagDirective)
+// and holds its store function, which sets the field and its `_set` bit.
+#define MUTUAL_STORE(Config, field)                                        \
+    [](void* config, auto value) noexcept {                                \
+        auto* c = static_cast<Config*>(config);                            \
+        c->field = static_cast<decltype(c->field)>(value);                 \
+        c->field##_set = 1;                                                \
+    }
+
+// A directive's descriptor as a command's cmd_data (command_rec wants void*).
+template <typename Directive>
+constexpr void* directive_data(const Directive& directive) noexcept {
+    return const_cast<Directive*>(&directive);
+}
+
+template <typename Directive>
+const Directive& directive_of(const cmd_parms* cmd) noexcept {
+    return *static_cast<const Directive*>(cmd->cmd->cmd_data);
+}
+
+// An unsigned decimal number within bounds.
+struct NumberDirective {
+    apr_uint64_t low, high;
+    bool server_wide;  // RSRC_CONF outside sections only; stored in ServerConfig
+    void (*store)(void* config, apr_uint64_t value) noexcept;
+};
+
+constexpr apr_uint64_t max_seconds = 86400u * 366;
+constexpr NumberDirective session_time_number{1, max_seconds, false,
+                                              MUTUAL_STORE(DirConfig, session_time)};
+constexpr NumberDirective nc_max_number{1, max_nc_max, false, MUTUAL_STORE(DirConfig, nc_max)};
+constexpr NumberDirective nc_window_number{mutual::min_nc_window, mutual::max_nc_window, false,
+                                           MUTUAL_STORE(DirConfig, nc_window)};
+constexpr NumberDirective recheck_interval_number{0, max_seconds, false,
+                                                  MUTUAL_STORE(DirConfig, recheck_interval)};
+constexpr NumberDirective logout_timeout_number{0, max_nc_max, false,
+                                                MUTUAL_STORE(DirConfig, logout_timeout)};
+constexpr NumberDirective table_size_number{min_table_size, max_table_size, true,
+                                            MUTUAL_STORE(ServerConfig, table_size)};
+constexpr NumberDirective max_key_exchanges_number{1, max_table_size, true,
+                                                   MUTUAL_STORE(ServerConfig, max_key_exchanges)};
+constexpr NumberDirective store_timeout_number{1, 60000, true, MUTUAL_STORE(ServerConfig, store_timeout_ms)};
+
+const char* set_number(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    const auto& number = directive_of<NumberDirective>(cmd);
+    void* config = conf;
+    if (number.server_wide) {
+        if (const char* e = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return e;
+        config = ap_get_module_config(cmd->server->module_config, &auth_mutual_module);
+    }
+    apr_uint64_t value = 0;
+    if (const char* e = parse_unsigned(cmd, arg, number.low, number.high, value)) return e;
+    number.store(config, value);
+    return nullptr;
+}
+
+// A string the core checks (an empty answer: usable), kept as it is.
+struct StringDirective {
+    std::string (*check)(std::string_view value);
+    void (*store)(void* config, const char* value) noexcept;
+};
+
+// Authentication-Control's string parameters: any UTF-8 without control
+// characters (sent quoted, or as an ext-value when not ASCII), not empty.
+std::string check_control_value(std::string_view value) {
+    std::string problem = mutual::check_control_string(value);
+    if (problem.empty() && value.empty()) problem = "empty value";
+    return problem;
+}
+
+constexpr StringDirective auth_scope_string{mutual::check_auth_scope, MUTUAL_STORE(DirConfig, auth_scope)};
+constexpr StringDirective host_string{mutual::check_explicit_vh, MUTUAL_STORE(DirConfig, host)};
+constexpr StringDirective location_unauthenticated_string{
+    check_control_value, MUTUAL_STORE(DirConfig, location_unauthenticated)};
+constexpr StringDirective location_logout_string{check_control_value,
+                                                 MUTUAL_STORE(DirConfig, location_logout)};
+
+const char* set_checked_string(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    const auto& directive = directive_of<StringDirective>(cmd);
+    try {
+        const std::string problem = directive.check(arg);
+        if (!problem.empty())
+            return apr_psprintf(cmd->pool, "%s \"%s\": %s", cmd->cmd->name, arg, problem.c_str());
+    } catch (...) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": out of memory", nullptr);
+    }
+    directive.store(conf, arg);
+    return nullptr;
+}
+
+// On or Off.
+struct FlagDirective {
+    void (*store)(void* config, int on) noexcept;
+};
+
+constexpr FlagDirective optional_flag{MUTUAL_STORE(DirConfig, optional)};
+constexpr FlagDirective no_auth_flag{MUTUAL_STORE(DirConfig, no_auth)};
+#undef MUTUAL_STORE
+
+const char* set_flag(cmd_parms* cmd, void* conf, int on) noexcept {
+    directive_of<FlagDirective>(cmd).store(conf, on);
+    return nullptr;
+}
+
 const char* set_user_file(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     auto* d = static_cast<DirConfig*>(conf);
     const char* path = ap_server_root_relative(cmd->pool, arg);
@@ -523,34 +632,6 @@ const char* add_algorithm(cmd_parms* cmd, void* conf, const char* arg) noexcept 
     return nullptr;
 }
 
-const char* set_auth_scope(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    try {
-        const std::string problem = mutual::check_auth_scope(arg);
-        if (!problem.empty())
-            return apr_psprintf(cmd->pool, "AuthMutualScope \"%s\": %s", arg, problem.c_str());
-    } catch (...) {
-        return "AuthMutualScope: out of memory";
-    }
-    auto* d = static_cast<DirConfig*>(conf);
-    d->auth_scope = arg;
-    d->auth_scope_set = 1;
-    return nullptr;
-}
-
-const char* set_host(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    try {
-        const std::string problem = mutual::check_explicit_vh(arg);
-        if (!problem.empty())
-            return apr_psprintf(cmd->pool, "AuthMutualHost \"%s\": %s", arg, problem.c_str());
-    } catch (...) {
-        return "AuthMutualHost: out of memory";
-    }
-    auto* d = static_cast<DirConfig*>(conf);
-    d->host = arg;
-    d->host_set = 1;
-    return nullptr;
-}
-
 const char* set_validation(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     auto* d = static_cast<DirConfig*>(conf);
     if (strcasecmp(arg, "auto") == 0) d->validation = Validation::automatic;
@@ -585,87 +666,7 @@ const char* add_path(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     return nullptr;
 }
 
-const char* set_session_time(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    apr_uint64_t v = 0;
-    if (const char* e = parse_unsigned(cmd, arg, 1, 86400u * 366, v)) return e;
-    auto* d = static_cast<DirConfig*>(conf);
-    d->session_time = static_cast<unsigned>(v);
-    d->session_time_set = 1;
-    return nullptr;
-}
-
-const char* set_nc_max(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    apr_uint64_t v = 0;
-    if (const char* e = parse_unsigned(cmd, arg, 1, max_nc_max, v)) return e;
-    auto* d = static_cast<DirConfig*>(conf);
-    d->nc_max = v;
-    d->nc_max_set = 1;
-    return nullptr;
-}
-
-const char* set_nc_window(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    apr_uint64_t v = 0;
-    if (const char* e = parse_unsigned(cmd, arg, mutual::min_nc_window, mutual::max_nc_window, v)) return e;
-    auto* d = static_cast<DirConfig*>(conf);
-    d->nc_window = static_cast<unsigned>(v);
-    d->nc_window_set = 1;
-    return nullptr;
-}
-
 // ---- RFC 8053 and session control (issue #12) ----
-
-const char* set_optional(cmd_parms*, void* conf, int on) noexcept {
-    auto* d = static_cast<DirConfig*>(conf);
-    d->optional = on;
-    d->optional_set = 1;
-    return nullptr;
-}
-
-const char* set_recheck_interval(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    apr_uint64_t v = 0;
-    if (const char* e = parse_unsigned(cmd, arg, 0, 86400u * 366, v)) return e;
-    auto* d = static_cast<DirConfig*>(conf);
-    d->recheck_interval = static_cast<unsigned>(v);
-    d->recheck_interval_set = 1;
-    return nullptr;
-}
-
-const char* set_logout_timeout(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    apr_uint64_t v = 0;
-    if (const char* e = parse_unsigned(cmd, arg, 0, max_nc_max, v)) return e;
-    auto* d = static_cast<DirConfig*>(conf);
-    d->logout_timeout = v;
-    d->logout_timeout_set = 1;
-    return nullptr;
-}
-
-// A string parameter of Authentication-Control: any UTF-8 without control
-// characters (sent quoted, or as an ext-value when not ASCII).
-const char* control_string(cmd_parms* cmd, const char* arg, const char*& out) noexcept {
-    try {
-        const std::string problem = mutual::check_control_string(arg);
-        if (!problem.empty()) return apr_psprintf(cmd->pool, "%s \"%s\" %s", cmd->cmd->name, arg, problem.c_str());
-    } catch (...) {
-        return "out of memory";
-    }
-    if (*arg == '\0') return apr_psprintf(cmd->pool, "%s: empty value", cmd->cmd->name);
-    out = arg;
-    return nullptr;
-}
-
-const char* set_location_unauthenticated(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    auto* d = static_cast<DirConfig*>(conf);
-    if (const char* e = control_string(cmd, arg, d->location_unauthenticated)) return e;
-    d->location_unauthenticated_set = 1;
-    return nullptr;
-}
-
-const char* set_location_logout(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    auto* d = static_cast<DirConfig*>(conf);
-    if (const char* e = control_string(cmd, arg, d->location_logout)) return e;
-    d->location_logout_set = 1;
-    return nullptr;
-}
 
 const char* set_auth_style(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     auto* d = static_cast<DirConfig*>(conf);
@@ -673,13 +674,6 @@ const char* set_auth_style(cmd_parms* cmd, void* conf, const char* arg) noexcept
     else if (std::strcmp(arg, "non-modal") == 0) d->modal = 0;
     else return apr_pstrcat(cmd->pool, "AuthMutualAuthStyle: \"", arg, "\" is not modal or non-modal", nullptr);
     d->modal_set = 1;
-    return nullptr;
-}
-
-const char* set_no_auth(cmd_parms*, void* conf, int on) noexcept {
-    auto* d = static_cast<DirConfig*>(conf);
-    d->no_auth = on;
-    d->no_auth_set = 1;
     return nullptr;
 }
 
@@ -693,33 +687,14 @@ const char* set_username(cmd_parms* cmd, void* conf, const char* arg) noexcept {
         if (e != mutual::PrepError::none)
             return apr_psprintf(cmd->pool, "AuthMutualUsername \"%s\": not a valid user name (%s)", arg,
                                 mutual::prep_error_name(e));
-        if (prepared.size() > mutual::max_user_length)
-            return "AuthMutualUsername: longer than 256 octets";
+        if (prepared.size() > mutual::max_user_name_length)
+            return apr_psprintf(cmd->pool, "AuthMutualUsername: longer than %" APR_SIZE_T_FMT " octets",
+                                mutual::max_user_name_length);
         d->username = apr_pstrmemdup(cmd->pool, prepared.data(), prepared.size());
     } catch (...) {
         return "AuthMutualUsername: out of memory";
     }
     d->username_set = 1;
-    return nullptr;
-}
-
-const char* set_table_size(cmd_parms* cmd, void*, const char* arg) noexcept {
-    if (const char* e = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return e;
-    apr_uint64_t v = 0;
-    if (const char* e = parse_unsigned(cmd, arg, min_table_size, max_table_size, v)) return e;
-    auto* s = static_cast<ServerConfig*>(ap_get_module_config(cmd->server->module_config, &auth_mutual_module));
-    s->table_size = static_cast<unsigned>(v);
-    s->table_size_set = 1;
-    return nullptr;
-}
-
-const char* set_max_key_exchanges(cmd_parms* cmd, void*, const char* arg) noexcept {
-    if (const char* e = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return e;
-    apr_uint64_t v = 0;
-    if (const char* e = parse_unsigned(cmd, arg, 1, max_table_size, v)) return e;
-    auto* s = static_cast<ServerConfig*>(ap_get_module_config(cmd->server->module_config, &auth_mutual_module));
-    s->max_key_exchanges = static_cast<unsigned>(v);
-    s->max_key_exchanges_set = 1;
     return nullptr;
 }
 
@@ -748,14 +723,6 @@ const char* set_session_store(cmd_parms* cmd, void*, const char* arg) noexcept {
     } catch (...) {
         return "AuthMutualSessionStore: out of memory";
     }
-}
-
-const char* set_session_store_timeout(cmd_parms* cmd, void*, const char* arg) noexcept {
-    if (const char* e = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return e;
-    apr_uint64_t v = 0;
-    if (const char* e = parse_unsigned(cmd, arg, 1, 60000, v)) return e;
-    server_config_of(cmd)->store_timeout_ms = static_cast<unsigned>(v);
-    return nullptr;
 }
 
 const char* set_session_store_key(cmd_parms* cmd, void*, const char* arg) noexcept {
@@ -818,44 +785,45 @@ const command_rec directives[] = {
      "SQL query (mod_dbd) returning the user's verifier records; %s is the user name"},
     {"AuthMutualAlgorithms", as_cmd_func(add_algorithm), nullptr, per_dir_context, ITERATE,
      "RFC 8121 algorithms offered, in order (default: iso-kam3-ec-p256-sha256)"},
-    {"AuthMutualScope", as_cmd_func(set_auth_scope), nullptr, per_dir_context, TAKE1,
-     "auth-scope sent in every challenge (required with AuthType Mutual)"},
-    {"AuthMutualHost", as_cmd_func(set_host), nullptr, per_dir_context, TAKE1,
-     "vh for validation=host as <scheme>://<host>:<port> (reverse proxies)"},
+    {"AuthMutualScope", as_cmd_func(set_checked_string), directive_data(auth_scope_string), per_dir_context,
+     TAKE1, "auth-scope sent in every challenge (required with AuthType Mutual)"},
+    {"AuthMutualHost", as_cmd_func(set_checked_string), directive_data(host_string), per_dir_context,
+     TAKE1, "vh for validation=host as <scheme>://<host>:<port> (reverse proxies)"},
     {"AuthMutualValidation", as_cmd_func(set_validation), nullptr, per_dir_context, TAKE1,
      "auto | host | tls-server-end-point (default: auto)"},
     {"AuthMutualPath", as_cmd_func(add_path), nullptr, per_dir_context, ITERATE,
      "URIs sent as the path parameter of 401-KEX-S1"},
-    {"AuthMutualSessionTime", as_cmd_func(set_session_time), nullptr, per_dir_context, TAKE1,
-     "session lifetime in seconds, sent as time (default: 300)"},
-    {"AuthMutualNcMax", as_cmd_func(set_nc_max), nullptr, per_dir_context, TAKE1,
-     "largest nonce number accepted in a session (default: 10000)"},
-    {"AuthMutualNcWindow", as_cmd_func(set_nc_window), nullptr, per_dir_context, TAKE1,
-     "nonce window, 128..1024 (default: 128)"},
-    {"AuthMutualOptional", as_cmd_func(set_optional), nullptr, per_dir_context, FLAG,
+    {"AuthMutualSessionTime", as_cmd_func(set_number), directive_data(session_time_number), per_dir_context,
+     TAKE1, "session lifetime in seconds, sent as time (default: 300)"},
+    {"AuthMutualNcMax", as_cmd_func(set_number), directive_data(nc_max_number), per_dir_context,
+     TAKE1, "largest nonce number accepted in a session (default: 10000)"},
+    {"AuthMutualNcWindow", as_cmd_func(set_number), directive_data(nc_window_number), per_dir_context,
+     TAKE1, "nonce window, 128..1024 (default: 128)"},
+    {"AuthMutualOptional", as_cmd_func(set_flag), directive_data(optional_flag), per_dir_context, FLAG,
      "On: serve unauthenticated requests with Optional-WWW-Authenticate (RFC 8053 section 3)"},
-    {"AuthMutualRecheckInterval", as_cmd_func(set_recheck_interval), nullptr, per_dir_context, TAKE1,
-     "seconds between re-reads of a session's verifier (revocation; default: 60)"},
-    {"AuthMutualLogoutTimeout", as_cmd_func(set_logout_timeout), nullptr, per_dir_context, TAKE1,
-     "Authentication-Control logout-timeout on 200-VFY-S, in seconds"},
-    {"AuthMutualLocationWhenUnauthenticated", as_cmd_func(set_location_unauthenticated), nullptr,
-     per_dir_context, TAKE1, "Authentication-Control location-when-unauthenticated on 401-INIT"},
-    {"AuthMutualLocationWhenLogout", as_cmd_func(set_location_logout), nullptr, per_dir_context, TAKE1,
-     "Authentication-Control location-when-logout on 200-VFY-S; mutual-logout redirects there"},
+    {"AuthMutualRecheckInterval", as_cmd_func(set_number), directive_data(recheck_interval_number), per_dir_context,
+     TAKE1, "seconds between re-reads of a session's verifier (revocation; default: 60)"},
+    {"AuthMutualLogoutTimeout", as_cmd_func(set_number), directive_data(logout_timeout_number), per_dir_context,
+     TAKE1, "Authentication-Control logout-timeout on 200-VFY-S, in seconds"},
+    {"AuthMutualLocationWhenUnauthenticated", as_cmd_func(set_checked_string),
+     directive_data(location_unauthenticated_string), per_dir_context, TAKE1,
+     "Authentication-Control location-when-unauthenticated on 401-INIT"},
+    {"AuthMutualLocationWhenLogout", as_cmd_func(set_checked_string), directive_data(location_logout_string),
+     per_dir_context, TAKE1, "Authentication-Control location-when-logout on 200-VFY-S; mutual-logout redirects there"},
     {"AuthMutualAuthStyle", as_cmd_func(set_auth_style), nullptr, per_dir_context, TAKE1,
      "Authentication-Control auth-style on 401 responses: modal | non-modal"},
-    {"AuthMutualNoAuth", as_cmd_func(set_no_auth), nullptr, per_dir_context, FLAG,
+    {"AuthMutualNoAuth", as_cmd_func(set_flag), directive_data(no_auth_flag), per_dir_context, FLAG,
      "On: Authentication-Control no-auth=true on 401-INIT"},
     {"AuthMutualUsername", as_cmd_func(set_username), nullptr, per_dir_context, TAKE1,
      "Authentication-Control username on 401 responses (RFC 8053 section 8.1!)"},
-    {"AuthMutualSessionTableSize", as_cmd_func(set_table_size), nullptr, RSRC_CONF, TAKE1,
-     "number of sessions in the shared session table (default: 4096)"},
-    {"AuthMutualMaxKeyExchanges", as_cmd_func(set_max_key_exchanges), nullptr, RSRC_CONF, TAKE1,
-     "bound on pending key exchanges in the session table (default: half the table)"},
+    {"AuthMutualSessionTableSize", as_cmd_func(set_number), directive_data(table_size_number), RSRC_CONF,
+     TAKE1, "number of sessions in the shared session table (default: 4096)"},
+    {"AuthMutualMaxKeyExchanges", as_cmd_func(set_number), directive_data(max_key_exchanges_number), RSRC_CONF,
+     TAKE1, "bound on pending key exchanges in the session table (default: half the table)"},
     {"AuthMutualSessionStore", as_cmd_func(set_session_store), nullptr, RSRC_CONF, TAKE1,
      "where sessions live: shm (this server's shared memory, the default) or "
      "redis://[[user]:password@]host[:port][/db] (shared by several nodes)"},
-    {"AuthMutualSessionStoreTimeout", as_cmd_func(set_session_store_timeout), nullptr, RSRC_CONF, TAKE1,
+    {"AuthMutualSessionStoreTimeout", as_cmd_func(set_number), directive_data(store_timeout_number), RSRC_CONF, TAKE1,
      "milliseconds for connecting to and every command of a Redis session store (default: 500)"},
     {"AuthMutualSessionStoreKey", as_cmd_func(set_session_store_key), nullptr, RSRC_CONF, TAKE1,
      "file with the key (>= 32 octets) every node uses to encrypt session records (required for redis://)"},
@@ -1066,12 +1034,8 @@ bool mutual_section(apr_pool_t* ptemp, const ap_directive_t* d) noexcept {
 // AuthName (for Basic); control characters and bytes that are not UTF-8
 // cannot be sent in a quoted-string or an ext-value faithfully.
 const char* realm_problem(const char* realm) noexcept {
-    for (const char* p = realm; *p; ++p) {
-        const auto c = static_cast<unsigned char>(*p);
-        if (c < 0x20 || c == 0x7f) return "contains a control character";
-        if (c == '"' || c == '\\') return "contains a quote or a backslash";
-    }
-    if (!mutual::is_valid_utf8(realm)) return "is not valid UTF-8";
+    if (const char* problem = mutual::control_string_problem(realm)) return problem;
+    if (std::strpbrk(realm, "\"\\") != nullptr) return "contains a quote or a backslash";
     return nullptr;
 }
 
@@ -1220,6 +1184,20 @@ apr_status_t create_shared_memory(apr_shm_t** shm, apr_size_t bytes, const char*
     return rv;
 }
 
+constexpr apr_size_t align64(apr_size_t n) noexcept { return (n + 63) & ~apr_size_t(63); }
+
+// The record `name` kept across restarts in the process pool (zeroed when
+// it is new).
+template <typename T>
+T* retained_record(const char* name) noexcept {
+    auto* retained = static_cast<T*>(ap_retained_data_get(name));
+    if (retained == nullptr) {
+        retained = static_cast<T*>(ap_retained_data_create(name, sizeof(T)));
+        std::memset(static_cast<void*>(retained), 0, sizeof(T));
+    }
+    return retained;
+}
+
 // `discard`: never keep the previous table (it was made by another version
 // of the module, whose table format differs).
 RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* s,
@@ -1227,16 +1205,11 @@ RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* 
     const mutual::TableGeometry geometry = mutual::Server::geometry(options);
     const mutual::TableLayout layout = mutual::Server::layout(options);
     const char* name = "mod_auth_mutual.table";
-    auto* retained = static_cast<RetainedTable*>(ap_retained_data_get(name));
-    if (!discard && retained != nullptr && retained->shm != nullptr &&
-        same_geometry(retained->geometry, geometry)) {
+    auto* retained = retained_record<RetainedTable>(name);
+    if (!discard && retained->shm != nullptr && same_geometry(retained->geometry, geometry)) {
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                      "MUT01022: keeping the session table of the previous generation");
         return retained;
-    }
-    if (retained == nullptr) {
-        retained = static_cast<RetainedTable*>(ap_retained_data_create(name, sizeof(RetainedTable)));
-        std::memset(static_cast<void*>(retained), 0, sizeof(RetainedTable));
     }
     apr_pool_t* pool = s->process->pool;
     if (retained->shm != nullptr) {
@@ -1259,10 +1232,10 @@ RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* 
                                 " bytes)", bytes));
         return nullptr;
     }
-    auto base = reinterpret_cast<std::uintptr_t>(apr_shm_baseaddr_get(shm));
-    void* locks = reinterpret_cast<void*>((base + 63) & ~std::uintptr_t(63));
+    const auto base = reinterpret_cast<std::uintptr_t>(apr_shm_baseaddr_get(shm));
+    void* locks = reinterpret_cast<void*>(align64(base));
     void* aligned = static_cast<char*>(locks) + lock_bytes;
-    const apr_size_t usable = bytes - lock_bytes - ((base + 63) / 64 * 64 - base);
+    const apr_size_t usable = bytes - lock_bytes - (align64(base) - base);
     if (!mutual::Server::format(aligned, usable, options)) {
         log_server(s, APLOG_CRIT, 0, "MUT01500", "cannot format the session table");
         return nullptr;
@@ -1299,16 +1272,10 @@ struct RetainedThrottle {
     mutual::HashKey key;
 };
 
-constexpr apr_size_t align64(apr_size_t n) noexcept { return (n + 63) & ~apr_size_t(63); }
-
 RetainedThrottle* retained_throttle(server_rec* s) {
     const char* name = "mod_auth_mutual.throttle";
-    auto* retained = static_cast<RetainedThrottle*>(ap_retained_data_get(name));
-    if (retained != nullptr && retained->shm != nullptr) return retained;
-    if (retained == nullptr) {
-        retained = static_cast<RetainedThrottle*>(ap_retained_data_create(name, sizeof(RetainedThrottle)));
-        std::memset(static_cast<void*>(retained), 0, sizeof(RetainedThrottle));
-    }
+    auto* retained = retained_record<RetainedThrottle>(name);
+    if (retained->shm != nullptr) return retained;
     apr_pool_t* pool = s->process->pool;
     const apr_size_t lock_bytes = align64(mutual::ProcessSharedLocks::bytes_needed(1));
     const apr_size_t counter_bytes = align64(sizeof(mutual::MetricCounters));
@@ -2196,7 +2163,7 @@ int throttle_key_exchange(request_rec* r, const DirConfig* d, const mutual::Loca
     if (!limits.any() || module_state->throttle == nullptr) return 0;
     const std::string client = client_key(r);
     const mutual::ThrottleDecision decision = module_state->throttle->admit_key_exchange(
-        policy.partition, user.substr(0, mutual::max_user_length), client,
+        policy.partition, user.substr(0, mutual::max_user_name_length), client,
         apr_time_as_msec(apr_time_now()), limits);
     if (decision.verdict == mutual::ThrottleVerdict::allowed) return 0;
     if (decision.verdict == mutual::ThrottleVerdict::lock_failed) {

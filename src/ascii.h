@@ -1,4 +1,5 @@
-// ASCII helpers every layer shares, each implemented once: case folding
+// ASCII helpers every layer shares, each implemented once: letters and
+// digits, case folding
 // (protocol tokens, header names, schemes and hosts are ASCII
 // case-insensitive, never locale-dependent), hex digits, and untrusted text
 // made printable for a log line or a terminal.
@@ -13,6 +14,10 @@ namespace mutual {
 
 constexpr char ascii_lower(char c) noexcept {
     return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+constexpr bool is_ascii_alnum(char c) noexcept {
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
 // s with A-Z folded to a-z; every other octet (UTF-8 too) unchanged.

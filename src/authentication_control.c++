@@ -49,13 +49,18 @@ std::string authentication_control(std::string_view realm, const AuthenticationC
     return "Mutual " + string_param("realm", realm) + params;
 }
 
-std::string check_control_string(std::string_view value) {
+const char* control_string_problem(std::string_view value) noexcept {
     for (char ch : value) {
         const auto u = static_cast<unsigned char>(ch);
         if (u < 0x20 || u == 0x7f) return "contains a control character";
     }
     if (!is_valid_utf8(value)) return "is not valid UTF-8";
-    return std::string();
+    return nullptr;
+}
+
+std::string check_control_string(std::string_view value) {
+    const char* problem = control_string_problem(value);
+    return problem != nullptr ? problem : std::string();
 }
 
 std::string optional_www_authenticate(const std::vector<std::string>& init_challenges,

@@ -45,8 +45,11 @@ enum class ControlResponse {
 std::string authentication_control(std::string_view realm, const AuthenticationControl& control,
                                    ControlResponse kind);
 
-// Whether a value can be sent as an Authentication-Control string: no
-// control characters, valid UTF-8. Empty when fine, else the problem.
+// Whether a value can be sent as an Authentication-Control string (or as a
+// quoted-string realm): no control characters, valid UTF-8. nullptr when
+// fine, else the problem (a static string).
+const char* control_string_problem(std::string_view value) noexcept;
+// The same, empty when fine.
 std::string check_control_string(std::string_view value);
 
 // Optional-WWW-Authenticate (§3): the challenges a 401-INIT reason=initial

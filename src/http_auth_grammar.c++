@@ -81,7 +81,7 @@ enum : std::uint8_t {
 constexpr std::array<std::uint8_t, 256> make_char_classes() {
     std::array<std::uint8_t, 256> t{};
     for (int c = 0; c < 256; ++c) {
-        bool alnum = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+        const bool alnum = is_ascii_alnum(static_cast<char>(c));
         std::uint8_t bits = 0;
         if (alnum) bits |= tchar_bit | token68_bit | attr_char_bit;
         switch (c) {

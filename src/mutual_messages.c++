@@ -11,16 +11,12 @@ namespace {
 
 // ---- message layer helpers -------------------------------------------------
 
-bool is_bare_token_lead(char c) noexcept {
-    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-}
-bool is_bare_token_char(char c) noexcept {
-    return is_bare_token_lead(c) || c == '-' || c == '_';
-}
+// bare-token-lead = ALPHA / DIGIT (§3.2.1), bare-token-char adds "-" and "_".
+bool is_bare_token_char(char c) noexcept { return is_ascii_alnum(c) || c == '-' || c == '_'; }
 
 // Length of the bare-token at the start of s (0 if none).
 std::size_t bare_token_length(std::string_view s) noexcept {
-    if (s.empty() || !is_bare_token_lead(s[0])) return 0;
+    if (s.empty() || !is_ascii_alnum(s[0])) return 0;
     std::size_t i = 1;
     while (i < s.size() && is_bare_token_char(s[i])) ++i;
     return i;

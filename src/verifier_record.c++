@@ -15,8 +15,8 @@ constexpr std::string_view record_version = "1";
 constexpr std::size_t fields_per_entry = 5;
 
 bool is_unescaped(unsigned char c) noexcept {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~' || c == '*';
+    return is_ascii_alnum(static_cast<char>(c)) || c == '-' || c == '.' || c == '_' || c == '~' ||
+           c == '*';
 }
 
 // Splits `s` at every `separator` (an empty s gives one empty piece).

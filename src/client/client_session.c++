@@ -7,6 +7,7 @@
 #include "ascii.h"
 #include "encoding.h"
 #include "log.h"
+#include "protocol_defaults.h"
 #include "string_prep.h"
 
 namespace mutual {
@@ -479,6 +480,12 @@ Step Exchange::supply_credentials(std::string_view user, std::string_view passwo
     if (user_error != PrepError::none)
         return finish(AuthState::auth_required, Outcome::invalid_credentials, Content::withheld,
                       std::string("the user name cannot be used: ") + prep_error_name(user_error));
+    // The server never looks up a longer name (RFC 8120 §11 Note 2: a fake
+    // session), so sending it could only fail.
+    if (prepared_user.size() > max_user_name_length)
+        return finish(AuthState::auth_required, Outcome::invalid_credentials, Content::withheld,
+                      "the user name cannot be used: longer than " +
+                          std::to_string(max_user_name_length) + " octets");
     SecretString prepared_password;
     const PrepError password_error = prepare_password(password, prepared_password);
     if (password_error != PrepError::none)

@@ -484,7 +484,15 @@ bool read_store_key(const std::string& path, Secret& material, std::string& erro
         return false;
     }
     material.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    while (!material.empty() && (material.back() == '\n' || material.back() == '\r')) material.pop_back();
+    // A key written as text (openssl rand -hex 32, an editor) may end with a
+    // line end one node's copy has and another's lacks: text keys lose their
+    // trailing line ends. A binary key (openssl rand -out FILE 32) is taken
+    // whole: its last octet may be 0x0a or 0x0d.
+    const bool text = std::all_of(material.begin(), material.end(), [](unsigned char c) {
+        return c == '\n' || c == '\r' || (c >= 0x20 && c < 0x7f);
+    });
+    while (text && !material.empty() && (material.back() == '\n' || material.back() == '\r'))
+        material.pop_back();
     if (material.size() < 32) {
         error = "\"" + loggable(path) + "\" holds fewer than 32 octets of key material "
                 "(make one with: openssl rand -out FILE 32)";

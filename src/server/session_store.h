@@ -15,13 +15,14 @@
 #include <string_view>
 
 #include "bytes.h"
+#include "protocol_defaults.h"
 #include "server/nonce_window.h"
 #include "server/siphash.h"
 
 namespace mutual {
 
 constexpr std::size_t session_id_length = 16;     // 128 random bits
-constexpr std::size_t max_user_length = 256;      // octets of the user name
+constexpr std::size_t max_user_length = max_user_name_length;  // protocol_defaults.h
 
 using SessionId = std::array<std::uint8_t, session_id_length>;
 

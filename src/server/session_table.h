@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "bytes.h"
+#include "protocol_defaults.h"
 #include "server/nonce_window.h"
 #include "server/session_store.h"
 #include "server/siphash.h"

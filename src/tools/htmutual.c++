@@ -2,17 +2,13 @@
 // as htdbm/htpasswd do for Basic authentication. It links the same core as
 // the module (string preparation, pi, J, the record codec), so the file
 // format and the math cannot drift. Manual: docs/htmutual.1.
-#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
-#include <signal.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -25,10 +21,13 @@
 #include <openssl/crypto.h>
 
 #include "algorithm.h"
+#include "ascii.h"
 #include "bytes.h"
 #include "log.h"
+#include "protocol_defaults.h"
 #include "server/server_exchange.h"
 #include "string_prep.h"
+#include "tools/password_prompt.h"
 #include "verifier_file.h"
 #include "verifier_record.h"
 #include "verifier_store.h"
@@ -55,11 +54,8 @@ enum ExitCode {
     exit_unsupported = 10,  // unknown algorithm or DBM type
 };
 
-constexpr std::size_t max_user_bytes = 255;
 constexpr std::size_t max_text_bytes = 1024;      // realm, auth-scope
 constexpr std::size_t max_password_bytes = 1024;  // as typed, before preparation
-
-constexpr std::string_view default_algorithm = "iso-kam3-ec-p256-sha256";
 
 enum class Mode { update, print, verify, remove, list };
 
@@ -101,21 +97,7 @@ void note(const std::string& message) { std::fprintf(stderr, "%s\n", message.c_s
 
 // A user name, realm or key as it may be shown on a terminal: control
 // characters and backslash as \xHH, everything else (UTF-8 too) as is.
-std::string printable(std::string_view s) {
-    static const char digits[] = "0123456789abcdef";
-    std::string out;
-    for (char ch : s) {
-        unsigned char c = static_cast<unsigned char>(ch);
-        if (c < 0x20 || c == 0x7f || c == '\\') {
-            out += "\\x";
-            out.push_back(digits[c >> 4]);
-            out.push_back(digits[c & 15]);
-        } else {
-            out.push_back(ch);
-        }
-    }
-    return out;
-}
+std::string printable(std::string_view s) { return mutual::printable(s, printable_for_terminal); }
 
 const char synopsis[] =
     "Usage: htmutual [-c] [-a ALGORITHM]... -s AUTH-SCOPE [-T DBMTYPE] [-i] FILE REALM USER\n"
@@ -146,7 +128,7 @@ void print_help() {
         "Options:\n"
         "  -a ALGORITHM  Algorithm of the verifier; repeat for several. Default:\n"
         "                %s. Supported:\n",
-        std::string(default_algorithm).c_str());
+        std::string(default_algorithm_name).c_str());
     for (const Algorithm* a : all_algorithms())
         std::printf("                  %s\n", std::string(a->name()).c_str());
     std::printf(
@@ -280,8 +262,7 @@ int parse_options(int argc, char** argv, Options& options, bool& help, bool& ver
     const std::size_t operand_count = static_cast<std::size_t>(argc - optind);
     const int copied_end = options.password_from_argv && operand_count > 0 ? argc - 1 : argc;
     for (int i = optind; i < copied_end; ++i) options.operands.emplace_back(argv[i]);
-    std::transform(options.dbm_type.begin(), options.dbm_type.end(), options.dbm_type.begin(),
-                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    options.dbm_type = ascii_lowercase(options.dbm_type);
 
     if (mode_conflict)
         return usage_error("MUT04004", "use only one of -n, -v, -D (-x) and -l (-e)");
@@ -335,102 +316,11 @@ int parse_options(int argc, char** argv, Options& options, bool& help, bool& ver
 
 // ---- passwords ----------------------------------------------------------------
 
-enum class ReadResult { ok, end_of_input, too_long, failed };
-
-// A termination signal at a password prompt ends the program at once: the
-// handler restores the terminal (tcsetattr, write and _exit are
-// async-signal-safe) and exits with status 4. Nothing was written yet, and
-// the process's memory, holding at most part of a password, goes with it.
-// (Flag-and-check would race: a signal arriving just before read(2) would
-// leave the prompt blocked.)
-int interrupted_tty = -1;
-struct termios interrupted_tty_state;
-
-extern "C" void exit_on_interrupt(int) {
-    if (interrupted_tty >= 0) ::tcsetattr(interrupted_tty, TCSAFLUSH, &interrupted_tty_state);
-    static const char message[] =
-        "\nhtmutual: error: interrupted; nothing was changed [MUT04020]\n";
-    ssize_t ignored = ::write(STDERR_FILENO, message, sizeof message - 1);
-    (void)ignored;
-    ::_exit(exit_interrupted);
-}
-
-// Reads one line from fd into `line` (without "\n" or "\r\n").
-ReadResult read_line(int fd, SecretString& line) {
-    line.clear();
-    line.reserve(max_password_bytes + 1);
-    bool overflow = false;
-    bool got_any = false;
-    char c = 0;
-    for (;;) {
-        ssize_t n = ::read(fd, &c, 1);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return ReadResult::failed;
-        }
-        if (n == 0) {
-            if (!got_any) return ReadResult::end_of_input;
-            break;
-        }
-        got_any = true;
-        if (c == '\n') break;
-        if (line.size() >= max_password_bytes) {
-            overflow = true;  // keep reading to the end of the line
-            continue;
-        }
-        line.push_back(c);
-    }
-    OPENSSL_cleanse(&c, sizeof c);
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    return overflow ? ReadResult::too_long : ReadResult::ok;
-}
-
-// Installs exit_on_interrupt for the termination signals while it lives;
-// `tty` (or -1) is the terminal whose state `saved` the handler restores.
-class InterruptExit {
-public:
-    InterruptExit(int tty, const struct termios* saved) {
-        if (tty >= 0 && saved != nullptr) {
-            interrupted_tty_state = *saved;
-            interrupted_tty = tty;
-        }
-        struct sigaction action;
-        std::memset(&action, 0, sizeof action);
-        action.sa_handler = exit_on_interrupt;
-        sigemptyset(&action.sa_mask);
-        for (std::size_t i = 0; i < count; ++i) sigaction(signals[i], &action, &old_[i]);
-    }
-    ~InterruptExit() {
-        for (std::size_t i = 0; i < count; ++i) sigaction(signals[i], &old_[i], nullptr);
-        interrupted_tty = -1;
-    }
-    InterruptExit(const InterruptExit&) = delete;
-    InterruptExit& operator=(const InterruptExit&) = delete;
-
-private:
-    static constexpr std::size_t count = 4;
-    static constexpr int signals[count] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-    struct sigaction old_[count];
-};
-
-// Asks on /dev/tty without echo.
-ReadResult prompt_password(int tty, const char* prompt, SecretString& password) {
-    struct termios saved;
-    bool restore = ::tcgetattr(tty, &saved) == 0;
-    InterruptExit on_interrupt(tty, restore ? &saved : nullptr);
-    if (restore) {
-        struct termios quiet = saved;
-        quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHOE | ECHOK);
-        quiet.c_lflag |= ECHONL;
-        ::tcsetattr(tty, TCSAFLUSH, &quiet);
-    }
-    ssize_t ignored = ::write(tty, prompt, std::strlen(prompt));
-    (void)ignored;
-    ReadResult result = read_line(tty, password);
-    if (restore) ::tcsetattr(tty, TCSAFLUSH, &saved);
-    if (result == ReadResult::end_of_input) ignored = ::write(tty, "\n", 1);
-    return result;
-}
+// Ctrl-C (or another termination signal) at a password prompt or while
+// reading -i: the terminal is restored and the program ends at once with
+// status 4 (password_prompt.h); nothing was written yet.
+constexpr OnInterrupt on_interrupt{
+    "htmutual: error: interrupted; nothing was changed [MUT04020]\n", exit_interrupted};
 
 int password_read_error(ReadResult result, const char* where) {
     switch (result) {
@@ -464,8 +354,8 @@ int obtain_password(const Options& options, char* argv_password, bool confirm,
         return exit_ok;
     }
     if (options.password_from_stdin) {
-        InterruptExit on_interrupt(-1, nullptr);
-        ReadResult result = read_line(STDIN_FILENO, password);
+        InterruptExit on_signal(on_interrupt);
+        ReadResult result = read_password_line(STDIN_FILENO, password, max_password_bytes);
         if (result == ReadResult::end_of_input) {
             password.clear();  // an empty password: string preparation rejects it
             return exit_ok;
@@ -473,24 +363,21 @@ int obtain_password(const Options& options, char* argv_password, bool confirm,
         return result == ReadResult::ok ? exit_ok
                                         : password_read_error(result, "standard input");
     }
-    int tty = ::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (tty < 0)
+    ReadResult result = prompt_password(confirm ? "New password: " : "Password: ", password,
+                                        on_interrupt, max_password_bytes);
+    if (result == ReadResult::ok && confirm) {
+        SecretString again;
+        result = prompt_password("Re-type new password: ", again, on_interrupt, max_password_bytes);
+        if (result == ReadResult::ok && again != password)
+            return fail(exit_mismatch, "MUT04026",
+                        "password verification error: the two passwords differ; nothing "
+                        "was changed, run the command again");
+    }
+    if (result == ReadResult::no_terminal)
         return fail(exit_usage, "MUT04025",
                     std::string("cannot ask for the password: no terminal (/dev/tty: ") +
                         std::strerror(errno) +
                         "); use -i to read it from standard input");
-    ReadResult result = prompt_password(tty, confirm ? "New password: " : "Password: ", password);
-    if (result == ReadResult::ok && confirm) {
-        SecretString again;
-        result = prompt_password(tty, "Re-type new password: ", again);
-        if (result == ReadResult::ok && again != password) {
-            ::close(tty);
-            return fail(exit_mismatch, "MUT04026",
-                        "password verification error: the two passwords differ; nothing "
-                        "was changed, run the command again");
-        }
-    }
-    ::close(tty);
     return result == ReadResult::ok ? exit_ok : password_read_error(result, "the terminal");
 }
 
@@ -499,7 +386,7 @@ int obtain_password(const Options& options, char* argv_password, bool confirm,
 int select_algorithms(const Options& options, bool default_when_empty,
                       std::vector<const Algorithm*>& algorithms) {
     std::vector<std::string> names = options.algorithm_names;
-    if (names.empty() && default_when_empty) names.emplace_back(default_algorithm);
+    if (names.empty() && default_when_empty) names.emplace_back(default_algorithm_name);
     for (const std::string& name : names) {
         const Algorithm* a = find_algorithm(name);
         if (a == nullptr) {
@@ -532,12 +419,16 @@ int compute_verifier(const Algorithm& a, const SecretString& password,
     return exit_ok;
 }
 
+// The limit is the server's (protocol_defaults.h), on the name as prepared
+// (the module never looks up a longer one); a name that is too long as typed
+// and cannot be prepared is too long as well.
 int prepare_user(const std::string& input, std::string& user) {
-    if (input.size() > max_user_bytes)
-        return fail(exit_too_long, "MUT04033",
-                    "the user name is longer than " + std::to_string(max_user_bytes) +
-                        " bytes; choose a shorter one");
     PrepError e = prepare_username(input, user);
+    if (user.size() > max_user_name_length ||
+        (e != PrepError::none && input.size() > max_user_name_length))
+        return fail(exit_too_long, "MUT04033",
+                    "the user name is longer than " + std::to_string(max_user_name_length) +
+                        " bytes; choose a shorter one");
     if (e != PrepError::none)
         return fail(exit_bad_input, "MUT04034",
                     "user name \"" + printable(input) + "\" is not allowed (" +

@@ -2,10 +2,7 @@
 // authentication (RFC 8120). It prints the response body only after the
 // server has proved knowledge of the user's verifier (vks, §10/§17.5) and
 // says so in a result line on stderr. See docs/mutual-client.1.
-#include <fcntl.h>
 #include <getopt.h>
-#include <signal.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -29,6 +26,7 @@
 #include "bytes.h"
 #include "client/mutual_client.h"
 #include "log.h"
+#include "tools/password_prompt.h"
 
 using namespace mutual;
 using namespace mutual::client;
@@ -147,69 +145,9 @@ std::string terminal_text(std::string_view text) {
 
 // ---- passwords ------------------------------------------------------------
 
-struct termios saved_terminal;
-int terminal_fd = -1;
-
-void restore_terminal_and_exit(int signal_number) {
-    if (terminal_fd >= 0) {
-        tcsetattr(terminal_fd, TCSAFLUSH, &saved_terminal);
-        (void)!write(terminal_fd, "\n", 1);
-    }
-    _exit(128 + signal_number);
-}
-
-// Reads one line from fd into out (without the line end); false on EOF
-// before any character or on error.
-bool read_line(int fd, SecretString& out) {
-    out.clear();
-    char c = 0;
-    bool any = false;
-    for (;;) {
-        const ssize_t n = read(fd, &c, 1);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return any;
-        any = true;
-        if (c == '\n') break;
-        out.push_back(c);
-    }
-    if (!out.empty() && out.back() == '\r') out.pop_back();
-    OPENSSL_cleanse(&c, 1);
-    return true;
-}
-
-bool prompt_password(const std::string& prompt, SecretString& password) {
-    const int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
-    if (fd < 0) return false;
-    if (tcgetattr(fd, &saved_terminal) != 0) {
-        close(fd);
-        return false;
-    }
-    struct sigaction action {};
-    action.sa_handler = restore_terminal_and_exit;
-    struct sigaction old_int {}, old_term {}, old_quit {}, old_hup {};
-    sigaction(SIGINT, &action, &old_int);
-    sigaction(SIGTERM, &action, &old_term);
-    sigaction(SIGQUIT, &action, &old_quit);
-    sigaction(SIGHUP, &action, &old_hup);
-    terminal_fd = fd;
-    struct termios silent = saved_terminal;
-    silent.c_lflag &= static_cast<tcflag_t>(~(ECHO | ECHOE | ECHOK | ECHONL));
-    silent.c_lflag |= ICANON;
-    // Echo off before the prompt is shown (as getpass does): TCSAFLUSH
-    // discards what was typed before it, never an answer to the prompt.
-    tcsetattr(fd, TCSAFLUSH, &silent);
-    (void)!write(fd, prompt.data(), prompt.size());
-    const bool ok = read_line(fd, password);
-    tcsetattr(fd, TCSAFLUSH, &saved_terminal);
-    terminal_fd = -1;
-    sigaction(SIGINT, &old_int, nullptr);
-    sigaction(SIGTERM, &old_term, nullptr);
-    sigaction(SIGQUIT, &old_quit, nullptr);
-    sigaction(SIGHUP, &old_hup, nullptr);
-    (void)!write(fd, "\n", 1);
-    close(fd);
-    return ok;
-}
+// A termination signal at the prompt restores the terminal and exits with
+// 128 + the signal number (password_prompt.h).
+constexpr OnInterrupt on_interrupt{};
 
 // The password source, consulted only when a server asks for credentials.
 class Credentials {
@@ -219,7 +157,7 @@ public:
     // Reads the non-interactive sources up front.
     bool load(std::string& error) {
         if (options_.password_stdin) {
-            if (!read_line(STDIN_FILENO, password_)) {
+            if (read_password_line(STDIN_FILENO, password_) != ReadResult::ok) {
                 error = "no password on standard input";
                 return false;
             }
@@ -262,7 +200,7 @@ public:
                          program, where.c_str(), bound_name_.c_str());
         SecretString typed;
         const std::string prompt = "Password for " + *options_.user + " (" + where + "): ";
-        if (!prompt_password(prompt, typed)) {
+        if (prompt_password(prompt, typed, on_interrupt) != ReadResult::ok) {
             std::fprintf(stderr,
                          have_password_
                              ? "%s: no terminal to ask for it: refused (--any-realm offers the "
@@ -730,11 +668,11 @@ int main(int argc, char** argv) {
                 if (!options.proxy_user) return false;
                 if (const char* env = std::getenv("MUTUAL_PROXY_PASSWORD")) {
                     password.assign(env);
-                } else if (!prompt_password("Proxy password for " + *options.proxy_user +
-                                                " (realm \"" + terminal_text(realm.id.realm) +
-                                                "\" at the proxy " + terminal_text(realm.origin) +
-                                                "): ",
-                                            password)) {
+                } else if (prompt_password("Proxy password for " + *options.proxy_user +
+                                               " (realm \"" + terminal_text(realm.id.realm) +
+                                               "\" at the proxy " + terminal_text(realm.origin) +
+                                               "): ",
+                                           password, on_interrupt) != ReadResult::ok) {
                     std::fprintf(stderr,
                                  "%s: no terminal to ask for the proxy password; use "
                                  "MUTUAL_PROXY_PASSWORD\n",

@@ -272,3 +272,36 @@ def test_another_realm_is_asked_for_at_the_terminal(servers):
     code, shown = run_in_terminal(["-u", USER, h.url("/p/a.html"), h.url("/q/b.html")],
                                   ["not it"])
     assert code == 3 and "first page" in shown and "other realm page" not in shown, shown
+
+
+def test_a_signal_at_the_prompt_restores_the_terminal(servers):
+    # The prompt is htmutual's too (src/tools/password_prompt.c++): echo off
+    # while it waits, back on after SIGTERM, exit status 128 + 15.
+    import pty
+    import select
+    import signal
+    import termios
+    env = dict(os.environ)
+    env.pop("MUTUAL_PASSWORD", None)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(tool_path("mutual-client"),
+                  ["mutual-client", "-u", USER, servers[0].url("/p/a.html")], env)
+    shown, deadline = b"", time.time() + 30
+    try:
+        while b"):" not in shown.split(b"Password for")[-1] or b"Password for" not in shown:
+            assert time.time() < deadline, shown
+            if select.select([fd], [], [], 0.2)[0]:
+                shown += os.read(fd, 4096)
+        assert not termios.tcgetattr(fd)[3] & termios.ECHO, "echo on at the prompt"
+        os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 128 + signal.SIGTERM, status
+        assert termios.tcgetattr(fd)[3] & termios.ECHO, "echo still off after the signal"
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)

@@ -359,6 +359,15 @@ run 6 "invalid UTF-8 user name" "$HTMUTUAL" -b -s "$SCOPE" users.db Staff "$(pri
 run_in 6 "empty password" $'\n' "$HTMUTUAL" -i -s "$SCOPE" users.db Staff erin
 run 6 "control character in a password" "$HTMUTUAL" -b -s "$SCOPE" users.db Staff erin "$(printf 'p\001w')"
 run 5 "overlong user name" "$HTMUTUAL" -b -s "$SCOPE" users.db Staff "$(head -c 300 /dev/zero | tr '\0' u)" pw
+# The user-name limit is the server's (protocol_defaults.h: 256 octets as
+# prepared; t/integration/test_hostile_input.py has the server's side).
+run 0 "-n: a 256-octet user name (the server's limit)" "$HTMUTUAL" -nb -s "$SCOPE" Staff "$(head -c 256 /dev/zero | tr '\0' u)" pw
+check "-n: the 256-octet name is the record's key" out_has "^$(head -c 256 /dev/zero | tr '\0' u):1;"
+run 5 "-n: a 257-octet user name" "$HTMUTUAL" -nb -s "$SCOPE" Staff "$(head -c 257 /dev/zero | tr '\0' u)" pw
+check "257 octets: the message names the limit" err_has "longer than 256 bytes"
+run 5 "-n: 129 x U+00E9, 258 octets in 129 characters" "$HTMUTUAL" -nb -s "$SCOPE" Staff "$(for i in $(seq 129); do printf '\303\251'; done)" pw
+run 0 "-n: 90 fullwidth letters, 270 octets typed, 90 prepared" "$HTMUTUAL" -nb -s "$SCOPE" Staff "$(for i in $(seq 90); do printf '\357\275\225'; done)" pw
+check "-n: the fullwidth name is stored as 90 ASCII letters" out_has "^$(head -c 90 /dev/zero | tr '\0' u):1;"
 run 5 "overlong password" "$HTMUTUAL" -b -s "$SCOPE" users.db Staff erin "$(head -c 2000 /dev/zero | tr '\0' p)"
 run 5 "overlong realm" "$HTMUTUAL" -b -s "$SCOPE" users.db "$(head -c 2000 /dev/zero | tr '\0' r)" erin pw
 run_in 5 "overlong password on stdin" "$(head -c 2000 /dev/zero | tr '\0' p)"$'\n' "$HTMUTUAL" -i -s "$SCOPE" users.db Staff erin
@@ -594,6 +603,8 @@ check "prompt: mismatch adds nobody" test "$(users_in tty.db)" -eq 2
 run 0 "prompt: -v asks once" tty_run 's3cret-tty\n' "$HTMUTUAL" -v -s "$SCOPE" tty.db Staff ttyuser
 run 3 "prompt: -v wrong password" tty_run 'nope\n' "$HTMUTUAL" -v -s "$SCOPE" tty.db Staff ttyuser
 run 4 "prompt: Ctrl-C at the prompt" tty_run '\x03' "$HTMUTUAL" -s "$SCOPE" tty.db Staff ttyuser3
+check "prompt: Ctrl-C says nothing was changed" out_has "interrupted; nothing was changed \[MUT04020\]"
+run 4 "prompt: Ctrl-C at the confirmation" tty_run 'first-pw\n\x03' "$HTMUTUAL" -s "$SCOPE" tty.db Staff ttyuser3
 check "prompt: Ctrl-C adds nobody" test "$(users_in tty.db)" -eq 2
 run 2 "no terminal and no -i" setsid "$HTMUTUAL" -s "$SCOPE" tty.db Staff nottyuser
 check "no terminal: the message suggests -i" err_has "use -i"

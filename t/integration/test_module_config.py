@@ -258,3 +258,65 @@ def test_configtest_accepts_directives_at_server_level(h):
                       "AuthMutualHost http://127.0.0.1:{port}", "AuthMutualPath /x/"]) + "\n"
     rc, out = configtest(h, conf + section("/x/", MUTUAL))
     assert rc == 0, out
+
+
+def test_configtest_refuses_numbers_out_of_range_with_the_directive_and_bounds(h):
+    # Every numeric directive goes through one setter: its messages name the
+    # directive, the value and the bounds, and the server-wide ones stay out
+    # of <VirtualHost>.
+    per_dir = [("AuthMutualSessionTime 0", "AuthMutualSessionTime: 0 is out of range (1..31622400)"),
+               ("AuthMutualNcMax 4611686018427387905",
+                "AuthMutualNcMax: 4611686018427387905 is out of range (1..4611686018427387904)"),
+               ("AuthMutualNcWindow 127", "AuthMutualNcWindow: 127 is out of range (128..1024)"),
+               ("AuthMutualNcWindow 1025", "AuthMutualNcWindow: 1025 is out of range (128..1024)"),
+               ("AuthMutualRecheckInterval 31622401",
+                "AuthMutualRecheckInterval: 31622401 is out of range (0..31622400)"),
+               ("AuthMutualLogoutTimeout 99999999999999999999999",
+                "AuthMutualLogoutTimeout: 99999999999999999999999 is out of range"),
+               ("AuthMutualSessionTime 060", 'AuthMutualSessionTime: "060" is not a decimal number'),
+               ("AuthMutualNcMax 1e3", 'AuthMutualNcMax: "1e3" is not a decimal number'),
+               # the user-name limit is the server's (protocol_defaults.h)
+               ('AuthMutualUsername "%s"' % ("u" * 257), "AuthMutualUsername: longer than 256 octets")]
+    for line, message in per_dir:
+        rc, out = configtest(h, section("/x/", MUTUAL + ['AuthMutualScope "%s"' % SCOPE, line]))
+        assert rc != 0 and message in out, (line, out)
+    server_wide = [("AuthMutualSessionTableSize 15",
+                    "AuthMutualSessionTableSize: 15 is out of range (16..4194304)"),
+                   ("AuthMutualMaxKeyExchanges 0",
+                    "AuthMutualMaxKeyExchanges: 0 is out of range (1..4194304)")]
+    for line, message in server_wide:
+        rc, out = configtest(h, line + "\n")
+        assert rc != 0 and message in out, (line, out)
+        rc, out = configtest(h, "<VirtualHost 127.0.0.1:{port}>\n    %s\n</VirtualHost>\n"
+                             % line.replace(" 15", " 512").replace(" 0", " 8"))
+        assert rc != 0 and "cannot occur within <VirtualHost> section" in out, (line, out)
+    # In range, at their bounds, they are taken.
+    rc, out = configtest(h, "AuthMutualSessionTableSize 16\nAuthMutualMaxKeyExchanges 4194304\n" +
+                         section("/x/", MUTUAL + ['AuthMutualScope "%s"' % SCOPE,
+                                                  "AuthMutualSessionTime 31622400",
+                                                  "AuthMutualNcWindow 1024",
+                                                  "AuthMutualRecheckInterval 0",
+                                                  "AuthMutualLogoutTimeout 0",
+                                                  'AuthMutualUsername "%s"' % ("u" * 256)]))
+    assert rc == 0, out
+
+
+def test_configtest_refuses_unusable_strings_naming_the_directive(h):
+    # AuthMutualScope, AuthMutualHost and the Authentication-Control strings
+    # share one setter: "<directive> "<value>": <problem>".
+    # (httpd escapes control characters when it prints the message)
+    cases = [('AuthMutualScope "HTTP://Example.com"', 'AuthMutualScope "HTTP://Example.com": '),
+             ('AuthMutualHost "example.com"', 'AuthMutualHost "example.com": '),
+             ('AuthMutualLocationWhenLogout "/\x7f"', 'AuthMutualLocationWhenLogout "/\\x7f": '
+                                                      'contains a control character'),
+             ('AuthMutualLocationWhenUnauthenticated "/a\x01b"',
+              'AuthMutualLocationWhenUnauthenticated "/a\\x01b": contains a control character')]
+    for line, message in cases:
+        rc, out = configtest(h, section("/x/", MUTUAL + ['AuthMutualScope "%s"' % SCOPE, line]))
+        assert rc != 0 and message in out, (line, out)
+    rc, out = configtest(h, section("/x/", MUTUAL + ['AuthMutualScope "%s"' % SCOPE,
+                                                    'AuthMutualHost "http://127.0.0.1:{port}"',
+                                                    'AuthMutualLocationWhenLogout "/bye.html"',
+                                                    'AuthMutualLocationWhenUnauthenticated "/in.html"',
+                                                    "AuthMutualOptional On", "AuthMutualNoAuth Off"]))
+    assert rc == 0, out

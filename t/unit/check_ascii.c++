@@ -14,10 +14,6 @@
 using namespace mutual;
 using namespace mutual::test;
 
-#define assert_text_eq(actual, expected) \
-    ck_assert_msg((actual) == std::string(expected), "%s: got \"%s\", want \"%s\"", #actual, \
-                  std::string(actual).c_str(), std::string(expected).c_str())
-
 START_TEST(case_folding_is_ascii_only) {
     static_assert(ascii_lower('A') == 'a' && ascii_lower('Z') == 'z' && ascii_lower('@') == '@');
     assert_text_eq(ascii_lowercase("Mutual ISO-KAM3 \xc3\x89t\xc3\xa9"), "mutual iso-kam3 \xc3\x89t\xc3\xa9");

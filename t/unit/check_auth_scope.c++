@@ -17,10 +17,6 @@
 using namespace mutual;
 using namespace mutual::test;
 
-#define assert_text_eq(actual, expected) \
-    ck_assert_msg((actual) == std::string(expected), "%s: got \"%s\", want \"%s\"", #actual, \
-                  std::string(actual).c_str(), std::string(expected).c_str())
-
 namespace {
 
 START_TEST(host_validation_value_always_has_the_port) {

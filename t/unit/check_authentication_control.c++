@@ -18,10 +18,6 @@ using namespace mutual::test;
 
 namespace {
 
-#define assert_text_eq(actual, expected) \
-    ck_assert_msg((actual) == std::string(expected), "%s: got \"%s\", want \"%s\"", #actual, \
-                  std::string(actual).c_str(), std::string(expected).c_str())
-
 AuthenticationControl everything() {
     AuthenticationControl c;
     c.logout_timeout = 60;

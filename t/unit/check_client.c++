@@ -24,17 +24,11 @@
 #include "client/target.h"
 #include "encoding.h"
 #include "header.h"
+#include "protocol_defaults.h"
 
 using namespace mutual;
 using namespace mutual::client;
 using namespace mutual::test;
-
-// ck_assert_str_eq keeps a pointer past the full expression: compare copies.
-#define assert_string_eq(a, b)                                                            \
-    do {                                                                                  \
-        const std::string left_ = (a), right_ = (b);                                      \
-        ck_assert_msg(left_ == right_, "\"%s\" != \"%s\"", left_.c_str(), right_.c_str()); \
-    } while (0)
 
 namespace {
 
@@ -138,8 +132,8 @@ struct Server {
         const HeaderError e = parse_mutual_credentials(authorization, c);
         ck_assert_msg(e == HeaderError::none, "client sent a bad Authorization: %s",
                       header_error_name(e));
-        assert_string_eq(c.id.algorithm, id.algorithm);
-        assert_string_eq(c.id.realm, id.realm);
+        assert_text_eq(c.id.algorithm, id.algorithm);
+        assert_text_eq(c.id.realm, id.realm);
         ck_assert(c.id.auth_scope == id.auth_scope);
         if (c.kind == RequestKind::kex_c1) {
             ++kex_count;
@@ -260,10 +254,10 @@ START_TEST(full_flow_succeeds_for_every_algorithm) {
     assert_success(r);
     ck_assert(r.sent == full_flow);
     ck_assert_int_eq(r.credential_requests, 1);
-    assert_string_eq(r.summary.algorithm, name);
-    assert_string_eq(r.summary.user, "alice");
-    assert_string_eq(r.summary.realm, "test realm");
-    assert_string_eq(r.summary.sid, encode_hex_fixed(server.sid));
+    assert_text_eq(r.summary.algorithm, name);
+    assert_text_eq(r.summary.user, "alice");
+    assert_text_eq(r.summary.realm, "test realm");
+    assert_text_eq(r.summary.sid, encode_hex_fixed(server.sid));
     ck_assert_uint_eq(r.summary.nc, 1);
     ck_assert(!r.summary.reused);
     ck_assert_uint_eq(r.summary.requests, 3);
@@ -588,7 +582,7 @@ START_TEST(stale_naming_another_algorithm_is_not_our_realm) {
     ck_assert(s.message == MessageKind::req_vfy_c);
     s = exchange.receive(other.init("stale-session"));
     ck_assert(s.action == Step::Action::need_credentials);
-    assert_string_eq(s.realm.id.algorithm, p521);
+    assert_text_eq(s.realm.id.algorithm, p521);
     // In the middle of a sequence it is a protocol error.
     ClientContext fresh;
     Exchange mid(fresh, *parse_target("http://example.com/c"));
@@ -656,22 +650,22 @@ START_TEST(logout_timeout_on_an_unverified_response_is_ignored) {
     Step s = exchange.begin();
     s = exchange.receive(server.respond(s.authorization));
     ck_assert(s.action == Step::Action::need_credentials);
-    assert_string_eq(exchange.control().username, "admin");
-    assert_string_eq(exchange.control().location_when_unauthenticated, "http://example.com/login");
+    assert_text_eq(exchange.control().username, "admin");
+    assert_text_eq(exchange.control().location_when_unauthenticated, "http://example.com/login");
     ck_assert(!exchange.control().logout_timeout.has_value());
     // Wrong password: a negatively-authenticated 401 (username reported).
     s = exchange.supply_credentials("alice", "wrong");
     s = exchange.receive(server.respond(s.authorization));
     s = exchange.receive(server.respond(s.authorization));
     ck_assert(s.outcome == Outcome::credentials_rejected);
-    assert_string_eq(exchange.control().username, "admin");
+    assert_text_eq(exchange.control().username, "admin");
     // On a verified response username is ignored (§4.7).
     server.control = "Mutual realm=\"test realm\", username=admin, "
                      "location-when-logout=\"http://example.com/bye\"";
     const Run ok = run(context, "http://example.com/a", server);
     assert_success(ok);
     ck_assert(ok.control.username.empty());
-    assert_string_eq(ok.control.location_when_logout, "http://example.com/bye");
+    assert_text_eq(ok.control.location_when_logout, "http://example.com/bye");
 }
 END_TEST
 
@@ -725,6 +719,25 @@ START_TEST(declined_credentials_end_auth_required) {
 }
 END_TEST
 
+// The server's limit (protocol_defaults.h): 256 octets as prepared.
+START_TEST(user_name_over_the_server_limit_is_refused_before_sending) {
+    Server server(p256);
+    ClientContext context;
+    const std::string longest(mutual::max_user_name_length, 'u');
+    server.user = longest;
+    server.set_password("password123");
+    const Run fits = run(context, "http://example.com/a", server, longest.c_str());
+    ck_assert_int_eq(server.kex_count, 1);
+    ck_assert(fits.last.outcome == Outcome::success);
+    const std::string over(mutual::max_user_name_length + 1, 'u');
+    ClientContext other;
+    const Run r = run(other, "http://example.com/a", server, over.c_str());
+    ck_assert(r.last.outcome == Outcome::invalid_credentials);
+    ck_assert_str_eq(r.last.detail.c_str(), "the user name cannot be used: longer than 256 octets");
+    ck_assert_int_eq(server.kex_count, 1);
+}
+END_TEST
+
 START_TEST(unpreparable_user_name_is_refused_before_sending) {
     Server server(p256);
     ClientContext context;
@@ -750,7 +763,7 @@ START_TEST(multiple_challenges_choose_the_supported_one) {
             server.init_header());
     s = exchange.receive(init);
     ck_assert(s.action == Step::Action::need_credentials);
-    assert_string_eq(s.realm.id.algorithm, p256);
+    assert_text_eq(s.realm.id.algorithm, p256);
     s = exchange.supply_credentials("alice", "password123");
     s = exchange.receive(server.respond(s.authorization));
     s = exchange.receive(server.respond(s.authorization));
@@ -772,13 +785,13 @@ START_TEST(algorithm_preference_picks_among_offered_challenges) {
     init.headers.emplace_back("WWW-Authenticate", server.init_header());  // p256 second
     s = exchange.receive(init);
     ck_assert(s.action == Step::Action::need_credentials);
-    assert_string_eq(s.realm.id.algorithm, p256);
+    assert_text_eq(s.realm.id.algorithm, p256);
     // Without a preference the server's order decides.
     ClientContext plain;
     Exchange first(plain, *t);
     s = first.begin();
     s = first.receive(init);
-    assert_string_eq(s.realm.id.algorithm, p521);
+    assert_text_eq(s.realm.id.algorithm, p521);
 }
 END_TEST
 
@@ -878,7 +891,7 @@ START_TEST(absent_auth_scope_means_single_server) {
     ClientContext context;
     const Run r = run(context, "http://example.com/a", server);
     assert_success(r);
-    assert_string_eq(r.summary.scope, "http://example.com");
+    assert_text_eq(r.summary.scope, "http://example.com");
     // A non-default port is part of it.
     Server on_port(all_algorithms_names[_i], "test realm", std::nullopt);
     on_port.omitted_scope = "http://example.com:8080";
@@ -887,7 +900,7 @@ START_TEST(absent_auth_scope_means_single_server) {
     ClientContext other;
     const Run p = run(other, "http://EXAMPLE.com:8080/a", on_port);
     assert_success(p);
-    assert_string_eq(p.summary.scope, "http://example.com:8080");
+    assert_text_eq(p.summary.scope, "http://example.com:8080");
     // The host alone (§5's single-host reading) is not what the server used.
     Server host_only(all_algorithms_names[_i], "test realm", std::nullopt);
     host_only.omitted_scope = "example.com";
@@ -1054,12 +1067,12 @@ START_TEST(init_for_a_different_realm_on_first_request_switches_realm) {
     ck_assert(s.message == MessageKind::req_vfy_c);
     s = exchange.receive(two.init());
     ck_assert(s.action == Step::Action::need_credentials);
-    assert_string_eq(s.realm.id.realm, "realm two");
+    assert_text_eq(s.realm.id.realm, "realm two");
     s = exchange.supply_credentials("alice", "password123");
     s = exchange.receive(two.respond(s.authorization));
     s = exchange.receive(two.respond(s.authorization));
     ck_assert(s.outcome == Outcome::success);
-    assert_string_eq(exchange.summary().realm, "realm two");
+    assert_text_eq(exchange.summary().realm, "realm two");
 }
 END_TEST
 
@@ -1182,7 +1195,7 @@ START_TEST(kat_key_exchange_messages_and_pi_match) {
     ck_assert(s.message == MessageKind::req_kex_c1);
     const std::string kat_kex = v["headers"]["req-KEX-C1 Authorization"];
     const std::string prefix = kat_kex.substr(0, kat_kex.find("kc1=") + 4);
-    assert_string_eq(s.authorization.substr(0, prefix.size()), prefix);
+    assert_text_eq(s.authorization.substr(0, prefix.size()), prefix);
     // With the KAT's J on the server side, success proves the client's pi.
     s = exchange.receive(server.respond(s.authorization));
     ck_assert(s.message == MessageKind::req_vfy_c);
@@ -1274,7 +1287,7 @@ START_TEST(driver_releases_verified_content) {
     const FetchResult r = client.fetch(request);
     ck_assert(r.outcome == Outcome::success);
     ck_assert(r.released);
-    assert_string_eq(r.body, "the protected page");
+    assert_text_eq(r.body, "the protected page");
     ck_assert_int_eq(r.status, 200);
     ck_assert(!r.headers.empty());
     ck_assert(messages == (std::vector<std::string>{"normal request", "401-INIT", "req-KEX-C1",
@@ -1330,7 +1343,7 @@ START_TEST(driver_releases_unauthenticated_content_only_on_request) {
     client.set_release_unauthenticated(true);
     r = client.fetch(request);
     ck_assert(r.released);
-    assert_string_eq(r.body, "401 page");
+    assert_text_eq(r.body, "401 page");
 }
 END_TEST
 
@@ -1424,8 +1437,8 @@ START_TEST(proxy_and_origin_authenticate_independently) {
     ck_assert_msg(r.outcome == Outcome::success, "%s", r.detail.c_str());
     ck_assert(r.released && r.body == "origin page");
     ck_assert_int_eq(asked.size(), 1);
-    assert_string_eq(asked[0].id.realm, "proxy realm");
-    assert_string_eq(asked[0].scope, "proxy.example");
+    assert_text_eq(asked[0].id.realm, "proxy realm");
+    assert_text_eq(asked[0].scope, "proxy.example");
     ck_assert_int_eq(proxy.kex_count, 1);     // one key exchange with the proxy
     ck_assert_int_eq(proxy.accepted, 3);      // then each request re-verified (nc 1, 2, 3)
     ck_assert(proxy.nc_log == (std::vector<std::uint64_t>{1, 2, 3}));
@@ -1513,21 +1526,21 @@ END_TEST
 START_TEST(targets_fill_in_default_ports_and_lower_case) {
     std::optional<Target> t = parse_target("HTTP://Example.COM/A/b?q=1");
     ck_assert(t.has_value());
-    assert_string_eq(t->scheme, "http");
-    assert_string_eq(t->host, "example.com");
+    assert_text_eq(t->scheme, "http");
+    assert_text_eq(t->host, "example.com");
     ck_assert_uint_eq(t->port, 80);
-    assert_string_eq(t->path, "/A/b");
-    assert_string_eq(t->origin(), "http://example.com:80");
-    assert_string_eq(t->single_server_scope(), "http://example.com");
+    assert_text_eq(t->path, "/A/b");
+    assert_text_eq(t->origin(), "http://example.com:80");
+    assert_text_eq(t->single_server_scope(), "http://example.com");
     t = parse_target("https://example.com:8443");
-    assert_string_eq(t->origin(), "https://example.com:8443");
-    assert_string_eq(t->single_server_scope(), "https://example.com:8443");
-    assert_string_eq(t->path, "/");
+    assert_text_eq(t->origin(), "https://example.com:8443");
+    assert_text_eq(t->single_server_scope(), "https://example.com:8443");
+    assert_text_eq(t->path, "/");
     t = parse_target("localhost:8080/x");  // no scheme: http, like curl
     ck_assert(t.has_value());
-    assert_string_eq(t->origin(), "http://localhost:8080");
+    assert_text_eq(t->origin(), "http://localhost:8080");
     t = parse_target("http://[::1]:81/");
-    assert_string_eq(t->origin(), "http://[::1]:81");
+    assert_text_eq(t->origin(), "http://[::1]:81");
     ck_assert(!parse_target("ftp://example.com/").has_value());
     ck_assert(!parse_target("http://").has_value());
 }
@@ -1562,24 +1575,24 @@ START_TEST(scopes_follow_section_5) {
     const Target bare = *parse_target("http://example.com/");
     ck_assert(scope_covers("*.example.com", bare));
     // Redirect targets (-L): RFC 3986 §5.2 references, fragments dropped.
-    assert_string_eq(*resolve_reference("http://a.example/b/c?q", "../d#f"), "http://a.example/d");
-    assert_string_eq(*resolve_reference("https://a.example/b/c", "//other.example/x"),
+    assert_text_eq(*resolve_reference("http://a.example/b/c?q", "../d#f"), "http://a.example/d");
+    assert_text_eq(*resolve_reference("https://a.example/b/c", "//other.example/x"),
                      "https://other.example/x");
-    assert_string_eq(*resolve_reference("http://a.example/b/", "https://c.example:8443/"),
+    assert_text_eq(*resolve_reference("http://a.example/b/", "https://c.example:8443/"),
                      "https://c.example:8443/");
-    assert_string_eq(*resolve_reference("http://a.example/b/", "?x=1"), "http://a.example/b/?x=1");
-    assert_string_eq(path_directory("/a/b/c"), "/a/b/");
-    assert_string_eq(path_directory("/"), "/");
+    assert_text_eq(*resolve_reference("http://a.example/b/", "?x=1"), "http://a.example/b/?x=1");
+    assert_text_eq(path_directory("/a/b/c"), "/a/b/");
+    assert_text_eq(path_directory("/"), "/");
 }
 END_TEST
 
 START_TEST(names_are_stable) {
-    assert_string_eq(auth_state_name(AuthState::auth_succeed), "AUTH-SUCCEED");
-    assert_string_eq(auth_state_name(AuthState::auth_required), "AUTH-REQUIRED");
-    assert_string_eq(auth_state_name(AuthState::unauthenticated), "UNAUTHENTICATED");
-    assert_string_eq(message_kind_name(MessageKind::req_kex_c1), "req-KEX-C1");
-    assert_string_eq(outcome_name(Outcome::server_not_authenticated), "server-not-authenticated");
-    assert_string_eq(outcome_name(Outcome::http_error), "http-error");
+    assert_text_eq(auth_state_name(AuthState::auth_succeed), "AUTH-SUCCEED");
+    assert_text_eq(auth_state_name(AuthState::auth_required), "AUTH-REQUIRED");
+    assert_text_eq(auth_state_name(AuthState::unauthenticated), "UNAUTHENTICATED");
+    assert_text_eq(message_kind_name(MessageKind::req_kex_c1), "req-KEX-C1");
+    assert_text_eq(outcome_name(Outcome::server_not_authenticated), "server-not-authenticated");
+    assert_text_eq(outcome_name(Outcome::http_error), "http-error");
 }
 END_TEST
 
@@ -1634,6 +1647,7 @@ int main() {
     tcase_add_test(failures, authz_failed_is_reported_as_authorization_failure);
     tcase_add_test(failures, declined_credentials_end_auth_required);
     tcase_add_test(failures, unpreparable_user_name_is_refused_before_sending);
+    tcase_add_test(failures, user_name_over_the_server_limit_is_refused_before_sending);
     tcase_add_test(failures, server_error_without_vks_is_unauthenticated);
     tcase_add_test(failures, logout_timeout_zero_forgets_session_and_credentials);
     tcase_add_test(failures, logout_timeout_expires_session_and_credentials);

@@ -23,10 +23,6 @@ std::string vi_hex(std::uint64_t i) {
 
 // ck_assert_str_eq keeps a pointer past the full expression, so compare
 // std::string values instead of c_str() of temporaries.
-#define assert_text_eq(actual, expected) \
-    ck_assert_msg((actual) == std::string(expected), "%s: got \"%s\", want \"%s\"", #actual, \
-                  std::string(actual).c_str(), std::string(expected).c_str())
-
 START_TEST(vi_examples_of_rfc8120) {
     // §12.1: VI(0) = "\000", VI(100) = "d", VI(10000) = "\316\020", VI(1000000) = "\275\204@"
     assert_text_eq(vi_hex(0), "00");

@@ -18,10 +18,6 @@ using namespace mutual::test;
 
 // ck_assert_str_eq keeps a pointer past the full expression, so compare
 // std::string values instead of c_str() of temporaries.
-#define assert_text_eq(actual, expected) \
-    ck_assert_msg((actual) == std::string(expected), "%s: got \"%s\", want \"%s\"", #actual, \
-                  std::string(actual).c_str(), std::string(expected).c_str())
-
 #define assert_error(actual, expected) \
     ck_assert_msg((actual) == (expected), "%s: got %s, want %s", #actual, \
                   header_error_name(actual), header_error_name(expected))

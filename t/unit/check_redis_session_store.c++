@@ -312,6 +312,16 @@ START_TEST(key_file) {
     }
     ck_assert(read_store_key(dir + "/good", k, error));
     ck_assert_uint_eq(k.size(), 64);
+    {
+        // A binary key (openssl rand -out FILE 32) whose last octets are a
+        // line end is taken whole.
+        std::string binary(30, '\x9c');
+        binary += "\r\n";
+        std::ofstream(dir + "/binary", std::ios::binary) << binary;
+    }
+    ck_assert(read_store_key(dir + "/binary", k, error));
+    ck_assert_uint_eq(k.size(), 32);
+    ck_assert_int_eq(k[31], '\n');
     const std::string cmd = "rm -rf '" + dir + "'";
     ck_assert_int_eq(std::system(cmd.c_str()), 0);
 }

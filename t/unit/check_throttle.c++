@@ -2,6 +2,8 @@
 // and the Prometheus exposition (src/server/metrics.h): failure windows and
 // lock-outs per name and per client, the token bucket, client prefixes
 // (IPv6 by /64), entry replacement, a failing lock.
+#include "test_support.h"  // before check.h (its fail() macro)
+
 #include <check.h>
 
 #include <cstdlib>
@@ -245,9 +247,5 @@ int main() {
     tcase_add_test(tc, format_checks);
     tcase_add_test(tc, prometheus_exposition);
     suite_add_tcase(s, tc);
-    SRunner* sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return mutual::test::run_suite(s);
 }

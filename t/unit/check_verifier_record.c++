@@ -24,10 +24,6 @@ using namespace mutual::test;
 
 namespace {
 
-#define assert_text_eq(actual, expected) \
-    ck_assert_msg((actual) == std::string(expected), "%s: got \"%s\", want \"%s\"", #actual, \
-                  std::string(actual).c_str(), std::string(expected).c_str())
-
 #define assert_record_error(value, expected)                                                  \
     do {                                                                                      \
         std::vector<VerifierEntry> out_(1);                                                   \

@@ -1,6 +1,7 @@
 // Shared support for the Check suites: the known-answer vectors of
 // t/data/kam3-vectors.json, loaded by one loader, the hex helpers every
-// suite compares them with, and the runner of a suite's main(). Linked into
+// suite compares them with, the runner of a suite's main() and a text
+// comparison. Linked into
 // every build/t/check_* binary. Include it before <check.h>.
 #ifndef MUTUAL_TEST_SUPPORT_H
 #define MUTUAL_TEST_SUPPORT_H
@@ -49,5 +50,15 @@ int run_suite(Suite* s);
 
 }  // namespace test
 }  // namespace mutual
+
+// Two texts (std::string, string_view, const char*) equal, both shown when
+// not; each argument evaluated once (ck_assert_str_eq would keep a pointer
+// past a temporary). A macro for Check's file and line.
+#define assert_text_eq(actual, expected)                                                    \
+    do {                                                                                    \
+        const std::string actual_(actual), expected_(expected);                             \
+        ck_assert_msg(actual_ == expected_, "%s: got \"%s\", want \"%s\"", #actual,          \
+                      actual_.c_str(), expected_.c_str());                                  \
+    } while (0)
 
 #endif

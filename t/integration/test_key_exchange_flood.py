@@ -1,4 +1,4 @@
-"""Hardening, item 4: a key-exchange flood.
+"""A key-exchange flood.
 
 A server with AuthMutualSessionTableSize 10000 (AuthMutualMaxKeyExchanges at
 its default, half of it) receives MUTUAL_FLOOD_KEX (default 20000; the

@@ -1,4 +1,4 @@
-"""Hardening, item 7: verifier files under concurrent writers and damage.
+"""Verifier files under concurrent writers and damage.
 
 * 8 concurrent htmutual writers x MUTUAL_HTMUTUAL_USERS users each (default
   25: the issue's 100 rewrite the whole file 800 times and take minutes on a
@@ -46,7 +46,7 @@ def setup_module():
     require_module()
     require_tool("htmutual")
     conf = "".join(location("/%s/" % k, REALMS[k], [EC], user_file=FILES[k]) for k in FILES)
-    h = Httpd("hardening-files", conf=conf)
+    h = Httpd("verifier-files", conf=conf)
     for k in FILES:
         h.write_file("%s/index.html" % k, "area %s\n" % k)
     for k in ("a", "b"):

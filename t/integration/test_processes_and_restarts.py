@@ -1,4 +1,4 @@
-"""Hardening, item 6: restarts and processes.
+"""Restarts and processes.
 
 Two servers: the event MPM (threads) and prefork with MaxConnectionsPerChild 1
 (every connection in a fresh process, so every step of an exchange crosses
