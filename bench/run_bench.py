@@ -704,9 +704,9 @@ def cpu_seconds(pid, children=False):
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def start_redis(redis_servers):
+def start_redis(redis_servers, unix_socket=False):
     """A throw-away redis-server and a store key file in its directory."""
-    redis = redis_servers.RedisServer().start()
+    redis = redis_servers.RedisServer(unix_socket=unix_socket).start()
     # 64 hex digits, as docs/several-nodes.md makes it (a binary key ending in
     # a line-end octet is refused at startup)
     key = os.path.join(redis.dir, "store.key")
@@ -731,13 +731,15 @@ def store_phase():
     redis_servers, _ = integration_fixtures()
     a = ENV["BENCH_STORE_ALGORITHM"]
     modes = ENV["BENCH_STORE_MODES"].split()
-    out = {"algorithm": a, "runs": {m: [] for m in modes}, "redis_cpu_us": []}
-    redis, key = start_redis(redis_servers)
+    out = {"algorithm": a, "runs": {m: [] for m in modes}, "redis_cpu_us": {m: [] for m in modes}}
+    # "redis-unix": the same Redis through its Unix socket (redis+unix://)
+    redis, key = start_redis(redis_servers, unix_socket="redis-unix" in modes)
+    urls = {"redis": redis.url, "redis-unix": redis.unix_url if "redis-unix" in modes else None}
     servers = {}
     try:
         for m in modes:
             servers[m] = Server("store-" + m, "",
-                                server_conf="" if m == "shm" else store_conf(redis.url, key))
+                                server_conf="" if m == "shm" else store_conf(urls[m], key))
         for m, server in servers.items():
             _, _, mutual_file = write_users(server.root)
             server.url = server.add_page("mutual")
@@ -748,11 +750,11 @@ def store_phase():
         for i in range(int(ENV["BENCH_STORE_REPEAT"])):
             for m, server in servers.items():
                 say("-- mutual-reuse %s, store %s (run %d)" % (short(a), m, i + 1))
-                pids = [server.pid] + ([redis.proc.pid] if m == "redis" else [])
+                pids = [server.pid] + ([redis.proc.pid] if m != "shm" else [])
                 before = cpu_seconds(redis.proc.pid)
                 x = load("mutual-reuse", server.url, a, pids=pids)
-                if m == "redis":
-                    out["redis_cpu_us"].append((cpu_seconds(redis.proc.pid) - before) * 1e6 /
+                if m != "shm":
+                    out["redis_cpu_us"][m].append((cpu_seconds(redis.proc.pid) - before) * 1e6 /
                                                max(x["requests"], 1))
                 out["runs"][m].append(x)
         out["commandstats"] = command_stats(redis)
@@ -833,17 +835,18 @@ def report_store(store):
     runs = store["runs"]
     for m in runs:
         for i, x in enumerate(runs[m]):
-            say("   %-6s run %d: %9.1f req/s, %d errors, p50 %5.0f us, p99 %6.0f us, server CPU "
+            say("   %-10s run %d: %9.1f req/s, %d errors, p50 %5.0f us, p99 %6.0f us, server CPU "
                 "%6.1f us/req%s (other %.2f CPUs)"
                 % (m, i + 1, x["rps"], int(x["errors"]), x["p50_us"], x["p99_us"],
                    x["server_cpu_us"],
-                   ", of which redis-server %.1f" % store["redis_cpu_us"][i] if m == "redis" else "",
+                   ", of which redis-server %.1f" % store["redis_cpu_us"][m][i] if m != "shm" else "",
                    x["other_cpus"]))
-    if runs.get("shm") and runs.get("redis"):
-        shm = sorted(x["rps"] for x in runs["shm"])[len(runs["shm"]) // 2]
-        red = sorted(x["rps"] for x in runs["redis"])[len(runs["redis"]) // 2]
-        say("   medians: shm %.1f req/s, redis %.1f req/s: %.3f x shm (%s)"
-            % (shm, red, red / shm, verdict(red / shm >= 0.8)))
+    for m in ("redis", "redis-unix"):
+        if runs.get("shm") and runs.get(m):
+            shm = sorted(x["rps"] for x in runs["shm"])[len(runs["shm"]) // 2]
+            red = sorted(x["rps"] for x in runs[m])[len(runs[m]) // 2]
+            say("   medians: shm %.1f req/s, %s %.1f req/s: %.3f x shm (%s)"
+                % (shm, m, red, red / shm, verdict(red / shm >= 0.8)))
     stats = store.get("commandstats") or {}
     if stats:
         say("   Redis commands (whole phase, warm-up included): " + ", ".join(

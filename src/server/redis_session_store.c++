@@ -27,6 +27,7 @@
 #include "encoding.h"
 #include "log.h"
 #include "openssl_ptr.h"
+#include "server/session_cache.h"
 
 namespace mutual {
 
@@ -72,25 +73,40 @@ local function check(nc, m, lm, l, w, lw, ring)
   return 'fresh'
 end
 local function record(nc, l, ring)
-  local t = {string.byte(ring, 1, 128)}
+  -- The octets that change (usually one: nc = largest + 1), spliced into
+  -- the ring; a table of all 128 only when many change.
+  local changed, count = {}, 0
+  local function put(j, v)
+    if not changed[j] then count = count + 1 end
+    changed[j] = v
+  end
+  local function get(j) return changed[j] or string.byte(ring, j) end
   if less(l, nc) then
     local k = diff(nc, l)
     if k >= 1024 then
-      for i = 1, 128 do t[i] = 0 end
+      ring = string.rep('\0', 128)
     else
       local p = ringpos(l)
       for i = 1, k do
         local q = (p + i) % 1024
         local j = math.floor(q / 8) + 1
-        t[j] = bit.band(t[j], bit.bnot(bit.lshift(1, q % 8)))
+        put(j, bit.band(get(j), bit.bnot(bit.lshift(1, q % 8))))
       end
     end
     l = nc
   end
   local p = ringpos(nc)
   local j = math.floor(p / 8) + 1
-  t[j] = bit.bor(t[j], bit.lshift(1, p % 8))
-  return l, string.char(unpack(t))
+  put(j, bit.bor(get(j), bit.lshift(1, p % 8)))
+  if count > 8 then
+    local t = {string.byte(ring, 1, 128)}
+    for at, v in pairs(changed) do t[at] = v end
+    return l, string.char(unpack(t))
+  end
+  for at, v in pairs(changed) do
+    ring = string.sub(ring, 1, at - 1) .. string.char(v) .. string.sub(ring, at + 1)
+  end
+  return l, ring
 end
 local function gone(member)
   redis.call('DEL', KEYS[1])
@@ -141,38 +157,57 @@ if v ~= 'fresh' then
   gone(ARGV[7])
   return {v}
 end
-return {'ok', h[1], h[3], h[9], h[10], h[11]}
+return {'ok', h[1], h[3], h[9], h[10], h[11], h[4], h[5]}
 )lua";
 
 // KEYS: session, pending. ARGV: realm, nc, verified (1/0), now, limit
-// nc-max, limit window, member, created. req-VFY-C step 2: re-checks and
-// records nc, or records the failure; one atomic step on every node.
+// nc-max, limit window, member, created, cached (1/0), limit lifetime ('' for
+// none). req-VFY-C step 2: re-checks and records nc, or records the
+// failure; one atomic step on every node. cached = 1: the node answered
+// step 1 from its cache (the session's immutable part) without asking
+// Redis, so this step also makes every check of step 1 (expiry, rejected,
+// the nonce rules whatever the verdict) — the decision is Redis's alone.
+// Replies {status, the verifier's last check}.
 constexpr const char* lua_finish = R"lua(
-local h = redis.call('HMGET', KEYS[1], 's', 'r', 'c', 'm', 'w', 'l', 'n')
-if not h[1] or h[2] ~= ARGV[1] or h[3] ~= ARGV[8] then return 'vanished' end
+local h = redis.call('HMGET', KEYS[1], 's', 'r', 'c', 'm', 'w', 'l', 'n', 'x', 'v')
+if not h[1] or h[2] ~= ARGV[1] or h[3] ~= ARGV[8] then return {'vanished'} end
+local checked = nil
+if ARGV[9] == '1' then
+  local now = tonumber(ARGV[4])
+  if tonumber(h[8]) <= now or (ARGV[10] ~= '' and now - tonumber(h[3]) >= tonumber(ARGV[10])) then
+    gone(ARGV[7])
+    return {'expired'}
+  end
+  if h[1] == '3' then return {'kept'} end
+  checked = check(ARGV[2], h[4], ARGV[5], h[6], h[5], ARGV[6], h[7])
+  if checked ~= 'fresh' then
+    gone(ARGV[7])
+    return {checked}
+  end
+end
 if ARGV[3] ~= '1' then
   if h[1] == '1' then
     redis.call('HSET', KEYS[1], 's', '3')
     redis.call('HDEL', KEYS[1], 'b')
     redis.call('ZREM', KEYS[2], ARGV[7])
-    return 'rejected'
+    return {'rejected'}
   end
-  return 'kept'
+  return {'kept'}
 end
-if h[1] == '3' then return 'kept' end
-local v = check(ARGV[2], h[4], ARGV[5], h[6], h[5], ARGV[6], h[7])
+if h[1] == '3' then return {'kept'} end
+local v = checked or check(ARGV[2], h[4], ARGV[5], h[6], h[5], ARGV[6], h[7])
 if v == 'duplicate' or v == 'below' then
   gone(ARGV[7])
-  return v
+  return {v}
 end
 if v == 'above' then
   gone(ARGV[7])
-  return 'vanished'
+  return {'vanished'}
 end
 local l, ring = record(ARGV[2], h[6], h[7])
 redis.call('HSET', KEYS[1], 's', '2', 'l', l, 'n', ring)
 if h[1] == '1' then redis.call('ZREM', KEYS[2], ARGV[7]) end
-return 'ok'
+return {'ok', h[9]}
 )lua";
 
 // KEYS: session, pending. ARGV: realm, member. Logout, revocation.
@@ -217,6 +252,13 @@ std::string digits20(std::uint64_t v) {
     char buffer[24];
     std::snprintf(buffer, sizeof buffer, "%020llu", static_cast<unsigned long long>(v));
     return buffer;
+}
+
+// The inverse of digits20 (decode_integer refuses leading zeros, as RFC 8120
+// numbers on the wire must).
+std::optional<std::uint64_t> parse_digits20(std::string_view text) {
+    while (text.size() > 1 && text.front() == '0') text.remove_prefix(1);
+    return decode_integer(text);
 }
 
 // Redis Cluster key slot: CRC16 (XMODEM) of the hash tag, mod 16384.
@@ -296,10 +338,75 @@ void put_u16(Secret& out, std::size_t v) {
 
 // ---- configuration ------------------------------------------------------------------
 
+namespace {
+
+bool parse_userinfo(std::string_view userinfo, RedisStoreOptions& out, std::string& error) {
+    const std::size_t colon = userinfo.find(':');
+    std::string user, password;
+    if (!percent_decode(userinfo.substr(0, colon), user) ||
+        (colon != std::string_view::npos && !percent_decode(userinfo.substr(colon + 1), password))) {
+        error = "bad percent-escape in the user or password";
+        return false;
+    }
+    if (colon == std::string_view::npos) {
+        // redis://password@host (the older form without a user)
+        password.swap(user);
+    }
+    out.user = user;
+    out.password.assign(password.begin(), password.end());
+    OPENSSL_cleanse(password.data(), password.size());
+    return true;
+}
+
+// redis+unix://[[user]:password@]/path/to/redis.sock[?db=N]: a Redis on
+// this machine through its Unix socket (port 0 marks it).
+bool parse_unix_url(std::string_view rest, RedisStoreOptions& out, std::string& error) {
+    const std::size_t slash = rest.find('/');
+    if (slash == std::string_view::npos) {
+        error = "no socket path";
+        return false;
+    }
+    if (slash != 0) {
+        if (rest[slash - 1] != '@') {
+            error = "junk before the socket path";
+            return false;
+        }
+        if (!parse_userinfo(rest.substr(0, slash - 1), out, error)) return false;
+    }
+    std::string_view path = rest.substr(slash);
+    std::string_view query;
+    const std::size_t question = path.find('?');
+    if (question != std::string_view::npos) {
+        query = path.substr(question + 1);
+        path = path.substr(0, question);
+    }
+    out.host = std::string(path);
+    out.port = 0;
+    out.db = 0;
+    if (!query.empty()) {
+        const std::optional<std::uint64_t> db =
+            query.substr(0, 3) == "db=" ? decode_integer(query.substr(3)) : std::nullopt;
+        if (!db || *db > 1000000) {
+            error = "bad query \"" + loggable(query) + "\" (expected db=N)";
+            return false;
+        }
+        out.db = static_cast<unsigned>(*db);
+    }
+    return true;
+}
+
+}  // namespace
+
 bool parse_redis_url(std::string_view url, RedisStoreOptions& out, std::string& error) {
+    out.user.clear();
+    out.password.clear();
+    constexpr std::string_view unix_scheme = "redis+unix://";
+    if (url.size() >= unix_scheme.size() &&
+        equal_ignoring_ascii_case(url.substr(0, unix_scheme.size()), unix_scheme))
+        return parse_unix_url(url.substr(unix_scheme.size()), out, error);
     constexpr std::string_view scheme = "redis://";
     if (url.size() < scheme.size() || !equal_ignoring_ascii_case(url.substr(0, scheme.size()), scheme)) {
-        error = "not a redis:// URL";
+        error = "not a redis:// or redis+unix:// URL";
         return false;
     }
     std::string_view rest = url.substr(scheme.size());
@@ -310,20 +417,7 @@ bool parse_redis_url(std::string_view url, RedisStoreOptions& out, std::string& 
     if (at != std::string_view::npos) {
         const std::string_view userinfo = rest.substr(0, at);
         rest = rest.substr(at + 1);
-        const std::size_t colon = userinfo.find(':');
-        std::string user, password;
-        if (!percent_decode(userinfo.substr(0, colon), user) ||
-            (colon != std::string_view::npos && !percent_decode(userinfo.substr(colon + 1), password))) {
-            error = "bad percent-escape in the user or password";
-            return false;
-        }
-        if (colon == std::string_view::npos) {
-            // redis://password@host (the older form without a user)
-            password.swap(user);
-        }
-        out.user = user;
-        out.password.assign(password.begin(), password.end());
-        OPENSSL_cleanse(password.data(), password.size());
+        if (!parse_userinfo(userinfo, out, error)) return false;
     }
     std::string_view host = rest;
     std::string_view port;
@@ -374,8 +468,9 @@ bool parse_redis_url(std::string_view url, RedisStoreOptions& out, std::string& 
 }
 
 std::string redis_url_for_log(const RedisStoreOptions& o) {
-    std::string s = "redis://";
+    std::string s = o.port == 0 ? "redis+unix://" : "redis://";
     if (!o.user.empty() || !o.password.empty()) s += loggable(o.user) + (o.password.empty() ? "@" : ":***@");
+    if (o.port == 0) return s + loggable(o.host) + (o.db != 0 ? "?db=" + std::to_string(o.db) : std::string());
     s += o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
     s += ":" + std::to_string(o.port);
     if (o.db != 0) s += "/" + std::to_string(o.db);
@@ -436,6 +531,8 @@ struct RedisSessionStore::Impl {
     UniquePtr<EVP_CIPHER> cipher;
     Script create{lua_create}, begin{lua_begin}, finish{lua_finish}, end{lua_end}, mark{lua_mark};
     std::uint32_t quota = 1;           // pending key exchanges per shard
+    std::unique_ptr<SessionCache> cache;
+    std::atomic<std::uint64_t> cache_hits{0}, cache_misses{0};
 
     mutable std::mutex mutex;
     std::map<std::string, Node> nodes;
@@ -483,7 +580,9 @@ struct RedisSessionStore::Impl {
     // A new connection (outside the lock); nullptr with `why`.
     redisContext* connect(const std::string& host, int port, std::string& why) {
         ++connects;
-        redisContext* c = redisConnectWithTimeout(host.c_str(), port, timeout());
+        // port 0: host is the path of a Unix socket (redis+unix://).
+        redisContext* c = port == 0 ? redisConnectUnixWithTimeout(host.c_str(), timeout())
+                                    : redisConnectWithTimeout(host.c_str(), port, timeout());
         if (c == nullptr) {
             why = "out of memory";
             return nullptr;
@@ -494,7 +593,7 @@ struct RedisSessionStore::Impl {
             return nullptr;
         }
         redisSetTimeout(c, timeout());
-        redisEnableKeepAlive(c);
+        if (port != 0) redisEnableKeepAlive(c);
         if (!options.password.empty()) {
             std::vector<const char*> argv{"AUTH"};
             std::vector<std::size_t> lengths{4};
@@ -863,6 +962,7 @@ RedisSessionStore::RedisSessionStore(const RedisStoreOptions& options, ByteView 
     if (m.options.timeout_ms == 0) m.options.timeout_ms = 1;
     m.seed = m.node_name(options.host, static_cast<int>(options.port));
     m.quota = (options.max_key_exchanges + m.options.shards - 1) / m.options.shards;
+    m.cache = std::make_unique<SessionCache>(options.cache_entries);
     if (m.quota == 0) m.quota = 1;
     std::uint8_t id[8];
     m.cipher.reset(EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr));
@@ -954,6 +1054,34 @@ InsertResult RedisSessionStore::insert(const NewSession& n) noexcept {
     }
 }
 
+namespace {
+
+// Points the views of `out` into the decrypted record in out.owned
+// (version, algorithm, fake, verifier tag, four lengths, then user, K_c1,
+// K_s1, z). false: not a record of this version.
+bool unpack_record(SessionSnapshot& out) noexcept {
+    const Secret& p = out.owned;
+    if (p.size() < blob_header || p[0] != blob_version) return false;
+    auto u16 = [&p](std::size_t at) { return static_cast<std::size_t>(p[at] << 8 | p[at + 1]); };
+    const std::size_t user = u16(11), k_c1 = u16(13), k_s1 = u16(15), z = u16(17);
+    if (blob_header + user + k_c1 + k_s1 + z != p.size()) return false;
+    out.algorithm = p[1];
+    out.fake = p[2] != 0;
+    out.verifier_tag = 0;
+    for (int i = 0; i < 8; ++i) out.verifier_tag = out.verifier_tag << 8 | p[3 + i];
+    const std::uint8_t* at = p.data() + blob_header;
+    out.user = std::string_view(reinterpret_cast<const char*>(at), user);
+    at += user;
+    out.k_c1 = ByteView(at, k_c1);
+    at += k_c1;
+    out.k_s1 = ByteView(at, k_s1);
+    at += k_s1;
+    out.z = ByteView(at, z);
+    return true;
+}
+
+}  // namespace
+
 VerifyCheck RedisSessionStore::begin_verify(const Bytes& sid, std::uint64_t realm, std::uint64_t nc,
                                             std::int64_t now, SessionSnapshot& out,
                                             const SessionLimits& limits) noexcept {
@@ -961,6 +1089,39 @@ VerifyCheck RedisSessionStore::begin_verify(const Bytes& sid, std::uint64_t real
     try {
         if (!m.valid) return VerifyCheck::unavailable;
         if (sid.size() != session_id_length) return VerifyCheck::unknown;
+        SessionId id;
+        std::memcpy(id.data(), sid.data(), session_id_length);
+        if (m.cache->capacity() != 0) {
+            // A session this process saw verified: its immutable part is
+            // here, so no round trip now. Only what the cache can tell for
+            // sure is decided locally, and only in one direction: anything
+            // the location or the session's fixed limits refuse (expiry,
+            // nc-max) goes the usual way (the begin script decides and
+            // cleans up). Everything Redis knows (ended, rejected, the nonce
+            // ring) is checked by the finish script, which gives the verdict.
+            SessionCache::Fields f;
+            if (m.cache->find(id, realm, f, out.owned)) {
+                const bool fits = now < f.expires &&
+                                  (limits.lifetime == INT64_MAX || now - f.created < limits.lifetime) &&
+                                  nc <= f.nc_max && nc <= limits.nc_max;
+                if (fits && unpack_record(out)) {
+                    out.state = SessionState::authenticated;
+                    out.created = f.created;
+                    out.expires = f.expires;
+                    out.nc_max = f.nc_max;
+                    out.verifier_checked = f.verifier_checked;
+                    out.sid = id;
+                    out.realm_id = realm;
+                    out.from_cache = true;
+                    ++m.cache_hits;
+                    return VerifyCheck::ok;
+                }
+                m.cache->erase(id, realm);
+                OPENSSL_cleanse(out.owned.data(), out.owned.size());
+                out.owned.clear();
+            }
+            ++m.cache_misses;
+        }
         const std::string prefix = m.shard_prefix(m.shard_of(sid.data()));
         const std::string member = encode_hex_fixed(sid);
         const Reply r = m.run(m.begin, prefix + "s:" + member, prefix + "pending",
@@ -983,7 +1144,7 @@ VerifyCheck RedisSessionStore::begin_verify(const Bytes& sid, std::uint64_t real
             if (status == "rejected") return VerifyCheck::rejected;
             return VerifyCheck::unavailable;
         }
-        if (r->elements != 6) return VerifyCheck::unavailable;
+        if (r->elements != 8) return VerifyCheck::unavailable;
         auto text = [&r](std::size_t i) {
             const redisReply* e = r->element[i];
             return e->type == REDIS_REPLY_STRING ? std::string_view(e->str, e->len) : std::string_view();
@@ -1004,28 +1165,15 @@ VerifyCheck RedisSessionStore::begin_verify(const Bytes& sid, std::uint64_t real
             ++m.stale;
             return VerifyCheck::unknown;
         }
-        const Secret& p = out.owned;
-        auto u16 = [&p](std::size_t at) { return static_cast<std::size_t>(p[at] << 8 | p[at + 1]); };
-        if (p.size() < blob_header || p[0] != blob_version) return VerifyCheck::unknown;
-        const std::size_t user = u16(11), k_c1 = u16(13), k_s1 = u16(15), z = u16(17);
-        if (blob_header + user + k_c1 + k_s1 + z != p.size()) return VerifyCheck::unknown;
+        if (!unpack_record(out)) return VerifyCheck::unknown;
         out.state = text(1) == "2" ? SessionState::authenticated : SessionState::key_exchanging;
-        out.algorithm = p[1];
-        out.fake = p[2] != 0;
-        out.verifier_tag = 0;
-        for (int i = 0; i < 8; ++i) out.verifier_tag = out.verifier_tag << 8 | p[3 + i];
         out.created = static_cast<std::int64_t>(decode_integer(text(2)).value_or(0));
         out.verifier_checked = static_cast<std::int64_t>(decode_integer(text(3)).value_or(0));
-        const std::uint8_t* at = p.data() + blob_header;
-        out.user = std::string_view(reinterpret_cast<const char*>(at), user);
-        at += user;
-        out.k_c1 = ByteView(at, k_c1);
-        at += k_c1;
-        out.k_s1 = ByteView(at, k_s1);
-        at += k_s1;
-        out.z = ByteView(at, z);
-        std::memcpy(out.sid.data(), sid.data(), session_id_length);
+        out.expires = static_cast<std::int64_t>(decode_integer(text(6)).value_or(0));
+        out.nc_max = parse_digits20(text(7)).value_or(0);
+        out.sid = id;
         out.realm_id = realm;
+        out.from_cache = false;
         return VerifyCheck::ok;
     } catch (...) {
         return VerifyCheck::unavailable;
@@ -1043,18 +1191,40 @@ VerifyCommit RedisSessionStore::finish_verify(const SessionSnapshot& found, std:
                               {std::to_string(found.realm_id), digits20(nc),
                                verified ? "1" : "0", std::to_string(now),
                                digits20(limits.nc_max), std::to_string(limits.nc_window),
-                               member, std::to_string(found.created)});
+                               member, std::to_string(found.created), found.from_cache ? "1" : "0",
+                               limits.lifetime < INT64_MAX ? std::to_string(limits.lifetime) : std::string()});
         if (!r) return VerifyCommit::unavailable;
-        if (r->type != REDIS_REPLY_STRING) return VerifyCommit::unavailable;
-        const std::string_view status(r->str, r->len);
+        if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->element[0]->type != REDIS_REPLY_STRING)
+            return VerifyCommit::unavailable;
+        const std::string_view status(r->element[0]->str, r->element[0]->len);
         if (status == "ok") {
             ++m.verified;
+            // The session is authenticated now (for good, while it exists):
+            // its immutable part may answer this process's next begin_verify.
+            std::int64_t checked = found.verifier_checked;
+            if (r->elements >= 2 && r->element[1]->type == REDIS_REPLY_STRING)
+                checked = std::max(checked, static_cast<std::int64_t>(
+                                                decode_integer(std::string_view(r->element[1]->str,
+                                                                                r->element[1]->len))
+                                                    .value_or(0)));
+            if (found.from_cache) {
+                m.cache->checked(found.sid, found.realm_id, checked);
+            } else if (!found.fake && found.expires > now) {
+                SessionCache::Fields f;
+                f.created = found.created;
+                f.expires = found.expires;
+                f.nc_max = found.nc_max;
+                f.verifier_checked = checked;
+                m.cache->put(found.sid, found.realm_id, f, found.owned);
+            }
             return VerifyCommit::ok;
         }
         if (status == "rejected" || status == "kept") {
             ++m.failed;
             return status == "rejected" ? VerifyCommit::rejected : VerifyCommit::kept;
         }
+        // Gone from Redis (inactive, ended, expired, above nc-max): from the cache too.
+        m.cache->erase(found.sid, found.realm_id);
         ++m.stale;
         if (status == "duplicate") return VerifyCommit::duplicate;
         if (status == "below") return VerifyCommit::below_window;
@@ -1074,6 +1244,9 @@ SessionStore::EndResult RedisSessionStore::end(const Bytes& sid, std::uint64_t r
         if (!m.valid || sid.size() != session_id_length) return EndResult::absent;
         const std::string prefix = m.shard_prefix(m.shard_of(sid.data()));
         const std::string member = encode_hex_fixed(sid);
+        SessionId id;
+        std::memcpy(id.data(), sid.data(), session_id_length);
+        m.cache->erase(id, realm);
         const Reply r = m.run(m.end, prefix + "s:" + member, prefix + "pending", {std::to_string(realm), member});
         if (!r || r->type != REDIS_REPLY_INTEGER) return EndResult::unavailable;
         return r->integer == 1 ? EndResult::ended : EndResult::absent;
@@ -1090,7 +1263,11 @@ bool RedisSessionStore::mark_verifier_checked(const Bytes& sid, std::uint64_t re
         const std::string member = encode_hex_fixed(sid);
         const Reply r = m.run(m.mark, prefix + "s:" + member, prefix + "pending",
                               {std::to_string(realm), std::to_string(now)});
-        return r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+        const bool marked = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+        SessionId id;
+        std::memcpy(id.data(), sid.data(), session_id_length);
+        if (marked) m.cache->checked(id, realm, now);
+        return marked;
     } catch (...) {
         return false;
     }
@@ -1107,7 +1284,12 @@ TableStatistics RedisSessionStore::statistics() const noexcept {
     return t;
 }
 
-void RedisSessionStore::reset_connections() noexcept { impl_->drop_all(); }
+void RedisSessionStore::reset_connections() noexcept {
+    impl_->drop_all();
+    impl_->cache->clear();
+}
+
+ByteView RedisSessionStore::cache_slot(std::size_t i) const noexcept { return impl_->cache->slot_octets(i); }
 
 bool RedisSessionStore::ping() noexcept {
     Impl& m = *impl_;
@@ -1134,6 +1316,10 @@ RedisStoreCounters RedisSessionStore::counters() const noexcept {
     c.noscript = impl_->noscript.load();
     c.connects = impl_->connects.load();
     c.failures = impl_->failures.load();
+    c.cache_hits = impl_->cache_hits.load();
+    c.cache_misses = impl_->cache_misses.load();
+    c.cache_entries = impl_->cache->size();
+    c.cache_evictions = impl_->cache->evictions();
     return c;
 }
 

@@ -14,6 +14,7 @@
 #ifndef MUTUAL_REDIS_SESSION_STORE_H
 #define MUTUAL_REDIS_SESSION_STORE_H
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,7 +26,7 @@
 namespace mutual {
 
 struct RedisStoreOptions {
-    std::string host = "127.0.0.1";
+    std::string host = "127.0.0.1";    // port 0: the path of a Unix socket
     unsigned port = 6379;
     unsigned db = 0;                   // SELECT (0 in a cluster)
     std::string user;                  // Redis 6 ACL user; empty: the default user
@@ -33,9 +34,15 @@ struct RedisStoreOptions {
     unsigned timeout_ms = 500;         // connect and every command
     std::uint32_t max_key_exchanges = 2048;   // pending key exchanges, all shards together
     std::uint32_t shards = 64;         // pending-index shards (hash tags)
+    // Per-process cache of the immutable part of authenticated sessions
+    // (session_cache.h): a session-reusing req-VFY-C then takes one round
+    // trip (the finish script, which re-checks everything) instead of two.
+    // 0: off.
+    std::size_t cache_entries = 1024;
 };
 
-// Parses redis://[[user]:password@]host[:port][/db] (host may be [v6]).
+// Parses redis://[[user]:password@]host[:port][/db] (host may be [v6]), or
+// redis+unix://[[user]:password@]/path/to/socket[?db=N] (port 0).
 // Percent-escapes in user and password are decoded. false with `error`.
 bool parse_redis_url(std::string_view url, RedisStoreOptions& out, std::string& error);
 // The URL without its password, for log lines.
@@ -49,6 +56,7 @@ bool read_store_key(const std::string& path, Secret& material, std::string& erro
 // Test hooks: counters of this process's store.
 struct RedisStoreCounters {
     std::uint64_t moved = 0, ask = 0, noscript = 0, connects = 0, failures = 0;
+    std::uint64_t cache_hits = 0, cache_misses = 0, cache_entries = 0, cache_evictions = 0;
 };
 
 class RedisSessionStore final : public SessionStore {
@@ -86,6 +94,8 @@ public:
     // The Redis key of a session (tests).
     std::string session_key(const Bytes& sid) const;
     RedisStoreCounters counters() const noexcept;
+    // Tests: the octets of slot i of the session cache's arena.
+    ByteView cache_slot(std::size_t i) const noexcept;
 
 private:
     struct Impl;

@@ -443,6 +443,17 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
     if (commit == VerifyCommit::vanished)
         return stale_result(p, a, "MUT01126", "401-STALE: session " + sid_text() +
                                                   " went away during verification");
+    // Whatever vkc held: a store that checks the nonce only in this step
+    // (Redis answering step 1 from the node's cache) finds a used or too old
+    // nc here, and RFC 8120 §11 answers 401-STALE before looking at vkc.
+    if (commit == VerifyCommit::duplicate)
+        return stale_result(p, a, "MUT01124", "401-STALE: nc " + nc_text() +
+                                                  " used twice (a replay, or concurrent requests) in session " +
+                                                  sid_text() + "; session made inactive");
+    if (commit == VerifyCommit::below_window)
+        return stale_result(p, a, "MUT01125", "401-STALE: nc " + nc_text() +
+                                                  " fell below the nonce window of session " +
+                                                  sid_text() + "; session made inactive");
     if (!verified) {
         if (commit == VerifyCommit::lock_failed)
             return init_result(p, "internal-error", LogLevel::error, "MUT01130",
@@ -464,15 +475,9 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
     switch (commit) {
         case VerifyCommit::ok:
             break;
-        case VerifyCommit::duplicate:
-            return stale_result(p, a, "MUT01124", "401-STALE: nc " + nc_text() +
-                                                      " used concurrently twice in session " +
-                                                      sid_text() + "; session made inactive");
+        case VerifyCommit::duplicate:      // answered above
         case VerifyCommit::below_window:
-            return stale_result(p, a, "MUT01125", "401-STALE: nc " + nc_text() +
-                                                      " fell below the nonce window of session " +
-                                                      sid_text() + "; session made inactive");
-        case VerifyCommit::vanished:   // answered above
+        case VerifyCommit::vanished:
         case VerifyCommit::unavailable:
             break;
         case VerifyCommit::rejected:

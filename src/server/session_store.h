@@ -85,6 +85,12 @@ struct SessionSnapshot {
     Secret owned;
     SessionId sid{};                  // set by stores that look the session up again by sid
     std::uint64_t realm_id = 0;
+    // Stores that cache sessions on the node (Redis): the session's fixed
+    // expiry and nc-max, and whether begin_verify was answered from the
+    // node's cache (finish_verify must then make every check itself).
+    std::int64_t expires = 0;
+    std::uint64_t nc_max = 0;
+    bool from_cache = false;
 };
 
 // The limits of the location serving a request. A session made elsewhere in

@@ -61,9 +61,12 @@ def write_store_key(path, octets=32):
 
 
 class RedisServer:
-    def __init__(self, cluster=False, password=None):
+    def __init__(self, cluster=False, password=None, unix_socket=False):
         self.binary = redis_binary()
         self.dir = tempfile.mkdtemp(prefix="mutual-redis-")
+        # unix_socket: also listen on DIR/redis.sock (unix_url), reachable
+        # by httpd's user
+        self.socket = os.path.join(self.dir, "redis.sock") if unix_socket else None
         self.port = _free_port()
         self.bus_port = _free_port() if cluster else None
         self.cluster = cluster
@@ -76,12 +79,20 @@ class RedisServer:
         auth = ":%s@" % self.password if self.password else ""
         return "redis://%s127.0.0.1:%d" % (auth, self.port)
 
+    @property
+    def unix_url(self):
+        auth = ":%s@" % self.password if self.password else ""
+        return "redis+unix://%s%s" % (auth, self.socket)
+
     def start(self, wait=10):
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", self.dir, "--save", "", "--appendonly", "no",
                 "--daemonize", "no", "--protected-mode", "no", "--logfile", self.log]
         if self.password:
             args += ["--requirepass", self.password]
+        if self.socket:
+            os.chmod(self.dir, 0o755)
+            args += ["--unixsocket", self.socket, "--unixsocketperm", "777"]
         if self.cluster:
             args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                      "--cluster-node-timeout", "2000", "--cluster-port", str(self.bus_port)]

@@ -11,6 +11,7 @@
 
 #include <check.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -36,6 +37,7 @@
 #include "header.h"
 #include "log.h"
 #include "server/redis_session_store.h"
+#include "server/session_cache.h"
 #include "server/server.h"
 
 using namespace mutual;
@@ -365,12 +367,21 @@ START_TEST(password_and_database) {
 }
 END_TEST
 
+// A replay or an nc below the window: with the node's session cache (the
+// default) begin_verify answers from the cache and the finish script finds
+// the nonce used; without it, the begin script does. The same 401-STALE.
+std::string stale_as(bool cached, const char* what) { return (cached ? "commit-" : "") + std::string(what); }
+
 START_TEST(create_verify_replay) {
     RedisServer server;
-    RedisSessionStore store(options_for(server.port()), key_material());
+    for (const std::size_t entries : {std::size_t(0), RedisStoreOptions().cache_entries}) {
+    const bool cached = entries != 0;
+    RedisStoreOptions o = options_for(server.port());
+    o.cache_entries = entries;
+    RedisSessionStore store(o, key_material());
     ck_assert(store.valid());
     const std::int64_t now = now_s();
-    const SessionId sid = make_sid(1);
+    const SessionId sid = make_sid(cached ? 101 : 1);
     ck_assert(add(store, sid, now).status == InsertStatus::ok);
     // The same sid again: refused (creation fails if the sid exists).
     ck_assert(add(store, sid, now).status == InsertStatus::bad_argument);
@@ -392,15 +403,24 @@ START_TEST(create_verify_replay) {
 
     USE_IS(use(store, sid, 2, now), "ok");
     // A replay of nc 2: the session becomes inactive, gone for good.
-    USE_IS(use(store, sid, 2, now), "duplicate");
+    USE_IS(use(store, sid, 2, now), stale_as(cached, "duplicate").c_str());
     USE_IS(use(store, sid, 3, now), "unknown");
     ck_assert_uint_eq(store.statistics().verified, 2);
+    ck_assert_uint_eq(store.counters().cache_hits, cached ? 2 : 0);
+    ck_assert_uint_eq(store.counters().cache_entries, 0);   // gone from Redis: from the cache too
+    }
 }
 END_TEST
 
 START_TEST(window_and_nc_max) {
     RedisServer server;
-    RedisSessionStore store(options_for(server.port()), key_material());
+    for (const std::size_t entries : {std::size_t(0), RedisStoreOptions().cache_entries}) {
+    const bool cached = entries != 0;
+    server.stop(SIGKILL);   // an empty Redis for each pass
+    server.start();
+    RedisStoreOptions o = options_for(server.port());
+    o.cache_entries = entries;
+    RedisSessionStore store(o, key_material());
     const std::int64_t now = now_s();
     // nc-max
     const SessionId a = make_sid(2);
@@ -418,7 +438,7 @@ START_TEST(window_and_nc_max) {
     USE_IS(use(store, b, 1300, now), "ok");    // a jump beyond the ring clears it
     USE_IS(use(store, b, 1299, now), "ok");
     USE_IS(use(store, b, 1200, now), "ok");
-    USE_IS(use(store, b, 1172, now), "below"); // 1300 - 1172 = 128
+    USE_IS(use(store, b, 1172, now), stale_as(cached, "below").c_str()); // 1300 - 1172 = 128
     // The location's limits tighten the session's.
     const SessionId c = make_sid(4);
     ck_assert(add(store, c, now, 100000, 1024).status == InsertStatus::ok);
@@ -426,7 +446,12 @@ START_TEST(window_and_nc_max) {
     SessionSnapshot snap;
     SessionLimits limits;
     limits.nc_window = 128;
-    ck_assert(store.begin_verify(sid_bytes(c), 7, 800, now, snap, limits) == VerifyCheck::below_window);
+    if (cached) {   // the window is Redis's to check: the finish script
+        ck_assert(store.begin_verify(sid_bytes(c), 7, 800, now, snap, limits) == VerifyCheck::ok);
+        ck_assert(store.finish_verify(snap, 800, true, now, limits) == VerifyCommit::below_window);
+    } else {
+        ck_assert(store.begin_verify(sid_bytes(c), 7, 800, now, snap, limits) == VerifyCheck::below_window);
+    }
     // nc values beyond 2^53 and up to 2^64-1 are exact in the scripts.
     const SessionId d = make_sid(5);
     const std::uint64_t big = (std::uint64_t(1) << 62) + 1000;
@@ -436,10 +461,18 @@ START_TEST(window_and_nc_max) {
     USE_IS(use(store, d, big + 1, now), "ok");
     USE_IS(use(store, d, UINT64_MAX, now), "ok");
     USE_IS(use(store, d, UINT64_MAX - 1023, now), "ok");
-    USE_IS(use(store, d, UINT64_MAX - 1024, now), "below");
+    USE_IS(use(store, d, UINT64_MAX - 1024, now), stale_as(cached, "below").c_str());
     const SessionId e = make_sid(6);
     ck_assert(add(store, e, now, (std::uint64_t(1) << 62)).status == InsertStatus::ok);
     USE_IS(use(store, e, (std::uint64_t(1) << 62) + 1, now), "above");
+    // nc-max and the location's limits are the session's fixed part: a
+    // cached session above them goes the begin script's way (which ends it).
+    const SessionId f = make_sid(7);
+    ck_assert(add(store, f, now, 10).status == InsertStatus::ok);
+    USE_IS(use(store, f, 1, now), "ok");
+    USE_IS(use(store, f, 11, now), "above");
+    USE_IS(use(store, f, 2, now), "unknown");
+    }
 }
 END_TEST
 
@@ -579,7 +612,10 @@ START_TEST(killed_and_restarted) {
     // A restart while connections sit idle in the pool: no outage logged.
     server.stop(SIGTERM);
     server.start();
-    USE_IS(use(store, make_sid(53), 2, now), "unknown");   // the data went with it
+    // The data went with it (this node's cache still holds the session's
+    // fixed part: the finish script finds nothing, 401-STALE all the same).
+    USE_IS(use(store, make_sid(53), 2, now), "commit-vanished");
+    USE_IS(use(store, make_sid(53), 3, now), "unknown");
     ck_assert(add(store, make_sid(54), now).status == InsertStatus::ok);
     ck_assert_int_eq(count_tag("MUT02010"), 1);
     set_log_sink(nullptr, nullptr);
@@ -642,6 +678,35 @@ START_TEST(tampered_or_foreign_records) {
 }
 END_TEST
 
+// Nodes one and two verify the same (sid, nc) at the same instant, 100
+// times (each time a new session; warm: both have verified it once before,
+// so both answer step 1 from their caches). Exactly one acceptance each time.
+void race_same_nc(RedisSessionStore& one, RedisSessionStore& two, std::uint32_t first_sid, bool warm) {
+    const std::int64_t now = now_s();
+    const std::uint64_t nc = warm ? 3 : 1;
+    int doubles = 0, singles = 0;
+    for (std::uint32_t round = 0; round < 100; ++round) {
+        const SessionId sid = make_sid(first_sid + round);
+        ck_assert(add(one, sid, now).status == InsertStatus::ok);
+        if (warm) {
+            USE_IS(use(one, sid, 1, now), "ok");
+            USE_IS(use(two, sid, 2, now), "ok");
+        }
+        std::atomic<int> go{0};
+        std::string r1, r2;
+        std::thread t1([&] { while (!go) {} r1 = use(one, sid, nc, now); });
+        std::thread t2([&] { while (!go) {} r2 = use(two, sid, nc, now); });
+        go = 1;
+        t1.join();
+        t2.join();
+        const int accepted = (r1 == "ok") + (r2 == "ok");
+        doubles += accepted > 1;
+        singles += accepted == 1;
+    }
+    ck_assert_int_eq(doubles, 0);
+    ck_assert_int_eq(singles, 100);
+}
+
 START_TEST(nodes_agree_and_race) {
     RedisServer server;
     RedisSessionStore one(options_for(server.port()), key_material());
@@ -655,24 +720,208 @@ START_TEST(nodes_agree_and_race) {
     ck_assert(one.verifier_tag(j) == two.verifier_tag(j));
     ck_assert(one.verifier_tag(j) != foreign.verifier_tag(j));
     // Two nodes verifying the same (sid, nc) at the same instant: never two acceptances.
+    race_same_nc(one, two, 1000, false);
+}
+END_TEST
+
+// ---- the node's session cache (two stores = two nodes) ---------------------------------
+
+bool contains(ByteView hay, ByteView needle) {
+    return std::search(hay.begin(), hay.end(), needle.begin(), needle.end()) != hay.end();
+}
+
+bool all_zero(ByteView v) {
+    for (std::uint8_t b : v)
+        if (b != 0) return false;
+    return true;
+}
+
+START_TEST(cache_session_ended_on_another_node) {
+    RedisServer server;
+    RedisSessionStore a(options_for(server.port()), key_material());
+    RedisSessionStore b(options_for(server.port()), key_material());
     const std::int64_t now = now_s();
-    int doubles = 0, singles = 0;
-    for (int round = 0; round < 100; ++round) {
-        const SessionId sid = make_sid(1000 + round);
-        ck_assert(add(one, sid, now).status == InsertStatus::ok);
-        std::atomic<int> go{0};
-        std::string r1, r2;
-        std::thread t1([&] { while (!go) {} r1 = use(one, sid, 1, now); });
-        std::thread t2([&] { while (!go) {} r2 = use(two, sid, 1, now); });
-        go = 1;
-        t1.join();
-        t2.join();
-        const int accepted = (r1 == "ok") + (r2 == "ok");
-        doubles += accepted > 1;
-        singles += accepted == 1;
+    const SessionId sid = make_sid(300);
+    ck_assert(add(a, sid, now).status == InsertStatus::ok);
+    USE_IS(use(a, sid, 1, now), "ok");           // the begin script; cached after finish
+    ck_assert_uint_eq(a.counters().cache_entries, 1);
+    SessionSnapshot snap;
+    ck_assert(a.begin_verify(sid_bytes(sid), 7, 2, now, snap) == VerifyCheck::ok);
+    ck_assert(snap.from_cache);
+    ck_assert(snap.state == SessionState::authenticated);
+    ck_assert(snap.user == user_name);
+    ck_assert(Secret(snap.z.begin(), snap.z.end()) == z_octets);
+    ck_assert(Bytes(snap.k_c1.begin(), snap.k_c1.end()) == k_c1_octets);
+    ck_assert_int_eq(snap.created, now);
+    ck_assert(a.finish_verify(snap, 2, true, now) == VerifyCommit::ok);
+    // Node B ends it (logout): A still holds its fixed part, but the finish
+    // script finds nothing; never a 200.
+    ck_assert(b.end_session(sid_bytes(sid), 7));
+    USE_IS(use(a, sid, 3, now), "commit-vanished");
+    ck_assert_uint_eq(a.counters().cache_entries, 0);
+    USE_IS(use(a, sid, 4, now), "unknown");
+    // A logout on A itself drops A's entry at once.
+    const SessionId other = make_sid(301);
+    ck_assert(add(b, other, now).status == InsertStatus::ok);
+    USE_IS(use(a, other, 1, now), "ok");
+    ck_assert_uint_eq(a.counters().cache_entries, 1);
+    ck_assert(a.end_session(sid_bytes(other), 7));
+    ck_assert_uint_eq(a.counters().cache_entries, 0);
+    // A cached session past its lifetime goes the begin script's way: expired.
+    const SessionId old = make_sid(302);
+    ck_assert(add(a, old, now).status == InsertStatus::ok);
+    USE_IS(use(a, old, 1, now), "ok");
+    USE_IS(use(a, old, 2, now + 300), "expired");
+    // Another realm never sees a cached session.
+    const SessionId mine = make_sid(303);
+    ck_assert(add(a, mine, now).status == InsertStatus::ok);
+    USE_IS(use(a, mine, 1, now), "ok");
+    USE_IS(use(a, mine, 2, now, true, 8), "unknown");
+    // The verdict of a wrong vkc on a cached session is Redis's: kept.
+    USE_IS(use(a, mine, 3, now, false), "commit-kept");
+    USE_IS(use(a, mine, 4, now), "ok");
+    ck_assert_uint_ge(a.counters().cache_hits, 4);
+}
+END_TEST
+
+START_TEST(cache_replay_across_nodes) {
+    RedisServer server;
+    RedisSessionStore a(options_for(server.port()), key_material());
+    RedisSessionStore b(options_for(server.port()), key_material());
+    const std::int64_t now = now_s();
+    const SessionId sid = make_sid(310);
+    ck_assert(add(a, sid, now).status == InsertStatus::ok);
+    USE_IS(use(a, sid, 1, now), "ok");
+    USE_IS(use(b, sid, 2, now), "ok");          // B's first: the begin script, then cached on B
+    USE_IS(use(b, sid, 3, now), "ok");          // from B's cache
+    // nc 3 replayed on A (which cached the session at nc 1): refused by the
+    // finish script, whatever vkc; the session is inactive everywhere.
+    USE_IS(use(a, sid, 3, now), "commit-duplicate");
+    USE_IS(use(b, sid, 4, now), "commit-vanished");
+    USE_IS(use(a, sid, 4, now), "unknown");
+    // A replay with a wrong vkc is a replay too (RFC 8120 §11: the nonce first).
+    const SessionId s2 = make_sid(311);
+    ck_assert(add(a, s2, now).status == InsertStatus::ok);
+    USE_IS(use(a, s2, 1, now), "ok");
+    USE_IS(use(b, s2, 2, now), "ok");
+    USE_IS(use(a, s2, 2, now, false), "commit-duplicate");
+    // Warm caches on both nodes, the same (sid, nc) at the same instant,
+    // many times: never two acceptances.
+    race_same_nc(a, b, 2000, true);
+    ck_assert_uint_ge(a.counters().cache_hits, 100);
+}
+END_TEST
+
+START_TEST(cache_rejected_stays_rejected) {
+    RedisServer server;
+    RedisSessionStore a(options_for(server.port()), key_material());
+    RedisSessionStore b(options_for(server.port()), key_material());
+    const std::int64_t now = now_s();
+    // Rejected on B at its first verification: never cached anywhere.
+    const SessionId sid = make_sid(320);
+    ck_assert(add(a, sid, now).status == InsertStatus::ok);
+    USE_IS(use(b, sid, 1, now, false), "commit-rejected");
+    USE_IS(use(a, sid, 2, now), "rejected");
+    USE_IS(use(b, sid, 3, now), "rejected");
+    ck_assert_uint_eq(a.counters().cache_entries + b.counters().cache_entries, 0);
+    // A cached session that Redis holds as rejected (the state written by
+    // hand: no script makes an authenticated session rejected): refused,
+    // and it stays rejected.
+    const SessionId s2 = make_sid(321);
+    ck_assert(add(a, s2, now).status == InsertStatus::ok);
+    USE_IS(use(a, s2, 1, now), "ok");
+    Reply r = raw(server.port(), {"HSET", a.session_key(sid_bytes(s2)), "s", "3"});
+    ck_assert(r && r->type == REDIS_REPLY_INTEGER);
+    USE_IS(use(a, s2, 2, now), "commit-kept");
+    USE_IS(use(a, s2, 3, now, false), "commit-kept");
+    Reply state = raw(server.port(), {"HGET", a.session_key(sid_bytes(s2)), "s"});
+    ck_assert(state && state->type == REDIS_REPLY_STRING && std::string(state->str, state->len) == "3");
+    ck_assert_uint_eq(a.statistics().verified, 1);
+}
+END_TEST
+
+START_TEST(cache_is_bounded_and_cleansed) {
+    // The cache alone: distinct records, two slots.
+    SessionCache cache(2, 64);
+    SessionCache::Fields f;
+    f.created = 1;
+    f.expires = 100;
+    f.nc_max = 10;
+    const Secret r1(40, 0xa1), r2(40, 0xa2), r3(40, 0xa3);
+    cache.put(make_sid(1), 7, f, r1);
+    cache.put(make_sid(2), 7, f, r2);
+    Secret out;
+    ck_assert(cache.find(make_sid(1), 7, f, out) && out == r1);   // 1 is now the most recent
+    cache.put(make_sid(3), 7, f, r3);                              // evicts 2
+    ck_assert_uint_eq(cache.size(), 2);
+    ck_assert_uint_eq(cache.evictions(), 1);
+    ck_assert(!cache.find(make_sid(2), 7, f, out));
+    ck_assert(cache.find(make_sid(3), 7, f, out) && out == r3);
+    bool seen2 = false, seen1 = false;
+    for (std::size_t i = 0; i < cache.capacity(); ++i) {
+        seen2 = seen2 || contains(cache.slot_octets(i), ByteView(r2.data(), 4));
+        seen1 = seen1 || contains(cache.slot_octets(i), ByteView(r1.data(), 4));
     }
-    ck_assert_int_eq(doubles, 0);
-    ck_assert_int_eq(singles, 100);
+    ck_assert(!seen2);   // the evicted record is wiped, not just unlinked
+    ck_assert(seen1);
+    cache.erase(make_sid(1), 7);
+    cache.put(make_sid(4), 7, f, Secret(500, 0xff));   // larger than a slot: not cached
+    ck_assert(!cache.find(make_sid(4), 7, f, out));
+    cache.clear();
+    for (std::size_t i = 0; i < cache.capacity(); ++i) ck_assert(all_zero(cache.slot_octets(i)));
+    ck_assert(!SessionCache(0).find(make_sid(1), 7, f, out));   // off
+
+    // Through the store: never more entries than configured, evicted and
+    // ended sessions leave no secret behind.
+    RedisServer server;
+    RedisStoreOptions o = options_for(server.port());
+    o.cache_entries = 2;
+    RedisSessionStore store(o, key_material());
+    const std::int64_t now = now_s();
+    for (std::uint32_t n = 0; n < 5; ++n) {
+        ck_assert(add(store, make_sid(400 + n), now).status == InsertStatus::ok);
+        USE_IS(use(store, make_sid(400 + n), 1, now), "ok");
+    }
+    ck_assert_uint_eq(store.counters().cache_entries, 2);
+    ck_assert_uint_eq(store.counters().cache_evictions, 3);
+    USE_IS(use(store, make_sid(400), 2, now), "ok");   // evicted: the begin script, still fine
+    ck_assert(store.end_session(sid_bytes(make_sid(400)), 7));
+    ck_assert(store.end_session(sid_bytes(make_sid(404)), 7));
+    ck_assert_uint_eq(store.counters().cache_entries, 0);
+    for (std::size_t i = 0; i < 2; ++i) {
+        ck_assert(!contains(store.cache_slot(i), ByteView(z_octets.data(), z_octets.size())));
+        ck_assert(all_zero(store.cache_slot(i)));
+    }
+}
+END_TEST
+
+START_TEST(unix_socket) {
+    RedisStoreOptions o;
+    std::string error;
+    ck_assert(parse_redis_url("redis+unix:///run/redis/redis.sock", o, error));
+    ck_assert(o.host == "/run/redis/redis.sock" && o.port == 0 && o.db == 0 && o.password.empty());
+    ck_assert(parse_redis_url("redis+unix://:p%40ss@/tmp/r.sock?db=3", o, error));
+    ck_assert(o.host == "/tmp/r.sock" && o.port == 0 && o.db == 3);
+    ck_assert(std::string(o.password.begin(), o.password.end()) == "p@ss");
+    ck_assert(redis_url_for_log(o) == "redis+unix://:***@/tmp/r.sock?db=3");
+    ck_assert(!parse_redis_url("redis+unix://", o, error));
+    ck_assert(!parse_redis_url("redis+unix://host/tmp/r.sock", o, error));
+    ck_assert(!parse_redis_url("redis+unix:///tmp/r.sock?db=x", o, error));
+    // A real Redis through its socket: the same sessions as over TCP.
+    const std::string path = "/tmp/check-redis-" + std::to_string(getpid()) + ".sock";
+    RedisServer server({"--unixsocket", path, "--unixsocketperm", "700"});
+    ck_assert(parse_redis_url("redis+unix://" + path, o, error));
+    o.timeout_ms = 3000;
+    RedisSessionStore over_unix(o, key_material());
+    RedisSessionStore over_tcp(options_for(server.port()), key_material());
+    ck_assert(over_unix.ping());
+    const std::int64_t now = now_s();
+    const SessionId sid = make_sid(500);
+    ck_assert(add(over_unix, sid, now).status == InsertStatus::ok);
+    USE_IS(use(over_unix, sid, 1, now), "ok");
+    USE_IS(use(over_tcp, sid, 2, now), "ok");
+    USE_IS(use(over_unix, sid, 2, now), "commit-duplicate");
+    ck_assert_uint_eq(over_unix.counters().failures, 0);
 }
 END_TEST
 
@@ -837,7 +1086,7 @@ START_TEST(cluster_moved_and_ask) {
         const SessionId sid = make_sid(shard, static_cast<std::uint8_t>(shard), 0);
         ck_assert(add(store, sid, now).status == InsertStatus::ok);
         USE_IS(use(store, sid, 1, now), "ok");
-        USE_IS(use(store, sid, 1, now), "duplicate");
+        USE_IS(use(store, sid, 1, now), "commit-duplicate");   // from the cache: finish decides
     }
     ck_assert_uint_gt(store.counters().moved, 0);
     // Remembered: a second pass needs no redirection.
@@ -887,7 +1136,7 @@ START_TEST(cluster_moved_and_ask) {
     for (int n = 0; n < 3; ++n)
         raw(cluster.nodes[n]->port(), {"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", cluster.id(to)});
     USE_IS(use(wide, fresh, 3, now), "ok");
-    USE_IS(use(wide, fresh, 3, now), "duplicate");
+    USE_IS(use(wide, fresh, 3, now), "commit-duplicate");
     ck_assert(add(wide, make_sid(9, 100, 0), now).status == InsertStatus::ok);
     ck_assert_int_eq(count_tag("MUT02010"), 0);
     set_log_sink(nullptr, nullptr);
@@ -911,6 +1160,11 @@ Suite* redis_suite() {
     tcase_add_test(tc, records_are_encrypted);
     tcase_add_test(tc, tampered_or_foreign_records);
     tcase_add_test(tc, nodes_agree_and_race);
+    tcase_add_test(tc, cache_session_ended_on_another_node);
+    tcase_add_test(tc, cache_replay_across_nodes);
+    tcase_add_test(tc, cache_rejected_stays_rejected);
+    tcase_add_test(tc, cache_is_bounded_and_cleansed);
+    tcase_add_test(tc, unix_socket);
     tcase_add_test(tc, pending_quota);
     tcase_add_test(tc, decision_answers_503_when_redis_is_gone);
     tcase_add_test(tc, cluster_moved_and_ask);
