@@ -706,7 +706,8 @@ const char* set_session_store(cmd_parms* cmd, void*, const char* arg) noexcept {
         const std::string error = mutual::check_redis_store_url(arg);
         if (!error.empty())
             return apr_psprintf(cmd->pool, "AuthMutualSessionStore: %s (expected shm or "
-                                "redis://[[user]:password@]host[:port][/db])", error.c_str());
+                                "redis://[[user]:password@]host[:port][/db] or "
+                                "redis+unix://[[user]:password@]/path[?db=N])", error.c_str());
         s->store_url = apr_pstrdup(cmd->pool, arg);
         return nullptr;
     } catch (...) {
@@ -811,7 +812,8 @@ const command_rec directives[] = {
      TAKE1, "bound on pending key exchanges in the session table (default: half the table)"},
     {"AuthMutualSessionStore", as_cmd_func(set_session_store), nullptr, RSRC_CONF, TAKE1,
      "where sessions live: shm (this server's shared memory, the default) or "
-     "redis://[[user]:password@]host[:port][/db] (shared by several nodes)"},
+     "redis://[[user]:password@]host[:port][/db] or redis+unix://[[user]:password@]/path[?db=N] "
+     "(shared by several nodes)"},
     {"AuthMutualSessionStoreTimeout", as_cmd_func(set_number), directive_data(store_timeout_number), RSRC_CONF, TAKE1,
      "milliseconds for connecting to and every command of a Redis session store (default: 500)"},
     {"AuthMutualSessionStoreKey", as_cmd_func(set_session_store_key), nullptr, RSRC_CONF, TAKE1,
