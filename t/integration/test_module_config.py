@@ -276,7 +276,7 @@ def test_configtest_refuses_numbers_out_of_range_with_the_directive_and_bounds(h
                ("AuthMutualSessionTime 060", 'AuthMutualSessionTime: "060" is not a decimal number'),
                ("AuthMutualNcMax 1e3", 'AuthMutualNcMax: "1e3" is not a decimal number'),
                # the user-name limit is the server's (protocol_defaults.h)
-               ('AuthMutualUsername "%s"' % ("u" * 257), "AuthMutualUsername: longer than 256 octets")]
+               ('AuthMutualUsername "%s"' % ("u" * 257), "AuthMutualUsername \"%s\": longer than 256 octets" % ("u" * 257))]
     for line, message in per_dir:
         rc, out = configtest(h, section("/x/", MUTUAL + ['AuthMutualScope "%s"' % SCOPE, line]))
         assert rc != 0 and message in out, (line, out)
