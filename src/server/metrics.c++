@@ -84,17 +84,21 @@ std::string status_auto_text(const MetricsSnapshot& s) {
         out += '\n';
     };
     for (const auto& [name, value] : s.key_exchanges) line("MutualKeyExchanges " + name, value);
-    line("MutualVerificationsSuccess", s.success);
-    line("MutualVerificationsFailure", s.failure);
-    line("MutualVerificationsStale", s.stale);
-    line("MutualThrottled", s.throttled);
-    line("MutualSessionsKeyExchanging", s.key_exchanging);
-    line("MutualSessionsAuthenticated", s.authenticated);
-    line("MutualSessionCapacity", s.capacity);
-    line("MutualEvictions", s.evictions);
-    line("MutualStoreErrors", s.store_errors);
-    line("MutualLockouts", s.locked_out);
+    for (const StatusField& f : status_fields) line(f.auto_name, s.*f.value);
     return out;
 }
+
+const StatusField status_fields[10] = {
+    {"MutualVerificationsSuccess", "verifications, success", &MetricsSnapshot::success},
+    {"MutualVerificationsFailure", "verifications, failure", &MetricsSnapshot::failure},
+    {"MutualVerificationsStale", "verifications, stale", &MetricsSnapshot::stale},
+    {"MutualThrottled", "throttled (429)", &MetricsSnapshot::throttled},
+    {"MutualSessionsKeyExchanging", "sessions key-exchanging", &MetricsSnapshot::key_exchanging},
+    {"MutualSessionsAuthenticated", "sessions authenticated", &MetricsSnapshot::authenticated},
+    {"MutualSessionCapacity", "session capacity", &MetricsSnapshot::capacity},
+    {"MutualEvictions", "evictions", &MetricsSnapshot::evictions},
+    {"MutualStoreErrors", "store errors", &MetricsSnapshot::store_errors},
+    {"MutualLockouts", "lock-outs now", &MetricsSnapshot::locked_out},
+};
 
 }  // namespace mutual

@@ -49,6 +49,15 @@ struct MetricsSnapshot {
 // "text/plain; version=0.0.4; charset=utf-8").
 std::string prometheus_text(const MetricsSnapshot& s);
 
+// The single-valued figures of a snapshot, in the order both status views
+// show them: the ?auto name and the label of mod_status's HTML table.
+struct StatusField {
+    const char* auto_name;
+    const char* label;
+    std::uint64_t MetricsSnapshot::*value;
+};
+extern const StatusField status_fields[10];
+
 // "Name: value" lines in the style of mod_status ?auto.
 std::string status_auto_text(const MetricsSnapshot& s);
 

@@ -179,21 +179,7 @@ std::vector<std::pair<std::string, std::uint64_t>> RequestGuard::status_rows(con
     std::vector<std::pair<std::string, std::uint64_t>> rows;
     for (const auto& kex : m.key_exchanges)
         if (kex.second != 0) rows.emplace_back("key exchanges, " + kex.first, kex.second);
-    auto row = [&rows](const char* label, std::uint64_t value) {
-        std::string s;
-        s.assign(label);
-        rows.emplace_back(std::move(s), value);
-    };
-    row("verifications, success", m.success);
-    row("verifications, failure", m.failure);
-    row("verifications, stale", m.stale);
-    row("throttled (429)", m.throttled);
-    row("sessions key-exchanging", m.key_exchanging);
-    row("sessions authenticated", m.authenticated);
-    row("session capacity", m.capacity);
-    row("evictions", m.evictions);
-    row("store errors", m.store_errors);
-    row("lock-outs now", m.locked_out);
+    for (const StatusField& f : status_fields) rows.emplace_back(f.label, m.*f.value);
     return rows;
 }
 
