@@ -48,7 +48,7 @@ std::string encode_integer(std::uint64_t value);
 std::optional<Bytes> decode_hex_fixed(std::string_view text, std::size_t natural_length,
                                       DecodeError* error = nullptr);
 std::string encode_hex_fixed(const std::uint8_t* data, std::size_t length);  // lower case
-inline std::string encode_hex_fixed(const Bytes& b) { return encode_hex_fixed(b.data(), b.size()); }
+inline std::string encode_hex_fixed(ByteView b) { return encode_hex_fixed(b.data(), b.size()); }
 
 // base64-fixed-number (RFC 4648 §4 alphabet, padding required, pad bits zero).
 std::optional<Bytes> decode_base64_fixed(std::string_view text, std::size_t natural_length,

@@ -338,6 +338,100 @@ HeaderError Parser::parse_quoted(std::string& out) {
     }
 }
 
+// The view parser (parse_credentials_view): the subset of Parser's grammar
+// whose values need no unescaping or decoding; anything else is declined
+// (false) and left to Parser.
+class ViewParser {
+public:
+    explicit ViewParser(std::string_view text) noexcept : text_(text) {}
+    bool run(CredentialsView& out) noexcept;
+
+private:
+    bool at_end() const noexcept { return pos_ >= text_.size(); }
+    void skip_ows() noexcept {
+        while (!at_end() && is_ows(text_[pos_])) ++pos_;
+    }
+    std::size_t token_end(std::size_t p) const noexcept {
+        while (p < text_.size() && is_tchar(text_[p])) ++p;
+        return p;
+    }
+    // Parser::parse_after_scheme reads `chars *"="` before the end or a ","
+    // as token68 (then "a=" is not a parameter with an empty value).
+    bool token68_ahead() const noexcept;
+    bool param(CredentialsView& out) noexcept;
+
+    std::string_view text_;
+    std::size_t pos_ = 0;
+};
+
+bool ViewParser::token68_ahead() const noexcept {
+    std::size_t p = pos_;
+    while (p < text_.size() && is_token68_char(text_[p])) ++p;
+    if (p == pos_) return false;
+    while (p < text_.size() && text_[p] == '=') ++p;
+    while (p < text_.size() && is_ows(text_[p])) ++p;
+    return p >= text_.size() || text_[p] == ',';
+}
+
+bool ViewParser::param(CredentialsView& out) noexcept {
+    const std::size_t name_end = token_end(pos_);
+    if (name_end == pos_ || text_[name_end - 1] == '*') return false;   // ext-value: Parser
+    ParamView p;
+    p.name = text_.substr(pos_, name_end - pos_);
+    pos_ = name_end;
+    skip_ows();
+    if (at_end() || text_[pos_] != '=') return false;
+    ++pos_;
+    skip_ows();
+    if (!at_end() && text_[pos_] == '"') {
+        const std::size_t start = ++pos_;
+        for (;;) {
+            if (at_end()) return false;
+            const unsigned char c = static_cast<unsigned char>(text_[pos_]);
+            if (c == '"') break;
+            // A quoted-pair needs unescaping; a CTL is Parser's error.
+            if (c == '\\' || (c < 0x20 && c != '\t') || c == 0x7f) return false;
+            ++pos_;
+        }
+        p.value = text_.substr(start, pos_ - start);
+        p.quoted = true;
+        ++pos_;
+    } else {
+        const std::size_t value_end = token_end(pos_);
+        if (value_end == pos_) return false;
+        p.value = text_.substr(pos_, value_end - pos_);
+        pos_ = value_end;
+    }
+    for (std::size_t i = 0; i < out.count; ++i)
+        if (equal_ignoring_ascii_case(out.params[i].name, p.name)) return false;
+    if (out.count >= max_params) return false;
+    out.params[out.count++] = p;
+    return true;
+}
+
+bool ViewParser::run(CredentialsView& out) noexcept {
+    out.scheme = std::string_view();
+    out.count = 0;
+    if (text_.size() > max_header_length) return false;
+    skip_ows();
+    const std::size_t scheme_end = token_end(pos_);
+    if (scheme_end == pos_) return false;
+    out.scheme = text_.substr(pos_, scheme_end - pos_);
+    pos_ = scheme_end;
+    if (at_end() || !is_ows(text_[pos_])) return false;
+    skip_ows();
+    if (at_end() || text_[pos_] == ',' || token68_ahead()) return false;
+    for (;;) {
+        if (!param(out)) return false;
+        skip_ows();
+        if (at_end()) return true;
+        if (text_[pos_] != ',') return false;
+        ++pos_;
+        skip_ows();
+        if (at_end() || text_[pos_] == ',') return false;   // empty list elements: Parser
+    }
+}
+
 // ---- serializer helpers -----------------------------------------------------
 
 bool is_ascii(std::string_view s) noexcept {
@@ -367,6 +461,19 @@ HeaderError parse_credentials(std::string_view value, AuthItem& out) {
     if (e != HeaderError::none) return e;
     out = std::move(items.front());
     return HeaderError::none;
+}
+
+const ParamView* CredentialsView::find(std::string_view lower_name) const noexcept {
+    for (std::size_t i = 0; i < count; ++i)
+        if (equal_ignoring_ascii_case(params[i].name, lower_name)) return &params[i];
+    return nullptr;
+}
+
+bool parse_credentials_view(std::string_view value, CredentialsView& out) noexcept {
+    ViewParser parser(value);
+    if (parser.run(out)) return true;
+    out.count = 0;
+    return false;
 }
 
 HeaderError parse_auth_info(std::string_view value, std::vector<Param>& out) {

@@ -12,6 +12,7 @@
 #ifndef MUTUAL_HTTP_AUTH_GRAMMAR_H
 #define MUTUAL_HTTP_AUTH_GRAMMAR_H
 
+#include <array>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -97,6 +98,31 @@ HeaderError parse_challenges(std::string_view value, std::vector<AuthItem>& out)
 HeaderError parse_credentials(std::string_view value, AuthItem& out);
 // Authentication-Info (RFC 7615): #auth-param, no scheme.
 HeaderError parse_auth_info(std::string_view value, std::vector<Param>& out);
+
+// ---- views: the server's per-request path ----------------------------------
+// One parameter as views into the header value it was parsed from.
+struct ParamView {
+    std::string_view name;   // as received: compare ignoring ASCII case
+    std::string_view value;  // the token, or the text between the quotes
+    bool quoted = false;
+};
+
+struct CredentialsView {
+    std::string_view scheme;
+    std::array<ParamView, max_params> params;
+    std::size_t count = 0;
+    // The parameter of this (lower-case) name, matched ignoring case.
+    const ParamView* find(std::string_view lower_name) const noexcept;
+};
+
+// parse_credentials without a copy, for the usual case only. true when
+// `value` is credentials whose every parameter value is a token or a
+// quoted-string without quoted-pairs, no name*= ext-value, no token68 and
+// no empty list elements: parse_credentials accepts exactly those with the
+// same parameters (it lower-cases the names; the values are identical).
+// false for anything else, valid or not: parse_credentials decides then.
+// The views point into `value`. Never allocates.
+bool parse_credentials_view(std::string_view value, CredentialsView& out) noexcept;
 
 // ---- serializing parameters -----------------------------------------------
 // The canonical forms RFC 8120 §3.2 asks for, for every header built on this

@@ -139,6 +139,32 @@ HeaderError parse_integer_param(const AuthItem& item, std::string_view name,
     return HeaderError::none;
 }
 
+// ---- the view form of a req-VFY-C (parse_mutual_verification) ------------------
+
+// is_numbered on a name as received (the owning parser lower-cases names).
+bool is_numbered_ignoring_case(std::string_view name, std::string_view prefix) noexcept {
+    if (name.size() <= prefix.size() || !equal_ignoring_ascii_case(name.substr(0, prefix.size()), prefix))
+        return false;
+    for (std::size_t i = prefix.size(); i < name.size(); ++i)
+        if (name[i] < '0' || name[i] > '9') return false;
+    return true;
+}
+
+// A string parameter (check_string) present when required.
+bool string_view_param(const CredentialsView& item, std::string_view name, std::string_view& out) noexcept {
+    const ParamView* p = item.find(name);
+    if (p == nullptr || check_string(p->value, HeaderError::invalid_utf8) != HeaderError::none) return false;
+    out = p->value;
+    return true;
+}
+
+bool extensive_token_view(const CredentialsView& item, std::string_view name, std::string_view& out) noexcept {
+    const ParamView* p = item.find(name);
+    if (p == nullptr || !is_extensive_token(p->value)) return false;
+    out = p->value;
+    return true;
+}
+
 // ---- serializer helpers -----------------------------------------------------
 
 void append_kex(std::string& out, std::string_view name, std::string_view value, bool quote) {
@@ -204,6 +230,65 @@ HeaderError parse_mutual_credentials(std::string_view authorization, MutualCrede
     }
     out = std::move(c);
     return HeaderError::none;
+}
+
+VerificationView VerificationView::from_credentials(const MutualCredentials& c) noexcept {
+    VerificationView v;
+    v.algorithm = c.id.algorithm;
+    v.validation = c.id.validation;
+    v.realm = c.id.realm;
+    if (c.id.auth_scope) v.auth_scope = std::string_view(*c.id.auth_scope);
+    v.nc = c.nc;
+    v.vkc = c.vkc;
+    v.sid_source_ = c.sid.data();
+    v.sid_length_ = c.sid.size();
+    return v;
+}
+
+bool parse_mutual_verification(std::string_view authorization, VerificationView& out) noexcept {
+    out = VerificationView();
+    CredentialsView item;
+    if (!parse_credentials_view(authorization, item) || !equal_ignoring_ascii_case(item.scheme, "mutual"))
+        return false;
+    const ParamView* version = item.find("version");
+    if (version == nullptr || version->value != "1") return false;
+    // What parse_mutual_credentials refuses (ks#, vks, kc# with vkc) or
+    // reads as a req-KEX-C1 (kc#) goes to it.
+    for (std::size_t i = 0; i < item.count; ++i) {
+        const std::string_view name = item.params[i].name;
+        if (equal_ignoring_ascii_case(name, "vks") || is_numbered_ignoring_case(name, "kc") ||
+            is_numbered_ignoring_case(name, "ks"))
+            return false;
+    }
+    const ParamView* vkc = item.find("vkc");
+    if (vkc == nullptr) return false;
+    if (!extensive_token_view(item, "algorithm", out.algorithm) ||
+        !extensive_token_view(item, "validation", out.validation) ||
+        !string_view_param(item, "realm", out.realm))
+        return false;
+    if (item.find("auth-scope") != nullptr) {
+        std::string_view scope;
+        if (!string_view_param(item, "auth-scope", scope)) return false;
+        out.auth_scope = scope;
+    }
+    // sid: a hex-fixed-number of any even length (decode_hex_fixed(text, 0)).
+    const ParamView* sid = item.find("sid");
+    if (sid == nullptr || sid->value.empty() || sid->value.size() % 2 != 0 ||
+        sid->value.size() / 2 > VerificationView::max_inline_sid)
+        return false;
+    for (std::size_t i = 0; i < sid->value.size(); i += 2) {
+        const int hi = hex_digit_value(sid->value[i]), lo = hex_digit_value(sid->value[i + 1]);
+        if (hi < 0 || lo < 0) return false;
+        out.sid_octets_[i / 2] = static_cast<std::uint8_t>(hi << 4 | lo);
+    }
+    out.sid_length_ = sid->value.size() / 2;
+    const ParamView* nc = item.find("nc");
+    if (nc == nullptr) return false;
+    const std::optional<std::uint64_t> n = decode_integer(nc->value);
+    if (!n) return false;
+    out.nc = *n;
+    out.vkc = vkc->value;
+    return true;
 }
 
 HeaderError parse_mutual_challenge(const AuthItem& item, MutualChallenge& out) {

@@ -8,6 +8,7 @@
 #ifndef MUTUAL_MUTUAL_MESSAGES_H
 #define MUTUAL_MUTUAL_MESSAGES_H
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -58,6 +59,41 @@ struct MutualAuthInfo {
     Bytes sid;
     std::string vks;
 };
+
+// A req-VFY-C as views: the server's per-request path, without a copy of
+// any parameter. From parse_mutual_verification (views into the header
+// value, which must outlive it) or from_credentials (views into a
+// MutualCredentials, which must outlive it).
+struct VerificationView {
+    // As received: algorithm and validation are compared after ASCII
+    // lower-casing (parse_mutual_credentials lower-cases them).
+    std::string_view algorithm, validation, realm;
+    std::optional<std::string_view> auth_scope;
+    std::uint64_t nc = 0;
+    std::string_view vkc;
+    ByteView sid() const noexcept {
+        return ByteView(sid_source_ != nullptr ? sid_source_ : sid_octets_.data(), sid_length_);
+    }
+
+    static VerificationView from_credentials(const MutualCredentials& vfy_c) noexcept;
+    // Longest sid parse_mutual_verification decodes in place (octets).
+    static constexpr std::size_t max_inline_sid = 64;
+
+private:
+    friend bool parse_mutual_verification(std::string_view, VerificationView&) noexcept;
+    std::array<std::uint8_t, max_inline_sid> sid_octets_{};
+    const std::uint8_t* sid_source_ = nullptr;   // from_credentials: the sid's own octets
+    std::size_t sid_length_ = 0;
+};
+
+// parse_mutual_credentials for the usual req-VFY-C, without copies: true
+// when `authorization` is a req-VFY-C that parse_mutual_credentials accepts
+// and parse_credentials_view reads (no quoted-pairs, no ext-values), with a
+// sid of at most max_inline_sid octets; `out` then holds what
+// parse_mutual_credentials would give. false for anything else (a
+// req-KEX-C1, an error, an unusual form): call parse_mutual_credentials.
+// Never allocates.
+bool parse_mutual_verification(std::string_view authorization, VerificationView& out) noexcept;
 
 HeaderError parse_mutual_credentials(std::string_view authorization, MutualCredentials& out);
 // Picks every Mutual challenge of a WWW-Authenticate value, in order; items of

@@ -990,7 +990,7 @@ std::uint64_t RedisSessionStore::verifier_tag(const Bytes& j) const noexcept {
     return keyed_verifier_tag(impl_->hash_key, j);
 }
 
-std::string RedisSessionStore::session_key(const Bytes& sid) const {
+std::string RedisSessionStore::session_key(ByteView sid) const {
     if (sid.size() != session_id_length) return std::string();
     return impl_->shard_prefix(impl_->shard_of(sid.data())) + "s:" + encode_hex_fixed(sid);
 }
@@ -1082,7 +1082,7 @@ bool unpack_record(SessionSnapshot& out) noexcept {
 
 }  // namespace
 
-VerifyCheck RedisSessionStore::begin_verify(const Bytes& sid, std::uint64_t realm, std::uint64_t nc,
+VerifyCheck RedisSessionStore::begin_verify(ByteView sid, std::uint64_t realm, std::uint64_t nc,
                                             std::int64_t now, SessionSnapshot& out,
                                             const SessionLimits& limits) noexcept {
     Impl& m = *impl_;
@@ -1234,11 +1234,11 @@ VerifyCommit RedisSessionStore::finish_verify(const SessionSnapshot& found, std:
     }
 }
 
-bool RedisSessionStore::end_session(const Bytes& sid, std::uint64_t realm) noexcept {
+bool RedisSessionStore::end_session(ByteView sid, std::uint64_t realm) noexcept {
     return end(sid, realm) == EndResult::ended;
 }
 
-SessionStore::EndResult RedisSessionStore::end(const Bytes& sid, std::uint64_t realm) noexcept {
+SessionStore::EndResult RedisSessionStore::end(ByteView sid, std::uint64_t realm) noexcept {
     Impl& m = *impl_;
     try {
         if (!m.valid || sid.size() != session_id_length) return EndResult::absent;
@@ -1255,7 +1255,7 @@ SessionStore::EndResult RedisSessionStore::end(const Bytes& sid, std::uint64_t r
     }
 }
 
-bool RedisSessionStore::mark_verifier_checked(const Bytes& sid, std::uint64_t realm, std::int64_t now) noexcept {
+bool RedisSessionStore::mark_verifier_checked(ByteView sid, std::uint64_t realm, std::int64_t now) noexcept {
     Impl& m = *impl_;
     try {
         if (!m.valid || sid.size() != session_id_length) return false;

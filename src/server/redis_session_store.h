@@ -73,16 +73,16 @@ public:
                            std::string_view realm, std::string_view partition,
                            std::string_view origin = std::string_view()) const override;
     InsertResult insert(const NewSession& session) noexcept override;
-    VerifyCheck begin_verify(const Bytes& sid, std::uint64_t realm_id, std::uint64_t nc,
+    VerifyCheck begin_verify(ByteView sid, std::uint64_t realm_id, std::uint64_t nc,
                              std::int64_t now, SessionSnapshot& out,
                              const SessionLimits& limits = SessionLimits()) noexcept override;
     VerifyCommit finish_verify(const SessionSnapshot& found, std::uint64_t nc, bool verified,
                                std::int64_t now,
                                const SessionLimits& limits = SessionLimits()) noexcept override;
-    bool end_session(const Bytes& sid, std::uint64_t realm_id) noexcept override;
-    EndResult end(const Bytes& sid, std::uint64_t realm_id) noexcept override;
+    bool end_session(ByteView sid, std::uint64_t realm_id) noexcept override;
+    EndResult end(ByteView sid, std::uint64_t realm_id) noexcept override;
     std::uint64_t verifier_tag(const Bytes& j) const noexcept override;
-    bool mark_verifier_checked(const Bytes& sid, std::uint64_t realm_id,
+    bool mark_verifier_checked(ByteView sid, std::uint64_t realm_id,
                                std::int64_t now) noexcept override;
     TableStatistics statistics() const noexcept override;
 
@@ -92,7 +92,7 @@ public:
     // One PING to the configured node (startup diagnostics). true: it answered.
     bool ping() noexcept;
     // The Redis key of a session (tests).
-    std::string session_key(const Bytes& sid) const;
+    std::string session_key(ByteView sid) const;
     RedisStoreCounters counters() const noexcept;
     // Tests: the octets of slot i of the session cache's arena.
     ByteView cache_slot(std::size_t i) const noexcept;

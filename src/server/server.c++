@@ -80,7 +80,8 @@ LogoutResult Server::logout(const VerifiedSession& session) noexcept {
 }
 
 ParsedAuthorization::ParsedAuthorization(std::string_view authorization) {
-    error_ = parse_mutual_credentials(authorization, credentials_);   // credentials_ exists by now
+    viewed_ = parse_mutual_verification(authorization, verification_);
+    if (!viewed_) error_ = parse_mutual_credentials(authorization, credentials_);   // credentials_ exists by now
 }
 
 bool ParsedAuthorization::is_mutual(std::string_view authorization) noexcept {
@@ -160,6 +161,7 @@ ExchangeResult Server::handle(const LocationPolicy& policy, const VerifierSource
                               const ParsedAuthorization& authorization, std::int64_t now,
                               LogLevel log_level) noexcept {
     ExchangeContext context{*store_, verifiers, fakes_, now, log_level};
+    if (authorization.viewed_) return process_verification(policy, authorization.verification_, context);
     return process_credentials(policy, authorization.error_, authorization.credentials_, context);
 }
 

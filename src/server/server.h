@@ -63,10 +63,12 @@ struct ServerPlan {
 // throttled by its user name) and what Server::handle decides from.
 class ParsedAuthorization {
 public:
+    // `authorization` must outlive the object (a req-VFY-C is kept as views
+    // into it).
     explicit ParsedAuthorization(std::string_view authorization);
     // A well-formed req-KEX-C1; user() is its user name.
     bool is_key_exchange() const noexcept {
-        return error_ == HeaderError::none && credentials_.kind == RequestKind::kex_c1;
+        return !viewed_ && error_ == HeaderError::none && credentials_.kind == RequestKind::kex_c1;
     }
     const std::string& user() const noexcept { return credentials_.user; }
     // Whether a header value is Mutual credentials at all (RFC 8053
@@ -76,6 +78,10 @@ public:
 private:
     friend class Server;
     HeaderError error_ = HeaderError::none;
+    // The usual req-VFY-C (parse_mutual_verification): verification_ holds
+    // it and credentials_ stays empty.
+    bool viewed_ = false;
+    VerificationView verification_;
     MutualCredentials credentials_;
 };
 

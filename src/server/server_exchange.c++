@@ -126,7 +126,7 @@ ExchangeResult stale_result(const LocationPolicy& p, const Algorithm& a, const c
     return r;
 }
 
-std::string describe_sid(const Bytes& sid) { return encode_hex_fixed(sid); }
+std::string describe_sid(ByteView sid) { return encode_hex_fixed(sid); }
 
 // The store did not answer: 503, no challenge (the client retries the same
 // request later). The store logs the outage once; this line is per request.
@@ -156,18 +156,32 @@ std::uint64_t session_space(const SessionStore& store, const LocationPolicy& p, 
 
 namespace {
 
-// The realm-identifying fields of the request against the location's policy.
-// Returns the offered algorithm, or nullptr with `why` filled in.
-const Algorithm* match_realm(const LocationPolicy& p, const RealmId& id, std::string& why) {
+// The realm-identifying fields of a request (algorithm and validation as
+// received or lower-cased) against the location's policy. Returns the
+// offered algorithm, or nullptr with `why` filled in.
+struct RealmFields {
+    std::string_view algorithm, validation, realm;
+    std::optional<std::string_view> auth_scope;
+};
+
+// Whether `received` lower-cased is `lower` (without a copy).
+bool lowercased_equals(std::string_view received, std::string_view lower) noexcept {
+    if (received.size() != lower.size()) return false;
+    for (std::size_t i = 0; i < lower.size(); ++i)
+        if (ascii_lower(received[i]) != lower[i]) return false;
+    return true;
+}
+
+const Algorithm* match_realm(const LocationPolicy& p, const RealmFields& id, std::string& why) {
     const Algorithm* algorithm = nullptr;
     for (const Algorithm* a : p.algorithms)
-        if (a->name() == id.algorithm) algorithm = a;
+        if (lowercased_equals(id.algorithm, a->name())) algorithm = a;
     if (algorithm == nullptr) {
-        why = "algorithm \"" + loggable(id.algorithm) + "\" is not offered here";
+        why = "algorithm \"" + loggable(ascii_lowercase(id.algorithm)) + "\" is not offered here";
         return nullptr;
     }
-    if (id.validation != p.validation) {
-        why = "validation \"" + loggable(id.validation) + "\" where \"" + p.validation +
+    if (!lowercased_equals(id.validation, p.validation)) {
+        why = "validation \"" + loggable(ascii_lowercase(id.validation)) + "\" where \"" + p.validation +
               "\" is expected";
         return nullptr;
     }
@@ -186,6 +200,16 @@ const Algorithm* match_realm(const LocationPolicy& p, const RealmId& id, std::st
         return nullptr;
     }
     return algorithm;
+}
+
+RealmFields realm_fields(const RealmId& id) noexcept {
+    RealmFields f{id.algorithm, id.validation, id.realm, std::nullopt};
+    if (id.auth_scope) f.auth_scope = std::string_view(*id.auth_scope);
+    return f;
+}
+
+RealmFields realm_fields(const VerificationView& v) noexcept {
+    return RealmFields{v.algorithm, v.validation, v.realm, v.auth_scope};
 }
 
 ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
@@ -325,7 +349,7 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
 // any unknown user or wrong password). An unreadable store keeps the session
 // (and is checked again by the next request).
 std::optional<ExchangeResult> recheck_verifier(const LocationPolicy& p, const Algorithm& a,
-                                               const MutualCredentials& cred,
+                                               ByteView sid,
                                                const SessionSnapshot& snap, std::uint64_t realm,
                                                ExchangeContext& ctx) {
     if (ctx.now - snap.verifier_checked < static_cast<std::int64_t>(p.recheck_interval))
@@ -341,24 +365,24 @@ std::optional<ExchangeResult> recheck_verifier(const LocationPolicy& p, const Al
     }
     if (answer.status == VerifierStatus::found && answer.j.size() == a.element_length() &&
         ctx.store.verifier_tag(answer.j) == snap.verifier_tag) {
-        ctx.store.mark_verifier_checked(cred.sid, realm, ctx.now);
+        ctx.store.mark_verifier_checked(sid, realm, ctx.now);
         return std::nullopt;
     }
-    ctx.store.end_session(cred.sid, realm);
+    ctx.store.end_session(sid, realm);
     const std::string what = answer.status == VerifierStatus::found
                                  ? std::string("changed")
                                  : std::string("is gone (") + verifier_status_name(answer.status) + ")";
     return stale_result(p, a, "MUT01601",
                         "401-STALE: the verifier of user \"" + user + "\" " + what + "; session " +
-                            describe_sid(cred.sid) + " ended");
+                            describe_sid(sid) + " ended");
 }
 
-ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualCredentials& cred,
+ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const VerificationView& cred,
                       ExchangeContext& ctx) {
+    const ByteView sid = cred.sid();
     // Formatted only for a log line that is written (a failure, or debug).
-    auto sid_text = [&cred] {
-        return cred.sid_text.empty() ? describe_sid(cred.sid) : loggable(cred.sid_text);
-    };
+    // The sid is valid hex: its lower-cased text is its hex encoding.
+    auto sid_text = [sid] { return describe_sid(sid); };
     auto nc_text = [&cred] { return std::to_string(cred.nc); };
     const std::uint64_t realm = session_space(ctx.store, p, a);
     // This location's limits apply to sessions made elsewhere in the realm.
@@ -367,7 +391,7 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
     limits.nc_window = p.nc_window;
     limits.lifetime = p.session_time;
     SessionSnapshot snap;
-    const VerifyCheck check = ctx.store.begin_verify(cred.sid, realm, cred.nc, ctx.now, snap, limits);
+    const VerifyCheck check = ctx.store.begin_verify(sid, realm, cred.nc, ctx.now, snap, limits);
     switch (check) {
         case VerifyCheck::ok:
             break;
@@ -428,7 +452,7 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
         b2_inner = compute_b2_inner(a, snap.k_c1, snap.k_s1, snap.z, cred.nc, p.vh);
     }
     if (verified && !first) {
-        std::optional<ExchangeResult> revoked = recheck_verifier(p, a, cred, snap, realm, ctx);
+        std::optional<ExchangeResult> revoked = recheck_verifier(p, a, sid, snap, realm, ctx);
         if (revoked) return std::move(*revoked);
     }
 
@@ -494,11 +518,11 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const MutualC
     r.status = 200;
     r.user = std::move(user);
     r.algorithm = std::string(a.name());
-    r.sid = cred.sid;
+    r.sid.assign(sid.begin(), sid.end());
     r.nc = cred.nc;
     r.session_created = snap.created;
     MutualAuthInfo info;
-    info.sid = cred.sid;
+    info.sid.assign(sid.begin(), sid.end());
     info.vks = a.encode_vk(vks);
     r.authentication_info = serialize_auth_info(info, a.quoted_on_wire());
     r.b1_inner = std::move(b1_inner);
@@ -541,8 +565,14 @@ ExchangeResult init_response(const LocationPolicy& p, std::string_view reason) {
     return r;
 }
 
-ExchangeResult process_credentials(const LocationPolicy& p, HeaderError error,
-                                   const MutualCredentials& cred, ExchangeContext& ctx) noexcept {
+namespace {
+
+// The decision once the header is read (error: the parse's answer): the
+// location's completeness, the message's protection space, then
+// proceed(algorithm) for the message itself.
+template <typename Proceed>
+ExchangeResult decide(const LocationPolicy& p, HeaderError error, RequestKind kind,
+                      const RealmFields& id, Proceed&& proceed) noexcept {
     try {
         if (p.algorithms.empty() || p.auth_scope.empty())
             return init_result(p, "internal-error", LogLevel::error, "MUT01128",
@@ -555,13 +585,12 @@ ExchangeResult process_credentials(const LocationPolicy& p, HeaderError error,
                                std::string("malformed Mutual Authorization header (") +
                                    header_error_name(error) + ")");
         std::string why;
-        const Algorithm* a = match_realm(p, cred.id, why);
+        const Algorithm* a = match_realm(p, id, why);
         if (a == nullptr)
             return init_result(p, "invalid-parameters", LogLevel::error, "MUT01103",
-                               std::string(cred.kind == RequestKind::kex_c1 ? "req-KEX-C1" : "req-VFY-C") +
+                               std::string(kind == RequestKind::kex_c1 ? "req-KEX-C1" : "req-VFY-C") +
                                    " for another protection space: " + why);
-        if (cred.kind == RequestKind::kex_c1) return key_exchange(p, *a, cred, ctx);
-        return verify(p, *a, cred, ctx);
+        return proceed(*a);
     } catch (const std::exception& e) {
         return init_result(p, "internal-error", LogLevel::error, "MUT01129",
                            std::string("internal error: ") + e.what());
@@ -569,6 +598,22 @@ ExchangeResult process_credentials(const LocationPolicy& p, HeaderError error,
         return init_result(p, "internal-error", LogLevel::error, "MUT01134",
                            "internal error: unknown exception");
     }
+}
+
+}  // namespace
+
+ExchangeResult process_credentials(const LocationPolicy& p, HeaderError error,
+                                   const MutualCredentials& cred, ExchangeContext& ctx) noexcept {
+    return decide(p, error, cred.kind, realm_fields(cred.id), [&](const Algorithm& a) {
+        if (cred.kind == RequestKind::kex_c1) return key_exchange(p, a, cred, ctx);
+        return verify(p, a, VerificationView::from_credentials(cred), ctx);
+    });
+}
+
+ExchangeResult process_verification(const LocationPolicy& p, const VerificationView& request,
+                                    ExchangeContext& ctx) noexcept {
+    return decide(p, HeaderError::none, RequestKind::vfy_c, realm_fields(request),
+                  [&](const Algorithm& a) { return verify(p, a, request, ctx); });
 }
 
 ExchangeResult process_request(const LocationPolicy& p, std::optional<std::string_view> authorization,
@@ -581,6 +626,8 @@ ExchangeResult process_request(const LocationPolicy& p, std::optional<std::strin
             return init_result(p, "initial", LogLevel::debug, "MUT01100",
                                "401-INIT: no Authorization header");
         }
+        VerificationView view;
+        if (parse_mutual_verification(*authorization, view)) return process_verification(p, view, ctx);
         MutualCredentials cred;
         const HeaderError e = parse_mutual_credentials(*authorization, cred);
         return process_credentials(p, e, cred, ctx);

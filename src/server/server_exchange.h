@@ -142,6 +142,11 @@ ExchangeResult process_credentials(const LocationPolicy& policy, HeaderError err
                                    const MutualCredentials& credentials,
                                    ExchangeContext& context) noexcept;
 
+// The same for a req-VFY-C read by parse_mutual_verification (the usual
+// session-reusing request: no copy of the header's parameters).
+ExchangeResult process_verification(const LocationPolicy& policy, const VerificationView& request,
+                                    ExchangeContext& context) noexcept;
+
 // A 401-STALE for the algorithm, with its log line (tag, message).
 ExchangeResult stale_response(const LocationPolicy& policy, const Algorithm& algorithm,
                               const char* tag, std::string message);

@@ -173,7 +173,7 @@ public:
     // req-VFY-C step 1: finds the session, applies the nonce rules of §6/§11
     // and fills `out` for the verification. Nothing is consumed; a failed
     // check that makes the session inactive removes it.
-    virtual VerifyCheck begin_verify(const Bytes& sid, std::uint64_t realm_id, std::uint64_t nc,
+    virtual VerifyCheck begin_verify(ByteView sid, std::uint64_t realm_id, std::uint64_t nc,
                                      std::int64_t now, SessionSnapshot& out,
                                      const SessionLimits& limits = SessionLimits()) noexcept = 0;
 
@@ -187,18 +187,18 @@ public:
 
     // Ends a session of this protection space for good (logout, revoked
     // verifier). false if absent, of another space, or the store failed.
-    virtual bool end_session(const Bytes& sid, std::uint64_t realm_id) noexcept = 0;
+    virtual bool end_session(ByteView sid, std::uint64_t realm_id) noexcept = 0;
     // The same, telling a store that did not answer apart (the logout
     // handler answers 503 then, not "logged out").
     enum class EndResult { ended, absent, unavailable };
-    virtual EndResult end(const Bytes& sid, std::uint64_t realm_id) noexcept {
+    virtual EndResult end(ByteView sid, std::uint64_t realm_id) noexcept {
         return end_session(sid, realm_id) ? EndResult::ended : EndResult::absent;
     }
 
     // Revocation: a keyed fingerprint of a verifier J (the same on every
     // node sharing the store), and the record of a successful re-check.
     virtual std::uint64_t verifier_tag(const Bytes& j) const noexcept = 0;
-    virtual bool mark_verifier_checked(const Bytes& sid, std::uint64_t realm_id,
+    virtual bool mark_verifier_checked(ByteView sid, std::uint64_t realm_id,
                                        std::int64_t now) noexcept = 0;
 
     virtual TableStatistics statistics() const noexcept = 0;

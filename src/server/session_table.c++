@@ -539,7 +539,7 @@ bool expired(const SlotT& sl, std::int64_t now, const SessionLimits& limits) noe
 
 }  // namespace
 
-VerifyCheck SessionTable::begin_verify(const Bytes& sid, std::uint64_t realm, std::uint64_t nc,
+VerifyCheck SessionTable::begin_verify(ByteView sid, std::uint64_t realm, std::uint64_t nc,
                                        std::int64_t now, SessionSnapshot& out,
                                        const SessionLimits& limits) noexcept {
     if (!header_) return VerifyCheck::lock_failed;
@@ -669,7 +669,7 @@ VerifyCommit SessionTable::finish_verify(const SessionSnapshot& found, std::uint
 // realm, only when the session belongs to it. false when absent, of
 // another realm, or when the lock failed.
 template <typename F>
-bool SessionTable::with_session(const Bytes& sid, const std::uint64_t* realm, F f) noexcept {
+bool SessionTable::with_session(ByteView sid, const std::uint64_t* realm, F f) noexcept {
     if (!header_ || sid.size() != session_id_length) return false;
     const std::uint64_t hash = sid_hash(sid.data(), sid.size());
     const unsigned s = stripe_of(hash);
@@ -681,7 +681,7 @@ bool SessionTable::with_session(const Bytes& sid, const std::uint64_t* realm, F 
     return true;
 }
 
-bool SessionTable::end_session(const Bytes& sid, std::uint64_t realm) noexcept {
+bool SessionTable::end_session(ByteView sid, std::uint64_t realm) noexcept {
     return with_session(sid, &realm, [this](unsigned s, std::uint32_t i) { release(s, i); });
 }
 
@@ -689,7 +689,7 @@ std::uint64_t SessionTable::verifier_tag(const Bytes& j) const noexcept {
     return keyed_verifier_tag(key_, j);
 }
 
-bool SessionTable::mark_verifier_checked(const Bytes& sid, std::uint64_t realm, std::int64_t now) noexcept {
+bool SessionTable::mark_verifier_checked(ByteView sid, std::uint64_t realm, std::int64_t now) noexcept {
     return with_session(sid, &realm, [this, now](unsigned s, std::uint32_t i) {
         Slot& sl = slot(s, i);
         if (now > sl.verifier_checked) sl.verifier_checked = now;

@@ -117,7 +117,7 @@ public:
     // nonce rules of §6/§11 and copies what the verification needs. Nothing
     // is consumed here; a failed check that makes the session inactive
     // removes it.
-    VerifyCheck begin_verify(const Bytes& sid, std::uint64_t realm_id, std::uint64_t nc,
+    VerifyCheck begin_verify(ByteView sid, std::uint64_t realm_id, std::uint64_t nc,
                              std::int64_t now, SessionSnapshot& out,
                              const SessionLimits& limits = SessionLimits()) noexcept override;
 
@@ -133,14 +133,14 @@ public:
     // Ends a session of this protection space for good (logout, revoked
     // verifier): the sid is gone, any later req-VFY-C for it is 401-STALE.
     // false if absent (or of another space) or the lock failed.
-    bool end_session(const Bytes& sid, std::uint64_t realm_id) noexcept override;
+    bool end_session(ByteView sid, std::uint64_t realm_id) noexcept override;
 
     // Revocation: a keyed fingerprint of a verifier J stored with the
     // session at its key exchange, and the time it was last found unchanged.
     std::uint64_t verifier_tag(const Bytes& j) const noexcept override;
     // Records that the session's verifier was re-read at `now` and is
     // unchanged. false if the session is gone.
-    bool mark_verifier_checked(const Bytes& sid, std::uint64_t realm_id, std::int64_t now) noexcept override;
+    bool mark_verifier_checked(ByteView sid, std::uint64_t realm_id, std::int64_t now) noexcept override;
 
     // Walks every stripe under its lock and checks every invariant: list
     // links and counts, states, bucket chains and hashes, slot bounds.
@@ -165,7 +165,7 @@ private:
     static void wipe_slot(std::uint8_t* slot_memory, std::uint64_t stride) noexcept;
     std::uint32_t find(unsigned stripe, std::uint64_t hash, const std::uint8_t* sid) const noexcept;
     template <typename F>
-    bool with_session(const Bytes& sid, const std::uint64_t* realm_id, F f) noexcept;
+    bool with_session(ByteView sid, const std::uint64_t* realm_id, F f) noexcept;
     void list_remove(unsigned stripe, std::uint32_t index) noexcept;
     void list_append(unsigned stripe, std::uint32_t index, SessionState state) noexcept;
     void bucket_remove(unsigned stripe, std::uint32_t index) noexcept;
