@@ -1940,7 +1940,7 @@ void export_binding(request_rec* r, const Verification* v) {
 }
 
 // Lower-case hex of b in pool memory.
-const char* pool_hex(apr_pool_t* pool, const mutual::Bytes& b) {
+const char* pool_hex(apr_pool_t* pool, mutual::ByteView b) {
     char* out = static_cast<char*>(apr_palloc(pool, 2 * b.size() + 1));
     ap_bin2hex(b.data(), b.size(), out);
     return out;
@@ -2220,14 +2220,17 @@ int check_authn(request_rec* r) noexcept {
         apr_pool_t* pool = top->pool;
         auto* v = static_cast<Verification*>(apr_pcalloc(pool, sizeof(Verification)));
         v->authorization = apr_pstrdup(pool, authorization);
-        v->algorithm = apr_pstrdup(pool, result.algorithm.c_str());
+        // The algorithm's name() (a NUL-terminated string of the registry,
+        // which lives as long as the module).
+        v->algorithm = result.algorithm.data();
         v->auth_scope = apr_pstrdup(pool, policy.auth_scope.c_str());
         v->realm = apr_pstrdup(pool, policy.realm.c_str());
         v->partition = apr_pstrdup(pool, policy.partition.c_str());
         v->validation = apr_pstrdup(pool, policy.validation.c_str());
         v->origin = apr_pstrdup(pool, policy.origin.c_str());
         v->user = apr_pstrmemdup(pool, result.user.data(), result.user.size());
-        v->authentication_info = apr_pstrdup(pool, result.authentication_info.c_str());
+        v->authentication_info =
+            apr_pstrmemdup(pool, result.authentication_info.data(), result.authentication_info.size());
         v->nc = result.nc;
         v->session_created = result.session_created;
         if (!result.sid.empty()) {
@@ -2236,8 +2239,8 @@ int check_authn(request_rec* r) noexcept {
             v->sid = sid;
             v->sid_length = result.sid.size();
         }
-        v->b1_inner = pool_hex(pool, result.b1_inner);
-        v->b2_inner = pool_hex(pool, result.b2_inner);
+        v->b1_inner = pool_hex(pool, result.b1_inner.view());
+        v->b2_inner = pool_hex(pool, result.b2_inner.view());
         export_binding(r, v);
         ap_set_module_config(r->request_config, &auth_mutual_module, v);
         if (top != r && verification_of(top) == nullptr)

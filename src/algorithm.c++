@@ -34,7 +34,7 @@ KexError Algorithm::server_exchange(const Bytes& j, const Bytes& k_c1, Bytes& k_
 
 namespace {
 
-std::string encode_fixed(WireFormat format, const Bytes& value) {
+std::string encode_fixed(WireFormat format, ByteView value) {
     return format == WireFormat::base64_fixed ? encode_base64_fixed(value)
                                               : encode_hex_fixed(value);
 }
@@ -55,7 +55,7 @@ std::optional<Bytes> Algorithm::decode_key(std::string_view text, DecodeError* e
     return decode_fixed(wire_format(), text, element_length(), error);
 }
 
-std::string Algorithm::encode_vk(const Bytes& vk) const {
+std::string Algorithm::encode_vk(ByteView vk) const {
     return encode_fixed(wire_format(), vk);
 }
 
@@ -63,7 +63,7 @@ std::optional<Bytes> Algorithm::decode_vk(std::string_view text, DecodeError* er
     return decode_fixed(wire_format(), text, hash_length(), error);
 }
 
-bool equal_constant_time(const Bytes& a, const Bytes& b) noexcept {
+bool equal_constant_time(ByteView a, ByteView b) noexcept {
     if (a.size() != b.size()) return false;
     if (a.empty()) return true;
     return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;

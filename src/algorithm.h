@@ -11,6 +11,7 @@
 #ifndef MUTUAL_ALGORITHM_H
 #define MUTUAL_ALGORITHM_H
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -42,7 +43,8 @@ class Algorithm {
 public:
     virtual ~Algorithm() = default;
 
-    virtual std::string_view name() const noexcept = 0;     // lower-case token
+    // The lower-case token, NUL-terminated (the module keeps name().data()).
+    virtual std::string_view name() const noexcept = 0;
     virtual const EVP_MD* hash() const noexcept = 0;         // H
     std::size_t hash_length() const noexcept;                // hSize / 8
     virtual std::size_t element_length() const noexcept = 0; // OCTETS length of K, J, z
@@ -101,7 +103,7 @@ public:
     bool quoted_on_wire() const noexcept { return wire_format() == WireFormat::base64_fixed; }
     std::string encode_key(const Bytes& k) const;
     std::optional<Bytes> decode_key(std::string_view text, DecodeError* error = nullptr) const;
-    std::string encode_vk(const Bytes& vk) const;
+    std::string encode_vk(ByteView vk) const;
     std::optional<Bytes> decode_vk(std::string_view text, DecodeError* error = nullptr) const;
 };
 
@@ -135,6 +137,43 @@ Bytes compute_vk_c(const Algorithm& a, ByteView k_c1, ByteView k_s1, ByteView z,
                    std::uint64_t nc, std::string_view vh);
 Bytes compute_vk_s(const Algorithm& a, ByteView k_c1, ByteView k_s1, ByteView z,
                    std::uint64_t nc, std::string_view vh);
+// A hash value held in place (no heap), wiped when it goes away.
+class HashValue {
+public:
+    HashValue() = default;
+    HashValue(const HashValue&) = default;
+    HashValue& operator=(const HashValue&) = default;
+    ~HashValue();
+    ByteView view() const noexcept { return ByteView(octets_.data(), size_); }
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+
+private:
+    friend class TranscriptHasher;
+    std::array<std::uint8_t, EVP_MAX_MD_SIZE> octets_{};
+    std::size_t size_ = 0;
+};
+
+// The hashes of one exchange's transcript (VK_c, VK_s, the inner values of
+// b_1 and b_2) with one OpenSSL digest context, reset between them: no
+// allocation per hash and no copy of the keys into a buffer.
+class TranscriptHasher {
+public:
+    TranscriptHasher() noexcept;
+    ~TranscriptHasher();
+    TranscriptHasher(const TranscriptHasher&) = delete;
+    TranscriptHasher& operator=(const TranscriptHasher&) = delete;
+    // H(octet(label) | OCTETS(K_c1) | OCTETS(K_s1) | OCTETS(z) | VI(nc) | VS(vh))
+    // into out; false (out empty, logged) on an OpenSSL failure.
+    bool hash(const Algorithm& a, std::uint8_t label, ByteView k_c1, ByteView k_s1, ByteView z,
+              std::uint64_t nc, std::string_view vh, HashValue& out);
+    // The labels of RFC 8120 §12.2 and §13.
+    static constexpr std::uint8_t vk_s = 3, vk_c = 4, b1_inner = 6, b2_inner = 7;
+
+private:
+    EVP_MD_CTX* ctx_;
+};
+
 // b_1 = H(H(octet(6) | ... | VI(0) | VS(vh)) | VS(t)); b_2 the same with octet(7), VI(nc).
 Bytes compute_b1(const Algorithm& a, const Bytes& k_c1, const Bytes& k_s1, const Secret& z,
                  std::string_view vh, std::string_view t);
@@ -151,7 +190,7 @@ Bytes compute_b2_inner(const Algorithm& a, ByteView k_c1, ByteView k_s1, ByteVie
 Bytes channel_binding_from_inner(const Algorithm& a, const Bytes& inner, std::string_view t);
 
 // Constant-time comparison (CRYPTO_memcmp); false when lengths differ.
-bool equal_constant_time(const Bytes& a, const Bytes& b) noexcept;
+bool equal_constant_time(ByteView a, ByteView b) noexcept;
 
 }  // namespace mutual
 

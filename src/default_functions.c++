@@ -39,38 +39,49 @@ void append(Secret& out, const std::uint8_t* data, std::size_t length) {
 
 // H(octet(n) | OCTETS(K_c1) | OCTETS(K_s1) | OCTETS(z) | VI(nc) | VS(vh)):
 // the transcript hashed by VK_c, VK_s and the inner values of b_1 and b_2.
-// H(transcript) without allocating: the transcript is assembled in a stack
-// buffer (wiped afterwards) when it fits, which it does for every KAM3
-// algorithm and a vh of normal length.
 Bytes transcript_digest(const Algorithm& a, std::uint8_t label, ByteView k_c1, ByteView k_s1,
                         ByteView z, std::uint64_t nc, std::string_view vh) {
-    std::uint8_t buffer[2048];
-    Bytes tail;
-    append_vi(tail, nc);
-    append_vs(tail, vh);
-    const std::size_t length = 1 + k_c1.size() + k_s1.size() + z.size() + tail.size();
-    if (length > sizeof buffer) {
-        Secret heap;
-        heap.reserve(length);
-        heap.push_back(label);
-        append(heap, k_c1.data(), k_c1.size());
-        append(heap, k_s1.data(), k_s1.size());
-        append(heap, z.data(), z.size());
-        append(heap, tail.data(), tail.size());
-        return digest(a, heap);
-    }
-    std::uint8_t* p = buffer;
-    *p++ = label;
-    for (ByteView part : {k_c1, k_s1, z, ByteView(tail)}) {
-        if (!part.empty()) std::memcpy(p, part.data(), part.size());
-        p += part.size();
-    }
-    Bytes out = digest(a, buffer, length);
-    OPENSSL_cleanse(buffer, length);
-    return out;
+    TranscriptHasher hasher;
+    HashValue value;
+    if (!hasher.hash(a, label, k_c1, k_s1, z, nc, vh, value)) return Bytes();
+    return Bytes(value.view().begin(), value.view().end());
 }
 
 }  // namespace
+
+HashValue::~HashValue() { OPENSSL_cleanse(octets_.data(), octets_.size()); }
+
+TranscriptHasher::TranscriptHasher() noexcept : ctx_(EVP_MD_CTX_new()) {}
+
+TranscriptHasher::~TranscriptHasher() { EVP_MD_CTX_free(ctx_); }
+
+bool TranscriptHasher::hash(const Algorithm& a, std::uint8_t label, ByteView k_c1, ByteView k_s1,
+                            ByteView z, std::uint64_t nc, std::string_view vh, HashValue& out) {
+    out.size_ = 0;
+    std::uint8_t vi_nc[max_vi_length], vi_vh[max_vi_length];
+    const std::size_t nc_length = encode_vi(nc, vi_nc);
+    const std::size_t vh_length = encode_vi(vh.size(), vi_vh);
+    unsigned int length = 0;
+    const bool ok = ctx_ != nullptr && EVP_MD_size(a.hash()) > 0 &&
+                    static_cast<std::size_t>(EVP_MD_size(a.hash())) <= out.octets_.size() &&
+                    EVP_DigestInit_ex2(ctx_, a.hash(), nullptr) == 1 &&
+                    EVP_DigestUpdate(ctx_, &label, 1) == 1 &&
+                    EVP_DigestUpdate(ctx_, k_c1.data(), k_c1.size()) == 1 &&
+                    EVP_DigestUpdate(ctx_, k_s1.data(), k_s1.size()) == 1 &&
+                    EVP_DigestUpdate(ctx_, z.data(), z.size()) == 1 &&
+                    EVP_DigestUpdate(ctx_, vi_nc, nc_length) == 1 &&
+                    EVP_DigestUpdate(ctx_, vi_vh, vh_length) == 1 &&
+                    EVP_DigestUpdate(ctx_, vh.data(), vh.size()) == 1 &&
+                    EVP_DigestFinal_ex(ctx_, out.octets_.data(), &length) == 1 &&
+                    length == a.hash_length();
+    if (!ok) {
+        ERR_clear_error();
+        log(LogLevel::error, "MUT02801", "hash computation failed");
+        return false;
+    }
+    out.size_ = length;
+    return true;
+}
 
 Bytes pi_salt(const Algorithm& a, std::string_view auth_scope, std::string_view realm,
               std::string_view user) {

@@ -51,15 +51,21 @@ constexpr std::array<std::int8_t, 256> hex_table = make_hex_table();
 
 }  // namespace
 
-void append_vi(Bytes& out, std::uint64_t i) {
-    std::uint8_t digits[10];  // ceil(64 / 7)
+std::size_t encode_vi(std::uint64_t i, std::uint8_t (&out)[max_vi_length]) noexcept {
+    std::uint8_t digits[max_vi_length];
     std::size_t n = 0;
     do {
         digits[n++] = static_cast<std::uint8_t>(i & 0x7f);
         i >>= 7;
     } while (i != 0);
-    while (n > 1) out.push_back(static_cast<std::uint8_t>(0x80 | digits[--n]));
-    out.push_back(digits[0]);
+    for (std::size_t k = 0; k < n; ++k)
+        out[k] = static_cast<std::uint8_t>(k + 1 < n ? 0x80 | digits[n - 1 - k] : digits[0]);
+    return n;
+}
+
+void append_vi(Bytes& out, std::uint64_t i) {
+    std::uint8_t vi[max_vi_length];
+    out.insert(out.end(), vi, vi + encode_vi(i, vi));
 }
 
 void append_vs(Bytes& out, const std::uint8_t* data, std::size_t length) {

@@ -33,6 +33,9 @@ constexpr std::uint64_t integer_saturation = UINT64_MAX;
 
 // VI(i): big-endian radix-128, continuation octets 0x80-0xff, last 0x00-0x7f.
 void append_vi(Bytes& out, std::uint64_t i);
+// VI(i) written into out (at most max_vi_length octets); returns its length.
+constexpr std::size_t max_vi_length = 10;   // ceil(64 / 7)
+std::size_t encode_vi(std::uint64_t i, std::uint8_t (&out)[max_vi_length]) noexcept;
 // VS(s) = VI(length(s)) | s.
 void append_vs(Bytes& out, std::string_view s);
 void append_vs(Bytes& out, const std::uint8_t* data, std::size_t length);
@@ -54,7 +57,7 @@ inline std::string encode_hex_fixed(ByteView b) { return encode_hex_fixed(b.data
 std::optional<Bytes> decode_base64_fixed(std::string_view text, std::size_t natural_length,
                                          DecodeError* error = nullptr);
 std::string encode_base64_fixed(const std::uint8_t* data, std::size_t length);
-inline std::string encode_base64_fixed(const Bytes& b) { return encode_base64_fixed(b.data(), b.size()); }
+inline std::string encode_base64_fixed(ByteView b) { return encode_base64_fixed(b.data(), b.size()); }
 
 // True when s is well-formed UTF-8 (shortest forms, no surrogates, <= U+10FFFF).
 bool is_valid_utf8(std::string_view s) noexcept;

@@ -167,6 +167,16 @@ bool extensive_token_view(const CredentialsView& item, std::string_view name, st
 
 // ---- serializer helpers -----------------------------------------------------
 
+// Whether quote_string keeps s as it is between the quotes (nothing to
+// escape or drop).
+bool quotes_verbatim(std::string_view s) noexcept {
+    for (char c : s) {
+        const unsigned char u = static_cast<unsigned char>(c);
+        if ((u < 0x20 && u != '\t') || u == 0x7f || c == '"' || c == '\\') return false;
+    }
+    return true;
+}
+
 void append_kex(std::string& out, std::string_view name, std::string_view value, bool quote) {
     out += ", ";
     out += name;
@@ -422,9 +432,31 @@ std::string serialize_credentials(const MutualCredentials& c, bool quote_kex) {
 }
 
 std::string serialize_auth_info(const MutualAuthInfo& a, bool quote_kex) {
-    std::string out = "version=1, sid=";
-    out += encode_hex_fixed(a.sid);
-    append_kex(out, "vks", a.vks, quote_kex);
+    return serialize_auth_info(a.sid, a.vks, quote_kex);
+}
+
+std::string serialize_auth_info(ByteView sid, std::string_view vks, bool quote_kex) {
+    static constexpr std::string_view head = "version=1, sid=";
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    // ", vks=" and a quoted value without escapes fit the reservation; a value
+    // that needs escapes (never from an encode_vk) grows it.
+    out.reserve(head.size() + 2 * sid.size() + 8 + vks.size());
+    out += head;
+    for (std::uint8_t octet : sid) {
+        out += digits[octet >> 4];
+        out += digits[octet & 0x0f];
+    }
+    out += ", vks=";
+    if (!quote_kex) {
+        out += vks;
+    } else if (quotes_verbatim(vks)) {
+        out += '"';
+        out += vks;
+        out += '"';
+    } else {
+        out += quote_string(vks);
+    }
     return out;
 }
 

@@ -111,6 +111,8 @@ HeaderError parse_mutual_auth_info(std::string_view authentication_info, MutualA
 std::string serialize_challenge(const MutualChallenge& c, bool quote_kex);
 std::string serialize_credentials(const MutualCredentials& c, bool quote_kex);
 std::string serialize_auth_info(const MutualAuthInfo& a, bool quote_kex);
+// The same from its parts (one allocation: the server's per-request path).
+std::string serialize_auth_info(ByteView sid, std::string_view vks, bool quote_kex);
 
 }  // namespace mutual
 

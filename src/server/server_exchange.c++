@@ -146,12 +146,21 @@ ExchangeResult unavailable_result(const char* tag, std::string message) {
 }  // namespace
 
 std::uint64_t session_space(const SessionStore& store, const LocationPolicy& p, const Algorithm& a) {
+    for (const SessionSpaceMemo& m : p.space_memo)
+        if (m.store == &store && m.algorithm == &a && m.auth_scope == p.auth_scope && m.realm == p.realm &&
+            m.partition == p.partition && m.validation == p.validation && m.origin == p.origin)
+            return m.space;
     std::string origin;
     origin.reserve(p.validation.size() + p.origin.size() + 1);
     origin += p.validation;
     origin += ' ';
     origin += p.origin;
-    return store.realm_id(a.name(), p.auth_scope, p.realm, p.partition, origin);
+    const std::uint64_t space = store.realm_id(a.name(), p.auth_scope, p.realm, p.partition, origin);
+    // Bounded: one entry per store and algorithm (a changed policy replaces them all).
+    if (p.space_memo.size() >= 2 * all_algorithms().size()) p.space_memo.clear();
+    p.space_memo.push_back(SessionSpaceMemo{&store, &a, space, p.auth_scope, p.realm, p.partition,
+                                            p.validation, p.origin});
+    return space;
 }
 
 namespace {
@@ -328,7 +337,7 @@ ExchangeResult key_exchange(const LocationPolicy& p, const Algorithm& a,
     c.path = p.path;
     r.www_authenticate.push_back(serialize_challenge(c, a.quoted_on_wire()));
     r.sid = c.sid;
-    r.algorithm = std::string(a.name());
+    r.algorithm = a.name();
     r.log_level = LogLevel::debug;
     r.log_tag = "MUT01112";
     if (ctx.log_level >= LogLevel::debug)
@@ -441,16 +450,17 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const Verific
     // the end. What outlives the exchange (the user name) is copied before
     // finish_verify, which tells whether the views stayed valid.
     const bool first = snap.state == SessionState::key_exchanging;
-    const Bytes expected = compute_vk_c(a, snap.k_c1, snap.k_s1, snap.z, cred.nc, p.vh);
-    const bool match = !expected.empty() && equal_constant_time(expected, *vkc);
+    TranscriptHasher hasher;
+    HashValue expected, vks, b1_inner, b2_inner;
+    const bool match = hasher.hash(a, TranscriptHasher::vk_c, snap.k_c1, snap.k_s1, snap.z, cred.nc, p.vh, expected) &&
+                       equal_constant_time(expected.view(), *vkc);
+    const bool hashed =
+        match && !snap.fake &&
+        hasher.hash(a, TranscriptHasher::vk_s, snap.k_c1, snap.k_s1, snap.z, cred.nc, p.vh, vks) &&
+        hasher.hash(a, TranscriptHasher::b1_inner, snap.k_c1, snap.k_s1, snap.z, 0, p.vh, b1_inner) &&
+        hasher.hash(a, TranscriptHasher::b2_inner, snap.k_c1, snap.k_s1, snap.z, cred.nc, p.vh, b2_inner);
     const bool verified = match && !snap.fake;
     std::string user(snap.user);
-    Bytes vks, b1_inner, b2_inner;
-    if (verified) {
-        vks = compute_vk_s(a, snap.k_c1, snap.k_s1, snap.z, cred.nc, p.vh);
-        b1_inner = compute_b1_inner(a, snap.k_c1, snap.k_s1, snap.z, p.vh);
-        b2_inner = compute_b2_inner(a, snap.k_c1, snap.k_s1, snap.z, cred.nc, p.vh);
-    }
     if (verified && !first) {
         std::optional<ExchangeResult> revoked = recheck_verifier(p, a, sid, snap, realm, ctx);
         if (revoked) return std::move(*revoked);
@@ -513,20 +523,22 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const Verific
                                "req-VFY-C for sid " + sid_text() + ": session table lock failed");
     }
 
+    // VK_s or a channel binding could not be hashed (an OpenSSL failure,
+    // logged): the verdict stands, but there is nothing to answer with.
+    if (!hashed)
+        return init_result(p, "internal-error", LogLevel::error, "MUT02802",
+                           "req-VFY-C for sid " + sid_text() + ": cannot compute VK_s");
     ExchangeResult r;
     r.outcome = ExchangeOutcome::verified;
     r.status = 200;
     r.user = std::move(user);
-    r.algorithm = std::string(a.name());
+    r.algorithm = a.name();
     r.sid.assign(sid.begin(), sid.end());
     r.nc = cred.nc;
     r.session_created = snap.created;
-    MutualAuthInfo info;
-    info.sid.assign(sid.begin(), sid.end());
-    info.vks = a.encode_vk(vks);
-    r.authentication_info = serialize_auth_info(info, a.quoted_on_wire());
-    r.b1_inner = std::move(b1_inner);
-    r.b2_inner = std::move(b2_inner);
+    r.authentication_info = serialize_auth_info(sid, a.encode_vk(vks.view()), a.quoted_on_wire());
+    r.b1_inner = b1_inner;
+    r.b2_inner = b2_inner;
     r.log_level = LogLevel::debug;
     r.log_tag = "MUT01127";
     if (ctx.log_level >= LogLevel::debug)

@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "algorithm.h"
 #include "auth_scope.h"
 #include "bytes.h"
 #include "header.h"
@@ -38,6 +39,14 @@ namespace mutual {
 
 class Algorithm;
 class SessionStore;
+
+// A session_space answer remembered with everything it was computed from.
+struct SessionSpaceMemo {
+    const SessionStore* store = nullptr;
+    const Algorithm* algorithm = nullptr;
+    std::uint64_t space = 0;
+    std::string auth_scope, realm, partition, validation, origin;
+};
 
 // The administrator's choices for one protected location, resolved for the
 // request at hand (validation method and vh depend on the connection).
@@ -61,6 +70,12 @@ struct LocationPolicy {
     // checked this many seconds ago or longer; a changed or deleted verifier
     // ends the session (401-STALE). 0: on every verified request.
     std::uint32_t recheck_interval = 60;
+    // session_space's answers for this policy, per store and algorithm, each
+    // used while the fields it was computed from are unchanged (the module
+    // keeps a connection's policy across its requests: a session-reusing
+    // request then hashes no protection space). Like the rest of the policy,
+    // used by one thread at a time.
+    mutable std::vector<SessionSpaceMemo> space_memo;
 
     LocationPolicy();
     ~LocationPolicy();  // out of line: the module's object emits no std templates
@@ -113,14 +128,14 @@ struct ExchangeResult {
     // unknown user): what the failure throttle counts, for `user`.
     bool verification_failed = false;
     bool store_failed = false;                 // the verifier source could not be read
-    std::string algorithm;                     // kex_s1 / verified
+    std::string_view algorithm;                // kex_s1 / verified: the algorithm's name()
     Bytes sid;                                 // kex_s1 / verified
     std::uint64_t nc = 0;                      // verified
     std::int64_t session_created = 0;          // verified: time of the key exchange
     std::uint32_t retry_after = 0;             // unavailable: seconds for Retry-After
     // verified: inner hashes of the RFC 8120 §13 channel bindings b_1, b_2
     // (compute_b1_inner/compute_b2_inner), for the application. Never logged.
-    Bytes b1_inner, b2_inner;
+    HashValue b1_inner, b2_inner;
     LogLevel log_level = LogLevel::debug;
     const char* log_tag = "";                  // set with log_message
     std::string log_message;
@@ -161,6 +176,7 @@ ExchangeResult init_response(const LocationPolicy& policy, std::string_view reas
 // The session-table identifier of this location's protection space for one
 // algorithm: realm, scope, verifier source, validation method and origin.
 // A session made under another of these is an unknown session here.
+// Remembered in policy.space_memo.
 std::uint64_t session_space(const SessionStore& store, const LocationPolicy& policy,
                             const Algorithm& algorithm);
 

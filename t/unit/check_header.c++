@@ -1,5 +1,6 @@
 // Check suite: authentication header grammar (RFC 7235/7615/5987) and the
 // Mutual messages of RFC 8120 §4, against the KAT header strings.
+#include <cctype>
 #include <cstdint>
 #include <cstdlib>
 #include <set>
@@ -720,6 +721,145 @@ START_TEST(hostile_control_characters) {
 }
 END_TEST
 
+// ---- the view parser of the server's per-request path ------------------------
+
+// Whatever parse_credentials_view / parse_mutual_verification accept, the
+// owning parsers accept with the same content.
+void expect_views_agree(const std::string& value) {
+    CredentialsView view;
+    if (parse_credentials_view(value, view)) {
+        AuthItem item;
+        ck_assert_msg(parse_credentials(value, item) == HeaderError::none, "view-only: %s", value.c_str());
+        ck_assert(item.token68.empty() && item.scheme == view.scheme);
+        ck_assert_uint_eq(item.params.size(), view.count);
+        for (std::size_t i = 0; i < view.count; ++i) {
+            ck_assert(!item.params[i].extended && item.params[i].quoted == view.params[i].quoted);
+            ck_assert(item.params[i].value == view.params[i].value);
+            std::string lower(view.params[i].name);
+            for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            ck_assert(item.params[i].name == lower);
+        }
+    }
+    VerificationView v;
+    if (!parse_mutual_verification(value, v)) return;
+    MutualCredentials c;
+    ck_assert_msg(parse_mutual_credentials(value, c) == HeaderError::none, "view-only: %s", value.c_str());
+    ck_assert(c.kind == RequestKind::vfy_c);
+    std::string algorithm(v.algorithm), validation(v.validation);
+    for (char& ch : algorithm) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    for (char& ch : validation) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    ck_assert(c.id.algorithm == algorithm && c.id.validation == validation && c.id.realm == v.realm);
+    ck_assert(c.id.auth_scope.has_value() == v.auth_scope.has_value());
+    if (v.auth_scope) ck_assert(*c.id.auth_scope == *v.auth_scope);
+    ck_assert(Bytes(v.sid().begin(), v.sid().end()) == c.sid);
+    ck_assert(c.nc == v.nc && c.vkc == v.vkc);
+}
+
+const std::string usual_vfy_c =
+    "Mutual version=1, algorithm=iso-kam3-ec-p256-sha256, validation=host, "
+    "auth-scope=\"example.com\", realm=\"r\xC3\xA9alm\", sid=00112233445566778899aabbccddeeff, "
+    "nc=12, vkc=\"SGVsbG8gd29ybGQhIEhlbGxvIHdvcmxkISBIZWxsbyB3b3I=\"";
+
+START_TEST(view_parser_reads_the_usual_req_vfy_c) {
+    VerificationView v;
+    ck_assert(parse_mutual_verification(usual_vfy_c, v));
+    ck_assert(v.algorithm == "iso-kam3-ec-p256-sha256" && v.validation == "host");
+    ck_assert(v.auth_scope && *v.auth_scope == "example.com" && v.realm == "r\xC3\xA9alm");
+    ck_assert(v.nc == 12 && v.sid().size() == 16 && v.sid().data()[15] == 0xff);
+    expect_views_agree(usual_vfy_c);
+    // Case-insensitive names, scheme and tokens; a hex vkc; no auth-scope.
+    const std::string upper =
+        "MUTUAL Version=1,ALGORITHM=ISO-KAM3-DL-2048-SHA256 ,\tValidation=Host, REALM=\"x\", "
+        "SID=\"00AB\", NC=0, VKC=00ff";
+    ck_assert(parse_mutual_verification(upper, v));
+    ck_assert(!v.auth_scope && v.algorithm == "ISO-KAM3-DL-2048-SHA256" && v.vkc == "00ff");
+    expect_views_agree(upper);
+    // A copy keeps its own sid.
+    const VerificationView copy = v;
+    v = VerificationView();
+    ck_assert(copy.sid().size() == 2 && copy.sid().data()[1] == 0xab);
+}
+END_TEST
+
+START_TEST(view_parser_declines_what_needs_the_owning_parser) {
+    const char* const declined[] = {
+        "",
+        "Mutual",
+        "Basic YWxpY2U6cHc=",
+        "Mutual abc=",                                          // token68
+        "Mutual version=1, , algorithm=a",                      // empty element
+        "Mutual version=1, realm=\"a\\\"b\", sid=00, nc=1, vkc=00, algorithm=a, validation=host",
+        "Mutual version=1, realm*=UTF-8''x, sid=00, nc=1, vkc=00, algorithm=a, validation=host",
+        "Mutual version=1, user*=UTF-8''x, realm=\"x\", sid=00, nc=1, vkc=00, algorithm=a, validation=host",
+        "Mutual version=1, Realm=\"x\", REALM=\"y\", sid=00, nc=1, vkc=00, algorithm=a, validation=host",
+        "Mutual version=2, realm=\"x\", sid=00, nc=1, vkc=00, algorithm=a, validation=host",
+        "Mutual version=1, realm=\"x\", sid=00, nc=1, vkc=00, kc1=00, algorithm=a, validation=host",
+        "Mutual version=1, realm=\"x\", sid=00, nc=1, vkc=00, KS1=00, algorithm=a, validation=host",
+        "Mutual version=1, realm=\"x\", sid=00, nc=1, vkc=00, vks=00, algorithm=a, validation=host",
+        "Mutual version=1, realm=\"x\", sid=00, nc=01, vkc=00, algorithm=a, validation=host",
+        "Mutual version=1, realm=\"x\", sid=0, nc=1, vkc=00, algorithm=a, validation=host",
+        "Mutual version=1, realm=\"x\", sid=0g, nc=1, vkc=00, algorithm=a, validation=host",
+        "Mutual version=1, realm=\"x\", sid=00, nc=1, vkc=00, algorithm=a., validation=host",
+        "Mutual version=1, realm=\"\xEF\xBB\xBFx\", sid=00, nc=1, vkc=00, algorithm=a, validation=host",
+        "Mutual version=1, realm=\"\xC3\", sid=00, nc=1, vkc=00, algorithm=a, validation=host",
+        "Mutual version=1, realm=\"x\", nc=1, vkc=00, algorithm=a, validation=host",
+        "Mutual version=1, realm=\"x\", sid=00, vkc=00, algorithm=a, validation=host",
+        "Mutual version=1, realm=\"x\", sid=00, nc=1, algorithm=a, validation=host",
+        "Mutual version=1, realm=\"x\", sid=00, nc=1, vkc=00, algorithm=a, validation=host,",
+        "Mutual version=1, realm=\"x\", sid=00, nc=1, vkc=00, algorithm=a, validation=host x",
+    };
+    for (const char* value : declined) {
+        VerificationView v;
+        ck_assert_msg(!parse_mutual_verification(value, v), "accepted: %s", value);
+        expect_views_agree(value);
+    }
+    // A sid longer than the inline buffer goes to the owning parser.
+    std::string long_sid = "Mutual version=1, realm=\"x\", nc=1, vkc=00, algorithm=a, validation=host, sid=";
+    long_sid.append(2 * (VerificationView::max_inline_sid + 1), 'a');
+    VerificationView v;
+    ck_assert(!parse_mutual_verification(long_sid, v));
+    MutualCredentials c;
+    ck_assert(parse_mutual_credentials(long_sid, c) == HeaderError::none);
+    // Too long for any parser.
+    std::string too_long = usual_vfy_c + ", x=\"" + std::string(max_header_length, 'a') + "\"";
+    ck_assert(!parse_mutual_verification(too_long, v));
+}
+END_TEST
+
+// Hostile input: mutations of a req-VFY-C (octets replaced, inserted,
+// removed, every octet value) never make the view parsers accept what the
+// owning parsers refuse or read differently.
+START_TEST(view_parser_agrees_on_mutated_input) {
+    std::uint32_t state = 2463534242u;
+    auto next = [&state] {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        return state;
+    };
+    const std::string alphabet = "\"\\,=*' \t\r\n\x7f\x80\xff\xC3\xA9aAzZ09-_.%";
+    std::size_t accepted = 0;
+    for (int round = 0; round < 20000; ++round) {
+        std::string v = usual_vfy_c;
+        const int edits = 1 + static_cast<int>(next() % 4);
+        for (int e = 0; e < edits; ++e) {
+            const std::size_t at = next() % (v.size() + 1);
+            const char c = (next() % 2) ? alphabet[next() % alphabet.size()] : static_cast<char>(next() & 0xff);
+            switch (next() % 3) {
+                case 0: if (at < v.size()) v[at] = c; break;
+                case 1: v.insert(v.begin() + static_cast<std::ptrdiff_t>(at), c); break;
+                default: if (at < v.size()) v.erase(at, 1); break;
+            }
+        }
+        expect_views_agree(v);
+        VerificationView view;
+        accepted += parse_mutual_verification(v, view);
+    }
+    // Many mutations (inside the vkc, the realm...) keep a valid req-VFY-C.
+    ck_assert_uint_gt(accepted, 1000);
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("header");
     TCase* kat = tcase_create("kat");
@@ -743,6 +883,12 @@ int main() {
     tcase_add_test(messages, every_rejection_has_its_code);
     tcase_add_test(messages, error_names_are_distinct);
     suite_add_tcase(s, messages);
+
+    TCase* views = tcase_create("views");
+    tcase_add_test(views, view_parser_reads_the_usual_req_vfy_c);
+    tcase_add_test(views, view_parser_declines_what_needs_the_owning_parser);
+    tcase_add_test(views, view_parser_agrees_on_mutated_input);
+    suite_add_tcase(s, views);
 
     TCase* hostile = tcase_create("hostile");
     tcase_add_test(hostile, hostile_sizes);

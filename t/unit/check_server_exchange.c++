@@ -344,6 +344,31 @@ START_TEST(full_exchange_and_reuse_for_every_algorithm) {
 }
 END_TEST
 
+// The usual req-VFY-C is read as views (parse_mutual_verification); one
+// the view parser declines (a quoted-pair) is verified through the owning
+// parser alike, and so are upper-case tokens.
+START_TEST(req_vfy_c_verified_through_either_parser) {
+    TestServer s;
+    s.add_user("alice", "pw");
+    ClientSession c = login(s, p256(), "alice", "pw");
+    VerificationView view;
+    std::string escaped = vfy_c_header(c, 2);
+    const std::size_t at = escaped.find("mutual test realm");
+    ck_assert(at != std::string::npos);
+    escaped.replace(at, 17, "mutual te\\st realm");
+    ck_assert(!parse_mutual_verification(escaped, view));
+    expect_verified(c, s.handle(escaped), 2, "alice");
+    std::string upper = vfy_c_header(c, 3);
+    const std::size_t name = upper.find("iso-kam3-ec-p256-sha256");
+    ck_assert(name != std::string::npos);
+    upper.replace(name, 23, "ISO-KAM3-EC-P256-SHA256");
+    ck_assert(parse_mutual_verification(upper, view));
+    expect_verified(c, s.handle(upper), 3, "alice");
+    // The same nc again through the other parser: a replay either way.
+    expect_stale(s.handle(vfy_c_header(c, 3)), "MUT01118");
+}
+END_TEST
+
 START_TEST(replayed_nc_is_stale_and_kills_the_session) {
     TestServer s;
     s.add_user("alice", "pw");
@@ -1039,6 +1064,7 @@ int main() {
     tcase_add_test(tc, initial_request_gets_one_challenge_per_algorithm);
     tcase_add_test(tc, revoked_verifier_ends_the_session);
     tcase_add_test(tc, full_exchange_and_reuse_for_every_algorithm);
+    tcase_add_test(tc, req_vfy_c_verified_through_either_parser);
     tcase_add_test(tc, replayed_nc_is_stale_and_kills_the_session);
     tcase_add_test(tc, nc_limits_and_expiry);
     tcase_add_test(tc, sessions_are_bound_to_origin_and_location_limits);
