@@ -311,20 +311,21 @@ VerifierAnswer record_answer(LookupStatus status, const std::string& value, cons
 DbmVerifierSource::DbmVerifierSource(const char* path, const char* dbm_type,
                                      std::string_view auth_scope, std::string_view realm,
                                      VerifierRecordCache* cache)
-    : path_(path ? path : ""), dbm_type_(dbm_type ? dbm_type : "default"),
+    : path_(path ? path : ""), dbm_type_(dbm_type ? dbm_type : "default"),   // views
       auth_scope_(auth_scope), realm_(realm), cache_(cache) {}
 
 DbmVerifierSource::~DbmVerifierSource() = default;
 
 VerifierAnswer DbmVerifierSource::lookup(std::string_view user, const Algorithm& algorithm) const {
+    const std::string path(path_), dbm_type(dbm_type_);
     std::string value, error;
-    const LookupStatus status = cache_ ? cache_->lookup(path_, dbm_type_, user, value, error)
-                                       : lookup_verifier_record(path_, dbm_type_, user, value, error);
+    const LookupStatus status = cache_ ? cache_->lookup(path, dbm_type, user, value, error)
+                                       : lookup_verifier_record(path, dbm_type, user, value, error);
     if (status == LookupStatus::open_failed || status == LookupStatus::read_failed)
         error = std::string("cannot ") + (status == LookupStatus::open_failed ? "open" : "read") +
-                " verifier file " + path_ + " (type " + dbm_type_ + "): " + error;
+                " verifier file " + path + " (type " + dbm_type + "): " + error;
     VerifierAnswer answer =
-        record_answer(status, value, error, path_, user, algorithm, auth_scope_, realm_);
+        record_answer(status, value, error, path, user, algorithm, auth_scope_, realm_);
     OPENSSL_cleanse(value.data(), value.size());
     return answer;
 }

@@ -144,6 +144,9 @@ private:
 // The DBM source the module uses: the record of `user` (through `cache`
 // when given, else opened per lookup as mod_authn_dbm does), decode_record,
 // find_entry for this realm. Logs misconfigured records (MUT012xx).
+// path and dbm_type must outlive the source (the location's configuration):
+// the module builds one per request, and a session-reusing request never
+// looks anything up, so nothing is copied until a lookup.
 class DbmVerifierSource final : public VerifierSource {
 public:
     DbmVerifierSource(const char* path, const char* dbm_type, std::string_view auth_scope,
@@ -152,7 +155,8 @@ public:
     VerifierAnswer lookup(std::string_view user, const Algorithm& algorithm) const override;
 
 private:
-    std::string path_, dbm_type_;
+    const char* path_;
+    const char* dbm_type_;
     std::string_view auth_scope_, realm_;
     VerifierRecordCache* cache_;
 };
