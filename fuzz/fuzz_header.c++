@@ -11,12 +11,16 @@
 //    styles where the value allows), parses again to the same message, and
 //    serializing that gives the same text (the canonical form is a fixed point).
 //  * a rejection leaves the output empty / default.
+//  * views: whatever the server's view parsers (parse_credentials_view,
+//    parse_mutual_verification) accept, the owning parsers accept with the
+//    same content.
 #include "fuzz_common.h"
 
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "ascii.h"
 #include "header.h"
 
 namespace mutual {
@@ -250,10 +254,35 @@ void check_messages(std::string_view value) {
     }
 }
 
+void check_views(std::string_view value) {
+    CredentialsView view;
+    if (parse_credentials_view(value, view)) {
+        AuthItem item;
+        FUZZ_CHECK(parse_credentials(value, item) == HeaderError::none);
+        FUZZ_CHECK(item.token68.empty() && item.scheme == view.scheme && item.params.size() == view.count);
+        for (std::size_t i = 0; i < view.count; ++i) {
+            const Param& p = item.params[i];
+            FUZZ_CHECK(!p.extended && p.quoted == view.params[i].quoted && p.value == view.params[i].value);
+            FUZZ_CHECK(equal_ignoring_ascii_case(p.name, view.params[i].name));
+        }
+    }
+    VerificationView v;
+    if (parse_mutual_verification(value, v)) {
+        MutualCredentials c;
+        FUZZ_CHECK(parse_mutual_credentials(value, c) == HeaderError::none && c.kind == RequestKind::vfy_c);
+        FUZZ_CHECK(equal_ignoring_ascii_case(c.id.algorithm, v.algorithm) &&
+                   equal_ignoring_ascii_case(c.id.validation, v.validation) && c.id.realm == v.realm);
+        FUZZ_CHECK(c.id.auth_scope.has_value() == v.auth_scope.has_value() &&
+                   (!v.auth_scope || *c.id.auth_scope == *v.auth_scope));
+        FUZZ_CHECK(Bytes(v.sid().begin(), v.sid().end()) == c.sid && c.nc == v.nc && c.vkc == v.vkc);
+    }
+}
+
 int header_one_input(const std::uint8_t* data, std::size_t size) {
     std::string_view value = as_text(data, size);
     check_grammar(value);
     check_messages(value);
+    check_views(value);
     return 0;
 }
 
