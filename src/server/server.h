@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -44,6 +45,22 @@ struct ServerOptions {
     // Adds the algorithm of this name (as a configuration names it) to
     // `algorithms`; unknown names and repeats are ignored.
     void use_algorithm(std::string_view name);
+    // Adds the algorithm a location offers when it names none.
+    void use_default_algorithm();
+
+    // The session store (AuthMutualSessionStore: empty for shm, the
+    // default, else a redis:// URL), AuthMutualSessionStoreKey (a path)
+    // and AuthMutualSessionStoreTimeout (0: the default).
+    std::string store_url;
+    std::string store_key_file;
+    std::uint32_t store_timeout_ms = 0;
+
+    // One server-wide directive's value (AuthMutualSessionTableSize,
+    // AuthMutualMaxKeyExchanges, AuthMutualSessionStore*; the key file's
+    // path already resolved against ServerRoot), checked
+    // (server_options.c++). Empty when accepted, else the refusal naming
+    // the directive.
+    std::string set(std::string_view directive, std::string_view value);
 };
 
 // What a start with some options takes (Server::plan): the normalised

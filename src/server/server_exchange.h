@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "auth_scope.h"
+#include "authentication_control.h"
 #include "bytes.h"
 #include "header.h"
 #include "log.h"
@@ -61,6 +62,9 @@ struct LocationPolicy {
     // checked this many seconds ago or longer; a changed or deleted verifier
     // ends the session (401-STALE). 0: on every verified request.
     std::uint32_t recheck_interval = 60;
+    // RFC 8053 Authentication-Control of the location's responses (none
+    // on a proxy request: RFC 8120 §14); what each result carries.
+    ControlHeaders control;
 
     LocationPolicy();
     ~LocationPolicy();  // out of line: the module's object emits no std templates
@@ -124,6 +128,9 @@ struct ExchangeResult {
     LogLevel log_level = LogLevel::debug;
     const char* log_tag = "";                  // set with log_message
     std::string log_message;
+    // RFC 8053 Authentication-Control for this response, from the policy
+    // (empty: none; never on 401-KEX-S1 or 503).
+    std::string authentication_control;
 
     ExchangeResult();
     ~ExchangeResult();
@@ -142,6 +149,8 @@ ExchangeResult process_credentials(const LocationPolicy& policy, HeaderError err
                                    const MutualCredentials& credentials,
                                    ExchangeContext& context) noexcept;
 
+// Sets result.authentication_control for its outcome from the policy.
+void add_authentication_control(const LocationPolicy& policy, ExchangeResult& result);
 // A 401-STALE for the algorithm, with its log line (tag, message).
 ExchangeResult stale_response(const LocationPolicy& policy, const Algorithm& algorithm,
                               const char* tag, std::string message);
