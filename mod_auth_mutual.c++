@@ -71,7 +71,6 @@
 #include "server/location_verifiers.h"
 #include "server/request_guard.h"
 #include "server/server.h"
-#include "server/store_setup.h"
 
 extern "C" {
 extern module AP_MODULE_DECLARE_DATA auth_mutual_module __attribute__((visibility("default")));
@@ -118,10 +117,7 @@ struct Verification {
 
 struct ModuleState {
     mutual::Server* server = nullptr;
-    std::unique_ptr<mutual::RedisSessionStore> redis;   // AuthMutualSessionStore redis://
     mutual::RequestGuard* guard = nullptr;  // throttle and mutual-status counters
-    // Verifier records, per child process (created before the fork).
-    mutual::VerifierRecordCache* records = nullptr;
 };
 
 ModuleState* module_state = nullptr;
@@ -869,10 +865,9 @@ void announce_table_size(server_rec* s, const mutual::ServerPlan& plan) noexcept
                      bytes / mib, memory / mib);
 }
 
-// What every store needs: the per-process verifier cache, the throttle
+// What every store needs: the throttle
 // counters and metrics. 0, or the startup failure (logged).
 int attach_process_state(apr_pool_t* pconf, server_rec* s, ModuleState& state) {
-    state.records = pool_new<mutual::VerifierRecordCache>(pconf);
     RetainedThrottle* throttle = retained_throttle(s);
     if (throttle == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged
     state.guard = pool_new<mutual::RequestGuard>(pconf, throttle->memory, throttle->size, throttle->key);
@@ -888,29 +883,23 @@ int attach_process_state(apr_pool_t* pconf, server_rec* s, ModuleState& state) {
 // made); an unreachable Redis does not stop httpd from starting: requests
 // needing it get 503 until it answers.
 int start_with_redis(apr_pool_t* pconf, server_rec* s, const mutual::ServerOptions& options) {
-    mutual::RedisStoreSetup setup =
-        mutual::make_redis_store(options.store_url, options.store_key_file.empty() ? nullptr : options.store_key_file.c_str(),
-                                 options.store_timeout_ms, options);
-    if (setup.store == nullptr) return fail_startup(s, 0, setup.tag, setup.problem.c_str());
     auto* state = pool_new<ModuleState>(pconf);
-    state->redis = std::move(setup.store);
-    state->server = pool_new<mutual::Server>(pconf, *state->redis);
+    state->server = pool_new<mutual::Server>(pconf, options);
     if (!state->server->valid())
-        return fail_startup(s, 0, "MUT02104", "cannot draw the fake-session verifiers");
+        return fail_startup(s, 0, state->server->startup_tag(), state->server->startup_problem().c_str());
     if (const int failed = attach_process_state(pconf, s, *state)) return failed;
     // A first contact, so that a wrong address or password shows at
     // startup (MUT02010); children make their own connections.
-    const bool reachable = state->redis->ping();
-    state->redis->reset_connections();
+    const bool reachable = state->server->first_contact();
     module_state = state;
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
-                 "MUT02105: sessions in Redis %s%s", setup.summary.c_str(),
+                 "MUT02105: sessions in Redis %s%s", state->server->store_summary().c_str(),
                  reachable ? "" : "; not reachable yet");
     return OK;
 }
 
 void child_init(apr_pool_t*, server_rec*) noexcept {
-    if (module_state != nullptr && module_state->redis != nullptr) module_state->redis->reset_connections();
+    if (module_state != nullptr && module_state->server != nullptr) module_state->server->child_init();
 }
 
 int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
@@ -1164,33 +1153,11 @@ public:
     RequestVerifiers(request_rec* r, const mutual::LocationSettings& settings,
                      const mutual::LocationPolicy& policy, std::int64_t now)
         : query_(r, settings),
-          sources_(sources(r, settings, query_, policy), policy.auth_scope, policy.realm, module_state->records, now) {
-        for (std::size_t i = 0; i < settings.provider_count(); ++i) {
-            if (settings.provider(i) == mutual::LocationSettings::Provider::dbm)
-                sources_.add_dbm();
-            else
-                sources_.add_database();
-        }
-    }
+          sources_(settings, &query_, text(apr_psprintf(r->pool, "%pp", static_cast<void*>(r->server))),
+                   policy.auth_scope, policy.realm, &module_state->server->verifier_records(), now) {}
     const mutual::VerifierSource* get() const noexcept { return sources_.get(); }
 
 private:
-    static mutual::LocationVerifiers::Settings sources(request_rec* r, const mutual::LocationSettings& settings,
-                                                       const DbdRecordQuery& query,
-                                                       const mutual::LocationPolicy& policy) {
-        mutual::LocationVerifiers::Settings s;
-        s.user_file = settings.user_file().empty() ? nullptr : settings.user_file().data();
-        s.dbm_type = settings.dbm_type().data();
-        if (!settings.query_label().empty()) {
-            s.query = &query;
-            // The cache keeps each server's query apart (its own DBDParams).
-            s.query_cache_name = text(apr_psprintf(r->pool, "%pp %s", static_cast<void*>(r->server),
-                                                   settings.query_label().data()));
-            s.query_text = settings.query_text().data();
-        }
-        s.recheck_interval = policy.recheck_interval;
-        return s;
-    }
     DbdRecordQuery query_;
     mutual::LocationVerifiers sources_;
 };

@@ -53,6 +53,8 @@ public:
     bool same(const LocationSettings& other) const noexcept;
 
     // ---- what the values mean ------------------------------------------------
+    // (Text values are views of NUL-terminated strings, valid as long as
+    // the settings.)
     // The offered algorithms, in order (the default one when not set).
     std::size_t algorithm_count() const noexcept;
     const Algorithm* algorithm(std::size_t i) const noexcept;

@@ -6,6 +6,7 @@
 #include "algorithm.h"
 #include "authentication_control.h"
 #include "encoding.h"
+#include "server/redis_session_store.h"
 
 namespace mutual {
 
