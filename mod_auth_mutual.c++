@@ -1153,11 +1153,17 @@ public:
     RequestVerifiers(request_rec* r, const mutual::LocationSettings& settings,
                      const mutual::LocationPolicy& policy, std::int64_t now)
         : query_(r, settings),
-          sources_(settings, &query_, text(apr_psprintf(r->pool, "%pp", static_cast<void*>(r->server))),
-                   policy.auth_scope, policy.realm, &module_state->server->verifier_records(), now) {}
+          sources_(settings, &query_, server_name(r, settings), policy.auth_scope, policy.realm,
+                   &module_state->server->verifier_records(), now) {}
     const mutual::VerifierSource* get() const noexcept { return sources_.get(); }
 
 private:
+    // What keeps this server's query answers apart in the cache (its own
+    // DBDParams); only needed with a query.
+    static std::string server_name(request_rec* r, const mutual::LocationSettings& settings) {
+        if (settings.query_label().empty()) return std::string();
+        return text(apr_psprintf(r->pool, "%pp", static_cast<void*>(r->server)));
+    }
     DbdRecordQuery query_;
     mutual::LocationVerifiers sources_;
 };
