@@ -127,6 +127,13 @@ START_TEST(merge_follows_httpd) {
     ck_assert_uint_eq(merged.algorithm_count(), 1);
     ck_assert(merged.algorithm(0)->name() == "iso-kam3-ec-p521-sha512");
     ck_assert_uint_eq(merged.nc_window(), default_nc_window);   // set nowhere
+    // A list set in the inner section replaces the inherited one.
+    LocationSettings listing;
+    ck_assert(listing.set("AuthMutualAlgorithms", "iso-kam3-ec-p256-sha256").empty());
+    const LocationSettings replaced(merged, listing);
+    ck_assert_uint_eq(replaced.algorithm_count(), 1);
+    ck_assert(replaced.algorithm(0)->name() == "iso-kam3-ec-p256-sha256");
+    ck_assert(replaced.nc_max() == 50);
     // An unset inner section changes nothing; merging again is the same.
     const LocationSettings same(merged, LocationSettings());
     ck_assert(same.same(merged));
