@@ -65,17 +65,12 @@
 #include "util_mutex.h"
 
 #include "algorithm.h"
-#include "authentication_control.h"
-#include "encoding.h"
 #include "log.h"
-#include "protocol_defaults.h"
-#include "server/store_setup.h"
-#include "server/request_guard.h"
+#include "server/connection_policy.h"
+#include "server/location_settings.h"
 #include "server/location_verifiers.h"
+#include "server/request_guard.h"
 #include "server/server.h"
-#include "string_prep.h"
-#include "verifier_file.h"
-#include "tls_server_end_point.h"
 
 extern "C" {
 extern module AP_MODULE_DECLARE_DATA auth_mutual_module __attribute__((visibility("default")));
@@ -87,95 +82,13 @@ namespace {
 using mutual::Algorithm;
 
 constexpr const char* mutex_type = "auth-mutual-table";
-// The protocol defaults (default algorithm, nc-max, nc-window, time) are
-// the core's, src/protocol_defaults.h.
-constexpr std::string_view default_algorithm = mutual::default_algorithm_name;
-using mutual::default_nc_max;
-using mutual::default_nc_window;
-using mutual::default_session_time;
 constexpr unsigned max_stripes = 16;
-constexpr unsigned default_table_size = 4096;
-constexpr unsigned min_table_size = 16;
-constexpr unsigned max_table_size = 4u * 1024 * 1024;
-constexpr apr_uint64_t max_nc_max = (apr_uint64_t(1) << 62);
-constexpr unsigned default_recheck_interval = 60;
 
-enum class Validation { automatic, host, tls_server_end_point };
-
-// ---- configuration records (pool memory: trivially destructible) ---------
-
-// AuthMutualProvider and AuthMutualDBDUserQuery (verifiers from SQL).
-enum class Provider : unsigned char { dbm, dbd };
-constexpr unsigned max_providers = 2;  // each provider at most once
-struct ProviderList {
-    unsigned count;                    // 0: not set, the default (dbm)
-    Provider list[max_providers];
-};
-struct DbdQuery {
-    const char* label;                 // of the statement prepared by mod_dbd
-    const char* text;                  // the query as written (log lines)
-};
-
-struct DirConfig {
-    const char* user_file;
-    const char* dbm_type;
-    ProviderList providers;            // AuthMutualProvider
-    DbdQuery dbd_query;                // AuthMutualDBDUserQuery
-    apr_array_header_t* algorithms;   // const Algorithm*
-    const char* auth_scope;
-    const char* host;
-    const char* path;
-    apr_uint64_t nc_max;
-    unsigned session_time;
-    unsigned nc_window;
-    Validation validation;
-    // RFC 8053 and session control (issue #12)
-    int optional;                      // AuthMutualOptional
-    unsigned recheck_interval;         // AuthMutualRecheckInterval
-    apr_uint64_t logout_timeout;       // AuthMutualLogoutTimeout
-    const char* location_unauthenticated;  // AuthMutualLocationWhenUnauthenticated
-    const char* location_logout;       // AuthMutualLocationWhenLogout
-    int modal;                         // AuthMutualAuthStyle: 1 modal, 0 non-modal
-    int no_auth;                       // AuthMutualNoAuth
-    const char* username;              // AuthMutualUsername (prepared)
-    mutual::ThrottleLimit max_failures, max_failures_per_client, max_pending_per_client;
-    unsigned user_file_set : 1;
-    unsigned dbm_type_set : 1;
-    unsigned providers_set : 1;
-    unsigned dbd_query_set : 1;
-    unsigned algorithms_set : 1;
-    unsigned auth_scope_set : 1;
-    unsigned host_set : 1;
-    unsigned path_set : 1;
-    unsigned nc_max_set : 1;
-    unsigned session_time_set : 1;
-    unsigned nc_window_set : 1;
-    unsigned validation_set : 1;
-    unsigned optional_set : 1;
-    unsigned recheck_interval_set : 1;
-    unsigned logout_timeout_set : 1;
-    unsigned location_unauthenticated_set : 1;
-    unsigned location_logout_set : 1;
-    unsigned modal_set : 1;
-    unsigned no_auth_set : 1;
-    unsigned username_set : 1;
-    unsigned max_failures_set : 1;
-    unsigned max_failures_per_client_set : 1;
-    unsigned max_pending_per_client_set : 1;
-};
-
-struct ServerConfig {
-    unsigned table_size;
-    unsigned max_key_exchanges;
-    unsigned table_size_set : 1;
-    unsigned max_key_exchanges_set : 1;
-    // AuthMutualSessionStore (nullptr: shm), AuthMutualSessionStoreKey,
-    // AuthMutualSessionStoreTimeout (0: the default).
-    const char* store_url;
-    const char* store_key_file;
-    unsigned store_timeout_ms;
-    unsigned store_timeout_ms_set : 1;
-};
+// ---- configuration records ------------------------------------------------------
+// A section's per-directory configuration is a mutual::LocationSettings and
+// the server configuration a mutual::ServerOptions, both in the
+// configuration's pool (destroyed by a pool cleanup): the core checks,
+// defaults and merges the directive values.
 
 // What check_authn remembers about a successful verification, so that
 // subrequests and internal redirects of the same request reuse it instead
@@ -200,30 +113,11 @@ struct Verification {
     const char* b2_inner;          // hex
 };
 
-// Per-connection cache of the tls-server-end-point binding.
-struct ConnectionBinding {
-    const char* vh;
-    apr_size_t length;
-};
-
-class PolicyCache;
-
-// What the module keeps per connection (conn_config, in the connection's
-// pool): the binding (vh null until computed) and the last location policy
-// check_authn built (PolicyCache, created on first use).
-struct ConnectionState {
-    ConnectionBinding binding;
-    PolicyCache* policies;
-};
-
 // ---- process state (lives in pconf; reset by a pconf cleanup) ------------
 
 struct ModuleState {
     mutual::Server* server = nullptr;
-    std::unique_ptr<mutual::RedisSessionStore> redis;   // AuthMutualSessionStore redis://
     mutual::RequestGuard* guard = nullptr;  // throttle and mutual-status counters
-    // Verifier records, per child process (created before the fork).
-    mutual::VerifierRecordCache* records = nullptr;
 };
 
 ModuleState* module_state = nullptr;
@@ -312,229 +206,83 @@ void core_log_sink(void*, mutual::LogLevel level, const char* tag, const std::st
 
 // ---- directive handlers ------------------------------------------------------
 
-void* create_dir_config(apr_pool_t* pool, char*) noexcept {
-    auto* d = static_cast<DirConfig*>(apr_pcalloc(pool, sizeof(DirConfig)));
-    d->dbm_type = "default";
-    d->session_time = default_session_time;
-    d->nc_max = default_nc_max;
-    d->nc_window = default_nc_window;
-    d->validation = Validation::automatic;
-    d->recheck_interval = default_recheck_interval;
-    return d;
+mutual::LocationSettings& settings_of(void* config) noexcept {
+    return *static_cast<mutual::LocationSettings*>(config);
 }
 
-// Explicit merge: a field set in the child wins, otherwise the parent's.
-void* merge_dir_config(apr_pool_t* pool, void* base_v, void* add_v) noexcept {
-    auto* base = static_cast<DirConfig*>(base_v);
-    auto* add = static_cast<DirConfig*>(add_v);
-    auto* d = static_cast<DirConfig*>(apr_pcalloc(pool, sizeof(DirConfig)));
-#define MUTUAL_MERGE(field)                                              \
-    do {                                                                 \
-        d->field = add->field##_set ? add->field : base->field;          \
-        d->field##_set = add->field##_set | base->field##_set;           \
-    } while (0)
-    MUTUAL_MERGE(user_file);
-    MUTUAL_MERGE(dbm_type);
-    MUTUAL_MERGE(providers);
-    MUTUAL_MERGE(dbd_query);
-    MUTUAL_MERGE(algorithms);
-    MUTUAL_MERGE(auth_scope);
-    MUTUAL_MERGE(host);
-    MUTUAL_MERGE(path);
-    MUTUAL_MERGE(nc_max);
-    MUTUAL_MERGE(session_time);
-    MUTUAL_MERGE(nc_window);
-    MUTUAL_MERGE(validation);
-    MUTUAL_MERGE(optional);
-    MUTUAL_MERGE(recheck_interval);
-    MUTUAL_MERGE(logout_timeout);
-    MUTUAL_MERGE(location_unauthenticated);
-    MUTUAL_MERGE(location_logout);
-    MUTUAL_MERGE(modal);
-    MUTUAL_MERGE(no_auth);
-    MUTUAL_MERGE(username);
-    MUTUAL_MERGE(max_failures);
-    MUTUAL_MERGE(max_failures_per_client);
-    MUTUAL_MERGE(max_pending_per_client);
-#undef MUTUAL_MERGE
-    return d;
+const mutual::LocationSettings& settings_of(const request_rec* r) noexcept {
+    return *static_cast<const mutual::LocationSettings*>(ap_get_module_config(r->per_dir_config, &auth_mutual_module));
+}
+
+void* create_dir_config(apr_pool_t* pool, char*) noexcept {
+    try {
+        return pool_new<mutual::LocationSettings>(pool);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+// httpd merges a section into the sections around it: the core's rule,
+// field by field (a directive set in `add` wins).
+void* merge_dir_config(apr_pool_t* pool, void* base, void* add) noexcept {
+    try {
+        return pool_new<mutual::LocationSettings>(pool, settings_of(base), settings_of(add));
+    } catch (...) {
+        return nullptr;
+    }
 }
 
 void* create_server_config(apr_pool_t* pool, server_rec*) noexcept {
-    auto* s = static_cast<ServerConfig*>(apr_pcalloc(pool, sizeof(ServerConfig)));
-    s->table_size = default_table_size;
-    s->max_key_exchanges = default_table_size / 2;
-    return s;
-}
-
-const char* parse_unsigned(cmd_parms* cmd, const char* arg, apr_uint64_t low, apr_uint64_t high,
-                           apr_uint64_t& out) noexcept {
-    if (arg == nullptr || *arg == '\0' || (arg[0] == '0' && arg[1] != '\0'))
-        return apr_psprintf(cmd->pool, "%s: \"%s\" is not a decimal number", cmd->cmd->name,
-                            arg ? arg : "");
-    apr_uint64_t value = 0;
-    for (const char* p = arg; *p; ++p) {
-        if (*p < '0' || *p > '9')
-            return apr_psprintf(cmd->pool, "%s: \"%s\" is not a decimal number", cmd->cmd->name, arg);
-        if (value > (high - static_cast<apr_uint64_t>(*p - '0')) / 10) {
-            value = high + 1;
-            break;
-        }
-        value = value * 10 + static_cast<apr_uint64_t>(*p - '0');
-    }
-    if (value < low || value > high)
-        return apr_psprintf(cmd->pool, "%s: %s is out of range (%" APR_UINT64_T_FMT "..%" APR_UINT64_T_FMT ")",
-                            cmd->cmd->name, arg, low, high);
-    out = value;
-    return nullptr;
-}
-
-// Directives of one kind share one setter: the command's cmd_data
-// describes the directive (NumberDirective, StringDirective, FlagDirective)
-// and holds its store function, which sets the field and its `_set` bit.
-#define MUTUAL_STORE(Config, field)                                        \
-    [](void* config, auto value) noexcept {                                \
-        auto* c = static_cast<Config*>(config);                            \
-        c->field = static_cast<decltype(c->field)>(value);                 \
-        c->field##_set = 1;                                                \
-    }
-
-// A directive's descriptor as a command's cmd_data (command_rec wants void*).
-template <typename Directive>
-constexpr void* directive_data(const Directive& directive) noexcept {
-    return const_cast<Directive*>(&directive);
-}
-
-template <typename Directive>
-const Directive& directive_of(const cmd_parms* cmd) noexcept {
-    return *static_cast<const Directive*>(cmd->cmd->cmd_data);
-}
-
-// An unsigned decimal number within bounds.
-struct NumberDirective {
-    apr_uint64_t low, high;
-    bool server_wide;  // RSRC_CONF outside sections only; stored in ServerConfig
-    void (*store)(void* config, apr_uint64_t value) noexcept;
-};
-
-constexpr apr_uint64_t max_seconds = 86400u * 366;
-constexpr NumberDirective session_time_number{1, max_seconds, false,
-                                              MUTUAL_STORE(DirConfig, session_time)};
-constexpr NumberDirective nc_max_number{1, max_nc_max, false, MUTUAL_STORE(DirConfig, nc_max)};
-constexpr NumberDirective nc_window_number{mutual::min_nc_window, mutual::max_nc_window, false,
-                                           MUTUAL_STORE(DirConfig, nc_window)};
-constexpr NumberDirective recheck_interval_number{0, max_seconds, false,
-                                                  MUTUAL_STORE(DirConfig, recheck_interval)};
-constexpr NumberDirective logout_timeout_number{0, max_nc_max, false,
-                                                MUTUAL_STORE(DirConfig, logout_timeout)};
-constexpr NumberDirective table_size_number{min_table_size, max_table_size, true,
-                                            MUTUAL_STORE(ServerConfig, table_size)};
-constexpr NumberDirective max_key_exchanges_number{1, max_table_size, true,
-                                                   MUTUAL_STORE(ServerConfig, max_key_exchanges)};
-constexpr NumberDirective store_timeout_number{1, 60000, true, MUTUAL_STORE(ServerConfig, store_timeout_ms)};
-
-const char* set_number(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    const auto& number = directive_of<NumberDirective>(cmd);
-    void* config = conf;
-    if (number.server_wide) {
-        if (const char* e = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return e;
-        config = ap_get_module_config(cmd->server->module_config, &auth_mutual_module);
-    }
-    apr_uint64_t value = 0;
-    if (const char* e = parse_unsigned(cmd, arg, number.low, number.high, value)) return e;
-    number.store(config, value);
-    return nullptr;
-}
-
-// A string the core checks (an empty answer: usable), kept as it is.
-struct StringDirective {
-    std::string (*check)(std::string_view value);
-    void (*store)(void* config, const char* value) noexcept;
-};
-
-// Authentication-Control's string parameters: any UTF-8 without control
-// characters (sent quoted, or as an ext-value when not ASCII), not empty.
-std::string check_control_value(std::string_view value) {
-    std::string problem = mutual::check_control_string(value);
-    if (problem.empty() && value.empty()) problem = "empty value";
-    return problem;
-}
-
-constexpr StringDirective auth_scope_string{mutual::check_auth_scope, MUTUAL_STORE(DirConfig, auth_scope)};
-constexpr StringDirective host_string{mutual::check_explicit_vh, MUTUAL_STORE(DirConfig, host)};
-constexpr StringDirective location_unauthenticated_string{
-    check_control_value, MUTUAL_STORE(DirConfig, location_unauthenticated)};
-constexpr StringDirective location_logout_string{check_control_value,
-                                                 MUTUAL_STORE(DirConfig, location_logout)};
-
-const char* set_checked_string(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    const auto& directive = directive_of<StringDirective>(cmd);
     try {
-        const std::string problem = directive.check(arg);
-        if (!problem.empty())
-            return apr_psprintf(cmd->pool, "%s \"%s\": %s", cmd->cmd->name, arg, problem.c_str());
+        return pool_new<mutual::ServerOptions>(pool);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+mutual::ServerOptions& server_options_of(const server_rec* s) noexcept {
+    return *static_cast<mutual::ServerOptions*>(ap_get_module_config(s->module_config, &auth_mutual_module));
+}
+
+// A refusal from the core as a configuration error in cmd's pool.
+const char* refused(cmd_parms* cmd, const std::string& problem) noexcept {
+    return problem.empty() ? nullptr : apr_pstrmemdup(cmd->pool, problem.data(), problem.size());
+}
+
+// One value of a per-directory directive line (TAKE1, or ITERATE: a
+// further value of the same line continues its list), checked and kept by
+// the core.
+const char* set_value(cmd_parms* cmd, void* conf, const char* arg) noexcept {
+    try {
+        const bool continued = cmd->info == cmd->directive;
+        cmd->info = cmd->directive;
+        return refused(cmd, settings_of(conf).set(cmd->cmd->name, arg, continued));
     } catch (...) {
         return apr_pstrcat(cmd->pool, cmd->cmd->name, ": out of memory", nullptr);
     }
-    directive.store(conf, arg);
-    return nullptr;
 }
 
 // On or Off.
-struct FlagDirective {
-    void (*store)(void* config, int on) noexcept;
-};
-
-constexpr FlagDirective optional_flag{MUTUAL_STORE(DirConfig, optional)};
-constexpr FlagDirective no_auth_flag{MUTUAL_STORE(DirConfig, no_auth)};
-#undef MUTUAL_STORE
-
 const char* set_flag(cmd_parms* cmd, void* conf, int on) noexcept {
-    directive_of<FlagDirective>(cmd).store(conf, on);
-    return nullptr;
+    return set_value(cmd, conf, on ? "on" : "off");
+}
+
+// AuthMutualMaxFailures / ...PerClient / AuthMutualMaxPendingPerClient:
+// <count> <seconds>, or "off".
+const char* set_throttle_limit(cmd_parms* cmd, void* conf, const char* count, const char* seconds) noexcept {
+    try {
+        std::optional<std::string_view> second;
+        if (seconds != nullptr) second = seconds;
+        return refused(cmd, settings_of(conf).set(cmd->cmd->name, count, false, second));
+    } catch (...) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": out of memory", nullptr);
+    }
 }
 
 const char* set_user_file(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    auto* d = static_cast<DirConfig*>(conf);
     const char* path = ap_server_root_relative(cmd->pool, arg);
     if (path == nullptr) return apr_pstrcat(cmd->pool, "AuthMutualUserFile: invalid path ", arg, nullptr);
-    d->user_file = path;
-    d->user_file_set = 1;
-    return nullptr;
-}
-
-// Whether this APR-util has the DBM type (ndbm is often missing): asked
-// when the directive is read, so configtest and startup report it, not
-// every request.
-bool dbm_type_available(const char* type) noexcept {
-    try {
-        std::string first, second;
-        return static_cast<bool>(mutual::dbm_file_names("probe", type, first, second));
-    } catch (...) {
-        return false;
-    }
-}
-
-const char* set_dbm_type(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    static const char* const types[] = {"default", "db", "gdbm", "ndbm", "sdbm"};
-    for (const char* t : types) {
-        if (std::strcmp(arg, t) == 0) {
-            if (!dbm_type_available(t)) {
-                const char* available = "";
-                for (const char* other : types)
-                    if (dbm_type_available(other))
-                        available = apr_pstrcat(cmd->pool, available, *available ? ", " : "", other, nullptr);
-                return apr_psprintf(cmd->pool, "AuthMutualDBMType: %s is not available in this APR-util "
-                                                "(available: %s); htmutual -T must name the same type", t, available);
-            }
-            auto* d = static_cast<DirConfig*>(conf);
-            d->dbm_type = t;
-            d->dbm_type_set = 1;
-            return nullptr;
-        }
-    }
-    return apr_pstrcat(cmd->pool, "AuthMutualDBMType: unknown DBM type \"", arg,
-                       "\" (default, db, gdbm, ndbm, sdbm)", nullptr);
+    return set_value(cmd, conf, path);
 }
 
 // ---- verifiers from SQL: AuthMutualProvider, AuthMutualDBDUserQuery ----
@@ -553,202 +301,39 @@ constexpr const char* no_mod_dbd =
     "needs mod_dbd: load it (LoadModule dbd_module) before this directive and configure "
     "DBDriver and DBDParams";
 
-// ITERATE: dbm | dbd, in order; a new directive line replaces the list.
+// ITERATE: dbm | dbd, in order; dbd needs mod_dbd.
 const char* add_provider(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    auto* d = static_cast<DirConfig*>(conf);
-    Provider provider;
-    if (std::strcmp(arg, "dbm") == 0) provider = Provider::dbm;
-    else if (std::strcmp(arg, "dbd") == 0) provider = Provider::dbd;
-    else return apr_psprintf(cmd->pool, "AuthMutualProvider: unknown provider \"%s\" (dbm, dbd)", arg);
-    if (provider == Provider::dbd && !retrieve_dbd_functions())
+    if (std::strcmp(arg, "dbd") == 0 && !retrieve_dbd_functions())
         return apr_psprintf(cmd->pool, "AuthMutualProvider dbd %s", no_mod_dbd);
-    if (!d->providers_set || cmd->directive != static_cast<ap_directive_t*>(cmd->info)) {
-        d->providers.count = 0;
-        d->providers_set = 1;
-    }
-    for (unsigned i = 0; i < d->providers.count; ++i)
-        if (d->providers.list[i] == provider)
-            return apr_psprintf(cmd->pool, "AuthMutualProvider: \"%s\" listed twice", arg);
-    d->providers.list[d->providers.count++] = provider;
-    cmd->info = cmd->directive;
-    return nullptr;
+    return set_value(cmd, conf, arg);
 }
 
-// The query is prepared by mod_dbd for this server under a label of ours
-// (mod_authn_dbd's way); %s is the prepared user name.
+// The query is prepared by mod_dbd for this server under the label the
+// core gave it (mod_authn_dbd's way); %s is the prepared user name.
 const char* set_dbd_query(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     if (const char* e = ap_check_cmd_context(cmd, NOT_IN_HTACCESS)) return e;
     if (!retrieve_dbd_functions()) return apr_psprintf(cmd->pool, "AuthMutualDBDUserQuery %s", no_mod_dbd);
-    // apr_dbd's parameters are %-conversions (%s, %d, %pDt, ...), %% a literal %.
-    unsigned placeholders = 0, strings = 0;
-    for (const char* p = std::strchr(arg, '%'); p != nullptr; p = std::strchr(p + 1, '%')) {
-        if (p[1] == '%') {
-            ++p;
-            continue;
-        }
-        ++placeholders;
-        if (p[1] == 's') ++strings;
-    }
-    if (placeholders != 1 || strings != 1)
-        return apr_psprintf(cmd->pool, "AuthMutualDBDUserQuery \"%s\": needs exactly one %%s "
-                                       "(the user name) and no other parameter, found %u", arg, placeholders);
-    static unsigned label_number = 0;
-    auto* d = static_cast<DirConfig*>(conf);
-    d->dbd_query.label = apr_psprintf(cmd->pool, "auth_mutual_%u", ++label_number);
-    d->dbd_query.text = arg;
-    d->dbd_query_set = 1;
-    dbd_prepare_fn(cmd->server, arg, d->dbd_query.label);
+    if (const char* e = set_value(cmd, conf, arg)) return e;
+    const std::string_view label = settings_of(conf).query_label();
+    dbd_prepare_fn(cmd->server, arg, apr_pstrmemdup(cmd->pool, label.data(), label.size()));
     return nullptr;
 }
 
-// ITERATE: one call per token; the first call of a directive line replaces
-// an inherited list.
-const char* add_algorithm(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    auto* d = static_cast<DirConfig*>(conf);
-    const Algorithm* algorithm = nullptr;
-    try {
-        std::string problem;
-        algorithm = mutual::find_algorithm(arg, problem);
-        if (algorithm == nullptr) return apr_pstrcat(cmd->pool, "AuthMutualAlgorithms: ", problem.c_str(), nullptr);
-    } catch (...) {
-        return "AuthMutualAlgorithms: out of memory";
-    }
-    // A new directive line (not the continuation of the same one) starts a new list.
-    if (!d->algorithms_set || d->algorithms == nullptr ||
-        cmd->directive != static_cast<ap_directive_t*>(cmd->info)) {
-        d->algorithms = apr_array_make(cmd->pool, 4, sizeof(const Algorithm*));
-        d->algorithms_set = 1;
-    }
-    const auto* existing = reinterpret_cast<const Algorithm* const*>(d->algorithms->elts);
-    for (int i = 0; i < d->algorithms->nelts; ++i)
-        if (existing[i] == algorithm)
-            return apr_psprintf(cmd->pool, "AuthMutualAlgorithms: \"%s\" listed twice", arg);
-    *static_cast<const Algorithm**>(apr_array_push(d->algorithms)) = algorithm;
-    cmd->info = cmd->directive;
-    return nullptr;
-}
-
-const char* set_validation(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    auto* d = static_cast<DirConfig*>(conf);
-    if (strcasecmp(arg, "auto") == 0) d->validation = Validation::automatic;
-    else if (strcasecmp(arg, "host") == 0) d->validation = Validation::host;
-    else if (strcasecmp(arg, "tls-server-end-point") == 0) d->validation = Validation::tls_server_end_point;
-    else if (strcasecmp(arg, "tls-unique") == 0)
-        return "AuthMutualValidation: tls-unique is not supported (httpd does not expose the "
-               "TLS Finished messages, and TLS 1.3 has no tls-unique; see docs/directives.md)";
-    else
-        return apr_pstrcat(cmd->pool, "AuthMutualValidation: \"", arg,
-                           "\" is not one of auto, host, tls-server-end-point", nullptr);
-    d->validation_set = 1;
-    return nullptr;
-}
-
-const char* add_path(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    auto* d = static_cast<DirConfig*>(conf);
-    if (*arg == '\0') return "AuthMutualPath: empty URI";
-    for (const char* p = arg; *p; ++p) {
-        const auto c = static_cast<unsigned char>(*p);
-        if (c <= 0x20 || c == 0x7f || c == '"' || c == '\\')
-            return apr_psprintf(cmd->pool, "AuthMutualPath: \"%s\" contains a space, quote, "
-                                           "backslash or control character", arg);
-    }
-    if (!d->path_set || cmd->directive != static_cast<ap_directive_t*>(cmd->info)) {
-        d->path = apr_pstrdup(cmd->pool, arg);
-        d->path_set = 1;
-    } else {
-        d->path = apr_pstrcat(cmd->pool, d->path, " ", arg, nullptr);
-    }
-    cmd->info = cmd->directive;
-    return nullptr;
-}
-
-// ---- RFC 8053 and session control (issue #12) ----
-
-const char* set_auth_style(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    auto* d = static_cast<DirConfig*>(conf);
-    if (std::strcmp(arg, "modal") == 0) d->modal = 1;
-    else if (std::strcmp(arg, "non-modal") == 0) d->modal = 0;
-    else return apr_pstrcat(cmd->pool, "AuthMutualAuthStyle: \"", arg, "\" is not modal or non-modal", nullptr);
-    d->modal_set = 1;
-    return nullptr;
-}
-
-// The user name as the client prepares it (RFC 8120 §9), so that a client
-// can use it as it is (RFC 8053 §4.7).
-const char* set_username(cmd_parms* cmd, void* conf, const char* arg) noexcept {
-    auto* d = static_cast<DirConfig*>(conf);
-    try {
-        std::string prepared;
-        const std::string problem = mutual::check_configured_username(arg, prepared);
-        if (!problem.empty())
-            return apr_psprintf(cmd->pool, "AuthMutualUsername \"%s\": %s", arg, problem.c_str());
-        d->username = apr_pstrmemdup(cmd->pool, prepared.data(), prepared.size());
-    } catch (...) {
-        return "AuthMutualUsername: out of memory";
-    }
-    d->username_set = 1;
-    return nullptr;
-}
-
-// ---- the session store (AuthMutualSessionStore*, server config only) ----------
-ServerConfig* server_config_of(cmd_parms* cmd) noexcept {
-    return static_cast<ServerConfig*>(ap_get_module_config(cmd->server->module_config, &auth_mutual_module));
-}
-
-const char* set_session_store(cmd_parms* cmd, void*, const char* arg) noexcept {
+// A server-wide directive (outside sections only), checked and kept by the core.
+const char* set_server_value(cmd_parms* cmd, void*, const char* arg) noexcept {
     if (const char* e = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return e;
     try {
-        ServerConfig* s = server_config_of(cmd);
-        if (strcasecmp(arg, "shm") == 0) {
-            s->store_url = nullptr;
-            return nullptr;
-        }
-        const std::string error = mutual::check_redis_store_url(arg);
-        if (!error.empty())
-            return apr_psprintf(cmd->pool, "AuthMutualSessionStore: %s (expected shm or "
-                                "redis://[[user]:password@]host[:port][/db] or "
-                                "redis+unix://[[user]:password@]/path[?db=N])", error.c_str());
-        s->store_url = apr_pstrdup(cmd->pool, arg);
-        return nullptr;
+        return refused(cmd, server_options_of(cmd->server).set(cmd->cmd->name, arg));
     } catch (...) {
-        return "AuthMutualSessionStore: out of memory";
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": out of memory", nullptr);
     }
 }
 
-const char* set_session_store_key(cmd_parms* cmd, void*, const char* arg) noexcept {
+const char* set_session_store_key(cmd_parms* cmd, void* conf, const char* arg) noexcept {
     if (const char* e = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return e;
     const char* path = ap_server_root_relative(cmd->pool, arg);
     if (path == nullptr) return apr_psprintf(cmd->pool, "AuthMutualSessionStoreKey: bad path \"%s\"", arg);
-    server_config_of(cmd)->store_key_file = path;
-    return nullptr;
-}
-
-// AuthMutualMaxFailures / ...PerClient / AuthMutualMaxPendingPerClient:
-// <count> <seconds>, or "off". The command's cmd_data names the field.
-const char* set_throttle_limit(cmd_parms* cmd, void* conf, const char* count, const char* seconds) noexcept {
-    auto* d = static_cast<DirConfig*>(conf);
-    mutual::ThrottleLimit limit;
-    if (strcasecmp(count, "off") != 0 || seconds != nullptr) {
-        if (seconds == nullptr)
-            return apr_psprintf(cmd->pool, "%s: <count> <seconds> or off", cmd->cmd->name);
-        apr_uint64_t c = 0, t = 0;
-        if (const char* e = parse_unsigned(cmd, count, 1, 1000000, c)) return e;
-        if (const char* e = parse_unsigned(cmd, seconds, 1, 86400u * 7, t)) return e;
-        limit.count = static_cast<std::uint32_t>(c);
-        limit.seconds = static_cast<std::uint32_t>(t);
-    }
-    const char* which = static_cast<const char*>(cmd->cmd->cmd_data);
-    if (std::strcmp(which, "user") == 0) {
-        d->max_failures = limit;
-        d->max_failures_set = 1;
-    } else if (std::strcmp(which, "client") == 0) {
-        d->max_failures_per_client = limit;
-        d->max_failures_per_client_set = 1;
-    } else {
-        d->max_pending_per_client = limit;
-        d->max_pending_per_client_set = 1;
-    }
-    return nullptr;
+    return set_server_value(cmd, conf, path);
 }
 
 // g++ does not use httpd's designated-initializer command macros.
@@ -767,62 +352,61 @@ constexpr int per_dir_context = RSRC_CONF | OR_AUTHCFG;
 const command_rec directives[] = {
     {"AuthMutualUserFile", as_cmd_func(set_user_file), nullptr, per_dir_context, TAKE1,
      "DBM file of Mutual verifiers (written by htmutual)"},
-    {"AuthMutualDBMType", as_cmd_func(set_dbm_type), nullptr, per_dir_context, TAKE1,
+    {"AuthMutualDBMType", as_cmd_func(set_value), nullptr, per_dir_context, TAKE1,
      "APR DBM type of AuthMutualUserFile (default: default)"},
     {"AuthMutualProvider", as_cmd_func(add_provider), nullptr, per_dir_context, ITERATE,
      "verifier providers asked in order, first hit wins: dbm | dbd (default: dbm)"},
     {"AuthMutualDBDUserQuery", as_cmd_func(set_dbd_query), nullptr, RSRC_CONF | ACCESS_CONF, TAKE1,
      "SQL query (mod_dbd) returning the user's verifier records; %s is the user name"},
-    {"AuthMutualAlgorithms", as_cmd_func(add_algorithm), nullptr, per_dir_context, ITERATE,
+    {"AuthMutualAlgorithms", as_cmd_func(set_value), nullptr, per_dir_context, ITERATE,
      "RFC 8121 algorithms offered, in order (default: iso-kam3-ec-p256-sha256)"},
-    {"AuthMutualScope", as_cmd_func(set_checked_string), directive_data(auth_scope_string), per_dir_context,
+    {"AuthMutualScope", as_cmd_func(set_value), nullptr, per_dir_context,
      TAKE1, "auth-scope sent in every challenge (required with AuthType Mutual)"},
-    {"AuthMutualHost", as_cmd_func(set_checked_string), directive_data(host_string), per_dir_context,
+    {"AuthMutualHost", as_cmd_func(set_value), nullptr, per_dir_context,
      TAKE1, "vh for validation=host as <scheme>://<host>:<port> (reverse proxies)"},
-    {"AuthMutualValidation", as_cmd_func(set_validation), nullptr, per_dir_context, TAKE1,
+    {"AuthMutualValidation", as_cmd_func(set_value), nullptr, per_dir_context, TAKE1,
      "auto | host | tls-server-end-point (default: auto)"},
-    {"AuthMutualPath", as_cmd_func(add_path), nullptr, per_dir_context, ITERATE,
+    {"AuthMutualPath", as_cmd_func(set_value), nullptr, per_dir_context, ITERATE,
      "URIs sent as the path parameter of 401-KEX-S1"},
-    {"AuthMutualSessionTime", as_cmd_func(set_number), directive_data(session_time_number), per_dir_context,
+    {"AuthMutualSessionTime", as_cmd_func(set_value), nullptr, per_dir_context,
      TAKE1, "session lifetime in seconds, sent as time (default: 300)"},
-    {"AuthMutualNcMax", as_cmd_func(set_number), directive_data(nc_max_number), per_dir_context,
+    {"AuthMutualNcMax", as_cmd_func(set_value), nullptr, per_dir_context,
      TAKE1, "largest nonce number accepted in a session (default: 10000)"},
-    {"AuthMutualNcWindow", as_cmd_func(set_number), directive_data(nc_window_number), per_dir_context,
+    {"AuthMutualNcWindow", as_cmd_func(set_value), nullptr, per_dir_context,
      TAKE1, "nonce window, 128..1024 (default: 128)"},
-    {"AuthMutualOptional", as_cmd_func(set_flag), directive_data(optional_flag), per_dir_context, FLAG,
+    {"AuthMutualOptional", as_cmd_func(set_flag), nullptr, per_dir_context, FLAG,
      "On: serve unauthenticated requests with Optional-WWW-Authenticate (RFC 8053 section 3)"},
-    {"AuthMutualRecheckInterval", as_cmd_func(set_number), directive_data(recheck_interval_number), per_dir_context,
+    {"AuthMutualRecheckInterval", as_cmd_func(set_value), nullptr, per_dir_context,
      TAKE1, "seconds between re-reads of a session's verifier (revocation; default: 60)"},
-    {"AuthMutualLogoutTimeout", as_cmd_func(set_number), directive_data(logout_timeout_number), per_dir_context,
+    {"AuthMutualLogoutTimeout", as_cmd_func(set_value), nullptr, per_dir_context,
      TAKE1, "Authentication-Control logout-timeout on 200-VFY-S, in seconds"},
-    {"AuthMutualLocationWhenUnauthenticated", as_cmd_func(set_checked_string),
-     directive_data(location_unauthenticated_string), per_dir_context, TAKE1,
+    {"AuthMutualLocationWhenUnauthenticated", as_cmd_func(set_value), nullptr, per_dir_context, TAKE1,
      "Authentication-Control location-when-unauthenticated on 401-INIT"},
-    {"AuthMutualLocationWhenLogout", as_cmd_func(set_checked_string), directive_data(location_logout_string),
+    {"AuthMutualLocationWhenLogout", as_cmd_func(set_value), nullptr,
      per_dir_context, TAKE1, "Authentication-Control location-when-logout on 200-VFY-S; mutual-logout redirects there"},
-    {"AuthMutualAuthStyle", as_cmd_func(set_auth_style), nullptr, per_dir_context, TAKE1,
+    {"AuthMutualAuthStyle", as_cmd_func(set_value), nullptr, per_dir_context, TAKE1,
      "Authentication-Control auth-style on 401 responses: modal | non-modal"},
-    {"AuthMutualNoAuth", as_cmd_func(set_flag), directive_data(no_auth_flag), per_dir_context, FLAG,
+    {"AuthMutualNoAuth", as_cmd_func(set_flag), nullptr, per_dir_context, FLAG,
      "On: Authentication-Control no-auth=true on 401-INIT"},
-    {"AuthMutualUsername", as_cmd_func(set_username), nullptr, per_dir_context, TAKE1,
+    {"AuthMutualUsername", as_cmd_func(set_value), nullptr, per_dir_context, TAKE1,
      "Authentication-Control username on 401 responses (RFC 8053 section 8.1!)"},
-    {"AuthMutualSessionTableSize", as_cmd_func(set_number), directive_data(table_size_number), RSRC_CONF,
+    {"AuthMutualSessionTableSize", as_cmd_func(set_server_value), nullptr, RSRC_CONF,
      TAKE1, "number of sessions in the shared session table (default: 4096)"},
-    {"AuthMutualMaxKeyExchanges", as_cmd_func(set_number), directive_data(max_key_exchanges_number), RSRC_CONF,
+    {"AuthMutualMaxKeyExchanges", as_cmd_func(set_server_value), nullptr, RSRC_CONF,
      TAKE1, "bound on pending key exchanges in the session table (default: half the table)"},
-    {"AuthMutualSessionStore", as_cmd_func(set_session_store), nullptr, RSRC_CONF, TAKE1,
+    {"AuthMutualSessionStore", as_cmd_func(set_server_value), nullptr, RSRC_CONF, TAKE1,
      "where sessions live: shm (this server's shared memory, the default) or "
      "redis://[[user]:password@]host[:port][/db] or redis+unix://[[user]:password@]/path[?db=N] "
      "(shared by several nodes)"},
-    {"AuthMutualSessionStoreTimeout", as_cmd_func(set_number), directive_data(store_timeout_number), RSRC_CONF, TAKE1,
+    {"AuthMutualSessionStoreTimeout", as_cmd_func(set_server_value), nullptr, RSRC_CONF, TAKE1,
      "milliseconds for connecting to and every command of a Redis session store (default: 500)"},
     {"AuthMutualSessionStoreKey", as_cmd_func(set_session_store_key), nullptr, RSRC_CONF, TAKE1,
      "file with the key (>= 32 octets) every node uses to encrypt session records (required for redis://)"},
-    {"AuthMutualMaxFailures", as_cmd_func(set_throttle_limit), const_cast<char*>("user"), OR_AUTHCFG, TAKE12,
+    {"AuthMutualMaxFailures", as_cmd_func(set_throttle_limit), nullptr, OR_AUTHCFG, TAKE12,
      "<count> <seconds>: 429 for a user name after count failed verifications in seconds (default: off)"},
-    {"AuthMutualMaxFailuresPerClient", as_cmd_func(set_throttle_limit), const_cast<char*>("client"), OR_AUTHCFG,
+    {"AuthMutualMaxFailuresPerClient", as_cmd_func(set_throttle_limit), nullptr, OR_AUTHCFG,
      TAKE12, "<count> <seconds>: 429 for a client address (IPv6 /64) after count failures in seconds (default: off)"},
-    {"AuthMutualMaxPendingPerClient", as_cmd_func(set_throttle_limit), const_cast<char*>("pending"), OR_AUTHCFG,
+    {"AuthMutualMaxPendingPerClient", as_cmd_func(set_throttle_limit), nullptr, OR_AUTHCFG,
      TAKE12, "<count> <seconds>: key exchanges per client address, a token bucket (default: off)"},
     {nullptr, cmd_func{}, nullptr, 0, NO_ARGS, nullptr},
 };
@@ -834,7 +418,7 @@ int pre_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*) noexcept {
     dbd_prepare_fn = nullptr;
     try {
         used_algorithms = pool_new<mutual::ServerOptions>(pconf);
-        used_algorithms->use_algorithm(default_algorithm);
+        used_algorithms->use_default_algorithm();
     } catch (...) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1023,16 +607,6 @@ bool mutual_section(apr_pool_t* ptemp, const ap_directive_t* d) noexcept {
     return type != nullptr && strcasecmp(first_word(ptemp, type), "Mutual") == 0;
 }
 
-// A realm sent as it is configured: the realm is an input of pi (RFC 8121
-// §3), so it must reach the client unchanged. httpd's core escapes quotes in
-// AuthName (for Basic); control characters and bytes that are not UTF-8
-// cannot be sent in a quoted-string or an ext-value faithfully.
-const char* realm_problem(const char* realm) noexcept {
-    if (const char* problem = mutual::control_string_problem(realm)) return problem;
-    if (std::strpbrk(realm, "\"\\") != nullptr) return "contains a quote or a backslash";
-    return nullptr;
-}
-
 // Startup checks of the RFC 8120 audit (docs/directives.md): each names the
 // file and line.
 bool check_directives(const ap_directive_t* node, apr_pool_t* ptemp, server_rec* s) noexcept {
@@ -1054,7 +628,7 @@ bool check_directives(const ap_directive_t* node, apr_pool_t* ptemp, server_rec*
                 const char* uri = ap_getword_conf(ptemp, &args);
                 if (*uri == '\0' || std::strstr(uri, "://") == nullptr || scope == nullptr) continue;
                 const char* scope_value = first_word(ptemp, scope);
-                if (!mutual::auth_scope_covers(scope_value, uri)) {
+                if (!mutual::LocationSettings::path_in_scope(scope_value, uri)) {
                     ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
                                  "MUT01407: AuthMutualPath \"%s\" at %s:%d is outside the "
                                  "auth-scope \"%s\" (RFC 8120 section 4.3: every path element "
@@ -1076,7 +650,7 @@ bool check_directives(const ap_directive_t* node, apr_pool_t* ptemp, server_rec*
             }
         } else if (directive_is(d, "AuthName") && mutual_section(ptemp, d)) {
             const char* realm = first_word(ptemp, d);
-            if (const char* problem = realm_problem(realm)) {
+            if (const char* problem = mutual::LocationSettings::realm_problem(realm)) {
                 ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
                              "MUT01409: AuthName at %s:%d %s: a Mutual realm is sent exactly as "
                              "configured and is an input of every verifier", file, d->line_num,
@@ -1107,8 +681,8 @@ void collect_algorithms(const ap_directive_t* node, apr_pool_t* ptemp) {
 
 // A non-shm session store needs the shared key (also at apache2 -t).
 bool check_session_store(server_rec* s) noexcept {
-    const auto* sc = static_cast<const ServerConfig*>(ap_get_module_config(s->module_config, &auth_mutual_module));
-    if (sc->store_url == nullptr || sc->store_key_file != nullptr) return true;
+    const mutual::ServerOptions& options = server_options_of(s);
+    if (options.store_url.empty() || !options.store_key_file.empty()) return true;
     ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
                  "MUT02100: AuthMutualSessionStore %s needs AuthMutualSessionStoreKey <file>: the key "
                  "(at least 32 octets, the same file on every node) that encrypts the session records "
@@ -1291,10 +865,9 @@ void announce_table_size(server_rec* s, const mutual::ServerPlan& plan) noexcept
                      bytes / mib, memory / mib);
 }
 
-// What every store needs: the per-process verifier cache, the throttle
+// What every store needs: the throttle
 // counters and metrics. 0, or the startup failure (logged).
 int attach_process_state(apr_pool_t* pconf, server_rec* s, ModuleState& state) {
-    state.records = pool_new<mutual::VerifierRecordCache>(pconf);
     RetainedThrottle* throttle = retained_throttle(s);
     if (throttle == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged
     state.guard = pool_new<mutual::RequestGuard>(pconf, throttle->memory, throttle->size, throttle->key);
@@ -1309,32 +882,24 @@ int attach_process_state(apr_pool_t* pconf, server_rec* s, ModuleState& state) {
 // are made per child process on first use (child_init drops any the parent
 // made); an unreachable Redis does not stop httpd from starting: requests
 // needing it get 503 until it answers.
-int start_with_redis(apr_pool_t* pconf, server_rec* s, const ServerConfig& sc) {
-    mutual::ServerOptions table_options;
-    table_options.table_slots = sc.table_size;
-    table_options.max_key_exchanges = sc.max_key_exchanges_set ? sc.max_key_exchanges : 0;
-    mutual::RedisStoreSetup setup =
-        mutual::make_redis_store(sc.store_url, sc.store_key_file, sc.store_timeout_ms, table_options);
-    if (setup.store == nullptr) return fail_startup(s, 0, setup.tag, setup.problem.c_str());
+int start_with_redis(apr_pool_t* pconf, server_rec* s, const mutual::ServerOptions& options) {
     auto* state = pool_new<ModuleState>(pconf);
-    state->redis = std::move(setup.store);
-    state->server = pool_new<mutual::Server>(pconf, *state->redis);
+    state->server = pool_new<mutual::Server>(pconf, options);
     if (!state->server->valid())
-        return fail_startup(s, 0, "MUT02104", "cannot draw the fake-session verifiers");
+        return fail_startup(s, 0, state->server->startup_tag(), state->server->startup_problem().c_str());
     if (const int failed = attach_process_state(pconf, s, *state)) return failed;
     // A first contact, so that a wrong address or password shows at
     // startup (MUT02010); children make their own connections.
-    const bool reachable = state->redis->ping();
-    state->redis->reset_connections();
+    const bool reachable = state->server->first_contact();
     module_state = state;
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
-                 "MUT02105: sessions in Redis %s%s", setup.summary.c_str(),
+                 "MUT02105: sessions in Redis %s%s", state->server->store_summary().c_str(),
                  reachable ? "" : "; not reachable yet");
     return OK;
 }
 
 void child_init(apr_pool_t*, server_rec*) noexcept {
-    if (module_state != nullptr && module_state->redis != nullptr) module_state->redis->reset_connections();
+    if (module_state != nullptr && module_state->server != nullptr) module_state->server->child_init();
 }
 
 int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
@@ -1345,12 +910,11 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
         mutual::set_log_sink(core_log_sink, nullptr);
         apr_pool_cleanup_register(pconf, nullptr, forget_module_state, apr_pool_cleanup_null);
 
-        auto* sc = static_cast<ServerConfig*>(ap_get_module_config(s->module_config, &auth_mutual_module));
-        if (sc->store_url != nullptr) return start_with_redis(pconf, s, *sc);
-        mutual::ServerOptions options = *used_algorithms;
-        options.table_slots = sc->table_size;
+        const mutual::ServerOptions& configured = server_options_of(s);
+        if (!configured.store_url.empty()) return start_with_redis(pconf, s, configured);
+        mutual::ServerOptions options = configured;
+        options.algorithms = used_algorithms->algorithms;
         options.stripes = max_stripes;
-        options.max_key_exchanges = sc->max_key_exchanges_set ? sc->max_key_exchanges : 0;
         if (options.max_key_exchanges > options.table_slots) {
             log_server(s, APLOG_WARNING, 0, "MUT01002",
                        "AuthMutualMaxKeyExchanges is larger than AuthMutualSessionTableSize; "
@@ -1420,29 +984,22 @@ const Verification* earlier_verification(const request_rec* r) noexcept {
 
 bool is_tls(request_rec* r) noexcept { return ap_ssl_conn_is_ssl(r->connection) != 0; }
 
-ConnectionState* connection_state(conn_rec* c) {
-    auto* state = static_cast<ConnectionState*>(ap_get_module_config(c->conn_config, &auth_mutual_module));
-    if (state == nullptr) {
-        state = static_cast<ConnectionState*>(apr_pcalloc(c->pool, sizeof(ConnectionState)));
-        ap_set_module_config(c->conn_config, &auth_mutual_module, state);
+// The policies check_authn builds on this connection (conn_config, in the
+// connection's pool, created on first use): its last policy and its
+// tls-server-end-point binding.
+mutual::ConnectionPolicy& connection_policy(conn_rec* c) {
+    auto* policies = static_cast<mutual::ConnectionPolicy*>(ap_get_module_config(c->conn_config, &auth_mutual_module));
+    if (policies == nullptr) {
+        policies = pool_new<mutual::ConnectionPolicy>(c->pool);
+        ap_set_module_config(c->conn_config, &auth_mutual_module, policies);
     }
-    return state;
+    return *policies;
 }
 
-// vh of tls-server-end-point for this connection, computed once per connection.
-const ConnectionBinding* tls_binding(request_rec* r) {
-    conn_rec* c = r->connection;
-    ConnectionState* state = connection_state(c);
-    if (state->binding.vh != nullptr) return &state->binding;
-    const char* pem = ap_ssl_var_lookup(r->pool, r->server, c, r, "SSL_SERVER_CERT");
-    if (pem == nullptr || *pem == '\0') return nullptr;
-    std::optional<mutual::Bytes> hash = mutual::tls_server_end_point(pem);
-    if (!hash) return nullptr;
-    char* octets = static_cast<char*>(apr_palloc(c->pool, hash->size() + 1));
-    std::memcpy(octets, hash->data(), hash->size());
-    state->binding.vh = octets;
-    state->binding.length = hash->size();
-    return &state->binding;
+// The server certificate of r's connection (PEM), for tls-server-end-point.
+std::string server_certificate(void* context) {
+    auto* r = static_cast<request_rec*>(context);
+    return text(ap_ssl_var_lookup(r->pool, r->server, r->connection, r, "SSL_SERVER_CERT"));
 }
 
 // The request names this virtual host: its ServerName, one of its
@@ -1471,46 +1028,46 @@ bool names_this_server(const request_rec* r, const char* host) noexcept {
            strncasecmp(host + 1, ip, n - 2) == 0;
 }
 
-// The server's own "<scheme>://<host>:<port>" for this request (RFC 8120
-// §7): the connection's scheme, this virtual host's name (the one the
-// request uses when it is ours, else ServerName) and the connection's local
-// port. Never the Host header's port, never a host that is not ours: a
-// request relayed from another origin gets a vh its client cannot match.
-std::string own_origin(request_rec* r) {
+bool proxy_request(const request_rec* r) noexcept { return r->proxyreq == PROXYREQ_PROXY; }
+
+// What the core needs of r to build its location's policy (RFC 8120 §7):
+// the connection's scheme, this virtual host's name (the one the request
+// uses when it is ours, else ServerName) and the connection's local port —
+// never the Host header's port, never a host that is not ours.
+mutual::ConnectionFacts facts_of(request_rec* r, const char* realm) noexcept {
+    mutual::ConnectionFacts facts;
+    facts.realm = realm != nullptr ? realm : "";
+    facts.uri = r->uri != nullptr ? r->uri : "?";
+    facts.tls = is_tls(r);
+    facts.proxy = proxy_request(r);
     const char* host = r->hostname;
     if (!names_this_server(r, host)) host = r->server->server_hostname;
-    std::string name = text(host);
-    if (name.find(':') != std::string::npos && name.front() != '[') name = "[" + name + "]";
+    facts.host = host != nullptr ? host : "";
     const apr_sockaddr_t* local = r->connection->local_addr;
-    const unsigned port = local != nullptr ? local->port : ap_get_server_port(r);
-    return mutual::host_validation_value(is_tls(r) ? "https" : "http", name, port);
+    facts.port = local != nullptr ? local->port : ap_get_server_port(r);
+    facts.server_certificate = server_certificate;
+    facts.context = r;
+    return facts;
+}
+
+// Authentication-Control for the 200-VFY-S of the request the client sent
+// when one of its subrequests verified (none outside a Mutual location).
+std::string success_control(request_rec* top) {
+    const char* realm = ap_auth_name(top);
+    if (realm == nullptr) return std::string();
+    return mutual::ConnectionPolicy::success_control(settings_of(top), facts_of(top, realm));
 }
 
 // ---- the verifier sources of a request (AuthMutualProvider) ----------------
-
-bool only_dbm(const DirConfig* d) noexcept {
-    return d->providers.count == 0 || (d->providers.count == 1 && d->providers.list[0] == Provider::dbm);
-}
-
-// What keeps sessions and throttle counters of different verifier sources
-// apart: the user file alone (as before AuthMutualProvider), else the list.
-std::string verifier_partition(const DirConfig* d) {
-    if (only_dbm(d)) return text(d->user_file);
-    std::string partition;
-    for (unsigned i = 0; i < d->providers.count; ++i) {
-        if (i > 0) partition.append("\n");
-        if (d->providers.list[i] == Provider::dbm) partition.append("dbm:").append(text(d->user_file));
-        else partition.append("dbd:").append(text(d->dbd_query.text));
-    }
-    return partition;
-}
 
 // AuthMutualDBDUserQuery through mod_dbd's pool and prepared statement:
 // every row's first column, joined with "," (mutual::record_answer decodes
 // them as one DBM record).
 class DbdRecordQuery final : public mutual::RecordQuery {
 public:
-    DbdRecordQuery(request_rec* r, const DbdQuery& query) noexcept : r_(r), query_(query) {}
+    // label: the NUL-terminated label the statement is prepared under.
+    DbdRecordQuery(request_rec* r, const mutual::LocationSettings& settings) noexcept
+        : r_(r), label_(settings.query_label().data()), text_(settings.query_text()) {}
 
     mutual::LookupStatus fetch(std::string_view user, std::string& value, std::string& error) const override {
         ap_dbd_t* dbd = dbd_acquire_fn != nullptr ? dbd_acquire_fn(r_) : nullptr;
@@ -1520,7 +1077,7 @@ public:
             return mutual::LookupStatus::open_failed;
         }
         auto* statement = static_cast<apr_dbd_prepared_t*>(
-            query_.label != nullptr ? apr_hash_get(dbd->prepared, query_.label, APR_HASH_KEY_STRING)
+            label_ != nullptr ? apr_hash_get(dbd->prepared, label_, APR_HASH_KEY_STRING)
                                     : nullptr);
         if (statement == nullptr) {
             error.assign("mod_dbd has no prepared AuthMutualDBDUserQuery for this server (is the "
@@ -1545,14 +1102,15 @@ public:
             // statements for as long as it stays in the pool (PostgreSQL
             // names the missing statement): prepare it again and retry, once.
             std::string missing;
-            missing.assign("\"").append(text(query_.label)).append("\"");
+            missing.assign("\"").append(text(label_)).append("\"");
             apr_dbd_prepared_t* again = nullptr;
             if (std::strcmp(apr_dbd_name(dbd->driver), "pgsql") != 0 ||
                 error.find(missing) == std::string::npos ||
-                apr_dbd_prepare(dbd->driver, dbd->pool, dbd->handle, query_.text, query_.label, &again) != 0 ||
+                apr_dbd_prepare(dbd->driver, dbd->pool, dbd->handle,
+                                apr_pstrmemdup(r_->pool, text_.data(), text_.size()), label_, &again) != 0 ||
                 again == nullptr)
                 return mutual::LookupStatus::read_failed;
-            apr_hash_set(dbd->prepared, query_.label, APR_HASH_KEY_STRING, again);
+            apr_hash_set(dbd->prepared, label_, APR_HASH_KEY_STRING, again);
             results = nullptr;
             rc = apr_dbd_pvselect(dbd->driver, r_->pool, dbd->handle, &results, again, 1, name.c_str(),
                                   static_cast<const char*>(nullptr));
@@ -1584,121 +1142,31 @@ public:
 
 private:
     request_rec* r_;
-    const DbdQuery& query_;
+    const char* label_;
+    std::string_view text_;
 };
 
 // The sources of one request: AuthMutualProvider's list over the DBM file
 // and the mod_dbd query; without the directive, the DBM file alone.
 class RequestVerifiers {
 public:
-    RequestVerifiers(request_rec* r, const DirConfig* d, const mutual::LocationPolicy& policy,
-                     std::int64_t now)
-        : query_(r, d->dbd_query),
-          sources_(settings(r, d, query_, policy), policy.auth_scope, policy.realm, module_state->records, now) {
-        for (unsigned i = 0; i < d->providers.count; ++i) {
-            if (d->providers.list[i] == Provider::dbm)
-                sources_.add_dbm();
-            else
-                sources_.add_database();
-        }
-    }
+    RequestVerifiers(request_rec* r, const mutual::LocationSettings& settings,
+                     const mutual::LocationPolicy& policy, std::int64_t now)
+        : query_(r, settings),
+          sources_(settings, &query_, server_name(r, settings), policy.auth_scope, policy.realm,
+                   &module_state->server->verifier_records(), now) {}
     const mutual::VerifierSource* get() const noexcept { return sources_.get(); }
 
 private:
-    static mutual::LocationVerifiers::Settings settings(request_rec* r, const DirConfig* d,
-                                                        const DbdRecordQuery& query,
-                                                        const mutual::LocationPolicy& policy) {
-        mutual::LocationVerifiers::Settings s;
-        s.user_file = d->user_file;
-        s.dbm_type = d->dbm_type;
-        if (d->dbd_query.label != nullptr) {
-            s.query = &query;
-            // The cache keeps each server's query apart (its own DBDParams).
-            s.query_cache_name = text(apr_psprintf(r->pool, "%pp %s", static_cast<void*>(r->server),
-                                                   d->dbd_query.label));
-            s.query_text = d->dbd_query.text;
-        }
-        s.recheck_interval = policy.recheck_interval;
-        return s;
+    // What keeps this server's query answers apart in the cache (its own
+    // DBDParams); only needed with a query.
+    static std::string server_name(request_rec* r, const mutual::LocationSettings& settings) {
+        if (settings.query_label().empty()) return std::string();
+        return text(apr_psprintf(r->pool, "%pp", static_cast<void*>(r->server)));
     }
     DbdRecordQuery query_;
     mutual::LocationVerifiers sources_;
 };
-
-// The location's policy for this request. false (with tag/message) when the
-// configuration or the connection does not allow building it; `need_vh`
-// false for plain 401-INIT challenges.
-bool build_policy(request_rec* r, const DirConfig* d, const char* realm, bool need_vh,
-                  mutual::LocationPolicy& policy, const char*& tag, std::string& problem) {
-    if (d->algorithms_set && d->algorithms != nullptr && d->algorithms->nelts > 0) {
-        const auto* list = reinterpret_cast<const Algorithm* const*>(d->algorithms->elts);
-        policy.algorithms.assign(list, list + d->algorithms->nelts);
-    } else {
-        policy.algorithms.push_back(mutual::find_algorithm(default_algorithm));
-    }
-    policy.realm = realm;
-    policy.auth_scope = d->auth_scope ? d->auth_scope : "";
-    policy.nc_max = d->nc_max;
-    policy.nc_window = d->nc_window;
-    policy.session_time = d->session_time;
-    if (d->path) policy.path = text(d->path);
-    policy.partition = verifier_partition(d);
-    policy.recheck_interval = d->recheck_interval;
-
-    Validation v = d->validation;
-    if (v == Validation::automatic) v = is_tls(r) ? Validation::tls_server_end_point : Validation::host;
-    policy.validation = v == Validation::host ? "host" : "tls-server-end-point";
-
-    // The startup checks (check_directives) again, for .htaccess files.
-    if (const char* why = realm_problem(realm)) {
-        tag = "MUT01410";
-        problem = "AuthName for " + text(r->uri ? r->uri : "?") + " " + why +
-                  " (a Mutual realm is sent exactly as configured)";
-        return false;
-    }
-    if (v == Validation::host && is_tls(r) && d->host == nullptr) {
-        tag = "MUT01411";
-        problem = "AuthMutualValidation host on a TLS connection without AuthMutualHost for " +
-                  text(r->uri ? r->uri : "?") + " (RFC 8120 section 7: use tls-server-end-point)";
-        return false;
-    }
-
-    if (d->auth_scope == nullptr || policy.algorithms.front() == nullptr) {
-        // Still answer with a well-formed challenge (empty scope) and log why.
-        tag = "MUT01012";
-        problem = "AuthType Mutual without AuthMutualScope for " + text(r->uri ? r->uri : "?") +
-                  " (set it next to AuthType, e.g. in .htaccess)";
-        return false;
-    }
-    if (!need_vh) return true;
-    policy.origin = d->host ? std::string(d->host) : own_origin(r);
-    // A client refuses a challenge whose auth-scope does not cover its host
-    // (RFC 8120 §5): say so here rather than send one.
-    if (!mutual::auth_scope_covers(policy.auth_scope, policy.origin)) {
-        tag = "MUT01405";
-        problem = "AuthMutualScope \"" + policy.auth_scope + "\" does not cover this server's origin " +
-                  policy.origin + " (a ServerAlias or AuthMutualHost outside the scope?)";
-        return false;
-    }
-    if (v == Validation::host) {
-        policy.vh = policy.origin;
-        return true;
-    }
-    if (!is_tls(r)) {
-        tag = "MUT01013";
-        problem = "AuthMutualValidation tls-server-end-point on a connection without TLS";
-        return false;
-    }
-    const ConnectionBinding* binding = tls_binding(r);
-    if (binding == nullptr) {
-        tag = "MUT01014";
-        problem = "cannot compute the tls-server-end-point binding (SSL_SERVER_CERT unavailable "
-                  "or unparsable)";
-        return false;
-    }
-    policy.vh.assign(binding->vh, binding->length);
-    return true;
-}
 
 // ---- RFC 8120 §14 proxy authentication (issue #12) -------------------------
 
@@ -1717,7 +1185,6 @@ constexpr AuthHeaders origin_headers{"Authorization", "WWW-Authenticate", "Authe
 constexpr AuthHeaders proxy_headers{"Proxy-Authorization", "Proxy-Authenticate",
                                     "Proxy-Authentication-Info", HTTP_PROXY_AUTHENTICATION_REQUIRED};
 
-bool proxy_request(const request_rec* r) noexcept { return r->proxyreq == PROXYREQ_PROXY; }
 const AuthHeaders& auth_headers(const request_rec* r) noexcept {
     return proxy_request(r) ? proxy_headers : origin_headers;
 }
@@ -1725,109 +1192,12 @@ bool is_challenge_status(int status) noexcept {
     return status == HTTP_UNAUTHORIZED || status == HTTP_PROXY_AUTHENTICATION_REQUIRED;
 }
 
-// ---- the policy of a request (per-connection cache) ------------------------
-
-// A configuration string that may be unset (a null pointer), by content.
-struct OptionalText {
-    bool set = false;
-    std::string value;
-    void remember(const char* p) {
-        set = p != nullptr;
-        value.assign(p != nullptr ? p : "");
-    }
-    bool same(const char* p) const noexcept { return p != nullptr ? set && value == p : !set; }
-};
-
-// The policy check_authn built last on this connection, for the next
-// request: a keep-alive connection asks for the same location again and
-// again, and building it (its strings, the origin, the auth-scope coverage
-// check) was an eighth of check_authn's time on a session-reusing request.
-// Keyed on everything build_policy reads: the location's fields, the realm,
-// the virtual host, the request's host name and whether it is a proxy
-// request (the connection's TLS and binding belong to the connection). By
-// content, not by address: an .htaccess configuration lives in the request
-// pool, where the next request's may reuse the addresses with other text.
-// One connection is served by one thread at a time.
-class PolicyCache {
-public:
-    const mutual::LocationPolicy* find(const request_rec* r, const DirConfig* d, const char* realm) const noexcept {
-        if (!valid_ || r->server != server_ || proxy_ != proxy_request(r) || !realm_.same(realm) ||
-            !hostname_.same(r->hostname) || !auth_scope_.same(d->auth_scope) || !path_.same(d->path) ||
-            !user_file_.same(d->user_file) || !host_.same(d->host) || d->nc_max != nc_max_ ||
-            d->nc_window != nc_window_ || d->session_time != session_time_ ||
-            d->recheck_interval != recheck_interval_ || d->validation != validation_ ||
-            !same_algorithms(d))
-            return nullptr;
-        return &policy_;
-    }
-
-    const mutual::LocationPolicy& remember(const request_rec* r, const DirConfig* d, const char* realm,
-                                           mutual::LocationPolicy&& policy) {
-        valid_ = false;
-        policy_ = std::move(policy);
-        server_ = r->server;
-        proxy_ = proxy_request(r);
-        realm_.remember(realm);
-        hostname_.remember(r->hostname);
-        auth_scope_.remember(d->auth_scope);
-        path_.remember(d->path);
-        user_file_.remember(d->user_file);
-        host_.remember(d->host);
-        nc_max_ = d->nc_max;
-        nc_window_ = d->nc_window;
-        session_time_ = d->session_time;
-        recheck_interval_ = d->recheck_interval;
-        validation_ = d->validation;
-        algorithms_set_ = configured_algorithms(d);
-        own_host_.remember(nullptr);
-        valid_ = true;
-        return policy_;
-    }
-
-    // log_foreign_host's answer "this Host is the origin" for the policy
-    // above (only that answer: a foreign Host is logged on every request).
-    bool host_is_own(const char* host) const noexcept { return own_host_.set && own_host_.same(host); }
-    void remember_own_host(const char* host) { own_host_.remember(host); }
-
-private:
-    static bool configured_algorithms(const DirConfig* d) noexcept {
-        return d->algorithms_set && d->algorithms != nullptr && d->algorithms->nelts > 0;
-    }
-    // The offered algorithms are the policy's own list (build_policy copies
-    // it from the configuration, or takes the default).
-    bool same_algorithms(const DirConfig* d) const noexcept {
-        if (configured_algorithms(d) != algorithms_set_) return false;
-        if (!algorithms_set_) return true;
-        const auto* list = reinterpret_cast<const Algorithm* const*>(d->algorithms->elts);
-        const std::size_t n = static_cast<std::size_t>(d->algorithms->nelts);
-        return n == policy_.algorithms.size() && std::equal(list, list + n, policy_.algorithms.begin());
-    }
-
-    bool valid_ = false;
-    mutual::LocationPolicy policy_;
-    const server_rec* server_ = nullptr;
-    bool proxy_ = false;
-    bool algorithms_set_ = false;
-    OptionalText realm_, hostname_, auth_scope_, path_, user_file_, host_, own_host_;
-    apr_uint64_t nc_max_ = 0;
-    unsigned nc_window_ = 0, session_time_ = 0, recheck_interval_ = 0;
-    Validation validation_ = Validation::automatic;
-};
-
-// check_authn's policy for r: the connection's cached one when nothing it
-// depends on changed, else build_policy's (then cached). nullptr (with
-// tag/problem) when it cannot be built; failures are not cached. A proxy
-// request has no path parameter (RFC 8120 §14: disregarded).
-const mutual::LocationPolicy* request_policy(request_rec* r, const DirConfig* d, const char* realm,
-                                             PolicyCache*& cache, const char*& tag, std::string& problem) {
-    ConnectionState* state = connection_state(r->connection);
-    if (state->policies == nullptr) state->policies = pool_new<PolicyCache>(r->connection->pool);
-    cache = state->policies;
-    if (const mutual::LocationPolicy* cached = cache->find(r, d, realm)) return cached;
-    mutual::LocationPolicy policy;
-    if (!build_policy(r, d, realm, true, policy, tag, problem)) return nullptr;
-    if (proxy_request(r)) policy.path.reset();
-    return &cache->remember(r, d, realm, std::move(policy));
+// check_authn's policy for r: the connection's last one when neither the
+// location's settings nor the request's facts changed, else a new one
+// (kept). nullptr (with tag/problem) when it cannot be built.
+const mutual::LocationPolicy* request_policy(request_rec* r, const mutual::LocationSettings& settings,
+                                             const char* realm, const char*& tag, std::string& problem) {
+    return connection_policy(r->connection).policy(settings, facts_of(r, realm), tag, problem);
 }
 
 // mod_proxy_connect writes its "HTTP/1.0 200 Connection Established" head
@@ -1867,26 +1237,11 @@ void add_connect_info(request_rec* r, const char* authentication_info) {
 
 // ---- RFC 8053 (issue #12) ----------------------------------------------------
 
-mutual::AuthenticationControl control_of(const DirConfig* d) {
-    mutual::AuthenticationControl c;
-    if (d->logout_timeout_set) c.logout_timeout = d->logout_timeout;
-    if (d->location_unauthenticated) c.location_when_unauthenticated = text(d->location_unauthenticated);
-    if (d->location_logout) c.location_when_logout = text(d->location_logout);
-    if (d->modal_set) c.modal = d->modal != 0;
-    c.no_auth = d->no_auth != 0;
-    if (d->username) c.username = text(d->username);
-    return c;
-}
-
-// Authentication-Control (RFC 8053 §4) for a response of this kind, from
-// r's location; removed when the location has nothing to say on it.
-void set_control(request_rec* r, mutual::ControlResponse kind) {
+// Authentication-Control (RFC 8053 §4) on r's response: the value the core
+// computed for it; removed when empty (the location has nothing to say on
+// this kind of response).
+void set_control(request_rec* r, const std::string& value) {
     apr_table_unset(r->err_headers_out, "Authentication-Control");
-    if (proxy_request(r)) return;  // RFC 8120 §14: the extensions do not apply
-    const auto* d = static_cast<const DirConfig*>(ap_get_module_config(r->per_dir_config, &auth_mutual_module));
-    const char* realm = ap_auth_name(r);
-    if (d == nullptr || realm == nullptr) return;
-    const std::string value = mutual::authentication_control(realm, control_of(d), kind);
     if (!value.empty()) apr_table_set(r->err_headers_out, "Authentication-Control", value.c_str());
 }
 
@@ -1899,8 +1254,7 @@ constexpr const char* optional_note = "auth-mutual-optional";
 // REMOTE_USER nor AUTH_TYPE, and the response gets Optional-WWW-Authenticate
 // with the challenges of a 401-INIT (RFC 8053 §3).
 int serve_anonymously(request_rec* r, const mutual::LocationPolicy& policy) {
-    const std::string challenges =
-        mutual::optional_www_authenticate(mutual::init_challenges(policy, "initial"), policy.path);
+    const std::string challenges = mutual::ConnectionPolicy::optional_www_authenticate(policy);
     apr_table_setn(r->notes, anonymous_note, "1");
     apr_table_set(r->notes, optional_note, challenges.c_str());
     r->user = apr_pstrdup(r->pool, "");
@@ -1951,7 +1305,7 @@ int logout_handler(request_rec* r) noexcept {
     if (r->handler == nullptr || std::strcmp(r->handler, "mutual-logout") != 0) return DECLINED;
     CurrentRequest scope(r);
     try {
-        const auto* d = static_cast<const DirConfig*>(ap_get_module_config(r->per_dir_config, &auth_mutual_module));
+        const mutual::LocationSettings& settings = settings_of(r);
         const char* type = ap_auth_type(r);
         const char* realm = ap_auth_name(r);
         if (type == nullptr || strcasecmp(type, "Mutual") != 0 || realm == nullptr) {
@@ -1966,12 +1320,10 @@ int logout_handler(request_rec* r) noexcept {
             // Only an anonymous request (AuthMutualOptional) gets here.
             log_request(r, mutual::LogLevel::info, "MUT01604",
                         "logout without an authenticated session: 401-INIT for " + text(r->uri ? r->uri : "?"));
-            mutual::LocationPolicy policy;
-            const char* tag = nullptr;
-            std::string problem;
-            build_policy(r, d, realm, false, policy, tag, problem);
-            if (policy.algorithms.empty() || policy.algorithms.front() == nullptr) return auth_headers(r).status;
-            return send_challenges(r, mutual::init_response(policy, "initial"));
+            const mutual::ExchangeResult refusal =
+                mutual::ConnectionPolicy::refusal(settings, facts_of(r, realm), "initial");
+            if (refusal.www_authenticate.empty()) return auth_headers(r).status;
+            return send_challenges(r, refusal);
         }
         mutual::VerifiedSession session;
         session.algorithm = v->algorithm;
@@ -1988,9 +1340,10 @@ int logout_handler(request_rec* r) noexcept {
             apr_table_setn(r->err_headers_out, "Retry-After", "2");
             return HTTP_SERVICE_UNAVAILABLE;
         }
-        set_control(r, mutual::ControlResponse::logout);
-        if (d->location_logout != nullptr) {
-            apr_table_setn(r->headers_out, "Location", d->location_logout);
+        set_control(r, mutual::ConnectionPolicy::logout_control(settings, facts_of(r, realm)));
+        const std::string_view location = settings.location_when_logout();
+        if (!location.empty()) {
+            apr_table_setn(r->headers_out, "Location", apr_pstrmemdup(r->pool, location.data(), location.size()));
             return HTTP_SEE_OTHER;
         }
         ap_set_content_type(r, "text/plain; charset=utf-8");
@@ -2006,9 +1359,7 @@ int logout_handler(request_rec* r) noexcept {
 // §4.1: one and only one such header; several algorithms are several
 // challenges of its value).
 int send_challenges(request_rec* r, const mutual::ExchangeResult& result) {
-    set_control(r, result.outcome == mutual::ExchangeOutcome::stale    ? mutual::ControlResponse::negative
-                   : result.outcome == mutual::ExchangeOutcome::kex_s1 ? mutual::ControlResponse::intermediate
-                                                                       : mutual::ControlResponse::initializing);
+    set_control(r, result.authentication_control);
     const AuthHeaders& h = auth_headers(r);
     apr_table_unset(r->err_headers_out, h.challenge);
     apr_table_unset(r->err_headers_out, h.info);
@@ -2022,15 +1373,12 @@ int send_challenges(request_rec* r, const mutual::ExchangeResult& result) {
 }
 
 // 401-INIT internal-error (or 500 when not even that can be built).
-int internal_error(request_rec* r, const DirConfig* d, const char* realm, const char* tag,
-                   const std::string& problem) {
+int internal_error(request_rec* r, const char* realm, const char* tag, const std::string& problem) {
     log_request(r, mutual::LogLevel::error, tag, problem);
-    mutual::LocationPolicy policy;
-    const char* ignored_tag = nullptr;
-    std::string ignored;
-    build_policy(r, d, realm, false, policy, ignored_tag, ignored);
-    if (policy.algorithms.empty() || policy.algorithms.front() == nullptr) return HTTP_INTERNAL_SERVER_ERROR;
-    return send_challenges(r, mutual::init_response(policy, "internal-error"));
+    const mutual::ExchangeResult refusal =
+        mutual::ConnectionPolicy::refusal(settings_of(r), facts_of(r, realm), "internal-error");
+    if (refusal.www_authenticate.empty()) return HTTP_INTERNAL_SERVER_ERROR;
+    return send_challenges(r, refusal);
 }
 
 bool same(const char* a, std::string_view b) noexcept { return a != nullptr && b == a; }
@@ -2038,36 +1386,14 @@ bool same(const char* a, std::string_view b) noexcept { return a != nullptr && b
 // One info line when the request's Host names another host or port than the
 // origin the server binds the exchange to (a relayed or misdirected
 // request, or a proxy in front without AuthMutualHost).
-void log_foreign_host(request_rec* r, const mutual::LocationPolicy& policy, PolicyCache& cache) {
+void log_foreign_host(request_rec* r, const mutual::LocationPolicy& policy) {
     const char* host = apr_table_get(r->headers_in, "Host");
-    if (host == nullptr || cache.host_is_own(host)) return;
-    const bool tls = is_tls(r);
-    std::string claimed = mutual::host_validation_value(tls ? "https" : "http", host, 0);
-    claimed.resize(claimed.size() - 2);  // ":0"
-    // A Host without a port names the scheme's default port.
-    const std::size_t authority = claimed.find("://") + 3;
-    if (claimed.find(':', claimed[authority] == '[' ? claimed.find(']', authority) : authority) ==
-        std::string::npos)
-        claimed += tls ? ":443" : ":80";
-    if (claimed == policy.origin) {
-        cache.remember_own_host(host);
-        return;
-    }
-    log_request(r, mutual::LogLevel::info, "MUT01401",
-                "vh is " + policy.origin + ": the request's Host \"" + claimed.substr(authority) +
-                    "\" is not this server's name and port (relayed or misdirected request, "
-                    "or a proxy in front without AuthMutualHost)");
+    if (host == nullptr) return;
+    const std::string foreign = connection_policy(r->connection).foreign_host(policy, host, is_tls(r));
+    if (!foreign.empty()) log_request(r, mutual::LogLevel::info, "MUT01401", foreign);
 }
 
 // ---- throttle and metrics per request (throttle.h, metrics.h) ---------------
-
-mutual::ThrottlePolicy throttle_policy(const DirConfig* d) noexcept {
-    mutual::ThrottlePolicy p;
-    p.user_failures = d->max_failures;
-    p.client_failures = d->max_failures_per_client;
-    p.client_pending = d->max_pending_per_client;
-    return p;
-}
 
 std::string client_address(request_rec* r) {
     return text(r->useragent_ip ? r->useragent_ip : r->connection->client_ip);
@@ -2075,11 +1401,11 @@ std::string client_address(request_rec* r) {
 
 // Before the KAM3 work of a req-KEX-C1: 0 to go on, or 429 with
 // Retry-After. Known and unknown names take the same path (no lookup here).
-int throttle_key_exchange(request_rec* r, const DirConfig* d, const mutual::LocationPolicy& policy,
-                          std::string_view user) {
+int throttle_key_exchange(request_rec* r, const mutual::LocationSettings& settings,
+                          const mutual::LocationPolicy& policy, std::string_view user) {
     if (module_state->guard == nullptr) return 0;
     const std::uint32_t retry_after = module_state->guard->admit_key_exchange(
-        throttle_policy(d), policy.partition, user, client_address(r), apr_time_as_msec(apr_time_now()),
+        settings.throttle(), policy.partition, user, client_address(r), apr_time_as_msec(apr_time_now()),
         APLOG_R_IS_LEVEL(r, APLOG_INFO) ? mutual::LogLevel::info : mutual::LogLevel::notice);
     if (retry_after == 0) return 0;
     apr_table_setn(r->err_headers_out, "Retry-After",
@@ -2089,10 +1415,10 @@ int throttle_key_exchange(request_rec* r, const DirConfig* d, const mutual::Loca
 
 // What the decision did, for the counters of mutual-status and the
 // failure throttle.
-void count_outcome(request_rec* r, const DirConfig* d, const mutual::LocationPolicy& policy,
+void count_outcome(request_rec* r, const mutual::LocationSettings& settings, const mutual::LocationPolicy& policy,
                    const mutual::ExchangeResult& result) {
     if (module_state->guard == nullptr) return;
-    module_state->guard->count(throttle_policy(d), policy.partition, result, client_address(r),
+    module_state->guard->count(settings.throttle(), policy.partition, result, client_address(r),
                                apr_time_as_msec(apr_time_now()));
 }
 
@@ -2101,21 +1427,20 @@ int check_authn(request_rec* r) noexcept {
     if (type == nullptr || strcasecmp(type, "Mutual") != 0) return DECLINED;
     CurrentRequest scope(r);
     try {
-        const auto* d = static_cast<const DirConfig*>(ap_get_module_config(r->per_dir_config, &auth_mutual_module));
+        const mutual::LocationSettings& settings = settings_of(r);
         const char* realm = ap_auth_name(r);
         if (realm == nullptr) {
             log_request(r, mutual::LogLevel::error, "MUT01015",
                         text("AuthType Mutual needs AuthName: ") + (r->uri ? r->uri : "?"));
             return HTTP_INTERNAL_SERVER_ERROR;
         }
-        PolicyCache* cache = nullptr;
         const char* tag = nullptr;
         std::string problem;
-        const mutual::LocationPolicy* built = request_policy(r, d, realm, cache, tag, problem);
-        if (built == nullptr) return internal_error(r, d, realm, tag, problem);
+        const mutual::LocationPolicy* built = request_policy(r, settings, realm, tag, problem);
+        if (built == nullptr) return internal_error(r, realm, tag, problem);
         const mutual::LocationPolicy& policy = *built;
         if (module_state == nullptr || module_state->server == nullptr)
-            return internal_error(r, d, realm, "MUT01016", "session table not initialised");
+            return internal_error(r, realm, "MUT01016", "session table not initialised");
 
         const AuthHeaders& headers = auth_headers(r);
         const char* authorization = apr_table_get(r->headers_in, headers.authorization);
@@ -2132,12 +1457,12 @@ int check_authn(request_rec* r) noexcept {
             return headers.status;
         }
 
-        if (d->optional && !proxy_request(r) && (authorization == nullptr || !mutual::ParsedAuthorization::is_mutual(authorization)))
+        if (settings.optional() && !proxy_request(r) && (authorization == nullptr || !mutual::ParsedAuthorization::is_mutual(authorization)))
             return serve_anonymously(r, policy);
 
-        if (authorization != nullptr && d->host == nullptr && r->main == nullptr && r->prev == nullptr &&
+        if (authorization != nullptr && !settings.has_host() && r->main == nullptr && r->prev == nullptr &&
             !proxy_request(r))
-            log_foreign_host(r, policy, *cache);
+            log_foreign_host(r, policy);
 
         // A subrequest or internal redirect of an already verified request:
         // the same Authorization must not be verified twice (same nc).
@@ -2178,7 +1503,7 @@ int check_authn(request_rec* r) noexcept {
         }
 
         const std::int64_t now = apr_time_sec(apr_time_now());
-        const RequestVerifiers sources(r, d, policy, now);
+        const RequestVerifiers sources(r, settings, policy, now);
         const mutual::LogLevel level =
             APLOG_R_IS_LEVEL(r, APLOG_DEBUG) ? mutual::LogLevel::debug : mutual::LogLevel::info;
         const mutual::VerifierSource* verifiers = sources.get();
@@ -2197,11 +1522,11 @@ int check_authn(request_rec* r) noexcept {
                 return headers.status;
             }
             if (parsed.is_key_exchange())
-                if (const int refused = throttle_key_exchange(r, d, policy, parsed.user())) return refused;
+                if (const int refused = throttle_key_exchange(r, settings, policy, parsed.user())) return refused;
             result = module_state->server->handle(policy, verifiers, parsed, now, level);
         }
         log_request(r, result.log_level, result.log_tag, result.log_message);
-        count_outcome(r, d, policy, result);
+        count_outcome(r, settings, policy, result);
 
         // The session store (Redis) did not answer: 503 with Retry-After,
         // never a 401 the client would answer with a new key exchange, and
@@ -2253,14 +1578,14 @@ int check_authn(request_rec* r) noexcept {
         // client sent (its err_headers_out is shared with its redirects).
         apr_table_setn(top->err_headers_out, headers.info, v->authentication_info);
         add_connect_info(r, v->authentication_info);
-        set_control(top, mutual::ControlResponse::success);
+        // Authentication-Control of the request the client sent.
+        set_control(top, top == r ? result.authentication_control : success_control(top));
         return OK;
     } catch (const std::exception& e) {
         try {
-            const auto* d = static_cast<const DirConfig*>(ap_get_module_config(r->per_dir_config, &auth_mutual_module));
             const char* realm = ap_auth_name(r);
             if (realm != nullptr)
-                return internal_error(r, d, realm, "MUT01018", text("internal error: ") + e.what());
+                return internal_error(r, realm, "MUT01018", text("internal error: ") + e.what());
         } catch (...) {
         }
     } catch (...) {
@@ -2324,15 +1649,11 @@ int note_auth_failure(request_rec* r, const char* auth_type) noexcept {
     if (auth_type == nullptr || strcasecmp(auth_type, "Mutual") != 0) return DECLINED;
     CurrentRequest scope(r);
     try {
-        const auto* d = static_cast<const DirConfig*>(ap_get_module_config(r->per_dir_config, &auth_mutual_module));
         const char* realm = ap_auth_name(r);
         if (realm == nullptr) return DECLINED;
-        mutual::LocationPolicy policy;
-        const char* tag = nullptr;
-        std::string problem;
-        build_policy(r, d, realm, false, policy, tag, problem);
-        if (policy.algorithms.empty() || policy.algorithms.front() == nullptr) return DECLINED;
         const char* reason = r->user && !anonymous(r) ? "authz-failed" : "initial";
+        const mutual::ExchangeResult refusal = mutual::ConnectionPolicy::refusal(settings_of(r), facts_of(r, realm), reason);
+        if (refusal.www_authenticate.empty()) return DECLINED;
         // mod_authz_user and mod_authz_core may both call this: log once.
         if (apr_table_get(r->notes, "auth-mutual-authz-noted") == nullptr) {
             apr_table_setn(r->notes, "auth-mutual-authz-noted", "1");
@@ -2340,7 +1661,7 @@ int note_auth_failure(request_rec* r, const char* auth_type) noexcept {
                         text("401-INIT reason=") + reason + " for user \"" +
                             (r->user ? r->user : "") + "\" on " + (r->uri ? r->uri : "?"));
         }
-        send_challenges(r, mutual::init_response(policy, reason));
+        send_challenges(r, refusal);
         return OK;
     } catch (...) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "MUT01021: internal error while noting an authorization failure");

@@ -49,6 +49,15 @@ std::string authentication_control(std::string_view realm, const AuthenticationC
     return "Mutual " + string_param("realm", realm) + params;
 }
 
+ControlHeaders control_headers(std::string_view realm, const AuthenticationControl& control) {
+    ControlHeaders h;
+    h.initializing = authentication_control(realm, control, ControlResponse::initializing);
+    h.negative = authentication_control(realm, control, ControlResponse::negative);
+    h.success = authentication_control(realm, control, ControlResponse::success);
+    h.logout = authentication_control(realm, control, ControlResponse::logout);
+    return h;
+}
+
 const char* control_string_problem(std::string_view value) noexcept {
     for (char ch : value) {
         const auto u = static_cast<unsigned char>(ch);

@@ -45,6 +45,14 @@ enum class ControlResponse {
 std::string authentication_control(std::string_view realm, const AuthenticationControl& control,
                                    ControlResponse kind);
 
+// A location's Authentication-Control values, one per kind of response
+// that can carry parameters (empty: nothing to send on it); computed once
+// with the location's policy.
+struct ControlHeaders {
+    std::string initializing, negative, success, logout;
+};
+ControlHeaders control_headers(std::string_view realm, const AuthenticationControl& control);
+
 // Whether a value can be sent as an Authentication-Control string (or as a
 // quoted-string realm): no control characters, valid UTF-8. nullptr when
 // fine, else the problem (a static string).

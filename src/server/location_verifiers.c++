@@ -1,6 +1,8 @@
 // A location's verifier sources from its directives (location_verifiers.h).
 #include "server/location_verifiers.h"
 
+#include "server/location_settings.h"
+
 namespace mutual {
 
 namespace {
@@ -32,6 +34,33 @@ LocationVerifiers::LocationVerifiers(const Settings& s, std::string_view auth_sc
       sql_(s.query ? *s.query : no_query, s.query ? s.query_cache_name : std::string(),
            s.query ? query_where(s.query_text) : std::string(), auth_scope, realm, cache, now,
            database_record_age(s.recheck_interval)) {}
+
+LocationVerifiers::Settings LocationVerifiers::settings_of(const LocationSettings& l, const RecordQuery* query,
+                                                           std::string_view server) {
+    // The settings' values are NUL-terminated (location_settings.h).
+    Settings s;
+    s.user_file = l.user_file().empty() ? nullptr : l.user_file().data();
+    s.dbm_type = l.dbm_type().data();
+    if (query != nullptr && !l.query_label().empty()) {
+        s.query = query;
+        s.query_cache_name.assign(server).append(" ").append(l.query_label());
+        s.query_text = l.query_text().data();
+    }
+    s.recheck_interval = l.recheck_interval();
+    return s;
+}
+
+LocationVerifiers::LocationVerifiers(const LocationSettings& settings, const RecordQuery* query,
+                                     std::string_view server, std::string_view auth_scope, std::string_view realm,
+                                     VerifierRecordCache* cache, std::int64_t now)
+    : LocationVerifiers(settings_of(settings, query, server), auth_scope, realm, cache, now) {
+    for (std::size_t i = 0; i < settings.provider_count(); ++i) {
+        if (settings.provider(i) == LocationSettings::Provider::dbm)
+            add_dbm();
+        else
+            add_database();
+    }
+}
 
 void LocationVerifiers::add_dbm() {
     chain_.add(&dbm_, has_file_ ? nullptr : "AuthMutualProvider dbm without AuthMutualUserFile");

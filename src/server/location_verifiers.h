@@ -15,6 +15,8 @@
 
 namespace mutual {
 
+class LocationSettings;
+
 class LocationVerifiers {
 public:
     struct Settings {
@@ -31,6 +33,13 @@ public:
     // auth_scope and realm must outlive this object (the location's policy).
     LocationVerifiers(const Settings& settings, std::string_view auth_scope, std::string_view realm,
                       VerifierRecordCache* cache, std::int64_t now);
+    // From a location's settings, AuthMutualProvider's list added in its
+    // order: `query` runs AuthMutualDBDUserQuery (the glue's mod_dbd call;
+    // nullptr: none) on the statement `server` prepared (each server's
+    // answers are cached apart: its own DBDParams).
+    LocationVerifiers(const LocationSettings& settings, const RecordQuery* query, std::string_view server,
+                      std::string_view auth_scope, std::string_view realm, VerifierRecordCache* cache,
+                      std::int64_t now);
     LocationVerifiers(const LocationVerifiers&) = delete;
     LocationVerifiers& operator=(const LocationVerifiers&) = delete;
 
@@ -44,6 +53,7 @@ public:
     const VerifierSource* get() const noexcept;
 
 private:
+    static Settings settings_of(const LocationSettings& settings, const RecordQuery* query, std::string_view server);
     bool has_file_, has_query_, chained_ = false;
     DbmVerifierSource dbm_;
     DatabaseVerifierSource sql_;

@@ -6,6 +6,7 @@
 #include "algorithm.h"
 #include "authentication_control.h"
 #include "encoding.h"
+#include "server/redis_session_store.h"
 
 namespace mutual {
 
@@ -154,15 +155,20 @@ ExchangeResult Server::handle(const LocationPolicy& policy, const VerifierSource
                               std::optional<std::string_view> authorization, std::int64_t now,
                               LogLevel log_level) noexcept {
     ExchangeContext context{*store_, verifiers, fakes_, now, log_level};
-    return process_request(policy, authorization, context);
+    ExchangeResult result = process_request(policy, authorization, context);
+    add_authentication_control(policy, result);
+    return result;
 }
 
 ExchangeResult Server::handle(const LocationPolicy& policy, const VerifierSource* verifiers,
                               const ParsedAuthorization& authorization, std::int64_t now,
                               LogLevel log_level) noexcept {
     ExchangeContext context{*store_, verifiers, fakes_, now, log_level};
-    if (authorization.viewed_) return process_verification(policy, authorization.verification_, context);
-    return process_credentials(policy, authorization.error_, authorization.credentials_, context);
+    ExchangeResult result =
+        authorization.viewed_ ? process_verification(policy, authorization.verification_, context)
+                              : process_credentials(policy, authorization.error_, authorization.credentials_, context);
+    add_authentication_control(policy, result);
+    return result;
 }
 
 }  // namespace mutual

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -33,6 +34,7 @@
 namespace mutual {
 
 class Algorithm;
+class RedisSessionStore;
 
 struct ServerOptions {
     std::uint32_t table_slots = 4096;        // AuthMutualSessionTableSize
@@ -44,6 +46,22 @@ struct ServerOptions {
     // Adds the algorithm of this name (as a configuration names it) to
     // `algorithms`; unknown names and repeats are ignored.
     void use_algorithm(std::string_view name);
+    // Adds the algorithm a location offers when it names none.
+    void use_default_algorithm();
+
+    // The session store (AuthMutualSessionStore: empty for shm, the
+    // default, else a redis:// URL), AuthMutualSessionStoreKey (a path)
+    // and AuthMutualSessionStoreTimeout (0: the default).
+    std::string store_url;
+    std::string store_key_file;
+    std::uint32_t store_timeout_ms = 0;
+
+    // One server-wide directive's value (AuthMutualSessionTableSize,
+    // AuthMutualMaxKeyExchanges, AuthMutualSessionStore*; the key file's
+    // path already resolved against ServerRoot), checked
+    // (server_options.c++). Empty when accepted, else the refusal naming
+    // the directive.
+    std::string set(std::string_view directive, std::string_view value);
 };
 
 // What a start with some options takes (Server::plan): the normalised
@@ -120,6 +138,12 @@ public:
     // Over a store the caller owns (it outlives the server); valid() is
     // false when the fake verifiers could not be drawn.
     explicit Server(SessionStore& store);
+    // Over the store options.store_url names (AuthMutualSessionStore
+    // redis://…, with AuthMutualSessionStoreKey and ...Timeout), which the
+    // server owns (store_setup.c++). valid() is false when the store cannot
+    // be made (startup_tag() and startup_problem() say why, one log line)
+    // or the fake verifiers cannot be drawn.
+    explicit Server(const ServerOptions& options);
     // Attaches to memory format_shared made for these options, with its
     // process-shared locks (the module: shared memory of every child).
     Server(void* memory, std::size_t size, const ServerOptions& options, const HashKey& key);
@@ -127,6 +151,18 @@ public:
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
     bool valid() const noexcept { return valid_; }
+    // Server(options): why it is not valid, and what the store is
+    // ("at <url without password> (timeout ..., at most ... pending key
+    // exchanges)").
+    const char* startup_tag() const noexcept { return startup_tag_; }
+    const std::string& startup_problem() const noexcept { return startup_problem_; }
+    const std::string& store_summary() const noexcept { return store_summary_; }
+    // A first contact with a store the server owns, so that a wrong address
+    // shows at startup: true when it answered. The connection is dropped
+    // (each child process makes its own).
+    bool first_contact() noexcept;
+    // In a new child process: drops connections inherited from the parent.
+    void child_init() noexcept;
 
     // The RFC 8120 §11 decision for one request (exactly one log line in
     // the result). verifiers: nullptr when the location has no verifier
@@ -143,6 +179,9 @@ public:
     // line in the result). Never throws.
     LogoutResult logout(const VerifiedSession& session) noexcept;
 
+    // The verifier records read by this process (a cache per child: made
+    // before the fork, filled after).
+    VerifierRecordCache& verifier_records() noexcept { return verifier_records_; }
     SessionStore& store() noexcept { return *store_; }
     const SessionStore& store() const noexcept { return *store_; }
     // The shared-memory table (only for a server built over memory).
@@ -155,7 +194,11 @@ private:
     std::unique_ptr<ProcessSharedLocks> own_locks_;   // format_shared memory
     std::unique_ptr<SessionTable> table_;
     SessionStore* store_ = nullptr;
+    std::unique_ptr<RedisSessionStore> own_store_;     // Server(options)
+    const char* startup_tag_ = "";
+    std::string startup_problem_, store_summary_;
     FakeVerifiers fakes_;
+    VerifierRecordCache verifier_records_;
     bool valid_ = false;
 };
 

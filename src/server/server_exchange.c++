@@ -562,9 +562,21 @@ std::vector<std::string> init_challenges(const LocationPolicy& p, std::string_vi
     return out;
 }
 
+void add_authentication_control(const LocationPolicy& p, ExchangeResult& r) {
+    switch (r.outcome) {
+        case ExchangeOutcome::init: r.authentication_control = p.control.initializing; break;
+        case ExchangeOutcome::stale: r.authentication_control = p.control.negative; break;
+        case ExchangeOutcome::verified: r.authentication_control = p.control.success; break;
+        case ExchangeOutcome::kex_s1:
+        case ExchangeOutcome::unavailable: r.authentication_control.clear(); break;
+    }
+}
+
 ExchangeResult stale_response(const LocationPolicy& p, const Algorithm& a, const char* tag,
                               std::string message) {
-    return stale_result(p, a, tag, std::move(message));
+    ExchangeResult r = stale_result(p, a, tag, std::move(message));
+    add_authentication_control(p, r);
+    return r;
 }
 
 ExchangeResult init_response(const LocationPolicy& p, std::string_view reason) {
@@ -574,6 +586,7 @@ ExchangeResult init_response(const LocationPolicy& p, std::string_view reason) {
     r.reason = std::string(reason);
     r.www_authenticate = init_challenges(p, reason);
     r.log_message.clear();
+    add_authentication_control(p, r);
     return r;
 }
 

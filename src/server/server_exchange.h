@@ -29,6 +29,7 @@
 
 #include "algorithm.h"
 #include "auth_scope.h"
+#include "authentication_control.h"
 #include "bytes.h"
 #include "header.h"
 #include "log.h"
@@ -76,6 +77,9 @@ struct LocationPolicy {
     // request then hashes no protection space). Like the rest of the policy,
     // used by one thread at a time.
     mutable std::vector<SessionSpaceMemo> space_memo;
+    // RFC 8053 Authentication-Control of the location's responses (none
+    // on a proxy request: RFC 8120 §14); what each result carries.
+    ControlHeaders control;
 
     LocationPolicy();
     ~LocationPolicy();  // out of line: the module's object emits no std templates
@@ -139,6 +143,9 @@ struct ExchangeResult {
     LogLevel log_level = LogLevel::debug;
     const char* log_tag = "";                  // set with log_message
     std::string log_message;
+    // RFC 8053 Authentication-Control for this response, from the policy
+    // (empty: none; never on 401-KEX-S1 or 503).
+    std::string authentication_control;
 
     ExchangeResult();
     ~ExchangeResult();
@@ -162,6 +169,8 @@ ExchangeResult process_credentials(const LocationPolicy& policy, HeaderError err
 ExchangeResult process_verification(const LocationPolicy& policy, const VerificationView& request,
                                     ExchangeContext& context) noexcept;
 
+// Sets result.authentication_control for its outcome from the policy.
+void add_authentication_control(const LocationPolicy& policy, ExchangeResult& result);
 // A 401-STALE for the algorithm, with its log line (tag, message).
 ExchangeResult stale_response(const LocationPolicy& policy, const Algorithm& algorithm,
                               const char* tag, std::string message);

@@ -41,4 +41,35 @@ RedisStoreSetup make_redis_store(std::string_view url, const char* key_file, uns
     return setup;
 }
 
+// ---- the Server over the store of its options (server.h) ----------------------
+
+Server::Server(const ServerOptions& options) {
+    const char* key_file = options.store_key_file.empty() ? nullptr : options.store_key_file.c_str();
+    RedisStoreSetup setup = make_redis_store(options.store_url, key_file, options.store_timeout_ms, options);
+    if (setup.store == nullptr) {
+        startup_tag_ = setup.tag;
+        startup_problem_ = std::move(setup.problem);
+        return;
+    }
+    own_store_ = std::move(setup.store);
+    store_ = own_store_.get();
+    store_summary_ = std::move(setup.summary);
+    valid_ = fakes_.generate();
+    if (!valid_) {
+        startup_tag_ = "MUT02104";
+        startup_problem_ = "cannot draw the fake-session verifiers";
+    }
+}
+
+bool Server::first_contact() noexcept {
+    if (own_store_ == nullptr) return true;
+    const bool reachable = own_store_->ping();
+    own_store_->reset_connections();
+    return reachable;
+}
+
+void Server::child_init() noexcept {
+    if (own_store_ != nullptr) own_store_->reset_connections();
+}
+
 }  // namespace mutual
