@@ -52,12 +52,19 @@
 
 #include <curl/curl.h>
 #include <dirent.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "algorithm.h"
+#include "ascii.h"
 #include "bytes.h"
+#include "client/http_transport.h"
 #include "client/mutual_client.h"
+#include "client/target.h"
 #include "encoding.h"
 #include "log.h"
 
@@ -82,6 +89,7 @@ struct Config {
     bool new_connection = false;
     bool cache_pi = false;
     bool machine = false;
+    bool raw = false;  // -R: SocketTransport instead of libcurl
 };
 
 using Clock = std::chrono::steady_clock;
@@ -164,9 +172,10 @@ ServerCpu server_cpu(const std::vector<long>& parents) {
 // idle (idle + iowait), to show whether anything waited with CPUs to spare
 // (the two-CPU phase). Interrupt and softirq time (on loopback, most of the
 // TCP receive path of both sides) is left out of both: it belongs to no
-// process.
+// process; it is reported apart (irq), as is the time the hypervisor gave
+// to other guests (steal).
 struct MachineTimes {
-    double busy = 0, idle = 0;
+    double busy = 0, idle = 0, irq = 0, steal = 0;
 };
 
 MachineTimes machine_times() {
@@ -181,6 +190,8 @@ MachineTimes machine_times() {
     const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
     t.busy = (v[0] + v[1] + v[2]) / tick;
     t.idle = (v[3] + v[4]) / tick;
+    t.irq = (v[5] + v[6]) / tick;
+    t.steal = v[7] / tick;
     return t;
 }
 
@@ -283,6 +294,275 @@ private:
     bool new_connection_ = false;
 };
 
+// -R: HTTP/1.1 over one kept-alive TCP connection with blocking sockets and
+// no libcurl, the cheapest transport the client library runs over, so that
+// a generator sharing httpd's CPUs (the scaling phase) takes as little of
+// them as a client can: what remains is the client's own work (for Mutual
+// the whole client library: the exchange's state machine, its KAM3 math,
+// the check of vks). Plain http only. A response ends by Content-Length,
+// chunked coding or the connection's end; 1xx responses go to
+// interim_headers. A request that finds the kept-alive connection closed
+// before any octet of the answer is sent again once on a new connection.
+class SocketTransport : public client::Transport {
+public:
+    explicit SocketTransport(const client::Target& target)
+        : host_(target.host), port_(target.port),
+          host_header_(target.host + ":" + std::to_string(target.port)) {}
+    ~SocketTransport() override { close(); }
+    SocketTransport(const SocketTransport&) = delete;
+    SocketTransport& operator=(const SocketTransport&) = delete;
+
+    bool perform(const client::HttpRequest& request, const client::RequestCredentials& credentials,
+                 client::HttpResult& out, std::string* error) override {
+        std::string value = credentials.value;
+        if (credentials.bind) {
+            // plain http: no certificate, the binding is the empty value
+            std::optional<std::string> bound = credentials.bind(Bytes());
+            if (!bound) {
+                out.not_sent = true;
+                if (error != nullptr) *error = "the credentials refused the connection";
+                return false;
+            }
+            value = std::move(*bound);
+        }
+        message_.clear();
+        message_.append(request.method).append(" ").append(path_of(request.url));
+        message_.append(" HTTP/1.1\r\nHost: ").append(host_header_);
+        message_.append("\r\nUser-Agent: mutual_load/1.0\r\n");
+        if (!value.empty()) message_.append(credentials.header).append(": ").append(value).append("\r\n");
+        for (const std::string& h : request.headers) message_.append(h).append("\r\n");
+        if (request.has_body)
+            message_.append("Content-Length: ").append(std::to_string(request.body.size())).append("\r\n");
+        message_.append("\r\n");
+        if (request.has_body) message_.append(request.body);
+        const bool head = request.method == "HEAD";
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            const bool fresh = fd_ < 0;
+            if (fresh && !open(error)) return false;
+            bool nothing = false;
+            if (send_all(message_) && read_response(out, head, nothing)) return true;
+            close();
+            if (!(nothing && !fresh)) break;  // only a stale kept-alive connection is retried
+        }
+        if (error != nullptr) *error = failure_.empty() ? "connection failed" : failure_;
+        return false;
+    }
+
+    void close() {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+        buffer_.clear();
+    }
+
+private:
+    static std::string_view path_of(std::string_view url) {
+        std::size_t scheme = url.find("://");
+        std::size_t slash = url.find('/', scheme == std::string_view::npos ? 0 : scheme + 3);
+        if (slash == std::string_view::npos) return "/";
+        std::string_view path = url.substr(slash);
+        return path.substr(0, path.find('#'));
+    }
+
+    bool open(std::string* error) {
+        addrinfo hints{};
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* found = nullptr;
+        if (getaddrinfo(host_.c_str(), std::to_string(port_).c_str(), &hints, &found) != 0 ||
+            found == nullptr) {
+            if (error != nullptr) *error = "cannot resolve " + host_;
+            return false;
+        }
+        fd_ = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const bool ok = fd_ >= 0 && ::connect(fd_, found->ai_addr, found->ai_addrlen) == 0;
+        freeaddrinfo(found);
+        if (!ok) {
+            if (error != nullptr) *error = std::string("connect: ") + std::strerror(errno);
+            close();
+            return false;
+        }
+        int one = 1;
+        setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        return true;
+    }
+
+    bool send_all(const std::string& data) {
+        std::size_t done = 0;
+        while (done < data.size()) {
+            ssize_t n = ::send(fd_, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                failure_ = std::string("send: ") + std::strerror(errno);
+                return false;
+            }
+            done += static_cast<std::size_t>(n);
+        }
+        return true;
+    }
+
+    // Reads more into buffer_; false at the end of the connection or on an error.
+    bool fill() {
+        char chunk[16384];
+        for (;;) {
+            ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                failure_ = n == 0 ? "the server closed the connection"
+                                  : std::string("recv: ") + std::strerror(errno);
+                return false;
+            }
+            buffer_.append(chunk, static_cast<std::size_t>(n));
+            return true;
+        }
+    }
+
+    // One line ending in CRLF at `from` (without it); npos when incomplete.
+    std::size_t line_end(std::size_t from) const { return buffer_.find("\r\n", from); }
+
+    bool read_response(client::HttpResult& out, bool head, bool& nothing) {
+        out.response = client::Response();
+        out.body.clear();
+        out.reason_phrase.clear();
+        nothing = buffer_.empty();
+        for (;;) {
+            std::size_t end;
+            while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
+                if (!fill()) return false;
+                nothing = false;
+            }
+            // status line: HTTP/1.1 SP 3DIGIT SP reason
+            std::size_t eol = line_end(0);
+            if (buffer_.compare(0, 5, "HTTP/") != 0 || eol < 12) {
+                failure_ = "malformed status line";
+                return false;
+            }
+            const long status = std::strtol(buffer_.c_str() + 9, nullptr, 10);
+            client::HeaderList headers;
+            bool chunked = false, close_after = false;
+            long long length = -1;
+            for (std::size_t at = eol + 2; at < end + 2;) {
+                std::size_t next = line_end(at);
+                std::string_view line(buffer_.data() + at, next - at);
+                at = next + 2;
+                std::size_t colon = line.find(':');
+                if (colon == std::string_view::npos) continue;
+                std::string_view name = line.substr(0, colon), value = line.substr(colon + 1);
+                while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+                    value.remove_prefix(1);
+                while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+                    value.remove_suffix(1);
+                if (equal_ignoring_ascii_case(name, "content-length"))
+                    length = std::strtoll(std::string(value).c_str(), nullptr, 10);
+                else if (equal_ignoring_ascii_case(name, "transfer-encoding"))
+                    chunked = ascii_lowercase(value).find("chunked") != std::string::npos;
+                else if (equal_ignoring_ascii_case(name, "connection"))
+                    close_after = ascii_lowercase(value).find("close") != std::string::npos;
+                headers.emplace_back(std::string(name), std::string(value));
+            }
+            const std::size_t reason = buffer_.find(' ', 9);
+            out.reason_phrase = reason < eol ? buffer_.substr(reason + 1, eol - reason - 1) : "";
+            buffer_.erase(0, end + 4);
+            if (status >= 100 && status < 200) {  // interim: the final response follows
+                for (auto& h : headers) out.response.interim_headers.push_back(std::move(h));
+                continue;
+            }
+            out.response.status = status;
+            out.response.headers = std::move(headers);
+            if (head || status == 204 || status == 304) {
+                length = 0;
+                chunked = false;
+            }
+            if (chunked) {
+                if (!read_chunked(out.body)) return false;
+            } else if (length >= 0) {
+                while (buffer_.size() < static_cast<std::size_t>(length))
+                    if (!fill()) return false;
+                out.body.assign(buffer_, 0, static_cast<std::size_t>(length));
+                buffer_.erase(0, static_cast<std::size_t>(length));
+            } else {  // until the connection ends
+                while (fill()) {
+                }
+                out.body = std::move(buffer_);
+                close_after = true;
+            }
+            if (close_after) close();
+            return true;
+        }
+    }
+
+    bool read_chunked(std::string& body) {
+        for (;;) {
+            std::size_t eol;
+            while ((eol = line_end(0)) == std::string::npos)
+                if (!fill()) return false;
+            const unsigned long size = std::strtoul(buffer_.c_str(), nullptr, 16);
+            buffer_.erase(0, eol + 2);
+            if (size == 0) {
+                // trailers, then an empty line
+                for (;;) {
+                    while ((eol = line_end(0)) == std::string::npos)
+                        if (!fill()) return false;
+                    buffer_.erase(0, eol + 2);
+                    if (eol == 0) return true;
+                }
+            }
+            while (buffer_.size() < size + 2)
+                if (!fill()) return false;
+            body.append(buffer_, 0, size);
+            buffer_.erase(0, size + 2);
+        }
+    }
+
+    std::string host_;
+    unsigned port_;
+    std::string host_header_;
+    int fd_ = -1;
+    std::string buffer_;
+    std::string message_;
+    std::string failure_;
+};
+
+// plain and basic over SocketTransport (-R).
+class SocketWorker : public Worker {
+public:
+    SocketWorker(const Config& config, const client::Target& target)
+        : transport_(target), new_connection_(config.new_connection) {
+        request_.url = config.url;
+        if (config.mode == Mode::basic)
+            credentials_.value =
+                "Basic " + encode_base64_fixed(to_bytes(config.user + ":" + config.password));
+    }
+
+    bool request(unsigned& http_requests) override {
+        if (!new_connection_) return perform(http_requests);
+        // Three requests on one new connection.
+        transport_.close();
+        bool ok = perform(http_requests) && perform(http_requests) && perform(http_requests);
+        transport_.close();
+        return ok;
+    }
+
+private:
+    bool perform(unsigned& http_requests) {
+        std::string error;
+        if (!transport_.perform(request_, credentials_, result_, &error)) {
+            error_ = "transport: " + error;
+            return false;
+        }
+        ++http_requests;
+        if (result_.response.status != 200) {
+            error_ = "HTTP status " + std::to_string(result_.response.status);
+            return false;
+        }
+        return true;
+    }
+
+    SocketTransport transport_;
+    client::HttpRequest request_;
+    client::RequestCredentials credentials_;
+    client::HttpResult result_;
+    bool new_connection_ = false;
+};
+
 // -p: one PBKDF2 per distinct input for the whole process.
 Secret cached_pi(const Algorithm& a, std::string_view password, std::string_view scope,
                  std::string_view realm, std::string_view user) {
@@ -303,18 +583,18 @@ Secret cached_pi(const Algorithm& a, std::string_view password, std::string_view
 
 class MutualWorker : public Worker {
 public:
-    MutualWorker(const Config& config)
-        : config_(config), client_(std::make_unique<client::MutualClient>(options(config))),
-          url_(config.url) {
-        set_credentials(*client_);
-    }
+    // target: with -R, where SocketTransport connects.
+    MutualWorker(const Config& config, const client::Target& target)
+        : config_(config),
+          transport_(config.raw ? std::make_unique<SocketTransport>(target) : nullptr),
+          client_(make_client()), url_(config.url) {}
 
     bool request(unsigned& http_requests) override {
         // -N: a new client knows no realm and has no connection: the whole
         // first visit of a real client.
         if (config_.new_connection) {
-            client_ = std::make_unique<client::MutualClient>(options(config_));
-            set_credentials(*client_);
+            if (transport_) transport_->close();
+            client_ = make_client();
         }
         client::HttpRequest r;
         r.url = url_;
@@ -333,6 +613,13 @@ public:
     }
 
 private:
+    std::unique_ptr<client::MutualClient> make_client() {
+        auto c = transport_ ? std::make_unique<client::MutualClient>(options(config_), *transport_)
+                            : std::make_unique<client::MutualClient>(options(config_));
+        set_credentials(*c);
+        return c;
+    }
+
     void set_credentials(client::MutualClient& client) {
         std::string user = config_.user, password = config_.password;
         client.set_credential_provider(
@@ -354,16 +641,19 @@ private:
     }
 
     const Config& config_;
+    std::unique_ptr<SocketTransport> transport_;  // -R; outlives client_
     std::unique_ptr<client::MutualClient> client_;
     std::string url_;
 };
 
-std::unique_ptr<Worker> make_worker(const Config& config) {
+std::unique_ptr<Worker> make_worker(const Config& config, const client::Target& target) {
     switch (config.mode) {
     case Mode::plain:
     case Mode::basic:
+        if (config.raw) return std::make_unique<SocketWorker>(config, target);
+        return std::make_unique<CurlWorker>(config);
     case Mode::digest: return std::make_unique<CurlWorker>(config);
-    default: return std::make_unique<MutualWorker>(config);
+    default: return std::make_unique<MutualWorker>(config, target);
     }
 }
 
@@ -383,9 +673,9 @@ double percentile(const std::vector<double>& sorted, double p) {
     return sorted[std::min(i, sorted.size() - 1)];
 }
 
-int run_load(const Config& config) {
+int run_load(const Config& config, const client::Target& target) {
     std::vector<std::unique_ptr<Worker>> workers;
-    for (unsigned i = 0; i < config.concurrency; ++i) workers.push_back(make_worker(config));
+    for (unsigned i = 0; i < config.concurrency; ++i) workers.push_back(make_worker(config, target));
     std::vector<ThreadResult> results(config.concurrency);
 
     // 0: warming up, 1: measuring, 2: stop
@@ -445,6 +735,8 @@ int run_load(const Config& config) {
     const MachineTimes machine_after = machine_times();
     const double machine_cpu = machine_after.busy - machine_before.busy;
     const double idle_cpus = (machine_after.idle - machine_before.idle) / elapsed;
+    const double irq_cpus = (machine_after.irq - machine_before.irq) / elapsed;
+    const double steal_cpus = (machine_after.steal - machine_before.steal) / elapsed;
 
     std::vector<double> all;
     unsigned long http_requests = 0, errors = 0;
@@ -490,19 +782,21 @@ int run_load(const Config& config) {
     if (config.machine)
         std::printf("RESULT mode=%s algorithm=%s concurrency=%u seconds=%.3f requests=%.0f "
                     "http_requests=%lu errors=%lu rps=%.2f p50_us=%.1f p90_us=%.1f p99_us=%.1f "
-                    "server_cpu_us=%.2f client_cpu_us=%.2f other_cpus=%.3f idle_cpus=%.3f\n",
+                    "server_cpu_us=%.2f client_cpu_us=%.2f other_cpus=%.3f idle_cpus=%.3f irq_cpus=%.3f "
+                    "steal_cpus=%.3f\n",
                     config.mode_name.c_str(), config.algorithm.empty() ? "-" : config.algorithm.c_str(),
                     config.concurrency, elapsed, requests, http_requests, errors + failed_threads,
-                    rps, p50, p90, p99, server_us, client_us, other_cpus, idle_cpus);
+                    rps, p50, p90, p99, server_us, client_us, other_cpus, idle_cpus, irq_cpus,
+                    steal_cpus);
     std::fflush(stdout);
     return (requests == 0 || failed_threads) ? 1 : 0;
 }
 
 // Populate the server's session table with `handshakes` authenticated
 // sessions (each thread's client forgets the previous one).
-int run_fill(const Config& config) {
+int run_fill(const Config& config, const client::Target& target) {
     std::vector<std::unique_ptr<Worker>> workers;
-    for (unsigned i = 0; i < config.concurrency; ++i) workers.push_back(make_worker(config));
+    for (unsigned i = 0; i < config.concurrency; ++i) workers.push_back(make_worker(config, target));
     std::atomic<unsigned long> next{0}, done{0}, errors{0};
     std::mutex error_mutex;
     std::string first_error;
@@ -560,7 +854,7 @@ int usage() {
                  "usage: mutual_load -m plain|basic|digest|mutual-full|mutual-reuse|fill\n"
                  "                   [-c CONCURRENCY] [-d SECONDS] [-w WARMUP_SECONDS]\n"
                  "                   [-a ALGORITHM] [-u USER] [-n HANDSHAKES] [-P PID[,PID]...]\n"
-                 "                   [-k] [-N] [-p] [-M] URL\n"
+                 "                   [-k] [-N] [-p] [-M] [-R] URL\n"
                  "  password: environment variable MUTUAL_PASSWORD\n");
     return 2;
 }
@@ -586,7 +880,7 @@ int main(int argc, char** argv) {
     using namespace mutual;
     Config config;
     int c;
-    while ((c = getopt(argc, argv, "m:c:d:w:a:u:n:P:kNpMh")) != -1) {
+    while ((c = getopt(argc, argv, "m:c:d:w:a:u:n:P:kNpMRh")) != -1) {
         switch (c) {
         case 'm':
             config.mode_name = optarg;
@@ -611,6 +905,7 @@ int main(int argc, char** argv) {
         case 'N': config.new_connection = true; break;
         case 'p': config.cache_pi = true; break;
         case 'M': config.machine = true; break;
+        case 'R': config.raw = true; break;
         default: return usage();
         }
     }
@@ -624,9 +919,21 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "mutual_load: set MUTUAL_PASSWORD [MUT06101]\n");
         return 2;
     }
+    if (config.raw && config.mode == Mode::digest) {
+        std::fprintf(stderr, "mutual_load: -R does not do Digest [MUT06102]\n");
+        return 2;
+    }
     set_log_sink(quiet_log_sink, nullptr);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    int status = config.mode == Mode::fill ? run_fill(config) : run_load(config);
+    std::string problem;
+    const std::optional<client::Target> target = client::parse_target(config.url, &problem);
+    if (!target || (config.raw && target->https())) {
+        std::fprintf(stderr, "mutual_load: %s: %s [MUT06103]\n", config.url.c_str(),
+                     target ? "-R speaks plain http only" : problem.c_str());
+        curl_global_cleanup();
+        return 2;
+    }
+    int status = config.mode == Mode::fill ? run_fill(config, *target) : run_load(config, *target);
     curl_global_cleanup();
     return status;
 }

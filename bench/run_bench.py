@@ -69,6 +69,10 @@ ENV = {
     "BENCH_NICE": "",               # e.g. -10: scheduler priority of the benchmark's autogroup
     # Phase "scaling": the algorithm of its full handshakes (default: the first of BENCH_ALGORITHMS).
     "BENCH_SCALING_ALGORITHM": "",
+    # Its generator's transport: "socket" (mutual_load -R: plain sockets, no
+    # libcurl) or "curl" (the other phases' transport, the phase until 2026-12-06).
+    "BENCH_SCALING_TRANSPORT": "socket",
+    "BENCH_SCALING_CONCURRENCY": "16",  # its connections (threads of the generator)
     # The "store" and "nodes" phases (issue 14): session reuse with
     # AuthMutualSessionStore redis against shm on one apache2, and handshakes
     # through a round-robin balancer in front of two nodes sharing Redis.
@@ -526,15 +530,23 @@ def scaling_phase():
     One CPU: httpd on CPU 0, the generator on CPU 1. Both CPUs: httpd on CPUs
     0-1, and the generator necessarily shares them (the machine has two). To
     keep the comparison fair the generator is as cheap as a real client can
-    be (kept-alive connections, pi derived once: what remains is the client's
-    own KAM3 math and HTTP) and its CPU is measured: the two-CPU throughput
+    be: kept-alive connections, pi derived once, and (BENCH_SCALING_TRANSPORT
+    "socket", mutual_load -R) plain sockets instead of libcurl, so what
+    remains is the client library's own work (its KAM3 math, the check of
+    vks) and a minimal HTTP/1.1. Its CPU is measured: the two-CPU throughput
     is also given per CPU left to httpd, rate x 2 / (2 - generator CPUs -
     other CPUs), the figure a generator on a third machine would see if
     httpd scaled with the CPUs it gets. Lock waits or contention show as
-    idle or extra httpd CPU per handshake, which lowers that figure.
+    idle or extra httpd CPU per handshake, which lowers that figure. The
+    control (no authentication) goes through the same setups and transport.
     """
     a = ENV["BENCH_SCALING_ALGORITHM"] or ALGORITHMS[0]
-    out = {"algorithm": a, "problems": []}
+    transport = ENV["BENCH_SCALING_TRANSPORT"]
+    if transport not in ("socket", "curl"):
+        raise RuntimeError("BENCH_SCALING_TRANSPORT must be socket or curl, not %r" % transport)
+    raw = ["-R"] if transport == "socket" else []
+    concurrency = int(ENV["BENCH_SCALING_CONCURRENCY"] or CONCURRENCY)
+    out = {"algorithm": a, "problems": [], "transport": transport, "concurrency": concurrency}
     # Both servers run side by side (the idle one costs nothing) and the
     # rounds alternate between them, so drifting load on a shared machine
     # touches both figures alike.
@@ -554,24 +566,33 @@ def scaling_phase():
         for n in range(ROUNDS):
             for label, server_cpus, generator_cpus in (setups if n % 2 == 0 else setups[::-1]):
                 server = servers[label]
-                say("-- mutual-full %s (kept-alive, pi cached), httpd on CPU %s, round %d of %d"
-                    % (a, server_cpus, n + 1, ROUNDS))
+                say("-- mutual-full %s (kept-alive, pi cached, %s), httpd on CPU %s, round %d of %d"
+                    % (a, transport, server_cpus, n + 1, ROUNDS))
                 runs.setdefault(label, []).append(
-                    load("mutual-full", server.url, a, pid=server.pid, extra=["-p"], cpus=generator_cpus))
+                    load("mutual-full", server.url, a, pid=server.pid, extra=["-p"] + raw,
+                         cpus=generator_cpus, concurrency=concurrency))
                 # The control: no authentication through the same setup.
-                say("-- plain, httpd on CPU %s, round %d of %d" % (server_cpus, n + 1, ROUNDS))
+                say("-- plain (%s), httpd on CPU %s, round %d of %d"
+                    % (transport, server_cpus, n + 1, ROUNDS))
                 runs.setdefault(label + "-plain", []).append(
-                    load("plain", server.plain_url, pid=server.pid, cpus=generator_cpus))
+                    load("plain", server.plain_url, pid=server.pid, extra=raw,
+                         cpus=generator_cpus, concurrency=concurrency))
     finally:
         for server in servers.values():
             server.stop()
             out["problems"].extend(server.problems())
             server.remove()
-    for label, x in ((label, median_result(v)) for label, v in runs.items()):
-        x["generator_cpus"] = x["client_cpu_us"] * x["rps"] / 1e6
-        x["server_cpus"] = x["server_cpu_us"] * x["rps"] / 1e6
-        out[label] = x
+    for label, v in runs.items():
+        for x in v:
+            derive_cpus(x)
+        out[label] = median_result(v)
+        out[label + "-runs"] = v
     return out
+
+
+def derive_cpus(x):
+    x["generator_cpus"] = x["client_cpu_us"] * x["rps"] / 1e6
+    x["server_cpus"] = x["server_cpu_us"] * x["rps"] / 1e6
 
 
 def scaling_ratio(one, two):
@@ -580,31 +601,57 @@ def scaling_ratio(one, two):
     return two["rps"] * 2 / left / one["rps"] if left > 0 else 0
 
 
+def capacity_ratio(one, two):
+    """The same from CPU accounting: what two CPUs would serve at the two-CPU
+    phase's httpd CPU per handshake and its busy share of the CPU left to it,
+    over what one fully used CPU serves at the one-CPU phase's httpd CPU per
+    handshake. Equal to scaling_ratio times httpd's CPUs in the one-CPU phase:
+    it does not credit a one-CPU phase that left httpd's CPU partly idle."""
+    left = 2 - two["generator_cpus"] - two["other_cpus"]
+    if left <= 0 or two["server_cpu_us"] <= 0:
+        return 0
+    return 2 * (two["server_cpus"] / left) / two["server_cpu_us"] * one["server_cpu_us"]
+
+
 def report_scaling(scaling):
     one, two = scaling["1cpu"], scaling["2cpu"]
     say("4. full-handshake throughput on 2 CPUs >= 1.8 x on 1 CPU (%s, kept-alive connections,"
-        " %d connections)" % (short(scaling["algorithm"]), CONCURRENCY))
-    say("   %-34s %9s %10s %9s %9s %9s %7s %7s" % ("httpd on", "req/s", "srvCPU_us", "httpd", "generator",
-                                                "genCPU_us", "other", "idle"))
+        " %d connections, generator over %s%s)"
+        % (short(scaling["algorithm"]), scaling["concurrency"], scaling["transport"],
+           ", medians of %d rounds" % ROUNDS if ROUNDS > 1 else ""))
+    say("   %-30s %9s %9s %9s %6s %6s %6s %6s %6s %6s" % (
+        "httpd on", "req/s", "srvCPU_us", "genCPU_us", "httpd", "gen", "other", "irq", "steal",
+        "idle"))
     rows = (("1cpu", "CPU 0 (generator CPU 1)"), ("2cpu", "CPUs 0-1 (generator shares)"),
             ("1cpu-plain", "no auth, CPU 0"), ("2cpu-plain", "no auth, CPUs 0-1"))
     for label, name in rows:
         if label not in scaling:
             continue
         x = scaling[label]
-        say("   %-34s %9.1f %10.1f %9.2f %9.2f %9.1f %7.2f %7.2f" % (
-            name, x["rps"], x["server_cpu_us"], x["server_cpus"], x["generator_cpus"],
-            x["client_cpu_us"], x["other_cpus"], x.get("idle_cpus", 0)))
-    say("   (httpd, generator, other, idle: CPUs used during the phase; rounds alternate between")
-    say("   the two setups)")
+        say("   %-30s %9.1f %9.1f %9.1f %6.2f %6.2f %6.2f %6.2f %6.2f %6.2f" % (
+            name, x["rps"], x["server_cpu_us"], x["client_cpu_us"], x["server_cpus"],
+            x["generator_cpus"], x["other_cpus"], x.get("irq_cpus", 0), x.get("steal_cpus", 0),
+            x.get("idle_cpus", 0)))
+    say("   (medians per column; httpd, gen(erator), other, irq (interrupts and softirq, no")
+    say("   process's), steal (the hypervisor's), idle: CPUs' worth of time during the phase;")
+    say("   rounds alternate between the two setups)")
+    if ROUNDS > 1:
+        for label in ("1cpu", "2cpu"):
+            say("   %s rounds: %s" % (label, ", ".join(
+                "%.0f/s" % x["rps"] for x in scaling.get(label + "-runs", []))))
+        ratios = [scaling_ratio(o, t) for o, t in zip(scaling["1cpu-runs"], scaling["2cpu-runs"])]
+        say("   per-round ratios (per CPU left to httpd): %s" % ", ".join("%.3f" % r for r in ratios))
     if one["server_cpus"] < 0.95:
         say("   WARNING: httpd used only %.2f CPUs on its one CPU: the generator limited the "
-            "one-CPU figure" % one["server_cpus"])
+            "one-CPU figure (see the CPU-accounting figure)" % one["server_cpus"])
     per_cpu = scaling_ratio(one, two)
-    say("   raw ratio %.3f (the generator takes %.2f CPUs of the two)"
+    say("   raw ratio (2-CPU rate / 1-CPU rate): %.3f; the generator takes %.2f CPUs of the two"
         % (two["rps"] / one["rps"], two["generator_cpus"]))
-    say("   ratio per CPU left to httpd (rate x 2 / %.2f CPUs): %.3f (%s)"
-        % (2 - two["generator_cpus"] - two["other_cpus"], per_cpu, verdict(per_cpu >= 1.8)))
+    say("   THE ISSUE'S FIGURE, ratio per CPU left to httpd (2-CPU rate x 2 / %.2f CPUs over the "
+        "1-CPU rate): %.3f (%s)" % (2 - two["generator_cpus"] - two["other_cpus"], per_cpu,
+                                    verdict(per_cpu >= 1.8)))
+    say("   from CPU accounting (2 / httpd CPU per handshake x httpd's busy share of the CPUs left,")
+    say("   over 1 / its CPU per handshake on one CPU): %.3f" % capacity_ratio(one, two))
     say("   httpd CPU per handshake on 2 CPUs / on 1 CPU: %.3f (above 1: contention, or the"
         % (two["server_cpu_us"] / one["server_cpu_us"]))
     say("   generator's threads sharing httpd's CPUs); idle during the two-CPU phase: %.2f CPUs (waits)"
@@ -612,8 +659,10 @@ def report_scaling(scaling):
     if "1cpu-plain" in scaling and "2cpu-plain" in scaling:
         p1, p2 = scaling["1cpu-plain"], scaling["2cpu-plain"]
         control = scaling_ratio(p1, p2)
-        say("   control, no auth through the same setups: ratio %.3f, httpd CPU per request %.3f;"
-            % (control, p2["server_cpu_us"] / p1["server_cpu_us"]))
+        say("   control, no auth through the same setups: ratio %.3f (raw %.3f, CPU accounting "
+            "%.3f), httpd CPU per request %.3f;" % (control, p2["rps"] / p1["rps"],
+                                                     capacity_ratio(p1, p2),
+                                                     p2["server_cpu_us"] / p1["server_cpu_us"]))
         say("   full handshakes relative to the control: %.3f" % (per_cpu / control if control else 0))
     return per_cpu
 
