@@ -67,6 +67,8 @@
 #include "client/target.h"
 #include "encoding.h"
 #include "log.h"
+#include "mutual_messages.h"
+#include "string_prep.h"
 
 namespace mutual {
 namespace {
@@ -90,6 +92,7 @@ struct Config {
     bool cache_pi = false;
     bool machine = false;
     bool raw = false;  // -R: SocketTransport instead of libcurl
+    double pool_rate = 0;  // -K: PooledHandshakeWorker, its pool sized for this rate
 };
 
 using Clock = std::chrono::steady_clock;
@@ -646,6 +649,167 @@ private:
     std::string url_;
 };
 
+// -R -K (mutual-full): the scaling phase's handshake generator, cheaper
+// still than the client library over SocketTransport. The same three
+// requests (normal request -> 401-INIT, req-KEX-C1 -> 401-KEX-S1, req-VFY-C
+// -> 200-VFY-S) built from the library's pieces (the algorithm's K_c1, z,
+// VK_c and VK_s, the message parsers and serializers) without the client's
+// state machine; S_c1/K_c1 pairs and their req-KEX-C1 header come from a
+// pool made before the measured interval, each used once (the server sees a
+// fresh K_c1 in every handshake). Per handshake the generator still checks
+// the 401-INIT, computes z from the server's K_s1 (checking it), VK_c, and
+// verifies the 200's vks. A pool that runs dry falls back to computing K_c1
+// in the loop (counted, and reported on stderr).
+class PooledHandshakeWorker : public Worker {
+public:
+    PooledHandshakeWorker(const Config& config, const client::Target& target, std::size_t pool_size)
+        : transport_(target), vh_(target.origin()) {
+        algorithm_ = find_algorithm(config.algorithm);
+        request_.url = config.url;
+        if (algorithm_ == nullptr) {
+            error_ = "-K needs -a ALGORITHM";
+            return;
+        }
+        SecretString password;
+        if (prepare_username(config.user, user_) != PrepError::none ||
+            prepare_password(config.password, password) != PrepError::none) {
+            error_ = "the user name or password fails string preparation";
+            return;
+        }
+        // The realm, from a 401-INIT.
+        unsigned ignored = 0;
+        MutualChallenge init;
+        if (!send(ignored, credentials_, 401) || !challenge(ResponseKind::init, init)) return;
+        id_ = init.id;
+        const std::string scope = id_.auth_scope ? *id_.auth_scope : client::default_auth_scope(target);
+        if (!client::scope_covers(scope, target)) {
+            error_ = "auth-scope " + scope + " does not cover " + vh_;
+            return;
+        }
+        pi_ = cached_pi(*algorithm_, std::string_view(password.data(), password.size()), scope,
+                        id_.realm, user_);
+        if (pi_.empty()) {
+            error_ = "deriving pi failed";
+            return;
+        }
+        pool_.reserve(pool_size);
+        for (std::size_t i = 0; i < pool_size; ++i) pool_.push_back(make_kex());
+        ready_ = !pool_.empty() && !pool_.back().header.empty();
+        if (!ready_) error_ = "computing K_c1 failed";
+    }
+
+    bool request(unsigned& http_requests) override {
+        if (!ready_) return false;
+        const Algorithm& a = *algorithm_;
+        // normal request -> 401-INIT
+        MutualChallenge c;
+        credentials_.value.clear();
+        if (!send(http_requests, credentials_, 401) || !challenge(ResponseKind::init, c)) return false;
+        if (c.id.realm != id_.realm) return fail("401-INIT for another realm");
+        // req-KEX-C1 -> 401-KEX-S1
+        Kex kex = next_ < pool_.size() ? std::move(pool_[next_++]) : (++misses_, make_kex());
+        credentials_.value = std::move(kex.header);
+        if (!send(http_requests, credentials_, 401) || !challenge(ResponseKind::kex_s1, c)) return false;
+        if (c.sid.empty() || c.nc_max < 1) return fail("401-KEX-S1 without a sid or a nonce number");
+        const std::optional<Bytes> k_s1 = a.decode_key(c.ks1);
+        if (!k_s1) return fail("ks1 does not decode");
+        Secret z;
+        const KexError e = a.client_secret(pi_, kex.s_c1, kex.k_c1, *k_s1, z);
+        if (e != KexError::none) return fail(std::string("invalid ks1: ") + kex_error_name(e));
+        // req-VFY-C -> 200-VFY-S
+        MutualCredentials vfy;
+        vfy.kind = RequestKind::vfy_c;
+        vfy.id = id_;
+        vfy.sid = c.sid;
+        vfy.sid_text = encode_hex_fixed(c.sid);
+        vfy.nc = 1;
+        vfy.vkc = a.encode_vk(compute_vk_c(a, kex.k_c1, *k_s1, z, vfy.nc, vh_));
+        credentials_.value = serialize_credentials(vfy, a.quoted_on_wire());
+        if (!send(http_requests, credentials_, 200)) return false;
+        const std::string* info = header("Authentication-Info");
+        MutualAuthInfo auth;
+        if (info == nullptr || parse_mutual_auth_info(*info, auth) != HeaderError::none)
+            return fail("200 without a valid Authentication-Info");
+        const std::optional<Bytes> vks = a.decode_vk(auth.vks);
+        if (auth.sid != c.sid || !vks ||
+            !equal_constant_time(compute_vk_s(a, kex.k_c1, *k_s1, z, vfy.nc, vh_), *vks))
+            return fail("wrong vks or sid in the 200-VFY-S");
+        return true;
+    }
+
+    std::size_t misses() const noexcept { return misses_; }
+
+private:
+    struct Kex {
+        Secret s_c1;
+        Bytes k_c1;
+        std::string header;  // the req-KEX-C1's Authorization value
+    };
+
+    Kex make_kex() const {
+        Kex k;
+        const Algorithm& a = *algorithm_;
+        k.s_c1 = a.random_client_scalar();
+        if (k.s_c1.empty() || a.client_key(k.s_c1, k.k_c1) != KexError::none) return k;
+        MutualCredentials c;
+        c.kind = RequestKind::kex_c1;
+        c.id = id_;
+        c.user = user_;
+        c.kc1 = a.encode_key(k.k_c1);
+        k.header = serialize_credentials(c, a.quoted_on_wire());
+        return k;
+    }
+
+    bool fail(std::string why) {
+        error_ = std::move(why);
+        return false;
+    }
+
+    bool send(unsigned& http_requests, const client::RequestCredentials& credentials, long status) {
+        std::string error;
+        if (!transport_.perform(request_, credentials, result_, &error))
+            return fail("transport: " + error);
+        ++http_requests;
+        if (result_.response.status != status)
+            return fail("HTTP status " + std::to_string(result_.response.status) + " instead of " +
+                        std::to_string(status));
+        return true;
+    }
+
+    const std::string* header(std::string_view name) const {
+        for (const auto& h : result_.response.headers)
+            if (equal_ignoring_ascii_case(h.first, name)) return &h.second;
+        return nullptr;
+    }
+
+    // The last response's Mutual challenge of `kind` for the algorithm.
+    bool challenge(ResponseKind kind, MutualChallenge& out) {
+        const std::string* value = header("WWW-Authenticate");
+        std::vector<MutualChallenge> found;
+        if (value != nullptr) parse_mutual_challenges(*value, found);
+        for (MutualChallenge& c : found)
+            if (c.kind == kind && c.id.algorithm == algorithm_->name()) {
+                out = std::move(c);
+                return true;
+            }
+        return fail(std::string("no Mutual ") + (kind == ResponseKind::init ? "401-INIT" : "401-KEX-S1") +
+                    " challenge for " + std::string(algorithm_->name()));
+    }
+
+    SocketTransport transport_;
+    std::string vh_;
+    const Algorithm* algorithm_ = nullptr;
+    std::string user_;
+    RealmId id_;
+    Secret pi_;
+    std::vector<Kex> pool_;
+    std::size_t next_ = 0, misses_ = 0;
+    bool ready_ = false;
+    client::HttpRequest request_;
+    client::RequestCredentials credentials_;
+    client::HttpResult result_;
+};
+
 std::unique_ptr<Worker> make_worker(const Config& config, const client::Target& target) {
     switch (config.mode) {
     case Mode::plain:
@@ -653,6 +817,15 @@ std::unique_ptr<Worker> make_worker(const Config& config, const client::Target& 
         if (config.raw) return std::make_unique<SocketWorker>(config, target);
         return std::make_unique<CurlWorker>(config);
     case Mode::digest: return std::make_unique<CurlWorker>(config);
+    case Mode::mutual_full:
+        if (config.pool_rate > 0) {
+            // enough for the whole run at pool_rate handshakes/s over all connections
+            const double seconds = config.warmup + config.duration + 2;
+            return std::make_unique<PooledHandshakeWorker>(
+                config, target,
+                static_cast<std::size_t>(seconds * config.pool_rate / config.concurrency) + 1);
+        }
+        return std::make_unique<MutualWorker>(config, target);
     default: return std::make_unique<MutualWorker>(config, target);
     }
 }
@@ -749,6 +922,10 @@ int run_load(const Config& config, const client::Target& target) {
         if (r.ready_failed) ++failed_threads;
         if (first_error.empty() && !r.first_error.empty()) first_error = r.first_error;
     }
+    std::size_t pool_misses = 0;
+    for (const auto& w : workers)
+        if (const auto* p = dynamic_cast<const PooledHandshakeWorker*>(w.get()))
+            pool_misses += p->misses();
     workers.clear();
     std::sort(all.begin(), all.end());
     const double requests = static_cast<double>(all.size());
@@ -779,15 +956,18 @@ int run_load(const Config& config, const client::Target& target) {
     if (!first_error.empty())
         std::printf("  first error: %s%s\n", first_error.c_str(),
                     failed_threads ? " (during warm-up)" : "");
+    if (pool_misses > 0)
+        std::printf("  the K_c1 pool ran dry: %zu handshakes computed K_c1 in the loop (raise -K)\n",
+                    pool_misses);
     if (config.machine)
         std::printf("RESULT mode=%s algorithm=%s concurrency=%u seconds=%.3f requests=%.0f "
                     "http_requests=%lu errors=%lu rps=%.2f p50_us=%.1f p90_us=%.1f p99_us=%.1f "
                     "server_cpu_us=%.2f client_cpu_us=%.2f other_cpus=%.3f idle_cpus=%.3f irq_cpus=%.3f "
-                    "steal_cpus=%.3f\n",
+                    "steal_cpus=%.3f pool_misses=%zu\n",
                     config.mode_name.c_str(), config.algorithm.empty() ? "-" : config.algorithm.c_str(),
                     config.concurrency, elapsed, requests, http_requests, errors + failed_threads,
                     rps, p50, p90, p99, server_us, client_us, other_cpus, idle_cpus, irq_cpus,
-                    steal_cpus);
+                    steal_cpus, pool_misses);
     std::fflush(stdout);
     return (requests == 0 || failed_threads) ? 1 : 0;
 }
@@ -854,7 +1034,7 @@ int usage() {
                  "usage: mutual_load -m plain|basic|digest|mutual-full|mutual-reuse|fill\n"
                  "                   [-c CONCURRENCY] [-d SECONDS] [-w WARMUP_SECONDS]\n"
                  "                   [-a ALGORITHM] [-u USER] [-n HANDSHAKES] [-P PID[,PID]...]\n"
-                 "                   [-k] [-N] [-p] [-M] [-R] URL\n"
+                 "                   [-k] [-N] [-p] [-M] [-R [-K RATE]] URL\n"
                  "  password: environment variable MUTUAL_PASSWORD\n");
     return 2;
 }
@@ -880,7 +1060,7 @@ int main(int argc, char** argv) {
     using namespace mutual;
     Config config;
     int c;
-    while ((c = getopt(argc, argv, "m:c:d:w:a:u:n:P:kNpMRh")) != -1) {
+    while ((c = getopt(argc, argv, "m:c:d:w:a:u:n:P:kNpMRK:h")) != -1) {
         switch (c) {
         case 'm':
             config.mode_name = optarg;
@@ -906,6 +1086,7 @@ int main(int argc, char** argv) {
         case 'p': config.cache_pi = true; break;
         case 'M': config.machine = true; break;
         case 'R': config.raw = true; break;
+        case 'K': config.pool_rate = std::strtod(optarg, nullptr); break;
         default: return usage();
         }
     }
@@ -917,6 +1098,13 @@ int main(int argc, char** argv) {
     if (const char* p = std::getenv("MUTUAL_PASSWORD")) config.password = p;
     if (config.mode != Mode::plain && config.password.empty()) {
         std::fprintf(stderr, "mutual_load: set MUTUAL_PASSWORD [MUT06101]\n");
+        return 2;
+    }
+    if (config.pool_rate > 0 &&
+        (!config.raw || config.mode != Mode::mutual_full || config.kex_first ||
+         config.new_connection || config.algorithm.empty())) {
+        std::fprintf(stderr, "mutual_load: -K is for -m mutual-full -R -a ALGORITHM, without -k "
+                             "and -N [MUT06104]\n");
         return 2;
     }
     if (config.raw && config.mode == Mode::digest) {

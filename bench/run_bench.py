@@ -69,9 +69,13 @@ ENV = {
     "BENCH_NICE": "",               # e.g. -10: scheduler priority of the benchmark's autogroup
     # Phase "scaling": the algorithm of its full handshakes (default: the first of BENCH_ALGORITHMS).
     "BENCH_SCALING_ALGORITHM": "",
-    # Its generator's transport: "socket" (mutual_load -R: plain sockets, no
-    # libcurl) or "curl" (the other phases' transport, the phase until 2026-12-06).
-    "BENCH_SCALING_TRANSPORT": "socket",
+    # Its generator: "pool" (mutual_load -R -K: plain sockets, the handshake
+    # built from the library's pieces, K_c1 from a pool made beforehand),
+    # "socket" (-R: the client library over plain sockets) or "curl" (the
+    # client library over libcurl, as the other phases and this one until
+    # 2026-12-06). The no-auth control uses plain sockets unless "curl".
+    "BENCH_SCALING_TRANSPORT": "pool",
+    "BENCH_SCALING_POOL_RATE": "6000",  # "pool": K_c1 pairs for this many handshakes/s
     "BENCH_SCALING_CONCURRENCY": "16",  # its connections (threads of the generator)
     # The "store" and "nodes" phases (issue 14): session reuse with
     # AuthMutualSessionStore redis against shm on one apache2, and handshakes
@@ -542,9 +546,10 @@ def scaling_phase():
     """
     a = ENV["BENCH_SCALING_ALGORITHM"] or ALGORITHMS[0]
     transport = ENV["BENCH_SCALING_TRANSPORT"]
-    if transport not in ("socket", "curl"):
-        raise RuntimeError("BENCH_SCALING_TRANSPORT must be socket or curl, not %r" % transport)
-    raw = ["-R"] if transport == "socket" else []
+    if transport not in ("pool", "socket", "curl"):
+        raise RuntimeError("BENCH_SCALING_TRANSPORT must be pool, socket or curl, not %r" % transport)
+    raw = ["-R"] if transport != "curl" else []
+    pool = ["-K", ENV["BENCH_SCALING_POOL_RATE"]] if transport == "pool" else []
     concurrency = int(ENV["BENCH_SCALING_CONCURRENCY"] or CONCURRENCY)
     out = {"algorithm": a, "problems": [], "transport": transport, "concurrency": concurrency}
     # Both servers run side by side (the idle one costs nothing) and the
@@ -569,7 +574,7 @@ def scaling_phase():
                 say("-- mutual-full %s (kept-alive, pi cached, %s), httpd on CPU %s, round %d of %d"
                     % (a, transport, server_cpus, n + 1, ROUNDS))
                 runs.setdefault(label, []).append(
-                    load("mutual-full", server.url, a, pid=server.pid, extra=["-p"] + raw,
+                    load("mutual-full", server.url, a, pid=server.pid, extra=["-p"] + raw + pool,
                          cpus=generator_cpus, concurrency=concurrency))
                 # The control: no authentication through the same setup.
                 say("-- plain (%s), httpd on CPU %s, round %d of %d"
@@ -641,6 +646,13 @@ def report_scaling(scaling):
                 "%.0f/s" % x["rps"] for x in scaling.get(label + "-runs", []))))
         ratios = [scaling_ratio(o, t) for o, t in zip(scaling["1cpu-runs"], scaling["2cpu-runs"])]
         say("   per-round ratios (per CPU left to httpd): %s" % ", ".join("%.3f" % r for r in ratios))
+    runs = [x for label in ("1cpu", "2cpu", "1cpu-plain", "2cpu-plain")
+            for x in scaling.get(label + "-runs", [])]
+    errors = sum(int(x["errors"]) for x in runs)
+    misses = sum(int(x.get("pool_misses", 0)) for x in runs)
+    say("   %d errors in %d runs%s" % (errors, len(runs), "; WARNING: %d handshakes found the K_c1 "
+                                       "pool empty (raise BENCH_SCALING_POOL_RATE)" % misses
+                                       if misses else ""))
     if one["server_cpus"] < 0.95:
         say("   WARNING: httpd used only %.2f CPUs on its one CPU: the generator limited the "
             "one-CPU figure (see the CPU-accounting figure)" % one["server_cpus"])
