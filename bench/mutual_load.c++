@@ -27,6 +27,15 @@
 // which would make the generator, not httpd, the bottleneck of -N; the
 // server's work is the same either way.
 //
+// -R: plain sockets instead of libcurl (SocketTransport: HTTP/1.1, one
+// kept-alive connection per thread) for plain, basic and the Mutual modes,
+// which then run the client library over it. -K RATE (with -R -m
+// mutual-full): the handshake built from the library's pieces with K_c1
+// from a pool made before the measured interval, sized for RATE handshakes
+// per second over the whole run (PooledHandshakeWorker). Both exist for the
+// scaling phase, whose generator shares httpd's CPUs and must cost as
+// little as a client can.
+//
 // With -P PID (the httpd parent) the server's CPU time (utime+stime of the
 // parent, of its reaped children and of every live child, from /proc) is read
 // when the measured interval starts and when it ends, and reported per request;
@@ -34,7 +43,8 @@
 // cluster, a redis-server).
 //
 // Usage: mutual_load -m MODE [-c CONCURRENCY] [-d SECONDS] [-w WARMUP_SECONDS]
-//                    [-a ALGORITHM] [-u USER] [-n HANDSHAKES] [-P PID[,PID]...] [-k] [-N] [-p] [-M] URL
+//                    [-a ALGORITHM] [-u USER] [-n HANDSHAKES] [-P PID[,PID]...] [-k] [-N] [-p] [-M]
+//                    [-R [-K RATE]] URL
 // The password comes from the environment variable MUTUAL_PASSWORD.
 #include <algorithm>
 #include <atomic>
@@ -181,21 +191,30 @@ struct MachineTimes {
     double busy = 0, idle = 0, irq = 0, steal = 0;
 };
 
-MachineTimes machine_times() {
-    MachineTimes t;
+// [0]: the whole machine ("cpu"), then each CPU ("cpu0", "cpu1", ...): the
+// scaling phase needs CPU 0's share when httpd and the generator share it.
+std::vector<MachineTimes> machine_times() {
+    std::vector<MachineTimes> out;
     std::ifstream in("/proc/stat");
-    std::string cpu;
-    unsigned long long v[10] = {};
-    in >> cpu;
-    for (unsigned long long& x : v) in >> x;
-    if (!in || cpu != "cpu") return t;
-    // user nice system idle iowait irq softirq steal guest guest_nice
+    std::string line;
     const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-    t.busy = (v[0] + v[1] + v[2]) / tick;
-    t.idle = (v[3] + v[4]) / tick;
-    t.irq = (v[5] + v[6]) / tick;
-    t.steal = v[7] / tick;
-    return t;
+    while (std::getline(in, line) && line.compare(0, 3, "cpu") == 0) {
+        std::istringstream fields(line);
+        std::string cpu;
+        unsigned long long v[8] = {};
+        fields >> cpu;
+        for (unsigned long long& x : v) fields >> x;
+        if (!fields) break;
+        // user nice system idle iowait irq softirq steal (guest time is in user)
+        MachineTimes t;
+        t.busy = (v[0] + v[1] + v[2]) / tick;
+        t.idle = (v[3] + v[4]) / tick;
+        t.irq = (v[5] + v[6]) / tick;
+        t.steal = v[7] / tick;
+        out.push_back(t);
+    }
+    if (out.empty()) out.emplace_back();
+    return out;
 }
 
 double own_cpu_seconds() {
@@ -895,7 +914,7 @@ int run_load(const Config& config, const client::Target& target) {
     ServerCpu cpu_before;
     if (!config.server_pids.empty()) cpu_before = server_cpu(config.server_pids);
     double own_before = own_cpu_seconds();
-    const MachineTimes machine_before = machine_times();
+    const std::vector<MachineTimes> machine_before = machine_times();
     auto start = Clock::now();
     phase.store(1);
     std::this_thread::sleep_for(std::chrono::duration<double>(config.duration));
@@ -905,11 +924,22 @@ int run_load(const Config& config, const client::Target& target) {
     double own_cpu = own_cpu_seconds() - own_before;
     ServerCpu cpu_after;
     if (!config.server_pids.empty()) cpu_after = server_cpu(config.server_pids);
-    const MachineTimes machine_after = machine_times();
-    const double machine_cpu = machine_after.busy - machine_before.busy;
-    const double idle_cpus = (machine_after.idle - machine_before.idle) / elapsed;
-    const double irq_cpus = (machine_after.irq - machine_before.irq) / elapsed;
-    const double steal_cpus = (machine_after.steal - machine_before.steal) / elapsed;
+    const std::vector<MachineTimes> machine_after = machine_times();
+    const double machine_cpu = machine_after[0].busy - machine_before[0].busy;
+    const double idle_cpus = (machine_after[0].idle - machine_before[0].idle) / elapsed;
+    const double irq_cpus = (machine_after[0].irq - machine_before[0].irq) / elapsed;
+    const double steal_cpus = (machine_after[0].steal - machine_before[0].steal) / elapsed;
+    // per CPU, CPUs' worth: "busy,idle,irq,steal" of cpu0, then of cpu1, ... joined by "/"
+    std::string per_cpu;
+    for (std::size_t i = 1; i < machine_after.size() && i < machine_before.size(); ++i) {
+        char part[96];
+        std::snprintf(part, sizeof part, "%s%.3f,%.3f,%.3f,%.3f", i > 1 ? "/" : "",
+                      (machine_after[i].busy - machine_before[i].busy) / elapsed,
+                      (machine_after[i].idle - machine_before[i].idle) / elapsed,
+                      (machine_after[i].irq - machine_before[i].irq) / elapsed,
+                      (machine_after[i].steal - machine_before[i].steal) / elapsed);
+        per_cpu += part;
+    }
 
     std::vector<double> all;
     unsigned long http_requests = 0, errors = 0;
@@ -963,11 +993,11 @@ int run_load(const Config& config, const client::Target& target) {
         std::printf("RESULT mode=%s algorithm=%s concurrency=%u seconds=%.3f requests=%.0f "
                     "http_requests=%lu errors=%lu rps=%.2f p50_us=%.1f p90_us=%.1f p99_us=%.1f "
                     "server_cpu_us=%.2f client_cpu_us=%.2f other_cpus=%.3f idle_cpus=%.3f irq_cpus=%.3f "
-                    "steal_cpus=%.3f pool_misses=%zu\n",
+                    "steal_cpus=%.3f pool_misses=%zu per_cpu=%s\n",
                     config.mode_name.c_str(), config.algorithm.empty() ? "-" : config.algorithm.c_str(),
                     config.concurrency, elapsed, requests, http_requests, errors + failed_threads,
                     rps, p50, p90, p99, server_us, client_us, other_cpus, idle_cpus, irq_cpus,
-                    steal_cpus, pool_misses);
+                    steal_cpus, pool_misses, per_cpu.empty() ? "-" : per_cpu.c_str());
     std::fflush(stdout);
     return (requests == 0 || failed_threads) ? 1 : 0;
 }

@@ -77,6 +77,9 @@ ENV = {
     "BENCH_SCALING_TRANSPORT": "pool",
     "BENCH_SCALING_POOL_RATE": "6000",  # "pool": K_c1 pairs for this many handshakes/s
     "BENCH_SCALING_CONCURRENCY": "16",  # its connections (threads of the generator)
+    # Its setups: 1cpu (httpd CPU 0, generator CPU 1), 2cpu (both on CPUs 0-1)
+    # and shared (both on CPU 0: the one-CPU setup with the two-CPU one's sharing).
+    "BENCH_SCALING_SETUPS": "1cpu 2cpu shared",
     # The "store" and "nodes" phases (issue 14): session reuse with
     # AuthMutualSessionStore redis against shm on one apache2, and handshakes
     # through a round-robin balancer in front of two nodes sharing Redis.
@@ -555,7 +558,11 @@ def scaling_phase():
     # Both servers run side by side (the idle one costs nothing) and the
     # rounds alternate between them, so drifting load on a shared machine
     # touches both figures alike.
-    setups = (("1cpu", "0", "1"), ("2cpu", "0,1", "0,1"))
+    wanted = ENV["BENCH_SCALING_SETUPS"].split()
+    if "1cpu" not in wanted or "2cpu" not in wanted:
+        raise RuntimeError("BENCH_SCALING_SETUPS must name 1cpu and 2cpu")
+    setups = tuple(x for x in (("1cpu", "0", "1"), ("2cpu", "0,1", "0,1"), ("shared", "0", "0"))
+                   if x[0] in wanted)
     servers, runs = {}, {}
     try:
         for label, server_cpus, generator_cpus in setups:
@@ -598,12 +605,31 @@ def scaling_phase():
 def derive_cpus(x):
     x["generator_cpus"] = x["client_cpu_us"] * x["rps"] / 1e6
     x["server_cpus"] = x["server_cpu_us"] * x["rps"] / 1e6
+    # CPU 0 alone (busy, idle, irq, steal): when httpd and the generator share
+    # it, the other processes' share of it is its busy time minus theirs.
+    try:
+        busy0 = float(str(x.get("per_cpu", "")).split("/")[0].split(",")[0])
+    except ValueError:
+        busy0 = None
+    if busy0 is not None:
+        x["other_cpu0"] = max(0.0, busy0 - x["server_cpus"] - x["generator_cpus"])
 
 
 def scaling_ratio(one, two):
     """Two-CPU rate per CPU left to httpd over the one-CPU rate."""
     left = 2 - two["generator_cpus"] - two["other_cpus"]
     return two["rps"] * 2 / left / one["rps"] if left > 0 else 0
+
+
+def shared_ratio(shared, two):
+    """Both setups with the generator sharing httpd's CPUs: the two-CPU rate
+    per CPU left to httpd over the one-CPU (CPU 0, shared) rate per CPU left
+    to httpd there, 1 - generator CPUs - other processes' share of CPU 0."""
+    left1 = 1 - shared["generator_cpus"] - shared.get("other_cpu0", 0)
+    left2 = 2 - two["generator_cpus"] - two["other_cpus"]
+    if left1 <= 0 or left2 <= 0:
+        return 0
+    return (two["rps"] * 2 / left2) / (shared["rps"] / left1)
 
 
 def capacity_ratio(one, two):
@@ -628,7 +654,9 @@ def report_scaling(scaling):
         "httpd on", "req/s", "srvCPU_us", "genCPU_us", "httpd", "gen", "other", "irq", "steal",
         "idle"))
     rows = (("1cpu", "CPU 0 (generator CPU 1)"), ("2cpu", "CPUs 0-1 (generator shares)"),
-            ("1cpu-plain", "no auth, CPU 0"), ("2cpu-plain", "no auth, CPUs 0-1"))
+            ("shared", "CPU 0 (generator shares)"),
+            ("1cpu-plain", "no auth, CPU 0"), ("2cpu-plain", "no auth, CPUs 0-1"),
+            ("shared-plain", "no auth, CPU 0 shared"))
     for label, name in rows:
         if label not in scaling:
             continue
@@ -646,7 +674,7 @@ def report_scaling(scaling):
                 "%.0f/s" % x["rps"] for x in scaling.get(label + "-runs", []))))
         ratios = [scaling_ratio(o, t) for o, t in zip(scaling["1cpu-runs"], scaling["2cpu-runs"])]
         say("   per-round ratios (per CPU left to httpd): %s" % ", ".join("%.3f" % r for r in ratios))
-    runs = [x for label in ("1cpu", "2cpu", "1cpu-plain", "2cpu-plain")
+    runs = [x for label in ("1cpu", "2cpu", "shared", "1cpu-plain", "2cpu-plain", "shared-plain")
             for x in scaling.get(label + "-runs", [])]
     errors = sum(int(x["errors"]) for x in runs)
     misses = sum(int(x.get("pool_misses", 0)) for x in runs)
@@ -676,6 +704,16 @@ def report_scaling(scaling):
                                                      capacity_ratio(p1, p2),
                                                      p2["server_cpu_us"] / p1["server_cpu_us"]))
         say("   full handshakes relative to the control: %.3f" % (per_cpu / control if control else 0))
+    if "shared" in scaling:
+        sh = scaling["shared"]
+        say("   both setups shared (httpd and the generator on CPU 0, then on CPUs 0-1; the")
+        say("   generator's interference is in both): ratio per CPU left to httpd %.3f (CPU 0 left "
+            "to httpd %.2f);" % (shared_ratio(sh, two), 1 - sh["generator_cpus"] - sh.get("other_cpu0", 0)))
+        say("   httpd CPU per handshake on 2 CPUs / on 1 shared CPU: %.3f, on 1 shared / on 1 own "
+            "CPU: %.3f" % (two["server_cpu_us"] / sh["server_cpu_us"],
+                           sh["server_cpu_us"] / one["server_cpu_us"]))
+        if "shared-plain" in scaling and "2cpu-plain" in scaling:
+            say("   control, no auth: %.3f" % shared_ratio(scaling["shared-plain"], scaling["2cpu-plain"]))
     return per_cpu
 
 
