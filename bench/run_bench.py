@@ -606,13 +606,15 @@ def derive_cpus(x):
     x["generator_cpus"] = x["client_cpu_us"] * x["rps"] / 1e6
     x["server_cpus"] = x["server_cpu_us"] * x["rps"] / 1e6
     # CPU 0 alone (busy, idle, irq, steal): when httpd and the generator share
-    # it, the other processes' share of it is its busy time minus theirs.
+    # it (the "shared" setup; meaningless in the others), the other processes'
+    # share of it is its busy time minus theirs.
     try:
-        busy0 = float(str(x.get("per_cpu", "")).split("/")[0].split(",")[0])
+        busy0, idle0, irq0, steal0 = (float(v) for v in str(x.get("per_cpu", "")).split("/")[0]
+                                      .split(","))
     except ValueError:
-        busy0 = None
-    if busy0 is not None:
-        x["other_cpu0"] = max(0.0, busy0 - x["server_cpus"] - x["generator_cpus"])
+        return
+    x["other_cpu0"] = max(0.0, busy0 - x["server_cpus"] - x["generator_cpus"])
+    x["idle_cpu0"], x["irq_cpu0"], x["steal_cpu0"] = idle0, irq0, steal0
 
 
 def scaling_ratio(one, two):
@@ -661,13 +663,15 @@ def report_scaling(scaling):
         if label not in scaling:
             continue
         x = scaling[label]
+        # shared: CPU 0's own figures (CPU 1 is left to other processes)
+        cpu0 = "_cpu0" if label.startswith("shared") else "_cpus"
         say("   %-30s %9.1f %9.1f %9.1f %6.2f %6.2f %6.2f %6.2f %6.2f %6.2f" % (
-            name, x["rps"], x["server_cpu_us"], x["client_cpu_us"], x["server_cpus"],
-            x["generator_cpus"], x["other_cpus"], x.get("irq_cpus", 0), x.get("steal_cpus", 0),
-            x.get("idle_cpus", 0)))
+            name + (" *" if cpu0 == "_cpu0" else ""), x["rps"], x["server_cpu_us"],
+            x["client_cpu_us"], x["server_cpus"], x["generator_cpus"], x.get("other" + cpu0, 0),
+            x.get("irq" + cpu0, 0), x.get("steal" + cpu0, 0), x.get("idle" + cpu0, 0)))
     say("   (medians per column; httpd, gen(erator), other, irq (interrupts and softirq, no")
     say("   process's), steal (the hypervisor's), idle: CPUs' worth of time during the phase;")
-    say("   rounds alternate between the two setups)")
+    say("   *: other, irq, steal and idle of CPU 0 alone; rounds alternate between the setups)")
     if ROUNDS > 1:
         for label in ("1cpu", "2cpu"):
             say("   %s rounds: %s" % (label, ", ".join(
