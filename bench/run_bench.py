@@ -80,6 +80,9 @@ ENV = {
     # Its setups: 1cpu (httpd CPU 0, generator CPU 1), 2cpu (both on CPUs 0-1)
     # and shared (both on CPU 0: the one-CPU setup with the two-CPU one's sharing).
     "BENCH_SCALING_SETUPS": "1cpu 2cpu shared",
+    # Seconds of kam3_ceiling per run of the phase's machine control (the KAM3
+    # handshake math on CPU 0 alone, then on both CPUs at once); 0: skip it.
+    "BENCH_SCALING_CRYPTO_TIME": "2",
     # The "store" and "nodes" phases (issue 14): session reuse with
     # AuthMutualSessionStore redis against shm on one apache2, and handshakes
     # through a round-robin balancer in front of two nodes sharing Redis.
@@ -576,6 +579,10 @@ def scaling_phase():
             say("== scaling: httpd on CPU %s, generator on CPU %s, pid %d"
                 % (server_cpus, generator_cpus, server.pid))
         for n in range(ROUNDS):
+            if float(ENV["BENCH_SCALING_CRYPTO_TIME"]) > 0:
+                say("-- the machine's control: kam3_ceiling on CPU 0, then on CPUs 0 and 1 at once, "
+                    "round %d of %d" % (n + 1, ROUNDS))
+                runs.setdefault("crypto", []).append(crypto_scaling(a))
             for label, server_cpus, generator_cpus in (setups if n % 2 == 0 else setups[::-1]):
                 server = servers[label]
                 say("-- mutual-full %s (kept-alive, pi cached, %s), httpd on CPU %s, round %d of %d"
@@ -595,11 +602,42 @@ def scaling_phase():
             out["problems"].extend(server.problems())
             server.remove()
     for label, v in runs.items():
-        for x in v:
-            derive_cpus(x)
+        if label != "crypto":
+            for x in v:
+                derive_cpus(x)
         out[label] = median_result(v)
         out[label + "-runs"] = v
     return out
+
+
+def crypto_scaling(algorithm):
+    """The machine's own two-CPU scaling for the handshake's math, with no
+    httpd and no sockets: kam3_ceiling (the server's two Server::handle calls
+    of a handshake, median thread CPU time) on CPU 0 alone, then one copy on
+    CPU 0 and one on CPU 1 at once. If the CPU time per handshake rises when
+    both CPUs work (vCPUs sharing a host core, memory or frequency), no
+    server can scale by 2 on this machine; ratio = 2 x alone / together."""
+    cmd = [CEILING, "-m", "-a", algorithm, "-t", ENV["BENCH_SCALING_CRYPTO_TIME"], "-r", "1000"]
+
+    def figure(output):
+        for line in output.splitlines():
+            if line.startswith("ceiling "):
+                return float(line.split()[2])
+        raise RuntimeError("kam3_ceiling printed no figure")
+
+    def start(cpu):
+        return subprocess.Popen(["taskset", "-c", cpu] + cmd, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+
+    p = start("0")
+    alone = figure(p.communicate()[0])
+    both = [start("0"), start("1")]
+    together = [figure(q.communicate()[0]) for q in both]
+    x = {"alone_us": alone, "together_us": sum(together) / 2}
+    x["ratio"] = 2 * alone / x["together_us"]
+    say("    handshake math %.1f us alone, %.1f and %.1f us on both CPUs at once: %.3f"
+        % (alone, together[0], together[1], x["ratio"]))
+    return x
 
 
 def derive_cpus(x):
@@ -708,6 +746,13 @@ def report_scaling(scaling):
                                                      capacity_ratio(p1, p2),
                                                      p2["server_cpu_us"] / p1["server_cpu_us"]))
         say("   full handshakes relative to the control: %.3f" % (per_cpu / control if control else 0))
+    if "crypto" in scaling:
+        c = scaling["crypto"]
+        say("   the machine's control, the handshake math alone (kam3_ceiling, thread CPU per "
+            "handshake): %.1f us on CPU 0 alone, %.1f us with both CPUs busy: ratio %.3f%s"
+            % (c["alone_us"], c["together_us"], c["ratio"],
+               " (per round: %s)" % ", ".join("%.3f" % x["ratio"] for x in scaling["crypto-runs"])
+               if len(scaling["crypto-runs"]) > 1 else ""))
     if "shared" in scaling:
         sh = scaling["shared"]
         say("   both setups shared (httpd and the generator on CPU 0, then on CPUs 0-1; the")
