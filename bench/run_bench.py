@@ -538,12 +538,15 @@ def scaling_phase():
     """Full-handshake throughput with httpd on one CPU and on both CPUs.
 
     One CPU: httpd on CPU 0, the generator on CPU 1. Both CPUs: httpd on CPUs
-    0-1, and the generator necessarily shares them (the machine has two). To
-    keep the comparison fair the generator is as cheap as a real client can
-    be: kept-alive connections, pi derived once, and (BENCH_SCALING_TRANSPORT
-    "socket", mutual_load -R) plain sockets instead of libcurl, so what
-    remains is the client library's own work (its KAM3 math, the check of
-    vks) and a minimal HTTP/1.1. Its CPU is measured: the two-CPU throughput
+    0-1, and the generator necessarily shares them (the machine has two).
+    Shared: both on CPU 0 (the generator's company on httpd's CPU without
+    the second CPU). To keep the comparison fair the generator is as cheap
+    as a client can be: kept-alive connections, pi derived once, plain
+    sockets instead of libcurl (mutual_load -R) and, by default
+    (BENCH_SCALING_TRANSPORT "pool", -K), the handshake built from the
+    library's pieces with K_c1 from a pool made beforehand, so what remains
+    is the client's z, VK_c, the check of vks and a minimal HTTP/1.1. Its
+    CPU is measured: the two-CPU throughput
     is also given per CPU left to httpd, rate x 2 / (2 - generator CPUs -
     other CPUs), the figure a generator on a third machine would see if
     httpd scaled with the CPUs it gets. Lock waits or contention show as
@@ -558,9 +561,9 @@ def scaling_phase():
     pool = ["-K", ENV["BENCH_SCALING_POOL_RATE"]] if transport == "pool" else []
     concurrency = int(ENV["BENCH_SCALING_CONCURRENCY"] or CONCURRENCY)
     out = {"algorithm": a, "problems": [], "transport": transport, "concurrency": concurrency}
-    # Both servers run side by side (the idle one costs nothing) and the
+    # The servers run side by side (an idle one costs nothing) and the
     # rounds alternate between them, so drifting load on a shared machine
-    # touches both figures alike.
+    # touches every figure alike.
     wanted = ENV["BENCH_SCALING_SETUPS"].split()
     if "1cpu" not in wanted or "2cpu" not in wanted:
         raise RuntimeError("BENCH_SCALING_SETUPS must name 1cpu and 2cpu")
