@@ -362,7 +362,7 @@ public:
         for (int attempt = 0; attempt < 2; ++attempt) {
             const bool fresh = fd_ < 0;
             if (fresh && !open(error)) return false;
-            bool nothing = false;
+            bool nothing = true;  // no octet of an answer came back
             if (send_all(message_) && read_response(out, head, nothing)) return true;
             close();
             if (!(nothing && !fresh)) break;  // only a stale kept-alive connection is retried
