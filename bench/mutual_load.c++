@@ -684,10 +684,23 @@ private:
 // the 401-INIT, computes z from the server's K_s1 (checking it), VK_c, and
 // verifies the 200's vks. A pool that runs dry falls back to computing K_c1
 // in the loop (counted, and reported on stderr).
+struct KexPool {
+    struct Kex {
+        Secret s_c1;
+        Bytes k_c1;
+        std::string header;  // the req-KEX-C1's Authorization value
+    };
+    // One pool for all connections, which run at uneven rates; filled by the
+    // first worker, before any thread starts.
+    std::vector<Kex> entries;
+    std::atomic<std::size_t> next{0};
+    std::size_t wanted = 0;
+};
+
 class PooledHandshakeWorker : public Worker {
 public:
-    PooledHandshakeWorker(const Config& config, const client::Target& target, std::size_t pool_size)
-        : transport_(target), vh_(target.origin()) {
+    PooledHandshakeWorker(const Config& config, const client::Target& target, KexPool& pool)
+        : transport_(target), vh_(target.origin()), pool_(pool) {
         algorithm_ = find_algorithm(config.algorithm);
         request_.url = config.url;
         if (algorithm_ == nullptr) {
@@ -716,9 +729,11 @@ public:
             error_ = "deriving pi failed";
             return;
         }
-        pool_.reserve(pool_size);
-        for (std::size_t i = 0; i < pool_size; ++i) pool_.push_back(make_kex());
-        ready_ = !pool_.empty() && !pool_.back().header.empty();
+        if (pool_.entries.empty()) {
+            pool_.entries.reserve(pool_.wanted);
+            for (std::size_t i = 0; i < pool_.wanted; ++i) pool_.entries.push_back(make_kex());
+        }
+        ready_ = !pool_.entries.empty() && !pool_.entries.back().header.empty();
         if (!ready_) error_ = "computing K_c1 failed";
     }
 
@@ -731,7 +746,9 @@ public:
         if (!send(http_requests, credentials_, 401) || !challenge(ResponseKind::init, c)) return false;
         if (c.id.realm != id_.realm) return fail("401-INIT for another realm");
         // req-KEX-C1 -> 401-KEX-S1
-        Kex kex = next_ < pool_.size() ? std::move(pool_[next_++]) : (++misses_, make_kex());
+        const std::size_t next = pool_.next.fetch_add(1, std::memory_order_relaxed);
+        Kex kex = next < pool_.entries.size() ? std::move(pool_.entries[next])
+                                              : (++misses_, make_kex());
         credentials_.value = std::move(kex.header);
         if (!send(http_requests, credentials_, 401) || !challenge(ResponseKind::kex_s1, c)) return false;
         if (c.sid.empty() || c.nc_max < 1) return fail("401-KEX-S1 without a sid or a nonce number");
@@ -764,11 +781,7 @@ public:
     std::size_t misses() const noexcept { return misses_; }
 
 private:
-    struct Kex {
-        Secret s_c1;
-        Bytes k_c1;
-        std::string header;  // the req-KEX-C1's Authorization value
-    };
+    using Kex = KexPool::Kex;
 
     Kex make_kex() const {
         Kex k;
@@ -826,15 +839,16 @@ private:
     std::string user_;
     RealmId id_;
     Secret pi_;
-    std::vector<Kex> pool_;
-    std::size_t next_ = 0, misses_ = 0;
+    KexPool& pool_;
+    std::size_t misses_ = 0;
     bool ready_ = false;
     client::HttpRequest request_;
     client::RequestCredentials credentials_;
     client::HttpResult result_;
 };
 
-std::unique_ptr<Worker> make_worker(const Config& config, const client::Target& target) {
+std::unique_ptr<Worker> make_worker(const Config& config, const client::Target& target,
+                                    KexPool& pool) {
     switch (config.mode) {
     case Mode::plain:
     case Mode::basic:
@@ -844,10 +858,9 @@ std::unique_ptr<Worker> make_worker(const Config& config, const client::Target& 
     case Mode::mutual_full:
         if (config.pool_rate > 0) {
             // enough for the whole run at pool_rate handshakes/s over all connections
-            const double seconds = config.warmup + config.duration + 2;
-            return std::make_unique<PooledHandshakeWorker>(
-                config, target,
-                static_cast<std::size_t>(seconds * config.pool_rate / config.concurrency) + 1);
+            pool.wanted = static_cast<std::size_t>(
+                (config.warmup + config.duration + 2) * config.pool_rate) + 1;
+            return std::make_unique<PooledHandshakeWorker>(config, target, pool);
         }
         return std::make_unique<MutualWorker>(config, target);
     default: return std::make_unique<MutualWorker>(config, target);
@@ -871,8 +884,10 @@ double percentile(const std::vector<double>& sorted, double p) {
 }
 
 int run_load(const Config& config, const client::Target& target) {
+    KexPool pool;  // -K; outlives the workers
     std::vector<std::unique_ptr<Worker>> workers;
-    for (unsigned i = 0; i < config.concurrency; ++i) workers.push_back(make_worker(config, target));
+    for (unsigned i = 0; i < config.concurrency; ++i)
+        workers.push_back(make_worker(config, target, pool));
     std::vector<ThreadResult> results(config.concurrency);
 
     // 0: warming up, 1: measuring, 2: stop
@@ -1010,8 +1025,10 @@ int run_load(const Config& config, const client::Target& target) {
 // Populate the server's session table with `handshakes` authenticated
 // sessions (each thread's client forgets the previous one).
 int run_fill(const Config& config, const client::Target& target) {
+    KexPool pool;  // -K; outlives the workers
     std::vector<std::unique_ptr<Worker>> workers;
-    for (unsigned i = 0; i < config.concurrency; ++i) workers.push_back(make_worker(config, target));
+    for (unsigned i = 0; i < config.concurrency; ++i)
+        workers.push_back(make_worker(config, target, pool));
     std::atomic<unsigned long> next{0}, done{0}, errors{0};
     std::mutex error_mutex;
     std::string first_error;

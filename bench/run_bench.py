@@ -78,8 +78,9 @@ ENV = {
     "BENCH_SCALING_POOL_RATE": "6000",  # "pool": K_c1 pairs for this many handshakes/s
     "BENCH_SCALING_CONCURRENCY": "16",  # its connections (threads of the generator)
     # Its setups: 1cpu (httpd CPU 0, generator CPU 1), 2cpu (both on CPUs 0-1)
-    # and shared (both on CPU 0: the one-CPU setup with the two-CPU one's sharing).
-    "BENCH_SCALING_SETUPS": "1cpu 2cpu shared",
+    # shared (both on CPU 0: the one-CPU setup with the two-CPU one's sharing) and
+    # split (2cpu with each httpd child pinned to one CPU: a diagnostic).
+    "BENCH_SCALING_SETUPS": "1cpu 2cpu shared split",
     # Seconds of kam3_ceiling per run of the phase's machine control (the KAM3
     # handshake math on CPU 0 alone, then on both CPUs at once); 0: skip it.
     "BENCH_SCALING_CRYPTO_TIME": "2",
@@ -567,7 +568,8 @@ def scaling_phase():
     wanted = ENV["BENCH_SCALING_SETUPS"].split()
     if "1cpu" not in wanted or "2cpu" not in wanted:
         raise RuntimeError("BENCH_SCALING_SETUPS must name 1cpu and 2cpu")
-    setups = tuple(x for x in (("1cpu", "0", "1"), ("2cpu", "0,1", "0,1"), ("shared", "0", "0"))
+    setups = tuple(x for x in (("1cpu", "0", "1"), ("2cpu", "0,1", "0,1"), ("shared", "0", "0"),
+                               ("split", "0,1", "0,1"))
                    if x[0] in wanted)
     servers, runs = {}, {}
     try:
@@ -581,6 +583,8 @@ def scaling_phase():
             server.start()
             say("== scaling: httpd on CPU %s, generator on CPU %s, pid %d"
                 % (server_cpus, generator_cpus, server.pid))
+            if label == "split":
+                pin_children(server.pid)
         for n in range(ROUNDS):
             if float(ENV["BENCH_SCALING_CRYPTO_TIME"]) > 0:
                 say("-- the machine's control: kam3_ceiling on CPU 0, then on CPUs 0 and 1 at once, "
@@ -611,6 +615,26 @@ def scaling_phase():
         out[label] = median_result(v)
         out[label + "-runs"] = v
     return out
+
+
+def pin_children(parent):
+    """The "split" setup: each httpd child (ServerLimit 2, a fixed pool)
+    with all its threads on one CPU of its own, so no thread moves between
+    the CPUs; a diagnostic (httpd has no directive for it)."""
+    kids = sorted(int(e) for e in os.listdir("/proc") if e.isdigit() and ppid(int(e)) == parent)
+    for i, kid in enumerate(kids):
+        subprocess.run(["taskset", "-a", "-p", "-c", str(i % 2), str(kid)], check=True,
+                       capture_output=True)
+    say("   httpd children %s pinned to CPUs %s" % (
+        ", ".join(str(k) for k in kids), ", ".join(str(i % 2) for i in range(len(kids)))))
+
+
+def ppid(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def crypto_scaling(algorithm):
@@ -697,9 +721,9 @@ def report_scaling(scaling):
         "httpd on", "req/s", "srvCPU_us", "genCPU_us", "httpd", "gen", "other", "irq", "steal",
         "idle"))
     rows = (("1cpu", "CPU 0 (generator CPU 1)"), ("2cpu", "CPUs 0-1 (generator shares)"),
-            ("shared", "CPU 0 (generator shares)"),
+            ("shared", "CPU 0 (generator shares)"), ("split", "CPUs 0-1, children pinned"),
             ("1cpu-plain", "no auth, CPU 0"), ("2cpu-plain", "no auth, CPUs 0-1"),
-            ("shared-plain", "no auth, CPU 0 shared"))
+            ("shared-plain", "no auth, CPU 0 shared"), ("split-plain", "no auth, pinned"))
     for label, name in rows:
         if label not in scaling:
             continue
@@ -719,7 +743,8 @@ def report_scaling(scaling):
                 "%.0f/s" % x["rps"] for x in scaling.get(label + "-runs", []))))
         ratios = [scaling_ratio(o, t) for o, t in zip(scaling["1cpu-runs"], scaling["2cpu-runs"])]
         say("   per-round ratios (per CPU left to httpd): %s" % ", ".join("%.3f" % r for r in ratios))
-    runs = [x for label in ("1cpu", "2cpu", "shared", "1cpu-plain", "2cpu-plain", "shared-plain")
+    runs = [x for label in ("1cpu", "2cpu", "shared", "split", "1cpu-plain", "2cpu-plain",
+                            "shared-plain", "split-plain")
             for x in scaling.get(label + "-runs", [])]
     errors = sum(int(x["errors"]) for x in runs)
     misses = sum(int(x.get("pool_misses", 0)) for x in runs)
@@ -766,6 +791,13 @@ def report_scaling(scaling):
                            sh["server_cpu_us"] / one["server_cpu_us"]))
         if "shared-plain" in scaling and "2cpu-plain" in scaling:
             say("   control, no auth: %.3f" % shared_ratio(scaling["shared-plain"], scaling["2cpu-plain"]))
+    if "split" in scaling:
+        sp = scaling["split"]
+        say("   httpd's two children pinned one per CPU (no thread moves between the CPUs; a")
+        say("   diagnostic): ratio per CPU left to httpd %.3f; httpd CPU per handshake %.3f x the "
+            "one-CPU figure" % (scaling_ratio(one, sp), sp["server_cpu_us"] / one["server_cpu_us"]))
+        if "split-plain" in scaling and "1cpu-plain" in scaling:
+            say("   control, no auth: %.3f" % scaling_ratio(scaling["1cpu-plain"], scaling["split-plain"]))
     return per_cpu
 
 
