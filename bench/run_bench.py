@@ -77,7 +77,7 @@ ENV = {
     "BENCH_SCALING_TRANSPORT": "pool",
     "BENCH_SCALING_POOL_RATE": "6000",  # "pool": K_c1 pairs for this many handshakes/s
     "BENCH_SCALING_CONCURRENCY": "16",  # its connections (threads of the generator)
-    # Its setups: 1cpu (httpd CPU 0, generator CPU 1), 2cpu (both on CPUs 0-1)
+    # Its setups: 1cpu (httpd CPU 0, generator CPU 1), 2cpu (both on CPUs 0-1),
     # shared (both on CPU 0: the one-CPU setup with the two-CPU one's sharing) and
     # split (2cpu with each httpd child pinned to one CPU: a diagnostic).
     "BENCH_SCALING_SETUPS": "1cpu 2cpu shared split",
