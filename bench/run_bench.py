@@ -69,6 +69,21 @@ ENV = {
     "BENCH_NICE": "",               # e.g. -10: scheduler priority of the benchmark's autogroup
     # Phase "scaling": the algorithm of its full handshakes (default: the first of BENCH_ALGORITHMS).
     "BENCH_SCALING_ALGORITHM": "",
+    # Its generator: "pool" (mutual_load -R -K: plain sockets, the handshake
+    # built from the library's pieces, K_c1 from a pool made beforehand),
+    # "socket" (-R: the client library over plain sockets) or "curl" (the
+    # client library over libcurl, as the other phases and this one until
+    # 2026-12-06). The no-auth control uses plain sockets unless "curl".
+    "BENCH_SCALING_TRANSPORT": "pool",
+    "BENCH_SCALING_POOL_RATE": "6000",  # "pool": K_c1 pairs for this many handshakes/s
+    "BENCH_SCALING_CONCURRENCY": "16",  # its connections (threads of the generator)
+    # Its setups: 1cpu (httpd CPU 0, generator CPU 1), 2cpu (both on CPUs 0-1),
+    # shared (both on CPU 0: the one-CPU setup with the two-CPU one's sharing) and
+    # split (2cpu with each httpd child pinned to one CPU: a diagnostic).
+    "BENCH_SCALING_SETUPS": "1cpu 2cpu shared split",
+    # Seconds of kam3_ceiling per run of the phase's machine control (the KAM3
+    # handshake math on CPU 0 alone, then on both CPUs at once); 0: skip it.
+    "BENCH_SCALING_CRYPTO_TIME": "2",
     # The "store" and "nodes" phases (issue 14): session reuse with
     # AuthMutualSessionStore redis against shm on one apache2, and handshakes
     # through a round-robin balancer in front of two nodes sharing Redis.
@@ -524,21 +539,38 @@ def scaling_phase():
     """Full-handshake throughput with httpd on one CPU and on both CPUs.
 
     One CPU: httpd on CPU 0, the generator on CPU 1. Both CPUs: httpd on CPUs
-    0-1, and the generator necessarily shares them (the machine has two). To
-    keep the comparison fair the generator is as cheap as a real client can
-    be (kept-alive connections, pi derived once: what remains is the client's
-    own KAM3 math and HTTP) and its CPU is measured: the two-CPU throughput
+    0-1, and the generator necessarily shares them (the machine has two).
+    Shared: both on CPU 0 (the generator's company on httpd's CPU without
+    the second CPU). To keep the comparison fair the generator is as cheap
+    as a client can be: kept-alive connections, pi derived once, plain
+    sockets instead of libcurl (mutual_load -R) and, by default
+    (BENCH_SCALING_TRANSPORT "pool", -K), the handshake built from the
+    library's pieces with K_c1 from a pool made beforehand, so what remains
+    is the client's z, VK_c, the check of vks and a minimal HTTP/1.1. Its
+    CPU is measured: the two-CPU throughput
     is also given per CPU left to httpd, rate x 2 / (2 - generator CPUs -
     other CPUs), the figure a generator on a third machine would see if
     httpd scaled with the CPUs it gets. Lock waits or contention show as
-    idle or extra httpd CPU per handshake, which lowers that figure.
+    idle or extra httpd CPU per handshake, which lowers that figure. The
+    control (no authentication) goes through the same setups and transport.
     """
     a = ENV["BENCH_SCALING_ALGORITHM"] or ALGORITHMS[0]
-    out = {"algorithm": a, "problems": []}
-    # Both servers run side by side (the idle one costs nothing) and the
+    transport = ENV["BENCH_SCALING_TRANSPORT"]
+    if transport not in ("pool", "socket", "curl"):
+        raise RuntimeError("BENCH_SCALING_TRANSPORT must be pool, socket or curl, not %r" % transport)
+    raw = ["-R"] if transport != "curl" else []
+    pool = ["-K", ENV["BENCH_SCALING_POOL_RATE"]] if transport == "pool" else []
+    concurrency = int(ENV["BENCH_SCALING_CONCURRENCY"] or CONCURRENCY)
+    out = {"algorithm": a, "problems": [], "transport": transport, "concurrency": concurrency}
+    # The servers run side by side (an idle one costs nothing) and the
     # rounds alternate between them, so drifting load on a shared machine
-    # touches both figures alike.
-    setups = (("1cpu", "0", "1"), ("2cpu", "0,1", "0,1"))
+    # touches every figure alike.
+    wanted = ENV["BENCH_SCALING_SETUPS"].split()
+    if "1cpu" not in wanted or "2cpu" not in wanted:
+        raise RuntimeError("BENCH_SCALING_SETUPS must name 1cpu and 2cpu")
+    setups = tuple(x for x in (("1cpu", "0", "1"), ("2cpu", "0,1", "0,1"), ("shared", "0", "0"),
+                               ("split", "0,1", "0,1"))
+                   if x[0] in wanted)
     servers, runs = {}, {}
     try:
         for label, server_cpus, generator_cpus in setups:
@@ -551,27 +583,103 @@ def scaling_phase():
             server.start()
             say("== scaling: httpd on CPU %s, generator on CPU %s, pid %d"
                 % (server_cpus, generator_cpus, server.pid))
+            if label == "split":
+                pin_children(server.pid)
         for n in range(ROUNDS):
+            if float(ENV["BENCH_SCALING_CRYPTO_TIME"]) > 0:
+                say("-- the machine's control: kam3_ceiling on CPU 0, then on CPUs 0 and 1 at once, "
+                    "round %d of %d" % (n + 1, ROUNDS))
+                runs.setdefault("crypto", []).append(crypto_scaling(a))
             for label, server_cpus, generator_cpus in (setups if n % 2 == 0 else setups[::-1]):
                 server = servers[label]
-                say("-- mutual-full %s (kept-alive, pi cached), httpd on CPU %s, round %d of %d"
-                    % (a, server_cpus, n + 1, ROUNDS))
+                say("-- mutual-full %s (kept-alive, pi cached, %s), httpd on CPU %s, round %d of %d"
+                    % (a, transport, server_cpus, n + 1, ROUNDS))
                 runs.setdefault(label, []).append(
-                    load("mutual-full", server.url, a, pid=server.pid, extra=["-p"], cpus=generator_cpus))
+                    load("mutual-full", server.url, a, pid=server.pid, extra=["-p"] + raw + pool,
+                         cpus=generator_cpus, concurrency=concurrency))
                 # The control: no authentication through the same setup.
-                say("-- plain, httpd on CPU %s, round %d of %d" % (server_cpus, n + 1, ROUNDS))
+                say("-- plain (%s), httpd on CPU %s, round %d of %d"
+                    % (transport, server_cpus, n + 1, ROUNDS))
                 runs.setdefault(label + "-plain", []).append(
-                    load("plain", server.plain_url, pid=server.pid, cpus=generator_cpus))
+                    load("plain", server.plain_url, pid=server.pid, extra=raw,
+                         cpus=generator_cpus, concurrency=concurrency))
     finally:
         for server in servers.values():
             server.stop()
             out["problems"].extend(server.problems())
             server.remove()
-    for label, x in ((label, median_result(v)) for label, v in runs.items()):
-        x["generator_cpus"] = x["client_cpu_us"] * x["rps"] / 1e6
-        x["server_cpus"] = x["server_cpu_us"] * x["rps"] / 1e6
-        out[label] = x
+    for label, v in runs.items():
+        if label != "crypto":
+            for x in v:
+                derive_cpus(x)
+        out[label] = median_result(v)
+        out[label + "-runs"] = v
     return out
+
+
+def pin_children(parent):
+    """The "split" setup: each httpd child (ServerLimit 2, a fixed pool)
+    with all its threads on one CPU of its own, so no thread moves between
+    the CPUs; a diagnostic (httpd has no directive for it)."""
+    kids = sorted(int(e) for e in os.listdir("/proc") if e.isdigit() and ppid(int(e)) == parent)
+    for i, kid in enumerate(kids):
+        subprocess.run(["taskset", "-a", "-p", "-c", str(i % 2), str(kid)], check=True,
+                       capture_output=True)
+    say("   httpd children %s pinned to CPUs %s" % (
+        ", ".join(str(k) for k in kids), ", ".join(str(i % 2) for i in range(len(kids)))))
+
+
+def ppid(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def crypto_scaling(algorithm):
+    """The machine's own two-CPU scaling for the handshake's math, with no
+    httpd and no sockets: kam3_ceiling (the server's two Server::handle calls
+    of a handshake, median thread CPU time) on CPU 0 alone, then one copy on
+    CPU 0 and one on CPU 1 at once. If the CPU time per handshake rises when
+    both CPUs work (vCPUs sharing a host core, memory or frequency), no
+    server can scale by 2 on this machine; ratio = 2 x alone / together."""
+    cmd = [CEILING, "-m", "-a", algorithm, "-t", ENV["BENCH_SCALING_CRYPTO_TIME"], "-r", "1000"]
+
+    def figure(output):
+        for line in output.splitlines():
+            if line.startswith("ceiling "):
+                return float(line.split()[2])
+        raise RuntimeError("kam3_ceiling printed no figure")
+
+    def start(cpu):
+        return subprocess.Popen(["taskset", "-c", cpu] + cmd, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+
+    p = start("0")
+    alone = figure(p.communicate()[0])
+    both = [start("0"), start("1")]
+    together = [figure(q.communicate()[0]) for q in both]
+    x = {"alone_us": alone, "together_us": sum(together) / 2}
+    x["ratio"] = 2 * alone / x["together_us"]
+    say("    handshake math %.1f us alone, %.1f and %.1f us on both CPUs at once: %.3f"
+        % (alone, together[0], together[1], x["ratio"]))
+    return x
+
+
+def derive_cpus(x):
+    x["generator_cpus"] = x["client_cpu_us"] * x["rps"] / 1e6
+    x["server_cpus"] = x["server_cpu_us"] * x["rps"] / 1e6
+    # CPU 0 alone (busy, idle, irq, steal): when httpd and the generator share
+    # it (the "shared" setup; meaningless in the others), the other processes'
+    # share of it is its busy time minus theirs.
+    try:
+        busy0, idle0, irq0, steal0 = (float(v) for v in str(x.get("per_cpu", "")).split("/")[0]
+                                      .split(","))
+    except ValueError:
+        return
+    x["other_cpu0"] = max(0.0, busy0 - x["server_cpus"] - x["generator_cpus"])
+    x["idle_cpu0"], x["irq_cpu0"], x["steal_cpu0"] = idle0, irq0, steal0
 
 
 def scaling_ratio(one, two):
@@ -580,31 +688,80 @@ def scaling_ratio(one, two):
     return two["rps"] * 2 / left / one["rps"] if left > 0 else 0
 
 
+def shared_ratio(shared, two):
+    """Both setups with the generator sharing httpd's CPUs: the two-CPU rate
+    per CPU left to httpd over the one-CPU (CPU 0, shared) rate per CPU left
+    to httpd there, 1 - generator CPUs - other processes' share of CPU 0."""
+    left1 = 1 - shared["generator_cpus"] - shared.get("other_cpu0", 0)
+    left2 = 2 - two["generator_cpus"] - two["other_cpus"]
+    if left1 <= 0 or left2 <= 0:
+        return 0
+    return (two["rps"] * 2 / left2) / (shared["rps"] / left1)
+
+
+def capacity_ratio(one, two):
+    """The same from CPU accounting: what two CPUs would serve at the two-CPU
+    phase's httpd CPU per handshake and its busy share of the CPU left to it,
+    over what one fully used CPU serves at the one-CPU phase's httpd CPU per
+    handshake. Equal to scaling_ratio times httpd's CPUs in the one-CPU phase:
+    it does not credit a one-CPU phase that left httpd's CPU partly idle."""
+    left = 2 - two["generator_cpus"] - two["other_cpus"]
+    if left <= 0 or two["server_cpu_us"] <= 0:
+        return 0
+    return 2 * (two["server_cpus"] / left) / two["server_cpu_us"] * one["server_cpu_us"]
+
+
 def report_scaling(scaling):
     one, two = scaling["1cpu"], scaling["2cpu"]
     say("4. full-handshake throughput on 2 CPUs >= 1.8 x on 1 CPU (%s, kept-alive connections,"
-        " %d connections)" % (short(scaling["algorithm"]), CONCURRENCY))
-    say("   %-34s %9s %10s %9s %9s %9s %7s %7s" % ("httpd on", "req/s", "srvCPU_us", "httpd", "generator",
-                                                "genCPU_us", "other", "idle"))
+        " %d connections, generator over %s%s)"
+        % (short(scaling["algorithm"]), scaling["concurrency"], scaling["transport"],
+           ", medians of %d rounds" % ROUNDS if ROUNDS > 1 else ""))
+    say("   %-30s %9s %9s %9s %6s %6s %6s %6s %6s %6s" % (
+        "httpd on", "req/s", "srvCPU_us", "genCPU_us", "httpd", "gen", "other", "irq", "steal",
+        "idle"))
     rows = (("1cpu", "CPU 0 (generator CPU 1)"), ("2cpu", "CPUs 0-1 (generator shares)"),
-            ("1cpu-plain", "no auth, CPU 0"), ("2cpu-plain", "no auth, CPUs 0-1"))
+            ("shared", "CPU 0 (generator shares)"), ("split", "CPUs 0-1, children pinned"),
+            ("1cpu-plain", "no auth, CPU 0"), ("2cpu-plain", "no auth, CPUs 0-1"),
+            ("shared-plain", "no auth, CPU 0 shared"), ("split-plain", "no auth, pinned"))
     for label, name in rows:
         if label not in scaling:
             continue
         x = scaling[label]
-        say("   %-34s %9.1f %10.1f %9.2f %9.2f %9.1f %7.2f %7.2f" % (
-            name, x["rps"], x["server_cpu_us"], x["server_cpus"], x["generator_cpus"],
-            x["client_cpu_us"], x["other_cpus"], x.get("idle_cpus", 0)))
-    say("   (httpd, generator, other, idle: CPUs used during the phase; rounds alternate between")
-    say("   the two setups)")
+        # shared: CPU 0's own figures (CPU 1 is left to other processes)
+        cpu0 = "_cpu0" if label.startswith("shared") else "_cpus"
+        say("   %-30s %9.1f %9.1f %9.1f %6.2f %6.2f %6.2f %6.2f %6.2f %6.2f" % (
+            name + (" *" if cpu0 == "_cpu0" else ""), x["rps"], x["server_cpu_us"],
+            x["client_cpu_us"], x["server_cpus"], x["generator_cpus"], x.get("other" + cpu0, 0),
+            x.get("irq" + cpu0, 0), x.get("steal" + cpu0, 0), x.get("idle" + cpu0, 0)))
+    say("   (medians per column; httpd, gen(erator), other, irq (interrupts and softirq, no")
+    say("   process's), steal (the hypervisor's), idle: CPUs' worth of time during the phase;")
+    say("   *: other, irq, steal and idle of CPU 0 alone; rounds alternate between the setups)")
+    if ROUNDS > 1:
+        for label in ("1cpu", "2cpu"):
+            say("   %s rounds: %s" % (label, ", ".join(
+                "%.0f/s" % x["rps"] for x in scaling.get(label + "-runs", []))))
+        ratios = [scaling_ratio(o, t) for o, t in zip(scaling["1cpu-runs"], scaling["2cpu-runs"])]
+        say("   per-round ratios (per CPU left to httpd): %s" % ", ".join("%.3f" % r for r in ratios))
+    runs = [x for label in ("1cpu", "2cpu", "shared", "split", "1cpu-plain", "2cpu-plain",
+                            "shared-plain", "split-plain")
+            for x in scaling.get(label + "-runs", [])]
+    errors = sum(int(x["errors"]) for x in runs)
+    misses = sum(int(x.get("pool_misses", 0)) for x in runs)
+    say("   %d errors in %d runs%s" % (errors, len(runs), "; WARNING: %d handshakes found the K_c1 "
+                                       "pool empty (raise BENCH_SCALING_POOL_RATE)" % misses
+                                       if misses else ""))
     if one["server_cpus"] < 0.95:
         say("   WARNING: httpd used only %.2f CPUs on its one CPU: the generator limited the "
-            "one-CPU figure" % one["server_cpus"])
+            "one-CPU figure (see the CPU-accounting figure)" % one["server_cpus"])
     per_cpu = scaling_ratio(one, two)
-    say("   raw ratio %.3f (the generator takes %.2f CPUs of the two)"
+    say("   raw ratio (2-CPU rate / 1-CPU rate): %.3f; the generator takes %.2f CPUs of the two"
         % (two["rps"] / one["rps"], two["generator_cpus"]))
-    say("   ratio per CPU left to httpd (rate x 2 / %.2f CPUs): %.3f (%s)"
-        % (2 - two["generator_cpus"] - two["other_cpus"], per_cpu, verdict(per_cpu >= 1.8)))
+    say("   THE ISSUE'S FIGURE, ratio per CPU left to httpd (2-CPU rate x 2 / %.2f CPUs over the "
+        "1-CPU rate): %.3f (%s)" % (2 - two["generator_cpus"] - two["other_cpus"], per_cpu,
+                                    verdict(per_cpu >= 1.8)))
+    say("   from CPU accounting (2 / httpd CPU per handshake x httpd's busy share of the CPUs left,")
+    say("   over 1 / its CPU per handshake on one CPU): %.3f" % capacity_ratio(one, two))
     say("   httpd CPU per handshake on 2 CPUs / on 1 CPU: %.3f (above 1: contention, or the"
         % (two["server_cpu_us"] / one["server_cpu_us"]))
     say("   generator's threads sharing httpd's CPUs); idle during the two-CPU phase: %.2f CPUs (waits)"
@@ -612,9 +769,35 @@ def report_scaling(scaling):
     if "1cpu-plain" in scaling and "2cpu-plain" in scaling:
         p1, p2 = scaling["1cpu-plain"], scaling["2cpu-plain"]
         control = scaling_ratio(p1, p2)
-        say("   control, no auth through the same setups: ratio %.3f, httpd CPU per request %.3f;"
-            % (control, p2["server_cpu_us"] / p1["server_cpu_us"]))
+        say("   control, no auth through the same setups: ratio %.3f (raw %.3f, CPU accounting "
+            "%.3f), httpd CPU per request %.3f;" % (control, p2["rps"] / p1["rps"],
+                                                     capacity_ratio(p1, p2),
+                                                     p2["server_cpu_us"] / p1["server_cpu_us"]))
         say("   full handshakes relative to the control: %.3f" % (per_cpu / control if control else 0))
+    if "crypto" in scaling:
+        c = scaling["crypto"]
+        say("   the machine's control, the handshake math alone (kam3_ceiling, thread CPU per "
+            "handshake): %.1f us on CPU 0 alone, %.1f us with both CPUs busy: ratio %.3f%s"
+            % (c["alone_us"], c["together_us"], c["ratio"],
+               " (per round: %s)" % ", ".join("%.3f" % x["ratio"] for x in scaling["crypto-runs"])
+               if len(scaling["crypto-runs"]) > 1 else ""))
+    if "shared" in scaling:
+        sh = scaling["shared"]
+        say("   both setups shared (httpd and the generator on CPU 0, then on CPUs 0-1; the")
+        say("   generator's interference is in both): ratio per CPU left to httpd %.3f (CPU 0 left "
+            "to httpd %.2f);" % (shared_ratio(sh, two), 1 - sh["generator_cpus"] - sh.get("other_cpu0", 0)))
+        say("   httpd CPU per handshake on 2 CPUs / on 1 shared CPU: %.3f, on 1 shared / on 1 own "
+            "CPU: %.3f" % (two["server_cpu_us"] / sh["server_cpu_us"],
+                           sh["server_cpu_us"] / one["server_cpu_us"]))
+        if "shared-plain" in scaling and "2cpu-plain" in scaling:
+            say("   control, no auth: %.3f" % shared_ratio(scaling["shared-plain"], scaling["2cpu-plain"]))
+    if "split" in scaling:
+        sp = scaling["split"]
+        say("   httpd's two children pinned one per CPU (no thread moves between the CPUs; a")
+        say("   diagnostic): ratio per CPU left to httpd %.3f; httpd CPU per handshake %.3f x the "
+            "one-CPU figure" % (scaling_ratio(one, sp), sp["server_cpu_us"] / one["server_cpu_us"]))
+        if "split-plain" in scaling and "1cpu-plain" in scaling:
+            say("   control, no auth: %.3f" % scaling_ratio(scaling["1cpu-plain"], scaling["split-plain"]))
     return per_cpu
 
 
