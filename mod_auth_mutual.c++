@@ -870,7 +870,9 @@ void announce_table_size(server_rec* s, const mutual::ServerPlan& plan) noexcept
 int attach_process_state(apr_pool_t* pconf, server_rec* s, ModuleState& state) {
     RetainedThrottle* throttle = retained_throttle(s);
     if (throttle == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged
-    state.guard = pool_new<mutual::RequestGuard>(pconf, throttle->memory, throttle->size, throttle->key);
+    // The pages show the gauges of the server's store.
+    state.guard = pool_new<mutual::RequestGuard>(pconf, throttle->memory, throttle->size, throttle->key,
+                                                 &state.server->store());
     if (!state.guard->valid())
         return fail_startup(s, 0, "MUT01813", "cannot attach to the throttle counters");
     return 0;
@@ -1564,11 +1566,6 @@ int check_authn(request_rec* r) noexcept {
 
 // ---- mutual-status and mod_status ------------------------------------------
 
-// The session store whose gauges the pages show (none before startup).
-const mutual::SessionStore* shown_store() noexcept {
-    return module_state != nullptr && module_state->server != nullptr ? &module_state->server->store() : nullptr;
-}
-
 // SetHandler mutual-status: Prometheus text format 0.0.4.
 int status_handler(request_rec* r) noexcept {
     if (r->handler == nullptr || std::strcmp(r->handler, "mutual-status") != 0) return DECLINED;
@@ -1576,7 +1573,7 @@ int status_handler(request_rec* r) noexcept {
         r->allowed = AP_METHOD_BIT << M_GET;
         if (r->method_number != M_GET) return HTTP_METHOD_NOT_ALLOWED;
         if (module_state == nullptr || module_state->guard == nullptr) return HTTP_SERVICE_UNAVAILABLE;
-        const std::string body = module_state->guard->prometheus(shown_store(), apr_time_as_msec(apr_time_now()));
+        const std::string body = module_state->guard->prometheus(apr_time_as_msec(apr_time_now()));
         ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
         apr_table_setn(r->headers_out, "Cache-Control", "no-store");
         if (!r->header_only) ap_rwrite(body.data(), static_cast<int>(body.size()), r);
@@ -1593,12 +1590,12 @@ int status_hook(request_rec* r, int flags) noexcept {
         if (module_state == nullptr || module_state->guard == nullptr) return OK;
         const std::int64_t now_ms = apr_time_as_msec(apr_time_now());
         if (flags & AP_STATUS_SHORT) {
-            const std::string lines = module_state->guard->status_auto(shown_store(), now_ms);
+            const std::string lines = module_state->guard->status_auto(now_ms);
             ap_rwrite(lines.data(), static_cast<int>(lines.size()), r);
             return OK;
         }
         ap_rputs("<hr /><h2>mod_auth_mutual</h2>\n<table border=\"0\">\n", r);
-        for (const auto& row : module_state->guard->status_rows(shown_store(), now_ms))
+        for (const auto& row : module_state->guard->status_rows(now_ms))
             ap_rprintf(r, "<tr><td>%s</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
                        ap_escape_html(r->pool, row.first.c_str()), static_cast<apr_uint64_t>(row.second));
         ap_rputs("</table>\n", r);
