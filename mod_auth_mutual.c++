@@ -870,7 +870,9 @@ void announce_table_size(server_rec* s, const mutual::ServerPlan& plan) noexcept
 int attach_process_state(apr_pool_t* pconf, server_rec* s, ModuleState& state) {
     RetainedThrottle* throttle = retained_throttle(s);
     if (throttle == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged
-    state.guard = pool_new<mutual::RequestGuard>(pconf, throttle->memory, throttle->size, throttle->key);
+    // The pages show the gauges of the server's store.
+    state.guard = pool_new<mutual::RequestGuard>(pconf, throttle->memory, throttle->size, throttle->key,
+                                                 &state.server->store());
     if (!state.guard->valid())
         return fail_startup(s, 0, "MUT01813", "cannot attach to the throttle counters");
     return 0;
@@ -1060,113 +1062,81 @@ std::string success_control(request_rec* top) {
 
 // ---- the verifier sources of a request (AuthMutualProvider) ----------------
 
-// AuthMutualDBDUserQuery through mod_dbd's pool and prepared statement:
-// every row's first column, joined with "," (mutual::record_answer decodes
-// them as one DBM record).
-class DbdRecordQuery final : public mutual::RecordQuery {
-public:
-    // label: the NUL-terminated label the statement is prepared under.
-    DbdRecordQuery(request_rec* r, const mutual::LocationSettings& settings) noexcept
-        : r_(r), label_(settings.query_label().data()), text_(settings.query_text()) {}
-
-    mutual::LookupStatus fetch(std::string_view user, std::string& value, std::string& error) const override {
-        ap_dbd_t* dbd = dbd_acquire_fn != nullptr ? dbd_acquire_fn(r_) : nullptr;
-        if (dbd == nullptr) {
-            error.assign("cannot get a database connection from mod_dbd (database down? see "
-                         "mod_dbd's lines above, DBDriver, DBDParams)");
-            return mutual::LookupStatus::open_failed;
-        }
-        auto* statement = static_cast<apr_dbd_prepared_t*>(
-            label_ != nullptr ? apr_hash_get(dbd->prepared, label_, APR_HASH_KEY_STRING)
-                                    : nullptr);
-        if (statement == nullptr) {
-            error.assign("mod_dbd has no prepared AuthMutualDBDUserQuery for this server (is the "
-                         "query valid SQL for the DBDriver? see mod_dbd's startup lines)");
-            return mutual::LookupStatus::open_failed;
-        }
-        std::string name;
-        name.assign(user.data(), user.size());   // NUL-terminated for the driver
-        apr_dbd_results_t* results = nullptr;
-        // Random access (seek 1), unlike mod_authn_dbd: the whole result at
-        // once, so a failed query is an error here. Sequentially, the pgsql
-        // driver reports a dropped connection as "no rows" (an unknown
-        // user: the next provider would answer) and sleeps 0.1 s on every
-        // empty result.
-        int rc = apr_dbd_pvselect(dbd->driver, r_->pool, dbd->handle, &results, statement, 1,
-                                  name.c_str(), static_cast<const char*>(nullptr));
-        if (rc != 0) {
-            error.assign("AuthMutualDBDUserQuery failed: ")
-                .append(text(apr_dbd_error(dbd->driver, dbd->handle, rc)));
-            // A pooled connection the pgsql driver re-opened behind mod_dbd's
-            // back (PQreset once the database is back) has lost its prepared
-            // statements for as long as it stays in the pool (PostgreSQL
-            // names the missing statement): prepare it again and retry, once.
-            std::string missing;
-            missing.assign("\"").append(text(label_)).append("\"");
-            apr_dbd_prepared_t* again = nullptr;
-            if (std::strcmp(apr_dbd_name(dbd->driver), "pgsql") != 0 ||
-                error.find(missing) == std::string::npos ||
-                apr_dbd_prepare(dbd->driver, dbd->pool, dbd->handle,
-                                apr_pstrmemdup(r_->pool, text_.data(), text_.size()), label_, &again) != 0 ||
-                again == nullptr)
-                return mutual::LookupStatus::read_failed;
-            apr_hash_set(dbd->prepared, label_, APR_HASH_KEY_STRING, again);
-            results = nullptr;
-            rc = apr_dbd_pvselect(dbd->driver, r_->pool, dbd->handle, &results, again, 1, name.c_str(),
-                                  static_cast<const char*>(nullptr));
-            if (rc != 0) return mutual::LookupStatus::read_failed;
-            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r_, "MUT02201: AuthMutualDBDUserQuery prepared "
-                          "again on a database connection the driver re-opened");
-            error.clear();
-        }
-        bool any = false, failed = false;
-        apr_dbd_row_t* row = nullptr;
-        // Every row is read, even after a failure: the driver cleans up
-        // its results at the end (mod_authn_dbd's rule).
-        for (int rv = apr_dbd_get_row(dbd->driver, r_->pool, results, &row, -1); rv != -1;
-             rv = apr_dbd_get_row(dbd->driver, r_->pool, results, &row, -1)) {
-            if (rv != 0) {
-                failed = true;
-                continue;
-            }
-            if (any) value.append(",");
-            value.append(text(apr_dbd_get_entry(dbd->driver, row, 0)));
-            any = true;
-        }
-        if (failed) {
-            error.assign("AuthMutualDBDUserQuery: reading the result rows failed");
-            return mutual::LookupStatus::read_failed;
-        }
-        return any ? mutual::LookupStatus::found : mutual::LookupStatus::not_found;
+// AuthMutualDBDUserQuery through mod_dbd's pool and prepared statement
+// (the core's DatabaseQuery): every row's first column into `rows` (the
+// core decodes them as one DBM record); false with `error` when the
+// database cannot be asked.
+bool dbd_query(request_rec* r, const mutual::LocationSettings& settings, std::string_view user,
+               std::vector<std::string>& rows, std::string& error) {
+    // The label is NUL-terminated (location_settings.h).
+    const char* label = settings.query_label().data();
+    const std::string_view query_text = settings.query_text();
+    ap_dbd_t* dbd = dbd_acquire_fn != nullptr ? dbd_acquire_fn(r) : nullptr;
+    if (dbd == nullptr) {
+        error.assign("cannot get a database connection from mod_dbd (database down? see "
+                     "mod_dbd's lines above, DBDriver, DBDParams)");
+        return false;
     }
-
-private:
-    request_rec* r_;
-    const char* label_;
-    std::string_view text_;
-};
-
-// The sources of one request: AuthMutualProvider's list over the DBM file
-// and the mod_dbd query; without the directive, the DBM file alone.
-class RequestVerifiers {
-public:
-    RequestVerifiers(request_rec* r, const mutual::LocationSettings& settings,
-                     const mutual::LocationPolicy& policy, std::int64_t now)
-        : query_(r, settings),
-          sources_(settings, &query_, server_name(r, settings), policy.auth_scope, policy.realm,
-                   &module_state->server->verifier_records(), now) {}
-    const mutual::VerifierSource* get() const noexcept { return sources_.get(); }
-
-private:
-    // What keeps this server's query answers apart in the cache (its own
-    // DBDParams); only needed with a query.
-    static std::string server_name(request_rec* r, const mutual::LocationSettings& settings) {
-        if (settings.query_label().empty()) return std::string();
-        return text(apr_psprintf(r->pool, "%pp", static_cast<void*>(r->server)));
+    auto* statement = static_cast<apr_dbd_prepared_t*>(
+        label != nullptr ? apr_hash_get(dbd->prepared, label, APR_HASH_KEY_STRING) : nullptr);
+    if (statement == nullptr) {
+        error.assign("mod_dbd has no prepared AuthMutualDBDUserQuery for this server (is the "
+                     "query valid SQL for the DBDriver? see mod_dbd's startup lines)");
+        return false;
     }
-    DbdRecordQuery query_;
-    mutual::LocationVerifiers sources_;
-};
+    std::string name;
+    name.assign(user.data(), user.size());   // NUL-terminated for the driver
+    apr_dbd_results_t* results = nullptr;
+    // Random access (seek 1), unlike mod_authn_dbd: the whole result at
+    // once, so a failed query is an error here. Sequentially, the pgsql
+    // driver reports a dropped connection as "no rows" (an unknown
+    // user: the next provider would answer) and sleeps 0.1 s on every
+    // empty result.
+    int rc = apr_dbd_pvselect(dbd->driver, r->pool, dbd->handle, &results, statement, 1,
+                              name.c_str(), static_cast<const char*>(nullptr));
+    if (rc != 0) {
+        error.assign("AuthMutualDBDUserQuery failed: ")
+            .append(text(apr_dbd_error(dbd->driver, dbd->handle, rc)));
+        // A pooled connection the pgsql driver re-opened behind mod_dbd's
+        // back (PQreset once the database is back) has lost its prepared
+        // statements for as long as it stays in the pool (PostgreSQL
+        // names the missing statement): prepare it again and retry, once.
+        std::string missing;
+        missing.assign("\"").append(text(label)).append("\"");
+        apr_dbd_prepared_t* again = nullptr;
+        if (std::strcmp(apr_dbd_name(dbd->driver), "pgsql") != 0 ||
+            error.find(missing) == std::string::npos ||
+            apr_dbd_prepare(dbd->driver, dbd->pool, dbd->handle,
+                            apr_pstrmemdup(r->pool, query_text.data(), query_text.size()), label, &again) != 0 ||
+            again == nullptr)
+            return false;
+        apr_hash_set(dbd->prepared, label, APR_HASH_KEY_STRING, again);
+        results = nullptr;
+        rc = apr_dbd_pvselect(dbd->driver, r->pool, dbd->handle, &results, again, 1, name.c_str(),
+                              static_cast<const char*>(nullptr));
+        if (rc != 0) return false;
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "MUT02201: AuthMutualDBDUserQuery prepared "
+                      "again on a database connection the driver re-opened");
+        error.clear();
+    }
+    bool failed = false;
+    apr_dbd_row_t* row = nullptr;
+    // Every row is read, even after a failure: the driver cleans up
+    // its results at the end (mod_authn_dbd's rule).
+    for (int rv = apr_dbd_get_row(dbd->driver, r->pool, results, &row, -1); rv != -1;
+         rv = apr_dbd_get_row(dbd->driver, r->pool, results, &row, -1)) {
+        if (rv != 0) {
+            failed = true;
+            continue;
+        }
+        rows.push_back(text(apr_dbd_get_entry(dbd->driver, row, 0)));
+    }
+    if (failed) {
+        error.assign("AuthMutualDBDUserQuery: reading the result rows failed");
+        return false;
+    }
+    return true;
+}
 
 // ---- RFC 8120 §14 proxy authentication (issue #12) -------------------------
 
@@ -1503,13 +1473,15 @@ int check_authn(request_rec* r) noexcept {
         }
 
         const std::int64_t now = apr_time_sec(apr_time_now());
-        const RequestVerifiers sources(r, settings, policy, now);
         const mutual::LogLevel level =
             APLOG_R_IS_LEVEL(r, APLOG_DEBUG) ? mutual::LogLevel::debug : mutual::LogLevel::info;
-        const mutual::VerifierSource* verifiers = sources.get();
+        // AuthMutualDBDUserQuery, run when the core's sources ask it.
+        const auto query = [r, &settings](std::string_view user, std::vector<std::string>& rows, std::string& error) {
+            return dbd_query(r, settings, user, rows, error);
+        };
         mutual::ExchangeResult result;
         if (authorization == nullptr) {
-            result = module_state->server->handle(policy, verifiers, std::nullopt, now, level);
+            result = module_state->server->handle(policy, settings, query, r->server, nullptr, now, level);
         } else {
             const mutual::ParsedAuthorization parsed(authorization);
             // A key exchange belongs to the request the client sent: a
@@ -1523,7 +1495,7 @@ int check_authn(request_rec* r) noexcept {
             }
             if (parsed.is_key_exchange())
                 if (const int refused = throttle_key_exchange(r, settings, policy, parsed.user())) return refused;
-            result = module_state->server->handle(policy, verifiers, parsed, now, level);
+            result = module_state->server->handle(policy, settings, query, r->server, &parsed, now, level);
         }
         log_request(r, result.log_level, result.log_tag, result.log_message);
         count_outcome(r, settings, policy, result);
@@ -1597,11 +1569,6 @@ int check_authn(request_rec* r) noexcept {
 
 // ---- mutual-status and mod_status ------------------------------------------
 
-// The session store whose gauges the pages show (none before startup).
-const mutual::SessionStore* shown_store() noexcept {
-    return module_state != nullptr && module_state->server != nullptr ? &module_state->server->store() : nullptr;
-}
-
 // SetHandler mutual-status: Prometheus text format 0.0.4.
 int status_handler(request_rec* r) noexcept {
     if (r->handler == nullptr || std::strcmp(r->handler, "mutual-status") != 0) return DECLINED;
@@ -1609,7 +1576,7 @@ int status_handler(request_rec* r) noexcept {
         r->allowed = AP_METHOD_BIT << M_GET;
         if (r->method_number != M_GET) return HTTP_METHOD_NOT_ALLOWED;
         if (module_state == nullptr || module_state->guard == nullptr) return HTTP_SERVICE_UNAVAILABLE;
-        const std::string body = module_state->guard->prometheus(shown_store(), apr_time_as_msec(apr_time_now()));
+        const std::string body = module_state->guard->prometheus(apr_time_as_msec(apr_time_now()));
         ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
         apr_table_setn(r->headers_out, "Cache-Control", "no-store");
         if (!r->header_only) ap_rwrite(body.data(), static_cast<int>(body.size()), r);
@@ -1626,12 +1593,12 @@ int status_hook(request_rec* r, int flags) noexcept {
         if (module_state == nullptr || module_state->guard == nullptr) return OK;
         const std::int64_t now_ms = apr_time_as_msec(apr_time_now());
         if (flags & AP_STATUS_SHORT) {
-            const std::string lines = module_state->guard->status_auto(shown_store(), now_ms);
+            const std::string lines = module_state->guard->status_auto(now_ms);
             ap_rwrite(lines.data(), static_cast<int>(lines.size()), r);
             return OK;
         }
         ap_rputs("<hr /><h2>mod_auth_mutual</h2>\n<table border=\"0\">\n", r);
-        for (const auto& row : module_state->guard->status_rows(shown_store(), now_ms))
+        for (const auto& row : module_state->guard->status_rows(now_ms))
             ap_rprintf(r, "<tr><td>%s</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
                        ap_escape_html(r->pool, row.first.c_str()), static_cast<apr_uint64_t>(row.second));
         ap_rputs("</table>\n", r);

@@ -1,7 +1,10 @@
 // A location's verifier sources from its directives (location_verifiers.h).
 #include "server/location_verifiers.h"
 
+#include <cstdio>
+
 #include "server/location_settings.h"
+#include "server/server.h"
 
 namespace mutual {
 
@@ -36,14 +39,16 @@ LocationVerifiers::LocationVerifiers(const Settings& s, std::string_view auth_sc
            database_record_age(s.recheck_interval)) {}
 
 LocationVerifiers::Settings LocationVerifiers::settings_of(const LocationSettings& l, const RecordQuery* query,
-                                                           std::string_view server) {
+                                                           const void* server) {
     // The settings' values are NUL-terminated (location_settings.h).
     Settings s;
     s.user_file = l.user_file().empty() ? nullptr : l.user_file().data();
     s.dbm_type = l.dbm_type().data();
     if (query != nullptr && !l.query_label().empty()) {
         s.query = query;
-        s.query_cache_name.assign(server).append(" ").append(l.query_label());
+        char identity[2 * sizeof(void*) + 4];
+        std::snprintf(identity, sizeof identity, "%p", server);
+        s.query_cache_name.assign(identity).append(" ").append(l.query_label());
         s.query_text = l.query_text().data();
     }
     s.recheck_interval = l.recheck_interval();
@@ -51,7 +56,7 @@ LocationVerifiers::Settings LocationVerifiers::settings_of(const LocationSetting
 }
 
 LocationVerifiers::LocationVerifiers(const LocationSettings& settings, const RecordQuery* query,
-                                     std::string_view server, std::string_view auth_scope, std::string_view realm,
+                                     const void* server, std::string_view auth_scope, std::string_view realm,
                                      VerifierRecordCache* cache, std::int64_t now)
     : LocationVerifiers(settings_of(settings, query, server), auth_scope, realm, cache, now) {
     for (std::size_t i = 0; i < settings.provider_count(); ++i) {
@@ -75,6 +80,16 @@ void LocationVerifiers::add_database() {
 const VerifierSource* LocationVerifiers::get() const noexcept {
     if (chained_) return &chain_;
     return has_file_ ? &dbm_ : nullptr;
+}
+
+ExchangeResult Server::handle(const LocationPolicy& policy, const LocationSettings& settings,
+                              const DatabaseQuery& query, const void* server,
+                              const ParsedAuthorization* authorization, std::int64_t now, LogLevel log_level) {
+    const RowsRecordQuery rows(query);
+    const LocationVerifiers sources(settings, query ? &rows : nullptr, server, policy.auth_scope, policy.realm,
+                                    &verifier_records_, now);
+    if (authorization == nullptr) return handle(policy, sources.get(), std::nullopt, now, log_level);
+    return handle(policy, sources.get(), *authorization, now, log_level);
 }
 
 }  // namespace mutual

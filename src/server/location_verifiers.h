@@ -1,9 +1,9 @@
 // The verifier sources of one location for one request, composed by the
 // core from the location's directives: AuthMutualUserFile (a DBM file),
-// AuthMutualDBDUserQuery (a RecordQuery the glue implements over mod_dbd)
+// AuthMutualDBDUserQuery (a DatabaseQuery the glue implements over mod_dbd)
 // and AuthMutualProvider's order over them (without it, the DBM file
-// alone). The glue passes the directive values and hands get() to
-// Server::handle. No httpd types.
+// alone). Server::handle(policy, settings, query, ...) composes them for
+// each request. No httpd types.
 #ifndef MUTUAL_LOCATION_VERIFIERS_H
 #define MUTUAL_LOCATION_VERIFIERS_H
 
@@ -35,9 +35,10 @@ public:
                       VerifierRecordCache* cache, std::int64_t now);
     // From a location's settings, AuthMutualProvider's list added in its
     // order: `query` runs AuthMutualDBDUserQuery (the glue's mod_dbd call;
-    // nullptr: none) on the statement `server` prepared (each server's
-    // answers are cached apart: its own DBDParams).
-    LocationVerifiers(const LocationSettings& settings, const RecordQuery* query, std::string_view server,
+    // nullptr: none) on the statement the server identified by `server`
+    // prepared (each server's answers are cached apart: its own DBDParams).
+    // Server::handle(policy, settings, ...) composes them so.
+    LocationVerifiers(const LocationSettings& settings, const RecordQuery* query, const void* server,
                       std::string_view auth_scope, std::string_view realm, VerifierRecordCache* cache,
                       std::int64_t now);
     LocationVerifiers(const LocationVerifiers&) = delete;
@@ -53,7 +54,7 @@ public:
     const VerifierSource* get() const noexcept;
 
 private:
-    static Settings settings_of(const LocationSettings& settings, const RecordQuery* query, std::string_view server);
+    static Settings settings_of(const LocationSettings& settings, const RecordQuery* query, const void* server);
     bool has_file_, has_query_, chained_ = false;
     DbmVerifierSource dbm_;
     DatabaseVerifierSource sql_;

@@ -51,7 +51,8 @@ bool RequestGuard::format(void* memory, std::size_t size) noexcept {
            ThrottleTable::format(parts.table, parts.table_bytes, ThrottleTable::default_entries);
 }
 
-RequestGuard::RequestGuard(void* memory, std::size_t size, const HashKey& key) {
+RequestGuard::RequestGuard(void* memory, std::size_t size, const HashKey& key, const SessionStore* store)
+    : store_(store) {
     Parts parts;
     if (!split(memory, size, parts)) return;
     lock_ = std::make_unique<ProcessSharedLocks>(parts.lock, 1u);
@@ -138,7 +139,7 @@ void RequestGuard::count(const ThrottlePolicy& limits, std::string_view partitio
     }
 }
 
-MetricsSnapshot RequestGuard::snapshot(const SessionStore* store, std::int64_t now_ms) const {
+MetricsSnapshot RequestGuard::snapshot(std::int64_t now_ms) const {
     MetricsSnapshot m;
     if (!valid()) return m;
     const MetricCounters& c = *counters_;
@@ -153,8 +154,8 @@ MetricsSnapshot RequestGuard::snapshot(const SessionStore* store, std::int64_t n
     m.stale = c.verifications_stale.load(std::memory_order_relaxed);
     m.throttled = c.throttled.load(std::memory_order_relaxed);
     m.store_errors = c.store_errors.load(std::memory_order_relaxed);
-    if (store != nullptr) {
-        const TableStatistics t = store->statistics();
+    if (store_ != nullptr) {
+        const TableStatistics t = store_->statistics();
         m.key_exchanging = t.key_exchanging;
         m.authenticated = t.authenticated;
         m.capacity = t.slots;
@@ -165,17 +166,16 @@ MetricsSnapshot RequestGuard::snapshot(const SessionStore* store, std::int64_t n
     return m;
 }
 
-std::string RequestGuard::prometheus(const SessionStore* store, std::int64_t now_ms) const {
-    return prometheus_text(snapshot(store, now_ms));
+std::string RequestGuard::prometheus(std::int64_t now_ms) const {
+    return prometheus_text(snapshot(now_ms));
 }
 
-std::string RequestGuard::status_auto(const SessionStore* store, std::int64_t now_ms) const {
-    return status_auto_text(snapshot(store, now_ms));
+std::string RequestGuard::status_auto(std::int64_t now_ms) const {
+    return status_auto_text(snapshot(now_ms));
 }
 
-std::vector<std::pair<std::string, std::uint64_t>> RequestGuard::status_rows(const SessionStore* store,
-                                                                             std::int64_t now_ms) const {
-    const MetricsSnapshot m = snapshot(store, now_ms);
+std::vector<std::pair<std::string, std::uint64_t>> RequestGuard::status_rows(std::int64_t now_ms) const {
+    const MetricsSnapshot m = snapshot(now_ms);
     std::vector<std::pair<std::string, std::uint64_t>> rows;
     for (const auto& kex : m.key_exchanges)
         if (kex.second != 0) rows.emplace_back("key exchanges, " + kex.first, kex.second);

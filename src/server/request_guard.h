@@ -8,10 +8,10 @@
 //
 //   RequestGuard::bytes_needed()                 memory to provide
 //   RequestGuard::format(memory, size)           first start
-//   RequestGuard(memory, size, key)              attach (every start)
+//   RequestGuard(memory, size, key, store)       attach (every start)
 //   guard.admit_key_exchange(...)                before the KAM3 work
 //   guard.count(...)                             after Server::handle
-//   guard.prometheus(store) / status_auto(store) / status_rows(store)
+//   guard.prometheus() / status_auto() / status_rows()
 #ifndef MUTUAL_REQUEST_GUARD_H
 #define MUTUAL_REQUEST_GUARD_H
 
@@ -40,7 +40,9 @@ public:
     // or the mutex cannot be made.
     static bool format(void* memory, std::size_t size) noexcept;
     // Attaches to formatted memory; valid() is false when that failed.
-    RequestGuard(void* memory, std::size_t size, const HashKey& key);
+    // store: the session store whose gauges the pages show (nullptr: none;
+    // it outlives the guard — the module's Server::store()).
+    RequestGuard(void* memory, std::size_t size, const HashKey& key, const SessionStore* store = nullptr);
     ~RequestGuard();
     RequestGuard(const RequestGuard&) = delete;
     RequestGuard& operator=(const RequestGuard&) = delete;
@@ -58,18 +60,18 @@ public:
     void count(const ThrottlePolicy& limits, std::string_view partition, const ExchangeResult& result,
                std::string_view client_address, std::int64_t now_ms) noexcept;
 
-    // SetHandler mutual-status: Prometheus text format 0.0.4. store: the
-    // session store's gauges (nullptr: none).
-    std::string prometheus(const SessionStore* store, std::int64_t now_ms) const;
+    // SetHandler mutual-status: Prometheus text format 0.0.4, with the
+    // session store's gauges when the guard has a store.
+    std::string prometheus(std::int64_t now_ms) const;
     // mod_status ?auto: "Name: value" lines.
-    std::string status_auto(const SessionStore* store, std::int64_t now_ms) const;
+    std::string status_auto(std::int64_t now_ms) const;
     // mod_status: the rows of its table (label, value); key exchanges by
     // algorithm only when not zero.
-    std::vector<std::pair<std::string, std::uint64_t>> status_rows(const SessionStore* store,
-                                                                   std::int64_t now_ms) const;
+    std::vector<std::pair<std::string, std::uint64_t>> status_rows(std::int64_t now_ms) const;
 
 private:
-    MetricsSnapshot snapshot(const SessionStore* store, std::int64_t now_ms) const;
+    MetricsSnapshot snapshot(std::int64_t now_ms) const;
+    const SessionStore* store_;
     std::unique_ptr<ProcessSharedLocks> lock_;
     MetricCounters* counters_ = nullptr;
     std::unique_ptr<ThrottleTable> throttle_;

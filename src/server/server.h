@@ -12,6 +12,7 @@
 //   Server::plan(options)                    the same for shared memory with its locks:
 //   Server::format_shared(memory, size, options), Server(memory, size, options, key)
 //   server.handle(policy, verifiers, authorization, now, log_level)
+//   server.handle(policy, settings, query, server, authorization, now, log_level)
 //
 // The seams the decision procedure uses: SessionStore (session_store.h:
 // SessionTable in shared memory, or RedisSessionStore) and VerifierSource
@@ -34,6 +35,7 @@
 namespace mutual {
 
 class Algorithm;
+class LocationSettings;
 class RedisSessionStore;
 
 struct ServerOptions {
@@ -174,6 +176,17 @@ public:
     ExchangeResult handle(const LocationPolicy& policy, const VerifierSource* verifiers,
                           const ParsedAuthorization& authorization, std::int64_t now,
                           LogLevel log_level = LogLevel::debug) noexcept;
+
+    // The same for a location: its verifier sources composed by the core
+    // from its settings (AuthMutualUserFile, AuthMutualDBDUserQuery run by
+    // `query`, AuthMutualProvider's order: location_verifiers.h), read
+    // through verifier_records(). `server` identifies the virtual host whose
+    // prepared statement `query` runs (each server's answers are cached
+    // apart: its own DBDParams). authorization: nullptr when the request
+    // has none. Throws only std::bad_alloc (composing the sources).
+    ExchangeResult handle(const LocationPolicy& policy, const LocationSettings& settings,
+                          const DatabaseQuery& query, const void* server,
+                          const ParsedAuthorization* authorization, std::int64_t now, LogLevel log_level);
 
     // SetHandler mutual-logout: ends the session for good (exactly one log
     // line in the result). Never throws.

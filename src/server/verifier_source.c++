@@ -232,6 +232,18 @@ LookupStatus VerifierRecordCache::lookup_timed(const std::string& source, std::s
     return status;
 }
 
+LookupStatus RowsRecordQuery::fetch(std::string_view user, std::string& value, std::string& error) const {
+    std::vector<std::string> rows;
+    const bool asked = query_(user, rows, error);
+    for (std::size_t i = 0; asked && i < rows.size(); ++i) {
+        if (i != 0) value.append(",");
+        value.append(rows[i]);
+    }
+    for (std::string& row : rows) OPENSSL_cleanse(row.data(), row.size());
+    if (!asked) return LookupStatus::read_failed;
+    return rows.empty() ? LookupStatus::not_found : LookupStatus::found;
+}
+
 VerifierRecordCache::Statistics VerifierRecordCache::statistics() const {
     std::lock_guard<std::mutex> hold(mutex_);
     return statistics_;

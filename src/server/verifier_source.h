@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <vector>
 #include <mutex>
@@ -74,6 +75,24 @@ class RecordQuery {
 public:
     virtual ~RecordQuery() = default;
     virtual LookupStatus fetch(std::string_view user, std::string& value, std::string& error) const = 0;
+};
+
+// AuthMutualDBDUserQuery as the module's glue runs it (mod_dbd), in
+// standard types only: appends the first column of every row for `user` to
+// `rows` and answers true, or answers false with `error` when the store
+// cannot be asked (no connection, no statement, a failed query or row).
+using DatabaseQuery = std::function<bool(std::string_view user, std::vector<std::string>& rows, std::string& error)>;
+
+// A DatabaseQuery as a RecordQuery: the rows joined with "," (one DBM-format
+// record each: record_answer decodes them as one record), not_found when
+// there is none, read_failed when the query failed. The rows are cleansed.
+class RowsRecordQuery final : public RecordQuery {
+public:
+    explicit RowsRecordQuery(const DatabaseQuery& query) noexcept : query_(query) {}
+    LookupStatus fetch(std::string_view user, std::string& value, std::string& error) const override;
+
+private:
+    const DatabaseQuery& query_;
 };
 
 // How long a key exchange may use a record read from a store without a

@@ -24,6 +24,7 @@
 #include "encoding.h"
 #include "header.h"
 #include "log.h"
+#include "server/location_settings.h"
 #include "server/server.h"
 #include "server/server_exchange.h"
 #include "server/session_table.h"
@@ -1057,6 +1058,73 @@ START_TEST(fake_verifiers_cover_every_algorithm) {
 }
 END_TEST
 
+// Server::handle over a location's settings: the core composes the sources
+// from its directives (AuthMutualProvider, AuthMutualDBDUserQuery) and asks
+// the glue's query, which speaks standard types only: the rows of a user
+// are one record, no row is an unknown user (a fake session: the exchange
+// fails at verification), a failed query is 401-INIT internal-error, and
+// answers are cached per server for AuthMutualRecheckInterval.
+START_TEST(handle_composes_the_sources_of_a_location) {
+    TestServer s;
+    LocationSettings settings;
+    ck_assert(settings.set("AuthMutualProvider", "dbd").empty());
+    ck_assert(settings.set("AuthMutualDBDUserQuery", "SELECT verifier FROM users WHERE name = %s").empty());
+    ck_assert(settings.set("AuthMutualRecheckInterval", "60").empty());
+    VerifierEntry alice, other_realm;
+    alice.algorithm = other_realm.algorithm = &p256();
+    alice.auth_scope = other_realm.auth_scope = scope;
+    alice.realm = realm;
+    other_realm.realm = "another realm";
+    ck_assert(p256().verifier(compute_pi(p256(), "pw", scope, realm, "alice"), alice.j) == KexError::none);
+    ck_assert(p256().verifier(compute_pi(p256(), "pw", scope, "another realm", "alice"), other_realm.j) ==
+              KexError::none);
+    std::map<std::string, std::vector<std::string>> table;
+    table["alice"] = {encode_record({other_realm}), encode_record({alice})};
+    int queries = 0;
+    bool down = false;
+    const DatabaseQuery query = [&](std::string_view user, std::vector<std::string>& rows, std::string& error) {
+        ++queries;
+        if (down) {
+            error = "connection refused";
+            return false;
+        }
+        auto it = table.find(std::string(user));
+        if (it != table.end()) rows = it->second;
+        return true;
+    };
+    int first_server = 0, second_server = 0;
+    auto handle = [&](const std::string& header, const void* server) {
+        const ParsedAuthorization parsed(header);
+        return s.server->handle(s.policy, settings, query, server, &parsed, s.now, LogLevel::debug);
+    };
+    // Two rows, one of them this realm's: the exchange completes.
+    ClientSession c;
+    read_kex_s1(c, handle(kex_c1_header(c, p256(), "alice", "pw"), &first_server));
+    expect_verified(c, handle(vfy_c_header(c, 1), &first_server), 1, "alice");
+    ck_assert_int_eq(queries, 1);
+    // Cached for this server, asked again for another one.
+    ClientSession again;
+    read_kex_s1(again, handle(kex_c1_header(again, p256(), "alice", "pw"), &first_server));
+    ck_assert_int_eq(queries, 1);
+    read_kex_s1(again, handle(kex_c1_header(again, p256(), "alice", "pw"), &second_server));
+    ck_assert_int_eq(queries, 2);
+    // No row: a fake session that never verifies.
+    ClientSession unknown;
+    read_kex_s1(unknown, handle(kex_c1_header(unknown, p256(), "bob", "pw"), &first_server));
+    ck_assert(handle(vfy_c_header(unknown, 1), &first_server).outcome != ExchangeOutcome::verified);
+    // The database down: internal-error, never a fake session.
+    down = true;
+    ClientSession failed;
+    expect_init(handle(kex_c1_header(failed, p256(), "carol", "pw"), &first_server), "internal-error",
+                "MUT01108", all_algorithms().size());
+    // No authorization at all: 401-INIT without asking anything.
+    const int asked = queries;
+    expect_init(s.server->handle(s.policy, settings, query, &first_server, nullptr, s.now, LogLevel::debug),
+                "initial", "MUT01100", all_algorithms().size());
+    ck_assert_int_eq(queries, asked);
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("server_exchange");
     TCase* tc = tcase_create("core");
@@ -1088,6 +1156,7 @@ int main() {
     tcase_add_test(tc, shared_plan_formats_and_attaches);
     tcase_add_test(tc, logout_ends_the_verified_session);
     tcase_add_test(tc, parsed_authorization_is_what_handle_decides_from);
+    tcase_add_test(tc, handle_composes_the_sources_of_a_location);
     suite_add_tcase(s, tc);
     SRunner* sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

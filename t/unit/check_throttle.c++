@@ -15,6 +15,7 @@
 
 #include "server/metrics.h"
 #include "server/request_guard.h"
+#include "server/server.h"
 #include "server/server_exchange.h"
 #include "server/throttle.h"
 
@@ -275,19 +276,35 @@ START_TEST(request_guard_counts_throttles_and_shows) {
     ck_assert_uint_eq(guard_log.size(), 2);
     ck_assert(guard_log[1].rfind("MUT01800 429 for a req-KEX-C1 (", 0) == 0);
     set_log_sink(nullptr, nullptr);
-    const std::string page = guard.prometheus(nullptr, 2000);
+    const std::string page = guard.prometheus(2000);
     ck_assert(page.find("mutual_key_exchanges_total{algorithm=\"iso-kam3-ec-p256-sha256\"} 1\n") != std::string::npos);
     ck_assert(page.find("mutual_verifications_total{result=\"failure\"} 2\n") != std::string::npos);
     ck_assert(page.find("mutual_throttled_total 2\n") != std::string::npos);
-    ck_assert(guard.status_auto(nullptr, 2000).find("MutualThrottled: 2\n") != std::string::npos);
-    const auto rows = guard.status_rows(nullptr, 2000);
+    ck_assert(guard.status_auto(2000).find("MutualThrottled: 2\n") != std::string::npos);
+    const auto rows = guard.status_rows(2000);
     ck_assert_str_eq(rows.at(0).first.c_str(), "key exchanges, iso-kam3-ec-p256-sha256");
     ck_assert_uint_eq(rows.at(0).second, 1);
     ck_assert_str_eq(rows.back().first.c_str(), "lock-outs now");
     ck_assert_uint_eq(rows.back().second, 1);
     // A second attachment sees the same counters (the memory is what is shared).
     RequestGuard again(unaligned, RequestGuard::bytes_needed(), key);
-    ck_assert(again.prometheus(nullptr, 2000) == page);
+    ck_assert(again.prometheus(2000) == page);
+    ck_assert(page.find("mutual_session_capacity 0\n") != std::string::npos);   // no store: zero gauges
+    // Attached with the server's store, the pages show its gauges.
+    ServerOptions options;
+    options.table_slots = 256;
+    options.stripes = 4;
+    options.use_default_algorithm();
+    const ServerPlan plan = Server::plan(options);
+    std::vector<unsigned char> shared(plan.shared_bytes);
+    ck_assert(Server::format_shared(shared.data(), shared.size(), options));
+    Server server(shared.data(), shared.size(), options, key);
+    ck_assert(server.valid());
+    RequestGuard shown(unaligned, RequestGuard::bytes_needed(), key, &server.store());
+    const std::string gauges = "mutual_session_capacity " + std::to_string(plan.layout.slots) + "\n";
+    ck_assert_msg(shown.prometheus(2000).find(gauges) != std::string::npos, "%s", shown.prometheus(2000).c_str());
+    ck_assert(shown.status_auto(2000).find("MutualSessionCapacity: " + std::to_string(plan.layout.slots) + "\n") !=
+              std::string::npos);
 }
 END_TEST
 

@@ -349,6 +349,35 @@ START_TEST(location_verifiers_follow_the_directives) {
 }
 END_TEST
 
+// The glue's query in standard types, as a RecordQuery: rows joined with
+// ",", no row not_found, a failed query read_failed with its reason.
+START_TEST(rows_record_query_joins_the_rows) {
+    std::vector<std::string> answer;
+    bool up = true;
+    const DatabaseQuery query = [&](std::string_view user, std::vector<std::string>& rows, std::string& error) {
+        ck_assert(user == "alice");
+        if (!up) {
+            error = "connection refused";
+            return false;
+        }
+        rows = answer;
+        return true;
+    };
+    const RowsRecordQuery rows(query);
+    std::string value, error;
+    ck_assert(rows.fetch("alice", value, error) == LookupStatus::not_found);
+    ck_assert(value.empty());
+    answer = {"a", "b", "c"};
+    ck_assert(rows.fetch("alice", value, error) == LookupStatus::found);
+    assert_text_eq(value, "a,b,c");
+    value.clear();
+    up = false;
+    ck_assert(rows.fetch("alice", value, error) == LookupStatus::read_failed);
+    ck_assert(value.empty());
+    assert_text_eq(error, "connection refused");
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("verifier_source");
     TCase* tc = tcase_create("core");
@@ -359,6 +388,7 @@ int main() {
     tcase_add_test(tc, chain_first_hit_wins);
     tcase_add_test(tc, chain_of_dbm_and_database);
     tcase_add_test(tc, location_verifiers_follow_the_directives);
+    tcase_add_test(tc, rows_record_query_joins_the_rows);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
