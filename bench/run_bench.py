@@ -75,6 +75,11 @@ ENV = {
     # client library over libcurl, as the other phases and this one until
     # 2026-12-06). The no-auth control uses plain sockets unless "curl".
     "BENCH_SCALING_TRANSPORT": "pool",
+    # The comparison's one-request rows (no auth, Basic, Mutual reuse, no
+    # auth again): "socket" (mutual_load -R: HTTP/1.1 over plain sockets,
+    # the client library without libcurl, so that httpd and not the
+    # generator is the bottleneck, as with the wrk) or "curl".
+    "BENCH_TRANSPORT": "socket",
     "BENCH_SCALING_POOL_RATE": "6000",  # "pool": K_c1 pairs for this many handshakes/s
     "BENCH_SCALING_CONCURRENCY": "16",  # its connections (threads of the generator)
     # Its setups: 1cpu (httpd CPU 0, generator CPU 1), 2cpu (both on CPUs 0-1),
@@ -496,6 +501,9 @@ def comparison():
         locations.append(mutual_location("/mutual-" + a, a, mutual_file[a]))
     server.locations = "\n".join(locations)
     runs = {}
+    if ENV["BENCH_TRANSPORT"] not in ("socket", "curl"):
+        raise RuntimeError("BENCH_TRANSPORT must be socket or curl, not %r" % ENV["BENCH_TRANSPORT"])
+    raw = ["-R"] if ENV["BENCH_TRANSPORT"] == "socket" else []
     try:
         server.start()
         say("== apache2 %s (event MPM) on %s, pid %d" % (httpd_version(), server.base, server.pid))
@@ -511,11 +519,11 @@ def comparison():
             if ROUNDS > 1:
                 say("== round %d of %d" % (n + 1, ROUNDS))
             for mode in ("plain", "basic", "digest"):
-                phase(mode, mode, mode, urls[mode])
+                phase(mode, mode, mode, urls[mode], extra=raw if mode != "digest" else [])
             phase("plain3", "plain, 3 requests on a new connection", "plain", urls["plain"],
                   extra=["-N"])
             for a in ALGORITHMS:
-                phase(("reuse", a), "mutual-reuse " + a, "mutual-reuse", urls[a], a)
+                phase(("reuse", a), "mutual-reuse " + a, "mutual-reuse", urls[a], a, extra=raw)
             for a in ALGORITHMS:
                 phase(("full", a), "mutual-full " + a, "mutual-full", urls[a], a)
             for a in ALGORITHMS:
@@ -527,7 +535,7 @@ def comparison():
                 phase(("visit", a), "mutual-full, a new client on a new connection (pi cached) " + a,
                       "mutual-full", urls[a], a, extra=["-N", "-p"])
             # no auth again at the end of the round: shows the drift over the run
-            phase("plain2", "plain (again)", "plain", urls["plain"])
+            phase("plain2", "plain (again)", "plain", urls["plain"], extra=raw)
     finally:
         server.stop()
         problems = server.problems()
