@@ -223,8 +223,13 @@ void* create_dir_config(apr_pool_t* pool, char*) noexcept {
 }
 
 // httpd merges a section into the sections around it: the core's rule,
-// field by field (a directive set in `add` wins).
+// field by field (a directive set in `add` wins). httpd merges for every
+// request; when one side sets nothing (a <Directory> without our
+// directives, the usual case) the merge is the other side as it is, so no
+// object is built (configurations are never changed after their merge).
 void* merge_dir_config(apr_pool_t* pool, void* base, void* add) noexcept {
+    if (settings_of(base).sets_nothing()) return add;
+    if (settings_of(add).sets_nothing()) return base;
     try {
         return pool_new<mutual::LocationSettings>(pool, settings_of(base), settings_of(add));
     } catch (...) {

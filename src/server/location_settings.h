@@ -51,6 +51,10 @@ public:
 
     // Whether every value is the same (by content).
     bool same(const LocationSettings& other) const noexcept;
+    // Whether the section sets nothing (every directive at its default): a
+    // merge with it is the other side unchanged, so httpd's per-request
+    // merge can return that side instead of building a copy.
+    bool sets_nothing() const noexcept { return set_ == 0; }
 
     // ---- what the values mean ------------------------------------------------
     // (Text values are views of NUL-terminated strings, valid as long as
