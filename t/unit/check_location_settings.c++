@@ -135,8 +135,12 @@ START_TEST(merge_follows_httpd) {
     ck_assert(replaced.algorithm(0)->name() == "iso-kam3-ec-p256-sha256");
     ck_assert(replaced.nc_max() == 50);
     // An unset inner section changes nothing; merging again is the same.
-    const LocationSettings same(merged, LocationSettings());
+    // The glue's merge returns the other side itself when one sets nothing.
+    const LocationSettings unset;
+    ck_assert(unset.sets_nothing() && !outer.sets_nothing() && !merged.sets_nothing());
+    const LocationSettings same(merged, unset);
     ck_assert(same.same(merged));
+    ck_assert(LocationSettings(unset, inner).same(inner));
     ck_assert(!merged.same(outer));
     // A copy owns its values: it outlives what it was copied from.
     auto* temporary = new LocationSettings(outer, inner);
