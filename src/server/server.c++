@@ -45,41 +45,6 @@ Server::Server(SessionStore& store) : store_(&store) { valid_ = fakes_.generate(
 
 Server::~Server() = default;
 
-LogoutResult Server::logout(const VerifiedSession& session) noexcept {
-    LogoutResult result;
-    try {
-        // The session's protection space (session_space), from what the
-        // verification kept.
-        LocationPolicy p;
-        p.auth_scope.assign(session.auth_scope);
-        p.realm.assign(session.realm);
-        p.partition.assign(session.partition);
-        p.validation.assign(session.validation);
-        p.origin.assign(session.origin);
-        const Algorithm* a = find_algorithm(session.algorithm);
-        const std::uint64_t space = a != nullptr ? session_space(*store_, p, *a) : 0;
-        const Bytes sid(session.sid.data(), session.sid.data() + session.sid.size());
-        const SessionStore::EndResult end = store_->end(sid, space);
-        std::string user;
-        user.assign(session.user);
-        if (end == SessionStore::EndResult::unavailable) {
-            result.unavailable = true;
-            result.log_tag = "MUT02106";
-            result.log_message = "logout of user \"" + user + "\": 503, the session store is unavailable";
-            return result;
-        }
-        result.log_tag = "MUT01605";
-        result.log_message = "user \"" + user + "\" logged out: session " + encode_hex_fixed(sid) +
-                             (end == SessionStore::EndResult::ended ? " ended" : " was already gone");
-    } catch (...) {
-        result.unavailable = true;
-        result.log_level = LogLevel::error;
-        result.log_tag = "MUT02700";
-        result.log_message = "logout: out of memory";
-    }
-    return result;
-}
-
 ParsedAuthorization::ParsedAuthorization(std::string_view authorization) {
     viewed_ = parse_mutual_verification(authorization, verification_);
     if (!viewed_) error_ = parse_mutual_credentials(authorization, credentials_);   // credentials_ exists by now

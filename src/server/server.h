@@ -105,20 +105,6 @@ private:
     MutualCredentials credentials_;
 };
 
-// What a verification kept of its session, for mutual-logout (views of
-// the caller's memory).
-struct VerifiedSession {
-    std::string_view algorithm, auth_scope, realm, partition, validation, origin, user;
-    ByteView sid;
-};
-
-struct LogoutResult {
-    bool unavailable = false;   // the session store did not answer: the session may live on
-    LogLevel log_level = LogLevel::info;
-    const char* log_tag = "";
-    std::string log_message;
-};
-
 class Server {
 public:
     // The table geometry for these options (slots == 0: unusable).
@@ -188,9 +174,12 @@ public:
                           const DatabaseQuery& query, const void* server,
                           const ParsedAuthorization* authorization, std::int64_t now, LogLevel log_level);
 
-    // SetHandler mutual-logout: ends the session for good (exactly one log
-    // line in the result). Never throws.
-    LogoutResult logout(const VerifiedSession& session) noexcept;
+    // SetHandler mutual-logout: ends for good the session of a kept
+    // verification (ExchangeResult::keep), in the protection space it was
+    // verified in. Exactly one log line in the result; unavailable() (503
+    // with retry_after) when the session store did not answer (the session
+    // may live on), else status 200 (ended, or already gone). Never throws.
+    ExchangeResult logout(const ExchangeResult& kept) noexcept;
 
     // The verifier records read by this process (a cache per child: made
     // before the fork, filled after).

@@ -973,33 +973,118 @@ START_TEST(parsed_authorization_is_what_handle_decides_from) {
 }
 END_TEST
 
-// mutual-logout: the session of a verification ends for good, in the
-// protection space the verification kept.
+// The verification the module keeps on a request chain: a subrequest or an
+// internal redirect reuses it only with the same Authorization, the same
+// protection space and an algorithm still offered.
+START_TEST(kept_verification_applies_to_its_own_chain_only) {
+    TestServer s;
+    s.add_user("alice", "pw");
+    s.policy.origin = "http://example.com:80";
+    ClientSession c = login(s, p256(), "alice", "pw");
+    const std::string header = vfy_c_header(c, 2);
+    ExchangeResult kept = s.handle(header);
+    expect_verified(c, kept, 2, "alice");
+    // Not kept: nothing to reuse.
+    ck_assert(!kept.reuse(s.policy, header, "/sub", s.now, LogLevel::debug).has_value());
+    kept.keep(s.policy, header);
+    std::optional<ExchangeResult> reused = kept.reuse(s.policy, header, "/sub", s.now, LogLevel::debug);
+    ck_assert(reused.has_value());
+    ck_assert(reused->verified());
+    ck_assert_str_eq(reused->log_tag, "MUT01017");
+    ck_assert(reused->log_message == "reusing the verification of the parent request for /sub");
+    // The debug line is not even formatted below debug.
+    reused = kept.reuse(s.policy, header, "/sub", s.now, LogLevel::info);
+    ck_assert(reused.has_value() && reused->verified() && reused->log_message.empty());
+    // Another Authorization (the next nc) is verified on its own.
+    ck_assert(!kept.reuse(s.policy, vfy_c_header(c, 3), "/sub", s.now, LogLevel::debug).has_value());
+    // Each field of the protection space.
+    std::string LocationPolicy::*fields[] = {&LocationPolicy::auth_scope, &LocationPolicy::realm,
+                                              &LocationPolicy::partition, &LocationPolicy::validation,
+                                              &LocationPolicy::origin};
+    for (std::string LocationPolicy::*field : fields) {
+        LocationPolicy other = s.policy;
+        (other.*field).append("x");
+        ck_assert(!kept.reuse(other, header, "/sub", s.now, LogLevel::debug).has_value());
+        // A field's octets moved into its neighbour is another space too.
+        if (field != &LocationPolicy::origin) {
+            LocationPolicy shifted = s.policy;
+            shifted.origin.insert(0, 1, (shifted.*field).back());
+            (shifted.*field).pop_back();
+            ck_assert(!kept.reuse(shifted, header, "/sub", s.now, LogLevel::debug).has_value());
+        }
+    }
+    // An algorithm this location does not offer.
+    LocationPolicy other_algorithms = s.policy;
+    other_algorithms.algorithms.clear();
+    for (const Algorithm* a : all_algorithms())
+        if (a != &p256()) other_algorithms.algorithms.push_back(a);
+    ck_assert(!kept.reuse(other_algorithms, header, "/sub", s.now, LogLevel::debug).has_value());
+    // Only a verified result is reused.
+    ExchangeResult stale = s.handle(header);   // the same nc again: a replay
+    expect_stale(stale, "MUT01118");
+    stale.keep(s.policy, header);
+    ck_assert(!stale.reuse(s.policy, header, "/sub", s.now, LogLevel::debug).has_value());
+}
+END_TEST
+
+// A stricter location of the realm: the kept verification obeys its nc-max
+// and session lifetime (401-STALE, MUT01412).
+START_TEST(kept_verification_is_stale_beyond_the_location_limits) {
+    TestServer s;
+    s.add_user("alice", "pw");
+    ClientSession c = login(s, p256(), "alice", "pw");
+    const std::string header = vfy_c_header(c, 5);
+    ExchangeResult kept = s.handle(header);
+    expect_verified(c, kept, 5, "alice");
+    kept.keep(s.policy, header);
+    LocationPolicy strict = s.policy;
+    strict.nc_max = 5;
+    ck_assert(kept.reuse(strict, header, "/strict", s.now, LogLevel::debug)->verified());
+    strict.nc_max = 4;
+    std::optional<ExchangeResult> stale = kept.reuse(strict, header, "/strict", s.now, LogLevel::debug);
+    ck_assert(stale.has_value());
+    expect_stale(*stale, "MUT01412");
+    ck_assert(stale->log_message ==
+              "401-STALE: the verification of the parent request (nc 5) is beyond the nc-max or lifetime of /strict");
+    strict = s.policy;
+    strict.session_time = 30;
+    ck_assert(kept.reuse(strict, header, "/strict", kept.session_created + 29, LogLevel::debug)->verified());
+    stale = kept.reuse(strict, header, "/strict", kept.session_created + 30, LogLevel::debug);
+    ck_assert(stale.has_value());
+    expect_stale(*stale, "MUT01412");
+}
+END_TEST
+
+// mutual-logout: the session of a kept verification ends for good, in the
+// protection space it was verified in.
 START_TEST(logout_ends_the_verified_session) {
     TestServer s;
     s.add_user("alice", "pw");
     ClientSession c = login(s, p256(), "alice", "pw");
-    VerifiedSession v;
-    v.algorithm = p256().name();
-    v.auth_scope = s.policy.auth_scope;
-    v.realm = s.policy.realm;
-    v.partition = s.policy.partition;
-    v.validation = s.policy.validation;
-    v.origin = s.policy.origin;
-    v.user = "alice";
-    v.sid = c.sid;
-    VerifiedSession elsewhere = v;
+    const std::string header = vfy_c_header(c, 2);
+    ExchangeResult kept = s.handle(header);
+    expect_verified(c, kept, 2, "alice");
+    ExchangeResult not_kept = s.handle(vfy_c_header(c, 3));
+    expect_verified(c, not_kept, 3, "alice");
+    LocationPolicy elsewhere = s.policy;
     elsewhere.realm = "another realm";
-    LogoutResult r = s.server->logout(elsewhere);
-    ck_assert(!r.unavailable);
+    kept.keep(elsewhere, header);
+    ExchangeResult r = s.server->logout(kept);
+    ck_assert(!r.unavailable());
+    ck_assert_int_eq(r.status, 200);
     ck_assert(r.log_message == "user \"alice\" logged out: session " + encode_hex_fixed(c.sid) + " was already gone");
-    expect_verified(c, s.handle(vfy_c_header(c, 2)), 2, "alice");
-    r = s.server->logout(v);
-    ck_assert(!r.unavailable);
+    r = s.server->logout(not_kept);    // no protection space kept
+    ck_assert(r.log_message.find(" was already gone") != std::string::npos);
+    expect_verified(c, s.handle(vfy_c_header(c, 4)), 4, "alice");
+    kept.keep(s.policy, header);
+    r = s.server->logout(kept);
+    ck_assert(!r.unavailable());
+    ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.log_tag, "MUT01605");
+    ck_assert(r.log_level == LogLevel::info);
     ck_assert(r.log_message == "user \"alice\" logged out: session " + encode_hex_fixed(c.sid) + " ended");
-    ck_assert(s.handle(vfy_c_header(c, 3)).outcome != ExchangeOutcome::verified);
-    r = s.server->logout(v);
+    ck_assert(!s.handle(vfy_c_header(c, 5)).verified());
+    r = s.server->logout(kept);
     ck_assert(r.log_message.find(" was already gone") != std::string::npos);
 }
 END_TEST
@@ -1154,6 +1239,8 @@ int main() {
     tcase_add_test(tc, tls_server_end_point_binding);
     tcase_add_test(tc, fake_verifiers_cover_every_algorithm);
     tcase_add_test(tc, shared_plan_formats_and_attaches);
+    tcase_add_test(tc, kept_verification_applies_to_its_own_chain_only);
+    tcase_add_test(tc, kept_verification_is_stale_beyond_the_location_limits);
     tcase_add_test(tc, logout_ends_the_verified_session);
     tcase_add_test(tc, parsed_authorization_is_what_handle_decides_from);
     tcase_add_test(tc, handle_composes_the_sources_of_a_location);
