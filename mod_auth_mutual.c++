@@ -41,8 +41,6 @@
 #include <string>
 #include <vector>
 
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "ap_config.h"
 #include "apr_dbd.h"
@@ -695,7 +693,7 @@ int fail_startup(server_rec* s, apr_status_t status, const char* tag, const char
 }
 
 // ---- the session table across restarts ------------------------------------
-// The shared memory (its stripe mutexes inside it) and the hash key live in
+// The shared memory (its stripe mutexes and hash key inside it) lives in
 // the process pool through ap_retained_data, so a graceful restart with an unchanged
 // table geometry keeps every session: a key exchange answered by the old
 // generation is verified by the new one. There is one retained table: a
@@ -708,10 +706,9 @@ int fail_startup(server_rec* s, apr_status_t status, const char* tag, const char
 // pool points into this module's code, which is unloaded at every restart.
 struct RetainedTable {
     apr_shm_t* shm;
-    void* memory;       // Server::format_shared: [stripe mutexes][table]
+    void* memory;       // Server::format_shared: [hash key][stripe mutexes][table]
     apr_size_t size;
     mutual::ServerPlan plan;
-    mutual::HashKey key;
 };
 
 // Anonymous shared memory, or a named segment in the runtime directory where
@@ -771,12 +768,10 @@ RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* 
         return nullptr;
     }
     void* memory = apr_shm_baseaddr_get(shm);
-    if (!mutual::Server::format_shared(memory, bytes, options)) {
-        log_server(s, APLOG_CRIT, 0, "MUT01500", "cannot format the session table or create its mutexes");
-        return nullptr;
-    }
-    if (RAND_bytes(retained->key.bytes, sizeof retained->key.bytes) != 1) {
-        log_server(s, APLOG_CRIT, 0, "MUT01007", "the random number generator failed (server secret)");
+    const char* tag = nullptr;
+    const char* problem = nullptr;
+    if (!mutual::Server::format_shared(memory, bytes, options, tag, problem)) {
+        log_server(s, APLOG_CRIT, 0, tag, problem);
         return nullptr;
     }
     retained->memory = memory;
@@ -790,20 +785,29 @@ RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* 
 // One small segment, created once for the life of the parent and kept in
 // the process pool through ap_retained_data (its geometry never changes), so
 // lock-outs, buckets and the monotonic counters of mutual-status survive
-// every graceful restart; its layout is the core's (RequestGuard).
+// every graceful restart; its layout (the hash key of the throttle table
+// inside it) is the core's (RequestGuard).
 struct RetainedThrottle {
     apr_shm_t* shm;
     void* memory;
     apr_size_t size;
-    mutual::HashKey key;
 };
 
 RetainedThrottle* retained_throttle(server_rec* s) {
     const char* name = "mod_auth_mutual.throttle";
     auto* retained = retained_record<RetainedThrottle>(name);
-    if (retained->shm != nullptr) return retained;
-    apr_pool_t* pool = s->process->pool;
     const apr_size_t bytes = mutual::RequestGuard::bytes_needed();
+    if (retained->shm != nullptr && retained->size == bytes) return retained;
+    apr_pool_t* pool = s->process->pool;
+    if (retained->shm != nullptr) {
+        // A graceful restart into a module version whose layout differs.
+        apr_shm_t* old = retained->shm;
+        retained->shm = nullptr;  // incomplete until the new counters are ready
+        const apr_status_t rv = apr_shm_destroy(old);
+        ap_log_error(APLOG_MARK, APLOG_INFO, rv, s,
+                     "MUT03100: the kept throttle counters have another layout (module upgraded): "
+                     "starting new ones");
+    }
     apr_shm_t* shm = nullptr;
     const apr_status_t rv = create_shared_memory(&shm, bytes, name, pool);
     if (rv != APR_SUCCESS) {
@@ -811,12 +815,10 @@ RetainedThrottle* retained_throttle(server_rec* s) {
         return nullptr;
     }
     void* memory = apr_shm_baseaddr_get(shm);
-    if (!mutual::RequestGuard::format(memory, bytes)) {
-        log_server(s, APLOG_CRIT, 0, "MUT01811", "cannot format the throttle counters");
-        return nullptr;
-    }
-    if (RAND_bytes(retained->key.bytes, sizeof retained->key.bytes) != 1) {
-        log_server(s, APLOG_CRIT, 0, "MUT01812", "the random number generator failed (throttle key)");
+    const char* tag = nullptr;
+    const char* problem = nullptr;
+    if (!mutual::RequestGuard::format(memory, bytes, tag, problem)) {
+        log_server(s, APLOG_CRIT, 0, tag, problem);
         return nullptr;
     }
     retained->memory = memory;
@@ -854,8 +856,7 @@ int attach_process_state(apr_pool_t* pconf, server_rec* s, ModuleState& state) {
     RetainedThrottle* throttle = retained_throttle(s);
     if (throttle == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged
     // The pages show the gauges of the server's store.
-    state.guard = pool_new<mutual::RequestGuard>(pconf, throttle->memory, throttle->size, throttle->key,
-                                                 &state.server->store());
+    state.guard = pool_new<mutual::RequestGuard>(pconf, throttle->memory, throttle->size, &state.server->store());
     if (!state.guard->valid())
         return fail_startup(s, 0, "MUT01813", "cannot attach to the throttle counters");
     return 0;
@@ -915,7 +916,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
         auto* state = pool_new<ModuleState>(pconf);
         RetainedTable* retained = retained_table(options, s);
         if (retained == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged by retained_table
-        state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->size, options, retained->key);
+        state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->size, options);
         if (!state->server->table_valid()) {
             // A graceful restart into a new module version whose table
             // format changed (the kept table's header does not match).
@@ -924,8 +925,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
                        "starting a new one");
             retained = retained_table(options, s, true);
             if (retained == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged by retained_table
-            state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->size, options,
-                                                     retained->key);
+            state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->size, options);
         }
         if (!state->server->valid())
             return fail_startup(s, 0, "MUT01005",

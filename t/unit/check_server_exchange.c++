@@ -1114,14 +1114,29 @@ START_TEST(shared_plan_formats_and_attaches) {
 
     std::vector<unsigned char> memory(plan.shared_bytes + 1);
     void* unaligned = memory.data() + 1;
-    ck_assert(!mutual::Server::format_shared(unaligned, plan.shared_bytes - 1, o));
-    ck_assert(mutual::Server::format_shared(unaligned, plan.shared_bytes, o));
-    HashKey key{};
-    mutual::Server server(unaligned, plan.shared_bytes, o, key);
+    const char* tag = nullptr;
+    const char* problem = nullptr;
+    ck_assert(!mutual::Server::format_shared(unaligned, plan.shared_bytes - 1, o, tag, problem));
+    ck_assert_str_eq(tag, "MUT01500");
+    ck_assert_str_eq(problem, "cannot format the session table or create its mutexes");
+    tag = nullptr;
+    ck_assert(mutual::Server::format_shared(unaligned, plan.shared_bytes, o, tag, problem));
+    ck_assert(tag == nullptr);
+    mutual::Server server(unaligned, plan.shared_bytes, o);
     ck_assert(server.valid());
     ck_assert(server.table_valid());
     ck_assert_uint_eq(server.store().statistics().slots, 64);
-    mutual::Server too_small(unaligned, plan.shared_bytes - 1, o, key);
+    // The hash key lives in the memory: a second attachment (a graceful
+    // restart keeping the memory) hashes alike, a new table gets a new key.
+    const auto space = [](const mutual::Server& s) { return s.store().realm_id("a", "scope", "realm", "partition"); };
+    mutual::Server again(unaligned, plan.shared_bytes, o);
+    ck_assert(space(again) == space(server));
+    std::vector<unsigned char> other(plan.shared_bytes);
+    ck_assert(mutual::Server::format_shared(other.data(), other.size(), o, tag, problem));
+    mutual::Server another(other.data(), other.size(), o);
+    ck_assert(another.valid());
+    ck_assert(space(another) != space(server));
+    mutual::Server too_small(unaligned, plan.shared_bytes - 1, o);
     ck_assert(!too_small.valid());
     ck_assert(!too_small.table_valid());
 }
