@@ -973,6 +973,18 @@ START_TEST(parsed_authorization_is_what_handle_decides_from) {
 }
 END_TEST
 
+namespace {
+
+// alice's verified req-VFY-C with nc (into `header`) on the session of c.
+ExchangeResult verified(TestServer& s, const ClientSession& c, std::uint64_t nc, std::string& header) {
+    header = vfy_c_header(c, nc);
+    ExchangeResult r = s.handle(header);
+    expect_verified(c, r, nc, "alice");
+    return r;
+}
+
+}  // namespace
+
 // The verification the module keeps on a request chain: a subrequest or an
 // internal redirect reuses it only with the same Authorization, the same
 // protection space and an algorithm still offered.
@@ -981,9 +993,8 @@ START_TEST(kept_verification_applies_to_its_own_chain_only) {
     s.add_user("alice", "pw");
     s.policy.origin = "http://example.com:80";
     ClientSession c = login(s, p256(), "alice", "pw");
-    const std::string header = vfy_c_header(c, 2);
-    ExchangeResult kept = s.handle(header);
-    expect_verified(c, kept, 2, "alice");
+    std::string header;
+    ExchangeResult kept = verified(s, c, 2, header);
     // Not kept: nothing to reuse.
     ck_assert(!kept.reuse(s.policy, header, "/sub", s.now, LogLevel::debug).has_value());
     kept.keep(s.policy, header);
@@ -1033,9 +1044,8 @@ START_TEST(kept_verification_is_stale_beyond_the_location_limits) {
     TestServer s;
     s.add_user("alice", "pw");
     ClientSession c = login(s, p256(), "alice", "pw");
-    const std::string header = vfy_c_header(c, 5);
-    ExchangeResult kept = s.handle(header);
-    expect_verified(c, kept, 5, "alice");
+    std::string header;
+    ExchangeResult kept = verified(s, c, 5, header);
     kept.keep(s.policy, header);
     LocationPolicy strict = s.policy;
     strict.nc_max = 5;
@@ -1061,11 +1071,9 @@ START_TEST(logout_ends_the_verified_session) {
     TestServer s;
     s.add_user("alice", "pw");
     ClientSession c = login(s, p256(), "alice", "pw");
-    const std::string header = vfy_c_header(c, 2);
-    ExchangeResult kept = s.handle(header);
-    expect_verified(c, kept, 2, "alice");
-    ExchangeResult not_kept = s.handle(vfy_c_header(c, 3));
-    expect_verified(c, not_kept, 3, "alice");
+    std::string header, other;
+    ExchangeResult kept = verified(s, c, 2, header);
+    ExchangeResult not_kept = verified(s, c, 3, other);
     LocationPolicy elsewhere = s.policy;
     elsewhere.realm = "another realm";
     kept.keep(elsewhere, header);
