@@ -87,7 +87,7 @@ constexpr unsigned max_stripes = 16;
 // defaults and merges the directive values.
 
 // A successful verification is the core's verified mutual::ExchangeResult
-// itself (ExchangeResult::keep), so that subrequests and internal redirects
+// itself (ExchangeResult::keep, into pool memory), so that subrequests and internal redirects
 // of the same request reuse it instead of verifying the same nc twice
 // (which would be a replay), and mutual-logout ends its session. Kept in the
 // pool of the top-level request of its chain (pool_new), on the request
@@ -1469,7 +1469,8 @@ int check_authn(request_rec* r) noexcept {
         // In the top-level request's pool: a subrequest's pool is gone when
         // its siblings and the main request look for the verification.
         request_rec* top = top_request(r);
-        result.keep(policy, authorization != nullptr ? authorization : "");
+        const std::string_view verified = authorization != nullptr ? authorization : "";
+        result.keep(policy, verified, apr_palloc(top->pool, mutual::ExchangeResult::keep_bytes(policy, verified)));
         const mutual::ExchangeResult* v = pool_new<mutual::ExchangeResult>(top->pool, std::move(result));
         authenticate(r, *v);
         if (top != r && verification_of(top) == nullptr)

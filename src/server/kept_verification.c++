@@ -40,18 +40,23 @@ bool read_identity(std::string_view kept, Identity& fields) noexcept {
 
 }  // namespace
 
-void ExchangeResult::keep(const LocationPolicy& policy, std::string_view authorization) {
-    const Identity fields = identity_of(policy, authorization);
+std::size_t ExchangeResult::keep_bytes(const LocationPolicy& policy, std::string_view authorization) noexcept {
     std::size_t bytes = 0;
-    for (std::string_view field : fields) bytes += sizeof(std::uint32_t) + field.size();
-    std::string identity;
-    identity.reserve(bytes);
-    for (std::string_view field : fields) {
+    for (std::string_view field : identity_of(policy, authorization)) bytes += sizeof(std::uint32_t) + field.size();
+    return bytes;
+}
+
+void ExchangeResult::keep(const LocationPolicy& policy, std::string_view authorization, void* memory) noexcept {
+    if (memory == nullptr) return;   // not kept: nothing is reused
+    char* out = static_cast<char*>(memory);
+    for (std::string_view field : identity_of(policy, authorization)) {
         const auto length = static_cast<std::uint32_t>(field.size());
-        identity.append(reinterpret_cast<const char*>(&length), sizeof length);
-        identity.append(field.data(), field.size());
+        std::memcpy(out, &length, sizeof length);
+        out += sizeof length;
+        if (length != 0) std::memcpy(out, field.data(), length);
+        out += length;
     }
-    kept_identity = std::move(identity);
+    kept_identity = std::string_view(static_cast<const char*>(memory), out - static_cast<char*>(memory));
 }
 
 std::optional<ExchangeResult> ExchangeResult::reuse(const LocationPolicy& policy, std::string_view authorization,

@@ -148,9 +148,9 @@ struct ExchangeResult {
     std::string authentication_control;
     // keep(): the Authorization value this result verified and the
     // protection space of its policy (auth-scope, realm, partition,
-    // validation, origin), each as a 4-octet length and its octets, in one
-    // string. Empty until kept.
-    std::string kept_identity;
+    // validation, origin), each as a 4-octet length and its octets, in the
+    // memory the caller gave keep(). Empty until kept.
+    std::string_view kept_identity;
 
     // The request proceeds (200-VFY-S).
     bool verified() const noexcept { return outcome == ExchangeOutcome::verified; }
@@ -161,8 +161,11 @@ struct ExchangeResult {
     // subrequests and internal redirects of the request reuse it (reuse())
     // instead of verifying the same nc twice, and mutual-logout ends its
     // session (Server::logout). `policy` and `authorization` are what it
-    // was verified with; one allocation.
-    void keep(const LocationPolicy& policy, std::string_view authorization);
+    // was verified with; what reuse needs of them is written into `memory`:
+    // keep_bytes() octets that outlive the result (the module: the request
+    // pool the result is kept in; no heap allocation).
+    static std::size_t keep_bytes(const LocationPolicy& policy, std::string_view authorization) noexcept;
+    void keep(const LocationPolicy& policy, std::string_view authorization, void* memory) noexcept;
     // For a later request of the chain (a subrequest or an internal
     // redirect) with this policy and Authorization value, at `now`
     // (seconds): nullopt when the kept verification does not apply (another

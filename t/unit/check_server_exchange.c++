@@ -983,6 +983,13 @@ ExchangeResult verified(TestServer& s, const ClientSession& c, std::uint64_t nc,
     return r;
 }
 
+// ExchangeResult::keep into memory kept for the rest of the test.
+std::vector<std::unique_ptr<char[]>> kept_memory;
+void keep(ExchangeResult& r, const LocationPolicy& policy, std::string_view authorization) {
+    kept_memory.push_back(std::make_unique<char[]>(ExchangeResult::keep_bytes(policy, authorization)));
+    r.keep(policy, authorization, kept_memory.back().get());
+}
+
 }  // namespace
 
 // The verification the module keeps on a request chain: a subrequest or an
@@ -997,7 +1004,8 @@ START_TEST(kept_verification_applies_to_its_own_chain_only) {
     ExchangeResult kept = verified(s, c, 2, header);
     // Not kept: nothing to reuse.
     ck_assert(!kept.reuse(s.policy, header, "/sub", s.now, LogLevel::debug).has_value());
-    kept.keep(s.policy, header);
+    keep(kept, s.policy, header);
+    ck_assert_uint_eq(kept.kept_identity.size(), ExchangeResult::keep_bytes(s.policy, header));
     std::optional<ExchangeResult> reused = kept.reuse(s.policy, header, "/sub", s.now, LogLevel::debug);
     ck_assert(reused.has_value());
     ck_assert(reused->verified());
@@ -1033,7 +1041,7 @@ START_TEST(kept_verification_applies_to_its_own_chain_only) {
     // Only a verified result is reused.
     ExchangeResult stale = s.handle(header);   // the same nc again: a replay
     expect_stale(stale, "MUT01118");
-    stale.keep(s.policy, header);
+    keep(stale, s.policy, header);
     ck_assert(!stale.reuse(s.policy, header, "/sub", s.now, LogLevel::debug).has_value());
 }
 END_TEST
@@ -1046,7 +1054,7 @@ START_TEST(kept_verification_is_stale_beyond_the_location_limits) {
     ClientSession c = login(s, p256(), "alice", "pw");
     std::string header;
     ExchangeResult kept = verified(s, c, 5, header);
-    kept.keep(s.policy, header);
+    keep(kept, s.policy, header);
     LocationPolicy strict = s.policy;
     strict.nc_max = 5;
     ck_assert(kept.reuse(strict, header, "/strict", s.now, LogLevel::debug)->verified());
@@ -1076,7 +1084,7 @@ START_TEST(logout_ends_the_verified_session) {
     ExchangeResult not_kept = verified(s, c, 3, other);
     LocationPolicy elsewhere = s.policy;
     elsewhere.realm = "another realm";
-    kept.keep(elsewhere, header);
+    keep(kept, elsewhere, header);
     ExchangeResult r = s.server->logout(kept);
     ck_assert(!r.unavailable());
     ck_assert_int_eq(r.status, 200);
@@ -1084,7 +1092,7 @@ START_TEST(logout_ends_the_verified_session) {
     r = s.server->logout(not_kept);    // no protection space kept
     ck_assert(r.log_message.find(" was already gone") != std::string::npos);
     expect_verified(c, s.handle(vfy_c_header(c, 4)), 4, "alice");
-    kept.keep(s.policy, header);
+    keep(kept, s.policy, header);
     r = s.server->logout(kept);
     ck_assert(!r.unavailable());
     ck_assert_int_eq(r.status, 200);
