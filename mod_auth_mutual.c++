@@ -41,8 +41,6 @@
 #include <string>
 #include <vector>
 
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "ap_config.h"
 #include "apr_dbd.h"
@@ -79,8 +77,6 @@ APLOG_USE_MODULE(auth_mutual);
 
 namespace {
 
-using mutual::Algorithm;
-
 constexpr const char* mutex_type = "auth-mutual-table";
 constexpr unsigned max_stripes = 16;
 
@@ -90,28 +86,13 @@ constexpr unsigned max_stripes = 16;
 // configuration's pool (destroyed by a pool cleanup): the core checks,
 // defaults and merges the directive values.
 
-// What check_authn remembers about a successful verification, so that
-// subrequests and internal redirects of the same request reuse it instead
-// of verifying the same nc twice (which would be a replay). Kept on the
-// request that verified and on the top-level request of its chain (in the
-// latter's pool), so that sibling subrequests and the main request find it.
-struct Verification {
-    const char* authorization;
-    const char* algorithm;
-    const char* auth_scope;
-    const char* realm;
-    const char* partition;
-    const char* validation;
-    const char* origin;
-    const char* user;
-    const char* authentication_info;
-    apr_uint64_t nc;
-    apr_int64_t session_created;   // seconds: the session's key exchange
-    const unsigned char* sid;      // the session id (mutual-logout)
-    apr_size_t sid_length;
-    const char* b1_inner;          // hex, RFC 8120 §13 (application channel binding)
-    const char* b2_inner;          // hex
-};
+// A successful verification is the core's verified mutual::ExchangeResult
+// itself (ExchangeResult::keep, into pool memory), so that subrequests and internal redirects
+// of the same request reuse it instead of verifying the same nc twice
+// (which would be a replay), and mutual-logout ends its session. Kept in the
+// pool of the top-level request of its chain (pool_new), on the request
+// that verified and on that top-level request, so that sibling subrequests
+// and the main request find it.
 
 // ---- process state (lives in pconf; reset by a pconf cleanup) ------------
 
@@ -717,7 +698,7 @@ int fail_startup(server_rec* s, apr_status_t status, const char* tag, const char
 }
 
 // ---- the session table across restarts ------------------------------------
-// The shared memory (its stripe mutexes inside it) and the hash key live in
+// The shared memory (its stripe mutexes and hash key inside it) lives in
 // the process pool through ap_retained_data, so a graceful restart with an unchanged
 // table geometry keeps every session: a key exchange answered by the old
 // generation is verified by the new one. There is one retained table: a
@@ -730,10 +711,9 @@ int fail_startup(server_rec* s, apr_status_t status, const char* tag, const char
 // pool points into this module's code, which is unloaded at every restart.
 struct RetainedTable {
     apr_shm_t* shm;
-    void* memory;       // Server::format_shared: [stripe mutexes][table]
+    void* memory;       // Server::format_shared: [hash key][stripe mutexes][table]
     apr_size_t size;
     mutual::ServerPlan plan;
-    mutual::HashKey key;
 };
 
 // Anonymous shared memory, or a named segment in the runtime directory where
@@ -793,12 +773,10 @@ RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* 
         return nullptr;
     }
     void* memory = apr_shm_baseaddr_get(shm);
-    if (!mutual::Server::format_shared(memory, bytes, options)) {
-        log_server(s, APLOG_CRIT, 0, "MUT01500", "cannot format the session table or create its mutexes");
-        return nullptr;
-    }
-    if (RAND_bytes(retained->key.bytes, sizeof retained->key.bytes) != 1) {
-        log_server(s, APLOG_CRIT, 0, "MUT01007", "the random number generator failed (server secret)");
+    const char* tag = nullptr;
+    const char* problem = nullptr;
+    if (!mutual::Server::format_shared(memory, bytes, options, tag, problem)) {
+        log_server(s, APLOG_CRIT, 0, tag, problem);
         return nullptr;
     }
     retained->memory = memory;
@@ -812,20 +790,29 @@ RetainedTable* retained_table(const mutual::ServerOptions& options, server_rec* 
 // One small segment, created once for the life of the parent and kept in
 // the process pool through ap_retained_data (its geometry never changes), so
 // lock-outs, buckets and the monotonic counters of mutual-status survive
-// every graceful restart; its layout is the core's (RequestGuard).
+// every graceful restart; its layout (the hash key of the throttle table
+// inside it) is the core's (RequestGuard).
 struct RetainedThrottle {
     apr_shm_t* shm;
     void* memory;
     apr_size_t size;
-    mutual::HashKey key;
 };
 
 RetainedThrottle* retained_throttle(server_rec* s) {
     const char* name = "mod_auth_mutual.throttle";
     auto* retained = retained_record<RetainedThrottle>(name);
-    if (retained->shm != nullptr) return retained;
-    apr_pool_t* pool = s->process->pool;
     const apr_size_t bytes = mutual::RequestGuard::bytes_needed();
+    if (retained->shm != nullptr && retained->size == bytes) return retained;
+    apr_pool_t* pool = s->process->pool;
+    if (retained->shm != nullptr) {
+        // A graceful restart into a module version whose layout differs.
+        apr_shm_t* old = retained->shm;
+        retained->shm = nullptr;  // incomplete until the new counters are ready
+        const apr_status_t rv = apr_shm_destroy(old);
+        ap_log_error(APLOG_MARK, APLOG_INFO, rv, s,
+                     "MUT03100: the kept throttle counters have another layout (module upgraded): "
+                     "starting new ones");
+    }
     apr_shm_t* shm = nullptr;
     const apr_status_t rv = create_shared_memory(&shm, bytes, name, pool);
     if (rv != APR_SUCCESS) {
@@ -833,12 +820,10 @@ RetainedThrottle* retained_throttle(server_rec* s) {
         return nullptr;
     }
     void* memory = apr_shm_baseaddr_get(shm);
-    if (!mutual::RequestGuard::format(memory, bytes)) {
-        log_server(s, APLOG_CRIT, 0, "MUT01811", "cannot format the throttle counters");
-        return nullptr;
-    }
-    if (RAND_bytes(retained->key.bytes, sizeof retained->key.bytes) != 1) {
-        log_server(s, APLOG_CRIT, 0, "MUT01812", "the random number generator failed (throttle key)");
+    const char* tag = nullptr;
+    const char* problem = nullptr;
+    if (!mutual::RequestGuard::format(memory, bytes, tag, problem)) {
+        log_server(s, APLOG_CRIT, 0, tag, problem);
         return nullptr;
     }
     retained->memory = memory;
@@ -876,8 +861,7 @@ int attach_process_state(apr_pool_t* pconf, server_rec* s, ModuleState& state) {
     RetainedThrottle* throttle = retained_throttle(s);
     if (throttle == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged
     // The pages show the gauges of the server's store.
-    state.guard = pool_new<mutual::RequestGuard>(pconf, throttle->memory, throttle->size, throttle->key,
-                                                 &state.server->store());
+    state.guard = pool_new<mutual::RequestGuard>(pconf, throttle->memory, throttle->size, &state.server->store());
     if (!state.guard->valid())
         return fail_startup(s, 0, "MUT01813", "cannot attach to the throttle counters");
     return 0;
@@ -937,7 +921,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
         auto* state = pool_new<ModuleState>(pconf);
         RetainedTable* retained = retained_table(options, s);
         if (retained == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged by retained_table
-        state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->size, options, retained->key);
+        state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->size, options);
         if (!state->server->table_valid()) {
             // A graceful restart into a new module version whose table
             // format changed (the kept table's header does not match).
@@ -946,8 +930,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
                        "starting a new one");
             retained = retained_table(options, s, true);
             if (retained == nullptr) return HTTP_INTERNAL_SERVER_ERROR;  // logged by retained_table
-            state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->size, options,
-                                                     retained->key);
+            state->server = pool_new<mutual::Server>(pconf, retained->memory, retained->size, options);
         }
         if (!state->server->valid())
             return fail_startup(s, 0, "MUT01005",
@@ -969,8 +952,8 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
 
 // ---- per request ------------------------------------------------------------------
 
-Verification* verification_of(const request_rec* r) noexcept {
-    return static_cast<Verification*>(ap_get_module_config(r->request_config, &auth_mutual_module));
+const mutual::ExchangeResult* verification_of(const request_rec* r) noexcept {
+    return static_cast<const mutual::ExchangeResult*>(ap_get_module_config(r->request_config, &auth_mutual_module));
 }
 
 // The first request of r's chain: internal redirects (prev) and
@@ -983,9 +966,9 @@ request_rec* top_request(request_rec* r) noexcept {
 // The verification done by an earlier request of the same chain (internal
 // redirect: r->prev, subrequest: r->main), or by a sibling subrequest (kept
 // on the top-level request).
-const Verification* earlier_verification(const request_rec* r) noexcept {
+const mutual::ExchangeResult* earlier_verification(const request_rec* r) noexcept {
     for (const request_rec* q = r; q != nullptr; q = q->prev ? q->prev : q->main)
-        if (const Verification* v = verification_of(q)) return v;
+        if (const mutual::ExchangeResult* v = verification_of(q)) return v;
     return nullptr;
 }
 
@@ -1254,25 +1237,43 @@ int clear_anonymous(request_rec* r) noexcept {
 
 int send_challenges(request_rec* r, const mutual::ExchangeResult& result);
 
+// Lower-case hex of `size` octets in pool memory.
+const char* pool_hex(apr_pool_t* pool, const unsigned char* data, apr_size_t size) {
+    char* out = static_cast<char*>(apr_palloc(pool, 2 * size + 1));
+    ap_bin2hex(data, size, out);
+    return out;
+}
+
 // RFC 8120 §13 application channel binding: the inner hashes of b_1 and b_2
 // (hex, lower case) and what an application needs to finish them,
 // b = H(inner | VS(t)) with the algorithm's hash. Documented in
 // docs/channel-binding.md; never logged.
-void export_binding(request_rec* r, const Verification* v) {
+void export_binding(request_rec* r, const mutual::ExchangeResult& v) {
     apr_table_t* env = r->subprocess_env;
-    apr_table_setn(env, "MUTUAL_B1_INNER", v->b1_inner);
-    apr_table_setn(env, "MUTUAL_B2_INNER", v->b2_inner);
-    apr_table_setn(env, "MUTUAL_ALGORITHM", v->algorithm);
+    apr_table_setn(env, "MUTUAL_B1_INNER", pool_hex(r->pool, v.b1_inner.view().data(), v.b1_inner.size()));
+    apr_table_setn(env, "MUTUAL_B2_INNER", pool_hex(r->pool, v.b2_inner.view().data(), v.b2_inner.size()));
+    // The algorithm's name() (a NUL-terminated string of the registry,
+    // which lives as long as the module).
+    apr_table_setn(env, "MUTUAL_ALGORITHM", v.algorithm.data());
     // nc <= nc-max <= 2^62: an apr_off_t (64-bit signed) holds it.
     static_assert(sizeof(apr_off_t) >= 8, "apr_off_t holds a nonce number");
-    apr_table_setn(env, "MUTUAL_NC", apr_off_t_toa(r->pool, static_cast<apr_off_t>(v->nc)));
+    apr_table_setn(env, "MUTUAL_NC", apr_off_t_toa(r->pool, static_cast<apr_off_t>(v.nc)));
 }
 
-// Lower-case hex of b in pool memory.
-const char* pool_hex(apr_pool_t* pool, mutual::ByteView b) {
-    char* out = static_cast<char*>(apr_palloc(pool, 2 * b.size() + 1));
-    ap_bin2hex(b.data(), b.size(), out);
-    return out;
+// r is authenticated by the kept verification v (its own or an earlier one
+// of its chain).
+void authenticate(request_rec* r, const mutual::ExchangeResult& v) {
+    r->user = apr_pstrmemdup(r->pool, v.user.data(), v.user.size());
+    r->ap_auth_type = const_cast<char*>("Mutual");
+    ap_set_module_config(r->request_config, &auth_mutual_module, const_cast<mutual::ExchangeResult*>(&v));
+    export_binding(r, v);
+}
+
+// 503 with Retry-After: the session store did not answer.
+int unavailable(request_rec* r, const mutual::ExchangeResult& result) {
+    apr_table_setn(r->err_headers_out, "Retry-After",
+                   apr_psprintf(r->pool, "%u", static_cast<unsigned>(result.retry_after)));
+    return HTTP_SERVICE_UNAVAILABLE;
 }
 
 // SetHandler mutual-logout: a verified request ends its session for good.
@@ -1289,9 +1290,8 @@ int logout_handler(request_rec* r) noexcept {
                             " outside an AuthType Mutual location: nothing to log out of");
             return HTTP_NOT_FOUND;
         }
-        const Verification* v = verification_of(r);
-        if (v == nullptr) v = earlier_verification(r);
-        if (v == nullptr || v->sid == nullptr || module_state == nullptr || module_state->server == nullptr) {
+        const mutual::ExchangeResult* v = earlier_verification(r);
+        if (v == nullptr || v->sid.empty() || module_state == nullptr || module_state->server == nullptr) {
             // Only an anonymous request (AuthMutualOptional) gets here.
             log_request(r, mutual::LogLevel::info, "MUT01604",
                         "logout without an authenticated session: 401-INIT for " + text(r->uri ? r->uri : "?"));
@@ -1300,21 +1300,9 @@ int logout_handler(request_rec* r) noexcept {
             if (refusal.www_authenticate.empty()) return auth_headers(r).status;
             return send_challenges(r, refusal);
         }
-        mutual::VerifiedSession session;
-        session.algorithm = v->algorithm;
-        session.auth_scope = v->auth_scope;
-        session.realm = v->realm;
-        session.partition = v->partition;
-        session.validation = v->validation;
-        session.origin = v->origin;
-        session.user = v->user;
-        session.sid = {v->sid, v->sid_length};
-        const mutual::LogoutResult logout = module_state->server->logout(session);
+        const mutual::ExchangeResult logout = module_state->server->logout(*v);
         log_request(r, logout.log_level, logout.log_tag, logout.log_message);
-        if (logout.unavailable) {
-            apr_table_setn(r->err_headers_out, "Retry-After", "2");
-            return HTTP_SERVICE_UNAVAILABLE;
-        }
+        if (logout.unavailable()) return unavailable(r, logout);
         set_control(r, mutual::ConnectionPolicy::logout_control(settings, facts_of(r, realm)));
         const std::string_view location = settings.location_when_logout();
         if (!location.empty()) {
@@ -1355,8 +1343,6 @@ int internal_error(request_rec* r, const char* realm, const char* tag, const std
     if (refusal.www_authenticate.empty()) return HTTP_INTERNAL_SERVER_ERROR;
     return send_challenges(r, refusal);
 }
-
-bool same(const char* a, std::string_view b) noexcept { return a != nullptr && b == a; }
 
 // One info line when the request's Host names another host or port than the
 // origin the server binds the exchange to (a relayed or misdirected
@@ -1439,47 +1425,21 @@ int check_authn(request_rec* r) noexcept {
             !proxy_request(r))
             log_foreign_host(r, policy);
 
-        // A subrequest or internal redirect of an already verified request:
-        // the same Authorization must not be verified twice (same nc).
-        if (const Verification* v = earlier_verification(r)) {
-            if (authorization != nullptr && std::strcmp(v->authorization, authorization) == 0 &&
-                same(v->auth_scope, policy.auth_scope) && same(v->realm, policy.realm) &&
-                same(v->partition, policy.partition) && same(v->validation, policy.validation) &&
-                same(v->origin, policy.origin)) {
-                const Algorithm* offered = nullptr;
-                for (const Algorithm* a : policy.algorithms)
-                    if (same(v->algorithm, a->name())) offered = a;
-                // This location's limits hold for the reused verification too
-                // (a subrequest into a stricter location of the realm).
-                const apr_int64_t now = apr_time_sec(apr_time_now());
-                if (offered != nullptr &&
-                    (v->nc > policy.nc_max || now - v->session_created >= policy.session_time)) {
-                    mutual::ExchangeResult stale = mutual::stale_response(
-                        policy, *offered, "MUT01412",
-                        "401-STALE: the verification of the parent request (nc " +
-                            std::to_string(v->nc) + ") is beyond the nc-max or lifetime of " +
-                            text(r->uri ? r->uri : "?"));
-                    log_request(r, stale.log_level, stale.log_tag, stale.log_message);
-                    return send_challenges(r, stale);
-                }
-                if (offered != nullptr) {
-                    r->user = apr_pstrdup(r->pool, v->user);
-                    r->ap_auth_type = const_cast<char*>("Mutual");
-                    ap_set_module_config(r->request_config, &auth_mutual_module, const_cast<Verification*>(v));
-                    export_binding(r, v);
-                    if (r->main == nullptr)
-                        apr_table_setn(r->err_headers_out, headers.info, v->authentication_info);
-                    log_request(r, mutual::LogLevel::debug, "MUT01017",
-                                "reusing the verification of the parent request for " +
-                                    text(r->uri ? r->uri : "?"));
-                    return OK;
-                }
-            }
-        }
-
         const std::int64_t now = apr_time_sec(apr_time_now());
         const mutual::LogLevel level =
             APLOG_R_IS_LEVEL(r, APLOG_DEBUG) ? mutual::LogLevel::debug : mutual::LogLevel::info;
+        // A subrequest or internal redirect of an already verified request:
+        // the same Authorization must not be verified twice (same nc).
+        if (const mutual::ExchangeResult* v = authorization ? earlier_verification(r) : nullptr)
+            if (const auto reused = v->reuse(policy, authorization, r->uri ? r->uri : "?", now, level)) {
+                log_request(r, reused->log_level, reused->log_tag, reused->log_message);
+                if (!reused->verified()) return send_challenges(r, *reused);
+                authenticate(r, *v);
+                if (r->main == nullptr)
+                    apr_table_setn(r->err_headers_out, headers.info, v->authentication_info.c_str());
+                return OK;
+            }
+
         // AuthMutualDBDUserQuery, run when the core's sources ask it.
         const auto query = [r, &settings](std::string_view user, std::vector<std::string>& rows, std::string& error) {
             return dbd_query(r, settings, user, rows, error);
@@ -1508,55 +1468,26 @@ int check_authn(request_rec* r) noexcept {
         // The session store (Redis) did not answer: 503 with Retry-After,
         // never a 401 the client would answer with a new key exchange, and
         // never an acceptance without the store's atomic check.
-        if (result.outcome == mutual::ExchangeOutcome::unavailable) {
-            apr_table_setn(r->err_headers_out, "Retry-After",
-                           apr_psprintf(r->pool, "%u", static_cast<unsigned>(result.retry_after)));
-            return HTTP_SERVICE_UNAVAILABLE;
-        }
-        if (result.outcome != mutual::ExchangeOutcome::verified)
-            return send_challenges(r, result);
+        if (result.unavailable()) return unavailable(r, result);
+        if (!result.verified()) return send_challenges(r, result);
 
         // In the top-level request's pool: a subrequest's pool is gone when
         // its siblings and the main request look for the verification.
         request_rec* top = top_request(r);
-        apr_pool_t* pool = top->pool;
-        auto* v = static_cast<Verification*>(apr_pcalloc(pool, sizeof(Verification)));
-        v->authorization = apr_pstrdup(pool, authorization);
-        // The algorithm's name() (a NUL-terminated string of the registry,
-        // which lives as long as the module).
-        v->algorithm = result.algorithm.data();
-        v->auth_scope = apr_pstrdup(pool, policy.auth_scope.c_str());
-        v->realm = apr_pstrdup(pool, policy.realm.c_str());
-        v->partition = apr_pstrdup(pool, policy.partition.c_str());
-        v->validation = apr_pstrdup(pool, policy.validation.c_str());
-        v->origin = apr_pstrdup(pool, policy.origin.c_str());
-        v->user = apr_pstrmemdup(pool, result.user.data(), result.user.size());
-        v->authentication_info =
-            apr_pstrmemdup(pool, result.authentication_info.data(), result.authentication_info.size());
-        v->nc = result.nc;
-        v->session_created = result.session_created;
-        if (!result.sid.empty()) {
-            auto* sid = static_cast<unsigned char*>(apr_palloc(pool, result.sid.size()));
-            std::memcpy(sid, result.sid.data(), result.sid.size());
-            v->sid = sid;
-            v->sid_length = result.sid.size();
-        }
-        v->b1_inner = pool_hex(pool, result.b1_inner.view());
-        v->b2_inner = pool_hex(pool, result.b2_inner.view());
-        export_binding(r, v);
-        ap_set_module_config(r->request_config, &auth_mutual_module, v);
+        const std::string_view verified = authorization != nullptr ? authorization : "";
+        result.keep(policy, verified, apr_palloc(top->pool, mutual::ExchangeResult::keep_bytes(policy, verified)));
+        const mutual::ExchangeResult* v = pool_new<mutual::ExchangeResult>(top->pool, std::move(result));
+        authenticate(r, *v);
         if (top != r && verification_of(top) == nullptr)
-            ap_set_module_config(top->request_config, &auth_mutual_module, v);
+            ap_set_module_config(top->request_config, &auth_mutual_module, const_cast<mutual::ExchangeResult*>(v));
 
-        r->user = apr_pstrdup(r->pool, v->user);
-        r->ap_auth_type = const_cast<char*>("Mutual");
         // err_headers_out: kept on error documents and proxied responses.
         // A subrequest's answer goes on the response of the request the
         // client sent (its err_headers_out is shared with its redirects).
-        apr_table_setn(top->err_headers_out, headers.info, v->authentication_info);
-        add_connect_info(r, v->authentication_info);
+        apr_table_setn(top->err_headers_out, headers.info, v->authentication_info.c_str());
+        add_connect_info(r, v->authentication_info.c_str());
         // Authentication-Control of the request the client sent.
-        set_control(top, top == r ? result.authentication_control : success_control(top));
+        set_control(top, top == r ? v->authentication_control : success_control(top));
         return OK;
     } catch (const std::exception& e) {
         try {
@@ -1656,11 +1587,9 @@ int fixups(request_rec* r) noexcept {
     // A 401 (its error document) never carries Authentication-Info (§4.5).
     if (is_challenge_status(r->status)) return DECLINED;
     const char* info = auth_headers(r).info;
-    const Verification* v = verification_of(r);
-    if (v == nullptr) v = earlier_verification(r);
-    if (v != nullptr && v->authentication_info != nullptr &&
-        apr_table_get(r->err_headers_out, info) == nullptr)
-        apr_table_setn(r->err_headers_out, info, v->authentication_info);
+    const mutual::ExchangeResult* v = earlier_verification(r);
+    if (v != nullptr && apr_table_get(r->err_headers_out, info) == nullptr)
+        apr_table_setn(r->err_headers_out, info, v->authentication_info.c_str());
     return DECLINED;
 }
 

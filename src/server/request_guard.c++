@@ -15,15 +15,18 @@ namespace {
 
 constexpr std::size_t align64(std::size_t n) noexcept { return (n + 63) & ~std::size_t(63); }
 
-// [mutex][MetricCounters][ThrottleTable] from the first 64-byte boundary.
+// [mutex][hash key][MetricCounters][ThrottleTable] from the first 64-byte
+// boundary.
 struct Parts {
     char* lock = nullptr;
+    HashKey* key = nullptr;
     MetricCounters* counters = nullptr;
     void* table = nullptr;
     std::size_t table_bytes = 0;
 };
 
 std::size_t lock_bytes() noexcept { return align64(ProcessSharedLocks::bytes_needed(1)); }
+constexpr std::size_t key_bytes() noexcept { return align64(sizeof(HashKey)); }
 constexpr std::size_t counter_bytes() noexcept { return align64(sizeof(MetricCounters)); }
 std::size_t table_bytes() noexcept { return ThrottleTable::bytes_needed(ThrottleTable::default_entries); }
 
@@ -31,8 +34,9 @@ bool split(void* memory, std::size_t size, Parts& parts) noexcept {
     if (memory == nullptr || size < RequestGuard::bytes_needed()) return false;
     const auto base = reinterpret_cast<std::uintptr_t>(memory);
     parts.lock = reinterpret_cast<char*>(align64(base));
-    parts.counters = reinterpret_cast<MetricCounters*>(parts.lock + lock_bytes());
-    parts.table = parts.lock + lock_bytes() + counter_bytes();
+    parts.key = reinterpret_cast<HashKey*>(parts.lock + lock_bytes());
+    parts.counters = reinterpret_cast<MetricCounters*>(parts.lock + lock_bytes() + key_bytes());
+    parts.table = parts.lock + lock_bytes() + key_bytes() + counter_bytes();
     parts.table_bytes = table_bytes();
     return true;
 }
@@ -40,23 +44,32 @@ bool split(void* memory, std::size_t size, Parts& parts) noexcept {
 }  // namespace
 
 std::size_t RequestGuard::bytes_needed() noexcept {
-    return lock_bytes() + counter_bytes() + table_bytes() + 64;
+    return lock_bytes() + key_bytes() + counter_bytes() + table_bytes() + 64;
 }
 
-bool RequestGuard::format(void* memory, std::size_t size) noexcept {
+bool RequestGuard::format(void* memory, std::size_t size, const char*& tag, const char*& problem) noexcept {
     Parts parts;
-    if (!split(memory, size, parts)) return false;
-    std::memset(static_cast<void*>(parts.counters), 0, counter_bytes());  // zeroed atomics: all 0
-    return ProcessSharedLocks::format(parts.lock, 1) &&
-           ThrottleTable::format(parts.table, parts.table_bytes, ThrottleTable::default_entries);
+    const bool formatted = split(memory, size, parts);
+    if (formatted) std::memset(static_cast<void*>(parts.counters), 0, counter_bytes());  // zeroed atomics: all 0
+    if (!formatted || !ProcessSharedLocks::format(parts.lock, 1) ||
+        !ThrottleTable::format(parts.table, parts.table_bytes, ThrottleTable::default_entries)) {
+        tag = "MUT01811";
+        problem = "cannot format the throttle counters";
+        return false;
+    }
+    if (!draw_hash_key(*parts.key)) {
+        tag = "MUT01812";
+        problem = "the random number generator failed (throttle key)";
+        return false;
+    }
+    return true;
 }
 
-RequestGuard::RequestGuard(void* memory, std::size_t size, const HashKey& key, const SessionStore* store)
-    : store_(store) {
+RequestGuard::RequestGuard(void* memory, std::size_t size, const SessionStore* store) : store_(store) {
     Parts parts;
     if (!split(memory, size, parts)) return;
     lock_ = std::make_unique<ProcessSharedLocks>(parts.lock, 1u);
-    auto throttle = std::make_unique<ThrottleTable>(parts.table, parts.table_bytes, *lock_, key);
+    auto throttle = std::make_unique<ThrottleTable>(parts.table, parts.table_bytes, *lock_, *parts.key);
     if (!throttle->valid()) return;
     throttle_ = std::move(throttle);
     counters_ = parts.counters;

@@ -1,14 +1,14 @@
 // The server's accounting of requests, behind one object: the online-
 // guessing throttle (throttle.h) and the counters of mutual-status
 // (metrics.h), in one block of shared memory the caller provides and keeps
-// across graceful restarts — [mutex][MetricCounters][ThrottleTable], each
-// 64-byte aligned. The glue asks it before a key exchange, tells it every
+// across graceful restarts — [mutex][hash key][MetricCounters][ThrottleTable],
+// each 64-byte aligned. The glue asks it before a key exchange, tells it every
 // decision, and shows its page; what is counted, what is refused, what is
 // logged and how the figures are rendered is decided here. No httpd types.
 //
 //   RequestGuard::bytes_needed()                 memory to provide
-//   RequestGuard::format(memory, size)           first start
-//   RequestGuard(memory, size, key, store)       attach (every start)
+//   RequestGuard::format(memory, size, tag, problem)   first start
+//   RequestGuard(memory, size, store)            attach (every start)
 //   guard.admit_key_exchange(...)                before the KAM3 work
 //   guard.count(...)                             after Server::handle
 //   guard.prometheus() / status_auto() / status_rows()
@@ -36,13 +36,15 @@ class RequestGuard {
 public:
     // Octets to provide (any alignment: 64 octets of slack included).
     static std::size_t bytes_needed() noexcept;
-    // Writes empty counters and an empty throttle table. false when too small
-    // or the mutex cannot be made.
-    static bool format(void* memory, std::size_t size) noexcept;
+    // Writes empty counters, an empty throttle table and a new random key
+    // for its hash (it lives and goes with the memory). false when too
+    // small, the mutex cannot be made or the random number generator
+    // failed, with the startup log line (tag, problem).
+    static bool format(void* memory, std::size_t size, const char*& tag, const char*& problem) noexcept;
     // Attaches to formatted memory; valid() is false when that failed.
     // store: the session store whose gauges the pages show (nullptr: none;
     // it outlives the guard — the module's Server::store()).
-    RequestGuard(void* memory, std::size_t size, const HashKey& key, const SessionStore* store = nullptr);
+    explicit RequestGuard(void* memory, std::size_t size, const SessionStore* store = nullptr);
     ~RequestGuard();
     RequestGuard(const RequestGuard&) = delete;
     RequestGuard& operator=(const RequestGuard&) = delete;

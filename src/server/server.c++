@@ -45,41 +45,6 @@ Server::Server(SessionStore& store) : store_(&store) { valid_ = fakes_.generate(
 
 Server::~Server() = default;
 
-LogoutResult Server::logout(const VerifiedSession& session) noexcept {
-    LogoutResult result;
-    try {
-        // The session's protection space (session_space), from what the
-        // verification kept.
-        LocationPolicy p;
-        p.auth_scope.assign(session.auth_scope);
-        p.realm.assign(session.realm);
-        p.partition.assign(session.partition);
-        p.validation.assign(session.validation);
-        p.origin.assign(session.origin);
-        const Algorithm* a = find_algorithm(session.algorithm);
-        const std::uint64_t space = a != nullptr ? session_space(*store_, p, *a) : 0;
-        const Bytes sid(session.sid.data(), session.sid.data() + session.sid.size());
-        const SessionStore::EndResult end = store_->end(sid, space);
-        std::string user;
-        user.assign(session.user);
-        if (end == SessionStore::EndResult::unavailable) {
-            result.unavailable = true;
-            result.log_tag = "MUT02106";
-            result.log_message = "logout of user \"" + user + "\": 503, the session store is unavailable";
-            return result;
-        }
-        result.log_tag = "MUT01605";
-        result.log_message = "user \"" + user + "\" logged out: session " + encode_hex_fixed(sid) +
-                             (end == SessionStore::EndResult::ended ? " ended" : " was already gone");
-    } catch (...) {
-        result.unavailable = true;
-        result.log_level = LogLevel::error;
-        result.log_tag = "MUT02700";
-        result.log_message = "logout: out of memory";
-    }
-    return result;
-}
-
 ParsedAuthorization::ParsedAuthorization(std::string_view authorization) {
     viewed_ = parse_mutual_verification(authorization, verification_);
     if (!viewed_) error_ = parse_mutual_credentials(authorization, credentials_);   // credentials_ exists by now
@@ -105,8 +70,13 @@ namespace {
 
 constexpr std::uintptr_t align64(std::uintptr_t n) noexcept { return (n + 63) & ~std::uintptr_t(63); }
 
-// format_shared memory: [stripe locks][table] from the first 64-octet boundary.
+// format_shared memory: [hash key][stripe locks][table] from the first
+// 64-octet boundary (the key in a 64-octet block of its own).
+constexpr std::size_t key_block = 64;
+static_assert(sizeof(HashKey) <= key_block, "the hash key fits its block");
+
 struct SharedParts {
+    HashKey* key = nullptr;
     void* locks = nullptr;
     void* table = nullptr;
     std::size_t table_bytes = 0;
@@ -118,9 +88,10 @@ bool split_shared(void* memory, std::size_t size, const ServerPlan& plan, Shared
     const auto base = reinterpret_cast<std::uintptr_t>(memory);
     const std::size_t lock_bytes = ProcessSharedLocks::bytes_needed(plan.layout.stripes);
     parts.stripes = plan.layout.stripes;
-    parts.locks = reinterpret_cast<void*>(align64(base));
+    parts.key = reinterpret_cast<HashKey*>(align64(base));
+    parts.locks = reinterpret_cast<char*>(parts.key) + key_block;
     parts.table = static_cast<char*>(parts.locks) + lock_bytes;
-    parts.table_bytes = size - lock_bytes - (align64(base) - base);
+    parts.table_bytes = size - key_block - lock_bytes - (align64(base) - base);
     return true;
 }
 
@@ -131,22 +102,33 @@ ServerPlan Server::plan(const ServerOptions& options) noexcept {
     p.geometry = geometry(options);
     p.layout = plan_table(p.geometry);
     if (p.usable())
-        p.shared_bytes = ProcessSharedLocks::bytes_needed(p.layout.stripes) +
+        p.shared_bytes = key_block + ProcessSharedLocks::bytes_needed(p.layout.stripes) +
                          static_cast<std::size_t>(p.layout.total_bytes) + 64;
     return p;
 }
 
-bool Server::format_shared(void* memory, std::size_t size, const ServerOptions& options) noexcept {
+bool Server::format_shared(void* memory, std::size_t size, const ServerOptions& options, const char*& tag,
+                           const char*& problem) noexcept {
     SharedParts parts;
-    if (!split_shared(memory, size, plan(options), parts)) return false;
-    return format(parts.table, parts.table_bytes, options) && ProcessSharedLocks::format(parts.locks, parts.stripes);
+    if (!split_shared(memory, size, plan(options), parts) || !format(parts.table, parts.table_bytes, options) ||
+        !ProcessSharedLocks::format(parts.locks, parts.stripes)) {
+        tag = "MUT01500";
+        problem = "cannot format the session table or create its mutexes";
+        return false;
+    }
+    if (!draw_hash_key(*parts.key)) {
+        tag = "MUT01007";
+        problem = "the random number generator failed (server secret)";
+        return false;
+    }
+    return true;
 }
 
-Server::Server(void* memory, std::size_t size, const ServerOptions& options, const HashKey& key) {
+Server::Server(void* memory, std::size_t size, const ServerOptions& options) {
     SharedParts parts;
     if (!split_shared(memory, size, plan(options), parts)) return;
     own_locks_ = std::make_unique<ProcessSharedLocks>(parts.locks, parts.stripes);
-    table_ = std::make_unique<SessionTable>(parts.table, parts.table_bytes, *own_locks_, key);
+    table_ = std::make_unique<SessionTable>(parts.table, parts.table_bytes, *own_locks_, *parts.key);
     store_ = table_.get();
     valid_ = table_->valid() && fakes_.generate();
 }

@@ -10,7 +10,7 @@
 //   Server(memory, size, locks, key)         attach (every start)
 //   Server(store)                            over another SessionStore (Redis)
 //   Server::plan(options)                    the same for shared memory with its locks:
-//   Server::format_shared(memory, size, options), Server(memory, size, options, key)
+//   Server::format_shared(memory, size, options, tag, problem), Server(memory, size, options)
 //   server.handle(policy, verifiers, authorization, now, log_level)
 //   server.handle(policy, settings, query, server, authorization, now, log_level)
 //
@@ -68,11 +68,12 @@ struct ServerOptions {
 
 // What a start with some options takes (Server::plan): the normalised
 // geometry and layout of the table, and the octets of one block of memory
-// holding the process-shared stripe locks and the table (format_shared).
+// holding the table's hash key, the process-shared stripe locks and the
+// table (format_shared).
 struct ServerPlan {
     TableGeometry geometry;
     TableLayout layout;
-    std::size_t shared_bytes = 0;   // [stripe locks][table], 64 octets of alignment slack
+    std::size_t shared_bytes = 0;   // [hash key][stripe locks][table], 64 octets of alignment slack
     bool usable() const noexcept { return layout.slots != 0; }
     // Whether a table made for `other` serves these options as it is.
     bool same_table(const ServerPlan& other) const noexcept;
@@ -105,20 +106,6 @@ private:
     MutualCredentials credentials_;
 };
 
-// What a verification kept of its session, for mutual-logout (views of
-// the caller's memory).
-struct VerifiedSession {
-    std::string_view algorithm, auth_scope, realm, partition, validation, origin, user;
-    ByteView sid;
-};
-
-struct LogoutResult {
-    bool unavailable = false;   // the session store did not answer: the session may live on
-    LogLevel log_level = LogLevel::info;
-    const char* log_tag = "";
-    std::string log_message;
-};
-
 class Server {
 public:
     // The table geometry for these options (slots == 0: unusable).
@@ -130,9 +117,14 @@ public:
     static bool format(void* memory, std::size_t size, const ServerOptions& options) noexcept;
     // Everything above in one answer, for memory shared between processes.
     static ServerPlan plan(const ServerOptions& options) noexcept;
-    // Writes process-shared stripe locks and an empty table into
-    // plan(options).shared_bytes of memory (any alignment). false on failure.
-    static bool format_shared(void* memory, std::size_t size, const ServerOptions& options) noexcept;
+    // Writes process-shared stripe locks, an empty table and a new random
+    // hash key for it into plan(options).shared_bytes of memory (any
+    // alignment): the key lives and goes with the memory (a graceful
+    // restart that keeps the memory keeps the key). false on failure, with
+    // its startup log line (tag, problem: the table or its locks, or the
+    // random number generator).
+    static bool format_shared(void* memory, std::size_t size, const ServerOptions& options, const char*& tag,
+                              const char*& problem) noexcept;
 
     // Attaches to a formatted table and draws the fake verifiers; valid()
     // is false when either failed.
@@ -147,8 +139,9 @@ public:
     // or the fake verifiers cannot be drawn.
     explicit Server(const ServerOptions& options);
     // Attaches to memory format_shared made for these options, with its
-    // process-shared locks (the module: shared memory of every child).
-    Server(void* memory, std::size_t size, const ServerOptions& options, const HashKey& key);
+    // process-shared locks and its key (the module: shared memory of every
+    // child).
+    Server(void* memory, std::size_t size, const ServerOptions& options);
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
@@ -188,9 +181,12 @@ public:
                           const DatabaseQuery& query, const void* server,
                           const ParsedAuthorization* authorization, std::int64_t now, LogLevel log_level);
 
-    // SetHandler mutual-logout: ends the session for good (exactly one log
-    // line in the result). Never throws.
-    LogoutResult logout(const VerifiedSession& session) noexcept;
+    // SetHandler mutual-logout: ends for good the session of a kept
+    // verification (ExchangeResult::keep), in the protection space it was
+    // verified in. Exactly one log line in the result; unavailable() (503
+    // with retry_after) when the session store did not answer (the session
+    // may live on), else status 200 (ended, or already gone). Never throws.
+    ExchangeResult logout(const ExchangeResult& kept) noexcept;
 
     // The verifier records read by this process (a cache per child: made
     // before the fork, filled after).

@@ -146,6 +146,38 @@ struct ExchangeResult {
     // RFC 8053 Authentication-Control for this response, from the policy
     // (empty: none; never on 401-KEX-S1 or 503).
     std::string authentication_control;
+    // keep(): the Authorization value this result verified and the
+    // protection space of its policy (auth-scope, realm, partition,
+    // validation, origin), each as a 4-octet length and its octets, in the
+    // memory the caller gave keep(). Empty until kept.
+    std::string_view kept_identity;
+
+    // The request proceeds (200-VFY-S).
+    bool verified() const noexcept { return outcome == ExchangeOutcome::verified; }
+    // The session store did not answer: 503 with Retry-After (retry_after).
+    bool unavailable() const noexcept { return outcome == ExchangeOutcome::unavailable; }
+
+    // A verified result becomes the verification of its request chain:
+    // subrequests and internal redirects of the request reuse it (reuse())
+    // instead of verifying the same nc twice, and mutual-logout ends its
+    // session (Server::logout). `policy` and `authorization` are what it
+    // was verified with; what reuse needs of them is written into `memory`:
+    // keep_bytes() octets that outlive the result (the module: the request
+    // pool the result is kept in; no heap allocation).
+    static std::size_t keep_bytes(const LocationPolicy& policy, std::string_view authorization) noexcept;
+    void keep(const LocationPolicy& policy, std::string_view authorization, void* memory) noexcept;
+    // For a later request of the chain (a subrequest or an internal
+    // redirect) with this policy and Authorization value, at `now`
+    // (seconds): nullopt when the kept verification does not apply (another
+    // Authorization, protection space or an algorithm the policy does not
+    // offer: the request is decided by Server::handle); a 401-STALE with
+    // its log line (MUT01412) when it is beyond the policy's nc-max or
+    // session lifetime; else a verified result carrying only its log line
+    // (MUT01017, formatted when log_level shows debug): the user, the
+    // Authentication-Info and the bindings are this result's. `uri` names
+    // the request in the log lines.
+    std::optional<ExchangeResult> reuse(const LocationPolicy& policy, std::string_view authorization,
+                                        std::string_view uri, std::int64_t now, LogLevel log_level) const;
 
     ExchangeResult();
     ~ExchangeResult();

@@ -1,6 +1,10 @@
 #include "server/siphash.h"
 
+#include <openssl/rand.h>
+
 namespace mutual {
+
+bool draw_hash_key(HashKey& key) noexcept { return RAND_bytes(key.bytes, sizeof key.bytes) == 1; }
 
 namespace {
 

@@ -13,6 +13,9 @@ struct HashKey {
     std::uint8_t bytes[16];
 };
 
+// A new random key (OpenSSL's RAND_bytes); false when the generator failed.
+bool draw_hash_key(HashKey& key) noexcept;
+
 // SipHash-2-4 of data under key.
 std::uint64_t siphash24(const HashKey& key, const void* data, std::size_t length) noexcept;
 

@@ -1008,6 +1008,20 @@ START_TEST(decision_answers_503_when_redis_is_gone) {
         ck_assert(r.www_authenticate.empty() && r.authentication_info.empty() && r.user.empty());
         ck_assert_str_eq(r.log_tag, header == &kex_header ? "MUT02000" : "MUT02001");
     }
+    // mutual-logout of a kept verification: 503, the session may live on.
+    ExchangeResult kept;
+    kept.outcome = ExchangeOutcome::verified;
+    kept.algorithm = a.name();
+    kept.sid = vfy.sid;
+    kept.user = "nobody";
+    std::vector<char> memory(ExchangeResult::keep_bytes(policy, vfy_header));
+    kept.keep(policy, vfy_header, memory.data());
+    const ExchangeResult logout = core.logout(kept);
+    ck_assert(logout.unavailable());
+    ck_assert_int_eq(logout.status, 503);
+    ck_assert_uint_eq(logout.retry_after, 2);
+    ck_assert_str_eq(logout.log_tag, "MUT02106");
+    ck_assert_str_eq(logout.log_message.c_str(), "logout of user \"nobody\": 503, the session store is unavailable");
     // No Authorization needs no store: 401-INIT as always.
     r = core.handle(policy, &users, std::nullopt, now);
     ck_assert(r.outcome == ExchangeOutcome::init && r.status == 401);

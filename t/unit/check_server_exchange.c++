@@ -973,33 +973,134 @@ START_TEST(parsed_authorization_is_what_handle_decides_from) {
 }
 END_TEST
 
-// mutual-logout: the session of a verification ends for good, in the
-// protection space the verification kept.
+namespace {
+
+// alice's verified req-VFY-C with nc (into `header`) on the session of c.
+ExchangeResult verified(TestServer& s, const ClientSession& c, std::uint64_t nc, std::string& header) {
+    header = vfy_c_header(c, nc);
+    ExchangeResult r = s.handle(header);
+    expect_verified(c, r, nc, "alice");
+    return r;
+}
+
+// ExchangeResult::keep into memory kept for the rest of the test.
+std::vector<std::unique_ptr<char[]>> kept_memory;
+void keep(ExchangeResult& r, const LocationPolicy& policy, std::string_view authorization) {
+    kept_memory.push_back(std::make_unique<char[]>(ExchangeResult::keep_bytes(policy, authorization)));
+    r.keep(policy, authorization, kept_memory.back().get());
+}
+
+}  // namespace
+
+// The verification the module keeps on a request chain: a subrequest or an
+// internal redirect reuses it only with the same Authorization, the same
+// protection space and an algorithm still offered.
+START_TEST(kept_verification_applies_to_its_own_chain_only) {
+    TestServer s;
+    s.add_user("alice", "pw");
+    s.policy.origin = "http://example.com:80";
+    ClientSession c = login(s, p256(), "alice", "pw");
+    std::string header;
+    ExchangeResult kept = verified(s, c, 2, header);
+    // Not kept: nothing to reuse.
+    ck_assert(!kept.reuse(s.policy, header, "/sub", s.now, LogLevel::debug).has_value());
+    keep(kept, s.policy, header);
+    ck_assert_uint_eq(kept.kept_identity.size(), ExchangeResult::keep_bytes(s.policy, header));
+    std::optional<ExchangeResult> reused = kept.reuse(s.policy, header, "/sub", s.now, LogLevel::debug);
+    ck_assert(reused.has_value());
+    ck_assert(reused->verified());
+    ck_assert_str_eq(reused->log_tag, "MUT01017");
+    ck_assert(reused->log_message == "reusing the verification of the parent request for /sub");
+    // The debug line is not even formatted below debug.
+    reused = kept.reuse(s.policy, header, "/sub", s.now, LogLevel::info);
+    ck_assert(reused.has_value() && reused->verified() && reused->log_message.empty());
+    // Another Authorization (the next nc) is verified on its own.
+    ck_assert(!kept.reuse(s.policy, vfy_c_header(c, 3), "/sub", s.now, LogLevel::debug).has_value());
+    // Each field of the protection space.
+    std::string LocationPolicy::*fields[] = {&LocationPolicy::auth_scope, &LocationPolicy::realm,
+                                              &LocationPolicy::partition, &LocationPolicy::validation,
+                                              &LocationPolicy::origin};
+    for (std::string LocationPolicy::*field : fields) {
+        LocationPolicy other = s.policy;
+        (other.*field).append("x");
+        ck_assert(!kept.reuse(other, header, "/sub", s.now, LogLevel::debug).has_value());
+        // A field's octets moved into its neighbour is another space too.
+        if (field != &LocationPolicy::origin) {
+            LocationPolicy shifted = s.policy;
+            shifted.origin.insert(0, 1, (shifted.*field).back());
+            (shifted.*field).pop_back();
+            ck_assert(!kept.reuse(shifted, header, "/sub", s.now, LogLevel::debug).has_value());
+        }
+    }
+    // An algorithm this location does not offer.
+    LocationPolicy other_algorithms = s.policy;
+    other_algorithms.algorithms.clear();
+    for (const Algorithm* a : all_algorithms())
+        if (a != &p256()) other_algorithms.algorithms.push_back(a);
+    ck_assert(!kept.reuse(other_algorithms, header, "/sub", s.now, LogLevel::debug).has_value());
+    // Only a verified result is reused.
+    ExchangeResult stale = s.handle(header);   // the same nc again: a replay
+    expect_stale(stale, "MUT01118");
+    keep(stale, s.policy, header);
+    ck_assert(!stale.reuse(s.policy, header, "/sub", s.now, LogLevel::debug).has_value());
+}
+END_TEST
+
+// A stricter location of the realm: the kept verification obeys its nc-max
+// and session lifetime (401-STALE, MUT01412).
+START_TEST(kept_verification_is_stale_beyond_the_location_limits) {
+    TestServer s;
+    s.add_user("alice", "pw");
+    ClientSession c = login(s, p256(), "alice", "pw");
+    std::string header;
+    ExchangeResult kept = verified(s, c, 5, header);
+    keep(kept, s.policy, header);
+    LocationPolicy strict = s.policy;
+    strict.nc_max = 5;
+    ck_assert(kept.reuse(strict, header, "/strict", s.now, LogLevel::debug)->verified());
+    strict.nc_max = 4;
+    std::optional<ExchangeResult> stale = kept.reuse(strict, header, "/strict", s.now, LogLevel::debug);
+    ck_assert(stale.has_value());
+    expect_stale(*stale, "MUT01412");
+    ck_assert(stale->log_message ==
+              "401-STALE: the verification of the parent request (nc 5) is beyond the nc-max or lifetime of /strict");
+    strict = s.policy;
+    strict.session_time = 30;
+    ck_assert(kept.reuse(strict, header, "/strict", kept.session_created + 29, LogLevel::debug)->verified());
+    stale = kept.reuse(strict, header, "/strict", kept.session_created + 30, LogLevel::debug);
+    ck_assert(stale.has_value());
+    expect_stale(*stale, "MUT01412");
+}
+END_TEST
+
+// mutual-logout: the session of a kept verification ends for good, in the
+// protection space it was verified in.
 START_TEST(logout_ends_the_verified_session) {
     TestServer s;
     s.add_user("alice", "pw");
     ClientSession c = login(s, p256(), "alice", "pw");
-    VerifiedSession v;
-    v.algorithm = p256().name();
-    v.auth_scope = s.policy.auth_scope;
-    v.realm = s.policy.realm;
-    v.partition = s.policy.partition;
-    v.validation = s.policy.validation;
-    v.origin = s.policy.origin;
-    v.user = "alice";
-    v.sid = c.sid;
-    VerifiedSession elsewhere = v;
+    std::string header, other;
+    ExchangeResult kept = verified(s, c, 2, header);
+    ExchangeResult not_kept = verified(s, c, 3, other);
+    LocationPolicy elsewhere = s.policy;
     elsewhere.realm = "another realm";
-    LogoutResult r = s.server->logout(elsewhere);
-    ck_assert(!r.unavailable);
+    keep(kept, elsewhere, header);
+    ExchangeResult r = s.server->logout(kept);
+    ck_assert(!r.unavailable());
+    ck_assert_int_eq(r.status, 200);
     ck_assert(r.log_message == "user \"alice\" logged out: session " + encode_hex_fixed(c.sid) + " was already gone");
-    expect_verified(c, s.handle(vfy_c_header(c, 2)), 2, "alice");
-    r = s.server->logout(v);
-    ck_assert(!r.unavailable);
+    r = s.server->logout(not_kept);    // no protection space kept
+    ck_assert(r.log_message.find(" was already gone") != std::string::npos);
+    expect_verified(c, s.handle(vfy_c_header(c, 4)), 4, "alice");
+    keep(kept, s.policy, header);
+    r = s.server->logout(kept);
+    ck_assert(!r.unavailable());
+    ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.log_tag, "MUT01605");
+    ck_assert(r.log_level == LogLevel::info);
     ck_assert(r.log_message == "user \"alice\" logged out: session " + encode_hex_fixed(c.sid) + " ended");
-    ck_assert(s.handle(vfy_c_header(c, 3)).outcome != ExchangeOutcome::verified);
-    r = s.server->logout(v);
+    ck_assert(!s.handle(vfy_c_header(c, 5)).verified());
+    r = s.server->logout(kept);
     ck_assert(r.log_message.find(" was already gone") != std::string::npos);
 }
 END_TEST
@@ -1029,14 +1130,29 @@ START_TEST(shared_plan_formats_and_attaches) {
 
     std::vector<unsigned char> memory(plan.shared_bytes + 1);
     void* unaligned = memory.data() + 1;
-    ck_assert(!mutual::Server::format_shared(unaligned, plan.shared_bytes - 1, o));
-    ck_assert(mutual::Server::format_shared(unaligned, plan.shared_bytes, o));
-    HashKey key{};
-    mutual::Server server(unaligned, plan.shared_bytes, o, key);
+    const char* tag = nullptr;
+    const char* problem = nullptr;
+    ck_assert(!mutual::Server::format_shared(unaligned, plan.shared_bytes - 1, o, tag, problem));
+    ck_assert_str_eq(tag, "MUT01500");
+    ck_assert_str_eq(problem, "cannot format the session table or create its mutexes");
+    tag = nullptr;
+    ck_assert(mutual::Server::format_shared(unaligned, plan.shared_bytes, o, tag, problem));
+    ck_assert(tag == nullptr);
+    mutual::Server server(unaligned, plan.shared_bytes, o);
     ck_assert(server.valid());
     ck_assert(server.table_valid());
     ck_assert_uint_eq(server.store().statistics().slots, 64);
-    mutual::Server too_small(unaligned, plan.shared_bytes - 1, o, key);
+    // The hash key lives in the memory: a second attachment (a graceful
+    // restart keeping the memory) hashes alike, a new table gets a new key.
+    const auto space = [](const mutual::Server& s) { return s.store().realm_id("a", "scope", "realm", "partition"); };
+    mutual::Server again(unaligned, plan.shared_bytes, o);
+    ck_assert(space(again) == space(server));
+    std::vector<unsigned char> other(plan.shared_bytes);
+    ck_assert(mutual::Server::format_shared(other.data(), other.size(), o, tag, problem));
+    mutual::Server another(other.data(), other.size(), o);
+    ck_assert(another.valid());
+    ck_assert(space(another) != space(server));
+    mutual::Server too_small(unaligned, plan.shared_bytes - 1, o);
     ck_assert(!too_small.valid());
     ck_assert(!too_small.table_valid());
 }
@@ -1154,6 +1270,8 @@ int main() {
     tcase_add_test(tc, tls_server_end_point_binding);
     tcase_add_test(tc, fake_verifiers_cover_every_algorithm);
     tcase_add_test(tc, shared_plan_formats_and_attaches);
+    tcase_add_test(tc, kept_verification_applies_to_its_own_chain_only);
+    tcase_add_test(tc, kept_verification_is_stale_beyond_the_location_limits);
     tcase_add_test(tc, logout_ends_the_verified_session);
     tcase_add_test(tc, parsed_authorization_is_what_handle_decides_from);
     tcase_add_test(tc, handle_composes_the_sources_of_a_location);

@@ -246,10 +246,15 @@ void guard_capture(void*, LogLevel, const char* tag, const std::string& message)
 START_TEST(request_guard_counts_throttles_and_shows) {
     std::vector<unsigned char> memory(RequestGuard::bytes_needed() + 1);
     void* unaligned = memory.data() + 1;
-    ck_assert(!RequestGuard::format(unaligned, RequestGuard::bytes_needed() - 1));
-    ck_assert(RequestGuard::format(unaligned, RequestGuard::bytes_needed()));
-    HashKey key{};
-    RequestGuard guard(unaligned, RequestGuard::bytes_needed(), key);
+    const char* tag = nullptr;
+    const char* problem = nullptr;
+    ck_assert(!RequestGuard::format(unaligned, RequestGuard::bytes_needed() - 1, tag, problem));
+    ck_assert_str_eq(tag, "MUT01811");
+    ck_assert_str_eq(problem, "cannot format the throttle counters");
+    tag = nullptr;
+    ck_assert(RequestGuard::format(unaligned, RequestGuard::bytes_needed(), tag, problem));
+    ck_assert(tag == nullptr);
+    RequestGuard guard(unaligned, RequestGuard::bytes_needed());
     ck_assert(guard.valid());
     guard_log.clear();
     set_log_sink(guard_capture, nullptr);
@@ -287,7 +292,7 @@ START_TEST(request_guard_counts_throttles_and_shows) {
     ck_assert_str_eq(rows.back().first.c_str(), "lock-outs now");
     ck_assert_uint_eq(rows.back().second, 1);
     // A second attachment sees the same counters (the memory is what is shared).
-    RequestGuard again(unaligned, RequestGuard::bytes_needed(), key);
+    RequestGuard again(unaligned, RequestGuard::bytes_needed());
     ck_assert(again.prometheus(2000) == page);
     ck_assert(page.find("mutual_session_capacity 0\n") != std::string::npos);   // no store: zero gauges
     // Attached with the server's store, the pages show its gauges.
@@ -297,10 +302,10 @@ START_TEST(request_guard_counts_throttles_and_shows) {
     options.use_default_algorithm();
     const ServerPlan plan = Server::plan(options);
     std::vector<unsigned char> shared(plan.shared_bytes);
-    ck_assert(Server::format_shared(shared.data(), shared.size(), options));
-    Server server(shared.data(), shared.size(), options, key);
+    ck_assert(Server::format_shared(shared.data(), shared.size(), options, tag, problem));
+    Server server(shared.data(), shared.size(), options);
     ck_assert(server.valid());
-    RequestGuard shown(unaligned, RequestGuard::bytes_needed(), key, &server.store());
+    RequestGuard shown(unaligned, RequestGuard::bytes_needed(), &server.store());
     const std::string gauges = "mutual_session_capacity " + std::to_string(plan.layout.slots) + "\n";
     ck_assert_msg(shown.prometheus(2000).find(gauges) != std::string::npos, "%s", shown.prometheus(2000).c_str());
     ck_assert(shown.status_auto(2000).find("MutualSessionCapacity: " + std::to_string(plan.layout.slots) + "\n") !=
