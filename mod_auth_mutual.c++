@@ -1363,10 +1363,10 @@ std::string client_address(request_rec* r) {
 // Before the KAM3 work of a req-KEX-C1: 0 to go on, or 429 with
 // Retry-After. Known and unknown names take the same path (no lookup here).
 int throttle_key_exchange(request_rec* r, const mutual::LocationSettings& settings,
-                          const mutual::LocationPolicy& policy, std::string_view user) {
+                          const mutual::LocationPolicy& policy, std::string_view user, apr_time_t now) {
     if (module_state->guard == nullptr) return 0;
     const std::uint32_t retry_after = module_state->guard->admit_key_exchange(
-        settings.throttle(), policy.partition, user, client_address(r), apr_time_as_msec(apr_time_now()),
+        settings.throttle(), policy.partition, user, client_address(r), apr_time_as_msec(now),
         APLOG_R_IS_LEVEL(r, APLOG_INFO) ? mutual::LogLevel::info : mutual::LogLevel::notice);
     if (retry_after == 0) return 0;
     apr_table_setn(r->err_headers_out, "Retry-After",
@@ -1377,10 +1377,10 @@ int throttle_key_exchange(request_rec* r, const mutual::LocationSettings& settin
 // What the decision did, for the counters of mutual-status and the
 // failure throttle.
 void count_outcome(request_rec* r, const mutual::LocationSettings& settings, const mutual::LocationPolicy& policy,
-                   const mutual::ExchangeResult& result) {
+                   const mutual::ExchangeResult& result, apr_time_t now) {
     if (module_state->guard == nullptr) return;
     module_state->guard->count(settings.throttle(), policy.partition, result, client_address(r),
-                               apr_time_as_msec(apr_time_now()));
+                               apr_time_as_msec(now));
 }
 
 int check_authn(request_rec* r) noexcept {
@@ -1425,7 +1425,10 @@ int check_authn(request_rec* r) noexcept {
             !proxy_request(r))
             log_foreign_host(r, policy);
 
-        const std::int64_t now = apr_time_sec(apr_time_now());
+        // One clock reading for the whole decision (session lifetime,
+        // throttle and counters).
+        const apr_time_t clock = apr_time_now();
+        const std::int64_t now = apr_time_sec(clock);
         const mutual::LogLevel level =
             APLOG_R_IS_LEVEL(r, APLOG_DEBUG) ? mutual::LogLevel::debug : mutual::LogLevel::info;
         // A subrequest or internal redirect of an already verified request:
@@ -1444,26 +1447,26 @@ int check_authn(request_rec* r) noexcept {
         const auto query = [r, &settings](std::string_view user, std::vector<std::string>& rows, std::string& error) {
             return dbd_query(r, settings, user, rows, error);
         };
-        mutual::ExchangeResult result;
-        if (authorization == nullptr) {
-            result = module_state->server->handle(policy, settings, query, r->server, nullptr, now, level);
-        } else {
-            const mutual::ParsedAuthorization parsed(authorization);
+        std::optional<mutual::ParsedAuthorization> parsed;
+        if (authorization != nullptr) {
+            parsed.emplace(authorization);
             // A key exchange belongs to the request the client sent: a
             // subrequest (mod_rewrite LA-U, mod_include) that sees a
             // req-KEX-C1 would create a session nobody receives.
-            if (r->main != nullptr && parsed.is_key_exchange()) {
+            if (r->main != nullptr && parsed->is_key_exchange()) {
                 log_request(r, mutual::LogLevel::debug, "MUT01403",
                             "req-KEX-C1 in a subrequest for " + text(r->uri ? r->uri : "?") +
                                 ": left to the main request");
                 return headers.status;
             }
-            if (parsed.is_key_exchange())
-                if (const int refused = throttle_key_exchange(r, settings, policy, parsed.user())) return refused;
-            result = module_state->server->handle(policy, settings, query, r->server, &parsed, now, level);
+            if (parsed->is_key_exchange())
+                if (const int refused = throttle_key_exchange(r, settings, policy, parsed->user(), clock))
+                    return refused;
         }
+        mutual::ExchangeResult result = module_state->server->handle(
+            policy, settings, query, r->server, parsed ? &*parsed : nullptr, now, level);
         log_request(r, result.log_level, result.log_tag, result.log_message);
-        count_outcome(r, settings, policy, result);
+        count_outcome(r, settings, policy, result, clock);
 
         // The session store (Redis) did not answer: 503 with Retry-After,
         // never a 401 the client would answer with a new key exchange, and
