@@ -404,7 +404,7 @@ bool ViewParser::param(CredentialsView& out) noexcept {
     }
     for (std::size_t i = 0; i < out.count; ++i)
         if (equal_ignoring_ascii_case(out.params[i].name, p.name)) return false;
-    if (out.count >= max_params) return false;
+    if (out.count >= CredentialsView::capacity) return false;
     out.params[out.count++] = p;
     return true;
 }

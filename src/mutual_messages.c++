@@ -150,16 +150,54 @@ bool is_numbered_ignoring_case(std::string_view name, std::string_view prefix) n
     return true;
 }
 
+// The parameters parse_mutual_verification reads, by name as received;
+// `refused` for what parse_mutual_credentials refuses (ks#, vks, kc# with
+// vkc) or reads as a req-KEX-C1 (kc#): those go to it.
+enum class VerificationParam : unsigned char {
+    other, version, algorithm, validation, auth_scope, realm, sid, nc, vkc, refused
+};
+constexpr std::size_t verification_param_count = static_cast<std::size_t>(VerificationParam::refused);
+
+VerificationParam verification_param(std::string_view name) noexcept {
+    // By length first: most names are compared with one candidate at most.
+    switch (name.size()) {
+        case 2:
+            if (equal_ignoring_ascii_case(name, "nc")) return VerificationParam::nc;
+            break;
+        case 3:
+            if (equal_ignoring_ascii_case(name, "sid")) return VerificationParam::sid;
+            if (equal_ignoring_ascii_case(name, "vkc")) return VerificationParam::vkc;
+            if (equal_ignoring_ascii_case(name, "vks")) return VerificationParam::refused;
+            break;
+        case 5:
+            if (equal_ignoring_ascii_case(name, "realm")) return VerificationParam::realm;
+            break;
+        case 7:
+            if (equal_ignoring_ascii_case(name, "version")) return VerificationParam::version;
+            break;
+        case 9:
+            if (equal_ignoring_ascii_case(name, "algorithm")) return VerificationParam::algorithm;
+            break;
+        case 10:
+            if (equal_ignoring_ascii_case(name, "validation")) return VerificationParam::validation;
+            if (equal_ignoring_ascii_case(name, "auth-scope")) return VerificationParam::auth_scope;
+            break;
+        default:
+            break;
+    }
+    if (is_numbered_ignoring_case(name, "kc") || is_numbered_ignoring_case(name, "ks"))
+        return VerificationParam::refused;
+    return VerificationParam::other;
+}
+
 // A string parameter (check_string) present when required.
-bool string_view_param(const CredentialsView& item, std::string_view name, std::string_view& out) noexcept {
-    const ParamView* p = item.find(name);
+bool string_view_param(const ParamView* p, std::string_view& out) noexcept {
     if (p == nullptr || check_string(p->value, HeaderError::invalid_utf8) != HeaderError::none) return false;
     out = p->value;
     return true;
 }
 
-bool extensive_token_view(const CredentialsView& item, std::string_view name, std::string_view& out) noexcept {
-    const ParamView* p = item.find(name);
+bool extensive_token_view(const ParamView* p, std::string_view& out) noexcept {
     if (p == nullptr || !is_extensive_token(p->value)) return false;
     out = p->value;
     return true;
@@ -260,30 +298,32 @@ bool parse_mutual_verification(std::string_view authorization, VerificationView&
     CredentialsView item;
     if (!parse_credentials_view(authorization, item) || !equal_ignoring_ascii_case(item.scheme, "mutual"))
         return false;
-    const ParamView* version = item.find("version");
-    if (version == nullptr || version->value != "1") return false;
-    // What parse_mutual_credentials refuses (ks#, vks, kc# with vkc) or
-    // reads as a req-KEX-C1 (kc#) goes to it.
+    // One pass over the parameters (the view parser refused repeated names,
+    // so each name is found at most once).
+    const ParamView* found[verification_param_count] = {};
     for (std::size_t i = 0; i < item.count; ++i) {
-        const std::string_view name = item.params[i].name;
-        if (equal_ignoring_ascii_case(name, "vks") || is_numbered_ignoring_case(name, "kc") ||
-            is_numbered_ignoring_case(name, "ks"))
-            return false;
+        const VerificationParam k = verification_param(item.params[i].name);
+        if (k == VerificationParam::refused) return false;
+        found[static_cast<std::size_t>(k)] = &item.params[i];
     }
-    const ParamView* vkc = item.find("vkc");
-    if (vkc == nullptr) return false;
-    if (!extensive_token_view(item, "algorithm", out.algorithm) ||
-        !extensive_token_view(item, "validation", out.validation) ||
-        !string_view_param(item, "realm", out.realm))
+    auto param = [&found](VerificationParam k) { return found[static_cast<std::size_t>(k)]; };
+    const ParamView* version = param(VerificationParam::version);
+    if (version == nullptr || version->value != "1") return false;
+    const ParamView* vkc = param(VerificationParam::vkc);
+    const ParamView* sid = param(VerificationParam::sid);
+    const ParamView* nc = param(VerificationParam::nc);
+    if (vkc == nullptr || sid == nullptr || nc == nullptr) return false;
+    if (!extensive_token_view(param(VerificationParam::algorithm), out.algorithm) ||
+        !extensive_token_view(param(VerificationParam::validation), out.validation) ||
+        !string_view_param(param(VerificationParam::realm), out.realm))
         return false;
-    if (item.find("auth-scope") != nullptr) {
-        std::string_view scope;
-        if (!string_view_param(item, "auth-scope", scope)) return false;
-        out.auth_scope = scope;
+    if (const ParamView* scope = param(VerificationParam::auth_scope)) {
+        std::string_view text;
+        if (!string_view_param(scope, text)) return false;
+        out.auth_scope = text;
     }
     // sid: a hex-fixed-number of any even length (decode_hex_fixed(text, 0)).
-    const ParamView* sid = item.find("sid");
-    if (sid == nullptr || sid->value.empty() || sid->value.size() % 2 != 0 ||
+    if (sid->value.empty() || sid->value.size() % 2 != 0 ||
         sid->value.size() / 2 > VerificationView::max_inline_sid)
         return false;
     for (std::size_t i = 0; i < sid->value.size(); i += 2) {
@@ -292,8 +332,6 @@ bool parse_mutual_verification(std::string_view authorization, VerificationView&
         out.sid_octets_[i / 2] = static_cast<std::uint8_t>(hi << 4 | lo);
     }
     out.sid_length_ = sid->value.size() / 2;
-    const ParamView* nc = item.find("nc");
-    if (nc == nullptr) return false;
     const std::optional<std::uint64_t> n = decode_integer(nc->value);
     if (!n) return false;
     out.nc = *n;
