@@ -97,8 +97,8 @@ std::optional<std::uint64_t> decode_integer(std::string_view text, DecodeError* 
 
 std::string encode_integer(std::uint64_t value) { return std::to_string(value); }
 
-std::optional<Bytes> decode_hex_fixed(std::string_view text, std::size_t natural_length,
-                                      DecodeError* error) {
+std::optional<std::size_t> decode_hex_fixed(std::string_view text, std::size_t natural_length,
+                                            std::uint8_t* out, std::size_t capacity, DecodeError* error) noexcept {
     if (text.empty()) return fail(error, DecodeError::empty);
     // One table lookup per character (every request carries a sid and a vkc).
     int bad = 0;
@@ -107,52 +107,71 @@ std::optional<Bytes> decode_hex_fixed(std::string_view text, std::size_t natural
     if (text.size() % 2 != 0) return fail(error, DecodeError::odd_length);
     if (natural_length != 0 && text.size() != 2 * natural_length)
         return fail(error, DecodeError::wrong_length);
-    Bytes out(text.size() / 2);
-    for (std::size_t i = 0; i < out.size(); ++i)
+    const std::size_t length = text.size() / 2;
+    for (std::size_t i = 0; i < length && i < capacity; ++i)
         out[i] = static_cast<std::uint8_t>(hex_table[static_cast<unsigned char>(text[2 * i])] << 4 |
                                            hex_table[static_cast<unsigned char>(text[2 * i + 1])]);
     succeed(error);
+    return length;
+}
+
+std::optional<Bytes> decode_hex_fixed(std::string_view text, std::size_t natural_length,
+                                      DecodeError* error) {
+    Bytes out(text.size() / 2);
+    if (!decode_hex_fixed(text, natural_length, out.data(), out.size(), error)) return std::nullopt;
     return out;
 }
 
-std::string encode_hex_fixed(const std::uint8_t* data, std::size_t length) {
+std::size_t encode_hex_fixed(const std::uint8_t* data, std::size_t length, char* out) noexcept {
     static const char digits[] = "0123456789abcdef";
-    std::string out(2 * length, '\0');
     for (std::size_t i = 0; i < length; ++i) {
         out[2 * i] = digits[data[i] >> 4];
         out[2 * i + 1] = digits[data[i] & 0x0f];
     }
+    return 2 * length;
+}
+
+std::string encode_hex_fixed(const std::uint8_t* data, std::size_t length) {
+    std::string out(2 * length, '\0');
+    encode_hex_fixed(data, length, out.data());
     return out;
 }
 
-std::string encode_base64_fixed(const std::uint8_t* data, std::size_t length) {
-    std::string out;
-    out.reserve((length + 2) / 3 * 4);
+std::size_t encode_base64_fixed(const std::uint8_t* data, std::size_t length, char* out) noexcept {
+    char* const start = out;
     std::size_t i = 0;
     for (; i + 3 <= length; i += 3) {
         const std::uint32_t v = data[i] << 16 | data[i + 1] << 8 | data[i + 2];
-        out += base64_alphabet[v >> 18];
-        out += base64_alphabet[(v >> 12) & 63];
-        out += base64_alphabet[(v >> 6) & 63];
-        out += base64_alphabet[v & 63];
+        *out++ = base64_alphabet[v >> 18];
+        *out++ = base64_alphabet[(v >> 12) & 63];
+        *out++ = base64_alphabet[(v >> 6) & 63];
+        *out++ = base64_alphabet[v & 63];
     }
     if (length - i == 1) {
         const std::uint32_t v = data[i] << 16;
-        out += base64_alphabet[v >> 18];
-        out += base64_alphabet[(v >> 12) & 63];
-        out += "==";
+        *out++ = base64_alphabet[v >> 18];
+        *out++ = base64_alphabet[(v >> 12) & 63];
+        *out++ = '=';
+        *out++ = '=';
     } else if (length - i == 2) {
         const std::uint32_t v = data[i] << 16 | data[i + 1] << 8;
-        out += base64_alphabet[v >> 18];
-        out += base64_alphabet[(v >> 12) & 63];
-        out += base64_alphabet[(v >> 6) & 63];
-        out += '=';
+        *out++ = base64_alphabet[v >> 18];
+        *out++ = base64_alphabet[(v >> 12) & 63];
+        *out++ = base64_alphabet[(v >> 6) & 63];
+        *out++ = '=';
     }
+    return static_cast<std::size_t>(out - start);
+}
+
+std::string encode_base64_fixed(const std::uint8_t* data, std::size_t length) {
+    std::string out(base64_fixed_length(length), '\0');
+    encode_base64_fixed(data, length, out.data());
     return out;
 }
 
-std::optional<Bytes> decode_base64_fixed(std::string_view text, std::size_t natural_length,
-                                         DecodeError* error) {
+std::optional<std::size_t> decode_base64_fixed(std::string_view text, std::size_t natural_length,
+                                               std::uint8_t* out, std::size_t capacity,
+                                               DecodeError* error) noexcept {
     if (text.empty()) return fail(error, DecodeError::empty);
     std::size_t pad = 0;
     while (pad < text.size() && text[text.size() - 1 - pad] == '=') ++pad;
@@ -164,8 +183,7 @@ std::optional<Bytes> decode_base64_fixed(std::string_view text, std::size_t natu
     // RFC 4648 §3.2: the encoded length is a multiple of 4, pad only to get there.
     if (data_chars == 0 || pad > 2 || text.size() % 4 != 0 || data_chars % 4 == 1)
         return fail(error, DecodeError::bad_padding);
-    Bytes out;
-    out.reserve(data_chars * 3 / 4);
+    std::size_t length = 0;
     std::uint32_t accumulator = 0;
     int bits = 0;
     for (std::size_t i = 0; i < data_chars; ++i) {
@@ -174,15 +192,26 @@ std::optional<Bytes> decode_base64_fixed(std::string_view text, std::size_t natu
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
-            out.push_back(static_cast<std::uint8_t>(accumulator >> bits));
+            if (length < capacity) out[length] = static_cast<std::uint8_t>(accumulator >> bits);
+            ++length;
             accumulator &= (1u << bits) - 1;
         }
     }
     // RFC 4648 §3.5: the bits left over must be zero in canonical encodings.
     if (accumulator != 0) return fail(error, DecodeError::noncanonical_bits);
-    if (natural_length != 0 && out.size() != natural_length)
+    if (natural_length != 0 && length != natural_length)
         return fail(error, DecodeError::wrong_length);
     succeed(error);
+    return length;
+}
+
+std::optional<Bytes> decode_base64_fixed(std::string_view text, std::size_t natural_length,
+                                         DecodeError* error) {
+    Bytes out(text.size() / 4 * 3);
+    const std::optional<std::size_t> length =
+        decode_base64_fixed(text, natural_length, out.data(), out.size(), error);
+    if (!length) return std::nullopt;
+    out.resize(*length);
     return out;
 }
 
