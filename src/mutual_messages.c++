@@ -322,16 +322,11 @@ bool parse_mutual_verification(std::string_view authorization, VerificationView&
         if (!string_view_param(scope, text)) return false;
         out.auth_scope = text;
     }
-    // sid: a hex-fixed-number of any even length (decode_hex_fixed(text, 0)).
-    if (sid->value.empty() || sid->value.size() % 2 != 0 ||
-        sid->value.size() / 2 > VerificationView::max_inline_sid)
-        return false;
-    for (std::size_t i = 0; i < sid->value.size(); i += 2) {
-        const int hi = hex_digit_value(sid->value[i]), lo = hex_digit_value(sid->value[i + 1]);
-        if (hi < 0 || lo < 0) return false;
-        out.sid_octets_[i / 2] = static_cast<std::uint8_t>(hi << 4 | lo);
-    }
-    out.sid_length_ = sid->value.size() / 2;
+    // sid: a hex-fixed-number of any even length (as parse_sid reads it).
+    const std::optional<std::size_t> sid_length =
+        decode_hex_fixed(sid->value, 0, out.sid_octets_.data(), out.sid_octets_.size());
+    if (!sid_length || *sid_length > out.sid_octets_.size()) return false;
+    out.sid_length_ = *sid_length;
     const std::optional<std::uint64_t> n = decode_integer(nc->value);
     if (!n) return false;
     out.nc = *n;
@@ -475,16 +470,13 @@ std::string serialize_auth_info(const MutualAuthInfo& a, bool quote_kex) {
 
 std::string serialize_auth_info(ByteView sid, std::string_view vks, bool quote_kex) {
     static constexpr std::string_view head = "version=1, sid=";
-    static const char digits[] = "0123456789abcdef";
     std::string out;
     // ", vks=" and a quoted value without escapes fit the reservation; a value
     // that needs escapes (never from an encode_vk) grows it.
     out.reserve(head.size() + 2 * sid.size() + 8 + vks.size());
     out += head;
-    for (std::uint8_t octet : sid) {
-        out += digits[octet >> 4];
-        out += digits[octet & 0x0f];
-    }
+    out.resize(head.size() + 2 * sid.size());
+    encode_hex_fixed(sid.data(), sid.size(), out.data() + head.size());
     out += ", vks=";
     if (!quote_kex) {
         out += vks;

@@ -176,6 +176,7 @@ struct RealmFields {
 // Whether `received` lower-cased is `lower` (without a copy).
 bool lowercased_equals(std::string_view received, std::string_view lower) noexcept {
     if (received.size() != lower.size()) return false;
+    if (received == lower) return true;   // the usual case: sent in lower case
     for (std::size_t i = 0; i < lower.size(); ++i)
         if (ascii_lower(received[i]) != lower[i]) return false;
     return true;
