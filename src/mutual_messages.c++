@@ -159,32 +159,18 @@ enum class VerificationParam : unsigned char {
 constexpr std::size_t verification_param_count = static_cast<std::size_t>(VerificationParam::refused);
 
 VerificationParam verification_param(std::string_view name) noexcept {
-    // By length first: most names are compared with one candidate at most.
-    switch (name.size()) {
-        case 2:
-            if (equal_ignoring_ascii_case(name, "nc")) return VerificationParam::nc;
-            break;
-        case 3:
-            if (equal_ignoring_ascii_case(name, "sid")) return VerificationParam::sid;
-            if (equal_ignoring_ascii_case(name, "vkc")) return VerificationParam::vkc;
-            if (equal_ignoring_ascii_case(name, "vks")) return VerificationParam::refused;
-            break;
-        case 5:
-            if (equal_ignoring_ascii_case(name, "realm")) return VerificationParam::realm;
-            break;
-        case 7:
-            if (equal_ignoring_ascii_case(name, "version")) return VerificationParam::version;
-            break;
-        case 9:
-            if (equal_ignoring_ascii_case(name, "algorithm")) return VerificationParam::algorithm;
-            break;
-        case 10:
-            if (equal_ignoring_ascii_case(name, "validation")) return VerificationParam::validation;
-            if (equal_ignoring_ascii_case(name, "auth-scope")) return VerificationParam::auth_scope;
-            break;
-        default:
-            break;
-    }
+    struct Known {
+        std::string_view name;
+        VerificationParam kind;
+    };
+    static constexpr Known known[] = {
+        {"version", VerificationParam::version}, {"algorithm", VerificationParam::algorithm},
+        {"validation", VerificationParam::validation}, {"auth-scope", VerificationParam::auth_scope},
+        {"realm", VerificationParam::realm}, {"sid", VerificationParam::sid}, {"nc", VerificationParam::nc},
+        {"vkc", VerificationParam::vkc}, {"vks", VerificationParam::refused},
+    };
+    for (const Known& k : known)
+        if (equal_ignoring_ascii_case(name, k.name)) return k.kind;   // compares the lengths first
     if (is_numbered_ignoring_case(name, "kc") || is_numbered_ignoring_case(name, "ks"))
         return VerificationParam::refused;
     return VerificationParam::other;
