@@ -1,6 +1,7 @@
 #include "encoding.h"
 
 #include <array>
+#include <cstring>
 
 #include "ascii.h"
 
@@ -48,6 +49,18 @@ constexpr std::array<std::int8_t, 256> make_hex_table() {
     return table;
 }
 constexpr std::array<std::int8_t, 256> hex_table = make_hex_table();
+
+// The two lower-case hex digits of every octet.
+constexpr std::array<char, 512> make_hex_pairs() {
+    constexpr char digits[] = "0123456789abcdef";
+    std::array<char, 512> pairs{};
+    for (int octet = 0; octet < 256; ++octet) {
+        pairs[static_cast<std::size_t>(2 * octet)] = digits[octet >> 4];
+        pairs[static_cast<std::size_t>(2 * octet + 1)] = digits[octet & 0x0f];
+    }
+    return pairs;
+}
+constexpr std::array<char, 512> hex_pairs = make_hex_pairs();
 
 }  // namespace
 
@@ -135,11 +148,7 @@ std::optional<Bytes> decode_hex_fixed(std::string_view text, std::size_t natural
 }
 
 std::size_t encode_hex_fixed(const std::uint8_t* data, std::size_t length, char* out) noexcept {
-    static const char digits[] = "0123456789abcdef";
-    for (std::size_t i = 0; i < length; ++i) {
-        out[2 * i] = digits[data[i] >> 4];
-        out[2 * i + 1] = digits[data[i] & 0x0f];
-    }
+    for (std::size_t i = 0; i < length; ++i) std::memcpy(out + 2 * i, &hex_pairs[2 * data[i]], 2);
     return 2 * length;
 }
 
