@@ -462,12 +462,6 @@ HeaderError parse_credentials(std::string_view value, AuthItem& out) {
     return HeaderError::none;
 }
 
-const ParamView* CredentialsView::find(std::string_view lower_name) const noexcept {
-    for (std::size_t i = 0; i < count; ++i)
-        if (equal_ignoring_ascii_case(params[i].name, lower_name)) return &params[i];
-    return nullptr;
-}
-
 bool parse_credentials_view(std::string_view value, CredentialsView& out) noexcept {
     ViewParser parser(value);
     if (parser.run(out)) return true;

@@ -115,8 +115,6 @@ struct CredentialsView {
     std::string_view scheme;
     std::array<ParamView, capacity> params;
     std::size_t count = 0;
-    // The parameter of this (lower-case) name, matched ignoring case.
-    const ParamView* find(std::string_view lower_name) const noexcept;
 };
 
 // parse_credentials without a copy, for the usual case only. true when
