@@ -21,17 +21,23 @@
 //   -t  time budget per algorithm in seconds (default 2; at least 10 handshakes)
 //   -r  reuse iterations (default 200000)
 //   -m  machine-readable lines after the table:
-//       "ceiling ALG HANDSHAKE_US REUSE_US KAM3_HANDSHAKE_US KAM3_REUSE_US"
+//       "ceiling ALG HANDSHAKE_US REUSE_US KAM3_HANDSHAKE_US KAM3_REUSE_US REUSE_ALLOCS REUSE_OPENSSL_ALLOCS"
+//
+// Heap allocations are counted (operator new of this program, and OpenSSL's
+// through CRYPTO_set_mem_functions): the reuse columns give them per
+// session-reusing request.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +47,28 @@
 #include "header.h"
 #include "log.h"
 #include "server/server.h"
+
+// Heap allocations of this thread (the benchmark is single-threaded).
+namespace {
+unsigned long long cxx_allocations = 0, openssl_allocations = 0;
+void* openssl_malloc(std::size_t n, const char*, int) {
+    ++openssl_allocations;
+    return std::malloc(n);
+}
+void* openssl_realloc(void* p, std::size_t n, const char*, int) {
+    ++openssl_allocations;
+    return std::realloc(p, n);
+}
+void openssl_free(void* p, const char*, int) { std::free(p); }
+}  // namespace
+
+void* operator new(std::size_t n) {
+    ++cxx_allocations;
+    if (void* p = std::malloc(n != 0 ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace mutual {
 namespace {
@@ -222,6 +250,8 @@ struct Result {
     unsigned reuses = 0;
     double reuse_cpu_us = 0;       // CPU per reuse request through Server::handle, best batch
     double kam3_reuse_us = 0;      // VK_c + VK_s alone, best batch
+    double reuse_allocs = 0;       // heap allocations (operator new) per reuse request
+    double reuse_openssl_allocs = 0;   // OpenSSL's allocations per reuse request
     bool ok = true;
 };
 
@@ -365,11 +395,14 @@ Result run(const Algorithm& a, unsigned fixed_iterations, double budget_s,
     std::size_t sink = 0;
     for (unsigned b = 0; b < batches; ++b) {
         for (unsigned i = 0; i < batch; ++i) headers[i] = vfy_c_header(a, key, c, nc + i);
+        const unsigned long long cxx = cxx_allocations, openssl = openssl_allocations;
         double start = thread_cpu_us();
         unsigned good = 0;
         for (unsigned i = 0; i < batch; ++i)
             good += server.handle(headers[i]).outcome == ExchangeOutcome::verified;
         double per = (thread_cpu_us() - start) / batch;
+        r.reuse_allocs = static_cast<double>(cxx_allocations - cxx) / batch;
+        r.reuse_openssl_allocs = static_cast<double>(openssl_allocations - openssl) / batch;
         if (good != batch) {
             fail("MUT02403", "session reuse failed for " + r.name);
             r.ok = false;
@@ -404,6 +437,7 @@ void usage() {
 
 int main(int argc, char** argv) {
     using namespace mutual;
+    CRYPTO_set_mem_functions(openssl_malloc, openssl_realloc, openssl_free);   // before any OpenSSL call
     set_log_sink(stderr_log_sink, const_cast<char*>("kam3_ceiling"));
     std::vector<const Algorithm*> algorithms;
     unsigned fixed_iterations = 0;
@@ -436,9 +470,9 @@ int main(int argc, char** argv) {
 
     std::printf("Server-side KAM3 work per algorithm through mutual::Server::handle (one thread,\n"
                 "thread CPU time, microseconds)\n\n");
-    std::printf("%-24s %6s %10s %10s %10s %9s %9s %9s %9s %9s %8s %7s\n", "algorithm", "n",
+    std::printf("%-24s %6s %10s %10s %10s %9s %9s %9s %9s %9s %9s %8s %7s\n", "algorithm", "n",
                 "handshake", "mean", "wall_p50", "kex", "vfy", "kam3", "reuse", "kam3_reuse",
-                "ref", "vs_ref");
+                "allocs", "ref", "vs_ref");
     bool all_ok = true;
     for (const Result& r : results) {
         if (!r.ok) {
@@ -447,10 +481,12 @@ int main(int argc, char** argv) {
             continue;
         }
         double ref = reference_for(r.name);
-        std::printf("%-24s %6u %10.1f %10.1f %10.1f %9.1f %9.1f %9.1f %9.3f %9.3f %8.0f %6.2fx\n",
+        char allocs[32];
+        std::snprintf(allocs, sizeof allocs, "%.0f/%.0f", r.reuse_allocs, r.reuse_openssl_allocs);
+        std::printf("%-24s %6u %10.1f %10.1f %10.1f %9.1f %9.1f %9.1f %9.3f %9.3f %9s %8.0f %6.2fx\n",
                     r.name.c_str(), r.handshakes, r.handshake_p50_us, r.handshake_mean_us,
                     r.handshake_wall_us, r.kex_us, r.vfy_us, r.kam3_us, r.reuse_cpu_us,
-                    r.kam3_reuse_us, ref, ref > 0 ? r.handshake_p50_us / ref : 0.0);
+                    r.kam3_reuse_us, allocs, ref, ref > 0 ? r.handshake_p50_us / ref : 0.0);
     }
     std::printf("\nhandshake: Server::handle of a req-KEX-C1 plus of its req-VFY-C, median CPU (the ceiling)\n"
                 "mean, wall_p50: mean CPU and median wall-clock time of the same\n"
@@ -458,12 +494,13 @@ int main(int argc, char** argv) {
                 "kam3: server_exchange + VK_c + VK_s alone (no headers, no session table), median CPU\n"
                 "reuse: Server::handle of one session-reusing req-VFY-C (fastest of 10 batches)\n"
                 "kam3_reuse: VK_c + VK_s alone (fastest of 10 batches)\n"
+                "allocs: heap allocations per reuse request (C++ new / OpenSSL)\n"
                 "ref: the issue's figure for this machine (KAM3 math); vs_ref = handshake / ref\n");
     if (machine) {
         for (const Result& r : results)
             if (r.ok)
-                std::printf("ceiling %s %.3f %.4f %.3f %.4f\n", r.name.c_str(), r.handshake_p50_us,
-                            r.reuse_cpu_us, r.kam3_us, r.kam3_reuse_us);
+                std::printf("ceiling %s %.3f %.4f %.3f %.4f %.2f %.2f\n", r.name.c_str(), r.handshake_p50_us,
+                            r.reuse_cpu_us, r.kam3_us, r.kam3_reuse_us, r.reuse_allocs, r.reuse_openssl_allocs);
     }
     return all_ok ? 0 : 1;
 }

@@ -63,6 +63,28 @@ std::optional<Bytes> Algorithm::decode_vk(std::string_view text, DecodeError* er
     return decode_fixed(wire_format(), text, hash_length(), error);
 }
 
+ByteView Algorithm::decode_vk(std::string_view text, std::array<std::uint8_t, EVP_MAX_MD_SIZE>& out,
+                              DecodeError* error) const noexcept {
+    const std::size_t natural = hash_length();
+    if (natural == 0 || natural > out.size()) {
+        if (error != nullptr) *error = DecodeError::wrong_length;
+        return ByteView();
+    }
+    const std::optional<std::size_t> length =
+        wire_format() == WireFormat::base64_fixed
+            ? decode_base64_fixed(text, natural, out.data(), out.size(), error)
+            : decode_hex_fixed(text, natural, out.data(), out.size(), error);
+    return length ? ByteView(out.data(), *length) : ByteView();
+}
+
+std::string_view Algorithm::encode_vk(ByteView vk, std::array<char, max_vk_text>& out) const noexcept {
+    if (vk.size() > EVP_MAX_MD_SIZE) return std::string_view();
+    const std::size_t length = wire_format() == WireFormat::base64_fixed
+                                   ? encode_base64_fixed(vk.data(), vk.size(), out.data())
+                                   : encode_hex_fixed(vk.data(), vk.size(), out.data());
+    return std::string_view(out.data(), length);
+}
+
 bool equal_constant_time(ByteView a, ByteView b) noexcept {
     if (a.size() != b.size()) return false;
     if (a.empty()) return true;

@@ -105,6 +105,13 @@ public:
     std::optional<Bytes> decode_key(std::string_view text, DecodeError* error = nullptr) const;
     std::string encode_vk(ByteView vk) const;
     std::optional<Bytes> decode_vk(std::string_view text, DecodeError* error = nullptr) const;
+    // The same without an allocation (the server's per-request path):
+    // decode_vk into `out`, a view of it (empty when it does not decode:
+    // *error says why); encode_vk into `out`, a view of it.
+    ByteView decode_vk(std::string_view text, std::array<std::uint8_t, EVP_MAX_MD_SIZE>& out,
+                       DecodeError* error = nullptr) const noexcept;
+    static constexpr std::size_t max_vk_text = 2 * EVP_MAX_MD_SIZE;
+    std::string_view encode_vk(ByteView vk, std::array<char, max_vk_text>& out) const noexcept;
 };
 
 // Case-insensitive lookup of an algorithm token; nullptr when unknown.

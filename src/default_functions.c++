@@ -49,7 +49,11 @@ Bytes transcript_digest(const Algorithm& a, std::uint8_t label, ByteView k_c1, B
 
 }  // namespace
 
-HashValue::~HashValue() { OPENSSL_cleanse(octets_.data(), octets_.size()); }
+// Only the octets a hash was written to held it (a failed hash wipes its
+// octets itself).
+HashValue::~HashValue() {
+    if (size_ != 0) OPENSSL_cleanse(octets_.data(), size_);
+}
 
 TranscriptHasher::TranscriptHasher() noexcept : ctx_(EVP_MD_CTX_new()) {}
 
@@ -58,23 +62,40 @@ TranscriptHasher::~TranscriptHasher() { EVP_MD_CTX_free(ctx_); }
 bool TranscriptHasher::hash(const Algorithm& a, std::uint8_t label, ByteView k_c1, ByteView k_s1,
                             ByteView z, std::uint64_t nc, std::string_view vh, HashValue& out) {
     out.size_ = 0;
-    std::uint8_t vi_nc[max_vi_length], vi_vh[max_vi_length];
+    // VI(nc) | VS(vh) in one piece when vh is short (it is a host
+    // validation value or a certificate hash): fewer digest calls.
+    std::uint8_t vi_nc[max_vi_length], vi_vh[max_vi_length], tail[2 * max_vi_length + 96];
     const std::size_t nc_length = encode_vi(nc, vi_nc);
     const std::size_t vh_length = encode_vi(vh.size(), vi_vh);
+    const bool one_tail = nc_length + vh_length + vh.size() <= sizeof tail;
+    if (one_tail) {
+        std::memcpy(tail, vi_nc, nc_length);
+        std::memcpy(tail + nc_length, vi_vh, vh_length);
+        if (!vh.empty()) std::memcpy(tail + nc_length + vh_length, vh.data(), vh.size());
+    }
+    // The session table keeps K_c1, K_s1 and z side by side: one update.
+    const bool adjacent = k_c1.data() + k_c1.size() == k_s1.data() && k_s1.data() + k_s1.size() == z.data();
+    const int md_size = EVP_MD_get_size(a.hash());
     unsigned int length = 0;
-    const bool ok = ctx_ != nullptr && EVP_MD_size(a.hash()) > 0 &&
-                    static_cast<std::size_t>(EVP_MD_size(a.hash())) <= out.octets_.size() &&
-                    EVP_DigestInit_ex2(ctx_, a.hash(), nullptr) == 1 &&
-                    EVP_DigestUpdate(ctx_, &label, 1) == 1 &&
-                    EVP_DigestUpdate(ctx_, k_c1.data(), k_c1.size()) == 1 &&
-                    EVP_DigestUpdate(ctx_, k_s1.data(), k_s1.size()) == 1 &&
-                    EVP_DigestUpdate(ctx_, z.data(), z.size()) == 1 &&
-                    EVP_DigestUpdate(ctx_, vi_nc, nc_length) == 1 &&
-                    EVP_DigestUpdate(ctx_, vi_vh, vh_length) == 1 &&
-                    EVP_DigestUpdate(ctx_, vh.data(), vh.size()) == 1 &&
-                    EVP_DigestFinal_ex(ctx_, out.octets_.data(), &length) == 1 &&
-                    length == a.hash_length();
+    bool ok = ctx_ != nullptr && md_size > 0 && static_cast<std::size_t>(md_size) <= out.octets_.size() &&
+              EVP_DigestInit_ex2(ctx_, a.hash(), nullptr) == 1 && EVP_DigestUpdate(ctx_, &label, 1) == 1;
+    if (ok && adjacent) {
+        ok = EVP_DigestUpdate(ctx_, k_c1.data(), k_c1.size() + k_s1.size() + z.size()) == 1;
+    } else if (ok) {
+        ok = EVP_DigestUpdate(ctx_, k_c1.data(), k_c1.size()) == 1 &&
+             EVP_DigestUpdate(ctx_, k_s1.data(), k_s1.size()) == 1 &&
+             EVP_DigestUpdate(ctx_, z.data(), z.size()) == 1;
+    }
+    if (ok && one_tail) {
+        ok = EVP_DigestUpdate(ctx_, tail, nc_length + vh_length + vh.size()) == 1;
+    } else if (ok) {
+        ok = EVP_DigestUpdate(ctx_, vi_nc, nc_length) == 1 && EVP_DigestUpdate(ctx_, vi_vh, vh_length) == 1 &&
+             EVP_DigestUpdate(ctx_, vh.data(), vh.size()) == 1;
+    }
+    ok = ok && EVP_DigestFinal_ex(ctx_, out.octets_.data(), &length) == 1 &&
+         length == static_cast<unsigned int>(md_size);
     if (!ok) {
+        OPENSSL_cleanse(out.octets_.data(), out.octets_.size());
         ERR_clear_error();
         log(LogLevel::error, "MUT02801", "hash computation failed");
         return false;

@@ -1,6 +1,7 @@
 #include "encoding.h"
 
 #include <array>
+#include <cstring>
 
 #include "ascii.h"
 
@@ -48,6 +49,18 @@ constexpr std::array<std::int8_t, 256> make_hex_table() {
     return table;
 }
 constexpr std::array<std::int8_t, 256> hex_table = make_hex_table();
+
+// The two lower-case hex digits of every octet.
+constexpr std::array<char, 512> make_hex_pairs() {
+    constexpr char digits[] = "0123456789abcdef";
+    std::array<char, 512> pairs{};
+    for (int octet = 0; octet < 256; ++octet) {
+        pairs[static_cast<std::size_t>(2 * octet)] = digits[octet >> 4];
+        pairs[static_cast<std::size_t>(2 * octet + 1)] = digits[octet & 0x0f];
+    }
+    return pairs;
+}
+constexpr std::array<char, 512> hex_pairs = make_hex_pairs();
 
 }  // namespace
 
@@ -97,62 +110,89 @@ std::optional<std::uint64_t> decode_integer(std::string_view text, DecodeError* 
 
 std::string encode_integer(std::uint64_t value) { return std::to_string(value); }
 
-std::optional<Bytes> decode_hex_fixed(std::string_view text, std::size_t natural_length,
-                                      DecodeError* error) {
+std::optional<std::size_t> decode_hex_fixed(std::string_view text, std::size_t natural_length,
+                                            std::uint8_t* out, std::size_t capacity, DecodeError* error) noexcept {
     if (text.empty()) return fail(error, DecodeError::empty);
-    // One table lookup per character (every request carries a sid and a vkc).
+    const std::size_t length = text.size() / 2;
     int bad = 0;
+    if (text.size() % 2 == 0 && (natural_length == 0 || length == natural_length) && length <= capacity) {
+        // The usual case (every request carries a sid and a vkc): one pass,
+        // one table lookup per character.
+        for (std::size_t i = 0; i < length; ++i) {
+            const int hi = hex_table[static_cast<unsigned char>(text[2 * i])];
+            const int lo = hex_table[static_cast<unsigned char>(text[2 * i + 1])];
+            bad |= hi | lo;
+            out[i] = static_cast<std::uint8_t>((hi & 0x0f) << 4 | (lo & 0x0f));
+        }
+        if (bad < 0) return fail(error, DecodeError::bad_character);
+        succeed(error);
+        return length;
+    }
     for (char c : text) bad |= hex_table[static_cast<unsigned char>(c)];
     if (bad < 0) return fail(error, DecodeError::bad_character);
     if (text.size() % 2 != 0) return fail(error, DecodeError::odd_length);
     if (natural_length != 0 && text.size() != 2 * natural_length)
         return fail(error, DecodeError::wrong_length);
-    Bytes out(text.size() / 2);
-    for (std::size_t i = 0; i < out.size(); ++i)
+    for (std::size_t i = 0; i < length && i < capacity; ++i)
         out[i] = static_cast<std::uint8_t>(hex_table[static_cast<unsigned char>(text[2 * i])] << 4 |
                                            hex_table[static_cast<unsigned char>(text[2 * i + 1])]);
     succeed(error);
+    return length;
+}
+
+std::optional<Bytes> decode_hex_fixed(std::string_view text, std::size_t natural_length,
+                                      DecodeError* error) {
+    Bytes out(text.size() / 2);
+    if (!decode_hex_fixed(text, natural_length, out.data(), out.size(), error)) return std::nullopt;
     return out;
+}
+
+std::size_t encode_hex_fixed(const std::uint8_t* data, std::size_t length, char* out) noexcept {
+    for (std::size_t i = 0; i < length; ++i) std::memcpy(out + 2 * i, &hex_pairs[2 * data[i]], 2);
+    return 2 * length;
 }
 
 std::string encode_hex_fixed(const std::uint8_t* data, std::size_t length) {
-    static const char digits[] = "0123456789abcdef";
     std::string out(2 * length, '\0');
-    for (std::size_t i = 0; i < length; ++i) {
-        out[2 * i] = digits[data[i] >> 4];
-        out[2 * i + 1] = digits[data[i] & 0x0f];
-    }
+    encode_hex_fixed(data, length, out.data());
     return out;
 }
 
-std::string encode_base64_fixed(const std::uint8_t* data, std::size_t length) {
-    std::string out;
-    out.reserve((length + 2) / 3 * 4);
+std::size_t encode_base64_fixed(const std::uint8_t* data, std::size_t length, char* out) noexcept {
+    char* const start = out;
     std::size_t i = 0;
     for (; i + 3 <= length; i += 3) {
         const std::uint32_t v = data[i] << 16 | data[i + 1] << 8 | data[i + 2];
-        out += base64_alphabet[v >> 18];
-        out += base64_alphabet[(v >> 12) & 63];
-        out += base64_alphabet[(v >> 6) & 63];
-        out += base64_alphabet[v & 63];
+        *out++ = base64_alphabet[v >> 18];
+        *out++ = base64_alphabet[(v >> 12) & 63];
+        *out++ = base64_alphabet[(v >> 6) & 63];
+        *out++ = base64_alphabet[v & 63];
     }
     if (length - i == 1) {
         const std::uint32_t v = data[i] << 16;
-        out += base64_alphabet[v >> 18];
-        out += base64_alphabet[(v >> 12) & 63];
-        out += "==";
+        *out++ = base64_alphabet[v >> 18];
+        *out++ = base64_alphabet[(v >> 12) & 63];
+        *out++ = '=';
+        *out++ = '=';
     } else if (length - i == 2) {
         const std::uint32_t v = data[i] << 16 | data[i + 1] << 8;
-        out += base64_alphabet[v >> 18];
-        out += base64_alphabet[(v >> 12) & 63];
-        out += base64_alphabet[(v >> 6) & 63];
-        out += '=';
+        *out++ = base64_alphabet[v >> 18];
+        *out++ = base64_alphabet[(v >> 12) & 63];
+        *out++ = base64_alphabet[(v >> 6) & 63];
+        *out++ = '=';
     }
+    return static_cast<std::size_t>(out - start);
+}
+
+std::string encode_base64_fixed(const std::uint8_t* data, std::size_t length) {
+    std::string out(base64_fixed_length(length), '\0');
+    encode_base64_fixed(data, length, out.data());
     return out;
 }
 
-std::optional<Bytes> decode_base64_fixed(std::string_view text, std::size_t natural_length,
-                                         DecodeError* error) {
+std::optional<std::size_t> decode_base64_fixed(std::string_view text, std::size_t natural_length,
+                                               std::uint8_t* out, std::size_t capacity,
+                                               DecodeError* error) noexcept {
     if (text.empty()) return fail(error, DecodeError::empty);
     std::size_t pad = 0;
     while (pad < text.size() && text[text.size() - 1 - pad] == '=') ++pad;
@@ -164,8 +204,7 @@ std::optional<Bytes> decode_base64_fixed(std::string_view text, std::size_t natu
     // RFC 4648 §3.2: the encoded length is a multiple of 4, pad only to get there.
     if (data_chars == 0 || pad > 2 || text.size() % 4 != 0 || data_chars % 4 == 1)
         return fail(error, DecodeError::bad_padding);
-    Bytes out;
-    out.reserve(data_chars * 3 / 4);
+    std::size_t length = 0;
     std::uint32_t accumulator = 0;
     int bits = 0;
     for (std::size_t i = 0; i < data_chars; ++i) {
@@ -174,15 +213,26 @@ std::optional<Bytes> decode_base64_fixed(std::string_view text, std::size_t natu
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
-            out.push_back(static_cast<std::uint8_t>(accumulator >> bits));
+            if (length < capacity) out[length] = static_cast<std::uint8_t>(accumulator >> bits);
+            ++length;
             accumulator &= (1u << bits) - 1;
         }
     }
     // RFC 4648 §3.5: the bits left over must be zero in canonical encodings.
     if (accumulator != 0) return fail(error, DecodeError::noncanonical_bits);
-    if (natural_length != 0 && out.size() != natural_length)
+    if (natural_length != 0 && length != natural_length)
         return fail(error, DecodeError::wrong_length);
     succeed(error);
+    return length;
+}
+
+std::optional<Bytes> decode_base64_fixed(std::string_view text, std::size_t natural_length,
+                                         DecodeError* error) {
+    Bytes out(text.size() / 4 * 3);
+    const std::optional<std::size_t> length =
+        decode_base64_fixed(text, natural_length, out.data(), out.size(), error);
+    if (!length) return std::nullopt;
+    out.resize(*length);
     return out;
 }
 

@@ -58,6 +58,21 @@ std::optional<Bytes> decode_base64_fixed(std::string_view text, std::size_t natu
                                          DecodeError* error = nullptr);
 std::string encode_base64_fixed(const std::uint8_t* data, std::size_t length);
 inline std::string encode_base64_fixed(ByteView b) { return encode_base64_fixed(b.data(), b.size()); }
+constexpr std::size_t base64_fixed_length(std::size_t octets) noexcept { return (octets + 2) / 3 * 4; }
+
+// The same without an allocation (the server's per-request path): the
+// decoders write at most `capacity` octets to out and return the decoded
+// length (larger than capacity: the rest was dropped), or nullopt with the
+// same errors; the encoders write 2 * length (hex) or
+// base64_fixed_length(length) characters and return that count.
+std::optional<std::size_t> decode_hex_fixed(std::string_view text, std::size_t natural_length,
+                                            std::uint8_t* out, std::size_t capacity,
+                                            DecodeError* error = nullptr) noexcept;
+std::optional<std::size_t> decode_base64_fixed(std::string_view text, std::size_t natural_length,
+                                               std::uint8_t* out, std::size_t capacity,
+                                               DecodeError* error = nullptr) noexcept;
+std::size_t encode_hex_fixed(const std::uint8_t* data, std::size_t length, char* out) noexcept;
+std::size_t encode_base64_fixed(const std::uint8_t* data, std::size_t length, char* out) noexcept;
 
 // True when s is well-formed UTF-8 (shortest forms, no surrogates, <= U+10FFFF).
 bool is_valid_utf8(std::string_view s) noexcept;

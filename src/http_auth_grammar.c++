@@ -76,6 +76,9 @@ enum : std::uint8_t {
     tchar_bit = 1,      // RFC 7230 §3.2.6 tchar
     token68_bit = 2,    // RFC 7235 §2.1 token68 characters (without "=")
     attr_char_bit = 4,  // RFC 5987 §3.2.1 attr-char
+    // qdtext other than the backslash (RFC 7230 §3.2.6: HTAB, SP, VCHAR
+    // but '"' and '\\', obs-text): what a quoted-string holds verbatim.
+    plain_qdtext_bit = 8,
 };
 
 constexpr std::array<std::uint8_t, 256> make_char_classes() {
@@ -97,6 +100,7 @@ constexpr std::array<std::uint8_t, 256> make_char_classes() {
         }
         if (c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/')
             bits |= token68_bit;
+        if ((c == '\t' || c >= 0x20) && c != 0x7f && c != '"' && c != '\\') bits |= plain_qdtext_bit;
         t[static_cast<std::size_t>(c)] = bits;
     }
     return t;
@@ -385,14 +389,9 @@ bool ViewParser::param(CredentialsView& out) noexcept {
     skip_ows();
     if (!at_end() && text_[pos_] == '"') {
         const std::size_t start = ++pos_;
-        for (;;) {
-            if (at_end()) return false;
-            const unsigned char c = static_cast<unsigned char>(text_[pos_]);
-            if (c == '"') break;
-            // A quoted-pair needs unescaping; a CTL is Parser's error.
-            if (c == '\\' || (c < 0x20 && c != '\t') || c == 0x7f) return false;
-            ++pos_;
-        }
+        while (!at_end() && has_class(text_[pos_], plain_qdtext_bit)) ++pos_;
+        // A quoted-pair needs unescaping; a CTL is Parser's error.
+        if (at_end() || text_[pos_] != '"') return false;
         p.value = text_.substr(start, pos_ - start);
         p.quoted = true;
         ++pos_;
@@ -404,7 +403,7 @@ bool ViewParser::param(CredentialsView& out) noexcept {
     }
     for (std::size_t i = 0; i < out.count; ++i)
         if (equal_ignoring_ascii_case(out.params[i].name, p.name)) return false;
-    if (out.count >= max_params) return false;
+    if (out.count >= CredentialsView::capacity) return false;
     out.params[out.count++] = p;
     return true;
 }
@@ -461,12 +460,6 @@ HeaderError parse_credentials(std::string_view value, AuthItem& out) {
     if (e != HeaderError::none) return e;
     out = std::move(items.front());
     return HeaderError::none;
-}
-
-const ParamView* CredentialsView::find(std::string_view lower_name) const noexcept {
-    for (std::size_t i = 0; i < count; ++i)
-        if (equal_ignoring_ascii_case(params[i].name, lower_name)) return &params[i];
-    return nullptr;
 }
 
 bool parse_credentials_view(std::string_view value, CredentialsView& out) noexcept {

@@ -108,18 +108,21 @@ struct ParamView {
 };
 
 struct CredentialsView {
+    // Room for the usual credentials (a req-VFY-C has 8 or 9 parameters)
+    // and a few extensions; more go to parse_credentials (the view is built
+    // on every request: a small one is cheap to make).
+    static constexpr std::size_t capacity = 16;
     std::string_view scheme;
-    std::array<ParamView, max_params> params;
+    std::array<ParamView, capacity> params;
     std::size_t count = 0;
-    // The parameter of this (lower-case) name, matched ignoring case.
-    const ParamView* find(std::string_view lower_name) const noexcept;
 };
 
 // parse_credentials without a copy, for the usual case only. true when
-// `value` is credentials whose every parameter value is a token or a
-// quoted-string without quoted-pairs, no name*= ext-value, no token68 and
-// no empty list elements: parse_credentials accepts exactly those with the
-// same parameters (it lower-cases the names; the values are identical).
+// `value` is credentials of at most CredentialsView::capacity parameters
+// whose every value is a token or a quoted-string without quoted-pairs, no
+// name*= ext-value, no token68 and no empty list elements: parse_credentials
+// accepts exactly those with the same parameters (it lower-cases the names;
+// the values are identical).
 // false for anything else, valid or not: parse_credentials decides then.
 // The views point into `value`. Never allocates.
 bool parse_credentials_view(std::string_view value, CredentialsView& out) noexcept;

@@ -150,16 +150,40 @@ bool is_numbered_ignoring_case(std::string_view name, std::string_view prefix) n
     return true;
 }
 
+// The parameters parse_mutual_verification reads, by name as received;
+// `refused` for what parse_mutual_credentials refuses (ks#, vks, kc# with
+// vkc) or reads as a req-KEX-C1 (kc#): those go to it.
+enum class VerificationParam : unsigned char {
+    other, version, algorithm, validation, auth_scope, realm, sid, nc, vkc, refused
+};
+constexpr std::size_t verification_param_count = static_cast<std::size_t>(VerificationParam::refused);
+
+VerificationParam verification_param(std::string_view name) noexcept {
+    struct Known {
+        std::string_view name;
+        VerificationParam kind;
+    };
+    static constexpr Known known[] = {
+        {"version", VerificationParam::version}, {"algorithm", VerificationParam::algorithm},
+        {"validation", VerificationParam::validation}, {"auth-scope", VerificationParam::auth_scope},
+        {"realm", VerificationParam::realm}, {"sid", VerificationParam::sid}, {"nc", VerificationParam::nc},
+        {"vkc", VerificationParam::vkc}, {"vks", VerificationParam::refused},
+    };
+    for (const Known& k : known)
+        if (equal_ignoring_ascii_case(name, k.name)) return k.kind;   // compares the lengths first
+    if (is_numbered_ignoring_case(name, "kc") || is_numbered_ignoring_case(name, "ks"))
+        return VerificationParam::refused;
+    return VerificationParam::other;
+}
+
 // A string parameter (check_string) present when required.
-bool string_view_param(const CredentialsView& item, std::string_view name, std::string_view& out) noexcept {
-    const ParamView* p = item.find(name);
+bool string_view_param(const ParamView* p, std::string_view& out) noexcept {
     if (p == nullptr || check_string(p->value, HeaderError::invalid_utf8) != HeaderError::none) return false;
     out = p->value;
     return true;
 }
 
-bool extensive_token_view(const CredentialsView& item, std::string_view name, std::string_view& out) noexcept {
-    const ParamView* p = item.find(name);
+bool extensive_token_view(const ParamView* p, std::string_view& out) noexcept {
     if (p == nullptr || !is_extensive_token(p->value)) return false;
     out = p->value;
     return true;
@@ -260,40 +284,35 @@ bool parse_mutual_verification(std::string_view authorization, VerificationView&
     CredentialsView item;
     if (!parse_credentials_view(authorization, item) || !equal_ignoring_ascii_case(item.scheme, "mutual"))
         return false;
-    const ParamView* version = item.find("version");
-    if (version == nullptr || version->value != "1") return false;
-    // What parse_mutual_credentials refuses (ks#, vks, kc# with vkc) or
-    // reads as a req-KEX-C1 (kc#) goes to it.
+    // One pass over the parameters (the view parser refused repeated names,
+    // so each name is found at most once).
+    const ParamView* found[verification_param_count] = {};
     for (std::size_t i = 0; i < item.count; ++i) {
-        const std::string_view name = item.params[i].name;
-        if (equal_ignoring_ascii_case(name, "vks") || is_numbered_ignoring_case(name, "kc") ||
-            is_numbered_ignoring_case(name, "ks"))
-            return false;
+        const VerificationParam k = verification_param(item.params[i].name);
+        if (k == VerificationParam::refused) return false;
+        found[static_cast<std::size_t>(k)] = &item.params[i];
     }
-    const ParamView* vkc = item.find("vkc");
-    if (vkc == nullptr) return false;
-    if (!extensive_token_view(item, "algorithm", out.algorithm) ||
-        !extensive_token_view(item, "validation", out.validation) ||
-        !string_view_param(item, "realm", out.realm))
+    auto param = [&found](VerificationParam k) { return found[static_cast<std::size_t>(k)]; };
+    const ParamView* version = param(VerificationParam::version);
+    if (version == nullptr || version->value != "1") return false;
+    const ParamView* vkc = param(VerificationParam::vkc);
+    const ParamView* sid = param(VerificationParam::sid);
+    const ParamView* nc = param(VerificationParam::nc);
+    if (vkc == nullptr || sid == nullptr || nc == nullptr) return false;
+    if (!extensive_token_view(param(VerificationParam::algorithm), out.algorithm) ||
+        !extensive_token_view(param(VerificationParam::validation), out.validation) ||
+        !string_view_param(param(VerificationParam::realm), out.realm))
         return false;
-    if (item.find("auth-scope") != nullptr) {
-        std::string_view scope;
-        if (!string_view_param(item, "auth-scope", scope)) return false;
-        out.auth_scope = scope;
+    if (const ParamView* scope = param(VerificationParam::auth_scope)) {
+        std::string_view text;
+        if (!string_view_param(scope, text)) return false;
+        out.auth_scope = text;
     }
-    // sid: a hex-fixed-number of any even length (decode_hex_fixed(text, 0)).
-    const ParamView* sid = item.find("sid");
-    if (sid == nullptr || sid->value.empty() || sid->value.size() % 2 != 0 ||
-        sid->value.size() / 2 > VerificationView::max_inline_sid)
-        return false;
-    for (std::size_t i = 0; i < sid->value.size(); i += 2) {
-        const int hi = hex_digit_value(sid->value[i]), lo = hex_digit_value(sid->value[i + 1]);
-        if (hi < 0 || lo < 0) return false;
-        out.sid_octets_[i / 2] = static_cast<std::uint8_t>(hi << 4 | lo);
-    }
-    out.sid_length_ = sid->value.size() / 2;
-    const ParamView* nc = item.find("nc");
-    if (nc == nullptr) return false;
+    // sid: a hex-fixed-number of any even length (as parse_sid reads it).
+    const std::optional<std::size_t> sid_length =
+        decode_hex_fixed(sid->value, 0, out.sid_octets_.data(), out.sid_octets_.size());
+    if (!sid_length || *sid_length > out.sid_octets_.size()) return false;
+    out.sid_length_ = *sid_length;
     const std::optional<std::uint64_t> n = decode_integer(nc->value);
     if (!n) return false;
     out.nc = *n;
@@ -437,16 +456,13 @@ std::string serialize_auth_info(const MutualAuthInfo& a, bool quote_kex) {
 
 std::string serialize_auth_info(ByteView sid, std::string_view vks, bool quote_kex) {
     static constexpr std::string_view head = "version=1, sid=";
-    static const char digits[] = "0123456789abcdef";
     std::string out;
     // ", vks=" and a quoted value without escapes fit the reservation; a value
     // that needs escapes (never from an encode_vk) grows it.
     out.reserve(head.size() + 2 * sid.size() + 8 + vks.size());
     out += head;
-    for (std::uint8_t octet : sid) {
-        out += digits[octet >> 4];
-        out += digits[octet & 0x0f];
-    }
+    out.resize(head.size() + 2 * sid.size());
+    encode_hex_fixed(sid.data(), sid.size(), out.data() + head.size());
     out += ", vks=";
     if (!quote_kex) {
         out += vks;

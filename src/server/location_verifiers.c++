@@ -2,6 +2,7 @@
 #include "server/location_verifiers.h"
 
 #include <cstdio>
+#include <optional>
 
 #include "server/location_settings.h"
 #include "server/server.h"
@@ -82,14 +83,57 @@ const VerifierSource* LocationVerifiers::get() const noexcept {
     return has_file_ ? &dbm_ : nullptr;
 }
 
+namespace {
+
+// A location's sources, composed by the first lookup that needs them: the
+// usual request, a req-VFY-C of a live session, reads no verifier (only a
+// due revocation recheck does).
+class LazyVerifiers final : public VerifierSource {
+public:
+    LazyVerifiers(const LocationSettings& settings, const RecordQuery* query, const void* server,
+                  std::string_view auth_scope, std::string_view realm, VerifierRecordCache* cache,
+                  std::int64_t now) noexcept
+        : settings_(settings), query_(query), server_(server), auth_scope_(auth_scope), realm_(realm),
+          cache_(cache), now_(now) {}
+    // Whether LocationVerifiers::get() would answer a source (AuthMutualProvider
+    // or AuthMutualUserFile).
+    static bool configured(const LocationSettings& settings) noexcept {
+        return settings.provider_count() != 0 || !settings.user_file().empty();
+    }
+    VerifierAnswer lookup(std::string_view user, const Algorithm& algorithm) const override {
+        return sources().lookup(user, algorithm);
+    }
+    VerifierAnswer lookup_current(std::string_view user, const Algorithm& algorithm) const override {
+        return sources().lookup_current(user, algorithm);
+    }
+
+private:
+    const VerifierSource& sources() const {
+        if (!sources_)
+            sources_.emplace(settings_, query_, server_, auth_scope_, realm_, cache_, now_);
+        return *sources_->get();
+    }
+
+    const LocationSettings& settings_;
+    const RecordQuery* query_;
+    const void* server_;
+    std::string_view auth_scope_, realm_;
+    VerifierRecordCache* cache_;
+    std::int64_t now_;
+    mutable std::optional<LocationVerifiers> sources_;
+};
+
+}  // namespace
+
 ExchangeResult Server::handle(const LocationPolicy& policy, const LocationSettings& settings,
                               const DatabaseQuery& query, const void* server,
                               const ParsedAuthorization* authorization, std::int64_t now, LogLevel log_level) {
     const RowsRecordQuery rows(query);
-    const LocationVerifiers sources(settings, query ? &rows : nullptr, server, policy.auth_scope, policy.realm,
-                                    &verifier_records_, now);
-    if (authorization == nullptr) return handle(policy, sources.get(), std::nullopt, now, log_level);
-    return handle(policy, sources.get(), *authorization, now, log_level);
+    const LazyVerifiers sources(settings, query ? &rows : nullptr, server, policy.auth_scope, policy.realm,
+                                &verifier_records_, now);
+    const VerifierSource* verifiers = LazyVerifiers::configured(settings) ? &sources : nullptr;
+    if (authorization == nullptr) return handle(policy, verifiers, std::nullopt, now, log_level);
+    return handle(policy, verifiers, *authorization, now, log_level);
 }
 
 }  // namespace mutual

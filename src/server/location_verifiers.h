@@ -2,8 +2,9 @@
 // core from the location's directives: AuthMutualUserFile (a DBM file),
 // AuthMutualDBDUserQuery (a DatabaseQuery the glue implements over mod_dbd)
 // and AuthMutualProvider's order over them (without it, the DBM file
-// alone). Server::handle(policy, settings, query, ...) composes them for
-// each request. No httpd types.
+// alone). Server::handle(policy, settings, query, ...) composes them when
+// a request needs a verifier (a key exchange, a due revocation recheck; not
+// the usual req-VFY-C of a live session). No httpd types.
 #ifndef MUTUAL_LOCATION_VERIFIERS_H
 #define MUTUAL_LOCATION_VERIFIERS_H
 

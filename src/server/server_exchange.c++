@@ -176,6 +176,7 @@ struct RealmFields {
 // Whether `received` lower-cased is `lower` (without a copy).
 bool lowercased_equals(std::string_view received, std::string_view lower) noexcept {
     if (received.size() != lower.size()) return false;
+    if (received == lower) return true;   // the usual case: sent in lower case
     for (std::size_t i = 0; i < lower.size(); ++i)
         if (ascii_lower(received[i]) != lower[i]) return false;
     return true;
@@ -386,6 +387,32 @@ std::optional<ExchangeResult> recheck_verifier(const LocationPolicy& p, const Al
                             describe_sid(sid) + " ended");
 }
 
+// The 200-VFY-S of a verified req-VFY-C, built where the caller's result
+// lives (one return: no move of a whole result).
+ExchangeResult verified_result(const Algorithm& a, const VerificationView& cred, std::int64_t created,
+                               std::string user, const HashValue& vks, const HashValue& b1_inner,
+                               const HashValue& b2_inner, bool first, const ExchangeContext& ctx) {
+    const ByteView sid = cred.sid();
+    ExchangeResult r;
+    r.outcome = ExchangeOutcome::verified;
+    r.status = 200;
+    r.user = std::move(user);
+    r.algorithm = a.name();
+    r.sid.assign(sid.begin(), sid.end());
+    r.nc = cred.nc;
+    r.session_created = created;
+    std::array<char, Algorithm::max_vk_text> vks_text;
+    r.authentication_info = serialize_auth_info(sid, a.encode_vk(vks.view(), vks_text), a.quoted_on_wire());
+    r.b1_inner = b1_inner;
+    r.b2_inner = b2_inner;
+    r.log_level = LogLevel::debug;
+    r.log_tag = "MUT01127";
+    if (ctx.log_level >= LogLevel::debug)
+        r.log_message = "user \"" + loggable(r.user) + "\" authenticated (" + std::string(a.name()) + ", sid " +
+                        describe_sid(sid) + ", nc " + std::to_string(cred.nc) + (first ? ", new session)" : ")");
+    return r;
+}
+
 ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const VerificationView& cred,
                       ExchangeContext& ctx) {
     const ByteView sid = cred.sid();
@@ -435,8 +462,9 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const Verific
     // (§11): a key-exchanging session becomes rejected, an authenticated one
     // stays as it was.
     DecodeError decode_error = DecodeError::none;
-    std::optional<Bytes> vkc = a.decode_vk(cred.vkc, &decode_error);
-    if (!vkc) {
+    std::array<std::uint8_t, EVP_MAX_MD_SIZE> vkc_octets;
+    const ByteView vkc = a.decode_vk(cred.vkc, vkc_octets, &decode_error);
+    if (vkc.empty()) {
         const VerifyCommit failed =
             ctx.store.finish_verify(snap, cred.nc, false, ctx.now, limits);
         return init_result(p, "invalid-parameters", LogLevel::error, "MUT01113",
@@ -453,7 +481,7 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const Verific
     TranscriptHasher hasher;
     HashValue expected, vks, b1_inner, b2_inner;
     const bool match = hasher.hash(a, TranscriptHasher::vk_c, snap.k_c1, snap.k_s1, snap.z, cred.nc, p.vh, expected) &&
-                       equal_constant_time(expected.view(), *vkc);
+                       equal_constant_time(expected.view(), vkc);
     const bool hashed =
         match && !snap.fake &&
         hasher.hash(a, TranscriptHasher::vk_s, snap.k_c1, snap.k_s1, snap.z, cred.nc, p.vh, vks) &&
@@ -528,23 +556,7 @@ ExchangeResult verify(const LocationPolicy& p, const Algorithm& a, const Verific
     if (!hashed)
         return init_result(p, "internal-error", LogLevel::error, "MUT02802",
                            "req-VFY-C for sid " + sid_text() + ": cannot compute VK_s");
-    ExchangeResult r;
-    r.outcome = ExchangeOutcome::verified;
-    r.status = 200;
-    r.user = std::move(user);
-    r.algorithm = a.name();
-    r.sid.assign(sid.begin(), sid.end());
-    r.nc = cred.nc;
-    r.session_created = snap.created;
-    r.authentication_info = serialize_auth_info(sid, a.encode_vk(vks.view()), a.quoted_on_wire());
-    r.b1_inner = b1_inner;
-    r.b2_inner = b2_inner;
-    r.log_level = LogLevel::debug;
-    r.log_tag = "MUT01127";
-    if (ctx.log_level >= LogLevel::debug)
-        r.log_message = "user \"" + loggable(r.user) + "\" authenticated (" + std::string(a.name()) + ", sid " +
-                    sid_text() + ", nc " + nc_text() + (first ? ", new session)" : ")");
-    return r;
+    return verified_result(a, cred, snap.created, std::move(user), vks, b1_inner, b2_inner, first, ctx);
 }
 
 }  // namespace

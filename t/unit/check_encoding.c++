@@ -147,6 +147,40 @@ START_TEST(base64_fixed_number_rejections) {
 }
 END_TEST
 
+// The allocation-free forms (the server's per-request path) answer as the
+// allocating ones: the same octets, the same errors, never past capacity.
+START_TEST(fixed_numbers_into_buffers) {
+    std::uint8_t out[8] = {};
+    DecodeError e;
+    std::optional<std::size_t> n = decode_hex_fixed("00FFaB", 3, out, sizeof out, &e);
+    ck_assert(n && *n == 3 && out[0] == 0x00 && out[1] == 0xff && out[2] == 0xab);
+    ck_assert(!decode_hex_fixed("00fg", 2, out, sizeof out, &e));
+    ck_assert_int_eq(static_cast<int>(e), static_cast<int>(DecodeError::bad_character));
+    ck_assert(!decode_hex_fixed("0g1", 0, out, sizeof out, &e));   // characters before length
+    ck_assert_int_eq(static_cast<int>(e), static_cast<int>(DecodeError::bad_character));
+    std::uint8_t small[2] = {};
+    n = decode_hex_fixed("a1b2c3d4", 0, small, sizeof small, &e);   // longer than the buffer
+    ck_assert(n && *n == 4 && small[0] == 0xa1 && small[1] == 0xb2);
+    n = decode_base64_fixed("Zm9vYmFy", 6, out, sizeof out, &e);
+    ck_assert(n && *n == 6 && std::string(out, out + 6) == "foobar");
+    n = decode_base64_fixed("Zm9vYmFy", 0, small, sizeof small, &e);
+    ck_assert(n && *n == 6 && small[0] == 'f' && small[1] == 'o');
+    ck_assert(!decode_base64_fixed("Zm9vYmFy", 5, small, sizeof small, &e));
+    ck_assert_int_eq(static_cast<int>(e), static_cast<int>(DecodeError::wrong_length));
+    ck_assert(!decode_base64_fixed("Zh==", 0, small, sizeof small, &e));
+    ck_assert_int_eq(static_cast<int>(e), static_cast<int>(DecodeError::noncanonical_bits));
+    for (std::size_t length = 0; length < 40; ++length) {
+        Bytes b(length);
+        for (std::size_t i = 0; i < length; ++i) b[i] = static_cast<std::uint8_t>(i * 53 + 7);
+        char text[128];
+        std::size_t written = encode_hex_fixed(b.data(), b.size(), text);
+        ck_assert(std::string(text, written) == encode_hex_fixed(b));
+        written = encode_base64_fixed(b.data(), b.size(), text);
+        ck_assert(written == base64_fixed_length(length) && std::string(text, written) == encode_base64_fixed(b));
+    }
+}
+END_TEST
+
 START_TEST(utf8_validation) {
     ck_assert(is_valid_utf8(""));
     ck_assert(is_valid_utf8("Ren\xc3\xa9" "e \xe6\xb5\x8b \xf0\x9f\x94\x90"));
@@ -170,6 +204,7 @@ int main() {
     tcase_add_test(tc, hex_fixed_number);
     tcase_add_test(tc, base64_fixed_number_round_trip);
     tcase_add_test(tc, base64_fixed_number_rejections);
+    tcase_add_test(tc, fixed_numbers_into_buffers);
     tcase_add_test(tc, utf8_validation);
     suite_add_tcase(s, tc);
     return run_suite(s);

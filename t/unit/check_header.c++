@@ -820,6 +820,12 @@ START_TEST(view_parser_declines_what_needs_the_owning_parser) {
     ck_assert(!parse_mutual_verification(long_sid, v));
     MutualCredentials c;
     ck_assert(parse_mutual_credentials(long_sid, c) == HeaderError::none);
+    // More parameters than the view holds: the owning parser reads them.
+    std::string many = usual_vfy_c;
+    for (std::size_t i = 0; i < CredentialsView::capacity; ++i)
+        many += ", x" + std::to_string(i) + "=1";
+    ck_assert(!parse_mutual_verification(many, v));
+    ck_assert(parse_mutual_credentials(many, c) == HeaderError::none && c.kind == RequestKind::vfy_c);
     // Too long for any parser.
     std::string too_long = usual_vfy_c + ", x=\"" + std::string(max_header_length, 'a') + "\"";
     ck_assert(!parse_mutual_verification(too_long, v));
