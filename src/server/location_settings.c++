@@ -1,6 +1,7 @@
 #include "server/location_settings.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "algorithm.h"
@@ -72,10 +73,17 @@ std::string check_dbd_query(std::string_view query) {
                        std::to_string(placeholders));
 }
 
+// A new LocationSettings::contents_ number.
+std::uint64_t new_contents() noexcept {
+    static std::atomic<std::uint64_t> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 LocationSettings::LocationSettings()
-    : dbm_type_("default"),
+    : contents_(new_contents()),
+      dbm_type_("default"),
       nc_max_(default_nc_max),
       session_time_(default_session_time),
       nc_window_(default_nc_window),
@@ -87,11 +95,13 @@ LocationSettings::LocationSettings(const LocationSettings& base, const LocationS
     : LocationSettings(base, add, 0) {}
 
 LocationSettings::LocationSettings(const LocationSettings& other) : LocationSettings(other, other, 0) {
+    contents_ = other.contents_;
     keep_all();
 }
 
 // Field by field: add's value when add sets it, else base's.
-LocationSettings::LocationSettings(const LocationSettings& base, const LocationSettings& add, int) {
+LocationSettings::LocationSettings(const LocationSettings& base, const LocationSettings& add, int)
+    : contents_(new_contents()) {
     const auto pick = [&](Field f) -> const LocationSettings& { return add.is_set(f) ? add : base; };
     user_file_ = pick(Field::user_file).user_file_;
     dbm_type_ = pick(Field::dbm_type).dbm_type_;
@@ -137,6 +147,7 @@ void LocationSettings::keep_all() {
 }
 
 bool LocationSettings::same(const LocationSettings& o) const noexcept {
+    if (contents_ == o.contents_) return true;
     const auto same_limit = [](const ThrottleLimit& a, const ThrottleLimit& b) {
         return a.count == b.count && a.seconds == b.seconds;
     };
@@ -160,6 +171,7 @@ bool LocationSettings::same(const LocationSettings& o) const noexcept {
 
 std::string LocationSettings::set(std::string_view directive, std::string_view value, bool continued,
                                   std::optional<std::string_view> second) {
+    contents_ = new_contents();   // whatever it changes
     struct Number {
         const char* directive;
         Field field;

@@ -49,7 +49,9 @@ public:
     std::string set(std::string_view directive, std::string_view value, bool continued = false,
                     std::optional<std::string_view> second = std::nullopt);
 
-    // Whether every value is the same (by content).
+    // Whether every value is the same (by content). An object and its
+    // copies answer at once (the per-connection policy asks on every
+    // request); other pairs are compared field by field.
     bool same(const LocationSettings& other) const noexcept;
     // Whether the section sets nothing (every directive at its default): a
     // merge with it is the other side unchanged, so httpd's per-request
@@ -123,6 +125,10 @@ private:
     std::string set_limit(std::string_view directive, std::string_view count,
                           std::optional<std::string_view> seconds);
 
+    // Which contents this is: a process-wide number drawn for every object
+    // built and every set(), kept by a copy, so equal numbers mean equal
+    // contents (an address can be reused by another request's merge).
+    std::uint64_t contents_;
     std::forward_list<std::string> storage_;   // the values this object keeps (views point here)
     std::uint32_t set_ = 0;                    // bit per Field: set in this section
     std::string_view user_file_, dbm_type_, query_text_, query_label_, auth_scope_, host_, path_;

@@ -148,6 +148,15 @@ START_TEST(merge_follows_httpd) {
     delete temporary;
     ck_assert(copy.same(merged));
     ck_assert(copy.auth_scope() == scope);
+    // A copy is the same; a set() on the original makes it differ.
+    LocationSettings changing;
+    ck_assert(changing.set("AuthMutualNcMax", "100").empty());
+    const LocationSettings before(changing);
+    ck_assert(before.same(changing));
+    ck_assert(changing.set("AuthMutualNcMax", "101").empty());
+    ck_assert(!before.same(changing) && !changing.same(before));
+    ck_assert(changing.set("AuthMutualNcMax", "100").empty());
+    ck_assert(before.same(changing));   // by content again
 }
 END_TEST
 
