@@ -75,10 +75,13 @@ ENV = {
     # client library over libcurl, as the other phases and this one until
     # 2026-12-06). The no-auth control uses plain sockets unless "curl".
     "BENCH_SCALING_TRANSPORT": "pool",
-    # The comparison's one-request rows (no auth, Basic, Mutual reuse, no
-    # auth again): "socket" (mutual_load -R: HTTP/1.1 over plain sockets,
-    # the client library without libcurl, so that httpd and not the
-    # generator is the bottleneck, as with the issue's wrk) or "curl".
+    # The comparison's rows but Digest (no auth, Basic, Mutual reuse, full
+    # handshakes, first visits, no auth again): "socket" (mutual_load -R:
+    # HTTP/1.1 over plain sockets, the client library without libcurl, so
+    # that httpd and not the generator is the bottleneck, as with the
+    # issue's wrk) or "curl" (the one-request rows until 2026-12-06, the
+    # handshake rows until 2026-12-06's fourth pass: through libcurl a first
+    # visit cost the generator more CPU than httpd).
     "BENCH_TRANSPORT": "socket",
     "BENCH_SCALING_POOL_RATE": "6000",  # "pool": K_c1 pairs for this many handshakes/s
     "BENCH_SCALING_CONCURRENCY": "16",  # its connections (threads of the generator)
@@ -521,19 +524,19 @@ def comparison():
             for mode in ("plain", "basic", "digest"):
                 phase(mode, mode, mode, urls[mode], extra=raw if mode != "digest" else [])
             phase("plain3", "plain, 3 requests on a new connection", "plain", urls["plain"],
-                  extra=["-N"])
+                  extra=["-N"] + raw)
             for a in ALGORITHMS:
                 phase(("reuse", a), "mutual-reuse " + a, "mutual-reuse", urls[a], a, extra=raw)
             for a in ALGORITHMS:
-                phase(("full", a), "mutual-full " + a, "mutual-full", urls[a], a)
+                phase(("full", a), "mutual-full " + a, "mutual-full", urls[a], a, extra=raw)
             for a in ALGORITHMS:
                 phase(("kexfirst", a), "mutual-full (req-KEX-C1 first) " + a, "mutual-full",
-                      urls[a], a, extra=["-k"])
+                      urls[a], a, extra=["-k"] + raw)
             for a in ALGORITHMS:
                 # -p: the new client's pi is derived once per process, not per
                 # visit (PBKDF2 would make the generator the bottleneck).
                 phase(("visit", a), "mutual-full, a new client on a new connection (pi cached) " + a,
-                      "mutual-full", urls[a], a, extra=["-N", "-p"])
+                      "mutual-full", urls[a], a, extra=["-N", "-p"] + raw)
             # no auth again at the end of the round: shows the drift over the run
             phase("plain2", "plain (again)", "plain", urls["plain"], extra=raw)
     finally:
