@@ -399,10 +399,30 @@ class Httpd:
                 raise RuntimeError("apache2 exited with %s at startup:\n%s"
                                    % (code, self.startup_output()))
             if self.alive():
+                self._settle()
                 return self
             time.sleep(0.05)
         self.stop()
         raise RuntimeError("apache2 did not answer within %ds:\n%s" % (wait, self.startup_output()))
+
+    def _settle(self, timeout=3.0):
+        """Waits until the children's thread counts stop changing: stopped
+        while it is still starting its threads, a child of the event MPM can
+        crash inside httpd (about one start-and-stop in 20, with or without
+        this module; never after half a second), which cleanup() would
+        report as this module's crash."""
+        deadline = time.time() + timeout
+        last, stable = None, 0
+        while time.time() < deadline:
+            counts = sorted(_thread_count(pid) for pid in _children(self.proc.pid))
+            if counts and counts == last:
+                stable += 1
+                if stable >= 3:
+                    return
+            else:
+                stable = 0
+            last = counts
+            time.sleep(0.03)
 
     def startup_output(self):
         out = []
@@ -563,6 +583,31 @@ class Httpd:
             return conn.request(method, path, headers)
         finally:
             conn.close()
+
+
+def _children(pid):
+    """The process ids whose parent is pid."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 1 and fields[1] == str(pid):
+            out.append(int(entry))
+    return out
+
+
+def _thread_count(pid):
+    try:
+        return len(os.listdir("/proc/%d/task" % pid))
+    except OSError:
+        return 0
 
 
 def stop_group(proc, steps):
