@@ -114,28 +114,24 @@ std::optional<std::size_t> decode_hex_fixed(std::string_view text, std::size_t n
                                             std::uint8_t* out, std::size_t capacity, DecodeError* error) noexcept {
     if (text.empty()) return fail(error, DecodeError::empty);
     const std::size_t length = text.size() / 2;
-    int bad = 0;
-    if (text.size() % 2 == 0 && (natural_length == 0 || length == natural_length) && length <= capacity) {
-        // The usual case (every request carries a sid and a vkc): one pass,
-        // one table lookup per character.
-        for (std::size_t i = 0; i < length; ++i) {
-            const int hi = hex_table[static_cast<unsigned char>(text[2 * i])];
-            const int lo = hex_table[static_cast<unsigned char>(text[2 * i + 1])];
-            bad |= hi | lo;
-            out[i] = static_cast<std::uint8_t>((hi & 0x0f) << 4 | (lo & 0x0f));
-        }
+    if (text.size() % 2 != 0 || (natural_length != 0 && length != natural_length)) {
+        // Which error, in the order the checks have always been made.
+        int bad = 0;
+        for (char c : text) bad |= hex_table[static_cast<unsigned char>(c)];
         if (bad < 0) return fail(error, DecodeError::bad_character);
-        succeed(error);
-        return length;
-    }
-    for (char c : text) bad |= hex_table[static_cast<unsigned char>(c)];
-    if (bad < 0) return fail(error, DecodeError::bad_character);
-    if (text.size() % 2 != 0) return fail(error, DecodeError::odd_length);
-    if (natural_length != 0 && text.size() != 2 * natural_length)
+        if (text.size() % 2 != 0) return fail(error, DecodeError::odd_length);
         return fail(error, DecodeError::wrong_length);
-    for (std::size_t i = 0; i < length && i < capacity; ++i)
-        out[i] = static_cast<std::uint8_t>(hex_table[static_cast<unsigned char>(text[2 * i])] << 4 |
-                                           hex_table[static_cast<unsigned char>(text[2 * i + 1])]);
+    }
+    // One pass, one table lookup per character (every request carries a
+    // sid and a vkc); at most `capacity` octets written.
+    int bad = 0;
+    for (std::size_t i = 0; i < length; ++i) {
+        const int hi = hex_table[static_cast<unsigned char>(text[2 * i])];
+        const int lo = hex_table[static_cast<unsigned char>(text[2 * i + 1])];
+        bad |= hi | lo;
+        if (i < capacity) out[i] = static_cast<std::uint8_t>((hi & 0x0f) << 4 | (lo & 0x0f));
+    }
+    if (bad < 0) return fail(error, DecodeError::bad_character);
     succeed(error);
     return length;
 }
