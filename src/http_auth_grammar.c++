@@ -484,6 +484,11 @@ HeaderError parse_auth_info(std::string_view value, std::vector<Param>& out) {
 std::string quote_string(std::string_view s) {
     std::string out;
     out.reserve(s.size() + 2);
+    append_quoted(out, s);
+    return out;
+}
+
+void append_quoted(std::string& out, std::string_view s) {
     out += '"';
     for (char c : s) {
         unsigned char u = static_cast<unsigned char>(c);
@@ -494,7 +499,6 @@ std::string quote_string(std::string_view s) {
         out += c;
     }
     out += '"';
-    return out;
 }
 
 std::string ext_value_encode(std::string_view utf8) {
@@ -518,7 +522,7 @@ std::string string_param(std::string_view name, std::string_view value) {
     std::string out(name);
     if (is_ascii(value) || name == "realm") {
         out += '=';
-        out += quote_string(value);
+        append_quoted(out, value);
     } else {
         out += "*=";
         out += ext_value_encode(value);

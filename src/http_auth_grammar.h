@@ -131,6 +131,7 @@ bool parse_credentials_view(std::string_view value, CredentialsView& out) noexce
 // The canonical forms RFC 8120 §3.2 asks for, for every header built on this
 // grammar.
 std::string quote_string(std::string_view s);          // "..." with \" and \\ escaped
+void append_quoted(std::string& out, std::string_view s);   // quote_string(s) appended to out
 std::string ext_value_encode(std::string_view utf8);   // UTF-8''%xx... (RFC 5987)
 // name=value in canonical form: quoted string, or name*=UTF-8''... if non-ASCII.
 std::string string_param(std::string_view name, std::string_view value);

@@ -191,21 +191,11 @@ bool extensive_token_view(const ParamView* p, std::string_view& out) noexcept {
 
 // ---- serializer helpers -----------------------------------------------------
 
-// Whether quote_string keeps s as it is between the quotes (nothing to
-// escape or drop).
-bool quotes_verbatim(std::string_view s) noexcept {
-    for (char c : s) {
-        const unsigned char u = static_cast<unsigned char>(c);
-        if ((u < 0x20 && u != '\t') || u == 0x7f || c == '"' || c == '\\') return false;
-    }
-    return true;
-}
-
 void append_kex(std::string& out, std::string_view name, std::string_view value, bool quote) {
     out += ", ";
     out += name;
     out += '=';
-    if (quote) out += quote_string(value);
+    if (quote) append_quoted(out, value);
     else out += value;
 }
 
@@ -219,7 +209,7 @@ void append_realm_id(std::string& out, const RealmId& id) {
         out += string_param("auth-scope", *id.auth_scope);
     }
     out += ", realm=";
-    out += quote_string(id.realm);
+    append_quoted(out, id.realm);
 }
 
 }  // namespace
@@ -463,16 +453,7 @@ std::string serialize_auth_info(ByteView sid, std::string_view vks, bool quote_k
     out += head;
     out.resize(head.size() + 2 * sid.size());
     encode_hex_fixed(sid.data(), sid.size(), out.data() + head.size());
-    out += ", vks=";
-    if (!quote_kex) {
-        out += vks;
-    } else if (quotes_verbatim(vks)) {
-        out += '"';
-        out += vks;
-        out += '"';
-    } else {
-        out += quote_string(vks);
-    }
+    append_kex(out, "vks", vks, quote_kex);
     return out;
 }
 
