@@ -27,6 +27,11 @@
 // which would make the generator, not httpd, the bottleneck of -N; the
 // server's work is the same either way.
 //
+// -A VALUE (with -m plain -R): every request carries "Authorization: VALUE".
+// The benchmark's floor row sends a req-VFY-C of a real one's length to a
+// location of bench/mod_auth_floor.c++, a module that accepts it without
+// looking at it: what httpd's own authentication phases cost.
+//
 // -R: plain sockets instead of libcurl (SocketTransport: HTTP/1.1, one
 // kept-alive connection per thread) for plain, basic and the Mutual modes,
 // which then run the client library over it. -K RATE (with -R -m
@@ -34,7 +39,9 @@
 // from a pool made before the measured interval, sized for RATE handshakes
 // per second over the whole run (PooledHandshakeWorker). Both exist for the
 // scaling phase, whose generator shares httpd's CPUs and must cost as
-// little as a client can.
+// little as a client can. -R -K RATE with -m mutual-reuse: a precomputed
+// req-VFY-C per request, as the issue measured session reuse with wrk
+// (PrecomputedReuseWorker).
 //
 // With -P PID (the httpd parent) the server's CPU time (utime+stime of the
 // parent, of its reaped children and of every live child, from /proc) is read
@@ -44,7 +51,7 @@
 //
 // Usage: mutual_load -m MODE [-c CONCURRENCY] [-d SECONDS] [-w WARMUP_SECONDS]
 //                    [-a ALGORITHM] [-u USER] [-n HANDSHAKES] [-P PID[,PID]...] [-k] [-N] [-p] [-M]
-//                    [-R [-K RATE]] URL
+//                    [-R [-K RATE]] [-A AUTHORIZATION] URL
 // The password comes from the environment variable MUTUAL_PASSWORD.
 #include <algorithm>
 #include <atomic>
@@ -104,6 +111,7 @@ struct Config {
     bool machine = false;
     bool raw = false;  // -R: SocketTransport instead of libcurl
     double pool_rate = 0;  // -K: PooledHandshakeWorker, its pool sized for this rate
+    std::string authorization;  // -A: a fixed Authorization value (plain, -R)
 };
 
 using Clock = std::chrono::steady_clock;
@@ -557,6 +565,8 @@ public:
         if (config.mode == Mode::basic)
             credentials_.value =
                 "Basic " + encode_base64_fixed(to_bytes(config.user + ":" + config.password));
+        else
+            credentials_.value = config.authorization;
     }
 
     bool request(unsigned& http_requests) override {
@@ -737,8 +747,21 @@ public:
         if (!ready_) error_ = "computing K_c1 failed";
     }
 
-    bool request(unsigned& http_requests) override {
-        if (!ready_) return false;
+    bool request(unsigned& http_requests) override { return ready_ && handshake(http_requests, nullptr); }
+
+    std::size_t misses() const noexcept { return misses_; }
+
+protected:
+    using Kex = KexPool::Kex;
+
+    // What a handshake leaves for session reuse.
+    struct Session {
+        Bytes sid, k_c1, k_s1;
+        Secret z;
+    };
+
+    // One handshake; its session into `kept` when given.
+    bool handshake(unsigned& http_requests, Session* kept) {
         const Algorithm& a = *algorithm_;
         // normal request -> 401-INIT
         MutualChallenge c;
@@ -775,13 +798,9 @@ public:
         if (auth.sid != c.sid || !vks ||
             !equal_constant_time(compute_vk_s(a, kex.k_c1, *k_s1, z, vfy.nc, vh_), *vks))
             return fail("wrong vks or sid in the 200-VFY-S");
+        if (kept != nullptr) *kept = Session{c.sid, std::move(kex.k_c1), *k_s1, std::move(z)};
         return true;
     }
-
-    std::size_t misses() const noexcept { return misses_; }
-
-private:
-    using Kex = KexPool::Kex;
 
     Kex make_kex() const {
         Kex k;
@@ -847,6 +866,73 @@ private:
     client::HttpResult result_;
 };
 
+// -R -K (mutual-reuse): session reuse as the issue measured it with wrk, a
+// precomputed req-VFY-C per request. One handshake (PooledHandshakeWorker's)
+// when the worker is made, then the vkc of nc 2, 3, ... made before the
+// measured interval, enough for RATE requests per second over all
+// connections for the whole run; one that runs out computes the next in the
+// loop (counted, and reported on stderr). Per request the generator builds
+// the header around its vkc, checks that the 200 names the session, and
+// checks VK_s in one answer of 64. The vkc are kept as one array of
+// fixed-length texts (~45 octets each): the generator streams through them
+// and should take as little of the cache it shares with httpd as it can.
+// A client that computes VK_c and checks VK_s per request (the library, -m
+// mutual-reuse without -K) costs ~30 µs of CPU more per request.
+class PrecomputedReuseWorker : public PooledHandshakeWorker {
+public:
+    PrecomputedReuseWorker(const Config& config, const client::Target& target, KexPool& pool,
+                           std::size_t count)
+        : PooledHandshakeWorker(config, target, pool) {
+        unsigned ignored = 0;
+        if (!ready_ || !handshake(ignored, &session_)) {
+            ready_ = false;
+            return;
+        }
+        vfy_.kind = RequestKind::vfy_c;
+        vfy_.id = id_;
+        vfy_.sid = session_.sid;
+        sid_text_ = encode_hex_fixed(session_.sid);
+        width_ = vk_c(2).size();
+        vkcs_.reserve(count * width_);
+        for (std::size_t i = 0; i < count; ++i) vkcs_ += vk_c(first_nc + i);
+    }
+
+    bool request(unsigned& http_requests) override {
+        if (!ready_) return false;
+        const Algorithm& a = *algorithm_;
+        const std::uint64_t nc = first_nc + used_++;
+        const std::size_t at = (nc - first_nc) * width_;
+        if (at < vkcs_.size()) vfy_.vkc.assign(vkcs_, at, width_);
+        else ++misses_, vfy_.vkc = vk_c(nc);
+        vfy_.nc = nc;
+        credentials_.value = serialize_credentials(vfy_, a.quoted_on_wire());
+        if (!send(http_requests, credentials_, 200)) return false;
+        const std::string* info = header("Authentication-Info");
+        if (info == nullptr || info->find(sid_text_) == std::string::npos)
+            return fail("the 200-VFY-S does not name the session");
+        if (nc % 64 == 0 &&
+            info->find(a.encode_vk(compute_vk_s(a, session_.k_c1, session_.k_s1, session_.z, nc, vh_))) ==
+                std::string::npos)
+            return fail("wrong vks in the 200-VFY-S");
+        return true;
+    }
+
+private:
+    static constexpr std::uint64_t first_nc = 2;  // the handshake's req-VFY-C used 1
+
+    std::string vk_c(std::uint64_t nc) const {
+        const Algorithm& a = *algorithm_;
+        return a.encode_vk(compute_vk_c(a, session_.k_c1, session_.k_s1, session_.z, nc, vh_));
+    }
+
+    Session session_;
+    MutualCredentials vfy_;
+    std::string sid_text_;
+    std::string vkcs_;  // the vkc of nc first_nc, first_nc + 1, ..., width_ octets each
+    std::size_t width_ = 0;
+    std::uint64_t used_ = 0;
+};
+
 std::unique_ptr<Worker> make_worker(const Config& config, const client::Target& target,
                                     KexPool& pool) {
     switch (config.mode) {
@@ -861,6 +947,14 @@ std::unique_ptr<Worker> make_worker(const Config& config, const client::Target& 
             pool.wanted = static_cast<std::size_t>(
                 (config.warmup + config.duration + 2) * config.pool_rate) + 1;
             return std::make_unique<PooledHandshakeWorker>(config, target, pool);
+        }
+        return std::make_unique<MutualWorker>(config, target);
+    case Mode::mutual_reuse:
+        if (config.pool_rate > 0) {
+            pool.wanted = config.concurrency;  // one handshake per connection
+            const auto count = static_cast<std::size_t>(
+                (config.warmup + config.duration + 2) * config.pool_rate / config.concurrency) + 1;
+            return std::make_unique<PrecomputedReuseWorker>(config, target, pool, count);
         }
         return std::make_unique<MutualWorker>(config, target);
     default: return std::make_unique<MutualWorker>(config, target);
@@ -1007,8 +1101,8 @@ int run_load(const Config& config, const client::Target& target) {
         std::printf("  first error: %s%s\n", first_error.c_str(),
                     failed_threads ? " (during warm-up)" : "");
     if (pool_misses > 0)
-        std::printf("  the K_c1 pool ran dry: %zu handshakes computed K_c1 in the loop (raise -K)\n",
-                    pool_misses);
+        std::printf("  the pool ran dry: %zu %s computed in the loop (raise -K)\n", pool_misses,
+                    config.mode == Mode::mutual_reuse ? "req-VFY-C were" : "handshakes' K_c1 were");
     if (config.machine)
         std::printf("RESULT mode=%s algorithm=%s concurrency=%u seconds=%.3f requests=%.0f "
                     "http_requests=%lu errors=%lu rps=%.2f p50_us=%.1f p90_us=%.1f p99_us=%.1f "
@@ -1086,7 +1180,7 @@ int usage() {
                  "usage: mutual_load -m plain|basic|digest|mutual-full|mutual-reuse|fill\n"
                  "                   [-c CONCURRENCY] [-d SECONDS] [-w WARMUP_SECONDS]\n"
                  "                   [-a ALGORITHM] [-u USER] [-n HANDSHAKES] [-P PID[,PID]...]\n"
-                 "                   [-k] [-N] [-p] [-M] [-R [-K RATE]] URL\n"
+                 "                   [-k] [-N] [-p] [-M] [-R [-K RATE]] [-A AUTHORIZATION] URL\n"
                  "  password: environment variable MUTUAL_PASSWORD\n");
     return 2;
 }
@@ -1112,7 +1206,7 @@ int main(int argc, char** argv) {
     using namespace mutual;
     Config config;
     int c;
-    while ((c = getopt(argc, argv, "m:c:d:w:a:u:n:P:kNpMRK:h")) != -1) {
+    while ((c = getopt(argc, argv, "m:c:d:w:a:u:n:P:kNpMRK:A:h")) != -1) {
         switch (c) {
         case 'm':
             config.mode_name = optarg;
@@ -1139,6 +1233,7 @@ int main(int argc, char** argv) {
         case 'M': config.machine = true; break;
         case 'R': config.raw = true; break;
         case 'K': config.pool_rate = std::strtod(optarg, nullptr); break;
+        case 'A': config.authorization = optarg; break;
         default: return usage();
         }
     }
@@ -1153,10 +1248,14 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (config.pool_rate > 0 &&
-        (!config.raw || config.mode != Mode::mutual_full || config.kex_first ||
-         config.new_connection || config.algorithm.empty())) {
-        std::fprintf(stderr, "mutual_load: -K is for -m mutual-full -R -a ALGORITHM, without -k "
-                             "and -N [MUT06104]\n");
+        (!config.raw || (config.mode != Mode::mutual_full && config.mode != Mode::mutual_reuse) ||
+         config.kex_first || config.new_connection || config.algorithm.empty())) {
+        std::fprintf(stderr, "mutual_load: -K is for -m mutual-full|mutual-reuse -R -a ALGORITHM, "
+                             "without -k and -N [MUT06104]\n");
+        return 2;
+    }
+    if (!config.authorization.empty() && (!config.raw || config.mode != Mode::plain)) {
+        std::fprintf(stderr, "mutual_load: -A is for -m plain -R [MUT06105]\n");
         return 2;
     }
     if (config.raw && config.mode == Mode::digest) {
