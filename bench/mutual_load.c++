@@ -902,8 +902,12 @@ public:
         const Algorithm& a = *algorithm_;
         const std::uint64_t nc = first_nc + used_++;
         const std::size_t at = (nc - first_nc) * width_;
-        if (at < vkcs_.size()) vfy_.vkc.assign(vkcs_, at, width_);
-        else ++misses_, vfy_.vkc = vk_c(nc);
+        if (at < vkcs_.size()) {
+            vfy_.vkc.assign(vkcs_, at, width_);
+        } else {
+            ++misses_;
+            vfy_.vkc = vk_c(nc);
+        }
         vfy_.nc = nc;
         credentials_.value = serialize_credentials(vfy_, a.quoted_on_wire());
         if (!send(http_requests, credentials_, 200)) return false;
