@@ -892,9 +892,10 @@ public:
         vfy_.id = id_;
         vfy_.sid = session_.sid;
         sid_text_ = encode_hex_fixed(session_.sid);
-        width_ = vk_c(2).size();
+        vkcs_ = vk_c(first_nc);  // fixed-length texts: the first gives the width
+        width_ = vkcs_.size();
         vkcs_.reserve(count * width_);
-        for (std::size_t i = 0; i < count; ++i) vkcs_ += vk_c(first_nc + i);
+        for (std::size_t i = 1; i < count; ++i) vkcs_ += vk_c(first_nc + i);
     }
 
     bool request(unsigned& http_requests) override {
